@@ -1,0 +1,2 @@
+// Raw-platform baseline: replies with every message.
+self.onmessage = (event: MessageEvent) => self.postMessage(event.data);

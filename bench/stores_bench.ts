@@ -1,0 +1,182 @@
+/**
+ * Benchmarks of the Redis stores against raw ioredis baselines measured in
+ * the same run, on the same Redis (`REDIS_URL`, default
+ * `redis://127.0.0.1:6379`), under a dedicated key prefix removed at the end.
+ *
+ * - `events.append.throughput` — events/s, many executions appending
+ *   concurrently (one append in flight per execution) through
+ *   `RedisEventStore.appendEvent`; baseline: one pipelined batch of raw
+ *   `XADD`s of the same JSON payloads. Target ≥ 0.8.
+ * - `events.append.latency_p50` — µs for one lone append; baseline: one raw
+ *   `XADD` round trip. Target ≤ 1.3.
+ * - `snapshot.save.throughput` — snapshots/s through
+ *   `RedisPersistenceAdapter.save`; baseline: pipelined raw `SET`s of the
+ *   same bytes. Target ≥ 0.8.
+ *
+ * Store and baseline rounds alternate, after warm-up rounds; figures are
+ * medians. Run: `deno run -A bench/stores_bench.ts [--rounds 10] [--warmup 3]
+ * [--executions 1000] [--samples 2000]`. The last three lines are JSON.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { RedisEventStore } from "../src/redis/redis_event_store.ts";
+import { RedisPersistenceAdapter } from "../src/redis/redis_persistence_adapter.ts";
+
+interface Figure {
+  bench: string;
+  value: number;
+  unit: string;
+  baseline: number;
+  ratio: number;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      rounds: { type: "string", default: "10" },
+      warmup: { type: "string", default: "3" },
+      executions: { type: "string", default: "1000" },
+      samples: { type: "string", default: "2000" },
+    },
+  });
+  const rounds = Number(values.rounds);
+  const warmup = Number(values.warmup);
+  const executions = Number(values.executions);
+  const samples = Number(values.samples);
+  const redisUrl = Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379";
+  const prefix = `oao-bench-${crypto.randomUUID()}:`;
+
+  const { Redis } = await import("ioredis");
+  const raw = new Redis(redisUrl, { lazyConnect: true });
+  await raw.connect();
+  const events = new RedisEventStore({ redisUrl, keyPrefix: `${prefix}s:` });
+  const snapshots = new RedisPersistenceAdapter({ redisUrl, keyPrefix: `${prefix}s:` });
+  const payload = (e: number, i: number) => ({
+    type: "TOOL_CALL",
+    step: i,
+    data: { tool: "search", args: { query: `question ${e}-${i}`, limit: 10 } },
+    totals: { steps: i, tokens: 100 * i, toolCalls: i },
+    traceId: "0af7651916cd43dd8448eb211c80319c",
+    spanId: "b7ad6b7169203331",
+  });
+  // What the store writes for an event, built the same way for the baseline.
+  const eventJson = (e: number, i: number) =>
+    JSON.stringify({ id: crypto.randomUUID(), time: Date.now(), ...payload(e, i) });
+
+  try {
+    const figures: Figure[] = [];
+
+    // --- events.append.throughput: every execution has one append in flight ---
+    const appendRates: number[] = [];
+    const xaddRates: number[] = [];
+    for (let round = 0; round < warmup + rounds; round++) {
+      let started = performance.now();
+      await Promise.all(
+        Array.from(
+          { length: executions },
+          (_, e) => events.appendEvent(`exec-${e}`, payload(e, round)),
+        ),
+      );
+      const store = executions / ((performance.now() - started) / 1000);
+      const pipeline = raw.pipeline();
+      started = performance.now();
+      for (let e = 0; e < executions; e++) {
+        pipeline.xadd(`${prefix}r:{exec-${e}}:events`, "*", "e", eventJson(e, round));
+      }
+      await pipeline.exec();
+      const baseline = executions / ((performance.now() - started) / 1000);
+      if (round >= warmup) {
+        appendRates.push(store);
+        xaddRates.push(baseline);
+      }
+    }
+    figures.push(
+      figure("events.append.throughput", median(appendRates), "events/s", median(xaddRates)),
+    );
+
+    // --- events.append.latency_p50: one lone append at a time ---
+    const appendLatency: number[] = [];
+    const xaddLatency: number[] = [];
+    for (let i = 0; i < samples + 200; i++) {
+      let started = performance.now();
+      await events.appendEvent("latency", payload(1, i));
+      const store = (performance.now() - started) * 1000;
+      const json = eventJson(1, i);
+      started = performance.now();
+      await raw.xadd(`${prefix}r:{latency}:events`, "*", "e", json);
+      const baseline = (performance.now() - started) * 1000;
+      if (i >= 200) {
+        appendLatency.push(store);
+        xaddLatency.push(baseline);
+      }
+    }
+    figures.push(
+      figure("events.append.latency_p50", median(appendLatency), "µs", median(xaddLatency)),
+    );
+
+    // --- snapshot.save.throughput: every actor saves its next state ---
+    const saveRates: number[] = [];
+    const setRates: number[] = [];
+    for (let round = 0; round < warmup + rounds; round++) {
+      let started = performance.now();
+      await Promise.all(
+        Array.from(
+          { length: executions },
+          (_, n) => snapshots.save(`exec-${n % 100}/actor-${n}`, payload(n, round)),
+        ),
+      );
+      const store = executions / ((performance.now() - started) / 1000);
+      const pipeline = raw.pipeline();
+      started = performance.now();
+      for (let n = 0; n < executions; n++) {
+        const key = `exec-${n % 100}/actor-${n}`;
+        pipeline.set(`${prefix}r:{exec-${n % 100}}:snap:${key}`, JSON.stringify(payload(n, round)));
+      }
+      await pipeline.exec();
+      const baseline = executions / ((performance.now() - started) / 1000);
+      if (round >= warmup) {
+        saveRates.push(store);
+        setRates.push(baseline);
+      }
+    }
+    figures.push(
+      figure("snapshot.save.throughput", median(saveRates), "snapshots/s", median(setRates)),
+    );
+
+    console.log(
+      `# medians of ${rounds} rounds (after ${warmup} warm-up rounds) of ${executions} concurrent operations; ${samples} latency samples`,
+    );
+    for (const f of figures) console.log(JSON.stringify(f));
+  } finally {
+    await events.close();
+    await snapshots.close();
+    let cursor = "0";
+    do {
+      const [next, keys] = await raw.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      cursor = next;
+      await Promise.all(keys.map((key) => raw.unlink(key)));
+    } while (cursor !== "0");
+    raw.disconnect();
+  }
+}
+
+function figure(bench: string, value: number, unit: string, baseline: number): Figure {
+  const round = (n: number) => Math.round(n * 100) / 100;
+  return {
+    bench,
+    value: round(value),
+    unit,
+    baseline: round(baseline),
+    ratio: round(value / baseline),
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,473 @@
+// The host's record of one actor: it survives restarts and owns the current
+// worker, its status words, snapshots, poison-message counts and links.
+// Internal: users hold an ActorRef.
+import type { Clock, TimerId } from "../clock.ts";
+import { ActorSpawnError, ActorStoppedError, type ErrorInfo, toErrorInfo } from "../errors.ts";
+import type { PersistenceAdapter, Snapshot } from "../persistence/persistence_adapter.ts";
+import type { FailureReason, RuntimeEventData, RuntimeEventType } from "../observability/events.ts";
+import type { LinkBroker, ReceiverEndpoint, SenderEndpoint } from "./_link_broker.ts";
+import {
+  type ActorSnapshotData,
+  type HostToWorker,
+  type PoisonEntry,
+  SAB_BUSY,
+  SAB_HEARTBEAT,
+  SAB_LINK,
+  SAB_SEQ,
+  SAB_STARTED,
+  SAB_WORDS,
+  type WorkerToHost,
+} from "./_protocol.ts";
+import type { ResolvedSpawnOptions } from "./spawn_options.ts";
+
+/** How an actor's run ended. */
+export type Exit =
+  | { kind: "normal" }
+  | { kind: "shutdown" }
+  | { kind: "failed"; reason: FailureReason | "escalated"; error: ErrorInfo };
+
+/** Who is told when a child exits: its supervisor. */
+export interface ChildOwner {
+  childExited(child: object, exit: Exit): void;
+}
+
+/** What a cell needs from its actor system. */
+export interface CellHost {
+  readonly clock: Clock;
+  readonly persistence: PersistenceAdapter;
+  readonly broker: LinkBroker;
+  readonly tracing: boolean;
+  readonly heartbeatMs: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly spawnTimeoutMs: number;
+  emit<T extends RuntimeEventType>(
+    type: T,
+    data: RuntimeEventData[T],
+    executionId?: string,
+  ): Promise<void>;
+  onWorkerMessage(cell: ActorCell, message: WorkerToHost): void;
+  onDeadLetter(cell: ActorCell, message: Extract<WorkerToHost, { k: "dead-letter" }>): void;
+}
+
+type Status = "new" | "starting" | "running" | "stopping" | "failed" | "stopped";
+
+const WORKER_ENTRY = new URL("../worker/actor_worker.ts", import.meta.url).href;
+
+function bootstrapUrl(module: string): string {
+  const source = `import { startActorWorker } from ${JSON.stringify(WORKER_ENTRY)};\n` +
+    `import * as actorModule from ${JSON.stringify(module)};\n` +
+    `startActorWorker(actorModule);\n`;
+  return `data:application/javascript;base64,${btoa(source)}`;
+}
+
+// Worker load errors carry ANSI colours and a stack line into the bootstrap data URL.
+function cleanWorkerError(message: string): string {
+  // deno-lint-ignore no-control-regex
+  const plain = message.replace(/\x1b\[[0-9;]*m/g, "");
+  return plain.split("\n").filter((line) => !line.includes("data:application/javascript")).join(
+    "\n",
+  ).trim();
+}
+
+export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
+  readonly path: string;
+  readonly module: string;
+  readonly options: ResolvedSpawnOptions;
+  readonly snapshotKey: string;
+  readonly inbound = new Map<string, SenderEndpoint>();
+  readonly children: ActorCell[] = [];
+  parent: ActorCell | undefined;
+  owner: ChildOwner | undefined;
+  incarnation = 0;
+  #status: Status = "new";
+  #host: CellHost;
+  #worker: Worker | undefined;
+  #spare: Worker | undefined;
+  #sab: Int32Array | undefined;
+  #poison = new Map<string, PoisonEntry>();
+  #pendingSnapshot: { version: number; data: ActorSnapshotData; incarnation: number } | undefined;
+  #saving = false;
+  #durableVersion = 0;
+  #restoredSeq = 0;
+  #ready: { resolve(): void; reject(error: Error): void } | undefined;
+  #stopped: (() => void) | undefined;
+  #lastStarted = -1;
+  #busySince = 0;
+  #lastBeat = -1;
+  #lastBeatAt = 0;
+
+  constructor(
+    host: CellHost,
+    module: string,
+    path: string,
+    options: ResolvedSpawnOptions,
+    snapshotKey: string,
+  ) {
+    this.#host = host;
+    this.module = module;
+    this.path = path;
+    this.options = options;
+    this.snapshotKey = snapshotKey;
+  }
+
+  get status(): Status {
+    return this.#status;
+  }
+
+  get alive(): boolean {
+    return this.#status === "starting" || this.#status === "running" || this.#status === "stopping";
+  }
+
+  get acceptsLinks(): boolean {
+    return this.#worker !== undefined && this.alive;
+  }
+
+  /** Version of the last snapshot known durable. */
+  get durableVersion(): number {
+    return this.#durableVersion;
+  }
+
+  /** Loads the latest snapshot, if the actor keeps any. */
+  async loadSnapshot(): Promise<Snapshot<ActorSnapshotData> | undefined> {
+    if (this.options.snapshot.mode === "never") return undefined;
+    return await this.#host.persistence.load<ActorSnapshotData>(this.snapshotKey);
+  }
+
+  /**
+   * Starts a worker from `snapshot` (or fresh) and resolves when it is ready.
+   * A load failure rejects with ActorSpawnError.
+   */
+  start(snapshot: Snapshot<ActorSnapshotData> | undefined): Promise<void> {
+    this.incarnation = Math.max(this.incarnation, snapshot?.fencingToken ?? 0) + 1;
+    this.#status = "starting";
+    this.#restoredSeq = snapshot?.version ?? 0;
+    this.#durableVersion = snapshot?.version ?? 0;
+    this.#pendingSnapshot = undefined;
+    const sab = new SharedArrayBuffer(SAB_WORDS * 4);
+    this.#sab = new Int32Array(sab);
+    const worker = this.#takeSpare() ?? this.#createWorker();
+    this.#worker = worker;
+    const incarnation = this.incarnation;
+    worker.onmessage = (event: MessageEvent<WorkerToHost>) => {
+      if (this.#worker === worker && this.incarnation === incarnation) this.#onMessage(event.data);
+    };
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      if (this.#worker !== worker) return;
+      const reason = this.#status === "starting" ? "load_failed" : "worker_error";
+      this.fail(reason, {
+        name: "Error",
+        message: cleanWorkerError(event.message ?? "worker error"),
+      });
+    };
+    const poison = [...this.#poison.values()].filter((p) =>
+      p.attempts >= this.options.maxDeliveries
+    );
+    const init: HostToWorker = {
+      k: "init",
+      path: this.path,
+      module: this.module,
+      incarnation,
+      args: this.options.args,
+      snapshot: snapshot ? { version: snapshot.version, data: snapshot.data } : undefined,
+      options: {
+        mailbox: this.options.mailbox,
+        snapshot: this.options.snapshot,
+        maxDeliveries: this.options.maxDeliveries,
+      },
+      tracing: this.#host.tracing,
+      sab,
+      heartbeatMs: this.#host.heartbeatMs,
+      poison,
+    };
+    const ready = new Promise<void>((resolve, reject) => {
+      this.#ready = { resolve, reject };
+    });
+    try {
+      worker.postMessage(init);
+    } catch (error) {
+      this.#terminate();
+      this.#status = "failed";
+      return Promise.reject(
+        new ActorSpawnError(
+          this.module,
+          `its args cannot be cloned: ${toErrorInfo(error).message}`,
+        ),
+      );
+    }
+    this.#host.broker.relinkAll(this);
+    const clock = this.#host.clock;
+    const timer = clock.setTimeout(() => {
+      if (this.#status === "starting" && this.incarnation === incarnation) {
+        this.fail("load_failed", {
+          name: "Error",
+          message: `the worker did not become ready within ${this.#host.spawnTimeoutMs} ms`,
+        });
+      }
+    }, this.#host.spawnTimeoutMs);
+    return ready.finally(() => clock.clearTimeout(timer));
+  }
+
+  /** Stops the actor: graceful (drain, final snapshot) with a timeout, or immediate. */
+  async shutdown(mode: "graceful" | "immediate", reason = "stopped"): Promise<void> {
+    if (this.#status === "stopped") return;
+    if (this.#status === "running" && mode === "graceful" && this.#worker) {
+      this.#status = "stopping";
+      const done = new Promise<void>((resolve) => (this.#stopped = resolve));
+      this.#worker.postMessage({ k: "stop", mode: "graceful" } satisfies HostToWorker);
+      let timedOut = false;
+      let timer: TimerId = 0;
+      await Promise.race([
+        done,
+        new Promise<void>((resolve) => {
+          timer = this.#host.clock.setTimeout(() => {
+            timedOut = true;
+            resolve();
+          }, this.options.shutdownMs);
+        }),
+      ]);
+      this.#host.clock.clearTimeout(timer);
+      if (timedOut) {
+        reason = `${reason}; killed after the shutdown timeout of ${this.options.shutdownMs} ms`;
+      }
+      // A snapshot write may still be in flight: let it land before the worker goes.
+      while (this.#saving) await new Promise((r) => setTimeout(r, 1));
+    }
+    this.#finalize(reason);
+  }
+
+  /** Marks the actor failed, terminates its worker and notifies its owner. */
+  fail(reason: FailureReason, error: ErrorInfo, message?: { key: string; seq: number }): void {
+    if (this.#status === "failed" || this.#status === "stopped") return;
+    const wasStarting = this.#status === "starting";
+    this.#status = "failed";
+    const culprit = message ?? this.#messageInProgress();
+    if (culprit) {
+      const id = `${culprit.key}:${culprit.seq}`;
+      const entry = this.#poison.get(id) ??
+        { key: culprit.key, seq: culprit.seq, attempts: 0, error };
+      entry.attempts++;
+      entry.error = error;
+      this.#poison.set(id, entry);
+    }
+    this.#terminate();
+    this.#host.broker.senderGone(this);
+    const data: RuntimeEventData["ACTOR_FAILED"] = {
+      actor: this.path,
+      incarnation: this.incarnation,
+      reason,
+      error,
+    };
+    if (culprit) data.message = { from: culprit.key.split("#")[0]!, seq: culprit.seq };
+    void this.#host.emit("ACTOR_FAILED", data, this.options.executionId);
+    if (wasStarting && this.#ready) {
+      const ready = this.#ready;
+      this.#ready = undefined;
+      ready.reject(new ActorSpawnError(this.module, error.message));
+      return;
+    }
+    this.owner?.childExited(this, { kind: "failed", reason, error });
+  }
+
+  /** Checks the worker's status words: message time limit and heartbeat. */
+  watch(now: number): void {
+    const sab = this.#sab;
+    if (!sab || (this.#status !== "running" && this.#status !== "stopping")) return;
+    // Liveness: the idle heartbeat, or any progress (a busy worker's timers
+    // can starve, its message counter cannot).
+    const beat = Atomics.load(sab, SAB_HEARTBEAT) + Atomics.load(sab, SAB_STARTED);
+    if (beat !== this.#lastBeat) {
+      this.#lastBeat = beat;
+      this.#lastBeatAt = now;
+    }
+    if (Atomics.load(sab, SAB_BUSY) === 1) {
+      const started = Atomics.load(sab, SAB_STARTED);
+      if (started !== this.#lastStarted) {
+        this.#lastStarted = started;
+        this.#busySince = now;
+      } else if (now - this.#busySince > this.options.messageTimeoutMs) {
+        const seq = Atomics.load(sab, SAB_SEQ);
+        this.fail("timeout", {
+          name: "TimeoutError",
+          message:
+            `Actor "${this.path}" exceeded its time limit of ${this.options.messageTimeoutMs} ms on message ${seq}`,
+        });
+      }
+    } else if (now - this.#lastBeatAt > this.#host.heartbeatTimeoutMs) {
+      this.fail("worker_died", {
+        name: "Error",
+        message:
+          `Actor "${this.path}" worker stopped answering (no heartbeat for ${this.#host.heartbeatTimeoutMs} ms)`,
+      });
+    }
+  }
+
+  /** Terminates the worker at once (brutal kill) and reports the exit as a failure. */
+  kill(reason = "killed on request"): void {
+    this.fail("killed", { name: "Error", message: reason });
+  }
+
+  // ---- SenderEndpoint / ReceiverEndpoint ----------------------------------
+
+  attachOutbound(target: string, port: MessagePort): void {
+    if (!this.#worker || !this.alive) return port.close();
+    this.#worker.postMessage({ k: "link-out", target, port } satisfies HostToWorker, [port]);
+  }
+
+  failOutbound(target: string, error: ErrorInfo): void {
+    if (this.#worker && this.alive) {
+      this.#worker.postMessage({ k: "link-error", target, error } satisfies HostToWorker);
+    }
+  }
+
+  postLinkIn(key: string, from: string, linkId: number, port: MessagePort): void {
+    this.#worker!.postMessage({ k: "link-in", key, from, linkId, port } satisfies HostToWorker, [
+      port,
+    ]);
+  }
+
+  postLinkClose(key: string): void {
+    this.#worker?.postMessage({ k: "link-close", key } satisfies HostToWorker);
+  }
+
+  /** Sends a control message to the current worker. */
+  post(message: HostToWorker): void {
+    this.#worker?.postMessage(message);
+  }
+
+  // ---- internals -----------------------------------------------------------
+
+  #onMessage(message: WorkerToHost): void {
+    switch (message.k) {
+      case "ready": {
+        this.#status = "running";
+        this.#lastBeatAt = this.#host.clock.now();
+        this.#lastStarted = -1;
+        const ready = this.#ready;
+        this.#ready = undefined;
+        ready?.resolve();
+        if (this.options.warmSpare && !this.#spare) this.#spare = this.#createWorker();
+        void this.#host.emit("ACTOR_STARTED", {
+          actor: this.path,
+          incarnation: this.incarnation,
+          module: this.module,
+          restoredSeq: this.#restoredSeq,
+        }, this.options.executionId);
+        return;
+      }
+      case "init-failed":
+        return this.fail("load_failed", message.error);
+      case "failed": {
+        const culprit = message.key !== undefined && message.seq !== undefined
+          ? { key: message.key, seq: message.seq }
+          : undefined;
+        return this.fail(message.reason, message.error, culprit);
+      }
+      case "snapshot":
+        if (message.incarnation !== this.incarnation) return; // fenced: a replaced incarnation
+        this.#pendingSnapshot = message;
+        if (!this.#saving) void this.#saveSnapshots();
+        return;
+      case "dead-letter":
+        this.#poison.delete(`${message.key}:${message.seq}`);
+        return this.#host.onDeadLetter(this, message);
+      case "stopped":
+        this.#stopped?.();
+        return;
+      default:
+        return this.#host.onWorkerMessage(this, message);
+    }
+  }
+
+  async #saveSnapshots(): Promise<void> {
+    this.#saving = true;
+    try {
+      while (this.#pendingSnapshot) {
+        const snap = this.#pendingSnapshot;
+        this.#pendingSnapshot = undefined;
+        try {
+          await this.#host.persistence.save(this.snapshotKey, snap.data, {
+            version: snap.version,
+            fencingToken: snap.incarnation,
+          });
+        } catch (error) {
+          if (snap.incarnation === this.incarnation && this.alive) {
+            this.fail("snapshot_failed", toErrorInfo(error));
+          }
+          return;
+        }
+        this.#durableVersion = Math.max(this.#durableVersion, snap.version);
+        if (snap.incarnation === this.incarnation && this.#worker && this.alive) {
+          this.#worker.postMessage(
+            { k: "snapshot-ack", version: snap.version } satisfies HostToWorker,
+          );
+        }
+      }
+    } finally {
+      this.#saving = false;
+    }
+  }
+
+  #messageInProgress(): { key: string; seq: number } | undefined {
+    const sab = this.#sab;
+    if (!sab || Atomics.load(sab, SAB_BUSY) !== 1) return undefined;
+    const info = this.#host.broker.lookup(Atomics.load(sab, SAB_LINK));
+    return info ? { key: info.key, seq: Atomics.load(sab, SAB_SEQ) } : undefined;
+  }
+
+  #createWorker(): Worker {
+    const worker = new Worker(bootstrapUrl(this.module), {
+      type: "module",
+      name: this.path,
+      deno: { permissions: this.options.permissions },
+    } as WorkerOptions);
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      if (this.#spare === worker) this.#spare = undefined;
+      worker.terminate();
+    };
+    return worker;
+  }
+
+  #takeSpare(): Worker | undefined {
+    const spare = this.#spare;
+    this.#spare = undefined;
+    return spare;
+  }
+
+  #terminate(): void {
+    const worker = this.#worker;
+    this.#worker = undefined;
+    this.#sab = undefined;
+    if (worker) {
+      worker.onmessage = null;
+      worker.terminate();
+    }
+  }
+
+  #finalize(reason: string): void {
+    this.#terminate();
+    this.#spare?.terminate();
+    this.#spare = undefined;
+    const wasStarting = this.#status === "starting";
+    this.#status = "stopped";
+    this.#host.broker.senderGone(this);
+    this.#host.broker.receiverGone(this, toErrorInfo(new ActorStoppedError(this.path, reason)));
+    if (wasStarting && this.#ready) {
+      this.#ready.reject(new ActorStoppedError(this.path, reason));
+      this.#ready = undefined;
+    }
+    this.#stopped?.();
+    this.#stopped = undefined;
+    void this.#host.emit("ACTOR_STOPPED", {
+      actor: this.path,
+      incarnation: this.incarnation,
+      reason,
+    }, this.options.executionId);
+  }
+
+  /** Restored sequence of the current incarnation. */
+  get restoredSeq(): number {
+    return this.#restoredSeq;
+  }
+}

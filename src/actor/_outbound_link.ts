@@ -1,0 +1,223 @@
+// The sending half of a link: assigns sequence numbers, batches messages per
+// microtask (or per `maxBatch`), keeps every frame until the receiver
+// acknowledges it, and retransmits the unacknowledged frames when the link is
+// re-attached to a restarted receiver. Used by the host and by workers alike.
+import type { ErrorInfo } from "../errors.ts";
+import type { BatchExtra, BatchFrame, LinkReply, OutboxState } from "./_protocol.ts";
+import { newSpanId } from "../tracing/trace_context.ts";
+
+/** Callbacks of an outbound link. */
+export interface OutboundLinkHooks {
+  /** An ask got its reply. */
+  onReply(
+    askId: number,
+    reply: { ok: true; value: unknown } | { ok: false; error: ErrorInfo },
+  ): void;
+  /** The receiver's full mailbox refused messages. */
+  onRefused(seqs: number[], asks: number[], error: ErrorInfo): void;
+  /** A message could not be cloned at flush time (it was not caught by the early check). */
+  onCloneFailure(seq: number, askId: number | undefined, error: unknown): void;
+  /** An acknowledgement arrived. */
+  onAck?(): void;
+}
+
+/** Largest number of messages per posted frame. */
+export const MAX_BATCH = 1000;
+
+/** Sending half of a sender → receiver link. */
+export class OutboundLink {
+  readonly target: string;
+  /** Identity of this link's sequence space; the receiver keys its cursor by it. */
+  readonly space: string;
+  #hooks: OutboundLinkHooks;
+  #port: MessagePort | undefined;
+  #nextSeq: number;
+  #acked: number;
+  #frames: BatchFrame[];
+  #open: BatchFrame | undefined;
+  #scheduled = false;
+  #flushTask = () => {
+    this.#scheduled = false;
+    this.flush();
+  };
+
+  constructor(target: string, hooks: OutboundLinkHooks, restored?: OutboxState) {
+    this.target = target;
+    this.space = restored?.space ?? newSpanId();
+    this.#hooks = hooks;
+    this.#nextSeq = restored?.nextSeq ?? 1;
+    this.#acked = restored?.acked ?? 0;
+    this.#frames = restored ? restored.frames.map((f) => ({ ...f, r: 1 as const })) : [];
+  }
+
+  /** Whether a port is attached. */
+  get attached(): boolean {
+    return this.#port !== undefined;
+  }
+
+  /** Messages sent and not yet acknowledged. */
+  get unacked(): number {
+    let n = this.#open?.m.length ?? 0;
+    for (const f of this.#frames) n += f.s + f.m.length - 1 - Math.max(this.#acked, f.s - 1);
+    return n;
+  }
+
+  /** Queues one message; returns its sequence number. */
+  send(body: unknown, traceparent: string, tracestate: string | undefined, askId?: number): number {
+    const seq = this.#nextSeq++;
+    let frame = this.#open;
+    if (!frame) {
+      frame = this.#open = { k: "b", s: seq, m: [], tp: traceparent };
+      if (tracestate) frame.ts = tracestate;
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        queueMicrotask(this.#flushTask);
+      }
+    }
+    const index = frame.m.length;
+    frame.m.push(body);
+    if (askId !== undefined || traceparent !== frame.tp || tracestate !== frame.ts) {
+      const extra: BatchExtra = {};
+      if (askId !== undefined) extra.a = askId;
+      if (traceparent !== frame.tp) extra.tp = traceparent;
+      if (tracestate !== frame.ts && tracestate) extra.ts = tracestate;
+      (frame.x ??= {})[index] = extra;
+    }
+    if (frame.m.length >= MAX_BATCH) this.flush();
+    return seq;
+  }
+
+  /** Posts the open batch now. */
+  flush(): void {
+    const frame = this.#open;
+    if (!frame) return;
+    this.#open = undefined;
+    this.#frames.push(frame);
+    if (this.#port) this.#post(frame, this.#frames.length - 1);
+  }
+
+  /** Attaches a (new) port and retransmits every unacknowledged frame on it. */
+  attach(port: MessagePort): void {
+    this.#port?.close();
+    this.#port = port;
+    port.onmessage = (event: MessageEvent<LinkReply>) => this.#onReply(event.data);
+    for (let i = 0; i < this.#frames.length; i++) {
+      const frame = this.#frames[i]!;
+      if (frame.s + frame.m.length - 1 <= this.#acked) continue;
+      frame.r = 1;
+      i += this.#post(frame, i) - 1;
+    }
+  }
+
+  /** Detaches the port (receiver restarting); frames are kept for retransmission. */
+  detach(): void {
+    this.#port?.close();
+    this.#port = undefined;
+  }
+
+  /** Closes the link for good. */
+  close(): void {
+    this.detach();
+    this.#frames = [];
+    this.#open = undefined;
+  }
+
+  /** Durable state for the sender's snapshot. */
+  state(): OutboxState {
+    this.flush();
+    return {
+      space: this.space,
+      nextSeq: this.#nextSeq,
+      acked: this.#acked,
+      frames: this.#frames.map((f) => ({ ...f })),
+    };
+  }
+
+  /** Ask ids of messages not yet acknowledged (for failing them when the target is gone). */
+  pendingAskIds(): number[] {
+    const ids: number[] = [];
+    for (const frame of this.#open ? [...this.#frames, this.#open] : this.#frames) {
+      if (!frame.x) continue;
+      for (const extra of Object.values(frame.x)) if (extra.a !== undefined) ids.push(extra.a);
+    }
+    return ids;
+  }
+
+  #onReply(reply: LinkReply): void {
+    switch (reply.k) {
+      case "a":
+        this.#ack(reply.upTo);
+        this.#hooks.onAck?.();
+        break;
+      case "r":
+        this.#hooks.onReply(
+          reply.a,
+          reply.ok ? { ok: true, value: reply.v } : { ok: false, error: reply.e },
+        );
+        break;
+      case "x":
+        this.#gapOut(reply.seqs);
+        this.#hooks.onRefused(reply.seqs, reply.asks, reply.e);
+        break;
+    }
+  }
+
+  #ack(upTo: number): void {
+    if (upTo <= this.#acked) return;
+    this.#acked = upTo;
+    let drop = 0;
+    while (drop < this.#frames.length) {
+      const f = this.#frames[drop]!;
+      if (f.s + f.m.length - 1 > upTo) break;
+      drop++;
+    }
+    if (drop > 0) this.#frames.splice(0, drop);
+  }
+
+  // Replaces refused messages by gaps so that a retransmission cannot deliver them later.
+  #gapOut(seqs: number[]): void {
+    for (const seq of seqs) {
+      const frame = this.#frames.find((f) => seq >= f.s && seq < f.s + f.m.length);
+      if (!frame) continue;
+      const index = seq - frame.s;
+      frame.m[index] = null;
+      (frame.x ??= {})[index] = { g: 1 };
+    }
+  }
+
+  // Posts a frame; on a clone failure, posts its messages one by one and
+  // replaces the ones that cannot be cloned by gaps. Returns how many frames
+  // now stand at `index` in place of the original.
+  #post(frame: BatchFrame, index: number): number {
+    try {
+      this.#port!.postMessage(frame);
+      return 1;
+    } catch (error) {
+      if (!(error instanceof DOMException) || error.name !== "DataCloneError") throw error;
+      const singles: BatchFrame[] = frame.m.map((body, i) => {
+        const extra = frame.x?.[i];
+        const single: BatchFrame = { k: "b", s: frame.s + i, m: [body] };
+        const tp = extra?.tp ?? frame.tp;
+        if (tp) single.tp = tp;
+        const ts = extra?.ts ?? frame.ts;
+        if (ts) single.ts = ts;
+        if (extra) single.x = { 0: { ...extra } };
+        if (frame.r) single.r = 1;
+        return single;
+      });
+      for (const single of singles) {
+        try {
+          this.#port!.postMessage(single);
+        } catch (cloneError) {
+          const askId = single.x?.[0]?.a;
+          single.m = [null];
+          single.x = { 0: { g: 1 } };
+          this.#port!.postMessage(single);
+          this.#hooks.onCloneFailure(single.s, askId, cloneError);
+        }
+      }
+      this.#frames.splice(index, 1, ...singles);
+      return singles.length;
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// Wire protocol between the host and actor workers, and between two actors
+// on a link (a MessageChannel from a sender to a receiver). Internal.
+import type { ErrorInfo } from "../errors.ts";
+import type { SpanData } from "../tracing/span_data.ts";
+import type { ResolvedSpawnOptions } from "./spawn_options.ts";
+
+/** Per-index exceptions of a batch: ask id, own trace context, gap marker. */
+export interface BatchExtra {
+  a?: number; // ask id
+  tp?: string; // traceparent, when it differs from the batch's
+  ts?: string; // tracestate
+  g?: 1; // gap: the sender could not send this seq (not cloneable); skip it
+}
+
+/** A batch of consecutive messages on a link, sender → receiver. */
+export interface BatchFrame {
+  k: "b";
+  s: number; // seq of m[0]; m[i] has seq s + i
+  m: unknown[];
+  tp?: string; // traceparent shared by the batch
+  ts?: string; // tracestate shared by the batch
+  x?: Record<number, BatchExtra>;
+  r?: 1; // retransmission after a relink
+}
+
+/** Receiver → sender frames on a link. */
+export type LinkReply =
+  | { k: "a"; upTo: number } // cumulative acknowledgement
+  | { k: "r"; a: number; ok: true; v: unknown } // ask reply
+  | { k: "r"; a: number; ok: false; e: ErrorInfo } // ask failure
+  | { k: "x"; seqs: number[]; asks: number[]; e: ErrorInfo }; // refused by a full mailbox
+
+/** Durable part of a link's sender side: its sequence space, next seq and unacknowledged frames. */
+export interface OutboxState {
+  space: string; // identity of this link's sequence space
+  nextSeq: number;
+  acked: number;
+  frames: BatchFrame[];
+}
+
+/** What an actor snapshot holds besides the behaviour's own data. */
+export interface ActorSnapshotData {
+  state: unknown;
+  cursors: Record<string, number>;
+  outbox: Record<string, OutboxState>;
+  processed: number;
+}
+
+/** A message the host wants dead-lettered on its next delivery. */
+export interface PoisonEntry {
+  key: string;
+  seq: number;
+  attempts: number;
+  error: ErrorInfo;
+}
+
+/** Shared-memory status words of a worker, read by the host's watchdog. */
+export const SAB_BUSY = 0;
+export const SAB_LINK = 1;
+export const SAB_SEQ = 2;
+export const SAB_STARTED = 3;
+export const SAB_HEARTBEAT = 4;
+export const SAB_TICK = 5; // never written: the worker waits on it to sleep without timers
+export const SAB_WORDS = 8;
+
+/** Host → worker control messages. */
+export type HostToWorker =
+  | {
+    k: "init";
+    path: string;
+    module: string;
+    incarnation: number;
+    args: unknown;
+    snapshot?: { version: number; data: ActorSnapshotData } | undefined;
+    options: Pick<ResolvedSpawnOptions, "mailbox" | "snapshot" | "maxDeliveries">;
+    tracing: boolean;
+    sab: SharedArrayBuffer;
+    heartbeatMs: number;
+    poison: PoisonEntry[];
+  }
+  | { k: "link-in"; key: string; from: string; linkId: number; port: MessagePort }
+  | { k: "link-out"; target: string; port: MessagePort }
+  | { k: "link-error"; target: string; error: ErrorInfo }
+  | { k: "link-close"; key: string }
+  | { k: "snapshot-ack"; version: number }
+  | { k: "reply"; id: number; ok: true; value: unknown }
+  | { k: "reply"; id: number; ok: false; error: ErrorInfo }
+  | { k: "stop"; mode: "graceful" };
+
+/** Requests a worker makes to the host. */
+export type WorkerRequest =
+  | { op: "spawn"; module: string; options: Record<string, unknown> }
+  | { op: "stop"; target: string; mode: "graceful" | "immediate" }
+  | { op: "call"; service: string; payload: unknown };
+
+/** A log record forwarded from a worker. */
+export interface WorkerLogRecord {
+  level: "debug" | "info" | "warning" | "error";
+  message: string;
+  properties: Record<string, unknown>;
+}
+
+/** Worker → host control messages. */
+export type WorkerToHost =
+  | { k: "ready"; restoredSeq: number }
+  | { k: "init-failed"; error: ErrorInfo }
+  | { k: "connect"; target: string; space: string }
+  | { k: "request"; id: number; request: WorkerRequest }
+  | { k: "snapshot"; incarnation: number; version: number; data: ActorSnapshotData }
+  | {
+    k: "failed";
+    reason: "exception" | "unhandled_rejection" | "worker_error";
+    error: ErrorInfo;
+    key?: string;
+    seq?: number;
+  }
+  | {
+    k: "dead-letter";
+    key: string;
+    from: string;
+    seq: number;
+    body: unknown;
+    error: ErrorInfo;
+    attempts: number;
+  }
+  | { k: "dropped"; key: string; from: string; seq: number; policy: string }
+  | { k: "undeliverable"; target: string; error: ErrorInfo }
+  | { k: "spans"; spans: SpanData[] }
+  | { k: "logs"; records: WorkerLogRecord[] }
+  | { k: "stopped" };

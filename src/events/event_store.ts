@@ -1,0 +1,134 @@
+/**
+ * The port for the immutable, event-sourced audit log of each execution.
+ * Implementations: `InMemoryEventStore` (embedded default) and
+ * `RedisEventStore` (production, Redis Streams).
+ *
+ * Events of one execution are totally ordered: each gets the next sequence
+ * number (1, 2, 3, …) and a unique id when it is appended, and is never
+ * changed afterwards. An append resolves only once the event is durable in
+ * the store (write-ahead): callers await it before acting on the transition.
+ *
+ * Retention: a log expires `expire` seconds after its last append — 7 days
+ * (604,800 s) unless the store or the append says otherwise.
+ *
+ * @module
+ */
+
+/** Default retention of an execution's log: 7 days, in seconds. */
+export const DEFAULT_RETENTION_SECONDS = 604_800;
+
+/** Running totals of an execution, carried by its events. */
+export interface Totals {
+  /** Steps entered so far. */
+  steps: number;
+  /** Tokens recorded so far. */
+  tokens: number;
+  /** Tool calls made so far (skipped idempotent calls excluded). */
+  toolCalls: number;
+}
+
+/** An event as given to {@linkcode EventStore.appendEvent}. */
+export interface EventInput {
+  /** Event type, e.g. `"STATE_ENTER"` or `"RETRY_ATTEMPTED"`. */
+  type: string;
+  /** Step number the event belongs to, when it belongs to one. */
+  step?: number;
+  /** Event-specific payload. Must be JSON-serializable. */
+  data?: Record<string, unknown>;
+  /** Running totals after the event. */
+  totals?: Totals;
+  /** W3C trace id (32 hex) of the span that was active. */
+  traceId?: string;
+  /** W3C span id (16 hex) of the span that was active. */
+  spanId?: string;
+  /**
+   * An index key: the store remembers the latest event appended with this key
+   * so {@linkcode EventStore.findByKey} finds it without scanning the log
+   * (used for idempotent tool calls).
+   */
+  key?: string;
+  /** Event time in epoch milliseconds. @default {the store's clock} */
+  time?: number;
+}
+
+/** An event as stored: the input plus identity and order. */
+export interface StoredEvent extends EventInput {
+  /** The execution whose log holds the event. */
+  executionId: string;
+  /** Position in the log, starting at 1, without gaps. */
+  seq: number;
+  /** Globally unique id. */
+  id: string;
+  /** Event time in epoch milliseconds. */
+  time: number;
+}
+
+/** Options of {@linkcode EventStore.appendEvent}. */
+export interface AppendOptions {
+  /** Retention in seconds, counted from this append. @default {the store's retention} */
+  expire?: number;
+  /**
+   * Writer's fencing token for this execution; the append is rejected with
+   * `FencedError` when a newer token was registered with
+   * {@linkcode EventStore.fence}.
+   */
+  fencingToken?: number;
+}
+
+/** Options of {@linkcode EventStore.subscribe}. */
+export interface SubscribeOptions {
+  /** Deliver events with `seq > afterSeq`. @default {0} */
+  afterSeq?: number;
+  /** Ends the subscription. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode EventStore.readRange}. */
+export interface RangeOptions {
+  /** First sequence number (inclusive). @default {1} */
+  from?: number;
+  /** Last sequence number (inclusive). @default {the latest} */
+  to?: number;
+  /** Maximum number of events. @default {unlimited} */
+  limit?: number;
+}
+
+/** Append-only, per-execution event logs. */
+export interface EventStore {
+  /**
+   * Appends an event; resolves once it is durable.
+   *
+   * @throws {FencedError} When `fencingToken` is stale.
+   * @throws {CorruptDataError} When the event cannot be serialized.
+   * @throws {StoreUnavailableError} When the store stays unreachable.
+   */
+  appendEvent(
+    executionId: string,
+    event: EventInput,
+    options?: AppendOptions,
+  ): Promise<StoredEvent>;
+  /** Events with `from <= seq <= to`, in order. */
+  readRange(executionId: string, options?: RangeOptions): Promise<StoredEvent[]>;
+  /** Events with `seq > afterSeq`, in order. */
+  readAfter(executionId: string, afterSeq: number, limit?: number): Promise<StoredEvent[]>;
+  /** The last event, if any. */
+  latest(executionId: string): Promise<StoredEvent | undefined>;
+  /** Number of events in the log. */
+  count(executionId: string): Promise<number>;
+  /** The latest event appended with the index key `key`. */
+  findByKey(executionId: string, key: string): Promise<StoredEvent | undefined>;
+  /**
+   * Backlog after `afterSeq`, then live events as they are appended, with no
+   * gap and no duplicate between the two. Ends when `signal` aborts.
+   */
+  subscribe(executionId: string, options?: SubscribeOptions): AsyncIterable<StoredEvent>;
+  /**
+   * Registers `token` as the newest fencing token of an execution: later
+   * appends that carry an older token are rejected. Tokens only grow.
+   */
+  fence(executionId: string, token: number): Promise<void>;
+  /** Ids of executions with a log, most recently appended first. */
+  listExecutions(limit?: number): Promise<string[]>;
+  /** Releases connections and ends subscriptions. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,227 @@
+/**
+ * The production {@linkcode PersistenceAdapter}: versioned snapshots in Redis.
+ *
+ * ## Keys (prefix `oao:` by default)
+ * - `oao:{<scope>}:snap:<key>` — a hash per snapshot: `v` (version), `t`
+ *   (savedAt), `d` (data as JSON), `f` (newest fencing token recorded for the
+ *   key), `w` (fencing token of the writer of this version).
+ * - `oao:{<scope>}:snapshots` — a sorted set of the scope's keys, for
+ *   {@linkcode RedisPersistenceAdapter.list} and
+ *   {@linkcode RedisPersistenceAdapter.expireScope}.
+ *
+ * The hash tag `{<scope>}` keeps a scope in one Redis Cluster slot, so a save
+ * (version and fencing checks, write, index, expiries) is one atomic Lua
+ * script. The index never expires before its members; entries of snapshots
+ * that expired on their own are dropped when the scope is listed.
+ *
+ * @module
+ */
+import { CorruptDataError, FencedError, StaleVersionError } from "../errors.ts";
+import type {
+  PersistenceAdapter,
+  SaveOptions,
+  Snapshot,
+} from "../persistence/persistence_adapter.ts";
+import {
+  _checkScope,
+  _checkTtl,
+  _decodeData,
+  _encodeData,
+  _saveRules,
+  _scopeOf,
+} from "../persistence/_snapshot_codec.ts";
+import { _StoreClient } from "./_store_client.ts";
+import type { RedisStoreOptions } from "./redis_store_options.ts";
+
+/** Options of {@linkcode RedisPersistenceAdapter}. */
+export type RedisPersistenceAdapterOptions = RedisStoreOptions;
+
+/**
+ * A {@linkcode PersistenceAdapter} on Redis hashes. Connects on first use.
+ *
+ * @example
+ * ```ts
+ * import { RedisPersistenceAdapter } from "./redis_persistence_adapter.ts";
+ * const store = new RedisPersistenceAdapter({
+ *   redisUrl: Deno.env.get("REDIS_URL"),
+ *   keyPrefix: "oao-example:",
+ * });
+ * const saved = await store.save("exec-1/planner", { step: 3 });
+ * await store.save("exec-1/planner", { step: 4 }, { expectedVersion: saved.version });
+ * await store.expireScope("exec-1", 60); // the execution finished: keep its state 60 s
+ * await store.close();
+ * ```
+ */
+export class RedisPersistenceAdapter implements PersistenceAdapter {
+  #redis: _StoreClient;
+
+  /**
+   * Creates an adapter; the connection is opened by the first operation.
+   *
+   * @param options URL (or client), key prefix, clock and retry budget.
+   * @throws {TypeError} When `keyPrefix` is invalid.
+   */
+  constructor(options: RedisPersistenceAdapterOptions = {}) {
+    this.#redis = new _StoreClient("RedisPersistenceAdapter", options);
+  }
+
+  /**
+   * Stores a snapshot (one atomic script).
+   *
+   * @param key `"<scope>/<name>"`.
+   * @param data JSON-serializable state.
+   * @param options Version, condition, fencing token and expiry.
+   * @returns The stored snapshot.
+   * @throws {TypeError} When the key is invalid.
+   * @throws {RangeError} When an option is out of range.
+   * @throws {StaleVersionError} When `version` or `expectedVersion` is stale.
+   * @throws {FencedError} When `fencingToken` is older than the recorded one.
+   * @throws {CorruptDataError} When `data` is not JSON-serializable.
+   * @throws {StoreUnavailableError} When Redis stays unreachable.
+   */
+  async save<T>(key: string, data: T, options?: SaveOptions): Promise<Snapshot<T>> {
+    const keys = this.#keys(key);
+    const rules = _saveRules(options);
+    const json = _encodeData(key, data, keys.snapshot);
+    const savedAt = this.#redis.clock.now();
+    const [status, value] = await this.#redis.send(
+      `save("${key}")`,
+      (target) =>
+        target.oaoSave(
+          keys.snapshot,
+          keys.index,
+          key,
+          json,
+          savedAt,
+          rules.version ?? "",
+          rules.expectedVersion ?? "",
+          rules.fencingToken ?? "",
+          rules.ttlMs ?? "",
+        ),
+    );
+    const number = Number(value);
+    if (status === "FENCED") throw new FencedError(key, rules.fencingToken!, number);
+    if (status === "STALE") {
+      const { expectedVersion: expected, version } = rules;
+      throw new StaleVersionError(
+        key,
+        expected !== undefined && expected !== number ? expected : version!,
+        number,
+      );
+    }
+    const snapshot: Snapshot<T> = { key, version: number, data, savedAt };
+    if (rules.fencingToken !== undefined) snapshot.fencingToken = rules.fencingToken;
+    return snapshot;
+  }
+
+  /**
+   * Loads the latest snapshot of a key (one `HMGET`).
+   *
+   * @param key `"<scope>/<name>"`.
+   * @returns The snapshot, or `undefined` when absent or expired.
+   * @throws {TypeError} When the key is invalid.
+   * @throws {CorruptDataError} When the stored entry cannot be decoded.
+   * @throws {StoreUnavailableError} When Redis stays unreachable.
+   */
+  async load<T>(key: string): Promise<Snapshot<T> | undefined> {
+    const { snapshot: hash } = this.#keys(key);
+    const [v, t, d, w] = await this.#redis.send(
+      `load("${key}")`,
+      (target) => target.hmget(hash, "v", "t", "d", "w"),
+    );
+    if (v === null || v === undefined) {
+      if (d === null || d === undefined) return undefined;
+      throw new CorruptDataError(hash, `snapshot "${key}" has data but no version`);
+    }
+    const version = Number(v);
+    const savedAt = Number(t);
+    if (!Number.isSafeInteger(version) || version < 1 || !Number.isFinite(savedAt)) {
+      throw new CorruptDataError(
+        hash,
+        `snapshot "${key}" has an invalid version "${v}" or time "${t}"`,
+      );
+    }
+    const snapshot: Snapshot<T> = {
+      key,
+      version,
+      data: _decodeData(key, d, hash) as T,
+      savedAt,
+    };
+    if (w !== null && w !== undefined) snapshot.fencingToken = Number(w);
+    return snapshot;
+  }
+
+  /**
+   * Lists the live keys of one scope, sorted (one script over the scope index).
+   *
+   * @param scope The scope (no `/`).
+   * @returns The keys.
+   * @throws {TypeError} When the scope is invalid.
+   * @throws {StoreUnavailableError} When Redis stays unreachable.
+   */
+  async list(scope: string): Promise<string[]> {
+    _checkScope(scope);
+    const tag = this.#tag(scope);
+    const keys = await this.#redis.run(
+      `list("${scope}")`,
+      (_, scripts) => scripts.oaoList(`${tag}:snapshots`, `${tag}:snap:`),
+    );
+    return keys.sort();
+  }
+
+  /**
+   * Deletes a snapshot and its index entry.
+   *
+   * @param key `"<scope>/<name>"`.
+   * @returns `true` if it existed.
+   * @throws {TypeError} When the key is invalid.
+   * @throws {StoreUnavailableError} When Redis stays unreachable.
+   */
+  async delete(key: string): Promise<boolean> {
+    const keys = this.#keys(key);
+    const n = await this.#redis.send(
+      `delete("${key}")`,
+      (target) => target.oaoDelete(keys.snapshot, keys.index, key),
+    );
+    return n > 0;
+  }
+
+  /**
+   * Makes every snapshot of a scope (and its index) expire after `ttlSeconds`.
+   *
+   * @param scope The scope (no `/`).
+   * @param ttlSeconds Time to live, in seconds.
+   * @returns Once set.
+   * @throws {TypeError} When the scope is invalid.
+   * @throws {RangeError} When `ttlSeconds` is not a positive number.
+   * @throws {StoreUnavailableError} When Redis stays unreachable.
+   */
+  async expireScope(scope: string, ttlSeconds: number): Promise<void> {
+    _checkScope(scope);
+    _checkTtl(ttlSeconds, "ttlSeconds");
+    const tag = this.#tag(scope);
+    const ttlMs = Math.ceil(ttlSeconds * 1000);
+    await this.#redis.run(
+      `expireScope("${scope}")`,
+      (_, scripts) => scripts.oaoExpireScope(`${tag}:snapshots`, `${tag}:snap:`, ttlMs),
+    );
+  }
+
+  /**
+   * Closes the connection (unless it was passed in as `client`). Idempotent.
+   *
+   * @returns Once closed.
+   */
+  async close(): Promise<void> {
+    await this.#redis.close();
+  }
+
+  #tag(scope: string): string {
+    return `${this.#redis.prefix}{${scope}}`;
+  }
+
+  #keys(key: string): { snapshot: string; index: string } {
+    const tag = this.#tag(_scopeOf(key));
+    return { snapshot: `${tag}:snap:${key}`, index: `${tag}:snapshots` };
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Connection options shared by `RedisEventStore` and `RedisPersistenceAdapter`.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import type { ConnectRedisOptions, RedisClient } from "./connection.ts";
+import type { RetryOptions } from "./retry.ts";
+
+/** Connection options shared by the Redis stores. */
+export interface RedisStoreOptions {
+  /**
+   * `redis://[user][:password]@host[:port][/db]` or `rediss://…`; pass
+   * `Deno.env.get("REDIS_URL")` directly (`undefined` means the default).
+   * Ignored when `client` is given.
+   * @default {"redis://127.0.0.1:6379"}
+   */
+  redisUrl?: string | undefined;
+  /**
+   * A connected client to use instead of connecting (for sharing one
+   * connection between stores); the store does not close it.
+   */
+  client?: RedisClient;
+  /**
+   * Prefix of every key. Keys of one execution (or snapshot scope) also
+   * carry a hash tag: `<prefix>{<id>}:…`.
+   * @default {"oao:"}
+   */
+  keyPrefix?: string;
+  /** Clock for event times, scores and retry delays. @default {systemClock} */
+  clock?: Clock;
+  /** Retry backoff and budget of each operation (and of the connection). @default {DEFAULT_RETRY_OPTIONS} */
+  retry?: RetryOptions;
+  /** Further connection options (cluster mode, timeouts, TLS, ioredis options). @default {{}} */
+  connection?: Omit<ConnectRedisOptions, "redisUrl" | "clock" | "retry" | "signal">;
+}
