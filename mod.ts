@@ -78,6 +78,69 @@ export {
 } from "./src/tracing/trace_context.ts";
 export type { SpanData, SpanSink } from "./src/tracing/span_data.ts";
 
+// Orchestrator: agents, tools, policies, executions, workflows
+export {
+  type AgentRegistration,
+  newExecutionId,
+  Orchestrator,
+  type OrchestratorOptions,
+  type ReplayResult,
+  reportFromView,
+  type RunOptions,
+  type StartedExecution,
+} from "./src/orchestrator/orchestrator.ts";
+export {
+  type AgentContext,
+  type AgentDefinition,
+  type AgentModule,
+  defineAgent,
+  type PeerContext,
+  type ReviewResult,
+} from "./src/orchestrator/agent.ts";
+export {
+  callHash,
+  callKey,
+  defineTool,
+  type ToolContext,
+  type ToolDefinition,
+} from "./src/orchestrator/tool.ts";
+export {
+  DEFAULT_POLICY,
+  type PolicyLimits,
+  StrictPolicy,
+  toPolicy,
+  type Violation,
+} from "./src/orchestrator/policy.ts";
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./src/orchestrator/retry_policy.ts";
+export {
+  canTransition,
+  LIFECYCLE_STATES,
+  type LifecycleState,
+  nextState,
+} from "./src/orchestrator/lifecycle.ts";
+export {
+  EXECUTION_STATUSES,
+  type ExecutionReport,
+  type ExecutionStatus,
+  isFinal,
+  type StateEntry,
+} from "./src/orchestrator/execution_report.ts";
+export {
+  type ExecutionView,
+  projectExecution,
+  type ToolCallRecord,
+} from "./src/orchestrator/execution_view.ts";
+export {
+  type FailurePolicy,
+  type TaskState,
+  type TaskStatus,
+  validateWorkflow,
+  type WorkflowReport,
+  type WorkflowSpec,
+  type WorkflowTask,
+} from "./src/orchestrator/workflow.ts";
+export { canonicalJson, sha256Hex } from "./src/orchestrator/canonical_json.ts";
+
 // Persistence, event store, job queue: ports and adapters
 export type {
   PersistenceAdapter,

@@ -1,6 +1,7 @@
 /**
- * Exponential backoff with a minimum, a maximum and random jitter — shared by
- * supervisor restarts, step retries and job retries.
+ * Exponential backoff with a minimum, a maximum and random jitter — the one
+ * implementation shared by supervisor restarts, job retries (the job queues)
+ * and Redis command retries and reconnections (`src/redis/retry.ts`).
  *
  * @example
  * ```ts
@@ -37,12 +38,15 @@ export const DEFAULT_BACKOFF: BackoffOptions = {
 };
 
 /**
- * Delay before retry number `attempt` (1 for the first retry).
+ * Delay before retry number `attempt` (1 for the first retry):
+ * `min(maxMs, minMs × factor^(attempt − 1))`, spread by `jitter` around that
+ * base, then capped at `maxMs`.
  *
  * @param attempt Retry number, starting at 1.
  * @param options Backoff parameters.
  * @param random Source of uniform numbers in [0, 1).
  * @returns The delay in milliseconds, an integer within the jitter bounds.
+ * @throws {RangeError} When `attempt` is not a positive integer.
  *
  * @example
  * ```ts
@@ -55,9 +59,10 @@ export function backoffDelay(
   options: BackoffOptions,
   random: () => number = Math.random,
 ): number {
-  const base = Math.min(options.maxMs, options.minMs * options.factor ** Math.max(0, attempt - 1));
+  const base = _base(attempt, options);
   const spread = base * options.jitter;
-  const jittered = base - spread + 2 * spread * random();
+  const r = Math.min(Math.max(random(), 0), 1);
+  const jittered = base - spread + 2 * spread * r;
   return Math.max(0, Math.round(Math.min(options.maxMs, jittered)));
 }
 
@@ -67,6 +72,7 @@ export function backoffDelay(
  * @param attempt Retry number, starting at 1.
  * @param options Backoff parameters.
  * @returns The smallest and largest possible delay.
+ * @throws {RangeError} When `attempt` is not a positive integer.
  *
  * @example
  * ```ts
@@ -79,7 +85,7 @@ export function backoffBounds(
   attempt: number,
   options: BackoffOptions,
 ): { min: number; max: number } {
-  const base = Math.min(options.maxMs, options.minMs * options.factor ** Math.max(0, attempt - 1));
+  const base = _base(attempt, options);
   return {
     min: Math.round(base * (1 - options.jitter)),
     max: Math.round(Math.min(options.maxMs, base * (1 + options.jitter))),
@@ -127,4 +133,12 @@ export function resolveBackoff(
     "a number between 0 and 1",
   );
   return merged;
+}
+
+function _base(attempt: number, options: BackoffOptions): number {
+  if (!Number.isSafeInteger(attempt) || attempt < 1) {
+    throw new RangeError(`Invalid backoff attempt "${attempt}": expected an integer >= 1`);
+  }
+  if (options.minMs === 0) return 0; // 0 × Infinity would be NaN for huge attempts
+  return Math.min(options.maxMs, options.minMs * options.factor ** (attempt - 1));
 }

@@ -22,6 +22,8 @@ const CLONEABLE_CTORS = new Set<unknown>([
   BigInt,
 ]);
 const TypedArray = Object.getPrototypeOf(Uint8Array);
+// Deeper (or cyclic) data takes the full check, which tracks what it has seen.
+const MAX_PLAIN_DEPTH = 8;
 
 /** Returns a description of the first non-cloneable part, or `undefined`. */
 export function findUncloneable(
@@ -29,6 +31,7 @@ export function findUncloneable(
   path = "message",
   seen?: Set<object>,
 ): string | undefined {
+  if (seen === undefined && isPlainData(value, 0)) return undefined;
   switch (typeof value) {
     case "function":
       return `${path} is a function`;
@@ -75,6 +78,26 @@ export function findUncloneable(
     if (bad) return bad;
   }
   return undefined;
+}
+
+// The hot path of every tell: true when `value` is certainly cloneable —
+// primitives, and plain objects and arrays of them a few levels deep —
+// without allocating. Anything else (false) goes through the full check,
+// which also builds the path of the culprit.
+function isPlainData(value: unknown, depth: number): boolean {
+  if (typeof value !== "object") return typeof value !== "function" && typeof value !== "symbol";
+  if (value === null) return true;
+  if (depth > MAX_PLAIN_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!isPlainData(value[i], depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const key in value) {
+    if (!isPlainData((value as Record<string, unknown>)[key], depth + 1)) return false;
+  }
+  return true;
 }
 
 function checkEntries(items: unknown[], path: string, seen?: Set<object>): string | undefined {

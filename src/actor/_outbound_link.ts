@@ -3,7 +3,13 @@
 // acknowledges it, and retransmits the unacknowledged frames when the link is
 // re-attached to a restarted receiver. Used by the host and by workers alike.
 import type { ErrorInfo } from "../errors.ts";
-import type { BatchExtra, BatchFrame, LinkReply, OutboxState } from "./_protocol.ts";
+import type {
+  BatchExtra,
+  BatchFrame,
+  LinkHello,
+  LinkReply,
+  OutboxState,
+} from "./_protocol.ts";
 import { newSpanId } from "../tracing/trace_context.ts";
 
 /** Callbacks of an outbound link. */
@@ -31,6 +37,7 @@ export class OutboundLink {
   readonly space: string;
   #hooks: OutboundLinkHooks;
   #port: MessagePort | undefined;
+  #acks: Int32Array | undefined; // the receiver's shared acknowledgement word (low 32 bits)
   #nextSeq: number;
   #acked: number;
   #frames: BatchFrame[];
@@ -92,6 +99,7 @@ export class OutboundLink {
     const frame = this.#open;
     if (!frame) return;
     this.#open = undefined;
+    if (this.#acks) this.#readSharedAck(this.#acks);
     this.#frames.push(frame);
     if (this.#port) this.#post(frame, this.#frames.length - 1);
   }
@@ -101,6 +109,9 @@ export class OutboundLink {
     this.#port?.close();
     this.#port = port;
     port.onmessage = (event: MessageEvent<LinkReply>) => this.#onReply(event.data);
+    this.#acks = new Int32Array(new SharedArrayBuffer(4));
+    this.#acks[0] = this.#acked | 0;
+    port.postMessage({ k: "h", acks: this.#acks.buffer as SharedArrayBuffer } satisfies LinkHello);
     for (let i = 0; i < this.#frames.length; i++) {
       const frame = this.#frames[i]!;
       if (frame.s + frame.m.length - 1 <= this.#acked) continue;
@@ -113,6 +124,7 @@ export class OutboundLink {
   detach(): void {
     this.#port?.close();
     this.#port = undefined;
+    this.#acks = undefined;
   }
 
   /** Closes the link for good. */
@@ -150,16 +162,25 @@ export class OutboundLink {
         this.#hooks.onAck?.();
         break;
       case "r":
+        if (reply.upTo !== undefined) this.#ack(reply.upTo);
         this.#hooks.onReply(
           reply.a,
           reply.ok ? { ok: true, value: reply.v } : { ok: false, error: reply.e },
         );
+        if (reply.upTo !== undefined) this.#hooks.onAck?.();
         break;
       case "x":
         this.#gapOut(reply.seqs);
         this.#hooks.onRefused(reply.seqs, reply.asks, reply.e);
         break;
     }
+  }
+
+  // Acknowledgements published in shared memory: the low 32 bits of the
+  // receiver's cursor, widened against what is outstanding.
+  #readSharedAck(acks: Int32Array): void {
+    const delta = (Atomics.load(acks, 0) - (this.#acked | 0)) >>> 0;
+    if (delta > 0 && delta < this.#nextSeq - this.#acked) this.#ack(this.#acked + delta);
   }
 
   #ack(upTo: number): void {

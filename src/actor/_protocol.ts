@@ -23,11 +23,25 @@ export interface BatchFrame {
   r?: 1; // retransmission after a relink
 }
 
+/**
+ * First message of a sender on a (new) link: a shared word where the
+ * receiver also publishes its cumulative acknowledgement (low 32 bits), so
+ * that a sender busy in a long synchronous handler can release acknowledged
+ * frames without waiting for the acknowledgement messages.
+ */
+export interface LinkHello {
+  k: "h";
+  acks: SharedArrayBuffer;
+}
+
+/** Sender → receiver frames on a link. */
+export type LinkFrame = BatchFrame | LinkHello;
+
 /** Receiver → sender frames on a link. */
 export type LinkReply =
   | { k: "a"; upTo: number } // cumulative acknowledgement
-  | { k: "r"; a: number; ok: true; v: unknown } // ask reply
-  | { k: "r"; a: number; ok: false; e: ErrorInfo } // ask failure
+  | { k: "r"; a: number; ok: true; v: unknown; upTo?: number } // ask reply (+ acknowledgement)
+  | { k: "r"; a: number; ok: false; e: ErrorInfo; upTo?: number } // ask failure
   | { k: "x"; seqs: number[]; asks: number[]; e: ErrorInfo }; // refused by a full mailbox
 
 /** Durable part of a link's sender side: its sequence space, next seq and unacknowledged frames. */

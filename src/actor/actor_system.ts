@@ -289,6 +289,17 @@ export class ActorSystem {
   }
 
   /**
+   * Stops a supervisor subtree started with {@linkcode ActorSystem.supervise}
+   * (children in reverse start order) and removes it; it is not restarted.
+   *
+   * @param supervisor The supervisor.
+   * @param mode `graceful` (default) or `immediate`.
+   */
+  async unsupervise(supervisor: Supervisor, mode: "graceful" | "immediate" = "graceful"): Promise<void> {
+    await this.#root.terminateChild(supervisor, mode);
+  }
+
+  /**
    * A ref to the actor at `path`.
    *
    * @param path The actor's path.

@@ -5,9 +5,19 @@
  *
  * @module
  */
-import { type BackoffOptions, resolveBackoff } from "./backoff_delay.ts";
+import { type BackoffOptions, resolveBackoff } from "../backoff.ts";
 import type { EnqueueOptions, JobSpec, Lease, ReserveOptions } from "./job_queue.ts";
 
+/**
+ * Default retry delays of failed jobs (the shared backoff of `src/backoff.ts`):
+ * 1 s, doubling up to 60 s, ±50 % jitter.
+ */
+export const DEFAULT_QUEUE_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
+  minMs: 1_000,
+  maxMs: 60_000,
+  factor: 2,
+  jitter: 0.5,
+});
 /** Default lease duration. */
 export const DEFAULT_LEASE_MS = 30_000;
 /** Default attempts before dead-lettering. */
@@ -27,7 +37,7 @@ export const DEFAULT_DEAD_LIMIT = 100;
 export interface CommonQueueOptions {
   leaseMs?: number;
   maxAttempts?: number;
-  backoff?: BackoffOptions;
+  backoff?: Partial<BackoffOptions>;
   idempotencyTtlMs?: number;
   random?: () => number;
 }
@@ -36,7 +46,7 @@ export interface CommonQueueOptions {
 export interface ResolvedQueueOptions {
   leaseMs: number;
   maxAttempts: number;
-  backoff: Required<BackoffOptions>;
+  backoff: BackoffOptions;
   idempotencyTtlMs: number;
   random: () => number;
 }
@@ -64,7 +74,7 @@ export function resolveQueueOptions(options: CommonQueueOptions): ResolvedQueueO
   const resolved = {
     leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
     maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-    backoff: resolveBackoff(options.backoff),
+    backoff: resolveBackoff(options.backoff, "job queue option backoff", DEFAULT_QUEUE_BACKOFF),
     idempotencyTtlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
     random: options.random ?? Math.random,
   };

@@ -75,7 +75,7 @@
  */
 import type { Cluster, Redis } from "ioredis";
 import { CorruptDataError, LeaseLostError } from "../errors.ts";
-import { backoffDelay, type BackoffOptions } from "../queue/backoff_delay.ts";
+import { backoffDelay, type BackoffOptions } from "../backoff.ts";
 import {
   checkDeadLimit,
   checkEnqueue,
@@ -117,8 +117,13 @@ export interface RedisJobQueueOptions extends RedisStoreOptions {
   leaseMs?: number;
   /** Attempts before dead-lettering when `enqueue` does not say. @default {3} */
   maxAttempts?: number;
-  /** Retry delays after a failed attempt. @default {{ initialMs: 1000, factor: 2, maxMs: 60000, jitter: 0.5 }} */
-  backoff?: BackoffOptions;
+  /**
+   * Retry delays after a failed attempt (`backoffDelay` of `src/backoff.ts`:
+   * the delay is drawn from `[base × (1 − jitter), base × (1 + jitter)]`,
+   * capped at `maxMs`); omitted fields take the defaults.
+   * @default {{ minMs: 1000, maxMs: 60000, factor: 2, jitter: 0.5 }}
+   */
+  backoff?: Partial<BackoffOptions>;
   /** How long an idempotency key is remembered, in ms. @default {86400000} */
   idempotencyTtlMs?: number;
   /** Uniform numbers in `[0, 1)` for the jitter. @default {Math.random} */

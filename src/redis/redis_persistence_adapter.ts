@@ -10,9 +10,15 @@
  *   {@linkcode RedisPersistenceAdapter.expireScope}.
  *
  * The hash tag `{<scope>}` keeps a scope in one Redis Cluster slot, so a save
- * (version and fencing checks, write, index, expiries) is one atomic Lua
+ * (version and fencing checks, write, index, expiries) is atomic in one Lua
  * script. The index never expires before its members; entries of snapshots
  * that expired on their own are dropped when the scope is listed.
+ *
+ * ## Group commit
+ * The saves issued in one tick are sent together: on a standalone server one
+ * script call carries them all (up to 512, any scopes); on a Redis Cluster
+ * one call per scope carries its saves. Each save keeps its own checks and
+ * outcome, and saves are applied in the order they were issued.
  *
  * @module
  */
@@ -30,11 +36,24 @@ import {
   _saveRules,
   _scopeOf,
 } from "../persistence/_snapshot_codec.ts";
+import type { RedisClient } from "./connection.ts";
+import { _GroupCommit } from "./_group_commit.ts";
+import { _scripts } from "./_scripts.ts";
 import { _StoreClient } from "./_store_client.ts";
 import type { RedisStoreOptions } from "./redis_store_options.ts";
 
 /** Options of {@linkcode RedisPersistenceAdapter}. */
 export type RedisPersistenceAdapterOptions = RedisStoreOptions;
+
+/** Most saves in one script call. */
+const MAX_BATCH = 512;
+
+/** One save waiting for its batch: the script's keys and arguments. */
+interface _Save {
+  snapshot: string;
+  index: string;
+  args: (string | number)[];
+}
 
 /**
  * A {@linkcode PersistenceAdapter} on Redis hashes. Connects on first use.
@@ -54,6 +73,7 @@ export type RedisPersistenceAdapterOptions = RedisStoreOptions;
  */
 export class RedisPersistenceAdapter implements PersistenceAdapter {
   #redis: _StoreClient;
+  #saves: _GroupCommit<_Save, [string, string]>;
 
   /**
    * Creates an adapter; the connection is opened by the first operation.
@@ -63,10 +83,12 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
    */
   constructor(options: RedisPersistenceAdapterOptions = {}) {
     this.#redis = new _StoreClient("RedisPersistenceAdapter", options);
+    this.#saves = new _GroupCommit(this.#redis, { maxBatch: MAX_BATCH, send: _sendSaves });
   }
 
   /**
-   * Stores a snapshot (one atomic script).
+   * Stores a snapshot (atomically, in a script call shared by the saves of
+   * the tick).
    *
    * @param key `"<scope>/<name>"`.
    * @param data JSON-serializable state.
@@ -84,21 +106,19 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
     const rules = _saveRules(options);
     const json = _encodeData(key, data, keys.snapshot);
     const savedAt = this.#redis.clock.now();
-    const [status, value] = await this.#redis.send(
-      `save("${key}")`,
-      (target) =>
-        target.oaoSave(
-          keys.snapshot,
-          keys.index,
-          key,
-          json,
-          savedAt,
-          rules.version ?? "",
-          rules.expectedVersion ?? "",
-          rules.fencingToken ?? "",
-          rules.ttlMs ?? "",
-        ),
-    );
+    const [status, value] = await this.#saves.add(keys.index, `save("${key}")`, {
+      snapshot: keys.snapshot,
+      index: keys.index,
+      args: [
+        key,
+        json,
+        savedAt,
+        rules.version ?? "",
+        rules.expectedVersion ?? "",
+        rules.fencingToken ?? "",
+        rules.ttlMs ?? "",
+      ],
+    });
     const number = Number(value);
     if (status === "FENCED") throw new FencedError(key, rules.fencingToken!, number);
     if (status === "STALE") {
@@ -224,4 +244,26 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
     const tag = this.#tag(_scopeOf(key));
     return { snapshot: `${tag}:snap:${key}`, index: `${tag}:snapshots` };
   }
+}
+
+/** Sends one batch of saves as one script call. */
+async function _sendSaves(
+  client: RedisClient,
+  saves: _Save[],
+): Promise<([string, string] | Error)[]> {
+  const keys: string[] = [];
+  const args: (string | number)[] = [];
+  for (const save of saves) {
+    keys.push(save.snapshot, save.index);
+    args.push(...save.args);
+  }
+  const reply = await _scripts(client).oaoSave(keys.length, ...keys, ...args);
+  return saves.map((_, i) => {
+    const status = String(reply[2 * i]);
+    const value = String(reply[2 * i + 1]);
+    if (status !== "ERR") return [status, value];
+    const error = new Error(value);
+    error.name = "ReplyError";
+    return error;
+  });
 }

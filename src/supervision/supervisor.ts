@@ -192,11 +192,15 @@ export class Supervisor implements ChildOwner {
     this.#children = this.#children.filter((c) => c !== child);
   }
 
-  /** Stops every child in reverse start order. */
-  async stop(): Promise<void> {
+  /**
+   * Stops every child in reverse start order.
+   *
+   * @param mode `graceful` (default) lets each child drain within its shutdown timeout.
+   */
+  async stop(mode: "graceful" | "immediate" = "graceful"): Promise<void> {
     if (this.#status === "stopped") return;
     this.#status = "stopping";
-    await this.#stopChildren(this.#children);
+    await this.#stopChildren(this.#children, mode);
     this.#status = "stopped";
   }
 
@@ -250,7 +254,7 @@ export class Supervisor implements ChildOwner {
     const others = group.filter((c) => c !== child);
     for (const sibling of [...others].reverse()) {
       sibling.terminating = true;
-      await this.#stopChild(sibling, "graceful");
+      await this.#stopChild(sibling, "graceful", false);
       sibling.terminating = false;
     }
     if (now - child.upSince > this.options.resetBackoffAfterMs) child.attempt = 0;
@@ -386,15 +390,17 @@ export class Supervisor implements ChildOwner {
     return child;
   }
 
-  async #stopChildren(children: Child[]): Promise<void> {
+  async #stopChildren(children: Child[], mode: "graceful" | "immediate" = "graceful"): Promise<void> {
     for (const child of [...children].reverse()) {
       child.terminating = true;
-      await this.#stopChild(child, "graceful");
+      await this.#stopChild(child, mode);
     }
   }
 
-  async #stopChild(child: Child, mode: "graceful" | "immediate"): Promise<void> {
-    if (child.sup) return await child.sup.stop();
+  // Stops a child; `forget` (stopping for good, not for a restart) also
+  // removes its actors from the system.
+  async #stopChild(child: Child, mode: "graceful" | "immediate", forget = true): Promise<void> {
+    if (child.sup) return await child.sup.stop(mode);
     const cell = child.cell!;
     for (const sub of [...cell.children].reverse()) {
       if (sub.status !== "stopped" && sub.owner instanceof Supervisor) {
@@ -402,7 +408,9 @@ export class Supervisor implements ChildOwner {
       }
     }
     await cell.shutdown(mode, "stopped by its supervisor");
+    if (forget) this.#host.removeCell(cell);
   }
+
 }
 
 function validateChildSpec(spec: ChildSpec, where: string): void {

@@ -4,13 +4,13 @@
 import type { ActorBehavior } from "../actor/behavior.ts";
 import type { ActorContext, ActorLogger, AskOptions } from "../actor/actor_context.ts";
 import type { MessageMeta } from "../actor/envelope.ts";
-import { Mailbox } from "../actor/mailbox.ts";
 import { OutboundLink } from "../actor/_outbound_link.ts";
 import { findUncloneable } from "../actor/_cloneable.ts";
 import {
   type ActorSnapshotData,
   type BatchFrame,
   type HostToWorker,
+  type LinkFrame,
   type LinkReply,
   type PoisonEntry,
   SAB_BUSY,
@@ -41,6 +41,7 @@ import {
   parseTraceparent,
   type TraceContext,
 } from "../tracing/trace_context.ts";
+import { Inbox } from "./_inbox.ts";
 
 type Init = Extract<HostToWorker, { k: "init" }>;
 
@@ -53,8 +54,10 @@ interface InboundLink {
   ahead: Set<number>; // completed seqs above done
   received: number; // highest seq queued in this incarnation
   ackSent: number;
+  acks: Int32Array | undefined; // shared acknowledgement word from the sender's hello
 }
 
+// The message being handled.
 interface Item {
   link: InboundLink;
   seq: number;
@@ -63,7 +66,6 @@ interface Item {
   ts: string | undefined;
   ask: number | undefined;
   redelivered: boolean;
-  poison: PoisonEntry | undefined;
 }
 
 interface Pending {
@@ -74,6 +76,8 @@ interface Pending {
 }
 
 const YIELD_AFTER_MS = 20;
+const QUICK_MESSAGE_MS = 0.05;
+const MAX_STRIDE = 32;
 const ACK_EVERY = 512;
 
 export class WorkerRuntime {
@@ -83,7 +87,8 @@ export class WorkerRuntime {
   #sab!: Int32Array;
   #state: unknown;
   #processed = 0;
-  #mailbox!: Mailbox<Item>;
+  #started = 0;
+  #inbox!: Inbox<InboundLink>;
   #inbound = new Map<string, InboundLink>();
   #cursors = new Map<string, number>();
   #outbound = new Map<string, OutboundLink>();
@@ -165,7 +170,7 @@ export class WorkerRuntime {
   #start(init: Init): void {
     this.#init = init;
     this.#sab = new Int32Array(init.sab);
-    this.#mailbox = new Mailbox(init.options.mailbox);
+    this.#inbox = new Inbox(init.options.mailbox);
     for (const entry of init.poison) this.#poison.set(`${entry.key}:${entry.seq}`, entry);
     if (init.tracing) this.#tracer = new Tracer(this.#spanSink());
     try {
@@ -229,7 +234,11 @@ export class WorkerRuntime {
   // ---- inbound -------------------------------------------------------------
 
   #linkIn(key: string, from: string, linkId: number, port: MessagePort): void {
-    this.#inbound.get(key)?.port.close();
+    const previous = this.#inbound.get(key);
+    if (previous) {
+      this.#saveCursor(previous);
+      previous.port.close();
+    }
     const link: InboundLink = {
       key,
       from,
@@ -239,6 +248,7 @@ export class WorkerRuntime {
       ahead: new Set(),
       received: 0,
       ackSent: 0,
+      acks: undefined,
     };
     link.ackSent = link.done ?? 0;
     this.#inbound.set(key, link);
@@ -247,14 +257,24 @@ export class WorkerRuntime {
         this.#cursors.delete(other);
       }
     }
-    port.onmessage = (event: MessageEvent<BatchFrame>) => this.#onBatch(link, event.data);
+    port.onmessage = (event: MessageEvent<LinkFrame>) => {
+      const frame = event.data;
+      if (frame.k === "b") this.#onBatch(link, frame);
+      else link.acks = new Int32Array(frame.acks);
+    };
   }
 
   #linkClose(key: string): void {
     const link = this.#inbound.get(key);
     if (!link) return;
+    this.#saveCursor(link);
     link.port.close();
     this.#inbound.delete(key);
+  }
+
+  // A link's `done` is its live cursor; `#cursors` catches up on demand.
+  #saveCursor(link: InboundLink): void {
+    if (link.done !== undefined) this.#cursors.set(link.key, link.done);
   }
 
   #onBatch(link: InboundLink, frame: BatchFrame): void {
@@ -263,77 +283,85 @@ export class WorkerRuntime {
     if (link.done === undefined || (link.received === 0 && frame.s > link.done + 1)) {
       // Everything before the first seq we are sent was acknowledged earlier.
       link.done = Math.max(link.done ?? 0, frame.s - 1);
-      this.#cursors.set(link.key, link.done);
     }
-    const refused: number[] = [];
-    const refusedAsks: number[] = [];
-    for (let i = 0; i < frame.m.length; i++) {
+    const count = frame.m.length;
+    // Messages up to `done` and `received` were seen already (a retransmission).
+    const from = Math.max(0, Math.max(link.done, link.received) + 1 - frame.s);
+    if (from >= count) return this.#afterBatch();
+    if (frame.x === undefined && link.ahead.size === 0) {
+      link.received = frame.s + count - 1;
+      this.#enqueue(link, frame, from, count);
+      return this.#afterBatch();
+    }
+    // Gaps (messages the sender could not send) and messages completed out
+    // of order split the frame into several runs.
+    let start = from;
+    for (let i = from; i < count; i++) {
       const seq = frame.s + i;
-      if (seq <= link.done! || seq <= link.received || link.ahead.has(seq)) continue;
-      link.received = seq;
-      const extra = frame.x?.[i];
-      if (extra?.g) {
-        this.#complete(link, seq);
-        continue;
-      }
-      const item: Item = {
-        link,
-        seq,
-        body: frame.m[i],
-        tp: extra?.tp ?? frame.tp ?? "",
-        ts: extra?.ts ?? frame.ts,
-        ask: extra?.a,
-        redelivered: frame.r === 1,
-        poison: this.#poison.get(`${link.key}:${seq}`),
-      };
-      const result = this.#mailbox.offer(item);
-      if (result.dropped) {
-        const dropped = result.dropped;
-        this.#complete(dropped.link, dropped.seq);
-        if (this.#mailbox.overflow === "reject") {
-          refused.push(dropped.seq);
-          if (dropped.ask !== undefined) refusedAsks.push(dropped.ask);
-        } else {
-          this.#post({
-            k: "dropped",
-            key: dropped.link.key,
-            from: dropped.link.from,
-            seq: dropped.seq,
-            policy: this.#mailbox.overflow,
-          });
-          if (dropped.ask !== undefined) {
-            this.#sendReply(
-              dropped,
-              false,
-              toErrorInfo(new MailboxFullError(this.#init.path, this.#mailbox.capacity)),
-            );
-          }
-        }
-      }
+      const gap = frame.x?.[i]?.g === 1;
+      if (!gap && !link.ahead.has(seq) && seq > link.done) continue;
+      this.#enqueue(link, frame, start, i);
+      start = i + 1;
+      if (seq > link.received) link.received = seq;
+      if (gap && seq > link.done) this.#complete(link, seq);
     }
-    if (refused.length > 0) {
-      const error = toErrorInfo(new MailboxFullError(this.#init.path, this.#mailbox.capacity));
-      link.port.postMessage(
-        { k: "x", seqs: refused, asks: refusedAsks, e: error } satisfies LinkReply,
-      );
+    link.received = Math.max(link.received, frame.s + count - 1);
+    this.#enqueue(link, frame, start, count);
+    this.#afterBatch();
+  }
+
+  #enqueue(link: InboundLink, frame: BatchFrame, from: number, to: number): void {
+    if (to <= from) return;
+    const removed = this.#inbox.offer(link, frame, from, to);
+    if (!removed) return;
+    const inbox = this.#inbox;
+    const error = toErrorInfo(new MailboxFullError(this.#init.path, inbox.capacity));
+    if (inbox.overflow === "reject") {
+      const seqs: number[] = [];
+      const asks: number[] = [];
+      for (const { index } of removed) {
+        const seq = frame.s + index;
+        this.#complete(link, seq);
+        seqs.push(seq);
+        const ask = frame.x?.[index]?.a;
+        if (ask !== undefined) asks.push(ask);
+      }
+      link.port.postMessage({ k: "x", seqs, asks, e: error } satisfies LinkReply);
       this.#post({
         k: "dropped",
         key: link.key,
         from: link.from,
-        seq: refused[0]!,
-        policy: `reject:${refused.length}`,
+        seq: seqs[0]!,
+        policy: `reject:${seqs.length}`,
       });
+      return;
     }
-    if (!this.#processing && this.#mailbox.length > 0) void this.#drain();
-    else if (!this.#processing) this.#afterDrain();
+    for (const slot of removed) {
+      const seq = slot.frame.s + slot.index;
+      this.#complete(slot.link, seq);
+      this.#post({
+        k: "dropped",
+        key: slot.link.key,
+        from: slot.link.from,
+        seq,
+        policy: inbox.overflow,
+      });
+      const ask = slot.frame.x?.[slot.index]?.a;
+      if (ask !== undefined) this.#sendReply(slot.link, ask, false, error);
+    }
+  }
+
+  #afterBatch(): void {
+    if (this.#processing) return;
+    if (this.#inbox.length > 0) void this.#drain();
+    else this.#afterDrain();
   }
 
   #complete(link: InboundLink, seq: number): void {
     if (link.done === undefined) link.done = seq - 1;
     if (seq === link.done + 1) {
       link.done = seq;
-      while (link.ahead.delete(link.done + 1)) link.done++;
-      this.#cursors.set(link.key, link.done);
+      if (link.ahead.size > 0) while (link.ahead.delete(link.done + 1)) link.done++;
     } else if (seq > link.done) {
       link.ahead.add(seq);
     }
@@ -344,23 +372,45 @@ export class WorkerRuntime {
   async #drain(): Promise<void> {
     this.#processing = true;
     let sliceStart = performance.now();
+    let lastCheck = sliceStart;
+    let stride = 1;
+    let untilCheck = 1;
     let sinceAck = 0;
     const sab = this.#sab;
     const behavior = this.#behavior;
+    const inbox = this.#inbox;
     const tracing = this.#tracer.enabled;
+    const stateless = this.#init.options.snapshot.mode === "never";
     while (!this.#failed) {
-      const item = this.#mailbox.shift();
-      if (!item) break;
-      if (item.poison) {
-        this.#deadLetter(item);
-        continue;
+      const run = inbox.peek();
+      if (!run) break;
+      const index = inbox.take(run);
+      const { link, frame } = run;
+      const extra = frame.x === undefined ? undefined : frame.x[index];
+      const item: Item = {
+        link,
+        seq: frame.s + index,
+        body: frame.m[index],
+        tp: extra?.tp ?? frame.tp ?? "",
+        ts: extra?.ts ?? frame.ts,
+        ask: extra?.a,
+        redelivered: frame.r === 1,
+      };
+      if (this.#poison.size > 0) {
+        const poison = this.#poison.get(`${link.key}:${item.seq}`);
+        if (poison) {
+          this.#deadLetter(item, poison);
+          continue;
+        }
       }
       this.#current = item;
       this.#replyValue = undefined;
       const span = tracing ? this.#startMessageSpan(item) : undefined;
-      Atomics.store(sab, SAB_LINK, item.link.linkId);
-      Atomics.store(sab, SAB_SEQ, item.seq);
-      Atomics.add(sab, SAB_STARTED, 1);
+      // Only this thread writes the status words: plain stores, published
+      // to the host's watchdog by the atomic store of the busy flag.
+      sab[SAB_LINK] = link.linkId;
+      sab[SAB_SEQ] = item.seq;
+      sab[SAB_STARTED] = this.#started = (this.#started + 1) | 0;
       Atomics.store(sab, SAB_BUSY, 1);
       try {
         let next = behavior.receive(this.#state, item.body, this.#ctx);
@@ -375,26 +425,43 @@ export class WorkerRuntime {
           k: "failed",
           reason: "exception",
           error: toErrorInfo(error),
-          key: item.link.key,
+          key: link.key,
           seq: item.seq,
         });
         return;
       }
-      Atomics.store(sab, SAB_BUSY, 0);
+      sab[SAB_BUSY] = 0;
       span?.end();
       this.#current = undefined;
-      if (item.ask !== undefined) this.#sendReply(item, true, this.#replyValue);
-      this.#complete(item.link, item.seq);
+      this.#complete(link, item.seq);
       this.#processed++;
-      this.#sinceSnapshot++;
-      this.#maybeSnapshot(false);
-      if (++sinceAck >= ACK_EVERY) {
-        sinceAck = 0;
-        this.#ackStateless();
+      if (stateless) {
+        if (item.ask !== undefined) {
+          // The reply carries the acknowledgement: one message back, not two.
+          this.#sendReply(link, item.ask, true, this.#replyValue, link.done);
+          if (link.done! > link.ackSent) this.#acked(link, link.done!);
+        } else if (++sinceAck >= ACK_EVERY) {
+          sinceAck = 0;
+          this.#ackStateless();
+        }
+      } else {
+        if (item.ask !== undefined) this.#sendReply(link, item.ask, true, this.#replyValue);
+        this.#sinceSnapshot++;
+        this.#maybeSnapshot(false);
       }
-      if (performance.now() - sliceStart > YIELD_AFTER_MS) {
-        await this.#yield();
-        sliceStart = performance.now();
+      // Reading the time costs more than a small handler: read it every
+      // \`stride\` messages, a stride that grows while messages are quick.
+      if (--untilCheck === 0) {
+        const now = performance.now();
+        if (now - sliceStart > YIELD_AFTER_MS) {
+          await this.#yield();
+          sliceStart = lastCheck = performance.now();
+          stride = 1;
+        } else {
+          stride = now - lastCheck < stride * QUICK_MESSAGE_MS ? Math.min(stride * 2, MAX_STRIDE) : 1;
+          lastCheck = now;
+        }
+        untilCheck = stride;
       }
     }
     this.#processing = false;
@@ -409,14 +476,14 @@ export class WorkerRuntime {
     if (this.#stopping) void this.#finishStop();
   }
 
-  #deadLetter(item: Item): void {
-    const entry = item.poison!;
+  #deadLetter(item: Item, entry: PoisonEntry): void {
+    const { link, seq } = item;
     try {
       this.#post({
         k: "dead-letter",
-        key: item.link.key,
-        from: item.link.from,
-        seq: item.seq,
+        key: link.key,
+        from: link.from,
+        seq,
         body: item.body,
         error: entry.error,
         attempts: entry.attempts,
@@ -424,9 +491,9 @@ export class WorkerRuntime {
     } catch {
       this.#post({
         k: "dead-letter",
-        key: item.link.key,
-        from: item.link.from,
-        seq: item.seq,
+        key: link.key,
+        from: link.from,
+        seq,
         body: null,
         error: entry.error,
         attempts: entry.attempts,
@@ -437,23 +504,26 @@ export class WorkerRuntime {
         this.#init.path,
         `message dead-lettered after ${entry.attempts} failed deliveries: ${entry.error.message}`,
       );
-      this.#sendReply(item, false, toErrorInfo(error));
+      this.#sendReply(link, item.ask, false, toErrorInfo(error));
     }
-    this.#poison.delete(`${item.link.key}:${item.seq}`);
-    this.#complete(item.link, item.seq);
+    this.#poison.delete(`${link.key}:${seq}`);
+    this.#complete(link, seq);
     this.#processed++;
     this.#sinceSnapshot++;
   }
 
-  #sendReply(item: Item, ok: boolean, value: unknown): void {
+  #sendReply(link: InboundLink, ask: number, ok: boolean, value: unknown, upTo?: number): void {
     const reply: LinkReply = ok
-      ? { k: "r", a: item.ask!, ok: true, v: value }
-      : { k: "r", a: item.ask!, ok: false, e: value as ErrorInfo };
+      ? { k: "r", a: ask, ok: true, v: value }
+      : { k: "r", a: ask, ok: false, e: value as ErrorInfo };
+    if (upTo !== undefined && upTo > link.ackSent) reply.upTo = upTo;
     try {
-      item.link.port.postMessage(reply);
+      link.port.postMessage(reply);
     } catch (error) {
-      const info = toErrorInfo(new MessageNotCloneableError(item.link.from, { cause: error }));
-      item.link.port.postMessage({ k: "r", a: item.ask!, ok: false, e: info } satisfies LinkReply);
+      const info = toErrorInfo(new MessageNotCloneableError(link.from, { cause: error }));
+      const failure: LinkReply = { k: "r", a: ask, ok: false, e: info };
+      if (reply.upTo !== undefined) failure.upTo = reply.upTo;
+      link.port.postMessage(failure);
     }
   }
 
@@ -463,10 +533,16 @@ export class WorkerRuntime {
     if (this.#init.options.snapshot.mode !== "never") return;
     for (const link of this.#inbound.values()) {
       if (link.done !== undefined && link.done > link.ackSent) {
-        link.ackSent = link.done;
+        this.#acked(link, link.done);
         link.port.postMessage({ k: "a", upTo: link.done } satisfies LinkReply);
       }
     }
+  }
+
+  // Records an acknowledgement and publishes it in the link's shared word.
+  #acked(link: InboundLink, upTo: number): void {
+    link.ackSent = upTo;
+    if (link.acks) Atomics.store(link.acks, 0, upTo | 0);
   }
 
   #maybeSnapshot(endOfDrain: boolean): void {
@@ -495,6 +571,7 @@ export class WorkerRuntime {
       return;
     }
     const version = this.#processed;
+    for (const link of this.#inbound.values()) this.#saveCursor(link);
     this.#snapshotCursors.set(version, new Map(this.#cursors));
     this.#snapshotInFlight = version;
     this.#sinceSnapshot = 0;
@@ -522,7 +599,7 @@ export class WorkerRuntime {
       for (const [key, upTo] of cursors) {
         const link = this.#inbound.get(key);
         if (link && upTo > link.ackSent) {
-          link.ackSent = upTo;
+          this.#acked(link, upTo);
           link.port.postMessage({ k: "a", upTo } satisfies LinkReply);
         }
       }
@@ -535,7 +612,7 @@ export class WorkerRuntime {
 
   async #finishStop(): Promise<void> {
     if (this.#processing || this.#failed) return;
-    if (this.#mailbox.length > 0) return void this.#drain();
+    if (this.#inbox.length > 0) return void this.#drain();
     for (const link of this.#outbound.values()) link.flush();
     if (this.#init.options.snapshot.mode !== "never") {
       if (this.#sinceSnapshot > 0 && this.#snapshotInFlight === undefined) this.#takeSnapshot();

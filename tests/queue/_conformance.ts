@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { LeaseLostError } from "../../src/errors.ts";
-import type { BackoffOptions } from "../../src/queue/backoff_delay.ts";
+import type { BackoffOptions } from "../../src/backoff.ts";
 import type { JobQueue, JobSpec, Lease } from "../../src/queue/job_queue.ts";
 
 /** What a harness factory is asked for. */
@@ -50,8 +50,8 @@ export interface ConformanceCase {
 }
 
 const LEASE_MS = 300;
-/** initialMs 400, jitter 0.5 at random 0.5: delays 300, 600, 1200 ms. */
-const BACKOFF: BackoffOptions = { initialMs: 400, factor: 2, maxMs: 10_000, jitter: 0.5 };
+/** minMs 400, jitter 0.5 at random 0.25 (base × 0.75): delays 300, 600, 1200 ms. */
+const BACKOFF: BackoffOptions = { minMs: 400, factor: 2, maxMs: 10_000, jitter: 0.5 };
 
 function spec(n: number | string, extra: Partial<JobSpec> = {}): JobSpec {
   return { executionId: `exec-${n}`, agent: "echo", task: { n }, ...extra };
@@ -83,7 +83,7 @@ export function jobQueueCases(factory: HarnessFactory): ConformanceCase[] {
           leaseMs: LEASE_MS,
           maxAttempts: 3,
           backoff: BACKOFF,
-          random: () => 0.5,
+          random: () => 0.25,
         });
         try {
           await body(harness);
@@ -271,7 +271,7 @@ export function jobQueueCases(factory: HarnessFactory): ConformanceCase[] {
     assert.equal(await queue.fail(first, "boom 1"), "retry");
     assert.deepEqual(await queue.stats(), { waiting: 0, delayed: 1, inFlight: 0, dead: 0 });
     assert.deepEqual(await queue.reserve("w1"), []);
-    await advance(150); // first delay: 400 ms × (1 − 0.5 × 0.5) = 300 ms
+    await advance(150); // first delay: 400 ms × (1 − 0.5 + 2 × 0.5 × 0.25) = 300 ms
     assert.deepEqual(await queue.reserve("w1"), [], "not before the first delay");
     await advance(200);
     const [second] = await queue.reserve("w1");

@@ -33,7 +33,7 @@ Deno.test("InMemoryJobQueue caps retry delays at backoff.maxMs", async () => {
   const queue = new InMemoryJobQueue({
     clock,
     maxAttempts: 10,
-    backoff: { initialMs: 100, factor: 10, maxMs: 250, jitter: 0 },
+    backoff: { minMs: 100, factor: 10, maxMs: 250, jitter: 0 },
   });
   await queue.enqueue({ executionId: "exec-1", agent: "echo", task: null });
   for (let attempt = 1; attempt <= 3; attempt++) {
@@ -51,5 +51,5 @@ Deno.test("InMemoryJobQueue caps retry delays at backoff.maxMs", async () => {
 Deno.test("InMemoryJobQueue rejects out-of-range options", () => {
   assert.throws(() => new InMemoryJobQueue({ leaseMs: 0 }), RangeError);
   assert.throws(() => new InMemoryJobQueue({ maxAttempts: 1.5 }), RangeError);
-  assert.throws(() => new InMemoryJobQueue({ backoff: { jitter: 2 } }), /"jitter"/);
+  assert.throws(() => new InMemoryJobQueue({ backoff: { jitter: 2 } }), /backoff\.jitter 2/);
 });

@@ -66,20 +66,29 @@ Deno.test("RedisEventStore keeps one execution's keys under one hash tag below t
   });
 });
 
-Deno.test("RedisEventStore sets a 7-day expiry on a log and renews it on every append", async () => {
+Deno.test("RedisEventStore sets a 7-day expiry on a log and renews it on appends, within 1 % or 1 s", async () => {
   await withStore(async (store, prefix) => {
     const redis = await rawClient();
+    const ttls = (id: string) =>
+      Promise.all(["events", "meta"].map((suffix) => redis.pttl(`${prefix}{${id}}:${suffix}`)));
     try {
       await store.appendEvent("exec-1", { type: "A" });
-      for (const suffix of ["events", "meta"]) {
-        const ttl = await redis.pttl(`${prefix}{exec-1}:${suffix}`);
-        assert.ok(ttl > 604_790_000 && ttl <= 604_800_000, `${suffix} TTL ${ttl}`);
+      for (const ttl of await ttls("exec-1")) {
+        assert.ok(ttl > 604_790_000 && ttl <= 604_800_000, `TTL ${ttl}`);
       }
-      await redis.pexpire(`${prefix}{exec-1}:events`, 10_000);
-      await redis.pexpire(`${prefix}{exec-1}:meta`, 10_000);
-      await store.appendEvent("exec-1", { type: "B" });
-      assert.ok(await redis.pttl(`${prefix}{exec-1}:events`) > 604_790_000);
-      assert.ok(await redis.pttl(`${prefix}{exec-1}:meta`) > 604_790_000);
+      // With a 2 s retention the tolerance is 20 ms: an append 150 ms later renews it.
+      await store.appendEvent("exec-2", { type: "A" }, { expire: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const [before] = await ttls("exec-2");
+      assert.ok(before! <= 1_850, `TTL before the renewal ${before}`);
+      await store.appendEvent("exec-2", { type: "B" }, { expire: 2 });
+      for (const ttl of await ttls("exec-2")) {
+        assert.ok(ttl > 1_950 && ttl <= 2_000, `renewed TTL ${ttl}`);
+      }
+      // A log recreated after its keys vanished gets its expiry at once.
+      await redis.del(`${prefix}{exec-2}:events`);
+      await store.appendEvent("exec-2", { type: "C" }, { expire: 2 });
+      assert.ok((await redis.pttl(`${prefix}{exec-2}:events`)) > 1_950);
     } finally {
       redis.disconnect();
     }
@@ -111,21 +120,63 @@ Deno.test("RedisEventStore returns the stored event when an append is retried wi
       const script = await import("../../src/redis/_scripts.ts");
       const scripts = script._scripts(redis);
       const json = JSON.stringify({ id: first.id, type: "A", time: first.time });
-      const again = await scripts.oaoAppend(
-        `${prefix}{exec-1}:events`,
-        `${prefix}{exec-1}:meta`,
-        first.id,
-        json,
-        60_000,
-        "",
-        "",
-      );
-      assert.deepEqual(again, [0, 1]);
-      assert.equal(await store.count("exec-1"), 1);
+      const index = `${prefix}executions`;
+      const [events, meta] = [`${prefix}{exec-1}:events`, `${prefix}{exec-1}:meta`];
+      const again = await scripts.oaoAppend(3, index, events, meta, 1, first.time, "exec-1", 1, ...[
+        ...[first.id, json, 60_000, "", ""],
+      ]);
+      assert.deepEqual(again, ["", 0, 1]);
+      // A batch that mixes the retried append with a new one stores only the new one.
+      const next = crypto.randomUUID();
+      const mixed = await scripts.oaoAppend(3, index, events, meta, 1, first.time, "exec-1", 2, ...[
+        ...[first.id, json, 60_000, "", ""],
+        ...[next, JSON.stringify({ id: next, type: "B", time: first.time }), 60_000, "", ""],
+      ]);
+      assert.deepEqual(mixed, ["", 0, 1, 1, 2]);
+      assert.deepEqual((await store.readRange("exec-1")).map((e) => e.type), ["A", "B"]);
     } finally {
       redis.disconnect();
     }
   });
+});
+
+Deno.test("RedisEventStore batches the appends of one tick, in order, and isolates a failing execution", async () => {
+  const keyPrefix = testPrefix();
+  const redis = await rawClient();
+  // Count the script calls sent on the borrowed client.
+  const calls: string[] = [];
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = (command, stream) => {
+    calls.push(command.name);
+    return send(command, stream);
+  };
+  const store = new RedisEventStore({ client: redis, keyPrefix });
+  try {
+    await redis.set(`${keyPrefix}{broken}:meta`, "not a hash");
+    calls.length = 0;
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 5 }, (_, i) => store.appendEvent("exec-1", { type: `A${i}` })),
+      store.appendEvent("broken", { type: "X" }),
+      ...Array.from({ length: 5 }, (_, i) => store.appendEvent(`exec-${i + 2}`, { type: "B" })),
+    ]);
+    assert.equal(calls.filter((name) => /^eval/.test(name)).length, 1, calls.join(", "));
+    const failed = results[5]!;
+    assert.equal(failed.status, "rejected");
+    assert.match(String((failed as PromiseRejectedResult).reason), /WRONGTYPE/);
+    assert.equal(results.filter((r) => r.status === "fulfilled").length, 10);
+    assert.deepEqual(
+      (await store.readRange("exec-1")).map((e) => [e.seq, e.type]),
+      [[1, "A0"], [2, "A1"], [3, "A2"], [4, "A3"], [5, "A4"]],
+    );
+    assert.deepEqual(
+      (await store.listExecutions()).sort(),
+      ["exec-1", "exec-2", "exec-3", "exec-4", "exec-5", "exec-6"],
+    );
+  } finally {
+    await store.close();
+    redis.disconnect();
+    await deleteByPrefix(keyPrefix);
+  }
 });
 
 Deno.test("RedisEventStore reports a corrupt entry with CorruptDataError naming the execution and key", async () => {

@@ -1,0 +1,52 @@
+// Shared helpers of the benchmark scripts: the JSON figure every script
+// prints as its last lines, and the statistics behind it. Internal.
+
+/** One benchmark figure, printed as a JSON line. */
+export interface Figure {
+  bench: string;
+  value: number;
+  unit: string;
+  baseline: number;
+  ratio: number;
+}
+
+/** A figure with value, baseline and their ratio rounded to 2 decimals (3 significant digits when small). */
+export function figure(bench: string, value: number, unit: string, baseline: number): Figure {
+  return {
+    bench,
+    value: round(value),
+    unit,
+    baseline: round(baseline),
+    ratio: round(value / baseline),
+  };
+}
+
+/** Median of a non-empty list. */
+export function median(values: readonly number[]): number {
+  return percentile(values, 0.5);
+}
+
+/** The `p` quantile (0..1) of a non-empty list, interpolated between neighbours. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) throw new RangeError("Cannot take a percentile of no values");
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (sorted.length - 1) * p;
+  const low = Math.floor(at);
+  const high = Math.ceil(at);
+  return sorted[low]! + (sorted[high]! - sorted[low]!) * (at - low);
+}
+
+/** Waits for the next `message` event of a worker or port and returns its data. */
+export function nextMessage<T = unknown>(target: Worker | MessagePort): Promise<T> {
+  return new Promise((resolve) => {
+    target.onmessage = (event: MessageEvent<T>) => {
+      target.onmessage = null;
+      resolve(event.data);
+    };
+  });
+}
+
+function round(n: number): number {
+  if (n !== 0 && Math.abs(n) < 1) return Number(n.toPrecision(3));
+  return Math.round(n * 100) / 100;
+}

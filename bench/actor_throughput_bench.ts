@@ -1,0 +1,336 @@
+/**
+ * Benchmarks of the actor runtime against raw Web Worker baselines measured
+ * in the same run, with the same message shape (`{ type: "add", n }`).
+ * Throughput figures use stateless actors (`snapshot: "never"`): a message
+ * is acknowledged once processed, no snapshot is written.
+ *
+ * - `actor.tell.throughput` — msg/s, one way between two actors in different
+ *   workers: the source actor (`actors/throughput_source.ts`) tells the sink
+ *   actor (`actors/throughput_sink.ts`) `--messages` messages, then asks it
+ *   for its count. Baseline: a raw worker posting arrays of 1,000 of the same
+ *   messages to a raw worker over a MessageChannel. Target ≥ 0.8.
+ * - `actor.tell.vs_naive` — the same runtime figure against one raw
+ *   `postMessage` per message. Target ≥ 5.
+ * - `actor.ask.rtt_p50` — µs, the host asks an echo actor; baseline: raw
+ *   `postMessage` ping-pong with a worker (main ↔ worker). Target ≤ 1.2.
+ * - `actor.spawn_p50` — ms from `spawn` until the first reply of a stateless
+ *   echo actor; baseline: `new Worker` of a raw echo worker until its first
+ *   reply. Target ≤ 1.3.
+ * - `actor.rss_per_actor` — MB of resident memory per idle actor with
+ *   `--actors` (200) stateless actors alive; baseline: as many raw workers.
+ *   Each side is measured in its own subprocess. Target ≤ 1.2.
+ * - `tracing.overhead` — reserved: see {@linkcode measureTracingOverhead}.
+ *
+ * Runtime and baseline rounds alternate, after warm-up rounds; figures are
+ * medians. Run under the shared benchmark lock:
+ * `flock /tmp/oao-bench.lock deno run --unstable-worker-options -A bench/actor_throughput_bench.ts`
+ * (`--help` lists the flags). The last lines are JSON.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ActorSystem } from "../src/actor/actor_system.ts";
+import { type Figure, figure, median, nextMessage, percentile } from "./_figure.ts";
+
+const ACTORS = new URL("../actors/", import.meta.url);
+const RAW = new URL("./_raw/", import.meta.url);
+const RAW_BATCH = 1_000;
+
+interface BenchOptions {
+  rounds: number;
+  warmup: number;
+  messages: number;
+  samples: number;
+  spawns: number;
+  actors: number;
+  rssRounds: number;
+}
+
+const HELP = `Usage: deno run --unstable-worker-options -A bench/actor_throughput_bench.ts [flags]
+
+  --rounds <n>      measured rounds of each throughput figure (default 7)
+  --warmup <n>      warm-up rounds before them (default 2)
+  --messages <n>    messages per throughput round (default 200000)
+  --samples <n>     ask round trips sampled (default 5000)
+  --spawns <n>      spawns sampled (default 30)
+  --actors <n>      idle actors of the memory figure (default 200)
+  --rss-rounds <n>  subprocess pairs of the memory figure (default 3)
+  --only <names>    comma-separated subset: tell,ask,spawn,rss,tracing
+  --help            this help
+
+No environment variables are read.`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      rounds: { type: "string", default: "7" },
+      warmup: { type: "string", default: "2" },
+      messages: { type: "string", default: "200000" },
+      samples: { type: "string", default: "5000" },
+      spawns: { type: "string", default: "30" },
+      actors: { type: "string", default: "200" },
+      "rss-rounds": { type: "string", default: "3" },
+      only: { type: "string" },
+      "rss-child": { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) return console.log(HELP);
+  const options: BenchOptions = {
+    rounds: count(values.rounds, "rounds"),
+    warmup: count(values.warmup, "warmup", 0),
+    messages: count(values.messages, "messages"),
+    samples: count(values.samples, "samples"),
+    spawns: count(values.spawns, "spawns"),
+    actors: count(values.actors, "actors"),
+    rssRounds: count(values["rss-rounds"], "rss-rounds"),
+  };
+  if (values["rss-child"]) return await rssChild(values["rss-child"], options.actors);
+  const only = new Set((values.only ?? "tell,ask,spawn,rss,tracing").split(","));
+  const figures: Figure[] = [];
+  if (only.has("tell")) figures.push(...await measureTell(options));
+  if (only.has("ask")) figures.push(await measureAsk(options));
+  if (only.has("spawn")) figures.push(await measureSpawn(options));
+  if (only.has("rss")) figures.push(await measureRss(options));
+  if (only.has("tracing")) {
+    const tracing = await measureTracingOverhead(options);
+    if (tracing) figures.push(tracing);
+  }
+  console.log(
+    `# medians; throughput: ${options.rounds} rounds of ${options.messages} messages after ${options.warmup} warm-up rounds; ${options.samples} ask samples; ${options.spawns} spawns; ${options.actors} idle actors x ${options.rssRounds} subprocesses per side; stateless actors (snapshot "never")`,
+  );
+  for (const f of figures) console.log(JSON.stringify(f));
+}
+
+// ---- tell throughput ------------------------------------------------------
+
+async function measureTell(options: BenchOptions): Promise<Figure[]> {
+  const system = new ActorSystem({ name: "bench-tell" });
+  const rawSource = new Worker(new URL("source.ts", RAW), { type: "module" });
+  const rawSink = new Worker(new URL("sink.ts", RAW), { type: "module" });
+  try {
+    const sink = await system.spawn(new URL("throughput_sink.ts", ACTORS), {
+      name: "sink",
+      snapshot: "never",
+    });
+    const source = await system.spawn(new URL("throughput_source.ts", ACTORS), {
+      name: "source",
+      snapshot: "never",
+    });
+    const n = options.messages;
+    const actorRound = async () => {
+      const started = performance.now();
+      const got = await source.ask({ type: "run", n, to: sink.path }, { timeoutMs: 300_000 });
+      const rate = n / ((performance.now() - started) / 1000);
+      if (got !== n) throw new Error(`The sink counted ${got} messages, expected ${n}`);
+      return rate;
+    };
+    const rawRound = async (batch: number) => {
+      const { port1, port2 } = new MessageChannel();
+      const counted = nextMessage<number>(rawSink);
+      const started = performance.now();
+      rawSink.postMessage({ port: port2 }, [port2]);
+      rawSource.postMessage({ port: port1, n, batch }, [port1]);
+      const got = await counted;
+      const rate = n / ((performance.now() - started) / 1000);
+      if (got !== n) throw new Error(`The raw sink counted ${got} messages, expected ${n}`);
+      return rate;
+    };
+    const actorRates: number[] = [];
+    const batchedRates: number[] = [];
+    const naiveRates: number[] = [];
+    for (let round = 0; round < options.warmup + options.rounds; round++) {
+      const a = await actorRound();
+      const b = await rawRound(RAW_BATCH);
+      const c = await rawRound(1);
+      if (round < options.warmup) continue;
+      actorRates.push(a);
+      batchedRates.push(b);
+      naiveRates.push(c);
+    }
+    const actor = median(actorRates);
+    return [
+      figure("actor.tell.throughput", actor, "msg/s", median(batchedRates)),
+      figure("actor.tell.vs_naive", actor, "msg/s", median(naiveRates)),
+    ];
+  } finally {
+    rawSource.terminate();
+    rawSink.terminate();
+    await system.shutdown();
+  }
+}
+
+// ---- ask round trip -------------------------------------------------------
+
+async function measureAsk(options: BenchOptions): Promise<Figure> {
+  const system = new ActorSystem({ name: "bench-ask" });
+  const raw = new Worker(new URL("echo.ts", RAW), { type: "module" });
+  try {
+    const echo = await system.spawn(new URL("echo.ts", ACTORS), { name: "echo", snapshot: "never" });
+    let answer: ((value: unknown) => void) | undefined;
+    raw.onmessage = (event) => answer?.(event.data);
+    const ping = (message: unknown) =>
+      new Promise((resolve) => {
+        answer = resolve;
+        raw.postMessage(message);
+      });
+    const warmup = Math.min(1_000, options.samples);
+    const actorRtt: number[] = [];
+    const rawRtt: number[] = [];
+    for (let i = 0; i < warmup + options.samples; i++) {
+      const message = { type: "add", n: i };
+      let started = performance.now();
+      await echo.ask(message);
+      const a = (performance.now() - started) * 1000;
+      started = performance.now();
+      await ping(message);
+      const b = (performance.now() - started) * 1000;
+      if (i < warmup) continue;
+      actorRtt.push(a);
+      rawRtt.push(b);
+    }
+    return figure("actor.ask.rtt_p50", percentile(actorRtt, 0.5), "µs", percentile(rawRtt, 0.5));
+  } finally {
+    raw.terminate();
+    await system.shutdown();
+  }
+}
+
+// ---- spawn until first reply ----------------------------------------------
+
+async function measureSpawn(options: BenchOptions): Promise<Figure> {
+  const system = new ActorSystem({ name: "bench-spawn" });
+  try {
+    const module = new URL("echo.ts", ACTORS);
+    const actorMs: number[] = [];
+    const rawMs: number[] = [];
+    const warmup = 3;
+    for (let i = 0; i < warmup + options.spawns; i++) {
+      let started = performance.now();
+      const ref = await system.spawn(module, { name: `echo-${i}`, snapshot: "never" });
+      await ref.ask({ type: "add", n: i });
+      const a = performance.now() - started;
+      await ref.stop({ mode: "immediate" });
+      started = performance.now();
+      const worker = new Worker(new URL("echo.ts", RAW), { type: "module" });
+      const reply = nextMessage(worker);
+      worker.postMessage({ type: "add", n: i });
+      await reply;
+      const b = performance.now() - started;
+      worker.terminate();
+      if (i < warmup) continue;
+      actorMs.push(a);
+      rawMs.push(b);
+    }
+    return figure("actor.spawn_p50", percentile(actorMs, 0.5), "ms", percentile(rawMs, 0.5));
+  } finally {
+    await system.shutdown();
+  }
+}
+
+// ---- resident memory per idle actor ---------------------------------------
+
+async function measureRss(options: BenchOptions): Promise<Figure> {
+  const actorMb: number[] = [];
+  const rawMb: number[] = [];
+  for (let round = 0; round < options.rssRounds; round++) {
+    actorMb.push(await rssOf("actor", options.actors));
+    rawMb.push(await rssOf("raw", options.actors));
+  }
+  return figure("actor.rss_per_actor", median(actorMb), "MB", median(rawMb));
+}
+
+// Runs this script as `--rss-child <kind>` and returns the MB per worker it reports.
+async function rssOf(kind: "actor" | "raw", actors: number): Promise<number> {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--unstable-worker-options",
+      "-A",
+      new URL(import.meta.url).pathname,
+      "--rss-child",
+      kind,
+      "--actors",
+      String(actors),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  });
+  const output = await command.output();
+  const text = new TextDecoder().decode(output.stdout).trim();
+  if (!output.success) throw new Error(`The ${kind} memory subprocess failed: ${text}`);
+  const { perWorkerMb } = JSON.parse(text.split("\n").pop()!) as { perWorkerMb: number };
+  return perWorkerMb;
+}
+
+async function rssChild(kind: string, actors: number): Promise<void> {
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  };
+  const echo = { type: "add", n: 1 };
+  if (kind === "actor") {
+    const system = new ActorSystem({ name: "bench-rss" });
+    const module = new URL("echo.ts", ACTORS);
+    // One actor first, so that one-time costs of the host side are in `before`.
+    const first = await system.spawn(module, { name: "echo-first", snapshot: "never" });
+    await first.ask(echo);
+    await first.stop({ mode: "immediate" });
+    await settle();
+    const before = Deno.memoryUsage().rss;
+    const refs = [];
+    for (let i = 0; i < actors; i++) {
+      refs.push(await system.spawn(module, { name: `echo-${i}`, snapshot: "never" }));
+    }
+    await Promise.all(refs.map((ref) => ref.ask(echo)));
+    await settle();
+    const after = Deno.memoryUsage().rss;
+    console.log(JSON.stringify({ perWorkerMb: (after - before) / actors / 2 ** 20 }));
+    await system.shutdown();
+  } else if (kind === "raw") {
+    const url = new URL("echo.ts", RAW);
+    const first = new Worker(url, { type: "module" });
+    const reply = nextMessage(first);
+    first.postMessage(echo);
+    await reply;
+    first.terminate();
+    await settle();
+    const before = Deno.memoryUsage().rss;
+    const workers: Worker[] = [];
+    for (let i = 0; i < actors; i++) {
+      const worker = new Worker(url, { type: "module" });
+      const answered = nextMessage(worker);
+      worker.postMessage(echo);
+      await answered;
+      workers.push(worker);
+    }
+    await settle();
+    const after = Deno.memoryUsage().rss;
+    console.log(JSON.stringify({ perWorkerMb: (after - before) / actors / 2 ** 20 }));
+    for (const worker of workers) worker.terminate();
+  } else {
+    throw new TypeError(`Invalid --rss-child ${JSON.stringify(kind)}: expected "actor" or "raw"`);
+  }
+}
+
+// ---- tracing overhead (reserved) ------------------------------------------
+
+/**
+ * RESERVED for `tracing.overhead`, to be written by the tracing work: tell
+ * throughput (as in {@linkcode measureTell}) with a system whose tracer is
+ * enabled, against the same figure with tracing off, measured in the same
+ * run. Until then it reports no figure.
+ */
+function measureTracingOverhead(_options: BenchOptions): Promise<Figure | undefined> {
+  return Promise.resolve(undefined);
+}
+
+function count(value: string | undefined, flag: string, min = 1): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    throw new RangeError(`Invalid --${flag} ${JSON.stringify(value)}: expected an integer >= ${min}`);
+  }
+  return n;
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,731 @@
+// One execution in progress: the governed step loop, tool calls, retries,
+// the deadline, cancellation, and the audit events — written ahead of every
+// transition. Internal: the Orchestrator creates runs.
+import type { Logger } from "@logtape/logtape";
+import type { ActorSystem } from "../actor/actor_system.ts";
+import type { PermissionsSpec } from "../actor/permissions.ts";
+import { backoffDelay } from "../backoff.ts";
+import type { Clock, TimerId } from "../clock.ts";
+import {
+  type ErrorInfo,
+  ExecutionCancelledError,
+  FencedError,
+  OaoError,
+  PolicyViolationError,
+  toErrorInfo,
+  ToolOutcomeUnknownError,
+} from "../errors.ts";
+import type {
+  AppendOptions,
+  EventInput,
+  EventStore,
+  StoredEvent,
+  Totals,
+} from "../events/event_store.ts";
+import type { EventBus } from "../observability/event_bus.ts";
+import type { OaoEvent } from "../observability/events.ts";
+import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
+import type { Supervisor } from "../supervision/supervisor.ts";
+import {
+  formatTraceparent,
+  parseTraceparent,
+  type TraceContext,
+} from "../tracing/trace_context.ts";
+import type { Span, Tracer } from "../tracing/tracer.ts";
+import type { StepMessage, StepResult, ToolCallRequest } from "./agent.ts";
+import { canonicalJson } from "./canonical_json.ts";
+import type { ExecutionReport, ExecutionStatus, StateEntry } from "./execution_report.ts";
+import type { ExecutionView } from "./execution_view.ts";
+import { type LifecycleState, nextState } from "./lifecycle.ts";
+import type { StrictPolicy, Violation } from "./policy.ts";
+import { type RetryPolicy, toBackoff } from "./retry_policy.ts";
+import { callHash, callKey, type ToolDefinition } from "./tool.ts";
+import { ToolLedger } from "./_tool_ledger.ts";
+
+/** A registered agent, resolved. */
+export interface ResolvedAgent {
+  name: string;
+  module: string;
+  version: string;
+  permissions: PermissionsSpec;
+  tools: string[] | undefined;
+  peers: ResolvedAgent[];
+}
+
+/** What a run needs from its orchestrator. */
+export interface RunHost {
+  readonly system: ActorSystem;
+  readonly eventStore: EventStore;
+  readonly persistence: PersistenceAdapter;
+  readonly clock: Clock;
+  readonly tracer: Tracer;
+  readonly bus: EventBus;
+  readonly retry: RetryPolicy;
+  readonly retentionSeconds: number | undefined;
+  readonly log: Logger;
+  tool(name: string): ToolDefinition<unknown, unknown> | undefined;
+  toolNames(): string[];
+}
+
+/** How a run starts. */
+export interface RunInit {
+  executionId: string;
+  agent: ResolvedAgent;
+  task: unknown;
+  policy: StrictPolicy;
+  hash: string;
+  view?: ExecutionView;
+  fencingToken?: number;
+  parentTrace?: TraceContext;
+  forkedFrom?: { executionId: string; step: number };
+  signal?: AbortSignal;
+}
+
+/** The step loop failed for a reason that is recorded as the execution's error. */
+class StepFailedError extends OaoError {
+  constructor(step: number, phase: LifecycleState, attempts: number, error: ErrorInfo) {
+    super(
+      "STEP_FAILED",
+      `Step ${step} (${phase}) failed after ${attempts} attempt${
+        attempts === 1 ? "" : "s"
+      }: ${error.message}`,
+    );
+  }
+}
+
+export class ExecutionRun {
+  readonly executionId: string;
+  #host: RunHost;
+  #init: RunInit;
+  #totals: Totals;
+  #history: StateEntry[];
+  #agentState: unknown;
+  #ledger: ToolLedger;
+  #startedAt = 0;
+  #fatal: Error | undefined;
+  #violationRecorded = false;
+  #abort = new AbortController();
+  #deadline: TimerId | undefined;
+  #supervisor: Supervisor | undefined;
+  #agentPath: string;
+  #peers: Record<string, string> = {};
+  #rootSpan: Span | undefined;
+  #stepSpan: Span | undefined;
+  #step = 0;
+  #phase: LifecycleState = "INIT";
+  #log: Logger;
+  #status: ExecutionStatus = "RUNNING";
+
+  constructor(host: RunHost, init: RunInit) {
+    this.#host = host;
+    this.#init = init;
+    this.executionId = init.executionId;
+    const view = init.view;
+    this.#totals = view ? { ...view.totals } : { steps: 0, tokens: 0, toolCalls: 0 };
+    this.#history = view ? [...view.history] : [];
+    this.#agentState = view?.agentState;
+    this.#ledger = new ToolLedger(view?.occurrences ?? new Map(), view !== undefined);
+    this.#agentPath = `${init.executionId}/${init.agent.name}`;
+    this.#log = host.log.with({ executionId: init.executionId, agent: init.agent.name });
+    init.signal?.addEventListener("abort", () => this.cancel("the caller aborted"), { once: true });
+  }
+
+  /** Current status. */
+  get status(): ExecutionStatus {
+    return this.#status;
+  }
+
+  /** Current totals. */
+  get totals(): Totals {
+    return { ...this.#totals };
+  }
+
+  /** Current step and lifecycle state. */
+  get position(): { step: number; phase: LifecycleState } {
+    return { step: this.#step, phase: this.#phase };
+  }
+
+  /** Trace context of the execution's root span. */
+  get trace(): TraceContext | undefined {
+    return this.#rootSpan?.context;
+  }
+
+  /** Cancels the execution: the running step is interrupted. */
+  cancel(reason = "cancelled on request"): void {
+    if (this.#fatal) return;
+    this.#fatal = new ExecutionCancelledError(this.executionId, reason);
+    this.#interrupt();
+  }
+
+  /** Adds runtime events of this execution's actors (restarts) to the current span. */
+  onRuntimeEvent(event: OaoEvent): void {
+    if (
+      event.type === "RETRY_ATTEMPTED" || event.type === "ACTOR_RESTARTED" ||
+      event.type === "ACTOR_FAILED"
+    ) {
+      const attributes: Record<string, string | number | boolean> = {};
+      for (const [k, v] of Object.entries(event.data)) {
+        if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") {
+          attributes[`oao.${k}`] = v;
+        }
+      }
+      (this.#stepSpan ?? this.#rootSpan)?.addEvent(event.type, attributes);
+    }
+  }
+
+  /** Runs to the end and reports. Rejects only when the run lost ownership (fenced). */
+  async run(): Promise<ExecutionReport> {
+    const { clock, tracer } = this.#host;
+    const view = this.#init.view;
+    const parent = view?.traceparent ? parseTraceparent(view.traceparent) : this.#init.parentTrace;
+    const root = tracer.startSpan("oao.execution", {
+      parent,
+      attributes: {
+        "oao.execution.id": this.executionId,
+        "oao.agent": this.#init.agent.name,
+        "oao.agent.version": this.#init.agent.version,
+        "oao.execution.resumed": view !== undefined,
+      },
+    });
+    this.#rootSpan = root;
+    let output: unknown;
+    let error: ErrorInfo | undefined;
+    try {
+      if (view) {
+        this.#startedAt = clock.now() - view.activeMs;
+        await this.#record("EXECUTION_RESUMED", {
+          fromStep: view.incomplete?.step ?? view.lastStep + 1,
+          phase: view.incomplete?.phase ?? view.nextPhase ?? null,
+        });
+      } else {
+        this.#startedAt = clock.now();
+        const data: Record<string, unknown> = {
+          agent: this.#init.agent.name,
+          version: this.#init.agent.version,
+          module: this.#init.agent.module,
+          task: this.#init.task,
+          policy: this.#init.policy.limits,
+          hash: this.#init.hash,
+          peers: this.#init.agent.peers.map((p) => p.name),
+          traceparent: formatTraceparent(root.context),
+        };
+        if (this.#init.forkedFrom) data.forkedFrom = this.#init.forkedFrom;
+        await this.#record("EXECUTION_STARTED", data);
+      }
+      this.#armDeadline();
+      await this.#ensureActors();
+      output = await this.#loop();
+      this.#status = "SUCCESS";
+      this.#stepSpan = undefined;
+      await this.#record("EXECUTION_COMPLETED", {
+        output,
+        durationMs: clock.now() - this.#startedAt,
+      });
+      root.setStatus("ok");
+    } catch (caught) {
+      const failure = this.#fatal ?? caught;
+      if (failure instanceof FencedError) {
+        root.recordException(failure);
+        throw failure;
+      }
+      error = toErrorInfo(failure);
+      root.recordException(failure);
+      try {
+        await this.#recordFailure(failure, error);
+      } catch (recordError) {
+        if (recordError instanceof FencedError) throw recordError;
+        this.#log.error("Cannot record the failure of execution {executionId}: {error}", {
+          error: toErrorInfo(recordError).message,
+        });
+      }
+    } finally {
+      if (this.#deadline !== undefined) clock.clearTimeout(this.#deadline);
+      this.#stepSpan?.end();
+      root.end();
+      await this.#stopActors();
+    }
+    const report: ExecutionReport = {
+      executionId: this.executionId,
+      agent: this.#init.agent.name,
+      status: this.#status,
+      totalSteps: this.#totals.steps,
+      tokens: this.#totals.tokens,
+      toolCalls: this.#totals.toolCalls,
+      durationMs: clock.now() - this.#startedAt,
+      stateHistory: this.#history,
+      output,
+      executionHash: this.#init.hash,
+      startedAt: view?.startedAt ?? this.#startedAt,
+      finishedAt: clock.now(),
+      traceId: root.context.traceId,
+    };
+    if (error) report.error = error;
+    return report;
+  }
+
+  async #loop(): Promise<unknown> {
+    const view = this.#init.view;
+    const { clock, persistence, tracer } = this.#host;
+    let phase: LifecycleState | undefined = view
+      ? view.incomplete?.phase ?? view.nextPhase
+      : "INIT";
+    let resuming = view?.incomplete !== undefined;
+    let step = view?.lastStep ?? 0;
+    let iteration = view?.iteration ?? 0;
+    let reviewOutput = view?.reviewOutput;
+    let output: unknown = view?.agentState;
+    while (phase) {
+      this.#throwIfFatal();
+      if (!resuming) {
+        const violation = this.#init.policy.checkStep(this.#totals, this.#elapsed());
+        if (violation) await this.#violation(violation);
+        step++;
+        this.#totals.steps++;
+      }
+      this.#step = step;
+      this.#phase = phase;
+      this.#stepSpan = tracer.startSpan(`oao.step.${step}`, {
+        parent: this.#rootSpan!.context,
+        attributes: {
+          "oao.execution.id": this.executionId,
+          "oao.agent": this.#init.agent.name,
+          "oao.lifecycle.state": phase,
+          "oao.step": step,
+          "oao.step.resumed": resuming,
+        },
+      });
+      if (!resuming) {
+        await this.#record("STATE_ENTER", { state: phase }, { step });
+        this.#history.push({ step, state: phase, at: clock.now() });
+      }
+      resuming = false;
+      const started = clock.now();
+      const result = await this.#runStep(step, phase, iteration);
+      this.#agentState = result.state;
+      const next = nextState(phase, result.done === undefined ? {} : { done: result.done });
+      if (phase === "REVIEW") {
+        iteration++;
+        if (result.hasOutput) reviewOutput = { value: result.output };
+      }
+      if (phase === "TERMINATE") {
+        output = result.hasOutput
+          ? result.output
+          : reviewOutput
+          ? reviewOutput.value
+          : result.state;
+      }
+      const saveOptions = this.#init.fencingToken === undefined
+        ? {}
+        : { fencingToken: this.#init.fencingToken };
+      await persistence.save(
+        `${this.executionId}/state`,
+        { step, phase, agentState: result.state, totals: this.#totals },
+        saveOptions,
+      );
+      const data: Record<string, unknown> = {
+        state: phase,
+        next: next ?? null,
+        durationMs: clock.now() - started,
+        agentState: result.state,
+        hasOutput: result.hasOutput,
+      };
+      if (result.done !== undefined) data.done = result.done;
+      if (result.hasOutput) data.output = result.output;
+      await this.#record("STEP_COMPLETED", data, { step });
+      this.#stepSpan.setStatus("ok");
+      this.#stepSpan.end();
+      phase = next;
+    }
+    return output;
+  }
+
+  async #runStep(
+    step: number,
+    phase: LifecycleState,
+    iteration: number,
+  ): Promise<Extract<StepResult, { ok: true }>> {
+    const { system, clock, retry } = this.#host;
+    for (let attempt = 1;; attempt++) {
+      this.#ledger.beginAttempt(attempt === 1);
+      this.#throwIfFatal();
+      await this.#ensureActors();
+      const message: StepMessage = {
+        type: "oao.step",
+        executionId: this.executionId,
+        agent: this.#init.agent.name,
+        step,
+        phase,
+        iteration,
+        attempt,
+        task: this.#init.task,
+        state: this.#agentState,
+        peers: this.#peers,
+      };
+      let result: StepResult;
+      try {
+        result = await system.ask<StepResult>(this.#agentPath, message, {
+          timeoutMs: Infinity,
+          trace: this.#stepSpan!.context,
+        });
+      } catch (error) {
+        this.#throwIfFatal();
+        result = { ok: false, error: toErrorInfo(error), tokens: 0 };
+      }
+      this.#totals.tokens += result.tokens;
+      this.#throwIfFatal();
+      if (result.ok) return result;
+      if (
+        result.error.code === "POLICY_VIOLATION" || result.error.code === "TOOL_OUTCOME_UNKNOWN"
+      ) {
+        this.#fatal ??= new OaoError(result.error.code, result.error.message);
+        this.#throwIfFatal();
+      }
+      this.#stepSpan?.addEvent("STEP_FAILED", {
+        "oao.attempt": attempt,
+        "exception.message": result.error.message,
+      });
+      await this.#record("STEP_FAILED", { state: phase, attempt, error: result.error }, { step });
+      if (attempt >= retry.attempts) throw new StepFailedError(step, phase, attempt, result.error);
+      const delayMs = backoffDelay(attempt, toBackoff(retry));
+      this.#stepSpan?.addEvent("RETRY_ATTEMPTED", {
+        "oao.attempt": attempt,
+        "oao.delay_ms": delayMs,
+        "exception.message": result.error.message,
+      });
+      await this.#record("RETRY_ATTEMPTED", {
+        attempt,
+        delayMs,
+        reason: "step failed",
+        state: phase,
+        error: result.error,
+      }, { step });
+      this.#log.warn(
+        "RETRY_ATTEMPTED step {step} ({phase}) attempt {attempt} in {delayMs} ms: {message}",
+        {
+          step,
+          phase,
+          attempt,
+          delayMs,
+          message: result.error.message,
+        },
+      );
+      try {
+        await clock.sleep(delayMs, this.#abort.signal);
+      } catch {
+        this.#throwIfFatal();
+      }
+    }
+  }
+
+  /** Handles a tool call from the agent: governed, audited, idempotent. */
+  async toolCall(request: ToolCallRequest): Promise<unknown> {
+    this.#totals.tokens += request.tokens;
+    this.#throwIfFatal();
+    const step = this.#step;
+    if (request.step !== step) {
+      throw new OaoError(
+        "STALE_STEP",
+        `Tool call from step ${request.step} refused: the execution is at step ${step}`,
+      );
+    }
+    const { name } = request;
+    const tool = this.#host.tool(name);
+    const allowed = this.#init.agent.tools;
+    if (!tool || (allowed && !allowed.includes(name))) {
+      const names = allowed ?? this.#host.toolNames();
+      throw new TypeError(
+        `Agent "${this.#init.agent.name}" cannot call tool "${name}": ${
+          tool ? "not allowed for this agent" : "no such tool"
+        } (available: ${names.map((n) => `"${n}"`).join(", ") || "none"})`,
+      );
+    }
+    const hash = await callHash(name, request.args);
+    this.#ledger.enterRun(String(request.run));
+    const occurrence = this.#ledger.nextOccurrence(hash);
+    const key = callKey(hash, occurrence);
+    const span = this.#host.tracer.startSpan(`oao.tool.${name}`, {
+      parent: this.#stepSpan?.context,
+      kind: "client",
+      attributes: {
+        "oao.execution.id": this.executionId,
+        "oao.step": step,
+        "oao.tool.name": name,
+        "oao.tool.key_hash": hash,
+        "oao.tool.occurrence": occurrence,
+        "oao.tool.idempotent_skipped": false,
+      },
+    });
+    try {
+      let outcome = this.#ledger.outcome(key);
+      if (!outcome && this.#ledger.resumed) {
+        const stored = await this.#host.eventStore.findByKey(this.executionId, `outcome:${key}`);
+        if (stored) {
+          outcome = stored.type === "TOOL_CALL_SUCCESS"
+            ? { ok: true, result: (stored.data as { result?: unknown }).result }
+            : { ok: false };
+        }
+      }
+      if (outcome?.ok) {
+        span.setAttribute("oao.tool.idempotent_skipped", true);
+        await this.#record("IDEMPOTENT_TOOL_SKIPPED", { tool: name, key }, { step });
+        span.setStatus("ok");
+        return outcome.result;
+      }
+      // A call whose intent was recorded before a crash, without an outcome:
+      // re-run only if the tool is idempotent; it was already counted and admitted.
+      let rerun = false;
+      if (!outcome && this.#ledger.resumed && !this.#ledger.hasIntent(key)) {
+        const intent = await this.#host.eventStore.findByKey(this.executionId, `intent:${key}`);
+        if (intent && !tool.idempotent) {
+          const error = new ToolOutcomeUnknownError(name, key);
+          this.#fatal ??= error;
+          throw error;
+        }
+        rerun = intent !== undefined;
+      }
+      if (!rerun) {
+        const violation = this.#init.policy.checkToolCall(this.#totals, this.#elapsed());
+        if (violation) await this.#violation(violation);
+        this.#totals.toolCalls++;
+      }
+      this.#ledger.intent(key);
+      await this.#record("TOOL_CALL", {
+        tool: name,
+        key,
+        occurrence,
+        args: request.args ?? null,
+        rerun,
+      }, {
+        step,
+        key: `intent:${key}`,
+      });
+      const started = this.#host.clock.now();
+      try {
+        const result = await this.#invoke(tool, request.args, key, step);
+        canonicalJson(result ?? null); // the result is recorded: it must be JSON
+        this.#ledger.record(key, { ok: true, result });
+        await this.#record("TOOL_CALL_SUCCESS", {
+          tool: name,
+          key,
+          result: result ?? null,
+          durationMs: this.#host.clock.now() - started,
+        }, { step, key: `outcome:${key}` });
+        span.setStatus("ok");
+        return result;
+      } catch (error) {
+        if (error instanceof FencedError) throw error;
+        this.#ledger.record(key, { ok: false });
+        await this.#record("TOOL_CALL_FAILED", {
+          tool: name,
+          key,
+          error: toErrorInfo(error),
+          durationMs: this.#host.clock.now() - started,
+        }, { step, key: `outcome:${key}` });
+        throw error;
+      }
+    } catch (error) {
+      span.recordException(error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  async #invoke(
+    tool: ToolDefinition<unknown, unknown>,
+    args: unknown,
+    key: string,
+    step: number,
+  ): Promise<unknown> {
+    const timeoutMs = tool.timeoutMs ?? 60_000;
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(this.#abort.signal.reason);
+    this.#abort.signal.addEventListener("abort", onAbort, { once: true });
+    let timer: TimerId | undefined;
+    try {
+      return await Promise.race([
+        Promise.resolve().then(() =>
+          tool.run(args as never, {
+            executionId: this.executionId,
+            agent: this.#init.agent.name,
+            step,
+            key,
+            signal: controller.signal,
+          })
+        ),
+        new Promise<never>((_, reject) => {
+          timer = this.#host.clock.setTimeout(() => {
+            const error = new OaoError(
+              "TOOL_TIMEOUT",
+              `Tool "${tool.name}" did not finish within ${timeoutMs} ms`,
+            );
+            controller.abort(error);
+            reject(error);
+          }, timeoutMs);
+          controller.signal.addEventListener("abort", () => reject(controller.signal.reason), {
+            once: true,
+          });
+        }),
+      ]);
+    } finally {
+      if (timer !== undefined) this.#host.clock.clearTimeout(timer);
+      this.#abort.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async #violation(violation: Violation): Promise<never> {
+    const error = new PolicyViolationError(violation.limit, violation.value, violation.max);
+    this.#fatal ??= error;
+    if (!this.#violationRecorded) {
+      this.#violationRecorded = true;
+      (this.#stepSpan ?? this.#rootSpan)?.addEvent("POLICY_VIOLATION", {
+        "oao.policy.limit": violation.limit,
+        "oao.policy.value": violation.value,
+        "oao.policy.max": violation.max,
+      });
+      await this.#record("POLICY_VIOLATION", { ...violation }, { step: this.#step });
+      this.#log.warn("POLICY_VIOLATION {limit}: {value} exceeds {max}", { ...violation });
+    }
+    this.#interrupt();
+    throw error;
+  }
+
+  async #recordFailure(failure: unknown, error: ErrorInfo): Promise<void> {
+    const durationMs = this.#host.clock.now() - this.#startedAt;
+    if (failure instanceof ExecutionCancelledError) {
+      this.#status = "CANCELLED";
+      await this.#record("EXECUTION_CANCELLED", { error, durationMs }, { step: this.#step });
+      return;
+    }
+    if (failure instanceof PolicyViolationError && !this.#violationRecorded) {
+      this.#violationRecorded = true;
+      (this.#stepSpan ?? this.#rootSpan)?.addEvent("POLICY_VIOLATION", {
+        "oao.policy.limit": failure.limit,
+        "oao.policy.value": failure.value,
+        "oao.policy.max": failure.max,
+      });
+      await this.#record("POLICY_VIOLATION", {
+        limit: failure.limit,
+        value: failure.value,
+        max: failure.max,
+      }, {
+        step: this.#step,
+      });
+    }
+    this.#status = "FAILED";
+    this.#stepSpan?.recordException(failure);
+    await this.#record("STATE_ENTER", { state: "FAILED" }, { step: this.#step });
+    this.#history.push({ step: this.#step, state: "FAILED", at: this.#host.clock.now() });
+    await this.#record("EXECUTION_FAILED", { error, durationMs }, { step: this.#step });
+    this.#log.error("Execution {executionId} failed: {message}", { message: error.message });
+  }
+
+  #throwIfFatal(): void {
+    if (this.#fatal) throw this.#fatal;
+  }
+
+  #elapsed(): number {
+    return this.#host.clock.now() - this.#startedAt;
+  }
+
+  #armDeadline(): void {
+    const remaining = this.#init.policy.limits.timeoutMs - this.#elapsed();
+    if (!Number.isFinite(remaining)) return;
+    this.#deadline = this.#host.clock.setTimeout(() => {
+      if (this.#fatal) return;
+      this.#fatal = new PolicyViolationError(
+        "timeoutMs",
+        Math.round(this.#elapsed()),
+        this.#init.policy.limits.timeoutMs,
+      );
+      this.#interrupt();
+    }, Math.max(0, remaining));
+  }
+
+  // Stops whatever is running now: the agent's worker is terminated, sleeps and tools are aborted.
+  #interrupt(): void {
+    this.#abort.abort(this.#fatal);
+    const sup = this.#supervisor;
+    if (sup) void this.#host.system.unsupervise(sup, "immediate").catch(() => {});
+  }
+
+  async #ensureActors(): Promise<void> {
+    if (this.#supervisor?.status === "running") return;
+    this.#throwIfFatal();
+    const agent = this.#init.agent;
+    const child = (a: ResolvedAgent) => ({
+      id: a.name,
+      module: a.module,
+      permissions: a.permissions,
+      snapshot: "never" as const,
+      executionId: this.executionId,
+      restart: "transient" as const,
+      messageTimeoutMs: this.#init.policy.limits.timeoutMs,
+      maxDeliveries: 3,
+    });
+    if (this.#supervisor) {
+      await this.#host.system.unsupervise(this.#supervisor, "immediate").catch(() => {});
+    }
+    this.#supervisor = await this.#host.system.supervise({
+      id: this.executionId,
+      strategy: "one_for_one",
+      intensity: 5,
+      periodMs: 10_000,
+      backoff: { minMs: 10, maxMs: 1_000 },
+      restart: "temporary",
+      children: [child(agent), ...agent.peers.map(child)],
+    });
+    this.#peers = Object.fromEntries(
+      agent.peers.map((p) => [p.name, `${this.executionId}/${p.name}`]),
+    );
+    this.#peers[agent.name] = this.#agentPath;
+  }
+
+  async #stopActors(): Promise<void> {
+    const sup = this.#supervisor;
+    this.#supervisor = undefined;
+    if (sup) await this.#host.system.unsupervise(sup, "immediate").catch(() => {});
+  }
+
+  async #record(
+    type: string,
+    data: Record<string, unknown>,
+    extra: { step?: number; key?: string } = {},
+  ): Promise<StoredEvent> {
+    const span = this.#stepSpan ?? this.#rootSpan;
+    const time = this.#host.clock.now();
+    const input: EventInput = { type, data, totals: { ...this.#totals }, time };
+    if (extra.step !== undefined) input.step = extra.step;
+    if (extra.key !== undefined) input.key = extra.key;
+    if (span?.context) {
+      input.traceId = span.context.traceId;
+      input.spanId = span.context.spanId;
+    }
+    const options: AppendOptions = {};
+    if (this.#host.retentionSeconds !== undefined) options.expire = this.#host.retentionSeconds;
+    if (this.#init.fencingToken !== undefined) options.fencingToken = this.#init.fencingToken;
+    let stored: StoredEvent;
+    try {
+      stored = await this.#host.eventStore.appendEvent(this.executionId, input, options);
+    } catch (error) {
+      if (error instanceof FencedError) {
+        this.#fatal = error;
+        this.#interrupt();
+      }
+      throw error;
+    }
+    const event: OaoEvent = {
+      type,
+      time,
+      executionId: this.executionId,
+      data,
+      totals: input.totals!,
+      seq: stored.seq,
+    };
+    if (input.step !== undefined) event.step = input.step;
+    if (input.traceId) event.traceId = input.traceId;
+    if (input.spanId) event.spanId = input.spanId;
+    this.#host.bus.emitLocal(event);
+    return stored;
+  }
+}

@@ -1,0 +1,63 @@
+// Per-execution memory of tool calls: occurrence counters (reset to the
+// step's starting values when a step is retried, so a retried step's calls
+// are recognised as replays) and the outcomes recorded by this process, so
+// that a fresh execution needs no store lookups. After a resume the store's
+// key index is consulted for what this process has not seen. Internal.
+
+export type Outcome = { ok: true; result: unknown } | { ok: false };
+
+export class ToolLedger {
+  #counts: Map<string, number>;
+  #stepStart: Map<string, number>;
+  #run: string | undefined;
+  #outcomes = new Map<string, Outcome>();
+  #intents = new Set<string>();
+  /** True when the execution was resumed: unseen keys may exist in the store. */
+  readonly resumed: boolean;
+
+  constructor(initial: Map<string, number>, resumed: boolean) {
+    this.#counts = new Map(initial);
+    this.#stepStart = new Map(initial);
+    this.resumed = resumed;
+  }
+
+  /** Starts an attempt of a step: counters go back to the step's start. */
+  beginAttempt(firstAttempt: boolean): void {
+    if (firstAttempt) this.#stepStart = new Map(this.#counts);
+    else this.#counts = new Map(this.#stepStart);
+    this.#run = undefined;
+  }
+
+  /**
+   * Notes which run of the step a call comes from (attempt and worker
+   * incarnation). A step re-run by a restarted worker starts its counters
+   * again from the step's start, so its calls are recognised as replays.
+   */
+  enterRun(run: string): void {
+    if (this.#run !== undefined && this.#run !== run) this.#counts = new Map(this.#stepStart);
+    this.#run = run;
+  }
+
+  /** Occurrence number of the next call with this hash. */
+  nextOccurrence(hash: string): number {
+    const n = (this.#counts.get(hash) ?? 0) + 1;
+    this.#counts.set(hash, n);
+    return n;
+  }
+
+  intent(key: string): void {
+    this.#intents.add(key);
+  }
+
+  hasIntent(key: string): boolean {
+    return this.#intents.has(key);
+  }
+
+  outcome(key: string): Outcome | undefined {
+    return this.#outcomes.get(key);
+  }
+
+  record(key: string, outcome: Outcome): void {
+    this.#outcomes.set(key, outcome);
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * Rebuilds an execution from its event log alone — status, totals, state
+ * history, the agent's state after each step, where to continue — without
+ * running agent code or tools. Used by `replay`, `resume`, status polling
+ * and the timeline.
+ *
+ * @example
+ * ```ts
+ * import { projectExecution } from "./execution_view.ts";
+ * const view = projectExecution("exec-1", [
+ *   { executionId: "exec-1", seq: 1, id: "a", time: 0, type: "EXECUTION_STARTED", data: { agent: "a", version: "1", task: {}, policy: {}, hash: "h", peers: [] } },
+ *   { executionId: "exec-1", seq: 2, id: "b", time: 5, type: "STATE_ENTER", step: 1, data: { state: "INIT" }, totals: { steps: 1, tokens: 0, toolCalls: 0 } },
+ * ]);
+ * console.assert(view.status === "RUNNING" && view.incomplete?.phase === "INIT");
+ * ```
+ *
+ * @module
+ */
+import { type ErrorInfo, ExecutionNotFoundError } from "../errors.ts";
+import type { StoredEvent, Totals } from "../events/event_store.ts";
+import type { ExecutionStatus, StateEntry } from "./execution_report.ts";
+import type { LifecycleState } from "./lifecycle.ts";
+import type { PolicyLimits } from "./policy.ts";
+
+/** A completed step, as recorded. */
+export interface CompletedStep {
+  /** Step number. */
+  step: number;
+  /** Its lifecycle state. */
+  phase: LifecycleState;
+  /** The state that follows (`null` after TERMINATE). */
+  next: LifecycleState | null;
+  /** The agent's state after the step. */
+  agentState: unknown;
+  /** REVIEW's verdict. */
+  done?: boolean;
+  /** Output the step produced, if any. */
+  output?: unknown;
+  /** Whether `output` is set. */
+  hasOutput: boolean;
+}
+
+/** A recorded tool call. */
+export interface ToolCallRecord {
+  /** Step of the call. */
+  step: number;
+  /** Tool name. */
+  tool: string;
+  /** Call key. */
+  key: string;
+  /** Arguments. */
+  args: unknown;
+  /** `success`, `failed`, `skipped` (answered from the log) or `pending` (outcome unknown). */
+  outcome: "success" | "failed" | "skipped" | "pending";
+  /** Result of a successful call. */
+  result?: unknown;
+  /** Error of a failed call. */
+  error?: ErrorInfo;
+}
+
+/** An execution as its events describe it. */
+export interface ExecutionView {
+  /** The execution id. */
+  executionId: string;
+  /** Agent name. */
+  agent: string;
+  /** Agent version. */
+  version: string;
+  /** The task. */
+  task: unknown;
+  /** Policy limits in force. */
+  policy: PolicyLimits;
+  /** Execution hash. */
+  hash: string;
+  /** Peer agents. */
+  peers: string[];
+  /** Trace context of the execution's root span. */
+  traceparent?: string;
+  /** Where it was forked from. */
+  forkedFrom?: { executionId: string; step: number };
+  /** Status. */
+  status: ExecutionStatus;
+  /** Totals after the last event. */
+  totals: Totals;
+  /** States entered, in order. */
+  history: StateEntry[];
+  /** Completed steps by number. */
+  completed: Map<number, CompletedStep>;
+  /** The agent's state after the last completed step (`undefined` before INIT completes). */
+  agentState: unknown;
+  /** The state to enter next when nothing is incomplete. */
+  nextPhase: LifecycleState | undefined;
+  /** A step entered but not completed (resume re-runs it). */
+  incomplete?: { step: number; phase: LifecycleState };
+  /** Number of the last step entered. */
+  lastStep: number;
+  /** PLAN → EXECUTE → REVIEW loops completed. */
+  iteration: number;
+  /** The latest output of REVIEW, if it gave one. */
+  reviewOutput?: { value: unknown };
+  /** Final output. */
+  output?: unknown;
+  /** Why it failed. */
+  error?: ErrorInfo;
+  /** Epoch ms of EXECUTION_STARTED. */
+  startedAt: number;
+  /** Epoch ms of the final event. */
+  finishedAt?: number;
+  /** Epoch ms of the last event. */
+  lastEventAt: number;
+  /** Running time consumed so far (sum of the run segments between resumes). */
+  activeMs: number;
+  /** Tool calls in order. */
+  toolCalls: ToolCallRecord[];
+  /** Highest occurrence per call hash among completed steps (resume restarts counters here). */
+  occurrences: Map<string, number>;
+  /** Number of events. */
+  eventCount: number;
+}
+
+/**
+ * Folds an execution's events into a view.
+ *
+ * @param executionId The execution.
+ * @param events Its events, in order.
+ * @returns The view.
+ * @throws {ExecutionNotFoundError} When there are no events or no EXECUTION_STARTED.
+ */
+export function projectExecution(
+  executionId: string,
+  events: readonly StoredEvent[],
+): ExecutionView {
+  const start = events.find((e) => e.type === "EXECUTION_STARTED");
+  if (!start) throw new ExecutionNotFoundError(executionId);
+  const d = start.data as Record<string, unknown>;
+  const view: ExecutionView = {
+    executionId,
+    agent: String(d.agent),
+    version: String(d.version ?? "0.0.0"),
+    task: d.task,
+    policy: d.policy as PolicyLimits,
+    hash: String(d.hash),
+    peers: (d.peers as string[] | undefined) ?? [],
+    status: "RUNNING",
+    totals: { steps: 0, tokens: 0, toolCalls: 0 },
+    history: [],
+    completed: new Map(),
+    agentState: undefined,
+    nextPhase: "INIT",
+    lastStep: 0,
+    iteration: 0,
+    startedAt: start.time,
+    lastEventAt: start.time,
+    activeMs: 0,
+    toolCalls: [],
+    occurrences: new Map(),
+    eventCount: events.length,
+  };
+  if (typeof d.traceparent === "string") view.traceparent = d.traceparent;
+  if (d.forkedFrom) view.forkedFrom = d.forkedFrom as { executionId: string; step: number };
+  const calls = new Map<string, ToolCallRecord>();
+  let segmentStart = start.time;
+  for (const event of events) {
+    const data = (event.data ?? {}) as Record<string, unknown>;
+    if (event.totals) view.totals = { ...event.totals };
+    view.lastEventAt = event.time;
+    switch (event.type) {
+      case "EXECUTION_RESUMED":
+        view.activeMs += Math.max(0, previousTime(events, event) - segmentStart);
+        segmentStart = event.time;
+        break;
+      case "STATE_ENTER": {
+        const phase = data.state as LifecycleState;
+        if (phase === "FAILED") {
+          view.history.push({ step: event.step ?? view.lastStep, state: phase, at: event.time });
+          break;
+        }
+        view.lastStep = event.step ?? view.lastStep + 1;
+        view.history.push({ step: view.lastStep, state: phase, at: event.time });
+        view.incomplete = { step: view.lastStep, phase };
+        break;
+      }
+      case "STEP_COMPLETED": {
+        const step: CompletedStep = {
+          step: event.step ?? view.lastStep,
+          phase: data.state as LifecycleState,
+          next: (data.next as LifecycleState | null) ?? null,
+          agentState: data.agentState,
+          hasOutput: data.hasOutput === true,
+        };
+        if (typeof data.done === "boolean") step.done = data.done;
+        if (step.hasOutput) step.output = data.output;
+        view.completed.set(step.step, step);
+        view.agentState = step.agentState;
+        view.nextPhase = step.next ?? undefined;
+        delete view.incomplete;
+        if (step.phase === "REVIEW") {
+          view.iteration++;
+          if (step.hasOutput) view.reviewOutput = { value: step.output };
+        }
+        break;
+      }
+      case "TOOL_CALL": {
+        const record: ToolCallRecord = {
+          step: event.step ?? view.lastStep,
+          tool: String(data.tool),
+          key: String(data.key),
+          args: data.args,
+          outcome: "pending",
+        };
+        calls.set(record.key, record);
+        view.toolCalls.push(record);
+        break;
+      }
+      case "TOOL_CALL_SUCCESS":
+      case "TOOL_CALL_FAILED": {
+        const record = calls.get(String(data.key));
+        if (!record) break;
+        record.outcome = event.type === "TOOL_CALL_SUCCESS" ? "success" : "failed";
+        if (event.type === "TOOL_CALL_SUCCESS") record.result = data.result;
+        else record.error = data.error as ErrorInfo;
+        break;
+      }
+      case "IDEMPOTENT_TOOL_SKIPPED": {
+        const original = calls.get(String(data.key));
+        const record: ToolCallRecord = {
+          step: event.step ?? view.lastStep,
+          tool: String(data.tool),
+          key: String(data.key),
+          args: original?.args,
+          outcome: "skipped",
+        };
+        if (original?.result !== undefined) record.result = original.result;
+        view.toolCalls.push(record);
+        break;
+      }
+      case "EXECUTION_COMPLETED":
+        view.status = "SUCCESS";
+        view.output = data.output;
+        view.finishedAt = event.time;
+        delete view.incomplete;
+        view.nextPhase = undefined;
+        break;
+      case "EXECUTION_FAILED":
+        view.status = "FAILED";
+        view.error = data.error as ErrorInfo;
+        view.finishedAt = event.time;
+        view.nextPhase = undefined;
+        break;
+      case "EXECUTION_CANCELLED":
+        view.status = "CANCELLED";
+        view.error = data.error as ErrorInfo;
+        view.finishedAt = event.time;
+        view.nextPhase = undefined;
+        break;
+    }
+  }
+  view.activeMs += Math.max(0, view.lastEventAt - segmentStart);
+  const resumeFrom = view.incomplete?.step ?? Infinity;
+  for (const call of view.toolCalls) {
+    if (call.step >= resumeFrom) continue;
+    const [hash, occurrence] = splitKey(call.key);
+    view.occurrences.set(hash, Math.max(view.occurrences.get(hash) ?? 0, occurrence));
+  }
+  return view;
+}
+
+function previousTime(events: readonly StoredEvent[], event: StoredEvent): number {
+  const index = events.indexOf(event);
+  return index > 0 ? events[index - 1]!.time : event.time;
+}
+
+function splitKey(key: string): [string, number] {
+  const i = key.lastIndexOf("#");
+  return i < 0 ? [key, 0] : [key.slice(0, i), Number(key.slice(i + 1)) || 0];
+}

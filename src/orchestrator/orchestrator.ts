@@ -1,0 +1,669 @@
+/**
+ * The orchestrator: register agents and tools, run tasks as governed,
+ * audited, recoverable executions, and get reports.
+ *
+ * @example The monolithic setup of the deployment guide, in TypeScript
+ * ```ts ignore
+ * import { Orchestrator, RedisEventStore, RedisPersistenceAdapter } from "../../mod.ts";
+ *
+ * const orchestrator = new Orchestrator({
+ *   persistence: new RedisPersistenceAdapter({ redisUrl: Deno.env.get("REDIS_URL") }),
+ *   eventStore: new RedisEventStore({ redisUrl: Deno.env.get("REDIS_URL") }),
+ * });
+ * orchestrator.registerAgent({ name: "researcher", module: new URL("../../actors/research_agent.ts", import.meta.url) });
+ * const report = await orchestrator.run("researcher", { topic: "actors" });
+ * console.log(report.status, report.totalSteps);
+ * await orchestrator.close();
+ * ```
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { ActorSystem, resolveModule } from "../actor/actor_system.ts";
+import type { PermissionsSpec } from "../actor/permissions.ts";
+import { normalizePermissions } from "../actor/permissions.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import {
+  ExecutionHashMismatchError,
+  ExecutionNotFoundError,
+  UnknownAgentError,
+} from "../errors.ts";
+import type { EventStore, StoredEvent } from "../events/event_store.ts";
+import { InMemoryEventStore } from "../events/in_memory_event_store.ts";
+import { EventBus } from "../observability/event_bus.ts";
+import { InMemoryPersistenceAdapter } from "../persistence/in_memory_persistence_adapter.ts";
+import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
+import { newSpanId, parseTraceparent, type TraceContext } from "../tracing/trace_context.ts";
+import { Tracer } from "../tracing/tracer.ts";
+import { TOOL_SERVICE, type ToolCallRequest } from "./agent.ts";
+import { canonicalJson, sha256Hex } from "./canonical_json.ts";
+import type { ExecutionReport } from "./execution_report.ts";
+import { type ExecutionView, projectExecution } from "./execution_view.ts";
+import { type PolicyLimits, StrictPolicy, toPolicy } from "./policy.ts";
+import { resolveRetryPolicy, type RetryPolicy } from "./retry_policy.ts";
+import { defineTool, type ToolDefinition } from "./tool.ts";
+import { ExecutionRun, type ResolvedAgent, type RunHost } from "./_execution.ts";
+import {
+  validateWorkflow,
+  type WorkflowRecord,
+  type WorkflowReport,
+  type WorkflowSpec,
+} from "./workflow.ts";
+import { runWorkflow, type WorkflowHost } from "./_workflow_run.ts";
+
+/** An agent as registered: by name, with its module and the permissions it is granted. */
+export interface AgentRegistration {
+  /** Name jobs and API requests use. Letters, digits, `_`, `.`, `-`. */
+  name: string;
+  /** The agent module (URL, or path relative to the working directory). */
+  module: string | URL;
+  /** Deno permissions of the agent's worker. @default {"none"} */
+  permissions?: PermissionsSpec;
+  /** Version, part of the execution hash. @default {"0.0.0"} */
+  version?: string;
+  /** Tools the agent may call. @default {every registered tool} */
+  tools?: string[];
+  /** Other registered agents started alongside it in each execution, reachable with `ctx.peer(name)`. @default {[]} */
+  peers?: string[];
+  /** What it does (shown by the command line and the API). */
+  description?: string;
+}
+
+/** Options of an {@linkcode Orchestrator}. */
+export interface OrchestratorOptions {
+  /** Snapshots of agent and workflow state. @default {in memory} */
+  persistence?: PersistenceAdapter;
+  /** The audit log. @default {in memory} */
+  eventStore?: EventStore;
+  /** Default policy of executions. @default {new StrictPolicy()} */
+  policy?: StrictPolicy | Partial<PolicyLimits>;
+  /** Retry policy of failing steps. @default {3 attempts, 100 ms doubling to 5 s, ±20 %} */
+  retry?: Partial<RetryPolicy>;
+  /** Retention of execution logs in seconds. @default {the event store's (7 days)} */
+  retentionSeconds?: number;
+  /** Agents to register. */
+  agents?: AgentRegistration[];
+  /** Tools to register. */
+  tools?: ToolDefinition<never, unknown>[];
+  /** Time source. @default {systemClock} */
+  clock?: Clock;
+  /** Tracer. @default {disabled} */
+  tracer?: Tracer;
+  /** Event bus (the observability stream). @default {a new bus} */
+  bus?: EventBus;
+  /** Options of the actor system the agents run in. */
+  actorSystem?: { heartbeatMs?: number; heartbeatTimeoutMs?: number; name?: string };
+}
+
+/** Options of {@linkcode Orchestrator.run} and {@linkcode Orchestrator.start}. */
+export interface RunOptions {
+  /** Execution id. @default {a new unique id} */
+  executionId?: string;
+  /** Policy limits overriding the orchestrator's. */
+  policy?: Partial<PolicyLimits>;
+  /** Parent trace context (an API request's, a job's). */
+  trace?: TraceContext;
+  /** W3C `traceparent` of the parent, when `trace` is not given. */
+  traceparent?: string;
+  /** Fencing token of the caller's lease (distributed workers): stale writers are rejected. */
+  fencingToken?: number;
+  /** Cancels the execution. */
+  signal?: AbortSignal;
+}
+
+/** An execution started in the background. */
+export interface StartedExecution {
+  /** Its id. */
+  executionId: string;
+  /** Settles with the report. */
+  done: Promise<ExecutionReport>;
+}
+
+/** The result of {@linkcode Orchestrator.replay}: everything, rebuilt from events only. */
+export interface ReplayResult {
+  /** The rebuilt execution. */
+  view: ExecutionView;
+  /** The events, in order. */
+  timeline: StoredEvent[];
+}
+
+const NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** Runs agents as governed executions. */
+export class Orchestrator {
+  /** The observability stream: execution and runtime events. */
+  readonly events: EventBus;
+  /** The actor system agents run in. */
+  readonly system: ActorSystem;
+  /** The audit log. */
+  readonly eventStore: EventStore;
+  /** Snapshots. */
+  readonly persistence: PersistenceAdapter;
+  readonly #clock: Clock;
+  readonly #tracer: Tracer;
+  readonly #policy: StrictPolicy;
+  readonly #retry: RetryPolicy;
+  readonly #retention: number | undefined;
+  readonly #agents = new Map<string, AgentRegistration>();
+  readonly #tools = new Map<string, ToolDefinition<unknown, unknown>>();
+  readonly #runs = new Map<string, ExecutionRun>();
+  readonly #settled = new Map<string, Promise<unknown>>();
+  readonly #log = getLogger(["oao", "orchestrator"]);
+  #closed = false;
+
+  /**
+   * @param options Stores, default policy, retries, agents and tools.
+   * @throws {TypeError | RangeError} Naming an invalid option.
+   */
+  constructor(options: OrchestratorOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    this.#tracer = options.tracer ?? new Tracer();
+    this.persistence = options.persistence ??
+      new InMemoryPersistenceAdapter({ clock: this.#clock });
+    this.eventStore = options.eventStore ?? new InMemoryEventStore({ clock: this.#clock });
+    this.events = options.bus ?? new EventBus();
+    this.#policy = toPolicy(options.policy);
+    this.#retry = resolveRetryPolicy(options.retry);
+    if (options.retentionSeconds !== undefined && !(options.retentionSeconds > 0)) {
+      throw new RangeError(
+        `Invalid retentionSeconds ${
+          JSON.stringify(options.retentionSeconds)
+        }: expected a positive number`,
+      );
+    }
+    this.#retention = options.retentionSeconds;
+    this.system = new ActorSystem({
+      name: options.actorSystem?.name ?? "oao",
+      persistence: this.persistence,
+      eventStore: this.eventStore,
+      bus: this.events,
+      clock: this.#clock,
+      tracer: this.#tracer,
+      ...(options.actorSystem?.heartbeatMs ? { heartbeatMs: options.actorSystem.heartbeatMs } : {}),
+      ...(options.actorSystem?.heartbeatTimeoutMs
+        ? { heartbeatTimeoutMs: options.actorSystem.heartbeatTimeoutMs }
+        : {}),
+    });
+    this.system.registerService(
+      TOOL_SERVICE,
+      (payload, caller) => this.#onToolCall(payload as ToolCallRequest, caller),
+    );
+    this.events.subscribe((event) => {
+      if (event.executionId) this.#runs.get(event.executionId)?.onRuntimeEvent(event);
+    });
+    for (const tool of options.tools ?? []) this.registerTool(tool);
+    for (const agent of options.agents ?? []) this.registerAgent(agent);
+  }
+
+  /** Registered agents. */
+  get agents(): AgentRegistration[] {
+    return [...this.#agents.values()];
+  }
+
+  /** Registered tools. */
+  get tools(): ToolDefinition<unknown, unknown>[] {
+    return [...this.#tools.values()];
+  }
+
+  /** The default policy. */
+  get policy(): StrictPolicy {
+    return this.#policy;
+  }
+
+  /** Ids of the executions running in this process. */
+  get running(): string[] {
+    return [...this.#runs.keys()];
+  }
+
+  /**
+   * Registers an agent by name.
+   *
+   * @param registration Name, module, permissions, version, tools, peers.
+   * @returns This orchestrator.
+   * @throws {TypeError} Naming the invalid field, or when the name is taken.
+   */
+  registerAgent(registration: AgentRegistration): this {
+    if (typeof registration !== "object" || registration === null) {
+      throw new TypeError(
+        `Invalid agent registration ${JSON.stringify(registration)}: expected an object`,
+      );
+    }
+    if (typeof registration.name !== "string" || !NAME.test(registration.name)) {
+      throw new TypeError(
+        `Invalid agent name ${
+          JSON.stringify(registration.name)
+        }: expected letters, digits, "_", "." or "-"`,
+      );
+    }
+    if (this.#agents.has(registration.name)) {
+      throw new TypeError(`An agent named "${registration.name}" is already registered`);
+    }
+    resolveModule(registration.module);
+    normalizePermissions(registration.permissions, `permissions of agent "${registration.name}"`);
+    this.#agents.set(registration.name, { ...registration });
+    return this;
+  }
+
+  /**
+   * Registers a tool.
+   *
+   * @param tool The tool.
+   * @returns This orchestrator.
+   * @throws {TypeError} When the tool is invalid or its name is taken.
+   */
+  registerTool<A, R>(tool: ToolDefinition<A, R>): this {
+    defineTool(tool);
+    if (this.#tools.has(tool.name)) {
+      throw new TypeError(`A tool named "${tool.name}" is already registered`);
+    }
+    this.#tools.set(tool.name, tool as unknown as ToolDefinition<unknown, unknown>);
+    return this;
+  }
+
+  /**
+   * Runs a task with an agent and waits for the report.
+   *
+   * @param agent Registered agent name.
+   * @param task The task (JSON).
+   * @param options Execution id, policy overrides, trace parent, fencing token, signal.
+   * @returns The report (status `SUCCESS`, `FAILED` or `CANCELLED`).
+   * @throws {UnknownAgentError} When no agent has that name.
+   * @throws {TypeError} When the task is not JSON or the execution id is taken.
+   */
+  async run(agent: string, task: unknown, options: RunOptions = {}): Promise<ExecutionReport> {
+    return await (await this.start(agent, task, options)).done;
+  }
+
+  /**
+   * Starts an execution and returns its id at once (the report comes later).
+   *
+   * @param agent Registered agent name.
+   * @param task The task (JSON).
+   * @param options As for {@linkcode Orchestrator.run}.
+   * @returns The id and a promise of the report.
+   * @throws {UnknownAgentError} When no agent has that name.
+   */
+  async start(agent: string, task: unknown, options: RunOptions = {}): Promise<StartedExecution> {
+    this.#assertOpen();
+    const resolved = this.#resolveAgent(agent);
+    canonicalJson(task ?? null);
+    const executionId = options.executionId ?? newExecutionId();
+    if (!NAME.test(executionId)) {
+      throw new TypeError(
+        `Invalid executionId ${
+          JSON.stringify(executionId)
+        }: expected letters, digits, "_", "." or "-"`,
+      );
+    }
+    if (this.#runs.has(executionId) || (await this.eventStore.count(executionId)) > 0) {
+      throw new TypeError(`Execution "${executionId}" already exists`);
+    }
+    const policy = options.policy ? this.#policy.with(options.policy) : this.#policy;
+    const hash = await this.executionHash(resolved, task, policy);
+    const run = new ExecutionRun(this.#runHost(), {
+      executionId,
+      agent: resolved,
+      task,
+      policy,
+      hash,
+      ...this.#runExtras(options),
+    });
+    return { executionId, done: this.#track(run) };
+  }
+
+  /**
+   * Continues an execution whose process died: state, counters and history
+   * are rebuilt from the event log; the first incomplete step runs again
+   * (its completed tool calls are answered from the log, not re-run).
+   *
+   * @param executionId The execution.
+   * @param options Policy overrides (must match: they are part of the hash), trace, fencing token.
+   * @returns The report; at once if the execution had already finished.
+   * @throws {ExecutionNotFoundError} When there is no such execution.
+   * @throws {ExecutionHashMismatchError} When the agent, its version, the tools or the policy changed.
+   */
+  async resume(executionId: string, options: RunOptions = {}): Promise<ExecutionReport> {
+    return await (await this.startResume(executionId, options)).done;
+  }
+
+  /**
+   * Like {@linkcode Orchestrator.resume}, returning at once.
+   *
+   * @param executionId The execution.
+   * @param options As for `resume`.
+   * @returns The id and a promise of the report.
+   */
+  async startResume(executionId: string, options: RunOptions = {}): Promise<StartedExecution> {
+    this.#assertOpen();
+    const running = this.#runs.get(executionId);
+    if (running) {
+      throw new TypeError(`Execution "${executionId}" is already running in this process`);
+    }
+    if (options.fencingToken !== undefined) {
+      await this.eventStore.fence(executionId, options.fencingToken);
+    }
+    const view = projectExecution(executionId, await this.eventStore.readRange(executionId));
+    if (view.status !== "RUNNING") {
+      return { executionId, done: Promise.resolve(reportFromView(view)) };
+    }
+    const resolved = this.#resolveAgent(view.agent);
+    const policy = new StrictPolicy({ ...view.policy, ...options.policy });
+    const hash = await this.executionHash(resolved, view.task, policy);
+    if (hash !== view.hash) throw new ExecutionHashMismatchError(executionId, view.hash, hash);
+    const run = new ExecutionRun(this.#runHost(), {
+      executionId,
+      agent: resolved,
+      task: view.task,
+      policy,
+      hash,
+      view,
+      ...this.#runExtras(options),
+    });
+    return { executionId, done: this.#track(run) };
+  }
+
+  /**
+   * Rebuilds an execution and its timeline from events, with no side
+   * effects: no agent code and no tool runs.
+   *
+   * @param executionId The execution.
+   * @returns The rebuilt view and the timeline.
+   * @throws {ExecutionNotFoundError} When there is no such execution.
+   */
+  async replay(executionId: string): Promise<ReplayResult> {
+    const timeline = await this.eventStore.readRange(executionId);
+    return { view: projectExecution(executionId, timeline), timeline };
+  }
+
+  /**
+   * The current view of an execution (status, step, totals, report when done).
+   *
+   * @param executionId The execution.
+   * @returns The view.
+   * @throws {ExecutionNotFoundError} When there is no such execution.
+   */
+  async status(executionId: string): Promise<ExecutionView> {
+    return projectExecution(executionId, await this.eventStore.readRange(executionId));
+  }
+
+  /**
+   * Starts a new execution sharing the history of `executionId` up to and
+   * including step `fromStep`, continuing from the state after that step.
+   * Tool calls of the shared steps are answered from the copied log.
+   *
+   * @param executionId The execution to fork.
+   * @param options `fromStep` (a completed step) and run options for the new execution.
+   * @returns The new execution's report.
+   * @throws {RangeError} When `fromStep` is not a completed step.
+   */
+  async fork(
+    executionId: string,
+    options: RunOptions & { fromStep: number },
+  ): Promise<ExecutionReport> {
+    return await (await this.startFork(executionId, options)).done;
+  }
+
+  /**
+   * Like {@linkcode Orchestrator.fork}, returning at once.
+   *
+   * @param executionId The execution to fork.
+   * @param options `fromStep` and run options.
+   * @returns The new id and a promise of the report.
+   */
+  async startFork(
+    executionId: string,
+    options: RunOptions & { fromStep: number },
+  ): Promise<StartedExecution> {
+    this.#assertOpen();
+    const events = await this.eventStore.readRange(executionId);
+    const source = projectExecution(executionId, events);
+    const { fromStep } = options;
+    if (!source.completed.has(fromStep)) {
+      throw new RangeError(
+        `Cannot fork "${executionId}" from step ${
+          JSON.stringify(fromStep)
+        }: it is not a completed step (completed: ${
+          [...source.completed.keys()].join(", ") || "none"
+        })`,
+      );
+    }
+    const resolved = this.#resolveAgent(source.agent);
+    const policy = new StrictPolicy({ ...source.policy, ...options.policy });
+    const hash = await this.executionHash(resolved, source.task, policy);
+    const newId = options.executionId ?? newExecutionId();
+    if ((await this.eventStore.count(newId)) > 0) {
+      throw new TypeError(`Execution "${newId}" already exists`);
+    }
+    const cut = events.findIndex((e) => e.type === "STEP_COMPLETED" && e.step === fromStep);
+    const retention = this.#retention === undefined ? {} : { expire: this.#retention };
+    for (const event of events.slice(0, cut + 1)) {
+      if (event.type === "EXECUTION_RESUMED") continue;
+      const { executionId: _id, seq: _seq, id: _eventId, ...input } = event;
+      if (event.type === "EXECUTION_STARTED") {
+        const { traceparent: _trace, ...data } = event.data ?? {};
+        input.data = {
+          ...data,
+          hash,
+          policy: policy.limits,
+          forkedFrom: { executionId, step: fromStep },
+        };
+      }
+      await this.eventStore.appendEvent(newId, input, retention);
+    }
+    return await this.startResume(newId, options);
+  }
+
+  /**
+   * Cancels an execution running in this process.
+   *
+   * @param executionId The execution.
+   * @param reason Recorded with the cancellation.
+   * @returns `true` if it was running here.
+   */
+  cancel(executionId: string, reason?: string): boolean {
+    const run = this.#runs.get(executionId);
+    if (!run) return false;
+    run.cancel(reason);
+    return true;
+  }
+
+  /**
+   * The execution hash: SHA-256 of the canonical specification (task, agent
+   * name and version, policy limits, the tools the agent may use).
+   *
+   * @param agent The resolved agent.
+   * @param task The task.
+   * @param policy The policy.
+   * @returns 64 hex characters.
+   */
+  async executionHash(agent: ResolvedAgent, task: unknown, policy: StrictPolicy): Promise<string> {
+    const tools = (agent.tools ?? [...this.#tools.keys()]).slice().sort();
+    return await sha256Hex(canonicalJson({
+      task: task ?? null,
+      agent: {
+        name: agent.name,
+        version: agent.version,
+        peers: agent.peers.map((p) => `${p.name}@${p.version}`),
+      },
+      policy: policy.limits,
+      tools,
+    }));
+  }
+
+  /**
+   * Runs a workflow (a DAG of tasks, each an execution) to the end.
+   *
+   * @param spec Tasks, dependencies, concurrency and failure policy.
+   * @returns The workflow report.
+   * @throws {TypeError} Naming a duplicate task, an unknown dependency, a cycle or an unknown agent.
+   */
+  async runWorkflow(spec: WorkflowSpec): Promise<WorkflowReport> {
+    this.#assertOpen();
+    const id = spec.id ?? `wf-${Date.now().toString(36)}-${newSpanId().slice(0, 10)}`;
+    const validated = validateWorkflow(spec, id);
+    for (const task of validated.tasks) this.#resolveAgent(task.agent);
+    if ((await this.eventStore.count(id)) > 0) {
+      throw new TypeError(`Workflow "${id}" already exists`);
+    }
+    const record: WorkflowRecord = {
+      spec: validated,
+      tasks: Object.fromEntries(
+        validated.tasks.map((t) => [t.name, { status: "PENDING", executionId: `${id}.${t.name}` }]),
+      ),
+      completionOrder: [],
+      startedAt: this.#clock.now(),
+    };
+    return await runWorkflow(this.#workflowHost(), record, false);
+  }
+
+  /**
+   * Continues a workflow whose process died: completed tasks are not run
+   * again; tasks that were running are resumed.
+   *
+   * @param workflowId The workflow.
+   * @returns The workflow report.
+   * @throws {ExecutionNotFoundError} When no such workflow was recorded.
+   */
+  async resumeWorkflow(workflowId: string): Promise<WorkflowReport> {
+    this.#assertOpen();
+    const snapshot = await this.persistence.load<WorkflowRecord>(`${workflowId}/workflow`);
+    if (!snapshot) throw new ExecutionNotFoundError(workflowId);
+    return await runWorkflow(this.#workflowHost(), snapshot.data, true);
+  }
+
+  #workflowHost(): WorkflowHost {
+    return {
+      persistence: this.persistence,
+      eventStore: this.eventStore,
+      clock: this.#clock,
+      retentionSeconds: this.#retention,
+      start: (agent, task, options) => this.start(agent, task, options),
+      resume: (executionId) => this.startResume(executionId),
+      exists: async (executionId) => (await this.eventStore.count(executionId)) > 0,
+      cancel: (executionId, reason) => void this.cancel(executionId, reason),
+    };
+  }
+
+  /** Stops every running execution's agents and the actor system. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const run of this.#runs.values()) run.cancel("the orchestrator is shutting down");
+    await Promise.allSettled([...this.#settled.values()]);
+    await this.system.shutdown("orchestrator closed");
+  }
+
+  /** Resolves an agent registration (and its peers). */
+  resolveAgent(name: string): ResolvedAgent {
+    return this.#resolveAgent(name);
+  }
+
+  #resolveAgent(name: string, seen = new Set<string>()): ResolvedAgent {
+    const registration = this.#agents.get(name);
+    if (!registration) throw new UnknownAgentError(name, [...this.#agents.keys()]);
+    seen.add(name);
+    const peers = (registration.peers ?? []).map((peer) => {
+      if (seen.has(peer)) {
+        throw new TypeError(`Agent "${name}" lists "${peer}" as a peer twice or in a cycle`);
+      }
+      return this.#resolveAgent(peer, new Set(seen));
+    });
+    return {
+      name,
+      module: resolveModule(registration.module),
+      version: registration.version ?? "0.0.0",
+      permissions: registration.permissions ?? "none",
+      tools: registration.tools,
+      peers,
+    };
+  }
+
+  #runExtras(options: RunOptions) {
+    const extras: { fencingToken?: number; parentTrace?: TraceContext; signal?: AbortSignal } = {};
+    if (options.fencingToken !== undefined) extras.fencingToken = options.fencingToken;
+    const trace = options.trace ?? parseTraceparent(options.traceparent);
+    if (trace) extras.parentTrace = trace;
+    if (options.signal) extras.signal = options.signal;
+    return extras;
+  }
+
+  #track(run: ExecutionRun): Promise<ExecutionReport> {
+    this.#runs.set(run.executionId, run);
+    const done = run.run().finally(() => {
+      this.#runs.delete(run.executionId);
+      this.#settled.delete(run.executionId);
+    });
+    this.#settled.set(run.executionId, done.catch(() => {}));
+    return done;
+  }
+
+  #runHost(): RunHost {
+    return {
+      system: this.system,
+      eventStore: this.eventStore,
+      persistence: this.persistence,
+      clock: this.#clock,
+      tracer: this.#tracer,
+      bus: this.events,
+      retry: this.#retry,
+      retentionSeconds: this.#retention,
+      log: this.#log,
+      tool: (name) => this.#tools.get(name),
+      toolNames: () => [...this.#tools.keys()],
+    };
+  }
+
+  async #onToolCall(
+    request: ToolCallRequest,
+    caller: { executionId: string | undefined },
+  ): Promise<unknown> {
+    if (!request || typeof request !== "object" || request.executionId !== caller.executionId) {
+      throw new TypeError(
+        `Tool call refused: it does not come from an agent of execution "${request?.executionId}"`,
+      );
+    }
+    const run = this.#runs.get(request.executionId);
+    if (!run) throw new ExecutionNotFoundError(request.executionId);
+    return await run.toolCall(request);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new TypeError("The orchestrator is closed");
+  }
+}
+
+/**
+ * A new execution id: time-ordered and unique.
+ *
+ * @returns `exec-<base36 time>-<random>`.
+ */
+export function newExecutionId(): string {
+  return `exec-${Date.now().toString(36)}-${newSpanId().slice(0, 10)}`;
+}
+
+/**
+ * The report of a finished execution, from its view.
+ *
+ * @param view The execution's view.
+ * @returns The report.
+ */
+export function reportFromView(view: ExecutionView): ExecutionReport {
+  const report: ExecutionReport = {
+    executionId: view.executionId,
+    agent: view.agent,
+    status: view.status,
+    totalSteps: view.totals.steps,
+    tokens: view.totals.tokens,
+    toolCalls: view.totals.toolCalls,
+    durationMs: view.activeMs,
+    stateHistory: view.history,
+    output: view.output,
+    executionHash: view.hash,
+    startedAt: view.startedAt,
+    finishedAt: view.finishedAt ?? view.lastEventAt,
+  };
+  if (view.error) report.error = view.error;
+  const trace = parseTraceparent(view.traceparent);
+  if (trace) report.traceId = trace.traceId;
+  return report;
+}

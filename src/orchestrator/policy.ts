@@ -1,0 +1,163 @@
+/**
+ * Governance: hard limits on steps, tokens, tool calls and wall-clock time.
+ * Checked before every step and before every tool call; a violation fails
+ * the execution at once and is never retried.
+ *
+ * @example
+ * ```ts
+ * import { StrictPolicy } from "./policy.ts";
+ * const policy = new StrictPolicy({ maxSteps: 10, maxToolCalls: 3 });
+ * console.assert(policy.checkToolCall({ steps: 2, tokens: 0, toolCalls: 3 }, 0)?.limit === "maxToolCalls");
+ * ```
+ *
+ * @module
+ */
+import type { Totals } from "../events/event_store.ts";
+
+/** The limits of a policy. */
+export interface PolicyLimits {
+  /** Steps (state entries) allowed. @default {50} */
+  maxSteps: number;
+  /** Tokens allowed (as recorded by the agent). @default {100000} */
+  maxTokens: number;
+  /** Tool calls allowed. @default {100} */
+  maxToolCalls: number;
+  /** Wall-clock time allowed for the whole execution, in ms. @default {300000} */
+  timeoutMs: number;
+}
+
+/** A limit that was reached. */
+export interface Violation {
+  /** Which limit. */
+  limit: keyof PolicyLimits;
+  /** The value that would exceed it. */
+  value: number;
+  /** The limit. */
+  max: number;
+}
+
+/** Default limits. */
+export const DEFAULT_POLICY: PolicyLimits = {
+  maxSteps: 50,
+  maxTokens: 100_000,
+  maxToolCalls: 100,
+  timeoutMs: 300_000,
+};
+
+/** A policy object: limits plus the checks. */
+export class StrictPolicy {
+  /** The limits. */
+  readonly limits: Readonly<PolicyLimits>;
+
+  /**
+   * @param limits Limits; missing ones take the defaults.
+   * @throws {RangeError} Naming a limit that is not a positive number.
+   */
+  constructor(limits: Partial<PolicyLimits> = {}) {
+    const merged = { ...DEFAULT_POLICY, ...limits };
+    for (const key of Object.keys(merged) as (keyof PolicyLimits)[]) {
+      if (!(key in DEFAULT_POLICY)) {
+        throw new RangeError(
+          `Invalid policy field "${key}": expected one of ${
+            Object.keys(DEFAULT_POLICY).join(", ")
+          }`,
+        );
+      }
+      const value = merged[key];
+      const integer = key !== "timeoutMs";
+      if (
+        typeof value !== "number" || !(value > 0) ||
+        (integer && !Number.isInteger(value) && value !== Infinity)
+      ) {
+        throw new RangeError(
+          `Invalid policy ${key} ${JSON.stringify(value)}: expected a positive ${
+            integer ? "integer" : "number"
+          }`,
+        );
+      }
+    }
+    this.limits = Object.freeze(merged);
+  }
+
+  /**
+   * Checks whether one more step may start.
+   *
+   * @param totals Totals so far.
+   * @param elapsedMs Time since the execution started.
+   * @returns The violation, or `undefined`.
+   */
+  checkStep(totals: Totals, elapsedMs: number): Violation | undefined {
+    return this.#check(totals, elapsedMs) ??
+      (totals.steps + 1 > this.limits.maxSteps
+        ? { limit: "maxSteps", value: totals.steps + 1, max: this.limits.maxSteps }
+        : undefined);
+  }
+
+  /**
+   * Checks whether one more tool call may run.
+   *
+   * @param totals Totals so far.
+   * @param elapsedMs Time since the execution started.
+   * @returns The violation, or `undefined`.
+   */
+  checkToolCall(totals: Totals, elapsedMs: number): Violation | undefined {
+    return this.#check(totals, elapsedMs) ??
+      (totals.toolCalls + 1 > this.limits.maxToolCalls
+        ? { limit: "maxToolCalls", value: totals.toolCalls + 1, max: this.limits.maxToolCalls }
+        : undefined);
+  }
+
+  /**
+   * Checks the limits that hold at every moment (tokens, time).
+   *
+   * @param totals Totals so far.
+   * @param elapsedMs Time since the execution started.
+   * @returns The violation, or `undefined`.
+   */
+  checkNow(totals: Totals, elapsedMs: number): Violation | undefined {
+    return this.#check(totals, elapsedMs);
+  }
+
+  #check(totals: Totals, elapsedMs: number): Violation | undefined {
+    if (totals.tokens > this.limits.maxTokens) {
+      return { limit: "maxTokens", value: totals.tokens, max: this.limits.maxTokens };
+    }
+    if (elapsedMs > this.limits.timeoutMs) {
+      return { limit: "timeoutMs", value: Math.round(elapsedMs), max: this.limits.timeoutMs };
+    }
+    return undefined;
+  }
+
+  /**
+   * A copy with some limits replaced (per-execution overrides).
+   *
+   * @param overrides Limits to replace.
+   * @returns The new policy.
+   */
+  with(overrides: Partial<PolicyLimits>): StrictPolicy {
+    return new StrictPolicy({ ...this.limits, ...overrides });
+  }
+}
+
+/**
+ * Accepts a policy object or plain limits.
+ *
+ * @param policy A `StrictPolicy`, limits, or nothing (defaults).
+ * @returns A `StrictPolicy`.
+ *
+ * @example
+ * ```ts
+ * import { toPolicy } from "./policy.ts";
+ * console.assert(toPolicy({ maxSteps: 3 }).limits.maxSteps === 3);
+ * ```
+ */
+export function toPolicy(policy: StrictPolicy | Partial<PolicyLimits> | undefined): StrictPolicy {
+  if (policy instanceof StrictPolicy) return policy;
+  if (policy !== undefined && (typeof policy !== "object" || policy === null)) {
+    throw new TypeError(`Invalid policy ${JSON.stringify(policy)}: expected an object of limits`);
+  }
+  if (policy && "limits" in policy && typeof (policy as { limits: unknown }).limits === "object") {
+    return new StrictPolicy((policy as { limits: Partial<PolicyLimits> }).limits);
+  }
+  return new StrictPolicy(policy ?? {});
+}
