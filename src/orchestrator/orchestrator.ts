@@ -300,6 +300,9 @@ export class Orchestrator {
     }
     const policy = options.policy ? this.#policy.with(options.policy) : this.#policy;
     const hash = await this.executionHash(resolved, task, policy);
+    if (options.fencingToken !== undefined) {
+      await this.eventStore.fence(executionId, options.fencingToken);
+    }
     const run = new ExecutionRun(this.#runHost(), {
       executionId,
       agent: resolved,
@@ -544,7 +547,11 @@ export class Orchestrator {
     };
   }
 
-  /** Stops every running execution's agents and the actor system. Idempotent. */
+  /**
+   * Cancels running executions, stops their agents and the actor system.
+   * Stores passed in the options stay open: closing them is the caller's job.
+   * Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

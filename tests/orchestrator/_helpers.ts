@@ -31,6 +31,13 @@ export function testOrchestrator(options: OrchestratorOptions = {}): Orchestrato
         },
       }) as never,
       defineTool({
+        name: "hang",
+        run: (_args: unknown, ctx) =>
+          new Promise((_, reject) =>
+            ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
+          ),
+      }) as never,
+      defineTool({
         name: "fail_tool",
         run: () => {
           throw new Error("the tool failed on purpose");

@@ -330,3 +330,40 @@ Deno.test("bad input: unknown agent, non-JSON task, duplicate id", async () => {
     /Invalid agent name/,
   );
 });
+
+Deno.test("a non-idempotent tool whose outcome is unknown after a crash fails the execution for an operator to decide", async () => {
+  await using orchestrator = testOrchestrator();
+  // A run whose tool call never finishes; its log is then cut right after the TOOL_CALL intent,
+  // as if the process had died between the side effect and its record.
+  const { executionId, done } = await orchestrator.start("tester", {
+    calls: [{ tool: "effect", args: { once: true } }, { tool: "hang" }],
+  }, { policy: { timeoutMs: 60_000 } });
+  const deadline = Date.now() + 10_000;
+  while (
+    !(await orchestrator.eventStore.readRange(executionId)).some((e) =>
+      e.type === "TOOL_CALL" && (e.data as { tool: string }).tool === "effect"
+    )
+  ) {
+    if (Date.now() > deadline) throw new Error("no tool call");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  orchestrator.cancel(executionId);
+  await done;
+  const events = await orchestrator.eventStore.readRange(executionId);
+  const cut = events.findIndex((e) =>
+    e.type === "TOOL_CALL" && (e.data as { tool: string }).tool === "effect"
+  );
+  const copyId = `${executionId}-crashed`;
+  for (const { executionId: _e, seq: _s, id: _i, ...event } of events.slice(0, cut + 1)) {
+    await orchestrator.eventStore.appendEvent(copyId, event);
+  }
+  const effects = orchestrator.effects.count();
+  const report = await orchestrator.resume(copyId);
+  assert.equal(report.status, "FAILED");
+  assert.equal(report.error?.code, "TOOL_OUTCOME_UNKNOWN");
+  assert.match(
+    report.error!.message,
+    /"effect".*not declared idempotent, so an operator must decide/,
+  );
+  assert.equal(orchestrator.effects.count(), effects, "the tool did not run again");
+});

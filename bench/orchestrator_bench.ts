@@ -1,0 +1,94 @@
+/**
+ * Orchestrator benchmark: executions per second of 100 concurrent executions
+ * of a three-step agent making one tool call each (actors/bench_agent.ts), on
+ * Redis stores, against the same with in-memory stores in the same run.
+ *
+ * Run: `deno run --unstable-worker-options -A bench/orchestrator_bench.ts`
+ * (Redis at REDIS_URL, default redis://127.0.0.1:6379). Prints one JSON line
+ * per figure as its last lines.
+ *
+ * @module
+ */
+import { processItem } from "../actors/example_tools.ts";
+import { InMemoryEventStore } from "../src/events/in_memory_event_store.ts";
+import { Orchestrator } from "../src/orchestrator/orchestrator.ts";
+import { InMemoryPersistenceAdapter } from "../src/persistence/in_memory_persistence_adapter.ts";
+import type { EventStore } from "../src/events/event_store.ts";
+import type { PersistenceAdapter } from "../src/persistence/persistence_adapter.ts";
+import { RedisEventStore } from "../src/redis/redis_event_store.ts";
+import { RedisPersistenceAdapter } from "../src/redis/redis_persistence_adapter.ts";
+
+const CONCURRENT = 100;
+const ROUNDS = 3;
+const redisUrl = Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379";
+
+async function round(eventStore: EventStore, persistence: PersistenceAdapter): Promise<number> {
+  const orchestrator = new Orchestrator({
+    eventStore,
+    persistence,
+    tools: [processItem as never],
+    agents: [{
+      name: "bench",
+      module: new URL("../actors/bench_agent.ts", import.meta.url),
+      version: "1.0.0",
+    }],
+  });
+  try {
+    const started = performance.now();
+    const reports = await Promise.all(
+      Array.from({ length: CONCURRENT }, (_, item) => orchestrator.run("bench", { item })),
+    );
+    const elapsed = performance.now() - started;
+    const failed = reports.filter((r) => r.status !== "SUCCESS");
+    if (failed.length) {
+      throw new Error(`${failed.length} executions failed: ${failed[0]!.error?.message}`);
+    }
+    return CONCURRENT / (elapsed / 1000);
+  } finally {
+    await orchestrator.close();
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+const prefix = `oao-bench-${crypto.randomUUID().slice(0, 8)}:`;
+const redisEvents = new RedisEventStore({ redisUrl, keyPrefix: prefix });
+const redisSnapshots = new RedisPersistenceAdapter({ redisUrl, keyPrefix: prefix });
+const memory: number[] = [];
+const redis: number[] = [];
+try {
+  await round(new InMemoryEventStore(), new InMemoryPersistenceAdapter()); // warm-up
+  for (let i = 0; i < ROUNDS; i++) {
+    memory.push(await round(new InMemoryEventStore(), new InMemoryPersistenceAdapter()));
+    redis.push(await round(redisEvents, redisSnapshots));
+    console.error(
+      `round ${i + 1}: in-memory ${memory.at(-1)!.toFixed(1)}/s, Redis ${
+        redis.at(-1)!.toFixed(1)
+      }/s`,
+    );
+  }
+} finally {
+  const { default: Redis } = await import("ioredis");
+  const client = new Redis(redisUrl);
+  let cursor = "0";
+  do {
+    const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    cursor = next;
+    if (keys.length) await client.del(...keys);
+  } while (cursor !== "0");
+  client.disconnect();
+  await redisEvents.close();
+  await redisSnapshots.close();
+}
+const value = median(redis);
+const baseline = median(memory);
+console.log(JSON.stringify({
+  bench: "execution.throughput",
+  value: Number(value.toFixed(2)),
+  unit: "executions/s",
+  baseline: Number(baseline.toFixed(2)),
+  ratio: Number((value / baseline).toFixed(3)),
+}));

@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { DEFAULT_POLICY, StrictPolicy, toPolicy } from "../../src/orchestrator/policy.ts";
+
+const totals = (steps: number, tokens: number, toolCalls: number) => ({ steps, tokens, toolCalls });
+
+Deno.test("StrictPolicy merges defaults and rejects bad limits naming them", () => {
+  assert.deepEqual(new StrictPolicy().limits, DEFAULT_POLICY);
+  assert.equal(new StrictPolicy({ maxSteps: 3 }).limits.maxSteps, 3);
+  assert.throws(() => new StrictPolicy({ maxSteps: 0 }), /maxSteps 0/);
+  assert.throws(() => new StrictPolicy({ maxTokens: 1.5 }), /maxTokens 1.5/);
+  assert.throws(() => new StrictPolicy({ timeoutMs: -1 }), /timeoutMs -1/);
+  assert.throws(
+    () => new StrictPolicy({ maxSpeed: 1 } as never),
+    /Invalid policy field "maxSpeed"/,
+  );
+  assert.throws(() => toPolicy("strict" as never), /expected an object of limits/);
+});
+
+Deno.test("a step may start only while the next one stays within maxSteps, tokens and time", () => {
+  const policy = new StrictPolicy({ maxSteps: 5, maxTokens: 100, timeoutMs: 1_000 });
+  assert.equal(policy.checkStep(totals(4, 0, 0), 0), undefined);
+  assert.deepEqual(policy.checkStep(totals(5, 0, 0), 0), { limit: "maxSteps", value: 6, max: 5 });
+  assert.deepEqual(policy.checkStep(totals(1, 101, 0), 0), {
+    limit: "maxTokens",
+    value: 101,
+    max: 100,
+  });
+  assert.deepEqual(policy.checkStep(totals(1, 0, 0), 1_001), {
+    limit: "timeoutMs",
+    value: 1_001,
+    max: 1_000,
+  });
+});
+
+Deno.test("a tool call may run only while the next one stays within maxToolCalls", () => {
+  const policy = new StrictPolicy({ maxToolCalls: 2 });
+  assert.equal(policy.checkToolCall(totals(3, 0, 1), 0), undefined);
+  assert.deepEqual(policy.checkToolCall(totals(3, 0, 2), 0), {
+    limit: "maxToolCalls",
+    value: 3,
+    max: 2,
+  });
+  assert.equal(policy.with({ maxToolCalls: 5 }).checkToolCall(totals(3, 0, 2), 0), undefined);
+});
