@@ -301,3 +301,37 @@ Deno.test("supervisor options are validated with errors naming the field and the
     /Duplicate child id "a"/,
   );
 });
+
+Deno.test("a child that stays up long enough has its backoff reset", async () => {
+  const clock = new ManualClock(1_000_000);
+  await using system = testSystem({ clock, heartbeatTimeoutMs: 1e9 });
+  const backoff = { minMs: 100, maxMs: 10_000, factor: 2, jitter: 0 };
+  await system.supervise({
+    id: "app",
+    intensity: 100,
+    backoff,
+    resetBackoffAfterMs: 5_000,
+    restart: "temporary",
+    children: [{ id: "worker", module: actor("summer") }],
+  });
+  const delays: number[] = [];
+  for (const upFor of [0, 0, 6_000]) {
+    await clock.advance(upFor);
+    system.kill("app/worker");
+    const retry = await eventually(
+      () => system.recorded.filter((e) => e.type === "RETRY_ATTEMPTED")[delays.length],
+      "RETRY_ATTEMPTED",
+    );
+    delays.push(retry.data.delayMs as number);
+    const restarts = delays.length;
+    await clock.advance(retry.data.delayMs as number);
+    await eventually(
+      () =>
+        system.recorded.filter((e) => e.type === "ACTOR_RESTARTED").length === restarts
+          ? true
+          : undefined,
+      "restart",
+    );
+  }
+  assert.deepEqual(delays, [100, 200, 100]);
+});
