@@ -45,6 +45,7 @@ import {
 import type { SupervisorOptions } from "../supervision/supervisor_options.ts";
 import { formatTraceparent, newTraceContext } from "../tracing/trace_context.ts";
 import { Tracer } from "../tracing/tracer.ts";
+import { exportWorkerSpans } from "../tracing/_packed_spans.ts";
 import { ActorCell, type CellHost } from "./_actor_cell.ts";
 import { HostEndpoint } from "./_host_endpoint.ts";
 import { LinkBroker } from "./_link_broker.ts";
@@ -129,6 +130,7 @@ export class ActorSystem {
   #terminated: Promise<{ reason: string; error?: ErrorInfo }>;
   #resolveTerminated!: (value: { reason: string; error?: ErrorInfo }) => void;
   #spawnCounter = 0;
+  readonly #fences = new Map<string, number>();
 
   /**
    * @param options Persistence, event store, clock, tracer and timing options.
@@ -289,13 +291,29 @@ export class ActorSystem {
   }
 
   /**
+   * Makes the runtime events of an execution's actors (restarts, failures,
+   * stops) carry the execution's fencing token, so that a replaced owner's
+   * late events are rejected like its other writes.
+   *
+   * @param executionId The execution.
+   * @param token The owner's fencing token, or `undefined` to forget it.
+   */
+  setFencingToken(executionId: string, token: number | undefined): void {
+    if (token === undefined) this.#fences.delete(executionId);
+    else this.#fences.set(executionId, token);
+  }
+
+  /**
    * Stops a supervisor subtree started with {@linkcode ActorSystem.supervise}
    * (children in reverse start order) and removes it; it is not restarted.
    *
    * @param supervisor The supervisor.
    * @param mode `graceful` (default) or `immediate`.
    */
-  async unsupervise(supervisor: Supervisor, mode: "graceful" | "immediate" = "graceful"): Promise<void> {
+  async unsupervise(
+    supervisor: Supervisor,
+    mode: "graceful" | "immediate" = "graceful",
+  ): Promise<void> {
     await this.#root.terminateChild(supervisor, mode);
   }
 
@@ -519,8 +537,9 @@ export class ActorSystem {
       data: data as unknown as Record<string, unknown>,
     };
     if (executionId) event.executionId = executionId;
+    const fencingToken = executionId === undefined ? undefined : this.#fences.get(executionId);
     try {
-      await this.events.publish(event);
+      await this.events.publish(event, fencingToken === undefined ? {} : { fencingToken });
     } catch (error) {
       this.#log.error("Cannot record runtime event {type}: {error}", {
         type,
@@ -531,8 +550,10 @@ export class ActorSystem {
   }
 
   #logEvent(event: OaoEvent): void {
-    const level = RUNTIME_EVENT_LEVELS[event.type as RuntimeEventType];
-    if (!level) return;
+    let level = RUNTIME_EVENT_LEVELS[event.type as RuntimeEventType];
+    // An execution's own events (they carry totals) are logged by its orchestrator.
+    if (!level || event.totals) return;
+    if (event.type === "SYSTEM_STOPPED" && event.data.error) level = "error";
     const props: Record<string, unknown> = { ...event.data, event: event.type };
     if (event.executionId) props.executionId = event.executionId;
     const summary = Object.entries(event.data)
@@ -580,7 +601,7 @@ export class ActorSystem {
       case "request":
         return void this.#handleRequest(cell, message.id, message.request);
       case "spans":
-        this.#tracer.sink?.export(message.spans);
+        if (this.#tracer.sink) exportWorkerSpans(this.#tracer.sink, message.spans, message.packed);
         return;
       case "logs":
         for (const record of message.records) {

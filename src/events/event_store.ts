@@ -9,7 +9,9 @@
  * the store (write-ahead): callers await it before acting on the transition.
  *
  * Retention: a log expires `expire` seconds after its last append — 7 days
- * (604,800 s) unless the store or the append says otherwise.
+ * (604,800 s) unless the store or the append says otherwise. A store may
+ * renew an expiry lazily, within 1 % of it or 1 s, whichever is less
+ * (`RedisEventStore` does, to save two writes per append).
  *
  * @module
  */

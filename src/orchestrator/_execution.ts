@@ -159,9 +159,11 @@ export class ExecutionRun {
 
   /** Adds runtime events of this execution's actors (restarts) to the current span. */
   onRuntimeEvent(event: OaoEvent): void {
+    // Only the actor system's events (they name an actor): the run's own
+    // RETRY_ATTEMPTED is added to its span where it is recorded.
     if (
-      event.type === "RETRY_ATTEMPTED" || event.type === "ACTOR_RESTARTED" ||
-      event.type === "ACTOR_FAILED"
+      (event.type === "RETRY_ATTEMPTED" || event.type === "ACTOR_RESTARTED" ||
+        event.type === "ACTOR_FAILED") && typeof event.data.actor === "string"
     ) {
       const attributes: Record<string, string | number | boolean> = {};
       for (const [k, v] of Object.entries(event.data)) {
@@ -169,6 +171,8 @@ export class ExecutionRun {
           attributes[`oao.${k}`] = v;
         }
       }
+      const error = event.data.error as ErrorInfo | undefined;
+      if (typeof error?.message === "string") attributes["exception.message"] = error.message;
       (this.#stepSpan ?? this.#rootSpan)?.addEvent(event.type, attributes);
     }
   }
@@ -188,6 +192,12 @@ export class ExecutionRun {
       },
     });
     this.#rootSpan = root;
+    this.#log = this.#host.log.with({
+      executionId: this.executionId,
+      agent: this.#init.agent.name,
+      actor: this.#agentPath,
+      traceId: root.context.traceId,
+    });
     let output: unknown;
     let error: ErrorInfo | undefined;
     try {
@@ -211,6 +221,9 @@ export class ExecutionRun {
         };
         if (this.#init.forkedFrom) data.forkedFrom = this.#init.forkedFrom;
         await this.#record("EXECUTION_STARTED", data);
+      }
+      if (this.#init.fencingToken !== undefined) {
+        this.#host.system.setFencingToken(this.executionId, this.#init.fencingToken);
       }
       this.#armDeadline();
       await this.#ensureActors();
@@ -243,6 +256,9 @@ export class ExecutionRun {
       this.#stepSpan?.end();
       root.end();
       await this.#stopActors();
+      if (this.#init.fencingToken !== undefined) {
+        this.#host.system.setFencingToken(this.executionId, undefined);
+      }
     }
     const report: ExecutionReport = {
       executionId: this.executionId,
@@ -684,7 +700,10 @@ export class ExecutionRun {
   async #stopActors(): Promise<void> {
     const sup = this.#supervisor;
     this.#supervisor = undefined;
-    if (sup) await this.#host.system.unsupervise(sup, "immediate").catch(() => {});
+    // When tracing, idle actors of a run that ended by itself stop gracefully:
+    // they hand their last spans to the host first (terminating loses them).
+    const mode = this.#host.tracer.enabled && !this.#fatal ? "graceful" : "immediate";
+    if (sup) await this.#host.system.unsupervise(sup, mode).catch(() => {});
   }
 
   async #record(

@@ -4,6 +4,14 @@
  * running agent code or tools. Used by `replay`, `resume`, status polling
  * and the timeline.
  *
+ * An execution submitted to worker nodes (the job queue) has a log before it
+ * starts: `EXECUTION_QUEUED` (agent, task, policy), written by the API node,
+ * and maybe `CANCEL_REQUESTED`. Until a worker records `EXECUTION_STARTED`
+ * its view has status `QUEUED` — or `CANCELLED` once a cancellation was
+ * requested, since a worker will then not start it. After the start, the
+ * `EXECUTION_QUEUED` marker is ignored (it may even land after the start: the
+ * API node writes it once the job is enqueued).
+ *
  * @example
  * ```ts
  * import { projectExecution } from "./execution_view.ts";
@@ -16,7 +24,12 @@
  *
  * @module
  */
-import { type ErrorInfo, ExecutionNotFoundError } from "../errors.ts";
+import {
+  type ErrorInfo,
+  ExecutionCancelledError,
+  ExecutionNotFoundError,
+  toErrorInfo,
+} from "../errors.ts";
 import type { StoredEvent, Totals } from "../events/event_store.ts";
 import type { ExecutionStatus, StateEntry } from "./execution_report.ts";
 import type { LifecycleState } from "./lifecycle.ts";
@@ -124,14 +137,15 @@ export interface ExecutionView {
  * @param executionId The execution.
  * @param events Its events, in order.
  * @returns The view.
- * @throws {ExecutionNotFoundError} When there are no events or no EXECUTION_STARTED.
+ * @throws {ExecutionNotFoundError} When there are no events, or neither
+ * EXECUTION_STARTED nor EXECUTION_QUEUED.
  */
 export function projectExecution(
   executionId: string,
   events: readonly StoredEvent[],
 ): ExecutionView {
   const start = events.find((e) => e.type === "EXECUTION_STARTED");
-  if (!start) throw new ExecutionNotFoundError(executionId);
+  if (!start) return queuedView(executionId, events);
   const d = start.data as Record<string, unknown>;
   const view: ExecutionView = {
     executionId,
@@ -161,6 +175,7 @@ export function projectExecution(
   const calls = new Map<string, ToolCallRecord>();
   let segmentStart = start.time;
   for (const event of events) {
+    if (event.type === "EXECUTION_QUEUED") continue;
     const data = (event.data ?? {}) as Record<string, unknown>;
     if (event.totals) view.totals = { ...event.totals };
     view.lastEventAt = event.time;
@@ -265,10 +280,63 @@ export function projectExecution(
   return view;
 }
 
-function previousTime(events: readonly StoredEvent[], event: StoredEvent): number {
-  const index = events.indexOf(event);
-  return index > 0 ? events[index - 1]!.time : event.time;
+/** The view of an execution that is queued (or was cancelled while queued). */
+function queuedView(executionId: string, events: readonly StoredEvent[]): ExecutionView {
+  const queued = events.find((e) => e.type === "EXECUTION_QUEUED");
+  if (!queued) throw new ExecutionNotFoundError(executionId);
+  const d = (queued.data ?? {}) as Record<string, unknown>;
+  const last = events[events.length - 1]!;
+  const view: ExecutionView = {
+    executionId,
+    agent: String(d.agent),
+    version: "",
+    task: d.task,
+    policy: (d.policy ?? {}) as PolicyLimits,
+    hash: "",
+    peers: [],
+    status: "QUEUED",
+    totals: { steps: 0, tokens: 0, toolCalls: 0 },
+    history: [],
+    completed: new Map(),
+    agentState: undefined,
+    nextPhase: "INIT",
+    lastStep: 0,
+    iteration: 0,
+    startedAt: queued.time,
+    lastEventAt: Math.max(queued.time, last.time),
+    activeMs: 0,
+    toolCalls: [],
+    occurrences: new Map(),
+    eventCount: events.length,
+  };
+  if (typeof d.traceparent === "string") view.traceparent = d.traceparent;
+  const cancel = events.find((e) =>
+    e.type === "CANCEL_REQUESTED" || e.type === "EXECUTION_CANCELLED"
+  );
+  if (cancel) {
+    const data = (cancel.data ?? {}) as Record<string, unknown>;
+    const reason = typeof data.reason === "string" ? data.reason : undefined;
+    view.status = "CANCELLED";
+    const { stack: _stack, ...error } = toErrorInfo(
+      new ExecutionCancelledError(executionId, reason),
+    );
+    view.error = (data.error as ErrorInfo | undefined) ?? error;
+    view.finishedAt = cancel.time;
+    view.nextPhase = undefined;
+  }
+  return view;
 }
+
+// End of the run segment before a resume: the last event before it, leaving
+// out what a new owner records just before resuming (the takeover's
+// RETRY_ATTEMPTED, a cancellation request), which would count the downtime.
+function previousTime(events: readonly StoredEvent[], event: StoredEvent): number {
+  let index = events.indexOf(event) - 1;
+  while (index > 0 && TAKEOVER_MARKERS.has(events[index]!.type)) index--;
+  return index >= 0 ? events[index]!.time : event.time;
+}
+
+const TAKEOVER_MARKERS = new Set(["RETRY_ATTEMPTED", "CANCEL_REQUESTED", "EXECUTION_QUEUED"]);
 
 function splitKey(key: string): [string, number] {
   const i = key.lastIndexOf("#");

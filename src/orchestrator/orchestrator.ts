@@ -295,7 +295,7 @@ export class Orchestrator {
         }: expected letters, digits, "_", "." or "-"`,
       );
     }
-    if (this.#runs.has(executionId) || (await this.eventStore.count(executionId)) > 0) {
+    if (this.#runs.has(executionId) || (await this.#started(executionId))) {
       throw new TypeError(`Execution "${executionId}" already exists`);
     }
     const policy = options.policy ? this.#policy.with(options.policy) : this.#policy;
@@ -583,6 +583,15 @@ export class Orchestrator {
       tools: registration.tools,
       peers,
     };
+  }
+
+  // Whether an execution's log holds EXECUTION_STARTED. A queued execution's
+  // log may hold what the API node and earlier deliveries wrote before it
+  // started (EXECUTION_QUEUED, CANCEL_REQUESTED, RETRY_ATTEMPTED).
+  async #started(executionId: string): Promise<boolean> {
+    if ((await this.eventStore.count(executionId)) === 0) return false;
+    const events = await this.eventStore.readRange(executionId);
+    return events.some((e) => e.type === "EXECUTION_STARTED");
   }
 
   #runExtras(options: RunOptions) {

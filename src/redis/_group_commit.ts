@@ -6,15 +6,26 @@
  * On a standalone server a batch may mix any groups (executions, snapshot
  * scopes); on a Redis Cluster a script may only touch one hash slot, so a
  * batch holds the writes of one group (one hash tag). A batch holds at most
- * `maxBatch` writes: a full one is sent at once, so that Redis executes it
- * while the next one is being built.
+ * `maxBatch` writes (a full one is dispatched at once), which bounds the size
+ * of one script call.
  *
  * @module
  */
 import type { RedisClient } from "./connection.ts";
 import { StoreUnavailableError } from "../errors.ts";
-import { withRetry } from "./retry.ts";
+import { resolveRetryOptions, withRetry } from "./retry.ts";
 import type { _StoreClient } from "./_store_client.ts";
+import { _mayResend } from "./_batch_scripts.ts";
+
+/** What identifies one batch across its attempts. */
+export interface _Batch {
+  /** Unique id of the batch, the same for every attempt (names its record). */
+  id: string;
+  /** How long Redis keeps the batch record: longer than any retry may come. */
+  recordMs: number;
+  /** Whether this attempt must look the record up first (see `_batch_scripts.ts`). */
+  lookup: boolean;
+}
 
 /** Options of {@linkcode _GroupCommit}. */
 export interface _GroupCommitOptions<I, R> {
@@ -22,11 +33,14 @@ export interface _GroupCommitOptions<I, R> {
   maxBatch: number;
   /**
    * Sends one batch; resolves with one outcome per item, in order: a result,
-   * or an `Error` that rejects that write alone. It is called again (attempt
-   * 2, 3, …) after a transient failure, so it must be idempotent.
+   * or an `Error` that rejects that write alone. It is called again with the
+   * same `batch` after a transient failure, so it must be idempotent (the
+   * batch scripts keep a record named after `batch.id`).
    */
-  send(client: RedisClient, items: I[], attempt: number): Promise<(R | Error)[]>;
+  send(client: RedisClient, items: I[], batch: _Batch): Promise<(R | Error)[]>;
 }
+
+const DAY_MS = 86_400_000;
 
 interface _Entry<I, R> {
   item: I;
@@ -42,10 +56,15 @@ export class _GroupCommit<I, R> {
   #groups = new Map<string, _Entry<I, R>[]>();
   #size = 0;
   #scheduled = false;
+  #recordMs: number;
 
   constructor(redis: _StoreClient, options: _GroupCommitOptions<I, R>) {
     this.#redis = redis;
     this.#options = options;
+    // A batch record outlives every retry: twice the retry budget plus 30 s
+    // (90 s by default), at most a day (an unbounded budget).
+    const budget = resolveRetryOptions(redis.retry).maxElapsedMs;
+    this.#recordMs = Math.min(DAY_MS, Math.max(60_000, 2 * budget + 30_000));
   }
 
   /**
@@ -114,11 +133,15 @@ export class _GroupCommit<I, R> {
     const items = entries.map((entry) => entry.item);
     const first = entries[0]!.operation;
     const operation = entries.length === 1 ? first : `${first} and ${entries.length - 1} more`;
+    const id = crypto.randomUUID();
+    const recordMs = this.#recordMs;
+    const resends = _mayResend(client);
     let outcomes: (R | Error)[];
     try {
       outcomes = await withRetry(
         operation,
-        (attempt) => this.#options.send(client, items, attempt),
+        (attempt) =>
+          this.#options.send(client, items, { id, recordMs, lookup: resends || attempt > 1 }),
         this.#redis.retryOptions,
       );
     } catch (error) {

@@ -8,6 +8,8 @@
  * - `oao:{<scope>}:snapshots` — a sorted set of the scope's keys, for
  *   {@linkcode RedisPersistenceAdapter.list} and
  *   {@linkcode RedisPersistenceAdapter.expireScope}.
+ * - `oao:{<scope>}:batch:<uuid>` — the reply of one batch of saves, kept 90 s
+ *   (twice the retry budget plus 30 s).
  *
  * The hash tag `{<scope>}` keeps a scope in one Redis Cluster slot, so a save
  * (version and fencing checks, write, index, expiries) is atomic in one Lua
@@ -19,6 +21,13 @@
  * script call carries them all (up to 512, any scopes); on a Redis Cluster
  * one call per scope carries its saves. Each save keeps its own checks and
  * outcome, and saves are applied in the order they were issued.
+ *
+ * ## Retries
+ * A batch is applied at most once: its script stores its reply under the
+ * batch key, and a retry after an ambiguous failure (the connection dropped
+ * after the batch was sent) gets that reply instead of saving again — so a
+ * conditional save is not rejected by its own first attempt, and a save
+ * without `version` does not store two versions.
  *
  * @module
  */
@@ -33,12 +42,13 @@ import {
   _checkTtl,
   _decodeData,
   _encodeData,
+  type _SaveRules,
   _saveRules,
   _scopeOf,
 } from "../persistence/_snapshot_codec.ts";
 import type { RedisClient } from "./connection.ts";
-import { _GroupCommit } from "./_group_commit.ts";
-import { _scripts } from "./_scripts.ts";
+import { type _Batch, _GroupCommit } from "./_group_commit.ts";
+import { _BATCH_SCRIPTS, _replyError, _runBatchScript } from "./_batch_scripts.ts";
 import { _StoreClient } from "./_store_client.ts";
 import type { RedisStoreOptions } from "./redis_store_options.ts";
 
@@ -48,11 +58,15 @@ export type RedisPersistenceAdapterOptions = RedisStoreOptions;
 /** Most saves in one script call. */
 const MAX_BATCH = 512;
 
-/** One save waiting for its batch: the script's keys and arguments. */
+/** One save waiting for its batch. */
 interface _Save {
+  tag: string;
   snapshot: string;
   index: string;
-  args: (string | number)[];
+  key: string;
+  json: string;
+  savedAt: number;
+  rules: _SaveRules;
 }
 
 /**
@@ -80,6 +94,7 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
    *
    * @param options URL (or client), key prefix, clock and retry budget.
    * @throws {TypeError} When `keyPrefix` is invalid.
+   * @throws {RangeError} When a `retry` option is out of range.
    */
   constructor(options: RedisPersistenceAdapterOptions = {}) {
     this.#redis = new _StoreClient("RedisPersistenceAdapter", options);
@@ -107,21 +122,17 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
     const json = _encodeData(key, data, keys.snapshot);
     const savedAt = this.#redis.clock.now();
     const [status, value] = await this.#saves.add(keys.index, `save("${key}")`, {
+      tag: keys.tag,
       snapshot: keys.snapshot,
       index: keys.index,
-      args: [
-        key,
-        json,
-        savedAt,
-        rules.version ?? "",
-        rules.expectedVersion ?? "",
-        rules.fencingToken ?? "",
-        rules.ttlMs ?? "",
-      ],
+      key,
+      json,
+      savedAt,
+      rules,
     });
     const number = Number(value);
-    if (status === "FENCED") throw new FencedError(key, rules.fencingToken!, number);
-    if (status === "STALE") {
+    if (status === "F") throw new FencedError(key, rules.fencingToken!, number);
+    if (status === "S") {
       const { expectedVersion: expected, version } = rules;
       throw new StaleVersionError(
         key,
@@ -240,9 +251,9 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
     return `${this.#redis.prefix}{${scope}}`;
   }
 
-  #keys(key: string): { snapshot: string; index: string } {
+  #keys(key: string): { tag: string; snapshot: string; index: string } {
     const tag = this.#tag(_scopeOf(key));
-    return { snapshot: `${tag}:snap:${key}`, index: `${tag}:snapshots` };
+    return { tag, snapshot: `${tag}:snap:${key}`, index: `${tag}:snapshots` };
   }
 }
 
@@ -250,20 +261,29 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
 async function _sendSaves(
   client: RedisClient,
   saves: _Save[],
+  batch: _Batch,
 ): Promise<([string, string] | Error)[]> {
-  const keys: string[] = [];
-  const args: (string | number)[] = [];
+  const savedAt = saves[0]!.savedAt;
+  const keys = [`${saves[0]!.tag}:batch:${batch.id}`];
+  const args: (string | number)[] = [batch.recordMs, batch.lookup ? 1 : 0, savedAt];
   for (const save of saves) {
     keys.push(save.snapshot, save.index);
-    args.push(...save.args);
+    const { version, expectedVersion, fencingToken, ttlMs } = save.rules;
+    args.push(
+      save.key,
+      save.json,
+      save.savedAt === savedAt && version === undefined && expectedVersion === undefined &&
+        fencingToken === undefined && ttlMs === undefined
+        ? ""
+        : `${save.savedAt === savedAt ? "" : save.savedAt},${version ?? ""},${
+          expectedVersion ?? ""
+        },${fencingToken ?? ""},${ttlMs ?? ""}`,
+    );
   }
-  const reply = await _scripts(client).oaoSave(keys.length, ...keys, ...args);
+  const reply = await _runBatchScript(client, _BATCH_SCRIPTS.save, keys, args);
   return saves.map((_, i) => {
-    const status = String(reply[2 * i]);
-    const value = String(reply[2 * i + 1]);
-    if (status !== "ERR") return [status, value];
-    const error = new Error(value);
-    error.name = "ReplyError";
-    return error;
+    const line = reply[i] ?? "";
+    const status = line[0]!;
+    return status === "E" ? _replyError(line.slice(1)) : [status, line.slice(1)];
   });
 }

@@ -49,7 +49,11 @@ Deno.test("RedisEventStore keeps one execution's keys under one hash tag below t
     const redis = await rawClient();
     try {
       const keys = (await redis.keys(`${prefix}*`)).sort();
-      assert.deepEqual(keys, [
+      const record = keys.find((key) => key.startsWith(`${prefix}{exec-1}:batch:`));
+      assert.ok(record, "the record of the batch, kept for its retries");
+      const ttl = await redis.pttl(record);
+      assert.ok(ttl > 0 && ttl <= 90_000, `batch record TTL ${ttl}`);
+      assert.deepEqual(keys.filter((key) => key !== record), [
         `${prefix}executions`,
         `${prefix}{exec-1}:events`,
         `${prefix}{exec-1}:meta`,
@@ -72,12 +76,12 @@ Deno.test("RedisEventStore sets a 7-day expiry on a log and renews it on appends
     const ttls = (id: string) =>
       Promise.all(["events", "meta"].map((suffix) => redis.pttl(`${prefix}{${id}}:${suffix}`)));
     try {
-      await store.appendEvent("exec-1", { type: "A" });
+      await store.appendEvent("exec-1", { type: "A", key: "k" });
       for (const ttl of await ttls("exec-1")) {
         assert.ok(ttl > 604_790_000 && ttl <= 604_800_000, `TTL ${ttl}`);
       }
       // With a 2 s retention the tolerance is 20 ms: an append 150 ms later renews it.
-      await store.appendEvent("exec-2", { type: "A" }, { expire: 2 });
+      await store.appendEvent("exec-2", { type: "A", key: "k" }, { expire: 2 });
       await new Promise((resolve) => setTimeout(resolve, 150));
       const [before] = await ttls("exec-2");
       assert.ok(before! <= 1_850, `TTL before the renewal ${before}`);
@@ -85,10 +89,13 @@ Deno.test("RedisEventStore sets a 7-day expiry on a log and renews it on appends
       for (const ttl of await ttls("exec-2")) {
         assert.ok(ttl > 1_950 && ttl <= 2_000, `renewed TTL ${ttl}`);
       }
-      // A log recreated after its keys vanished gets its expiry at once.
-      await redis.del(`${prefix}{exec-2}:events`);
+      // An expiry removed or shortened behind the store's back is set again.
+      await redis.persist(`${prefix}{exec-2}:events`);
       await store.appendEvent("exec-2", { type: "C" }, { expire: 2 });
       assert.ok((await redis.pttl(`${prefix}{exec-2}:events`)) > 1_950);
+      await redis.pexpire(`${prefix}{exec-1}:events`, 10_000);
+      await store.appendEvent("exec-1", { type: "B" });
+      for (const ttl of await ttls("exec-1")) assert.ok(ttl > 604_790_000, `TTL ${ttl}`);
     } finally {
       redis.disconnect();
     }
@@ -111,34 +118,45 @@ Deno.test("RedisEventStore honours the store retention and a per-append expire",
   }, { retentionSeconds: 3600 });
 });
 
-Deno.test("RedisEventStore returns the stored event when an append is retried with the same id", async () => {
-  await withStore(async (store, prefix) => {
-    // What a retry after a lost reply does: run the append script again with the same id.
-    const first = await store.appendEvent("exec-1", { type: "A" });
-    const redis = await rawClient();
+for (const autoResend of [true, false]) {
+  Deno.test(`RedisEventStore stores an append once when the reply of its script is lost and it is retried (client resends: ${autoResend})`, async () => {
+    const keyPrefix = testPrefix();
+    const { Redis } = await import("ioredis");
+    const redis = new Redis(REDIS_URL, { autoResendUnfulfilledCommands: autoResend });
+    // The first script call that Redis executes has its reply "lost". (ioredis
+    // calls sendCommand again for a command it queued while connecting.)
+    const send = redis.sendCommand.bind(redis);
+    const seen = new WeakSet<object>();
+    let executed = 0;
+    redis.sendCommand = (command, stream) => {
+      const sent = send(command, stream) as Promise<unknown>;
+      if (!/^eval/.test(command.name) || seen.has(command)) return sent;
+      seen.add(command);
+      return sent.then((reply) => {
+        if (++executed === 1) throw new Error("Connection is closed.");
+        return reply;
+      });
+    };
+    const store = new RedisEventStore({ client: redis, keyPrefix, retry: { initialDelayMs: 1 } });
     try {
-      const script = await import("../../src/redis/_scripts.ts");
-      const scripts = script._scripts(redis);
-      const json = JSON.stringify({ id: first.id, type: "A", time: first.time });
-      const index = `${prefix}executions`;
-      const [events, meta] = [`${prefix}{exec-1}:events`, `${prefix}{exec-1}:meta`];
-      const again = await scripts.oaoAppend(3, index, events, meta, 1, first.time, "exec-1", 1, ...[
-        ...[first.id, json, 60_000, "", ""],
+      const [a, b] = await Promise.all([
+        store.appendEvent("exec-1", { type: "A" }),
+        store.appendEvent("exec-2", { type: "B", key: "k" }),
       ]);
-      assert.deepEqual(again, ["", 0, 1]);
-      // A batch that mixes the retried append with a new one stores only the new one.
-      const next = crypto.randomUUID();
-      const mixed = await scripts.oaoAppend(3, index, events, meta, 1, first.time, "exec-1", 2, ...[
-        ...[first.id, json, 60_000, "", ""],
-        ...[next, JSON.stringify({ id: next, type: "B", time: first.time }), 60_000, "", ""],
-      ]);
-      assert.deepEqual(mixed, ["", 0, 1, 1, 2]);
-      assert.deepEqual((await store.readRange("exec-1")).map((e) => e.type), ["A", "B"]);
+      assert.equal(executed, 2, "one lost reply, one retry");
+      assert.deepEqual([a.seq, b.seq], [1, 1]);
+      assert.deepEqual(await store.readRange("exec-1"), [a]);
+      assert.deepEqual(await store.readRange("exec-2"), [b]);
+      assert.deepEqual(await store.findByKey("exec-2", "k"), b);
+      const c = await store.appendEvent("exec-1", { type: "C" });
+      assert.equal(c.seq, 2);
     } finally {
+      await store.close();
       redis.disconnect();
+      await deleteByPrefix(keyPrefix);
     }
   });
-});
+}
 
 Deno.test("RedisEventStore batches the appends of one tick, in order, and isolates a failing execution", async () => {
   const keyPrefix = testPrefix();
@@ -152,7 +170,7 @@ Deno.test("RedisEventStore batches the appends of one tick, in order, and isolat
   };
   const store = new RedisEventStore({ client: redis, keyPrefix });
   try {
-    await redis.set(`${keyPrefix}{broken}:meta`, "not a hash");
+    await redis.set(`${keyPrefix}{broken}:events`, "not a stream");
     calls.length = 0;
     const results = await Promise.allSettled([
       ...Array.from({ length: 5 }, (_, i) => store.appendEvent("exec-1", { type: `A${i}` })),

@@ -42,7 +42,10 @@ Deno.test("RedisPersistenceAdapter keeps a scope's keys under one hash tag below
     await adapter.save("exec-1", "root");
     const redis = await rawClient();
     try {
-      assert.deepEqual((await redis.keys(`${prefix}*`)).sort(), [
+      const keys = await redis.keys(`${prefix}*`);
+      const records = keys.filter((key) => key.startsWith(`${prefix}{exec-1}:batch:`));
+      assert.equal(records.length, 2, "one record per batch, kept for its retries");
+      assert.deepEqual(keys.filter((key) => !records.includes(key)).sort(), [
         `${prefix}{exec-1}:snap:exec-1`,
         `${prefix}{exec-1}:snap:exec-1/planner`,
         `${prefix}{exec-1}:snapshots`,
@@ -101,4 +104,75 @@ Deno.test("RedisPersistenceAdapter reports a corrupt snapshot with CorruptDataEr
       });
     }
   });
+});
+
+Deno.test("RedisPersistenceAdapter applies a save once when the reply of its script is lost and it is retried", async () => {
+  const keyPrefix = testPrefix();
+  const redis = await rawClient();
+  // The first script call that Redis executes has its reply "lost".
+  const send = redis.sendCommand.bind(redis);
+  const seen = new WeakSet<object>();
+  let executed = 0;
+  redis.sendCommand = (command, stream) => {
+    const sent = send(command, stream) as Promise<unknown>;
+    if (!/^eval/.test(command.name) || seen.has(command)) return sent;
+    seen.add(command);
+    return sent.then((reply) => {
+      if (++executed === 1) throw new Error("Connection is closed.");
+      return reply;
+    });
+  };
+  const adapter = new RedisPersistenceAdapter({
+    client: redis,
+    keyPrefix,
+    retry: { initialDelayMs: 1 },
+  });
+  try {
+    // A conditional save retried after a lost reply must not see its own write as a conflict.
+    const saved = await adapter.save("exec-1/a", { n: 1 }, { expectedVersion: 0 });
+    assert.equal(executed, 2, "one lost reply, one retry");
+    assert.equal(saved.version, 1);
+    assert.equal((await adapter.load("exec-1/a"))?.version, 1);
+  } finally {
+    await adapter.close();
+    redis.disconnect();
+    await deleteByPrefix(keyPrefix);
+  }
+});
+
+Deno.test("RedisPersistenceAdapter batches the saves of one tick and isolates a failing one", async () => {
+  const keyPrefix = testPrefix();
+  const redis = await rawClient();
+  const calls: string[] = [];
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = (command, stream) => {
+    calls.push(command.name);
+    return send(command, stream);
+  };
+  const adapter = new RedisPersistenceAdapter({ client: redis, keyPrefix });
+  try {
+    await redis.set(`${keyPrefix}{exec-2}:snap:exec-2/bad`, "not a hash");
+    calls.length = 0;
+    const results = await Promise.allSettled([
+      adapter.save("exec-1/a", 1),
+      adapter.save("exec-1/a", 2),
+      adapter.save("exec-2/bad", 1),
+      adapter.save("exec-3/b", 1, { expectedVersion: 5 }),
+    ]);
+    assert.equal(calls.filter((name) => /^eval/.test(name)).length, 1, calls.join(", "));
+    assert.deepEqual(
+      results.map((r) => r.status === "fulfilled" ? r.value.version : String(r.reason)),
+      [
+        1,
+        2,
+        "ReplyError: WRONGTYPE Operation against a key holding the wrong kind of value",
+        'StaleVersionError: Cannot save "exec-3/b": expected version 5 but the store holds version 0',
+      ],
+    );
+    assert.deepEqual(await adapter.list("exec-1"), ["exec-1/a"]);
+  } finally {
+    await adapter.close();
+    redis.disconnect();
+    await deleteByPrefix(keyPrefix);
+  }
 });

@@ -1,0 +1,42 @@
+# OAO — Open Agent Orchestrator. Runs `oao start` (HTTP API and executions in
+# one process) by default; arguments after the image name replace the command:
+#   docker run --rm oao demo          the demo (no Redis, no network)
+#   docker run … oao serve            an API node        docker run … oao worker   a worker node
+#
+# Build:  docker build -t oao .
+# Run:    docker run -p 8080:8080 -e REDIS_URL=redis://redis:6379/0 oao
+# Probes: GET /healthz (liveness), GET /readyz (Redis reachable) on the API port.
+FROM denoland/deno:2.9.6
+
+WORKDIR /app
+RUN chown deno:deno /app
+# The image's unprivileged user; its Deno cache is /deno-dir (DENO_DIR).
+USER deno
+
+# Dependencies in their own layer: rebuilt only when deno.json or deno.lock change.
+COPY --chown=deno:deno deno.json deno.lock ./
+RUN deno install --frozen
+
+# Sources, then the module graph of the command line and of agent workers.
+COPY --chown=deno:deno mod.ts ./
+COPY --chown=deno:deno src ./src
+COPY --chown=deno:deno actors ./actors
+RUN deno cache --frozen src/cli/main.ts src/worker/actor_worker.ts actors/*.ts
+
+# The deployment guide's variables. REDIS_URL, OTEL_EXPORTER_OTLP_ENDPOINT,
+# OTEL_RESOURCE_ATTRIBUTES and OAO_API_TOKEN are set when the container is run:
+# without REDIS_URL it runs on the in-memory stores (and says so); without
+# OTEL_EXPORTER_OTLP_ENDPOINT no traces are exported.
+ENV OAO_HOST=0.0.0.0 \
+    OAO_PORT=8080 \
+    OAO_LOG_LEVEL=INFO \
+    OAO_LOG_FORMAT=json \
+    OTEL_SERVICE_NAME=oao-runtime
+
+EXPOSE 8080
+
+# tini (in the base image) is PID 1 and forwards signals. The permissions are
+# those of `deno task start`; SIGTERM stops it gracefully (no new requests,
+# running executions get OAO_SHUTDOWN_GRACE_MS, traces are flushed).
+ENTRYPOINT ["/tini", "--", "deno", "run", "--cached-only", "--unstable-worker-options", "--allow-read", "--allow-env", "--allow-net", "--allow-sys", "src/cli/main.ts"]
+CMD ["start"]

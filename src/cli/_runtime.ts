@@ -1,0 +1,423 @@
+/**
+ * Builds what a command runs on from the environment and the agent
+ * configuration: the stores (Redis when `REDIS_URL` is set, the in-memory
+ * stores otherwise, announced in one log line), the job queue, tracing
+ * (`createTracingFromEnv`), the agents and tools to register (the bundled
+ * agents and example tools, plus those of `--config`/`OAO_CONFIG` and
+ * `--agent` flags), and orchestrators wired to all of it. `close()` shuts
+ * it all down in order: orchestrators (cancelling what still runs), queue,
+ * stores, the Redis connection, then a final trace flush.
+ *
+ * Commands declare {@linkcode RUNTIME_FLAGS} and {@linkcode RUNTIME_ENV}
+ * (and {@linkcode POLICY_FLAGS} when they start executions), then:
+ *
+ * ```ts ignore
+ * const runtime = await createRuntime(ctx, { requireRedis: true });
+ * try {
+ *   const orchestrator = runtime.createOrchestrator();
+ *   // … work until ctx.signal aborts …
+ * } finally {
+ *   await runtime.close({ graceMs: 5_000 });
+ * }
+ * ```
+ *
+ * Logging is configured by `main.ts` before any command runs.
+ *
+ * @example
+ * ```ts
+ * import { parseCommandLine, type Command } from "./_command.ts";
+ * import { createRuntime, RUNTIME_ENV, RUNTIME_FLAGS } from "./_runtime.ts";
+ *
+ * const command: Command = { name: "x", summary: "", flags: RUNTIME_FLAGS, env: RUNTIME_ENV, run: () => 0 };
+ * const ctx = parseCommandLine(command, [], { env: () => undefined });
+ * if (ctx !== "help") {
+ *   const runtime = await createRuntime(ctx);
+ *   console.assert(runtime.storage === "memory" && runtime.agents.some((a) => a.name === "researcher"));
+ *   await runtime.close();
+ * }
+ * ```
+ *
+ * @module
+ */
+import { type CommandContext, type EnvVarSpec, type FlagSpec, UsageError } from "./_command.ts";
+import { BUNDLED_AGENTS, loadAgents } from "./_agents.ts";
+import { exampleTools } from "../../actors/example_tools.ts";
+import type { EventStore } from "../events/event_store.ts";
+import { InMemoryEventStore } from "../events/in_memory_event_store.ts";
+import { getOaoLogger } from "../logging/logger.ts";
+import {
+  type AgentRegistration,
+  Orchestrator,
+  type OrchestratorOptions,
+} from "../orchestrator/orchestrator.ts";
+import { DEFAULT_POLICY, type PolicyLimits } from "../orchestrator/policy.ts";
+import type { ToolDefinition } from "../orchestrator/tool.ts";
+import { InMemoryPersistenceAdapter } from "../persistence/in_memory_persistence_adapter.ts";
+import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
+import { InMemoryJobQueue } from "../queue/in_memory_job_queue.ts";
+import type { JobQueue } from "../queue/job_queue.ts";
+import { connectRedis, type RedisClient } from "../redis/connection.ts";
+import { RedisEventStore } from "../redis/redis_event_store.ts";
+import { RedisJobQueue } from "../redis/redis_job_queue.ts";
+import { RedisPersistenceAdapter } from "../redis/redis_persistence_adapter.ts";
+import { parseRedisUrl, redactRedisUrl } from "../redis/redis_url.ts";
+import { createTracingFromEnv, type Tracing } from "../tracing/tracing_from_env.ts";
+
+export { type AgentsConfig, BUNDLED_AGENTS, loadAgents } from "./_agents.ts";
+
+/** Flags of commands that load agents: `--config`, `--agent`, `--agent-permissions`. */
+export const RUNTIME_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "config",
+    short: "c",
+    type: "string",
+    valueName: "path",
+    env: "OAO_CONFIG",
+    description: "Agents config file (JSON: agents, tools, bundled)",
+  },
+  {
+    name: "agent",
+    type: "string",
+    multiple: true,
+    valueName: "name=module",
+    description: "Register an agent module under a name (path relative to the working directory)",
+  },
+  {
+    name: "agent-permissions",
+    type: "string",
+    multiple: true,
+    valueName: "name=json",
+    description: 'Permissions of an agent: "none" or JSON, e.g. {"net":["api.example.com"]}',
+  },
+];
+
+/** Flags overriding the default policy of executions a command starts. */
+export const POLICY_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "max-steps",
+    type: "integer",
+    min: 1,
+    valueName: "n",
+    description: `Policy: steps allowed (default ${DEFAULT_POLICY.maxSteps})`,
+  },
+  {
+    name: "max-tokens",
+    type: "integer",
+    min: 1,
+    valueName: "n",
+    description: `Policy: tokens allowed (default ${DEFAULT_POLICY.maxTokens})`,
+  },
+  {
+    name: "max-tool-calls",
+    type: "integer",
+    min: 1,
+    valueName: "n",
+    description: `Policy: tool calls allowed (default ${DEFAULT_POLICY.maxToolCalls})`,
+  },
+  {
+    name: "timeout-ms",
+    type: "integer",
+    min: 1,
+    valueName: "ms",
+    description: `Policy: wall-clock time allowed (default ${DEFAULT_POLICY.timeoutMs})`,
+  },
+];
+
+/** Environment of the stores: `REDIS_URL`, `OAO_KEY_PREFIX`, `OAO_QUEUE`. */
+export const STORE_ENV: readonly EnvVarSpec[] = [
+  {
+    name: "REDIS_URL",
+    description: "Redis for snapshots, event logs and the job queue (unset: in-memory stores)",
+  },
+  { name: "OAO_KEY_PREFIX", description: "Prefix of every Redis key", default: "oao:" },
+  { name: "OAO_QUEUE", description: "Name of the Redis job queue", default: "default" },
+];
+
+/** Environment of tracing and logging: `OTEL_*`, `OAO_LOG_LEVEL`, `OAO_LOG_FORMAT`. */
+export const OBSERVABILITY_ENV: readonly EnvVarSpec[] = [
+  {
+    name: "OTEL_EXPORTER_OTLP_ENDPOINT",
+    description: "OTLP/gRPC endpoint for traces, e.g. http://jaeger:4317 (unset: no export)",
+  },
+  { name: "OTEL_SERVICE_NAME", description: "Service name of the traces", default: "oao-runtime" },
+  {
+    name: "OTEL_RESOURCE_ATTRIBUTES",
+    description: "Resource attributes of the traces, e.g. env=production,version=1.1.0",
+  },
+  { name: "OAO_LOG_LEVEL", description: "DEBUG, INFO, WARN or ERROR", default: "INFO" },
+  { name: "OAO_LOG_FORMAT", description: "Log lines on stderr: text or json", default: "text" },
+];
+
+/** Every variable {@linkcode createRuntime} reads (config, stores, tracing, logging). */
+export const RUNTIME_ENV: readonly EnvVarSpec[] = [
+  { name: "OAO_CONFIG", description: "Agents config file, when --config is not given" },
+  ...STORE_ENV,
+  ...OBSERVABILITY_ENV,
+];
+
+/** Options of {@linkcode createRuntime}. */
+export interface RuntimeOptions {
+  /** Fail with a {@linkcode UsageError} when `REDIS_URL` is unset (API and worker nodes). @default {false} */
+  requireRedis?: boolean;
+  /** Why Redis is required, for that message, e.g. `"serve" hands executions to workers`. */
+  requireRedisReason?: string;
+  /** Log the storage line (in-memory or Redis) at start. @default {true} */
+  announce?: boolean;
+  /** Use the in-memory stores even when `REDIS_URL` is set (the demo). @default {false} */
+  memory?: boolean;
+  /**
+   * Which agents and tools: `true` loads them with {@linkcode loadAgents}
+   * (the command declares {@linkcode RUNTIME_FLAGS}); `"bundled"` takes only
+   * the bundled agents and example tools; `false` none (commands that only
+   * read event logs).
+   * @default {true}
+   */
+  loadAgents?: boolean | "bundled";
+}
+
+/** What commands run on. */
+export interface Runtime {
+  /** `"redis"` when `REDIS_URL` is set, else `"memory"`. */
+  readonly storage: "redis" | "memory";
+  /** `REDIS_URL` with its password masked, when set. */
+  readonly redisUrl: string | undefined;
+  /** The audit log. */
+  readonly eventStore: EventStore;
+  /** Snapshots. */
+  readonly persistence: PersistenceAdapter;
+  /** The job queue (Redis, or an in-memory queue useful within this process only). */
+  readonly queue: JobQueue;
+  /** Tracing (disabled without `OTEL_EXPORTER_OTLP_ENDPOINT`). */
+  readonly tracing: Tracing;
+  /** Agents to register: bundled, then config file, then `--agent` flags. */
+  readonly agents: readonly AgentRegistration[];
+  /** Tools to register: the example tools, then the config file's. */
+  readonly tools: readonly ToolDefinition<never, unknown>[];
+  /**
+   * An orchestrator on this runtime's stores and tracer with its agents and
+   * tools; closed by {@linkcode Runtime.close}.
+   *
+   * @param options Further orchestrator options (policy, retry, bus…).
+   * @returns The orchestrator.
+   */
+  createOrchestrator(
+    options?: Omit<
+      OrchestratorOptions,
+      "persistence" | "eventStore" | "agents" | "tools" | "tracer"
+    >,
+  ): Orchestrator;
+  /**
+   * Whether the stores are reachable (always true in memory).
+   *
+   * @param timeoutMs How long to wait for Redis.
+   * @returns `true` when Redis answered `PING` in time.
+   */
+  ready(timeoutMs?: number): Promise<boolean>;
+  /**
+   * Shuts down: waits up to `graceMs` for running executions to finish,
+   * closes the orchestrators (cancelling what still runs), the queue, the
+   * stores and the Redis connection — giving up on them after `timeoutMs`
+   * (Redis down) — then flushes traces. Idempotent.
+   *
+   * @param options `graceMs` (default 0), `timeoutMs` (default 5000).
+   * @returns Once everything is closed (or given up on).
+   */
+  close(options?: { graceMs?: number; timeoutMs?: number }): Promise<void>;
+}
+
+/**
+ * Builds the runtime of a command from its flags and environment.
+ *
+ * @param ctx The command's context (flags of {@linkcode RUNTIME_FLAGS}, `env`).
+ * @param options Whether Redis is required; whether to log the storage line.
+ * @returns The runtime; close it when done.
+ * @throws {UsageError} Naming a bad config file, `--agent` value, `REDIS_URL`
+ *   or `OTEL_*` variable, or a missing `REDIS_URL` when it is required.
+ * @throws {StoreUnavailableError} When Redis cannot be reached at start.
+ */
+export async function createRuntime(
+  ctx: CommandContext,
+  options: RuntimeOptions = {},
+): Promise<Runtime> {
+  const log = getOaoLogger("cli");
+  const { agents, tools } = options.loadAgents === false
+    ? { agents: [], tools: [] }
+    : options.loadAgents === "bundled"
+    ? { agents: [...BUNDLED_AGENTS], tools: [...exampleTools] }
+    : await loadAgents(ctx);
+  const rawUrl = options.memory ? undefined : ctx.env("REDIS_URL") || undefined;
+  if (!rawUrl && options.requireRedis) {
+    throw new UsageError(
+      `REDIS_URL is not set: ${
+        options.requireRedisReason ?? `"${ctx.command.name}" needs Redis`
+      }; set REDIS_URL=redis://host:6379 (or use "start" for one process on the in-memory stores)`,
+      ctx.command.name,
+    );
+  }
+  const keyPrefix = ctx.env("OAO_KEY_PREFIX") || "oao:";
+  if (/[{}]/.test(keyPrefix)) {
+    throw new UsageError(`Invalid OAO_KEY_PREFIX "${keyPrefix}": it must not contain "{" or "}"`);
+  }
+  const queueName = ctx.env("OAO_QUEUE") || "default";
+  if (/[{}]/.test(queueName)) {
+    throw new UsageError(`Invalid OAO_QUEUE "${queueName}": it must not contain "{" or "}"`);
+  }
+  let tracing: Tracing;
+  try {
+    tracing = await createTracingFromEnv(_otelEnv(ctx));
+  } catch (error) {
+    if (error instanceof RangeError || error instanceof TypeError) {
+      throw new UsageError(error.message, ctx.command.name);
+    }
+    throw error;
+  }
+  let client: RedisClient | undefined;
+  let redisUrl: string | undefined;
+  let eventStore: EventStore;
+  let persistence: PersistenceAdapter;
+  let queue: JobQueue;
+  if (rawUrl) {
+    try {
+      parseRedisUrl(rawUrl);
+    } catch (error) {
+      await tracing.shutdown();
+      throw new UsageError((error as Error).message, ctx.command.name);
+    }
+    redisUrl = redactRedisUrl(rawUrl);
+    try {
+      client = await connectRedis({ redisUrl: rawUrl, signal: ctx.signal });
+    } catch (error) {
+      await tracing.shutdown();
+      throw error;
+    }
+    eventStore = new RedisEventStore({ client, keyPrefix });
+    persistence = new RedisPersistenceAdapter({ client, keyPrefix });
+    queue = new RedisJobQueue({ client, keyPrefix, name: queueName });
+    if (options.announce !== false) {
+      log.info("Using Redis at {redisUrl} (key prefix {keyPrefix}, queue {queue})", {
+        redisUrl,
+        keyPrefix,
+        queue: queueName,
+      });
+    }
+  } else {
+    eventStore = new InMemoryEventStore();
+    persistence = new InMemoryPersistenceAdapter();
+    queue = new InMemoryJobQueue();
+    if (options.announce !== false) {
+      log.warn(
+        "REDIS_URL is not set: running on the in-memory stores (state and event logs last as long as this process)",
+      );
+    }
+  }
+  const orchestrators: Orchestrator[] = [];
+  let closing: Promise<void> | undefined;
+  return {
+    storage: client ? "redis" : "memory",
+    redisUrl,
+    eventStore,
+    persistence,
+    queue,
+    tracing,
+    agents,
+    tools,
+    createOrchestrator(extra = {}) {
+      const orchestrator = new Orchestrator({
+        ...extra,
+        persistence,
+        eventStore,
+        tracer: tracing.tracer,
+        agents: agents.map((a) => ({ ...a })),
+        tools: [...tools],
+      });
+      orchestrators.push(orchestrator);
+      return orchestrator;
+    },
+    async ready(timeoutMs = 1_000) {
+      if (!client) return true;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        return await Promise.race([
+          client.ping().then((reply) => reply === "PONG"),
+          new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
+        ]);
+      } catch {
+        return false;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    close({ graceMs = 0, timeoutMs = 5_000 } = {}) {
+      closing ??= (async () => {
+        const deadline = Date.now() + graceMs;
+        while (Date.now() < deadline && orchestrators.some((o) => o.running.length > 0)) {
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+        const stores = (async () => {
+          await Promise.allSettled(orchestrators.map((o) => o.close()));
+          await Promise.allSettled([queue.close(), eventStore.close(), persistence.close()]);
+          // QUIT waits for Redis; when it is down, do not wait for it to come back.
+          await client?.quit().catch(() => {});
+        })();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const closed = await Promise.race([
+          stores.then(() => true),
+          new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
+        ]);
+        clearTimeout(timer);
+        if (!closed) {
+          log.warn(
+            "The stores did not close within {timeoutMs} ms (is Redis reachable?): closing anyway",
+            { timeoutMs },
+          );
+        }
+        client?.disconnect();
+        await tracing.shutdown();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Policy overrides from {@linkcode POLICY_FLAGS}.
+ *
+ * @param ctx A context whose command declares the policy flags.
+ * @returns The limits given (empty when none).
+ */
+export function policyFromFlags(ctx: CommandContext): Partial<PolicyLimits> {
+  const policy: Partial<PolicyLimits> = {};
+  const pairs = [
+    ["max-steps", "maxSteps"],
+    ["max-tokens", "maxTokens"],
+    ["max-tool-calls", "maxToolCalls"],
+    ["timeout-ms", "timeoutMs"],
+  ] as const;
+  for (const [flag, field] of pairs) {
+    const value = ctx.integer(flag);
+    if (value !== undefined) policy[field] = value;
+  }
+  return policy;
+}
+
+function _otelEnv(ctx: CommandContext): Record<string, string> {
+  const names = [
+    "OTEL_SDK_DISABLED",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BSP_EXPORT_TIMEOUT",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+  ];
+  for (const suffix of ["ENDPOINT", "HEADERS", "TIMEOUT", "COMPRESSION", "PROTOCOL"]) {
+    names.push(`OTEL_EXPORTER_OTLP_${suffix}`, `OTEL_EXPORTER_OTLP_TRACES_${suffix}`);
+  }
+  const env: Record<string, string> = {};
+  for (const name of names) {
+    const value = ctx.env(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}

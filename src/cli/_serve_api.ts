@@ -1,0 +1,125 @@
+/**
+ * The part `start` and `serve` share: the HTTP flags and variables, and
+ * serving the API until SIGINT/SIGTERM, then a graceful shutdown (live
+ * streams end, no new requests, requests in flight finish, running
+ * executions get a grace period and are then cancelled, traces are
+ * flushed).
+ *
+ * @module
+ */
+import {
+  type CommandContext,
+  type EnvVarSpec,
+  EXIT_FAILURE,
+  EXIT_OK,
+  type FlagSpec,
+} from "./_command.ts";
+import type { Runtime } from "./_runtime.ts";
+import type { ExecutionBackend } from "../api/execution_backend.ts";
+import type { OaoMetrics } from "../api/metrics.ts";
+import { type ApiServer, startApiServer } from "../api/server.ts";
+import { getOaoLogger } from "../logging/logger.ts";
+
+/** Flags of the HTTP server: `--host`, `--port`, `--shutdown-grace-ms`. */
+export const SERVER_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "host",
+    type: "string",
+    valueName: "address",
+    env: "OAO_HOST",
+    default: "127.0.0.1",
+    description: "Interface to listen on (0.0.0.0 for every interface)",
+  },
+  {
+    name: "port",
+    short: "p",
+    type: "integer",
+    min: 0,
+    max: 65_535,
+    valueName: "port",
+    env: "OAO_PORT",
+    default: 8080,
+    description: "TCP port (0 picks a free one)",
+  },
+  {
+    name: "shutdown-grace-ms",
+    type: "integer",
+    min: 0,
+    valueName: "ms",
+    env: "OAO_SHUTDOWN_GRACE_MS",
+    default: 10_000,
+    description:
+      "On SIGINT/SIGTERM, how long running executions may finish before they are cancelled",
+  },
+];
+
+/** Variables of the HTTP server. */
+export const SERVER_ENV: readonly EnvVarSpec[] = [
+  { name: "OAO_HOST", description: "Interface to listen on", default: "127.0.0.1" },
+  { name: "OAO_PORT", description: "TCP port", default: "8080" },
+  {
+    name: "OAO_API_TOKEN",
+    description: "Bearer token required on every route but /healthz and /readyz (unset: open)",
+  },
+  {
+    name: "OAO_SHUTDOWN_GRACE_MS",
+    description: "Grace period of running executions at shutdown",
+    default: "10000",
+  },
+];
+
+/**
+ * Serves the API until the command's signal aborts, then shuts down.
+ *
+ * @param ctx The command's context (declares {@linkcode SERVER_FLAGS}).
+ * @param runtime The runtime (closed here).
+ * @param options Backend, metrics and a description of the mode for the start line.
+ * @returns The exit code (0 after a graceful shutdown, 1 when the port is taken).
+ */
+export async function serveApi(
+  ctx: CommandContext,
+  runtime: Runtime,
+  options: { backend: ExecutionBackend; metrics: OaoMetrics; mode: string },
+): Promise<number> {
+  const log = getOaoLogger("cli");
+  const hostname = ctx.string("host")!;
+  const port = ctx.integer("port")!;
+  let server: ApiServer;
+  try {
+    server = startApiServer({
+      backend: options.backend,
+      eventStore: runtime.eventStore,
+      metrics: options.metrics,
+      ready: () => runtime.ready(),
+      token: ctx.env("OAO_API_TOKEN"),
+      hostname,
+      port,
+    });
+  } catch (error) {
+    await options.backend.close();
+    await runtime.close();
+    if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrNotAvailable) {
+      ctx.err(`error: Cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
+      return EXIT_FAILURE;
+    }
+    throw error;
+  }
+  ctx.out(
+    `OAO API listening on ${server.url} (${options.mode}; ${
+      runtime.storage === "redis" ? `Redis ${runtime.redisUrl}` : "in-memory stores"
+    }; agents: ${options.backend.agents().join(", ") || "none"})`,
+  );
+  await new Promise<void>((resolve) => {
+    if (ctx.signal.aborted) resolve();
+    ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+  const graceMs = ctx.integer("shutdown-grace-ms")!;
+  log.info("Shutting down: no new requests; running executions have {graceMs} ms to finish", {
+    graceMs,
+  });
+  await server.shutdown();
+  await runtime.close({ graceMs });
+  await options.backend.close();
+  log.info("Stopped");
+  return EXIT_OK;
+}

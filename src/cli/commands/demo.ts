@@ -1,0 +1,130 @@
+/**
+ * `oao demo`: what OAO is for, in a few seconds, with no Redis and no
+ * network — a multi-step agent with tools and a peer, an agent whose worker
+ * crashes mid-step and is restarted from its snapshot (`RETRY_ATTEMPTED`),
+ * and a runaway agent stopped by its policy (`POLICY_VIOLATION`). Progress
+ * is printed live; the reports and a timeline follow.
+ *
+ * @module
+ */
+import { type Command, EXIT_FAILURE, EXIT_OK } from "../_command.ts";
+import { reportLines, timelineLines } from "../_format.ts";
+import { runLive } from "../_live.ts";
+import { createRuntime, OBSERVABILITY_ENV } from "../_runtime.ts";
+import type { ExecutionReport } from "../../orchestrator/execution_report.ts";
+import type { PolicyLimits } from "../../orchestrator/policy.ts";
+import { newExecutionId } from "../../orchestrator/orchestrator.ts";
+
+interface _Scene {
+  title: string;
+  agent: string;
+  task: unknown;
+  policy?: Partial<PolicyLimits>;
+  expect: (report: ExecutionReport, types: string[]) => boolean;
+}
+
+const SCENES: readonly _Scene[] = [
+  {
+    title: 'A multi-step agent using tools: "researcher" plans, searches, fetches, reviews, ' +
+      'and asks its "critic" peer',
+    agent: "researcher",
+    task: { topic: "actor systems", sources: 2 },
+    expect: (r) => r.status === "SUCCESS" && r.toolCalls > 0,
+  },
+  {
+    title: 'A crash mid-run: "flaky" kills its own worker in the middle of a step; the ' +
+      "supervisor restarts it from its snapshot and the step finishes",
+    agent: "flaky",
+    task: { items: 3 },
+    expect: (r, types) =>
+      r.status === "SUCCESS" && types.includes("RETRY_ATTEMPTED") &&
+      types.includes("ACTOR_RESTARTED"),
+  },
+  {
+    title: 'A runaway agent: "runaway" never decides it is done; its policy ' +
+      "(maxToolCalls 3) stops it",
+    agent: "runaway",
+    task: {},
+    policy: { maxToolCalls: 3 },
+    expect: (r, types) => r.status === "FAILED" && types.includes("POLICY_VIOLATION"),
+  },
+];
+
+/** The `demo` command. */
+export const demoCommand: Command = {
+  name: "demo",
+  summary: "Run the bundled example agents: tools, a crash and restart, a policy stop",
+  description: [
+    "Three executions on the in-memory stores (REDIS_URL is ignored; no network):",
+    "  1. researcher — a multi-step agent using tools and a peer agent",
+    "  2. flaky      — its worker crashes mid-step, is restarted from its snapshot",
+    "                  (RETRY_ATTEMPTED) and finishes; completed tool calls are not re-run",
+    "  3. runaway    — never finishes on its own; its policy stops it (POLICY_VIOLATION)",
+    "Progress is printed live, then the reports and the crash's timeline. Traces are",
+    "exported when OTEL_EXPORTER_OTLP_ENDPOINT is set. Exit code 0 when every scene",
+    "ends as described, 1 otherwise.",
+  ].join("\n"),
+  flags: [{ name: "timelines", type: "boolean", description: "Print the timeline of every scene" }],
+  defaultLogLevel: "OFF",
+  env: OBSERVABILITY_ENV,
+  examples: ["demo", "demo --timelines"],
+  async run(ctx) {
+    const runtime = await createRuntime(ctx, {
+      memory: true,
+      loadAgents: "bundled",
+      announce: false,
+    });
+    const results: { scene: _Scene; report: ExecutionReport; ok: boolean }[] = [];
+    try {
+      const orchestrator = runtime.createOrchestrator({
+        retry: { attempts: 3, initialDelayMs: 20, maxDelayMs: 200 },
+      });
+      ctx.out("OAO demo — bundled example agents on the in-memory stores (no Redis, no network)");
+      for (const [i, scene] of SCENES.entries()) {
+        if (ctx.signal.aborted) break;
+        const executionId = newExecutionId();
+        ctx.out("");
+        ctx.out(`${i + 1}/${SCENES.length}  ${scene.title}`);
+        ctx.out(`  ${scene.agent} ${JSON.stringify(scene.task)} → ${executionId}`);
+        const report = await runLive(
+          ctx,
+          orchestrator,
+          executionId,
+          (id) =>
+            orchestrator.start(scene.agent, scene.task, {
+              executionId: id,
+              ...(scene.policy ? { policy: scene.policy } : {}),
+            }),
+        );
+        const types = (await runtime.eventStore.readRange(executionId)).map((e) => e.type);
+        results.push({ scene, report, ok: scene.expect(report, types) });
+      }
+      ctx.out("");
+      ctx.out("Reports");
+      for (const { report, ok } of results) {
+        reportLines(report).forEach((line, j) =>
+          ctx.out(j === 0 && !ok ? `${line}  (unexpected)` : line)
+        );
+      }
+      const shown = ctx.boolean("timelines")
+        ? results
+        : results.filter((r) => r.scene.agent === "flaky");
+      for (const { report } of shown) {
+        const events = await runtime.eventStore.readRange(report.executionId);
+        ctx.out("");
+        ctx.out(`Timeline of ${report.executionId} (${report.agent}), from its event log`);
+        timelineLines(events).forEach((line) => ctx.out(line));
+      }
+      const passed = results.length === SCENES.length && results.every((r) => r.ok);
+      ctx.out("");
+      ctx.out(
+        passed
+          ? "Every scene ended as described. Next: `deno task start` serves the HTTP API (see README)."
+          : "Some scenes did not end as described (marked above).",
+      );
+      return passed ? EXIT_OK : EXIT_FAILURE;
+    } finally {
+      await runtime.close();
+    }
+  },
+};

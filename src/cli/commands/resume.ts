@@ -1,0 +1,60 @@
+/**
+ * `oao resume <id>`: continues an execution whose process died, from its
+ * event log and snapshots (Redis), with live progress, then the report.
+ *
+ * @module
+ */
+import { type Command, EXIT_FAILURE, EXIT_OK } from "../_command.ts";
+import { reportLines } from "../_format.ts";
+import { runLive } from "../_live.ts";
+import { notFoundMessage } from "../_not_found.ts";
+import { createRuntime, RUNTIME_ENV, RUNTIME_FLAGS } from "../_runtime.ts";
+import { ExecutionNotFoundError } from "../../errors.ts";
+
+/** The `resume` command. */
+export const resumeCommand: Command = {
+  name: "resume",
+  summary: "Continue an execution whose process died, from its event log",
+  description: [
+    "State, counters and history are rebuilt from the event log; the first incomplete",
+    "step runs again, its completed tool calls answered from the log. An execution that",
+    "already finished is not run again: its report is printed. The agent, its version,",
+    "its tools and the policy must be those it started with. Needs REDIS_URL (the",
+    "in-memory stores die with the process). Exit code 0 when it succeeds, 1 otherwise.",
+  ].join("\n"),
+  args: [{ name: "id", description: "Execution id" }],
+  flags: [
+    ...RUNTIME_FLAGS,
+    { name: "json", type: "boolean", description: "Print only the report, as JSON" },
+    { name: "quiet", short: "q", type: "boolean", description: "No live progress" },
+  ],
+  defaultLogLevel: "WARN",
+  env: RUNTIME_ENV,
+  examples: ["resume exec-mwz08qmm-e67d12d24b"],
+  async run(ctx) {
+    const [id] = ctx.args as [string];
+    const runtime = await createRuntime(ctx);
+    try {
+      const orchestrator = runtime.createOrchestrator();
+      const json = ctx.boolean("json");
+      if (!json) ctx.out(`Resuming ${id}`);
+      let report;
+      try {
+        report = await runLive(ctx, orchestrator, id, (eid) => orchestrator.startResume(eid), {
+          progress: !json && !ctx.boolean("quiet"),
+        });
+      } catch (error) {
+        if (error instanceof ExecutionNotFoundError) {
+          ctx.err(`error: ${notFoundMessage(id, runtime.storage)}`);
+          return EXIT_FAILURE;
+        }
+        throw error;
+      }
+      if (json) ctx.out(JSON.stringify(report, null, 2));
+      else reportLines(report).forEach((line) => ctx.out(line));
+      return report.status === "SUCCESS" ? EXIT_OK : EXIT_FAILURE;
+    } finally {
+      await runtime.close();
+    }
+  },
+};

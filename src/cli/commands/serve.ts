@@ -1,0 +1,47 @@
+/**
+ * `oao serve`: an API node — the HTTP API only; executions are enqueued on
+ * the Redis job queue for worker nodes (`oao worker`). Needs `REDIS_URL`.
+ *
+ * @module
+ */
+import type { Command } from "../_command.ts";
+import { createRuntime, RUNTIME_ENV, RUNTIME_FLAGS } from "../_runtime.ts";
+import { serveApi, SERVER_ENV, SERVER_FLAGS } from "../_serve_api.ts";
+import { OaoMetrics } from "../../api/metrics.ts";
+import { QueueBackend } from "../../distributed/queue_backend.ts";
+
+/** The `serve` command. */
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "Serve the HTTP API only; worker nodes run the executions (needs REDIS_URL)",
+  description: [
+    "An API node: POST /executions enqueues a job on the Redis job queue (OAO_QUEUE) and",
+    "answers QUEUED; worker nodes (oao worker) run it. Status, events and streams are read",
+    "from the shared event log. The agents accepted are those of --config/--agent and the",
+    "bundled ones: load the same configuration on the workers. Requires REDIS_URL.",
+  ].join("\n"),
+  flags: [...SERVER_FLAGS, ...RUNTIME_FLAGS],
+  env: [...SERVER_ENV, ...RUNTIME_ENV],
+  examples: ["serve --config oao.json", "serve --host 0.0.0.0 --port 8080"],
+  async run(ctx) {
+    const runtime = await createRuntime(ctx, {
+      requireRedis: true,
+      requireRedisReason: '"serve" hands executions to worker nodes through the Redis job queue',
+    });
+    const backend = new QueueBackend({
+      queue: runtime.queue,
+      eventStore: runtime.eventStore,
+      agents: runtime.agents.map((a) => a.name),
+      tracer: runtime.tracing.tracer,
+    });
+    const metrics = new OaoMetrics({
+      inFlight: () => backend.inFlight(),
+      queueStats: () => runtime.queue.stats(),
+    });
+    return await serveApi(ctx, runtime, {
+      backend,
+      metrics,
+      mode: "API node: executions are queued for worker nodes",
+    });
+  },
+};

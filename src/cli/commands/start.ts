@@ -1,0 +1,46 @@
+/**
+ * `oao start`: the monolithic node — the HTTP API and the executions in one
+ * process, on Redis when `REDIS_URL` is set, else on the in-memory stores.
+ *
+ * @module
+ */
+import type { Command } from "../_command.ts";
+import { createRuntime, RUNTIME_ENV, RUNTIME_FLAGS } from "../_runtime.ts";
+import { serveApi, SERVER_ENV, SERVER_FLAGS } from "../_serve_api.ts";
+import { LocalBackend } from "../../api/local_backend.ts";
+import { OaoMetrics } from "../../api/metrics.ts";
+
+/** The `start` command. */
+export const startCommand: Command = {
+  name: "start",
+  summary: "Serve the HTTP API and run executions in this process (monolithic)",
+  description: [
+    "Serves the HTTP API (see /openapi.json) and runs the executions it accepts in this",
+    "process. Uses Redis for snapshots and event logs when REDIS_URL is set, else the",
+    "in-memory stores (say so in one log line). SIGINT/SIGTERM: stop taking requests, give",
+    "running executions the grace period, cancel the rest, flush traces, exit 0.",
+  ].join("\n"),
+  flags: [...SERVER_FLAGS, ...RUNTIME_FLAGS],
+  env: [...SERVER_ENV, ...RUNTIME_ENV],
+  examples: [
+    "start",
+    "start --port 9000 --config oao.json",
+    "start --host 0.0.0.0   # with OAO_API_TOKEN set",
+  ],
+  async run(ctx) {
+    const runtime = await createRuntime(ctx);
+    const orchestrator = runtime.createOrchestrator();
+    const backend = new LocalBackend(orchestrator);
+    const metrics = new OaoMetrics({
+      inFlight: () => backend.inFlight(),
+      queueStats: () => runtime.queue.stats(),
+      actors: () => orchestrator.system.actors.length,
+    });
+    orchestrator.events.subscribe((event) => metrics.observe(event));
+    return await serveApi(ctx, runtime, {
+      backend,
+      metrics,
+      mode: "monolithic: executions run in this process",
+    });
+  },
+};

@@ -1,0 +1,62 @@
+/**
+ * `oao status <id>`: an execution's status, step, totals and report, from
+ * its event log (Redis when `REDIS_URL` is set).
+ *
+ * @module
+ */
+import { type Command, EXIT_FAILURE, EXIT_OK } from "../_command.ts";
+import { brief, reportLines } from "../_format.ts";
+import { createRuntime, OBSERVABILITY_ENV, STORE_ENV } from "../_runtime.ts";
+import { notFoundMessage } from "../_not_found.ts";
+import { executionStatus } from "../../api/execution_status.ts";
+
+/** The `status` command. */
+export const statusCommand: Command = {
+  name: "status",
+  summary: "Show an execution's status, step, totals and report",
+  description: [
+    "Reads the execution's event log. Without REDIS_URL the stores are this command's",
+    "own (empty): ask the process that runs the execution (GET /executions/:id) instead.",
+    "Exit code 0 when found, 1 when there is no such execution.",
+  ].join("\n"),
+  args: [{ name: "id", description: "Execution id" }],
+  flags: [{ name: "json", type: "boolean", description: "Print the status document as JSON" }],
+  env: [...STORE_ENV, ...OBSERVABILITY_ENV],
+  examples: ["status exec-mwz08qmm-e67d12d24b", "status exec-mwz08qmm-e67d12d24b --json"],
+  async run(ctx) {
+    const [id] = ctx.args as [string];
+    const runtime = await createRuntime(ctx, { loadAgents: false, announce: false });
+    try {
+      const status = executionStatus(id, await runtime.eventStore.readRange(id));
+      if (!status) {
+        ctx.err(`error: ${notFoundMessage(id, runtime.storage)}`);
+        return EXIT_FAILURE;
+      }
+      if (ctx.boolean("json")) {
+        ctx.out(JSON.stringify(status, null, 2));
+        return EXIT_OK;
+      }
+      ctx.out(`${status.executionId}  ${status.agent ?? "-"}  ${status.status}`);
+      ctx.out(
+        `  state   ${status.state ?? "-"} (step ${status.step}, iteration ${status.iteration})`,
+      );
+      ctx.out(
+        `  totals  steps ${status.totals.steps}, tool calls ${status.totals.toolCalls}, tokens ${status.totals.tokens}`,
+      );
+      if (status.startedAt !== undefined) {
+        ctx.out(`  started ${new Date(status.startedAt).toISOString()}`);
+      }
+      ctx.out(
+        `  last    ${new Date(status.lastEventAt).toISOString()} (${status.eventCount} events)`,
+      );
+      if (status.task !== undefined) ctx.out(`  task    ${brief(status.task, 100)}`);
+      if (status.report) {
+        ctx.out("");
+        reportLines(status.report).forEach((line) => ctx.out(line));
+      }
+      return EXIT_OK;
+    } finally {
+      await runtime.close();
+    }
+  },
+};

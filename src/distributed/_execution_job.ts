@@ -1,0 +1,193 @@
+// Runs one leased job as an execution: the JobHandler of WorkerNode. Internal.
+//
+// Per lease: a first delivery starts the execution (unless a cancellation was
+// requested while it was queued); any later delivery fences the event log
+// with the new token, records RETRY_ATTEMPTED for a reclaim or a retry, and
+// resumes the execution from its log (or starts it, if no worker got as far
+// as EXECUTION_STARTED). A FencedError anywhere means another worker owns the
+// execution now: the job is dropped without reporting. When the lease is lost
+// (or the job handed back at shutdown) the log is fenced with token + 1 before
+// the run is aborted, so that its cancellation is not recorded either.
+import type { Logger } from "@logtape/logtape";
+import { ExecutionCancelledError, FencedError, toErrorInfo } from "../errors.ts";
+import type { AppendOptions, EventStore, StoredEvent } from "../events/event_store.ts";
+import type { Orchestrator, RunOptions, StartedExecution } from "../orchestrator/orchestrator.ts";
+import type { PolicyLimits } from "../orchestrator/policy.ts";
+import { parseTraceparent } from "../tracing/trace_context.ts";
+import type { ActiveJob, JobHandler, JobOutcome } from "./job_loop.ts";
+import { CANCEL_KEY, CANCEL_REQUESTED, cancelRequest } from "./_queue_markers.ts";
+
+const FINAL = new Set(["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"]);
+
+/** What an execution job needs from its worker node. */
+export interface ExecutionJobHost {
+  orchestrator: Orchestrator;
+  nodeId: string;
+  agents: ReadonlySet<string>;
+  retentionSeconds: number | undefined;
+  log: Logger;
+}
+
+/** The job handler of a worker node: each job is one execution. */
+export class ExecutionJobHandler implements JobHandler {
+  readonly #host: ExecutionJobHost;
+  readonly #store: EventStore;
+
+  constructor(host: ExecutionJobHost) {
+    this.#host = host;
+    this.#store = host.orchestrator.eventStore;
+  }
+
+  async run(job: ActiveJob): Promise<JobOutcome> {
+    const { lease } = job;
+    const { spec } = lease;
+    const { orchestrator, agents, nodeId } = this.#host;
+    if (!agents.has(spec.agent)) {
+      return {
+        type: "fail",
+        error: `Worker node "${nodeId}" cannot run agent "${spec.agent}" (it runs: ${
+          [...agents].map((a) => `"${a}"`).join(", ") || "none"
+        })`,
+      };
+    }
+    const id = spec.executionId;
+    try {
+      let started = false;
+      let cancel: string | undefined;
+      if (lease.reason === "new") {
+        cancel = await cancelRequest(this.#store, id);
+      } else {
+        await this.#store.fence(id, lease.token);
+        if (lease.reason !== "requeued") await this.#recordRetry(job);
+        const events = await this.#store.readRange(id);
+        started = events.some((e) => e.type === "EXECUTION_STARTED");
+        cancel = _cancelReason(events);
+      }
+      if (job.signal.aborted) return { type: "lost" };
+      if (!started && cancel !== undefined) {
+        await this.#recordCancelled(job, cancel);
+        return { type: "complete", detail: { executionId: id, status: "CANCELLED" } };
+      }
+      const options = this.#runOptions(job);
+      const execution: StartedExecution = started
+        ? await orchestrator.startResume(id, options)
+        : await orchestrator.start(spec.agent, spec.task, options);
+      if (started && cancel !== undefined) orchestrator.cancel(id, cancel || undefined);
+      const report = await execution.done;
+      if (!(await this.#finalRecorded(id))) {
+        return {
+          type: "fail",
+          error: `Execution "${id}" ended ${report.status} but its final event is not in the log${
+            report.error ? ` (${report.error.message})` : ""
+          }`,
+        };
+      }
+      return { type: "complete", detail: report };
+    } catch (error) {
+      if (error instanceof FencedError || job.state !== "running") {
+        return { type: "lost", error: toErrorInfo(error).message };
+      }
+      return { type: "fail", error: toErrorInfo(error).message };
+    }
+  }
+
+  async stop(job: ActiveJob): Promise<boolean> {
+    // Fence out this lease's writes first: the abort that follows must not
+    // record EXECUTION_CANCELLED in a log another worker continues.
+    try {
+      await this.#store.fence(job.lease.spec.executionId, job.lease.token + 1);
+      return true;
+    } catch (error) {
+      this.#host.log.warn(
+        "Cannot fence execution {executionId} of job {jobId}: {message}; it stops at its next write",
+        {
+          executionId: job.lease.spec.executionId,
+          jobId: job.lease.jobId,
+          message: toErrorInfo(error).message,
+        },
+      );
+      return false;
+    }
+  }
+
+  /**
+   * Cancels a running execution whose cancellation was requested.
+   *
+   * @returns Whether it was cancelled here.
+   */
+  async checkCancel(job: ActiveJob): Promise<boolean> {
+    const id = job.lease.spec.executionId;
+    if (!this.#host.orchestrator.running.includes(id)) return false;
+    const reason = await cancelRequest(this.#store, id);
+    if (reason === undefined || job.state !== "running") return false;
+    return this.#host.orchestrator.cancel(id, reason || undefined);
+  }
+
+  #runOptions(job: ActiveJob): RunOptions {
+    const { spec, token } = job.lease;
+    const options: RunOptions = { executionId: spec.executionId, fencingToken: token };
+    options.signal = job.signal;
+    const trace = parseTraceparent(spec.traceparent, spec.tracestate);
+    if (trace) options.trace = trace;
+    const policy = spec.options?.policy;
+    if (policy && typeof policy === "object") options.policy = policy as Partial<PolicyLimits>;
+    return options;
+  }
+
+  async #recordRetry(job: ActiveJob): Promise<void> {
+    const { lease } = job;
+    const data: Record<string, unknown> = {
+      reason: lease.reason,
+      attempt: lease.attempt,
+      jobId: lease.jobId,
+      consumer: lease.consumer,
+      token: lease.token,
+    };
+    if (lease.previousConsumer !== undefined) data.previousConsumer = lease.previousConsumer;
+    await this.#store.appendEvent(lease.spec.executionId, {
+      type: "RETRY_ATTEMPTED",
+      data,
+    }, this.#appendOptions(lease.token));
+    this.#host.log.warn(
+      "RETRY_ATTEMPTED execution {executionId} attempt {attempt} ({reason}{from}) on {nodeId}",
+      {
+        executionId: lease.spec.executionId,
+        attempt: lease.attempt,
+        reason: lease.reason,
+        from: lease.previousConsumer ? ` from ${lease.previousConsumer}` : "",
+        nodeId: this.#host.nodeId,
+      },
+    );
+  }
+
+  async #recordCancelled(job: ActiveJob, reason: string): Promise<void> {
+    const id = job.lease.spec.executionId;
+    const { stack: _stack, ...error } = toErrorInfo(
+      new ExecutionCancelledError(id, reason || undefined),
+    );
+    await this.#store.appendEvent(id, {
+      type: "EXECUTION_CANCELLED",
+      data: { error, durationMs: 0, beforeStart: true },
+    }, this.#appendOptions(job.lease.token));
+  }
+
+  async #finalRecorded(executionId: string): Promise<boolean> {
+    const last = await this.#store.latest(executionId);
+    if (last && FINAL.has(last.type)) return true;
+    const events = await this.#store.readRange(executionId);
+    return events.some((e) => FINAL.has(e.type));
+  }
+
+  #appendOptions(token: number): AppendOptions {
+    const options: AppendOptions = { fencingToken: token };
+    if (this.#host.retentionSeconds !== undefined) options.expire = this.#host.retentionSeconds;
+    return options;
+  }
+}
+
+function _cancelReason(events: readonly StoredEvent[]): string | undefined {
+  const request = events.findLast((e) => e.type === CANCEL_REQUESTED || e.key === CANCEL_KEY);
+  if (!request) return undefined;
+  const reason = (request.data as { reason?: unknown } | undefined)?.reason;
+  return typeof reason === "string" ? reason : "";
+}

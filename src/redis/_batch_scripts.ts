@@ -1,0 +1,299 @@
+/**
+ * The group-commit scripts: one call appends the events, or saves the
+ * snapshots, issued in one tick. They are sent with `sendCommand` (not through
+ * ioredis's auto-pipelining, which would only delay a command that already
+ * carries a whole batch): `EVALSHA`, then `EVAL` once per server when the
+ * script is not loaded yet.
+ *
+ * ## Idempotency
+ * Each call carries a batch record key, unique per batch. The script looks
+ * it up first: when present, the batch was executed already (a retry after a
+ * lost reply, or a command resent by the client library) and the script
+ * returns the reply stored there instead of applying the batch again.
+ * Otherwise it applies the batch and stores its reply under that key for
+ * `recordMs` (longer than any retry of the batch may arrive). So a batch is
+ * applied at most once and every attempt gets the same answer, at the price
+ * of one or two commands per batch, not per write: the lookup is skipped on
+ * the first attempt when the client cannot resend a command by itself (a
+ * standalone client with `autoResendUnfulfilledCommands: false`, as
+ * `connectRedis` makes): such a first attempt cannot find its own record.
+ * Because one connection executes commands in the order they were sent, and
+ * ioredis then drops the commands it could not send before a reconnection
+ * attempt failed (`maxRetriesPerRequest: 0`), an earlier attempt of a batch
+ * never runs after a later one.
+ *
+ * A script returns its reply as one string of lines: the stored record and
+ * the answer are the same string.
+ *
+ * @module
+ */
+import type { Command as IoredisCommand, Redis, ReplyError as IoredisReplyError } from "ioredis";
+import { createHash } from "node:crypto";
+import type { RedisClient } from "./connection.ts";
+
+/**
+ * Appends a batch of events for one or many executions.
+ *
+ * KEYS: batch record; the executions index when ARGV[3] is `1` (standalone
+ * server; on a Cluster it lives in another slot and is updated apart); then
+ * for each execution its events stream and meta hash.
+ * ARGV: record lifetime (ms); `1` to look the record up first (see
+ * {@linkcode _runBatchScript}); `1`/`0` (index in KEYS or not); the index
+ * score; the default retention (ms); then for each execution its id (index
+ * member) and the number `c` of its appends, then `c` times: the event JSON
+ * and its options, `""` (default retention, no fencing token, no index key)
+ * or `"<retention ms>,<fencing token>,<index key>"` (each part may be empty).
+ *
+ * Per execution: `XLEN` gives the last seq (entries are never deleted, so
+ * the length of a log is its last sequence number); `HGET fence` only when an
+ * append carries a fencing token or an index key (it also checks the type of
+ * the meta hash before anything is written); one `XADD` per event; `HSET` of
+ * the index keys when there are some; `PTTL`, and `PEXPIRE` of the stream and
+ * the meta hash when the expiry would move by more than 1 % of the retention
+ * or 1 s, whichever is less (or when it is missing: a new stream, a meta hash
+ * just written) — so a log expires between `retention − min(1 %, 1 s)` and
+ * `retention` after its last append, without two writes per append. One
+ * `ZADD GT` per batch updates the index. An error of one execution (a key of
+ * the wrong type, out of memory) is reported for its appends only: nothing of
+ * theirs is stored, the other appends of the batch are unaffected.
+ *
+ * Reply: lines (Redis error messages hold no line break): the index error or
+ * "", then one line per append, in order: its seq (appended), `F<fence>`
+ * (fenced) or `E<message>` (failed).
+ */
+const APPEND = `
+if ARGV[2] == '1' then
+  local done = redis.call('GET', KEYS[1])
+  if done then return done end
+end
+local withIndex = ARGV[3] == '1'
+local defaultTtl = ARGV[5]
+local k = withIndex and 3 or 2
+local a = 6
+local out = {''}
+local touched = {}
+while a <= #ARGV do
+  local events, meta = KEYS[k], KEYS[k + 1]
+  local member, c = ARGV[a], tonumber(ARGV[a + 1])
+  local first = a + 2
+  k = k + 2
+  a = first + 2 * c
+  local seq = redis.pcall('XLEN', events)
+  local fence = false
+  if type(seq) == 'number' then
+    for p = first + 1, a - 1, 2 do
+      if ARGV[p] ~= '' then
+        fence = redis.pcall('HGET', meta, 'fence')
+        if type(fence) == 'table' then seq = fence; fence = false end
+        break
+      end
+    end
+  end
+  if type(seq) == 'table' then
+    for _ = 1, c do out[#out + 1] = 'E' .. seq.err end
+  else
+    local ttl
+    local keyed = {}
+    for p = first, a - 1, 2 do
+      local t, token, key = defaultTtl, '', ''
+      if ARGV[p + 1] ~= '' then
+        t, token, key = string.match(ARGV[p + 1], '^(%d*),(%d*),(.*)$')
+        if t == '' then t = defaultTtl end
+      end
+      if token ~= '' and fence and tonumber(token) < tonumber(fence) then
+        out[#out + 1] = 'F' .. fence
+      else
+        local added = redis.pcall('XADD', events, (seq + 1) .. '-0', 'e', ARGV[p])
+        if type(added) == 'table' and added.err then
+          out[#out + 1] = 'E' .. added.err
+        else
+          seq = seq + 1
+          if key ~= '' then keyed[#keyed + 1] = 'k:' .. key; keyed[#keyed + 1] = seq end
+          ttl = tonumber(t)
+          out[#out + 1] = seq
+        end
+      end
+    end
+    if ttl then
+      if #keyed > 0 then redis.call('HSET', meta, unpack(keyed)) end
+      local left = redis.call('PTTL', events)
+      if #keyed > 0 or left < 0 or math.abs(ttl - left) > math.min(1000, ttl / 100) then
+        redis.call('PEXPIRE', events, ttl)
+        redis.call('PEXPIRE', meta, ttl)
+      end
+      touched[#touched + 1] = ARGV[4]; touched[#touched + 1] = member
+    end
+  end
+end
+if withIndex and #touched > 0 then
+  local added = redis.pcall('ZADD', KEYS[2], 'GT', unpack(touched))
+  if type(added) == 'table' and added.err then out[1] = added.err end
+end
+local reply = table.concat(out, '\\n')
+redis.call('SET', KEYS[1], reply, 'PX', ARGV[1])
+return reply
+`;
+
+/**
+ * Saves a batch of snapshots, each under version and fencing rules,
+ * maintaining the scope index and the expiries (the index lives at least as
+ * long as its members). Saves are applied in order, so two saves of one key
+ * in a batch behave as two calls. Field `x` marks a snapshot that has an
+ * expiry, so that the common case (an existing snapshot without expiry saved
+ * again without one) costs two calls: `HMGET`, `HSET`.
+ *
+ * KEYS: batch record, then for each save its snapshot hash and scope index
+ * (sorted set of keys).
+ * ARGV: record lifetime (ms); `1` to look the record up first; the default
+ * savedAt; then for each save: its key, its data JSON and its options, `""`
+ * (default savedAt, nothing else) or `"<savedAt>,<version>,<expected
+ * version>,<fencing token>,<ttl ms>"` (each part may be empty).
+ * Reply: lines, one per save, in order: `V<version>` (saved), `S<stored
+ * version>` (stale), `F<token>` (fenced) or `E<message>` (failed: a key of the
+ * wrong type, out of memory; that save is not applied, the others are
+ * unaffected).
+ */
+const SAVE = `
+if ARGV[2] == '1' then
+  local done = redis.call('GET', KEYS[1])
+  if done then return done end
+end
+local function save(snap, index, key, data, opts)
+  local savedAt, version, expected, token, ttl = ARGV[3], '', '', '', ''
+  if opts ~= '' then
+    savedAt, version, expected, token, ttl =
+      string.match(opts, '^(%d*),(%d*),(%d*),(%d*),(%d*)$')
+    if savedAt == '' then savedAt = ARGV[3] end
+  end
+  local cur = redis.pcall('HMGET', snap, 'v', 'f', 'w', 'x')
+  if cur.err then return 'E', cur.err end
+  local v = tonumber(cur[1]) or 0
+  if token ~= '' and cur[2] and tonumber(token) < tonumber(cur[2]) then
+    return 'F', cur[2]
+  end
+  if expected ~= '' and tonumber(expected) ~= v then return 'S', string.format('%d', v) end
+  local nv = string.format('%d', v + 1)
+  if version ~= '' then
+    nv = version
+    if tonumber(nv) <= v then return 'S', string.format('%d', v) end
+  end
+  if ttl ~= '' or v == 0 or cur[4] then
+    local kind = redis.call('TYPE', index).ok
+    if kind ~= 'zset' and kind ~= 'none' then
+      return 'E', 'WRONGTYPE Operation against a key holding the wrong kind of value'
+    end
+  end
+  local fields = {'v', nv, 't', savedAt, 'd', data}
+  if token ~= '' then
+    fields[#fields + 1] = 'f'; fields[#fields + 1] = token
+    fields[#fields + 1] = 'w'; fields[#fields + 1] = token
+  end
+  if ttl ~= '' then fields[#fields + 1] = 'x'; fields[#fields + 1] = '1' end
+  local written = redis.pcall('HSET', snap, unpack(fields))
+  if type(written) == 'table' and written.err then return 'E', written.err end
+  if token == '' and cur[3] then redis.call('HDEL', snap, 'w') end
+  if ttl ~= '' then
+    redis.call('PEXPIRE', snap, ttl)
+    local indexTtl = redis.call('PTTL', index)
+    redis.call('ZADD', index, 0, key)
+    if indexTtl == -2 or (indexTtl >= 0 and indexTtl < tonumber(ttl)) then
+      redis.call('PEXPIRE', index, ttl)
+    end
+  elseif v == 0 or cur[4] then
+    if cur[4] then
+      redis.call('HDEL', snap, 'x')
+      redis.call('PERSIST', snap)
+    end
+    redis.call('ZADD', index, 0, key)
+    redis.call('PERSIST', index)
+  end
+  return 'V', nv
+end
+local out = {}
+local p = 4
+for i = 2, #KEYS, 2 do
+  local status, value = save(KEYS[i], KEYS[i + 1], ARGV[p], ARGV[p + 1], ARGV[p + 2])
+  out[#out + 1] = status .. value
+  p = p + 3
+end
+local reply = table.concat(out, '\\n')
+redis.call('SET', KEYS[1], reply, 'PX', ARGV[1])
+return reply
+`;
+
+/** A group-commit script. */
+export interface _BatchScript {
+  lua: string;
+  sha: string;
+}
+
+function _script(lua: string): _BatchScript {
+  return { lua, sha: createHash("sha1").update(lua).digest("hex") };
+}
+
+/** The group-commit scripts. */
+export const _BATCH_SCRIPTS: { append: _BatchScript; save: _BatchScript } = {
+  append: _script(APPEND),
+  save: _script(SAVE),
+};
+
+interface _Ioredis {
+  Command: typeof IoredisCommand;
+  ReplyError: typeof IoredisReplyError;
+}
+
+let ioredis: _Ioredis | undefined;
+
+/**
+ * Whether a first attempt must look its batch record up: when the client may
+ * send a command again by itself (a Cluster client after a closed connection,
+ * a standalone client with `autoResendUnfulfilledCommands`).
+ *
+ * @param client The client.
+ * @returns True when the client may resend.
+ */
+export function _mayResend(client: RedisClient): boolean {
+  return client.isCluster || (client as Redis).options.autoResendUnfulfilledCommands !== false;
+}
+
+/**
+ * Runs a group-commit script.
+ *
+ * @param client The client.
+ * @param script The script.
+ * @param keys Its keys (the batch record first).
+ * @param args Its arguments (the record lifetime, then `1` to look the record up first…).
+ * @returns The lines of the reply.
+ */
+export async function _runBatchScript(
+  client: RedisClient,
+  script: _BatchScript,
+  keys: string[],
+  args: (string | number)[],
+): Promise<string[]> {
+  ioredis ??= await import("ioredis");
+  const { Command } = ioredis;
+  const send = (name: "evalsha" | "eval", body: string) =>
+    client.sendCommand(
+      new Command(name, [body, keys.length, keys, args], { replyEncoding: "utf8" }),
+    ) as Promise<string>;
+  let reply: string;
+  try {
+    reply = await send("evalsha", script.sha);
+  } catch (error) {
+    // NOSCRIPT: not executed, so sending the script itself is safe.
+    if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+    reply = await send("eval", script.lua);
+  }
+  return reply.split("\n");
+}
+
+/**
+ * The error of one write of a batch, as ioredis reports a failed command.
+ *
+ * @param message The message Redis gave.
+ * @returns A `ReplyError`.
+ */
+export function _replyError(message: string): Error {
+  return new ioredis!.ReplyError(message);
+}

@@ -1,0 +1,113 @@
+// Runs the `oao` command line as a subprocess, with the permissions of the
+// deno.json tasks and a clean environment (no REDIS_URL unless given).
+export const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+
+/** The flags of `deno task demo|start|oao`. */
+export const TASK_FLAGS = [
+  "--unstable-worker-options",
+  "--allow-read",
+  "--allow-env",
+  "--allow-net",
+  "--allow-sys",
+];
+
+const KEEP = ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "DENO_NO_UPDATE_CHECK"];
+
+function env(extra: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = { NO_COLOR: "1" };
+  for (const name of KEEP) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) out[name] = value;
+  }
+  return { ...out, ...extra };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `oao <args>` to the end. */
+export async function oao(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliResult> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...TASK_FLAGS, MAIN, ...args],
+    env: env(options.env ?? {}),
+    clearEnv: true,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** A server command (`start`, `serve`) running in the background. */
+export interface ServerProcess extends AsyncDisposable {
+  url: string;
+  child: Deno.ChildProcess;
+  /** Sends a signal and waits for the exit; returns code and output. */
+  stop(signal?: Deno.Signal): Promise<CliResult>;
+}
+
+/** Starts `oao <args>` and waits for its "listening on" line. */
+export async function oaoServer(
+  args: string[],
+  options: { env?: Record<string, string> } = {},
+): Promise<ServerProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...TASK_FLAGS, MAIN, ...args],
+    env: env(options.env ?? {}),
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stdout = "";
+  let stderr = "";
+  const collect = async (stream: ReadableStream<Uint8Array>, into: (s: string) => void) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) into(chunk);
+  };
+  const outDone = collect(child.stdout, (s) => stdout += s);
+  const errDone = collect(child.stderr, (s) => stderr += s);
+  const deadline = Date.now() + 20_000;
+  let url: string | undefined;
+  while (!url) {
+    url = /listening on (http:\/\/\S+)/.exec(stdout)?.[1];
+    if (url) break;
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      await Promise.all([child.status, outDone, errDone]);
+      throw new Error(`The server did not start:\n${stdout}\n${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  let stopped: Promise<CliResult> | undefined;
+  const stop = (signal: Deno.Signal = "SIGTERM") => {
+    stopped ??= (async () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // already exited
+      }
+      const status = await child.status;
+      await Promise.all([outDone, errDone]);
+      return { code: status.code, stdout, stderr };
+    })();
+    return stopped;
+  };
+  return {
+    url,
+    child,
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop();
+    },
+  };
+}

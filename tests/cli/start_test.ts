@@ -1,0 +1,102 @@
+// `oao start` as a process: serves the API, runs executions, shuts down on SIGTERM.
+import assert from "node:assert/strict";
+import { oao, oaoServer } from "./_cli.ts";
+
+Deno.test("`start` serves the API on the in-memory stores and stops gracefully on SIGTERM with exit 0", async () => {
+  await using server = await oaoServer(["start", "--port", "0"]);
+  const submit = await fetch(`${server.url}/executions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ agent: "flaky", task: { items: 2 } }),
+  });
+  assert.equal(submit.status, 202);
+  const { executionId } = await submit.json();
+  let status;
+  for (let i = 0; i < 400; i++) {
+    status = await (await fetch(`${server.url}/executions/${executionId}`)).json();
+    if (status.status !== "RUNNING") break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.equal(status.status, "SUCCESS");
+  const { code, stderr } = await server.stop("SIGTERM");
+  assert.equal(code, 0, stderr);
+  const storeLines = stderr.split("\n").filter((l) => /in-memory stores/.test(l));
+  assert.equal(storeLines.length, 1, stderr);
+  assert.match(stderr, /Shutting down/);
+});
+
+Deno.test("`start` cancels executions still running after the grace period, then exits 0 on SIGINT", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/slow_tools.ts`,
+      `
+      export const wait = {
+        name: "wait",
+        idempotent: true,
+        run: (_args, ctx) => new Promise((resolve) => {
+          const t = setTimeout(resolve, 60000);
+          ctx.signal.addEventListener("abort", () => { clearTimeout(t); resolve(null); });
+        }),
+      };`,
+    );
+    await Deno.writeTextFile(
+      `${dir}/slow_agent.ts`,
+      `
+      import { defineAgent } from ${
+        JSON.stringify(new URL("../../src/orchestrator/agent.ts", import.meta.url).href)
+      };
+      export default defineAgent({ async execute(ctx) { await ctx.tool("wait", {}); } });`,
+    );
+    await Deno.writeTextFile(
+      `${dir}/oao.json`,
+      JSON.stringify({
+        agents: [{ name: "slow", module: "./slow_agent.ts" }],
+        tools: ["./slow_tools.ts"],
+      }),
+    );
+    await using server = await oaoServer(
+      ["start", "--port", "0", "--config", `${dir}/oao.json`, "--shutdown-grace-ms", "200"],
+    );
+    const submit = await fetch(`${server.url}/executions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ agent: "slow", task: {} }),
+    });
+    assert.equal(submit.status, 202);
+    await submit.body?.cancel();
+    const started = Date.now();
+    const { code, stderr } = await server.stop("SIGINT");
+    assert.equal(code, 0, stderr);
+    assert.ok(Date.now() - started < 10_000);
+    assert.match(stderr, /200 ms to finish/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("`start` beyond loopback without OAO_API_TOKEN warns; with one it does not", async () => {
+  await using open = await oaoServer(["start", "--port", "0", "--host", "0.0.0.0"]);
+  const { stderr } = await open.stop();
+  assert.match(stderr, /beyond loopback, without authentication: set OAO_API_TOKEN/);
+  await using closed = await oaoServer(["start", "--port", "0", "--host", "0.0.0.0"], {
+    env: { OAO_API_TOKEN: "t0ken-value" },
+  });
+  const unauthorized = await fetch(`${closed.url.replace("0.0.0.0", "127.0.0.1")}/metrics`);
+  assert.equal(unauthorized.status, 401);
+  await unauthorized.body?.cancel();
+  const result = await closed.stop();
+  assert.doesNotMatch(result.stderr, /without authentication/);
+});
+
+Deno.test("`start` on a port in use exits 1 naming the address", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const { port } = listener.addr as Deno.NetAddr;
+    const result = await oao(["start", "--port", String(port)]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, new RegExp(`Cannot listen on 127\\.0\\.0\\.1:${port}`));
+  } finally {
+    listener.close();
+  }
+});
