@@ -167,7 +167,10 @@ async function measureAsk(options: BenchOptions): Promise<Figure> {
   const system = new ActorSystem({ name: "bench-ask" });
   const raw = new Worker(new URL("echo.ts", RAW), { type: "module" });
   try {
-    const echo = await system.spawn(new URL("echo.ts", ACTORS), { name: "echo", snapshot: "never" });
+    const echo = await system.spawn(new URL("echo.ts", ACTORS), {
+      name: "echo",
+      snapshot: "never",
+    });
     let answer: ((value: unknown) => void) | undefined;
     raw.onmessage = (event) => answer?.(event.data);
     const ping = (message: unknown) =>
@@ -328,7 +331,9 @@ function measureTracingOverhead(_options: BenchOptions): Promise<Figure | undefi
 function count(value: string | undefined, flag: string, min = 1): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) {
-    throw new RangeError(`Invalid --${flag} ${JSON.stringify(value)}: expected an integer >= ${min}`);
+    throw new RangeError(
+      `Invalid --${flag} ${JSON.stringify(value)}: expected an integer >= ${min}`,
+    );
   }
   return n;
 }

@@ -71,7 +71,7 @@ try {
     );
   }
 } finally {
-  const { default: Redis } = await import("ioredis");
+  const { Redis } = await import("ioredis");
   const client = new Redis(redisUrl);
   let cursor = "0";
   do {

@@ -1,3 +1,5 @@
+/// <reference no-default-lib="true" />
+/// <reference lib="deno.worker" />
 // Raw-platform baseline: counts messages arriving on a port (single or in
 // arrays) and reports the count to the parent at "end".
 self.onmessage = (event: MessageEvent<{ port: MessagePort }>) => {

@@ -1,3 +1,5 @@
+/// <reference no-default-lib="true" />
+/// <reference lib="deno.worker" />
 // Raw-platform baseline: posts `{ type: "add", n }` messages to a port, in
 // arrays of `batch` (1 = one postMessage per message), then "end".
 self.onmessage = (event: MessageEvent<{ port: MessagePort; n: number; batch: number }>) => {

@@ -51,6 +51,9 @@ export interface CellHost {
 
 type Status = "new" | "starting" | "running" | "stopping" | "failed" | "stopped";
 
+// Delay before a warm spare is started after the actor (re)started.
+const SPARE_DELAY_MS = 100;
+
 const WORKER_ENTRY = new URL("../worker/actor_worker.ts", import.meta.url).href;
 
 function bootstrapUrl(module: string): string {
@@ -82,7 +85,8 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   #status: Status = "new";
   #host: CellHost;
   #worker: Worker | undefined;
-  #spare: Worker | undefined;
+  #spare: Worker | undefined; // warm spare: a started worker for the next start
+  #spareTimer: TimerId | undefined;
   #sab: Int32Array | undefined;
   #poison = new Map<string, PoisonEntry>();
   #pendingSnapshot: { version: number; data: ActorSnapshotData; incarnation: number } | undefined;
@@ -214,7 +218,15 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     if (this.#status === "running" && mode === "graceful" && this.#worker) {
       this.#status = "stopping";
       const done = new Promise<void>((resolve) => (this.#stopped = resolve));
-      this.#worker.postMessage({ k: "stop", mode: "graceful" } satisfies HostToWorker);
+      // Messages sent before the stop are handled first, even those still on their way.
+      const expect: Record<string, number> = {};
+      for (const [key, sender] of this.inbound) {
+        const seq = sender.sentTo?.(this.path) ?? 0;
+        if (seq > 0) expect[key] = seq;
+      }
+      this.#worker.postMessage(
+        { k: "stop", mode: "graceful", reason, expect } satisfies HostToWorker,
+      );
       let timedOut = false;
       let timer: TimerId = 0;
       await Promise.race([
@@ -232,6 +244,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
       }
       // A snapshot write may still be in flight: let it land before the worker goes.
       while (this.#saving) await new Promise((r) => setTimeout(r, 1));
+      return this.#finalize(reason, !timedOut);
     }
     this.#finalize(reason);
   }
@@ -314,9 +327,11 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     this.#worker.postMessage({ k: "link-out", target, port } satisfies HostToWorker, [port]);
   }
 
-  failOutbound(target: string, error: ErrorInfo): void {
+  failOutbound(target: string, error: ErrorInfo, drained?: boolean): void {
     if (this.#worker && this.alive) {
-      this.#worker.postMessage({ k: "link-error", target, error } satisfies HostToWorker);
+      const message: HostToWorker = { k: "link-error", target, error };
+      if (drained) message.drained = true;
+      this.#worker.postMessage(message);
     }
   }
 
@@ -346,7 +361,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
         const ready = this.#ready;
         this.#ready = undefined;
         ready?.resolve();
-        if (this.options.warmSpare && !this.#spare) this.#spare = this.#createWorker();
+        if (this.options.warmSpare) this.#scheduleSpare();
         void this.#host.emit("ACTOR_STARTED", {
           actor: this.path,
           incarnation: this.incarnation,
@@ -429,6 +444,16 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     return worker;
   }
 
+  // `new Worker` blocks the host thread for the whole start-up of the worker
+  // (Deno 2.9): the spare is made once the new incarnation has got going.
+  #scheduleSpare(): void {
+    if (this.#spare || this.#spareTimer !== undefined) return;
+    this.#spareTimer = this.#host.clock.setTimeout(() => {
+      this.#spareTimer = undefined;
+      if (this.alive && !this.#spare) this.#spare = this.#createWorker();
+    }, SPARE_DELAY_MS);
+  }
+
   #takeSpare(): Worker | undefined {
     const spare = this.#spare;
     this.#spare = undefined;
@@ -445,14 +470,18 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     }
   }
 
-  #finalize(reason: string): void {
+  // `drained`: the worker finished a graceful stop (its last words are on its links).
+  #finalize(reason: string, drained = false): void {
     this.#terminate();
     this.#spare?.terminate();
     this.#spare = undefined;
+    if (this.#spareTimer !== undefined) this.#host.clock.clearTimeout(this.#spareTimer);
+    this.#spareTimer = undefined;
     const wasStarting = this.#status === "starting";
     this.#status = "stopped";
     this.#host.broker.senderGone(this);
-    this.#host.broker.receiverGone(this, toErrorInfo(new ActorStoppedError(this.path, reason)));
+    const error = toErrorInfo(new ActorStoppedError(this.path, reason));
+    this.#host.broker.receiverGone(this, error, drained);
     if (wasStarting && this.#ready) {
       this.#ready.reject(new ActorStoppedError(this.path, reason));
       this.#ready = undefined;

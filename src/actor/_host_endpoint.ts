@@ -15,10 +15,12 @@ import { OutboundLink } from "./_outbound_link.ts";
 import { HOST_SENDER } from "./envelope.ts";
 
 interface PendingAsk {
-  target: string;
+  link: OutboundLink | undefined;
   resolve(value: unknown): void;
   reject(error: Error): void;
-  timer: TimerId | undefined;
+  deadline: number; // clock time; Infinity for none
+  timeoutMs: number;
+  target: string;
 }
 
 export interface HostEndpointOptions {
@@ -28,14 +30,25 @@ export interface HostEndpointOptions {
   onUndeliverable(target: string, error: ErrorInfo): void;
 }
 
+// How long to wait for the last word of a receiver that stopped gracefully
+// (it is already on its way) before failing the asks it did not answer.
+const LAST_WORD_WAIT_MS = 1_000;
+
 export class HostEndpoint implements SenderEndpoint {
   readonly path = HOST_SENDER;
   readonly alive = true;
   #options: HostEndpointOptions;
   #links = new Map<string, OutboundLink>();
+  #closing = new Map<OutboundLink, { error: ErrorInfo; timer: TimerId }>();
   #asks = new Map<number, PendingAsk>();
   #nextAsk = 1;
   #ackWaiters = new Map<string, (() => void)[]>();
+  // One timer for every ask timeout, armed for the earliest deadline: a
+  // platform timer per ask would cost more than the rest of the ask. It is
+  // not disarmed when the asks settle (they settle at a high rate); when it
+  // fires with nothing due, it re-arms for the next deadline, if any.
+  #timer: TimerId | undefined;
+  #timerAt = Infinity;
 
   constructor(options: HostEndpointOptions) {
     this.#options = options;
@@ -52,20 +65,20 @@ export class HostEndpoint implements SenderEndpoint {
   ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const id = this.#nextAsk++;
-      const pending: PendingAsk = { target, resolve, reject, timer: undefined };
-      if (Number.isFinite(options.timeoutMs)) {
-        pending.timer = this.#options.clock.setTimeout(
-          () =>
-            this.#settle(id, { ok: false, error: new AskTimeoutError(target, options.timeoutMs) }),
-          options.timeoutMs,
-        );
-      }
+      const timeoutMs = options.timeoutMs;
+      const deadline = Number.isFinite(timeoutMs)
+        ? this.#options.clock.now() + timeoutMs
+        : Infinity;
+      const pending: PendingAsk = { link: undefined, resolve, reject, deadline, timeoutMs, target };
       this.#asks.set(id, pending);
       try {
-        this.#link(target, body).send(body, options.traceparent, options.tracestate, id);
+        const link = this.#link(target, body);
+        pending.link = link;
+        link.send(body, options.traceparent, options.tracestate, id);
       } catch (error) {
-        this.#settle(id, { ok: false, error: error as Error });
+        return this.#settle(id, { ok: false, error: error as Error });
       }
+      if (deadline < this.#timerAt) this.#armTimer(deadline);
     });
   }
 
@@ -82,21 +95,35 @@ export class HostEndpoint implements SenderEndpoint {
     });
   }
 
+  sentTo(target: string): number {
+    const link = this.#links.get(target);
+    if (!link) return 0;
+    link.flush();
+    return link.lastSeq;
+  }
+
   attachOutbound(target: string, port: MessagePort): void {
     const link = this.#links.get(target);
     if (link) link.attach(port);
     else port.close();
   }
 
-  failOutbound(target: string, error: ErrorInfo): void {
+  failOutbound(target: string, error: ErrorInfo, drained?: boolean): void {
     const link = this.#links.get(target);
     this.#links.delete(target);
-    link?.close();
-    for (const [id, pending] of this.#asks) {
-      if (pending.target === target) this.#settle(id, { ok: false, error: fromErrorInfo(error) });
-    }
     for (const resolve of this.#ackWaiters.get(target) ?? []) resolve();
     this.#ackWaiters.delete(target);
+    if (!link) return;
+    if (drained && link.attached && !link.receiverClosed) {
+      // Replies to what the receiver handled are still on the link, ahead of its last word.
+      const timer = this.#options.clock.setTimeout(
+        () => this.#closeLink(link, error),
+        LAST_WORD_WAIT_MS,
+      );
+      this.#closing.set(link, { error, timer });
+      return;
+    }
+    this.#closeLink(link, error);
   }
 
   /** Rejects every pending ask and closes every link (system shutdown). */
@@ -104,35 +131,64 @@ export class HostEndpoint implements SenderEndpoint {
     for (const id of [...this.#asks.keys()]) this.#settle(id, { ok: false, error });
     for (const link of this.#links.values()) link.close();
     this.#links.clear();
+    for (const [link, { timer }] of this.#closing) {
+      this.#options.clock.clearTimeout(timer);
+      link.close();
+    }
+    this.#closing.clear();
     for (const list of this.#ackWaiters.values()) for (const resolve of list) resolve();
     this.#ackWaiters.clear();
+    this.#disarmTimer();
   }
 
   #link(target: string, body: unknown): OutboundLink {
+    let link = this.#links.get(target);
+    if (link) {
+      const bad = findUncloneable(body);
+      if (bad) throw new MessageNotCloneableError(target, { cause: new TypeError(bad) });
+      return link;
+    }
     const receiver = this.#options.lookup(target);
     if (!receiver) throw new ActorNotFoundError(target);
     const bad = findUncloneable(body);
     if (bad) throw new MessageNotCloneableError(target, { cause: new TypeError(bad) });
-    let link = this.#links.get(target);
-    if (!link) {
-      link = new OutboundLink(target, {
-        onReply: (askId, reply) =>
-          this.#settle(askId, reply.ok ? reply : { ok: false, error: fromErrorInfo(reply.error) }),
-        onRefused: (_seqs, asks, error) => {
-          for (const id of asks) this.#settle(id, { ok: false, error: fromErrorInfo(error) });
-          this.#options.onUndeliverable(target, error);
-        },
-        onCloneFailure: (_seq, askId, error) => {
-          const failure = new MessageNotCloneableError(target, { cause: error });
-          if (askId !== undefined) this.#settle(askId, { ok: false, error: failure });
-          this.#options.onUndeliverable(target, toErrorInfo(failure));
-        },
-        onAck: () => this.#checkAckWaiters(target),
-      });
-      this.#links.set(target, link);
-      this.#options.broker.connect(this, receiver, link.space);
-    }
+    link = this.#newLink(target);
+    this.#links.set(target, link);
+    this.#options.broker.connect(this, receiver, link.space);
     return link;
+  }
+
+  #newLink(target: string): OutboundLink {
+    const link: OutboundLink = new OutboundLink(target, {
+      onReply: (askId, reply) =>
+        this.#settle(askId, reply.ok ? reply : { ok: false, error: fromErrorInfo(reply.error) }),
+      onRefused: (_seqs, asks, error) => {
+        for (const id of asks) this.#settle(id, { ok: false, error: fromErrorInfo(error) });
+        this.#options.onUndeliverable(target, error);
+      },
+      onCloneFailure: (_seq, askId, error) => {
+        const failure = new MessageNotCloneableError(target, { cause: error });
+        if (askId !== undefined) this.#settle(askId, { ok: false, error: failure });
+        this.#options.onUndeliverable(target, toErrorInfo(failure));
+      },
+      onAck: () => this.#checkAckWaiters(target),
+      onClosed: () => {
+        const parked = this.#closing.get(link);
+        if (!parked) return;
+        this.#options.clock.clearTimeout(parked.timer);
+        this.#closeLink(link, parked.error);
+      },
+    });
+    return link;
+  }
+
+  // Fails the asks the link's receiver will never answer, and closes the link.
+  #closeLink(link: OutboundLink, error: ErrorInfo): void {
+    this.#closing.delete(link);
+    for (const [id, pending] of this.#asks) {
+      if (pending.link === link) this.#settle(id, { ok: false, error: fromErrorInfo(error) });
+    }
+    link.close();
   }
 
   #checkAckWaiters(target: string): void {
@@ -146,8 +202,36 @@ export class HostEndpoint implements SenderEndpoint {
     const pending = this.#asks.get(id);
     if (!pending) return;
     this.#asks.delete(id);
-    if (pending.timer !== undefined) this.#options.clock.clearTimeout(pending.timer);
     if (outcome.ok) pending.resolve(outcome.value);
     else pending.reject(outcome.error);
+  }
+
+  #armTimer(deadline: number): void {
+    const clock = this.#options.clock;
+    if (this.#timer !== undefined) clock.clearTimeout(this.#timer);
+    this.#timerAt = deadline;
+    this.#timer = clock.setTimeout(() => this.#onTimer(), Math.max(0, deadline - clock.now()));
+  }
+
+  #disarmTimer(): void {
+    if (this.#timer !== undefined) this.#options.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = this.#options.clock.now();
+    let next = Infinity;
+    for (const [id, pending] of this.#asks) {
+      if (pending.deadline <= now) {
+        const error = new AskTimeoutError(pending.target, pending.timeoutMs);
+        this.#settle(id, { ok: false, error });
+      } else if (pending.deadline < next) {
+        next = pending.deadline;
+      }
+    }
+    if (next < Infinity) this.#armTimer(next);
   }
 }

@@ -14,8 +14,16 @@ export interface SenderEndpoint {
   readonly alive: boolean;
   /** Hands the sending port for `target` to the sender. */
   attachOutbound(target: string, port: MessagePort): void;
-  /** Tells the sender that `target` is gone. */
-  failOutbound(target: string, error: ErrorInfo): void;
+  /**
+   * Tells the sender that `target` is gone. `drained`: it stopped gracefully
+   * and sent, on the link, every reply and then a last word ("z").
+   */
+  failOutbound(target: string, error: ErrorInfo, drained?: boolean): void;
+  /**
+   * Flushes what is queued for `target` and returns the seq of the last
+   * message sent to it (0 for none), when the sender can tell at once.
+   */
+  sentTo?(target: string): number;
 }
 
 /** The receiving side the broker needs from an actor cell. */
@@ -63,11 +71,11 @@ export class LinkBroker {
     }
   }
 
-  /** The receiver stopped for good: every sender learns it. */
-  receiverGone(receiver: ReceiverEndpoint, error: ErrorInfo): void {
+  /** The receiver stopped for good (`drained`: gracefully): every sender learns it. */
+  receiverGone(receiver: ReceiverEndpoint, error: ErrorInfo, drained = false): void {
     for (const sender of receiver.inbound.values()) {
       this.#targetsOf.get(sender)?.delete(receiver);
-      if (sender.alive) sender.failOutbound(receiver.path, error);
+      if (sender.alive) sender.failOutbound(receiver.path, error, drained);
     }
     receiver.inbound.clear();
     for (const [id, info] of this.#links) if (info.receiver === receiver) this.#links.delete(id);

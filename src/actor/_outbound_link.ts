@@ -3,13 +3,7 @@
 // acknowledges it, and retransmits the unacknowledged frames when the link is
 // re-attached to a restarted receiver. Used by the host and by workers alike.
 import type { ErrorInfo } from "../errors.ts";
-import type {
-  BatchExtra,
-  BatchFrame,
-  LinkHello,
-  LinkReply,
-  OutboxState,
-} from "./_protocol.ts";
+import type { BatchExtra, BatchFrame, LinkHello, LinkReply, OutboxState } from "./_protocol.ts";
 import { newSpanId } from "../tracing/trace_context.ts";
 
 /** Callbacks of an outbound link. */
@@ -25,6 +19,8 @@ export interface OutboundLinkHooks {
   onCloneFailure(seq: number, askId: number | undefined, error: unknown): void;
   /** An acknowledgement arrived. */
   onAck?(): void;
+  /** The receiver stopped gracefully; every reply it will send has arrived. */
+  onClosed?(error: ErrorInfo): void;
 }
 
 /** Largest number of messages per posted frame. */
@@ -43,6 +39,7 @@ export class OutboundLink {
   #frames: BatchFrame[];
   #open: BatchFrame | undefined;
   #scheduled = false;
+  #receiverClosed = false;
   #flushTask = () => {
     this.#scheduled = false;
     this.flush();
@@ -57,9 +54,19 @@ export class OutboundLink {
     this.#frames = restored ? restored.frames.map((f) => ({ ...f, r: 1 as const })) : [];
   }
 
+  /** Whether the receiver said its last word: it stopped gracefully, every reply has arrived. */
+  get receiverClosed(): boolean {
+    return this.#receiverClosed;
+  }
+
   /** Whether a port is attached. */
   get attached(): boolean {
     return this.#port !== undefined;
+  }
+
+  /** Sequence number of the last message sent (0 for none). */
+  get lastSeq(): number {
+    return this.#nextSeq - 1;
   }
 
   /** Messages sent and not yet acknowledged. */
@@ -108,6 +115,7 @@ export class OutboundLink {
   attach(port: MessagePort): void {
     this.#port?.close();
     this.#port = port;
+    this.#receiverClosed = false;
     port.onmessage = (event: MessageEvent<LinkReply>) => this.#onReply(event.data);
     this.#acks = new Int32Array(new SharedArrayBuffer(4));
     this.#acks[0] = this.#acked | 0;
@@ -145,16 +153,6 @@ export class OutboundLink {
     };
   }
 
-  /** Ask ids of messages not yet acknowledged (for failing them when the target is gone). */
-  pendingAskIds(): number[] {
-    const ids: number[] = [];
-    for (const frame of this.#open ? [...this.#frames, this.#open] : this.#frames) {
-      if (!frame.x) continue;
-      for (const extra of Object.values(frame.x)) if (extra.a !== undefined) ids.push(extra.a);
-    }
-    return ids;
-  }
-
   #onReply(reply: LinkReply): void {
     switch (reply.k) {
       case "a":
@@ -172,6 +170,10 @@ export class OutboundLink {
       case "x":
         this.#gapOut(reply.seqs);
         this.#hooks.onRefused(reply.seqs, reply.asks, reply.e);
+        break;
+      case "z":
+        this.#receiverClosed = true;
+        this.#hooks.onClosed?.(reply.e);
         break;
     }
   }

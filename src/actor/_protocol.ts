@@ -1,7 +1,7 @@
 // Wire protocol between the host and actor workers, and between two actors
 // on a link (a MessageChannel from a sender to a receiver). Internal.
 import type { ErrorInfo } from "../errors.ts";
-import type { SpanData } from "../tracing/span_data.ts";
+import type { PackedSpans, SpanData } from "../tracing/span_data.ts";
 import type { ResolvedSpawnOptions } from "./spawn_options.ts";
 
 /** Per-index exceptions of a batch: ask id, own trace context, gap marker. */
@@ -42,7 +42,8 @@ export type LinkReply =
   | { k: "a"; upTo: number } // cumulative acknowledgement
   | { k: "r"; a: number; ok: true; v: unknown; upTo?: number } // ask reply (+ acknowledgement)
   | { k: "r"; a: number; ok: false; e: ErrorInfo; upTo?: number } // ask failure
-  | { k: "x"; seqs: number[]; asks: number[]; e: ErrorInfo }; // refused by a full mailbox
+  | { k: "x"; seqs: number[]; asks: number[]; e: ErrorInfo } // refused by a full mailbox
+  | { k: "z"; e: ErrorInfo }; // stopped gracefully: every reply was sent before this
 
 /** Durable part of a link's sender side: its sequence space, next seq and unacknowledged frames. */
 export interface OutboxState {
@@ -94,12 +95,13 @@ export type HostToWorker =
   }
   | { k: "link-in"; key: string; from: string; linkId: number; port: MessagePort }
   | { k: "link-out"; target: string; port: MessagePort }
-  | { k: "link-error"; target: string; error: ErrorInfo }
+  | { k: "link-error"; target: string; error: ErrorInfo; drained?: true }
   | { k: "link-close"; key: string }
   | { k: "snapshot-ack"; version: number }
   | { k: "reply"; id: number; ok: true; value: unknown }
   | { k: "reply"; id: number; ok: false; error: ErrorInfo }
-  | { k: "stop"; mode: "graceful" };
+  // expect: per link key, the last seq sent before the stop, to handle first
+  | { k: "stop"; mode: "graceful"; reason: string; expect: Record<string, number> };
 
 /** Requests a worker makes to the host. */
 export type WorkerRequest =
@@ -139,6 +141,6 @@ export type WorkerToHost =
   }
   | { k: "dropped"; key: string; from: string; seq: number; policy: string }
   | { k: "undeliverable"; target: string; error: ErrorInfo }
-  | { k: "spans"; spans: SpanData[] }
+  | { k: "spans"; spans: SpanData[]; packed?: PackedSpans[] }
   | { k: "logs"; records: WorkerLogRecord[] }
   | { k: "stopped" };

@@ -25,6 +25,10 @@ export interface _Batch {
   recordMs: number;
   /** Whether this attempt must look the record up first (see `_batch_scripts.ts`). */
   lookup: boolean;
+  /** When the first attempt was made (store clock, ms): the batch ran no earlier. */
+  sentAt: number;
+  /** The connection generation of the first attempt (see `_StoreClient.generation`). */
+  generation: number;
 }
 
 /** Options of {@linkcode _GroupCommit}. */
@@ -136,12 +140,20 @@ export class _GroupCommit<I, R> {
     const id = crypto.randomUUID();
     const recordMs = this.#recordMs;
     const resends = _mayResend(client);
+    const sentAt = this.#redis.clock.now();
+    const generation = this.#redis.generation;
     let outcomes: (R | Error)[];
     try {
       outcomes = await withRetry(
         operation,
         (attempt) =>
-          this.#options.send(client, items, { id, recordMs, lookup: resends || attempt > 1 }),
+          this.#redis.guard(this.#options.send(client, items, {
+            id,
+            recordMs,
+            lookup: resends || attempt > 1,
+            sentAt,
+            generation,
+          })),
         this.#redis.retryOptions,
       );
     } catch (error) {

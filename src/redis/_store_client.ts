@@ -4,6 +4,18 @@
  * the connection on close. A client passed in by the caller is borrowed,
  * never closed.
  *
+ * With `watchdog` (the event store and the snapshot adapter), an owned
+ * connection is opened without ioredis's per-command timer and every
+ * operation is guarded by one {@linkcode _CommandWatchdog} instead, with the
+ * same timeout (`connection.commandTimeoutMs`, 10 s by default). A borrowed
+ * client keeps its own settings.
+ *
+ * The client counts "generations": a new one starts whenever the connection
+ * closes or an operation meets a transient failure (the server may have
+ * restarted, failed over, or lost recent writes). Knowledge a store caches
+ * about the data (the event store's sequence numbers) is trusted only within
+ * the generation that learned it.
+ *
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
@@ -13,10 +25,20 @@ import { type RetryOptions, withRetry, type WithRetryOptions } from "./retry.ts"
 import type { RedisStoreOptions } from "./redis_store_options.ts";
 
 export type { RedisStoreOptions };
-import type { Redis } from "ioredis";
+import type { Command, Redis } from "ioredis";
 import { type _Scripts, _scripts } from "./_scripts.ts";
+import { _CommandWatchdog } from "./_command_watchdog.ts";
+import { isTransientRedisError } from "./retry.ts";
 
 const MAX_BATCH = 256;
+/** ioredis's default and `connectRedis`'s: see `ConnectRedisOptions.commandTimeoutMs`. */
+const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
+
+/** Options of {@linkcode _StoreClient} beyond the store's. */
+export interface _StoreClientOptions {
+  /** Guard an owned connection with a {@linkcode _CommandWatchdog} instead of ioredis timers. */
+  watchdog?: boolean;
+}
 
 /** What a batched command is issued on: the client or a pipeline. */
 export type _Target =
@@ -40,8 +62,13 @@ export class _StoreClient {
     resolve(value: unknown): void;
     reject(error: unknown): void;
   }[] = [];
+  #watchdog: _CommandWatchdog | undefined;
+  #timeoutMs: number;
+  #generation = 0;
+  #onClose = () => this.#generation++;
+  #retryIf = (error: unknown) => this.transient(error);
 
-  constructor(name: string, options: RedisStoreOptions) {
+  constructor(name: string, options: RedisStoreOptions, extra: _StoreClientOptions = {}) {
     this.#name = name;
     this.#options = options;
     this.clock = options.clock ?? systemClock;
@@ -55,6 +82,84 @@ export class _StoreClient {
     this.retry = options.retry ?? {};
     this.#owned = !options.client;
     this.#client = options.client;
+    options.client?.on("close", this.#onClose);
+    this.#timeoutMs = options.connection?.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    if (extra.watchdog && this.#owned && this.#timeoutMs > 0) {
+      this.#watchdog = new _CommandWatchdog(this.clock, this.#timeoutMs);
+    }
+  }
+
+  /**
+   * The current generation (see the module doc): it changes when the
+   * connection closes or an operation fails transiently.
+   */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * The timeout for a command without reply (ms; 0 for none): the store's
+   * watchdog's, or the client's own `commandTimeout`.
+   */
+  get commandTimeoutMs(): number {
+    if (this.#watchdog) return this.#timeoutMs;
+    const client = this.#client;
+    if (!client) return 0;
+    const options = client.isCluster
+      ? (client as unknown as { options: { redisOptions?: { commandTimeout?: number } } })
+        .options.redisOptions
+      : (client as Redis).options;
+    return options?.commandTimeout ?? 0;
+  }
+
+  /**
+   * Tells whether an error is transient (see `isTransientRedisError`); a
+   * transient error starts a new generation.
+   *
+   * @param error What an operation failed with.
+   * @returns True when a retry may succeed.
+   */
+  transient(error: unknown): boolean {
+    if (!isTransientRedisError(error)) return false;
+    this.#generation++;
+    return true;
+  }
+
+  /**
+   * Guards an operation sent on the store's connection with the command
+   * timeout (a no-op when ioredis times commands itself).
+   *
+   * @param operation The operation, already sent.
+   * @returns The operation, rejected with `Command timed out` when it takes too long.
+   */
+  guard<T>(operation: Promise<T>): Promise<T> {
+    return this.#watchdog ? this.#watchdog.guard(operation) : operation;
+  }
+
+  /**
+   * Sends commands in one write (a pipeline when there are several) and
+   * waits for all their replies, guarded by the command timeout.
+   *
+   * @param client The connected client (standalone).
+   * @param commands The commands.
+   * @returns One outcome per command: its reply, or the `Error` it failed with.
+   */
+  exec(client: RedisClient, commands: Command[]): Promise<unknown[]> {
+    if (commands.length === 1) {
+      const command = commands[0]!;
+      client.sendCommand(command);
+      return this.guard(command.promise.then((reply) => [reply], (error: Error) => [error]));
+    }
+    const pipeline = (client as Redis).pipeline() as unknown as {
+      sendCommand(command: Command): void;
+      exec(): Promise<unknown>;
+    };
+    for (const command of commands) pipeline.sendCommand(command);
+    // Replies and errors are read from the commands; exec's own promise only mirrors them.
+    pipeline.exec().catch(() => {});
+    return this.guard(
+      Promise.all(commands.map((command) => command.promise.catch((error: Error) => error))),
+    );
   }
 
   /** True once {@linkcode _StoreClient.close} was called. */
@@ -73,6 +178,7 @@ export class _StoreClient {
     if (this.#client) return Promise.resolve(this.#client);
     this.#connecting ??= connectRedis({
       ...this.#options.connection,
+      ...(this.#watchdog ? { commandTimeoutMs: 0 } : {}),
       redisUrl: this.#options.redisUrl,
       clock: this.clock,
       retry: this.retry,
@@ -83,6 +189,7 @@ export class _StoreClient {
           client.disconnect();
           throw this.#closedError();
         }
+        client.on("close", this.#onClose);
         this.#client = client;
         return client;
       },
@@ -94,9 +201,12 @@ export class _StoreClient {
     return this.#connecting;
   }
 
-  /** Options for {@linkcode withRetry}: the store's budget, clock and close signal. */
+  /**
+   * Options for {@linkcode withRetry}: the store's budget, clock and close
+   * signal; a transient failure starts a new generation.
+   */
   get retryOptions(): WithRetryOptions {
-    return { ...this.retry, clock: this.clock, signal: this.#abort.signal };
+    return { ...this.retry, clock: this.clock, signal: this.#abort.signal, retryIf: this.#retryIf };
   }
 
   /**
@@ -109,7 +219,7 @@ export class _StoreClient {
   ): Promise<T> {
     const client = this.#client ?? await this.get();
     const scripts = _scripts(client);
-    return await withRetry(operation, () => fn(client, scripts), this.retryOptions);
+    return await withRetry(operation, () => this.guard(fn(client, scripts)), this.retryOptions);
   }
 
   /**
@@ -125,7 +235,7 @@ export class _StoreClient {
     const client = this.#client ?? await this.get();
     if (client.isCluster) {
       const target = _scripts(client) as unknown as _Target;
-      return await withRetry(operation, () => call(target), this.retryOptions);
+      return await withRetry(operation, () => this.guard(call(target)), this.retryOptions);
     }
     return await withRetry(operation, () => this.#batch(client, call), this.retryOptions);
   }
@@ -148,7 +258,7 @@ export class _StoreClient {
       exec(): Promise<[Error | null, unknown][] | null>;
     };
     for (const item of queue) item.call(pipeline);
-    pipeline.exec().then(
+    this.guard(pipeline.exec()).then(
       (results) => {
         queue.forEach((item, i) => {
           const [error, value] = results?.[i] ?? [new Error("Connection is closed."), undefined];
@@ -167,7 +277,9 @@ export class _StoreClient {
     if (this.#closed) return;
     this.#closed = true;
     this.#abort.abort(this.#closedError());
+    this.#watchdog?.close();
     const client = this.#client ?? await this.#connecting?.catch(() => undefined);
+    client?.off("close", this.#onClose);
     if (client && this.#owned) {
       if (client.status !== "ready") return client.disconnect();
       try {

@@ -87,6 +87,8 @@ import { type RedisClient, withRetry } from "./connection.ts";
 import { type _Batch, _GroupCommit } from "./_group_commit.ts";
 import { _BATCH_SCRIPTS, _replyError, _runBatchScript } from "./_batch_scripts.ts";
 import { _StoreClient, type _Target } from "./_store_client.ts";
+import { _AppendHeads, type _Head } from "./_append_heads.ts";
+import { type _FastAppend, type _IndexUpdate, _sendFastAppends } from "./_fast_appends.ts";
 import type { RedisStoreOptions } from "./redis_store_options.ts";
 
 /** Options of {@linkcode RedisEventStore}. */
@@ -120,8 +122,22 @@ interface _Append {
   time: number;
 }
 
+/** An append of the current tick, before it is routed. */
+interface _Pending {
+  item: _Append;
+  resolve(reply: _AppendReply): void;
+  reject(error: unknown): void;
+}
+
 /** What the script answered for one append: status (1 appended, -1 fenced) and seq or fence. */
 type _AppendReply = [number, number];
+
+/** A direct append of the tick. */
+interface _Direct {
+  pending: _Pending;
+  head: _Head;
+  append: _FastAppend;
+}
 
 /**
  * An {@linkcode EventStore} on Redis Streams. Connects on first use.
@@ -142,6 +158,9 @@ type _AppendReply = [number, number];
 export class RedisEventStore implements EventStore {
   #redis: _StoreClient;
   #appends: _GroupCommit<_Append, _AppendReply>;
+  #heads = new _AppendHeads();
+  #tick = new Map<string, _Pending[]>();
+  #tickScheduled = false;
   #retentionSeconds: number;
   #ttlMs: number;
   #blockMs: number;
@@ -158,7 +177,7 @@ export class RedisEventStore implements EventStore {
    * @throws {RangeError} When `retentionSeconds`, `subscribeBlockMs` or a `retry` option is out of range.
    */
   constructor(options: RedisEventStoreOptions = {}) {
-    this.#redis = new _StoreClient("RedisEventStore", options);
+    this.#redis = new _StoreClient("RedisEventStore", options, { watchdog: true });
     this.#appends = new _GroupCommit(this.#redis, {
       maxBatch: MAX_BATCH,
       send: (client, items, batch) => this.#sendAppends(client, items, batch),
@@ -201,11 +220,16 @@ export class RedisEventStore implements EventStore {
       time,
       where: this.#keys(executionId).events,
     });
-    const [status, value] = await this.#appends.add(
-      executionId,
-      `appendEvent("${executionId}")`,
-      { executionId, json, ttlMs, fencingToken, key: record.key, time },
-    );
+    const [status, value] = await new Promise<_AppendReply>((resolve, reject) => {
+      const item = { executionId, json, ttlMs, fencingToken, key: record.key, time };
+      const pending = this.#tick.get(executionId);
+      if (pending) pending.push({ item, resolve, reject });
+      else this.#tick.set(executionId, [{ item, resolve, reject }]);
+      if (!this.#tickScheduled) {
+        this.#tickScheduled = true;
+        queueMicrotask(() => this.#route());
+      }
+    });
     if (status === -1) throw new FencedError(executionId, fencingToken!, value);
     return _storedEvent(executionId, value, record);
   }
@@ -324,7 +348,9 @@ export class RedisEventStore implements EventStore {
     this.#tails.add(stop);
     let tail: RedisClient | undefined;
     try {
-      tail = _duplicate(await this.#redis.get(), this.#blockMs);
+      const client = await this.#redis.get();
+      const timeout = this.#redis.commandTimeoutMs;
+      tail = _duplicate(client, timeout > 0 ? timeout + this.#blockMs : 0);
       const reader = tail;
       stop.signal.addEventListener("abort", () => reader.disconnect(), { once: true });
       while (!stop.signal.aborted) {
@@ -368,6 +394,7 @@ export class RedisEventStore implements EventStore {
     _checkToken(token, "token");
     const meta = this.#keys(executionId).meta;
     const ttlMs = Math.ceil(this.#retentionSeconds * 1000);
+    this.#heads.get(executionId).fenced = true;
     await this.#redis.run(
       `fence("${executionId}")`,
       (_, scripts) => scripts.oaoFence(meta, token, ttlMs),
@@ -432,6 +459,7 @@ export class RedisEventStore implements EventStore {
     for (const tail of this.#tails) tail.abort();
     await Promise.allSettled([...this.#inflight]);
     await this.#redis.close();
+    this.#heads.clear();
   }
 
   get #indexKey(): string {
@@ -445,6 +473,107 @@ export class RedisEventStore implements EventStore {
   #keys(executionId: string): { events: string; meta: string } {
     const tag = this.#tag(executionId);
     return { events: `${tag}:events`, meta: `${tag}:meta` };
+  }
+
+  /**
+   * Routes the appends of a tick. An execution's lone append goes directly
+   * (`_fast_appends.ts`) when it carries no fencing token and no index key,
+   * the execution is not fenced, nothing of it is in flight and its head is
+   * trusted (`_append_heads.ts`); all other appends go to the group-commit
+   * script, in the order they were issued.
+   */
+  #route(): void {
+    this.#tickScheduled = false;
+    const tick = this.#tick;
+    this.#tick = new Map();
+    const client = this.#redis.current;
+    const direct = client !== undefined && !client.isCluster && !this.#redis.closed;
+    const now = this.#redis.clock.now();
+    const generation = this.#redis.generation;
+    const fast: _Direct[] = [];
+    for (const [executionId, list] of tick) {
+      const head = this.#heads.get(executionId);
+      const { item } = list[0]!;
+      if (
+        direct && list.length === 1 && head.busy === 0 && !head.fenced &&
+        item.fencingToken === undefined && item.key === undefined &&
+        this.#heads.trusted(head, now, generation)
+      ) {
+        const { events, meta } = this.#keys(executionId);
+        const renew = this.#heads.mustRenew(head, now, item.ttlMs);
+        const append = { executionId, events, meta, json: item.json, seq: head.seq + 1, renew };
+        fast.push({ pending: list[0]!, head, append: { ...append, ttlMs: item.ttlMs } });
+        head.busy++;
+        continue;
+      }
+      for (const pending of list) {
+        if (pending.item.fencingToken !== undefined) head.fenced = true;
+        this.#script(pending, head);
+      }
+    }
+    if (fast.length > 0) this.#direct(client!, fast, now, generation);
+  }
+
+  /** Sends an append through the group-commit script. */
+  #script(pending: _Pending, head: _Head): void {
+    const { item } = pending;
+    head.busy++;
+    this.#appends.add(item.executionId, `appendEvent("${item.executionId}")`, item).then(
+      (reply) => {
+        head.busy--;
+        pending.resolve(reply);
+      },
+      (error: unknown) => {
+        head.busy--;
+        head.seq = 0;
+        pending.reject(error);
+      },
+    );
+  }
+
+  /** Sends the direct appends of a tick; those that need the script take it. */
+  async #direct(
+    client: RedisClient,
+    fast: _Direct[],
+    sentAt: number,
+    generation: number,
+  ): Promise<void> {
+    const members: (string | number)[] = [];
+    for (const { pending: { item }, head } of fast) {
+      if (item.time <= head.indexed) continue;
+      members.push(item.time, item.executionId);
+      head.indexed = item.time;
+    }
+    const index: _IndexUpdate | undefined = members.length > 0
+      ? { key: this.#indexKey, args: members }
+      : undefined;
+    const { outcomes, indexError } = await _sendFastAppends(
+      this.#redis,
+      client,
+      fast.map((f) => f.append),
+      index,
+    );
+    if (indexError) {
+      for (const { head } of fast) head.indexed = 0;
+      logger.warn("Cannot update the executions index for {ids}: {error}", {
+        ids: fast.map((f) => f.append.executionId),
+        error: indexError instanceof Error ? indexError.message : String(indexError),
+      });
+    }
+    outcomes.forEach((outcome, i) => {
+      const { pending, head, append } = fast[i]!;
+      if (outcome === "stored") {
+        this.#heads.learn(head, append.seq, generation, sentAt);
+        if (append.renew) this.#heads.renewed(head, append.ttlMs, sentAt, true);
+        head.busy--;
+        pending.resolve([1, append.seq]);
+        return;
+      }
+      head.seq = 0;
+      if (outcome === "script") this.#script(pending, head);
+      else pending.reject(outcome);
+      head.busy--;
+    });
   }
 
   async #xrange(
@@ -535,7 +664,41 @@ export class RedisEventStore implements EventStore {
         ? _replyError(line.slice(1))
         : [1, Number(line)];
     });
+    this.#learn(items, byExecution, outcomes, batch, withIndex ? score : 0);
     return outcomes;
+  }
+
+  /**
+   * Updates the heads from a script's reply: the last event stored per
+   * execution gives its seq, and the expiry is within tolerance of its
+   * retention as of the first attempt.
+   */
+  #learn(
+    items: _Append[],
+    byExecution: Map<string, number[]>,
+    outcomes: (_AppendReply | Error)[],
+    batch: _Batch,
+    score: number,
+  ): void {
+    for (const [executionId, positions] of byExecution) {
+      const head = this.#heads.get(executionId);
+      let last: number | undefined;
+      for (const i of positions) {
+        const outcome = outcomes[i]!;
+        if (outcome instanceof Error) {
+          last = undefined;
+          break;
+        }
+        if (outcome[0] === 1) last = i;
+      }
+      if (last === undefined) {
+        head.seq = 0;
+        continue;
+      }
+      this.#heads.learn(head, (outcomes[last] as _AppendReply)[1], batch.generation, batch.sentAt);
+      this.#heads.renewed(head, items[last]!.ttlMs, batch.sentAt, false);
+      if (score > head.indexed) head.indexed = score;
+    }
   }
 
   #decode(executionId: string, key: string, entries: unknown): StoredEvent[] {
@@ -597,21 +760,24 @@ export class RedisEventStore implements EventStore {
   }
 }
 
-/** A connection of its own for blocking reads. */
-function _duplicate(client: RedisClient, blockMs: number): RedisClient {
+/**
+ * A connection of its own for blocking reads, without auto-pipelining; a
+ * command without reply is abandoned after `timeoutMs` (the block time plus
+ * the store's command timeout; 0 for none).
+ */
+function _duplicate(client: RedisClient, timeoutMs: number): RedisClient {
   let tail: RedisClient;
   if (_isCluster(client)) {
-    const { replyMapping: _, ...redisOptions } = client.options.redisOptions ?? {};
-    const timeout = redisOptions.commandTimeout;
+    const { replyMapping: _, commandTimeout: __, ...redisOptions } = client.options.redisOptions ??
+      {};
     tail = client.duplicate(undefined, {
       enableAutoPipelining: false,
-      redisOptions: { ...redisOptions, ...(timeout ? { commandTimeout: timeout + blockMs } : {}) },
+      redisOptions: { ...redisOptions, ...(timeoutMs > 0 ? { commandTimeout: timeoutMs } : {}) },
     });
   } else {
-    const timeout = client.options.commandTimeout;
     tail = client.duplicate({
       enableAutoPipelining: false,
-      ...(timeout ? { commandTimeout: timeout + blockMs } : {}),
+      commandTimeout: timeoutMs > 0 ? timeoutMs : undefined,
     });
   }
   tail.on("error", (error: unknown) => {

@@ -97,7 +97,7 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
    * @throws {RangeError} When a `retry` option is out of range.
    */
   constructor(options: RedisPersistenceAdapterOptions = {}) {
-    this.#redis = new _StoreClient("RedisPersistenceAdapter", options);
+    this.#redis = new _StoreClient("RedisPersistenceAdapter", options, { watchdog: true });
     this.#saves = new _GroupCommit(this.#redis, { maxBatch: MAX_BATCH, send: _sendSaves });
   }
 

@@ -390,7 +390,10 @@ export class Supervisor implements ChildOwner {
     return child;
   }
 
-  async #stopChildren(children: Child[], mode: "graceful" | "immediate" = "graceful"): Promise<void> {
+  async #stopChildren(
+    children: Child[],
+    mode: "graceful" | "immediate" = "graceful",
+  ): Promise<void> {
     for (const child of [...children].reverse()) {
       child.terminating = true;
       await this.#stopChild(child, mode);
@@ -410,7 +413,6 @@ export class Supervisor implements ChildOwner {
     await cell.shutdown(mode, "stopped by its supervisor");
     if (forget) this.#host.removeCell(cell);
   }
-
 }
 
 function validateChildSpec(spec: ChildSpec, where: string): void {

@@ -18,7 +18,15 @@
  *
  * @module
  */
-export type { Attributes, AttributeValue, SpanData, SpanEventData, SpanSink } from "./span_data.ts";
+export type {
+  Attributes,
+  AttributeValue,
+  PackedSpans,
+  SpanData,
+  SpanEventData,
+  SpanOrigin,
+  SpanSink,
+} from "./span_data.ts";
 export {
   formatTraceparent,
   newSpanId,
@@ -29,6 +37,7 @@ export {
 } from "./trace_context.ts";
 export { preciseNow, type Span, type StartSpanOptions, Tracer } from "./tracer.ts";
 export {
+  BATCH_DEFAULTS,
   type BatchConfig,
   DEFAULT_SERVICE_NAME,
   type Env,

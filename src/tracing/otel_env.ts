@@ -12,7 +12,7 @@
  * | `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` | export timeout, ms |
  * | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `gzip` or `none` |
  * | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` | only `grpc` is supported |
- * | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | batch span processor |
+ * | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | batching ({@linkcode BatchConfig}; OAO's queue default is 524,288 spans) |
  * | `OTEL_SDK_DISABLED` (`true`), `OTEL_TRACES_EXPORTER` (`none`) | turn tracing off |
  *
  * Empty values count as unset. The `*_TRACES_*` variable wins over the
@@ -38,17 +38,34 @@ import { parseKeyValueList } from "./_key_value_list.ts";
 /** Environment variables as a plain record (`Deno.env.toObject()` or a test fixture). */
 export type Env = Record<string, string | undefined>;
 
-/** Batch span processor settings; unset fields take the SDK defaults. */
+/**
+ * Batching of span export; unset fields take {@linkcode BATCH_DEFAULTS}.
+ * Spans are exported `scheduledDelayMillis` after the first one is queued,
+ * or at once when half of `maxQueueSize` spans are queued; when the queue is
+ * full, new spans are dropped (and counted) rather than slowing actors down.
+ */
 export interface BatchConfig {
   /** Delay between two scheduled exports, ms. @default {5000} */
   scheduledDelayMillis?: number;
   /** How long one batch export may run, ms. @default {30000} */
   exportTimeoutMillis?: number;
-  /** Spans buffered before new ones are dropped. @default {2048} */
+  /** Spans queued before new ones are dropped. @default {524288} */
   maxQueueSize?: number;
   /** Spans per export request. @default {512} */
   maxExportBatchSize?: number;
 }
+
+/**
+ * OAO's batching defaults: OpenTelemetry's, except a queue of 524,288 spans
+ * instead of 2,048, since actors record a span per message, in bursts of
+ * hundreds of thousands; a queued actor span takes about 40 bytes.
+ */
+export const BATCH_DEFAULTS: Readonly<Required<BatchConfig>> = {
+  scheduledDelayMillis: 5_000,
+  exportTimeoutMillis: 30_000,
+  maxQueueSize: 524_288,
+  maxExportBatchSize: 512,
+};
 
 /** Where and how to export spans over OTLP/gRPC. */
 export interface OtlpTraceConfig {
@@ -171,11 +188,10 @@ function _batch(env: Env): BatchConfig {
   if (timeout !== undefined) batch.exportTimeoutMillis = timeout;
   if (queue !== undefined) batch.maxQueueSize = queue;
   if (size !== undefined) {
-    if (size > (queue ?? 2048)) {
+    const max = queue ?? BATCH_DEFAULTS.maxQueueSize;
+    if (size > max) {
       throw new RangeError(
-        `Invalid OTEL_BSP_MAX_EXPORT_BATCH_SIZE "${size}": it exceeds the queue size ${
-          queue ?? 2048
-        }`,
+        `Invalid OTEL_BSP_MAX_EXPORT_BATCH_SIZE "${size}": it exceeds the queue size ${max}`,
       );
     }
     batch.maxExportBatchSize = size;

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { hex8, randomU32 } from "./_random.ts";
 
 /** A span's identity as carried across process and worker boundaries. */
 export interface TraceContext {
@@ -28,32 +29,6 @@ export interface TraceContext {
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const TRACEPARENT_FUTURE =
   /^([0-9a-e][0-9a-f]|f[0-9a-e])-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?$/;
-const HEX = "0123456789abcdef";
-
-// xorshift128+ seeded from the platform CSPRNG: ids must be unique, not secret,
-// and this keeps id generation off the per-message hot path's critical cost.
-const seed = new Uint32Array(4);
-crypto.getRandomValues(seed);
-let s0 = (seed[0]! | 1) >>> 0, s1 = seed[1]! >>> 0, s2 = seed[2]! >>> 0, s3 = (seed[3]! | 1) >>> 0;
-
-function next32(): number {
-  const t = s0 ^ (s0 << 11);
-  s0 = s1;
-  s1 = s2;
-  s2 = s3;
-  s3 = (s3 ^ (s3 >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
-  return s3;
-}
-
-function hex32(): string {
-  let n = next32();
-  let out = "";
-  for (let i = 0; i < 8; i++) {
-    out += HEX[n & 15];
-    n >>>= 4;
-  }
-  return out;
-}
 
 /**
  * Generates a random 16-hex-character span id.
@@ -67,8 +42,8 @@ function hex32(): string {
  * ```
  */
 export function newSpanId(): string {
-  const id = hex32() + hex32();
-  return id === "0000000000000000" ? newSpanId() : id;
+  const hi = randomU32(), lo = randomU32();
+  return hi === 0 && lo === 0 ? newSpanId() : hex8(hi) + hex8(lo);
 }
 
 /**
@@ -83,8 +58,8 @@ export function newSpanId(): string {
  * ```
  */
 export function newTraceId(): string {
-  const id = hex32() + hex32() + hex32() + hex32();
-  return /^0+$/.test(id) ? newTraceId() : id;
+  const id = hex8(randomU32()) + hex8(randomU32()) + hex8(randomU32()) + hex8(randomU32());
+  return id === "00000000000000000000000000000000" ? newTraceId() : id;
 }
 
 /**

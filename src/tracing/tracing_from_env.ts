@@ -20,7 +20,7 @@
 import { Tracer } from "./tracer.ts";
 import type { SpanSink } from "./span_data.ts";
 import { type Env, type OtlpTraceConfig, parseOtelEnv, readOtelEnv } from "./otel_env.ts";
-import type { InstrumentationScope } from "./_readable_span.ts";
+import type { InstrumentationScope } from "./_otlp_encode.ts";
 import { OtlpSpanSink } from "./otlp_sink.ts";
 
 /** Tracing for a process: the tracer, its sink, and the lifecycle hooks for the CLI. */

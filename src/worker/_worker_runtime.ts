@@ -12,6 +12,7 @@ import {
   type HostToWorker,
   type LinkFrame,
   type LinkReply,
+  type OutboxState,
   type PoisonEntry,
   SAB_BUSY,
   SAB_HEARTBEAT,
@@ -25,6 +26,7 @@ import {
 } from "../actor/_protocol.ts";
 import {
   ActorFailedError,
+  ActorStoppedError,
   AskTimeoutError,
   type ErrorInfo,
   fromErrorInfo,
@@ -33,7 +35,8 @@ import {
   toErrorInfo,
 } from "../errors.ts";
 import type { SpawnOptions } from "../actor/spawn_options.ts";
-import { Tracer } from "../tracing/tracer.ts";
+import { type Span, Tracer } from "../tracing/tracer.ts";
+import { ReceiveSpanRecorder } from "../tracing/_receive_span_recorder.ts";
 import type { SpanData } from "../tracing/span_data.ts";
 import {
   formatTraceparent,
@@ -72,13 +75,21 @@ interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
   timer?: ReturnType<typeof setTimeout>;
-  target?: string;
+  link?: OutboundLink;
 }
 
 const YIELD_AFTER_MS = 20;
+const MAX_SEALED_CHUNKS = 16; // packed receive spans held before they are sent at once
+const EAGER_SPANS = 64; // spans sent as soon as the actor is idle; more wait for the timer
+
+/** The span of the message being handled; `suspend` when its handler goes asynchronous. */
+type MessageSpan = Span & { suspend?(): void };
 const QUICK_MESSAGE_MS = 0.05;
 const MAX_STRIDE = 32;
-const ACK_EVERY = 512;
+const SHARED_ACK_EVERY = 128;
+// How long a sender waits for the last word of a receiver that stopped
+// gracefully (it is already on its way) before failing what is unanswered.
+const LAST_WORD_WAIT_MS = 1_000;
 
 export class WorkerRuntime {
   #post: (message: WorkerToHost, transfer?: Transferable[]) => void;
@@ -92,6 +103,8 @@ export class WorkerRuntime {
   #inbound = new Map<string, InboundLink>();
   #cursors = new Map<string, number>();
   #outbound = new Map<string, OutboundLink>();
+  // Links to receivers that stopped gracefully, waiting for their last word.
+  #closing = new Map<OutboundLink, { error: ErrorInfo; timer: ReturnType<typeof setTimeout> }>();
   #asks = new Map<number, Pending>();
   #requests = new Map<number, Pending>();
   #poison = new Map<string, PoisonEntry>();
@@ -99,14 +112,30 @@ export class WorkerRuntime {
   #processing = false;
   #failed = false;
   #stopping = false;
+  #stopReason = "stopped";
+  #stopExpect: Record<string, number> = {};
+  #stopSent = false;
   #current: Item | undefined;
+  #item: Item = {
+    link: undefined as unknown as InboundLink,
+    seq: 0,
+    body: undefined,
+    tp: "",
+    ts: undefined,
+    ask: undefined,
+    redelivered: false,
+  };
   #replyValue: unknown;
   #sinceSnapshot = 0;
   #snapshotInFlight: number | undefined;
   #snapshotCursors = new Map<number, Map<string, number>>();
   #tracer = new Tracer();
-  #currentTrace: TraceContext = newTraceContext(false);
+  // The handled message's span context; undefined while it is the recorder's (built on demand).
+  #currentTrace: TraceContext | undefined = newTraceContext(false);
+  #currentTp: string | undefined; // #currentTrace as a traceparent, formatted on first use
+  #receive: ReceiveSpanRecorder | undefined; // receive spans of messages, packed (tracing only)
   #spans: SpanData[] = [];
+  #span: MessageSpan | undefined; // the latest message span, ended with the error when the worker fails
   #logs: WorkerLogRecord[] = [];
   #telemetryScheduled = false;
   #ticking = true;
@@ -134,7 +163,7 @@ export class WorkerRuntime {
       case "link-out":
         return this.#linkOut(message.target).attach(message.port);
       case "link-error":
-        return this.#linkError(message.target, message.error);
+        return this.#linkError(message.target, message.error, message.drained === true);
       case "link-close":
         return this.#linkClose(message.key);
       case "snapshot-ack":
@@ -149,6 +178,8 @@ export class WorkerRuntime {
       }
       case "stop":
         this.#stopping = true;
+        this.#stopReason = message.reason;
+        this.#stopExpect = message.expect;
         if (!this.#processing) void this.#finishStop();
         return;
     }
@@ -163,6 +194,8 @@ export class WorkerRuntime {
       message.key = this.#current.link.key;
       message.seq = this.#current.seq;
     }
+    this.#span?.recordException(error);
+    this.#span?.end();
     this.#flushTelemetry();
     this.#post(message);
   }
@@ -172,7 +205,13 @@ export class WorkerRuntime {
     this.#sab = new Int32Array(init.sab);
     this.#inbox = new Inbox(init.options.mailbox);
     for (const entry of init.poison) this.#poison.set(`${entry.key}:${entry.seq}`, entry);
-    if (init.tracing) this.#tracer = new Tracer(this.#spanSink());
+    if (init.tracing) {
+      this.#tracer = new Tracer(this.#spanSink());
+      this.#receive = new ReceiveSpanRecorder(init.path, init.incarnation, (span) => {
+        this.#spans.push(span);
+        this.#scheduleTelemetry();
+      });
+    }
     try {
       const snap = init.snapshot?.data;
       if (snap) {
@@ -180,7 +219,7 @@ export class WorkerRuntime {
         this.#processed = snap.processed;
         for (const [key, seq] of Object.entries(snap.cursors)) this.#cursors.set(key, seq);
         for (const [target, outbox] of Object.entries(snap.outbox)) {
-          this.#outbound.set(target, new OutboundLink(target, this.#linkHooks(target), outbox));
+          this.#outbound.set(target, this.#newOutbound(target, outbox));
         }
       } else {
         const initial = this.#behavior.initialState;
@@ -262,6 +301,7 @@ export class WorkerRuntime {
       if (frame.k === "b") this.#onBatch(link, frame);
       else link.acks = new Int32Array(frame.acks);
     };
+    if (this.#stopSent) this.#sayLastWord(port);
   }
 
   #linkClose(key: string): void {
@@ -361,7 +401,7 @@ export class WorkerRuntime {
     if (link.done === undefined) link.done = seq - 1;
     if (seq === link.done + 1) {
       link.done = seq;
-      if (link.ahead.size > 0) while (link.ahead.delete(link.done + 1)) link.done++;
+      if (link.ahead.size > 0) { while (link.ahead.delete(link.done + 1)) link.done++; }
     } else if (seq > link.done) {
       link.ahead.add(seq);
     }
@@ -387,15 +427,15 @@ export class WorkerRuntime {
       const index = inbox.take(run);
       const { link, frame } = run;
       const extra = frame.x === undefined ? undefined : frame.x[index];
-      const item: Item = {
-        link,
-        seq: frame.s + index,
-        body: frame.m[index],
-        tp: extra?.tp ?? frame.tp ?? "",
-        ts: extra?.ts ?? frame.ts,
-        ask: extra?.a,
-        redelivered: frame.r === 1,
-      };
+      // One Item, rewritten for each message: nothing keeps it past its message.
+      const item = this.#item;
+      item.link = link;
+      item.seq = frame.s + index;
+      item.body = frame.m[index];
+      item.tp = extra?.tp ?? frame.tp ?? "";
+      item.ts = extra?.ts ?? frame.ts;
+      item.ask = extra?.a;
+      item.redelivered = frame.r === 1;
       if (this.#poison.size > 0) {
         const poison = this.#poison.get(`${link.key}:${item.seq}`);
         if (poison) {
@@ -414,7 +454,10 @@ export class WorkerRuntime {
       Atomics.store(sab, SAB_BUSY, 1);
       try {
         let next = behavior.receive(this.#state, item.body, this.#ctx);
-        if (next instanceof Promise) next = await next;
+        if (next instanceof Promise) {
+          span?.suspend?.();
+          next = await next;
+        }
         this.#state = next;
       } catch (error) {
         span?.recordException(error);
@@ -440,9 +483,11 @@ export class WorkerRuntime {
           // The reply carries the acknowledgement: one message back, not two.
           this.#sendReply(link, item.ask, true, this.#replyValue, link.done);
           if (link.done! > link.ackSent) this.#acked(link, link.done!);
-        } else if (++sinceAck >= ACK_EVERY) {
+        } else if (++sinceAck >= SHARED_ACK_EVERY && link.acks) {
+          // Mid-drain, only the shared word: a message per ack would cost the
+          // receiver more than the handling; the ack message follows the drain.
           sinceAck = 0;
-          this.#ackStateless();
+          Atomics.store(link.acks, 0, link.done! | 0);
         }
       } else {
         if (item.ask !== undefined) this.#sendReply(link, item.ask, true, this.#replyValue);
@@ -458,7 +503,9 @@ export class WorkerRuntime {
           sliceStart = lastCheck = performance.now();
           stride = 1;
         } else {
-          stride = now - lastCheck < stride * QUICK_MESSAGE_MS ? Math.min(stride * 2, MAX_STRIDE) : 1;
+          stride = now - lastCheck < stride * QUICK_MESSAGE_MS
+            ? Math.min(stride * 2, MAX_STRIDE)
+            : 1;
           lastCheck = now;
         }
         untilCheck = stride;
@@ -470,6 +517,12 @@ export class WorkerRuntime {
 
   #afterDrain(): void {
     if (this.#failed) return;
+    // Idle: hand logs and a few spans to the host now, before it may stop
+    // this worker; many spans wait for the timer (fewer, larger posts).
+    const held = this.#receive?.idle() ?? 0;
+    if (this.#logs.length > 0 || this.#spans.length > 0 || (held > 0 && held <= EAGER_SPANS)) {
+      this.#flushTelemetry();
+    }
     for (const link of this.#outbound.values()) link.flush();
     this.#ackStateless();
     this.#maybeSnapshot(true);
@@ -613,6 +666,7 @@ export class WorkerRuntime {
   async #finishStop(): Promise<void> {
     if (this.#processing || this.#failed) return;
     if (this.#inbox.length > 0) return void this.#drain();
+    if (!this.#expectedArrived()) return; // resumes when they arrive (#afterDrain)
     for (const link of this.#outbound.values()) link.flush();
     if (this.#init.options.snapshot.mode !== "never") {
       if (this.#sinceSnapshot > 0 && this.#snapshotInFlight === undefined) this.#takeSnapshot();
@@ -622,7 +676,26 @@ export class WorkerRuntime {
     this.#ticking = false;
     this.#yieldChannel?.port1.close();
     await Promise.resolve();
+    if (this.#stopSent) return;
+    this.#stopSent = true;
+    // Every reply went out on its link before this last word; the host learns
+    // of the stop on another channel, so senders wait for it on the link.
+    for (const link of this.#inbound.values()) this.#sayLastWord(link.port);
     this.#post({ k: "stopped" });
+  }
+
+  // Whether every message sent before the stop (as the host saw it) arrived.
+  #expectedArrived(): boolean {
+    for (const [key, seq] of Object.entries(this.#stopExpect)) {
+      const link = this.#inbound.get(key);
+      if (link && link.received < seq && (link.done ?? 0) < seq) return false;
+    }
+    return true;
+  }
+
+  #sayLastWord(port: MessagePort): void {
+    const error = toErrorInfo(new ActorStoppedError(this.#init.path, this.#stopReason));
+    port.postMessage({ k: "z", e: error } satisfies LinkReply);
   }
 
   // ---- outbound ------------------------------------------------------------
@@ -630,18 +703,15 @@ export class WorkerRuntime {
   #linkOut(target: string): OutboundLink {
     let link = this.#outbound.get(target);
     if (!link) {
-      link = new OutboundLink(target, this.#linkHooks(target));
+      link = this.#newOutbound(target);
       this.#outbound.set(target, link);
     }
     return link;
   }
 
-  #linkHooks(target: string) {
-    return {
-      onReply: (
-        askId: number,
-        reply: { ok: true; value: unknown } | { ok: false; error: ErrorInfo },
-      ) => {
+  #newOutbound(target: string, restored?: OutboxState): OutboundLink {
+    const link: OutboundLink = new OutboundLink(target, {
+      onReply: (askId, reply) => {
         const pending = this.#asks.get(askId);
         if (!pending) return;
         this.#asks.delete(askId);
@@ -649,16 +719,23 @@ export class WorkerRuntime {
         if (reply.ok) pending.resolve(reply.value);
         else pending.reject(fromErrorInfo(reply.error));
       },
-      onRefused: (_seqs: number[], asks: number[], error: ErrorInfo) => {
+      onRefused: (_seqs, asks, error) => {
         for (const id of asks) this.#rejectAsk(id, fromErrorInfo(error));
         this.#post({ k: "undeliverable", target, error });
       },
-      onCloneFailure: (_seq: number, askId: number | undefined, error: unknown) => {
+      onCloneFailure: (_seq, askId, error) => {
         const failure = new MessageNotCloneableError(target, { cause: error });
         if (askId !== undefined) this.#rejectAsk(askId, failure);
         this.#post({ k: "undeliverable", target, error: toErrorInfo(failure) });
       },
-    };
+      onClosed: () => {
+        const parked = this.#closing.get(link);
+        if (!parked) return;
+        clearTimeout(parked.timer);
+        this.#closeOutbound(link, parked.error);
+      },
+    }, restored);
+    return link;
   }
 
   #connected(target: string): OutboundLink {
@@ -670,14 +747,25 @@ export class WorkerRuntime {
     return link;
   }
 
-  #linkError(target: string, error: ErrorInfo): void {
+  #linkError(target: string, error: ErrorInfo, drained: boolean): void {
     const link = this.#outbound.get(target);
     if (!link) return;
     this.#outbound.delete(target);
+    if (drained && link.attached && !link.receiverClosed) {
+      // Replies to what the receiver handled are still on the link, ahead of its last word.
+      const timer = setTimeout(() => this.#closeOutbound(link, error), LAST_WORD_WAIT_MS);
+      this.#closing.set(link, { error, timer });
+      return;
+    }
+    this.#closeOutbound(link, error);
+  }
+
+  // Fails the asks the link's receiver will never answer, and closes the link.
+  #closeOutbound(link: OutboundLink, error: ErrorInfo): void {
+    this.#closing.delete(link);
     const failure = fromErrorInfo(error);
-    for (const id of link.pendingAskIds()) this.#rejectAsk(id, failure);
     for (const [id, pending] of this.#asks) {
-      if (pending.target === target) this.#rejectAsk(id, failure);
+      if (pending.link === link) this.#rejectAsk(id, failure);
     }
     link.close();
   }
@@ -690,20 +778,25 @@ export class WorkerRuntime {
     pending.reject(error);
   }
 
-  #send(target: string, body: unknown, askId?: number): void {
+  #send(target: string, body: unknown, askId?: number): OutboundLink {
     if (typeof target !== "string" || target.length === 0) {
       throw new TypeError(`Invalid target ${JSON.stringify(target)}: expected an actor path`);
     }
     const bad = findUncloneable(body);
     if (bad) throw new MessageNotCloneableError(target, { cause: new TypeError(bad) });
-    const trace = this.#currentTrace;
-    this.#connected(target).send(body, this.#currentTraceparent(), trace.tracestate, askId);
+    const link = this.#connected(target);
+    link.send(body, this.#currentTraceparent(), this.#trace().tracestate, askId);
+    return link;
   }
 
   #currentTraceparent(): string {
     const item = this.#current;
     if (!this.#tracer.enabled && item?.tp) return item.tp;
-    return formatTraceparent(this.#currentTrace);
+    return this.#currentTp ??= formatTraceparent(this.#trace());
+  }
+
+  #trace(): TraceContext {
+    return this.#currentTrace ??= this.#receive!.context;
   }
 
   #request(request: WorkerRequest): Promise<unknown> {
@@ -716,7 +809,17 @@ export class WorkerRuntime {
 
   // ---- tracing and logs ----------------------------------------------------
 
-  #startMessageSpan(item: Item) {
+  #startMessageSpan(item: Item): MessageSpan {
+    const receive = this.#receive!;
+    if (receive.begin(item.tp, item.ts, item.link.from, item.seq, item.redelivered)) {
+      // Conditional stores: most messages change none of these fields.
+      if (this.#currentTrace !== undefined) this.#currentTrace = this.#currentTp = undefined;
+      if (this.#span !== receive) this.#span = receive;
+      if (receive.sealedChunks >= MAX_SEALED_CHUNKS) this.#flushTelemetry();
+      else if (!this.#telemetryScheduled) this.#scheduleTelemetry();
+      return receive;
+    }
+    // Not sampled, or no valid parent: the general tracer.
     const parent = parseTraceparent(item.tp, item.ts);
     const span = this.#tracer.startSpan(`oao.actor.receive ${this.#init.path}`, {
       parent,
@@ -730,6 +833,8 @@ export class WorkerRuntime {
       },
     });
     this.#currentTrace = span.context;
+    this.#currentTp = undefined;
+    this.#span = span;
     return span;
   }
 
@@ -752,10 +857,21 @@ export class WorkerRuntime {
 
   #flushTelemetry(): void {
     this.#telemetryScheduled = false;
-    if (this.#spans.length > 0) {
+    const packed = this.#receive?.take();
+    if (this.#spans.length > 0 || (packed && packed.length > 0)) {
       const spans = this.#spans;
       this.#spans = [];
-      this.#post({ k: "spans", spans });
+      const message: WorkerToHost = { k: "spans", spans };
+      const transfer: Transferable[] = [];
+      if (packed && packed.length > 0) {
+        message.packed = packed;
+        for (const c of packed) {
+          for (const column of [c.ids, c.times, c.seqs, c.origin]) {
+            transfer.push(column.buffer as ArrayBuffer);
+          }
+        }
+      }
+      this.#post(message, transfer);
     }
     if (this.#logs.length > 0) {
       const records = this.#logs;
@@ -770,8 +886,8 @@ export class WorkerRuntime {
     properties?: Record<string, unknown>,
   ): void {
     const props: Record<string, unknown> = { ...properties, actor: this.#init.path };
-    const trace = this.#currentTrace;
-    if (this.#current) props.traceId = trace.traceId;
+    // The handled message's trace (its own span's when tracing, else the sender's).
+    if (this.#current) props.traceId = this.#ctx.trace.traceId;
     let record: WorkerLogRecord = { level, message: String(message), properties: props };
     if (findUncloneable(props)) {
       record = {
@@ -822,9 +938,9 @@ export class WorkerRuntime {
       get trace() {
         const item = rt.#current;
         if (!rt.#tracer.enabled && item) {
-          return parseTraceparent(item.tp, item.ts) ?? rt.#currentTrace;
+          return parseTraceparent(item.tp, item.ts) ?? rt.#trace();
         }
-        return rt.#currentTrace;
+        return rt.#trace();
       },
       log: logger,
       tell(target: string, message: unknown) {
@@ -834,7 +950,7 @@ export class WorkerRuntime {
         const timeoutMs = options.timeoutMs ?? 5_000;
         const id = rt.#nextId++;
         return new Promise<T>((resolve, reject) => {
-          const pending: Pending = { resolve: resolve as (v: unknown) => void, reject, target };
+          const pending: Pending = { resolve: resolve as (v: unknown) => void, reject };
           if (Number.isFinite(timeoutMs)) {
             pending.timer = setTimeout(
               () => rt.#rejectAsk(id, new AskTimeoutError(target, timeoutMs)),
@@ -843,7 +959,7 @@ export class WorkerRuntime {
           }
           rt.#asks.set(id, pending);
           try {
-            rt.#send(target, message, id);
+            pending.link = rt.#send(target, message, id);
           } catch (error) {
             rt.#rejectAsk(id, error as Error);
           }

@@ -3,7 +3,7 @@
 // new process completes it with every side effect performed exactly once,
 // and the policy's budgets still hold across the crash.
 import assert from "node:assert/strict";
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 import type { ExecutionReport } from "../../src/orchestrator/execution_report.ts";
 

@@ -113,7 +113,7 @@ Deno.test("fail-fast: a failure cancels running tasks and skips pending ones", a
 });
 
 Deno.test("a crashed workflow resumes without re-running completed tasks", async () => {
-  const { default: Redis } = await import("ioredis");
+  const { Redis } = await import("ioredis");
   const redisUrl = Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379";
   const id = crypto.randomUUID().slice(0, 8);
   const options = { redisUrl, keyPrefix: `oao-test-${id}:`, effectsKey: `oao-test-${id}-effects` };

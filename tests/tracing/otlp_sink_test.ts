@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { createTracingFromEnv } from "../../src/tracing/tracing_from_env.ts";
 import { OtlpSpanSink } from "../../src/tracing/otlp_sink.ts";
-import type { SpanData } from "../../src/tracing/span_data.ts";
+import type { PackedSpans, SpanData } from "../../src/tracing/span_data.ts";
+import { ReceiveSpanRecorder } from "../../src/tracing/_receive_span_recorder.ts";
+import { formatTraceparent, newTraceContext } from "../../src/tracing/trace_context.ts";
 import { type DecodedSpan, startOtlpReceiver } from "../_support/otlp_receiver.ts";
 
 const WAIT_MS = 10_000;
@@ -276,4 +278,95 @@ Deno.test("importing the tracing entry point does not load the OpenTelemetry SDK
   const sdk = [...reached].filter((s) => s.includes("opentelemetry"));
   assert.deepEqual(sdk, [], "statically loaded OpenTelemetry modules");
   assert.ok(reached.size > 3, "the graph walk found the tracing modules");
+});
+
+Deno.test("a full queue drops new spans and counts them; the queued ones are exported", async () => {
+  const receiver = await startOtlpReceiver();
+  try {
+    const errors: Error[] = [];
+    const sink = await OtlpSpanSink.create({
+      endpoint: receiver.endpoint,
+      batch: { maxQueueSize: 10, scheduledDelayMillis: 60_000 },
+      onError: (e) => errors.push(e),
+    });
+    const spans = Array.from(
+      { length: 4 },
+      (_, i) => workerSpan({ name: `s${i}`, spanId: `${i + 1}`.padStart(16, "0") }),
+    );
+    sink.export(spans); // 4 queued
+    assert.equal(receiver.requests(), 0, "below half the queue nothing is sent before the delay");
+    sink.export(Array.from({ length: 10 }, (_, i) => workerSpan({ name: `t${i}` })));
+    assert.equal(sink.queueDroppedSpans, 4, "6 of the 10 fit");
+    assert.equal(errors.length, 1, "a full queue is reported");
+    assert.match(errors[0]!.message, /maxQueueSize 10/);
+    await sink.flush();
+    assert.equal(receiver.spans().length, 10);
+    assert.equal(sink.exportedSpans, 10);
+    await sink.shutdown();
+  } finally {
+    await receiver.close();
+  }
+});
+
+Deno.test("half a queue of spans is exported at once, without waiting for the scheduled delay", async () => {
+  const receiver = await startOtlpReceiver();
+  try {
+    const sink = await OtlpSpanSink.create({
+      endpoint: receiver.endpoint,
+      batch: { maxQueueSize: 8, maxExportBatchSize: 3, scheduledDelayMillis: 60_000 },
+    });
+    sink.export(Array.from({ length: 4 }, (_, i) => workerSpan({ name: `s${i}` })));
+    const spans = await receiver.waitForSpans((s) => s.length === 4, WAIT_MS);
+    assert.deepEqual(spans.map((s) => s.name).sort(), ["s0", "s1", "s2", "s3"]);
+    assert.equal(receiver.requests(), 2, "in requests of at most 3 spans");
+    await sink.shutdown();
+  } finally {
+    await receiver.close();
+  }
+});
+
+Deno.test("packed receive spans of a worker are exported with their parent, ids and attributes", async () => {
+  const receiver = await startOtlpReceiver();
+  try {
+    const sink = await OtlpSpanSink.create({ endpoint: receiver.endpoint });
+    const parent = newTraceContext(true);
+    const recorder = new ReceiveSpanRecorder("exec-1/agent", 1, () => {});
+    const ids: string[] = [];
+    for (let seq = 1; seq <= 3; seq++) {
+      recorder.begin(formatTraceparent(parent), undefined, "exec-1/lead", seq, false);
+      ids.push(recorder.context.spanId);
+      recorder.end();
+    }
+    sink.exportPacked([...recorder.take(), { bogus: true } as unknown as PackedSpans]);
+    assert.equal(sink.droppedSpans, 1);
+    await sink.shutdown();
+    const spans = receiver.spans();
+    assert.deepEqual(spans.map((s) => s.spanId), ids);
+    for (const [i, span] of spans.entries()) {
+      assert.equal(span.name, "oao.actor.receive exec-1/agent");
+      assert.equal(span.traceId, parent.traceId);
+      assert.equal(span.parentSpanId, parent.spanId);
+      assert.equal(span.kind, 5);
+      assert.equal(span.attributes["oao.message.seq"], i + 1);
+      assert.equal(span.attributes["oao.message.from"], "exec-1/lead");
+    }
+    assert.equal(sink.exportedSpans, 3);
+  } finally {
+    await receiver.close();
+  }
+});
+
+Deno.test("invalid batch settings are an error naming the setting", async () => {
+  await assert.rejects(
+    () => OtlpSpanSink.create({ endpoint: "http://127.0.0.1:4317", batch: { maxQueueSize: 0 } }),
+    (e: unknown) => e instanceof RangeError && e.message.includes("maxQueueSize"),
+  );
+  await assert.rejects(
+    () =>
+      OtlpSpanSink.create({
+        endpoint: "http://127.0.0.1:4317",
+        batch: { maxQueueSize: 10, maxExportBatchSize: 20 },
+      }),
+    (e: unknown) => e instanceof RangeError && e.message.includes("maxExportBatchSize"),
+  );
 });

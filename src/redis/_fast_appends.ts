@@ -1,0 +1,143 @@
+/**
+ * Direct appends: the appends of one tick that need no script, sent as plain
+ * pipelined commands (one write, one read).
+ *
+ * The store proposes the next sequence number of the log (see
+ * `_append_heads.ts`) and adds the event with that explicit stream id:
+ * `XADD <events> NOMKSTREAM <seq>-0 e <json>`. Redis accepts an id only when
+ * it is greater than the last one, so the check-and-add is atomic without a
+ * script: a collision (another writer took the id) is refused, and so is a
+ * log that no longer exists (`NOMKSTREAM`: it expired). Such an append takes
+ * the script path instead, which reads the length of the log itself.
+ *
+ * When the expiry must move (see `_AppendHeads.mustRenew`), `PEXPIRE` of the
+ * stream and of the meta hash precede the `XADD` in the same write: if the
+ * connection drops between them, the log lives longer, never shorter. The
+ * tick's `ZADD GT` of the executions index follows the `XADD`s.
+ *
+ * ## Ambiguous failures
+ * When the outcome of an `XADD` is unknown (the connection dropped or the
+ * command timed out after it was sent), or its id was taken, the entry at
+ * that id is read: if it holds this very event (same JSON, which carries the
+ * event's unique id), the earlier attempt stored it; otherwise the event was
+ * not stored and it takes the script path. An attempt cannot land later: its
+ * id is taken by then, or it was sent on the same connection before the read
+ * (one connection executes in order), or on a connection that is closed.
+ *
+ * @module
+ */
+import type { Command as IoredisCommand } from "ioredis";
+import type { RedisClient } from "./connection.ts";
+import type { _StoreClient } from "./_store_client.ts";
+
+/** One direct append. */
+export interface _FastAppend {
+  /** The execution (for messages). */
+  executionId: string;
+  /** The events stream key. */
+  events: string;
+  /** The meta hash key. */
+  meta: string;
+  /** The event JSON. */
+  json: string;
+  /** The proposed sequence number. */
+  seq: number;
+  /** Retention in ms. */
+  ttlMs: number;
+  /** Whether to set the expiry of the stream and the meta hash. */
+  renew: boolean;
+}
+
+/**
+ * What became of a direct append: `"stored"` (at its proposed seq),
+ * `"script"` (not stored: the script path must append it), or the `Error`
+ * that rejects it (a key of the wrong type, out of memory…).
+ */
+export type _FastOutcome = "stored" | "script" | Error;
+
+/** The executions index update of a tick: score, member, score, member… */
+export type _IndexUpdate = { key: string; args: (string | number)[] };
+
+let Command: typeof IoredisCommand | undefined;
+
+/**
+ * Sends the direct appends of one tick.
+ *
+ * @param redis The store's client (timeouts, retries, generations).
+ * @param client The connected standalone client.
+ * @param appends The appends.
+ * @param index The executions index update, if any.
+ * @returns One outcome per append, in order, and the index error if any.
+ */
+export async function _sendFastAppends(
+  redis: _StoreClient,
+  client: RedisClient,
+  appends: _FastAppend[],
+  index: _IndexUpdate | undefined,
+): Promise<{ outcomes: _FastOutcome[]; indexError: unknown }> {
+  Command ??= (await import("ioredis")).Command;
+  const commands: IoredisCommand[] = [];
+  const positions: number[] = [];
+  for (const append of appends) {
+    if (append.renew) {
+      commands.push(new Command("pexpire", [append.events, append.ttlMs]));
+      commands.push(new Command("pexpire", [append.meta, append.ttlMs]));
+    }
+    positions.push(commands.length);
+    commands.push(
+      new Command("xadd", [append.events, "NOMKSTREAM", `${append.seq}-0`, "e", append.json], {
+        replyEncoding: "utf8",
+      }),
+    );
+  }
+  if (index) commands.push(new Command("zadd", [index.key, "GT", ...index.args]));
+  let replies: unknown[] | undefined;
+  let failure: unknown;
+  try {
+    replies = await redis.exec(client, commands);
+  } catch (error) {
+    failure = error; // the watchdog's timeout: every outcome is unknown
+  }
+  const outcomes: _FastOutcome[] = [];
+  const unknown: number[] = [];
+  appends.forEach((_, i) => {
+    const reply = replies ? replies[positions[i]!] : failure;
+    if (typeof reply === "string") outcomes.push("stored");
+    else if (reply === null) outcomes.push("script"); // NOMKSTREAM: the log is gone
+    else if (
+      !(reply instanceof Error) || /equal or smaller/.test(reply.message) ||
+      redis.transient(reply)
+    ) {
+      outcomes.push("script");
+      unknown.push(i);
+    } else outcomes.push(reply);
+  });
+  const indexReply = index && replies ? replies[replies.length - 1] : undefined;
+  const indexError = index && !replies ? failure : indexReply instanceof Error ? indexReply : undefined;
+  await Promise.all(unknown.map((i) =>
+    _storedAt(redis, appends[i]!).then(
+      (found) => {
+        if (found) outcomes[i] = "stored";
+      },
+      (error: Error) => {
+        outcomes[i] = error; // the store stayed unreachable: the append may or may not be stored
+      },
+    )
+  ));
+  return { outcomes, indexError };
+}
+
+/** Whether the entry at the proposed id holds this very event (retried reads). */
+async function _storedAt(redis: _StoreClient, append: _FastAppend): Promise<boolean> {
+  const id = `${append.seq}-0`;
+  const entries = await redis.send(
+    `appendEvent("${append.executionId}")`,
+    (target) => target.xrange(append.events, id, id),
+  );
+  const fields = entries[0]?.[1];
+  if (!fields) return false;
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === "e") return fields[i + 1] === append.json;
+  }
+  return false;
+}
