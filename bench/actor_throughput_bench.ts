@@ -19,7 +19,8 @@
  * - `actor.rss_per_actor` — MB of resident memory per idle actor with
  *   `--actors` (200) stateless actors alive; baseline: as many raw workers.
  *   Each side is measured in its own subprocess. Target ≤ 1.2.
- * - `tracing.overhead` — reserved: see {@linkcode measureTracingOverhead}.
+ * - `tracing.overhead` — tell throughput with every message traced and exported
+ *   to a local OTLP gRPC receiver, against tracing off.
  *
  * Runtime and baseline rounds alternate, after warm-up rounds; figures are
  * medians. Run under the shared benchmark lock:
@@ -28,6 +29,7 @@
  *
  * @module
  */
+import { measureTracingOverhead as measureTracingOverheadFigures } from "./_tracing_overhead.ts";
 import { parseArgs } from "node:util";
 import { ActorSystem } from "../src/actor/actor_system.ts";
 import { type Figure, figure, median, nextMessage, percentile } from "./_figure.ts";
@@ -316,16 +318,27 @@ async function rssChild(kind: string, actors: number): Promise<void> {
   }
 }
 
-// ---- tracing overhead (reserved) ------------------------------------------
+// ---- tracing overhead ------------------------------------------------------
 
 /**
- * RESERVED for `tracing.overhead`, to be written by the tracing work: tell
- * throughput (as in {@linkcode measureTell}) with a system whose tracer is
- * enabled, against the same figure with tracing off, measured in the same
- * run. Until then it reports no figure.
+ * `tracing.overhead`: tell throughput (as in {@linkcode measureTell}) with
+ * the system's tracer on — every message handled records a span, exported to
+ * a local OTLP gRPC receiver — against tracing off, same run, same shape.
+ * Spans dropped by the exporter, and the time to export a round's spans
+ * after it, are reported on stderr.
  */
-function measureTracingOverhead(_options: BenchOptions): Promise<Figure | undefined> {
-  return Promise.resolve(undefined);
+async function measureTracingOverhead(options: BenchOptions): Promise<Figure> {
+  const result = await measureTracingOverheadFigures({
+    messages: options.messages,
+    rounds: options.rounds,
+    warmup: options.warmup,
+  });
+  console.error(
+    `tracing: ${result.spans} spans recorded, ${result.dropped} dropped, export after a round ${
+      result.flushMs.toFixed(0)
+    } ms`,
+  );
+  return figure("tracing.overhead", result.on, "msg/s", result.off);
 }
 
 function count(value: string | undefined, flag: string, min = 1): number {

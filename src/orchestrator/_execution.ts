@@ -517,7 +517,11 @@ export class ExecutionRun {
       });
       const started = this.#host.clock.now();
       try {
-        const result = await this.#invoke(tool, request.args, key, step);
+        // Tools run under their span's context (OpenTelemetry's, when the tracer joins it).
+        const result = await this.#host.tracer.runInContext(
+          span.context,
+          () => this.#invoke(tool, request.args, key, step),
+        );
         canonicalJson(result ?? null); // the result is recorded: it must be JSON
         this.#ledger.record(key, { ok: true, result });
         await this.#record("TOOL_CALL_SUCCESS", {

@@ -101,7 +101,10 @@ export interface RunOptions {
   executionId?: string;
   /** Policy limits overriding the orchestrator's. */
   policy?: Partial<PolicyLimits>;
-  /** Parent trace context (an API request's, a job's). */
+  /**
+   * Parent trace context (an API request's, a job's).
+   * @default {the tracer's active context (the active OpenTelemetry span's, with `createTracingFromEnv`), else a new trace}
+   */
   trace?: TraceContext;
   /** W3C `traceparent` of the parent, when `trace` is not given. */
   traceparent?: string;
@@ -597,7 +600,8 @@ export class Orchestrator {
   #runExtras(options: RunOptions) {
     const extras: { fencingToken?: number; parentTrace?: TraceContext; signal?: AbortSignal } = {};
     if (options.fencingToken !== undefined) extras.fencingToken = options.fencingToken;
-    const trace = options.trace ?? parseTraceparent(options.traceparent);
+    const trace = options.trace ?? parseTraceparent(options.traceparent) ??
+      this.#tracer.activeContext();
     if (trace) extras.parentTrace = trace;
     if (options.signal) extras.signal = options.signal;
     return extras;

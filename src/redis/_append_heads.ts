@@ -31,7 +31,15 @@ const MARGIN_MS = 100;
 const MAX_HEADS = 10_000;
 
 /** What a store knows about one log. */
-export interface _Head {
+export interface _Head<P = unknown> {
+  /** The execution. */
+  executionId: string;
+  /** Its events stream key. */
+  events: string;
+  /** Its meta hash key. */
+  meta: string;
+  /** Appends issued in the current tick, not routed yet. */
+  tick: P[] | undefined;
   /** The last sequence number known; 0 when unknown. */
   seq: number;
   /** The connection generation in which `seq` was learned. */
@@ -64,8 +72,16 @@ export function _tolerance(ttlMs: number): number {
 }
 
 /** @internal The heads of the logs a store touched, bounded. */
-export class _AppendHeads {
-  #heads = new Map<string, _Head>();
+export class _AppendHeads<P = unknown> {
+  #heads = new Map<string, _Head<P>>();
+  #tag: (executionId: string) => string;
+
+  /**
+   * @param tag The hash-tagged key prefix of an execution, `<prefix>{<id>}`.
+   */
+  constructor(tag: (executionId: string) => string) {
+    this.#tag = tag;
+  }
 
   /**
    * The head of a log, created empty on first use.
@@ -73,10 +89,15 @@ export class _AppendHeads {
    * @param executionId The execution.
    * @returns Its head.
    */
-  get(executionId: string): _Head {
+  get(executionId: string): _Head<P> {
     let head = this.#heads.get(executionId);
     if (head) return head;
+    const tag = this.#tag(executionId);
     head = {
+      executionId,
+      events: `${tag}:events`,
+      meta: `${tag}:meta`,
+      tick: undefined,
       seq: 0,
       generation: -1,
       knownAt: 0,
@@ -100,7 +121,7 @@ export class _AppendHeads {
    * @param generation The current connection generation.
    * @returns True when trusted.
    */
-  trusted(head: _Head, now: number, generation: number): boolean {
+  trusted(head: _Head<P>, now: number, generation: number): boolean {
     if (head.seq === 0 || head.generation !== generation || head.ttlMs === 0) return false;
     if (now - head.knownAt >= TRUST_MS) return false;
     const floor = head.renewedAt + head.ttlMs - (head.exact ? 0 : _tolerance(head.ttlMs));
@@ -116,7 +137,7 @@ export class _AppendHeads {
    * @param ttlMs The append's retention.
    * @returns True when the expiry must be set.
    */
-  mustRenew(head: _Head, now: number, ttlMs: number): boolean {
+  mustRenew(head: _Head<P>, now: number, ttlMs: number): boolean {
     return !(head.exact && head.ttlMs === ttlMs && now - head.renewedAt < _tolerance(ttlMs) / 2);
   }
 
@@ -128,7 +149,7 @@ export class _AppendHeads {
    * @param generation The generation in which the operation was sent.
    * @param sentAt When it was sent.
    */
-  learn(head: _Head, seq: number, generation: number, sentAt: number): void {
+  learn(head: _Head<P>, seq: number, generation: number, sentAt: number): void {
     if (head.generation === generation && seq <= head.seq) return;
     head.seq = seq;
     head.generation = generation;
@@ -143,7 +164,7 @@ export class _AppendHeads {
    * @param sentAt When the operation was sent.
    * @param exact True for `PEXPIRE`, false for the script (within tolerance).
    */
-  renewed(head: _Head, ttlMs: number, sentAt: number, exact: boolean): void {
+  renewed(head: _Head<P>, ttlMs: number, sentAt: number, exact: boolean): void {
     head.renewedAt = sentAt;
     head.ttlMs = ttlMs;
     head.exact = exact;
@@ -156,7 +177,7 @@ export class _AppendHeads {
 
   #evict(): void {
     for (const [executionId, head] of this.#heads) {
-      if (head.busy > 0) continue;
+      if (head.busy > 0 || head.tick) continue;
       this.#heads.delete(executionId);
       return;
     }

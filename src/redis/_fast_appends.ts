@@ -12,8 +12,13 @@
  *
  * When the expiry must move (see `_AppendHeads.mustRenew`), `PEXPIRE` of the
  * stream and of the meta hash precede the `XADD` in the same write: if the
- * connection drops between them, the log lives longer, never shorter. The
- * tick's `ZADD GT` of the executions index follows the `XADD`s.
+ * connection drops between them, the log lives longer, never shorter.
+ *
+ * The executions index is updated by one `ZADD GT` for the appends of the
+ * tick that were stored ({@linkcode _sendIndex}), written once their replies
+ * are in and before they resolve: later commands of the store travel behind
+ * it on the same connection, while the appends do not wait for Redis to
+ * update the index.
  *
  * ## Ambiguous failures
  * When the outcome of an `XADD` is unknown (the connection dropped or the
@@ -55,9 +60,6 @@ export interface _FastAppend {
  */
 export type _FastOutcome = "stored" | "script" | Error;
 
-/** The executions index update of a tick: score, member, score, member… */
-export type _IndexUpdate = { key: string; args: (string | number)[] };
-
 let Command: typeof IoredisCommand | undefined;
 
 /**
@@ -66,15 +68,13 @@ let Command: typeof IoredisCommand | undefined;
  * @param redis The store's client (timeouts, retries, generations).
  * @param client The connected standalone client.
  * @param appends The appends.
- * @param index The executions index update, if any.
- * @returns One outcome per append, in order, and the index error if any.
+ * @returns One outcome per append, in order.
  */
 export async function _sendFastAppends(
   redis: _StoreClient,
   client: RedisClient,
   appends: _FastAppend[],
-  index: _IndexUpdate | undefined,
-): Promise<{ outcomes: _FastOutcome[]; indexError: unknown }> {
+): Promise<_FastOutcome[]> {
   Command ??= (await import("ioredis")).Command;
   const commands: IoredisCommand[] = [];
   const positions: number[] = [];
@@ -90,7 +90,6 @@ export async function _sendFastAppends(
       }),
     );
   }
-  if (index) commands.push(new Command("zadd", [index.key, "GT", ...index.args]));
   let replies: unknown[] | undefined;
   let failure: unknown;
   try {
@@ -112,8 +111,7 @@ export async function _sendFastAppends(
       unknown.push(i);
     } else outcomes.push(reply);
   });
-  const indexReply = index && replies ? replies[replies.length - 1] : undefined;
-  const indexError = index && !replies ? failure : indexReply instanceof Error ? indexReply : undefined;
+  if (unknown.length === 0) return outcomes;
   await Promise.all(unknown.map((i) =>
     _storedAt(redis, appends[i]!).then(
       (found) => {
@@ -124,7 +122,27 @@ export async function _sendFastAppends(
       },
     )
   ));
-  return { outcomes, indexError };
+  return outcomes;
+}
+
+/**
+ * Writes the executions index update of a tick (`ZADD GT`) at once.
+ *
+ * @param redis The store's client.
+ * @param client The connected client.
+ * @param key The index key.
+ * @param members Score, member, score, member….
+ * @returns Once Redis answered; rejects with its error.
+ */
+export function _sendIndex(
+  redis: _StoreClient,
+  client: RedisClient,
+  key: string,
+  members: (string | number)[],
+): Promise<unknown> {
+  const command = new Command!("zadd", [key, "GT", ...members]);
+  client.sendCommand(command);
+  return redis.guard(command.promise);
 }
 
 /** Whether the entry at the proposed id holds this very event (retried reads). */

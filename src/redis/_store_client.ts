@@ -152,15 +152,19 @@ export class _StoreClient {
     }
     const pipeline = (client as Redis).pipeline() as unknown as {
       sendCommand(command: Command): void;
-      exec(): Promise<unknown>;
+      exec(): Promise<[Error | null, unknown][] | null>;
     };
     for (const command of commands) pipeline.sendCommand(command);
-    // Replies and errors are read from the commands; exec's own promise only mirrors them.
-    pipeline.exec().catch(() => {});
-    return this.guard(
-      Promise.all(commands.map((command) => command.promise.catch((error: Error) => error))),
-    );
+    return this.guard(pipeline.exec().then((results) =>
+      commands.map((_, i) => {
+        const [error, reply] = results?.[i] ?? [new Error("Connection is closed.")];
+        return error ?? reply;
+      })
+    ));
   }
+
+
+
 
   /** True once {@linkcode _StoreClient.close} was called. */
   get closed(): boolean {

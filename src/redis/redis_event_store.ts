@@ -79,7 +79,6 @@ import {
   _encodeEvent,
   _listLimit,
   _range,
-  _storedEvent,
   _subscribeStart,
 } from "../events/_event_codec.ts";
 import type { Cluster } from "ioredis";
@@ -88,7 +87,7 @@ import { type _Batch, _GroupCommit } from "./_group_commit.ts";
 import { _BATCH_SCRIPTS, _replyError, _runBatchScript } from "./_batch_scripts.ts";
 import { _StoreClient, type _Target } from "./_store_client.ts";
 import { _AppendHeads, type _Head } from "./_append_heads.ts";
-import { type _FastAppend, type _IndexUpdate, _sendFastAppends } from "./_fast_appends.ts";
+import { type _FastAppend, _sendFastAppends, _sendIndex } from "./_fast_appends.ts";
 import type { RedisStoreOptions } from "./redis_store_options.ts";
 
 /** Options of {@linkcode RedisEventStore}. */
@@ -112,32 +111,24 @@ const PAGE = 1_000;
 /** Most appends in one script call (ARGV stays far below Lua's `unpack` limit). */
 const MAX_BATCH = 512;
 
-/** One append waiting for its batch. */
-interface _Append {
-  executionId: string;
-  json: string;
-  ttlMs: number;
+/**
+ * One append, from the call to its outcome: routed at the end of its tick,
+ * then sent directly (see `_fast_appends.ts`, which reads its `_FastAppend`
+ * fields) or through the group-commit script.
+ */
+interface _Append extends _FastAppend {
   fencingToken: number | undefined;
   key: string | undefined;
   time: number;
-}
-
-/** An append of the current tick, before it is routed. */
-interface _Pending {
-  item: _Append;
-  resolve(reply: _AppendReply): void;
+  head: _Head<_Append>;
+  /** The stored event, completed with its seq when the append succeeds. */
+  record: StoredEvent;
+  resolve(stored: StoredEvent): void;
   reject(error: unknown): void;
 }
 
 /** What the script answered for one append: status (1 appended, -1 fenced) and seq or fence. */
 type _AppendReply = [number, number];
-
-/** A direct append of the tick. */
-interface _Direct {
-  pending: _Pending;
-  head: _Head;
-  append: _FastAppend;
-}
 
 /**
  * An {@linkcode EventStore} on Redis Streams. Connects on first use.
@@ -158,9 +149,8 @@ interface _Direct {
 export class RedisEventStore implements EventStore {
   #redis: _StoreClient;
   #appends: _GroupCommit<_Append, _AppendReply>;
-  #heads = new _AppendHeads();
-  #tick = new Map<string, _Pending[]>();
-  #tickScheduled = false;
+  #heads: _AppendHeads<_Append> = new _AppendHeads((id) => this.#tag(id));
+  #tick: _Head<_Append>[] = [];
   #retentionSeconds: number;
   #ttlMs: number;
   #blockMs: number;
@@ -207,31 +197,56 @@ export class RedisEventStore implements EventStore {
    * @throws {CorruptDataError} When the event cannot be serialized.
    * @throws {StoreUnavailableError} When Redis stays unreachable.
    */
-  async appendEvent(
+  appendEvent(
     executionId: string,
     event: EventInput,
     options?: AppendOptions,
   ): Promise<StoredEvent> {
-    _checkExecutionId(executionId);
-    const { ttlMs, fencingToken } = _appendOptions(options, this.#retentionSeconds);
-    const time = this.#redis.clock.now();
-    const { record, json } = _encodeEvent(executionId, event, {
-      id: crypto.randomUUID(),
-      time,
-      where: this.#keys(executionId).events,
-    });
-    const [status, value] = await new Promise<_AppendReply>((resolve, reject) => {
-      const item = { executionId, json, ttlMs, fencingToken, key: record.key, time };
-      const pending = this.#tick.get(executionId);
-      if (pending) pending.push({ item, resolve, reject });
-      else this.#tick.set(executionId, [{ item, resolve, reject }]);
-      if (!this.#tickScheduled) {
-        this.#tickScheduled = true;
-        queueMicrotask(() => this.#route());
+    let ttlMs: number, fencingToken: number | undefined, time: number;
+    let head: _Head<_Append>, record: StoredEvent, json: string;
+    try {
+      _checkExecutionId(executionId);
+      if (options === undefined) {
+        ttlMs = this.#ttlMs;
+        fencingToken = undefined;
+      } else ({ ttlMs, fencingToken } = _appendOptions(options, this.#retentionSeconds));
+      time = this.#redis.clock.now();
+      head = this.#heads.get(executionId);
+      const encoded = _encodeEvent(executionId, event, {
+        id: crypto.randomUUID(),
+        time,
+        where: head.events,
+      });
+      // The record is this append's own object: completed with its seq, it is the result.
+      record = encoded.record as StoredEvent;
+      record.executionId = executionId;
+      json = encoded.json;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<StoredEvent>((resolve, reject) => {
+      const append: _Append = {
+        executionId,
+        events: head.events,
+        meta: head.meta,
+        json,
+        seq: 0,
+        ttlMs,
+        renew: false,
+        fencingToken,
+        key: record.key,
+        time,
+        head,
+        record,
+        resolve,
+        reject,
+      };
+      if (head.tick) head.tick.push(append);
+      else {
+        head.tick = [append];
+        if (this.#tick.push(head) === 1) queueMicrotask(() => this.#route());
       }
     });
-    if (status === -1) throw new FencedError(executionId, fencingToken!, value);
-    return _storedEvent(executionId, value, record);
   }
 
   /**
@@ -483,50 +498,54 @@ export class RedisEventStore implements EventStore {
    * script, in the order they were issued.
    */
   #route(): void {
-    this.#tickScheduled = false;
-    const tick = this.#tick;
-    this.#tick = new Map();
+    const heads = this.#tick;
+    this.#tick = [];
     const client = this.#redis.current;
     const direct = client !== undefined && !client.isCluster && !this.#redis.closed;
     const now = this.#redis.clock.now();
     const generation = this.#redis.generation;
-    const fast: _Direct[] = [];
-    for (const [executionId, list] of tick) {
-      const head = this.#heads.get(executionId);
-      const { item } = list[0]!;
+    const fast: _Append[] = [];
+    for (const head of heads) {
+      const appends = head.tick!;
+      head.tick = undefined;
+      const append = appends[0]!;
       if (
-        direct && list.length === 1 && head.busy === 0 && !head.fenced &&
-        item.fencingToken === undefined && item.key === undefined &&
+        direct && appends.length === 1 && head.busy === 0 && !head.fenced &&
+        append.fencingToken === undefined && append.key === undefined &&
         this.#heads.trusted(head, now, generation)
       ) {
-        const { events, meta } = this.#keys(executionId);
-        const renew = this.#heads.mustRenew(head, now, item.ttlMs);
-        const append = { executionId, events, meta, json: item.json, seq: head.seq + 1, renew };
-        fast.push({ pending: list[0]!, head, append: { ...append, ttlMs: item.ttlMs } });
+        append.seq = head.seq + 1;
+        append.renew = this.#heads.mustRenew(head, now, append.ttlMs);
+        fast.push(append);
         head.busy++;
         continue;
       }
-      for (const pending of list) {
-        if (pending.item.fencingToken !== undefined) head.fenced = true;
-        this.#script(pending, head);
+      for (const append of appends) {
+        if (append.fencingToken !== undefined) head.fenced = true;
+        this.#script(append);
       }
     }
     if (fast.length > 0) this.#direct(client!, fast, now, generation);
   }
 
   /** Sends an append through the group-commit script. */
-  #script(pending: _Pending, head: _Head): void {
-    const { item } = pending;
+  #script(append: _Append): void {
+    const { head } = append;
     head.busy++;
-    this.#appends.add(item.executionId, `appendEvent("${item.executionId}")`, item).then(
-      (reply) => {
+    this.#appends.add(append.executionId, `appendEvent("${append.executionId}")`, append).then(
+      ([status, value]) => {
         head.busy--;
-        pending.resolve(reply);
+        if (status === -1) {
+          append.reject(new FencedError(append.executionId, append.fencingToken!, value));
+        } else {
+          append.record.seq = value;
+          append.resolve(append.record);
+        }
       },
       (error: unknown) => {
         head.busy--;
         head.seq = 0;
-        pending.reject(error);
+        append.reject(error);
       },
     );
   }
@@ -534,46 +553,59 @@ export class RedisEventStore implements EventStore {
   /** Sends the direct appends of a tick; those that need the script take it. */
   async #direct(
     client: RedisClient,
-    fast: _Direct[],
+    fast: _Append[],
     sentAt: number,
     generation: number,
   ): Promise<void> {
+    const outcomes = await _sendFastAppends(this.#redis, client, fast);
     const members: (string | number)[] = [];
-    for (const { pending: { item }, head } of fast) {
-      if (item.time <= head.indexed) continue;
-      members.push(item.time, item.executionId);
-      head.indexed = item.time;
+    for (let i = 0; i < fast.length; i++) {
+      const { head, time, executionId } = fast[i]!;
+      if (outcomes[i] !== "stored" || time <= head.indexed) continue;
+      members.push(time, executionId);
+      head.indexed = time;
     }
-    const index: _IndexUpdate | undefined = members.length > 0
-      ? { key: this.#indexKey, args: members }
-      : undefined;
-    const { outcomes, indexError } = await _sendFastAppends(
-      this.#redis,
-      client,
-      fast.map((f) => f.append),
-      index,
-    );
-    if (indexError) {
-      for (const { head } of fast) head.indexed = 0;
-      logger.warn("Cannot update the executions index for {ids}: {error}", {
-        ids: fast.map((f) => f.append.executionId),
-        error: indexError instanceof Error ? indexError.message : String(indexError),
-      });
-    }
-    outcomes.forEach((outcome, i) => {
-      const { pending, head, append } = fast[i]!;
+    if (members.length > 0) this.#index(client, members);
+    for (let i = 0; i < fast.length; i++) {
+      const append = fast[i]!;
+      const { head } = append;
+      const outcome = outcomes[i]!;
+      head.busy--;
       if (outcome === "stored") {
         this.#heads.learn(head, append.seq, generation, sentAt);
         if (append.renew) this.#heads.renewed(head, append.ttlMs, sentAt, true);
-        head.busy--;
-        pending.resolve([1, append.seq]);
-        return;
+        append.record.seq = append.seq;
+        append.resolve(append.record);
+        continue;
       }
       head.seq = 0;
-      if (outcome === "script") this.#script(pending, head);
-      else pending.reject(outcome);
-      head.busy--;
-    });
+      if (outcome === "script") this.#script(append);
+      else append.reject(outcome);
+    }
+  }
+
+  /**
+   * Updates the executions index for direct appends (see `_sendIndex`).
+   * Never rejects: a failure is logged (the events are stored; only the
+   * listing may lag), and those executions are indexed again next time.
+   */
+  #index(client: RedisClient, members: (string | number)[]): void {
+    const done: Promise<void> = _sendIndex(this.#redis, client, this.#indexKey, members).then(
+      () => {},
+      (error: unknown) => {
+        const ids: string[] = [];
+        for (let i = 1; i < members.length; i += 2) {
+          const id = String(members[i]);
+          ids.push(id);
+          this.#heads.get(id).indexed = 0;
+        }
+        logger.warn("Cannot update the executions index for {ids}: {error}", {
+          ids,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      },
+    ).finally(() => this.#inflight.delete(done));
+    this.#inflight.add(done);
   }
 
   async #xrange(
@@ -627,8 +659,8 @@ export class RedisEventStore implements EventStore {
     ];
     const order: number[] = [];
     for (const [executionId, positions] of byExecution) {
-      const tag = this.#tag(executionId);
-      keys.push(`${tag}:events`, `${tag}:meta`);
+      const { events, meta } = items[positions[0]!]!;
+      keys.push(events, meta);
       args.push(executionId, positions.length);
       for (const i of positions) {
         const item = items[i]!;
@@ -680,8 +712,8 @@ export class RedisEventStore implements EventStore {
     batch: _Batch,
     score: number,
   ): void {
-    for (const [executionId, positions] of byExecution) {
-      const head = this.#heads.get(executionId);
+    for (const positions of byExecution.values()) {
+      const { head } = items[positions[0]!]!;
       let last: number | undefined;
       for (const i of positions) {
         const outcome = outcomes[i]!;

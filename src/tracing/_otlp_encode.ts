@@ -4,7 +4,7 @@
 // worker (untrusted): it is checked with `invalidSpanReason` first, and
 // attributes or events OTLP cannot carry are dropped and counted.
 import { ProtoWriter } from "./_protobuf_writer.ts";
-import type { AttributeValue, PackedSpans, SpanData } from "./span_data.ts";
+import type { AttributeValue, PackedSpans, SpanData, SpanLinkData } from "./span_data.ts";
 import { parseTraceparent } from "./trace_context.ts";
 
 /** The instrumentation scope of exported spans. */
@@ -83,17 +83,28 @@ function _anyValue(w: ProtoWriter, value: unknown): boolean {
       } else return false;
       return true;
   }
-  if (!Array.isArray(value) || !value.every(_isPrimitive)) return false;
-  if (new Set(value.map((v) => typeof v)).size > 1) return false;
+  if (!_isArrayValue(value)) return false;
   w.byte(0x2a); // array_value
   const array = w.begin();
   for (const item of value) {
     w.byte(0x0a); // values
     const any = w.begin();
-    _anyValue(w, item);
+    if (item !== null && item !== undefined) _anyValue(w, item); // else an empty AnyValue
     w.end(any);
   }
   w.end(array);
+  return true;
+}
+
+/** An array OTLP can carry: primitives of one type, `null` and `undefined` allowed. */
+function _isArrayValue(value: unknown): value is unknown[] {
+  if (!Array.isArray(value)) return false;
+  let type: string | undefined;
+  for (const item of value) {
+    if (item === null || item === undefined) continue;
+    if (!_isPrimitive(item) || (type !== undefined && typeof item !== type)) return false;
+    type = typeof item;
+  }
   return true;
 }
 
@@ -140,6 +151,10 @@ export function writeSpan(w: ProtoWriter, span: SpanData): void {
   w.hex(span.traceId);
   w.byte(0x12);
   w.hex(span.spanId);
+  if (typeof span.tracestate === "string" && span.tracestate !== "") {
+    w.byte(0x1a);
+    w.string(span.tracestate);
+  }
   if (span.parentSpanId !== undefined) {
     w.byte(0x22);
     w.hex(span.parentSpanId);
@@ -180,6 +195,7 @@ export function writeSpan(w: ProtoWriter, span: SpanData): void {
     w.byte(0x60);
     w.varint(droppedEvents);
   }
+  if (span.links !== undefined) _links(w, span.links);
   const status: Partial<SpanData["status"]> = span.status ?? {};
   const code = _lookup(STATUS_CODE, status.code);
   w.byte(0x7a);
@@ -197,6 +213,41 @@ export function writeSpan(w: ProtoWriter, span: SpanData): void {
   w.byte(0x01);
   w.fixed32(SAMPLED);
   w.end(mark);
+}
+
+/** Writes links (field 13 of Span) and the count of malformed ones dropped (field 14). */
+function _links(w: ProtoWriter, links: unknown): void {
+  if (!Array.isArray(links)) return;
+  let dropped = 0;
+  for (const link of links as Partial<SpanLinkData>[]) {
+    if (
+      typeof link?.traceId !== "string" || !TRACE_ID.test(link.traceId) ||
+      typeof link.spanId !== "string" || !SPAN_ID.test(link.spanId)
+    ) {
+      dropped++;
+      continue;
+    }
+    w.byte(0x6a);
+    const l = w.begin();
+    w.byte(0x0a);
+    w.hex(link.traceId);
+    w.byte(0x12);
+    w.hex(link.spanId);
+    if (typeof link.tracestate === "string" && link.tracestate !== "") {
+      w.byte(0x1a);
+      w.string(link.tracestate);
+    }
+    const droppedAttributes = _attributes(w, 0x22, link.attributes);
+    if (droppedAttributes > 0) {
+      w.byte(0x28);
+      w.varint(droppedAttributes);
+    }
+    w.end(l);
+  }
+  if (dropped > 0) {
+    w.byte(0x70);
+    w.varint(dropped);
+  }
 }
 
 function _lookup<T extends string>(table: Record<T, number>, key: unknown): number {

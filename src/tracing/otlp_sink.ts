@@ -102,6 +102,7 @@ interface _Delegate {
 
 interface _Parts {
   delegate: _Delegate;
+  untraced: (fn: () => void) => void;
   header: RequestHeader;
   schemaUrl: string | undefined;
   batch: Required<BatchConfig>;
@@ -113,6 +114,7 @@ const EXPORT_SUCCESS = 0; // ExportResultCode.SUCCESS in @opentelemetry/core
 /** A {@linkcode SpanSink} exporting over OTLP/gRPC with batching. */
 export class OtlpSpanSink implements SpanSink {
   #delegate: _Delegate;
+  #untraced: (fn: () => void) => void;
   #header: RequestHeader;
   #schemaUrl: string | undefined;
   #batch: Required<BatchConfig>;
@@ -135,6 +137,7 @@ export class OtlpSpanSink implements SpanSink {
 
   private constructor(parts: _Parts) {
     this.#delegate = parts.delegate;
+    this.#untraced = parts.untraced;
     this.#header = parts.header;
     this.#schemaUrl = parts.schemaUrl;
     this.#batch = parts.batch;
@@ -168,6 +171,8 @@ export class OtlpSpanSink implements SpanSink {
     const batch = _batchConfig(options.batch);
     const grpc = await import("@opentelemetry/otlp-grpc-exporter-base");
     const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-grpc");
+    const { context } = await import("@opentelemetry/api");
+    const { suppressTracing } = await import("@opentelemetry/core");
     const onError = options.onError ?? await _defaultOnError(options.endpoint);
     const config: ConstructorParameters<typeof OTLPTraceExporter>[0] & object = {
       url: options.endpoint,
@@ -204,6 +209,9 @@ export class OtlpSpanSink implements SpanSink {
     const scope = options.scope ?? { name: "@oao/runtime" };
     return new OtlpSpanSink({
       delegate: exporter as unknown as _Delegate,
+      // As OpenTelemetry's span processors do: instrumented code the export
+      // runs (gRPC, HTTP/2) must not record spans about exporting spans.
+      untraced: (fn) => context.with(suppressTracing(context.active()), fn),
       header: encodeRequestHeader({ "service.name": "oao", ...options.resource }, scope),
       schemaUrl: scope.schemaUrl,
       batch,
@@ -436,7 +444,7 @@ export class OtlpSpanSink implements SpanSink {
     };
     this.#inFlight.add(done);
     try {
-      this.#delegate.export(batch, finish);
+      this.#untraced(() => this.#delegate.export(batch, finish));
     } catch (error) {
       finish({ code: 1, error: error instanceof Error ? error : new Error(String(error)) });
     }

@@ -7,8 +7,18 @@
  * @module
  */
 
-/** Attribute values allowed on spans and span events. */
-export type AttributeValue = string | number | boolean;
+/**
+ * Attribute values allowed on spans, span events and links: primitives, or
+ * arrays of one primitive type whose items may be `null` or `undefined`
+ * (exported as empty values), as in OpenTelemetry.
+ */
+export type AttributeValue =
+  | string
+  | number
+  | boolean
+  | Array<string | null | undefined>
+  | Array<number | null | undefined>
+  | Array<boolean | null | undefined>;
 
 /** Span attributes. */
 export type Attributes = Record<string, AttributeValue>;
@@ -23,6 +33,18 @@ export interface SpanEventData {
   attributes?: Attributes;
 }
 
+/** A link from a span to another span, e.g. to the messages a batch handled. */
+export interface SpanLinkData {
+  /** Trace id of the linked span, 32 hex. */
+  traceId: string;
+  /** Span id of the linked span, 16 hex. */
+  spanId: string;
+  /** The linked span's `tracestate`. */
+  tracestate?: string;
+  /** Link attributes. */
+  attributes?: Attributes;
+}
+
 /** A finished span. */
 export interface SpanData {
   /** Span name, e.g. `oao.step.3` or `oao.tool.search`. */
@@ -33,6 +55,8 @@ export interface SpanData {
   spanId: string;
   /** Parent span id, absent for a root span. */
   parentSpanId?: string;
+  /** The span's W3C `tracestate`. */
+  tracestate?: string;
   /** Span kind. */
   kind: "internal" | "server" | "client" | "producer" | "consumer";
   /** Start, epoch milliseconds (fractional). */
@@ -43,6 +67,8 @@ export interface SpanData {
   attributes: Attributes;
   /** Events in time order. */
   events: SpanEventData[];
+  /** Links to other spans. */
+  links?: SpanLinkData[];
   /** Status: `error` carries the message. */
   status: { code: "unset" | "ok" | "error"; message?: string };
 }

@@ -51,6 +51,28 @@ export interface Span {
   end(endTime?: number): void;
 }
 
+/**
+ * Hooks that connect the tracer to another tracing API's current context —
+ * OpenTelemetry's, with `traceContextFromActiveSpan` and `withOaoSpanContext`
+ * (what `createTracingFromEnv` installs). Without them OAO's spans only
+ * follow the parents they are given.
+ */
+export interface TracerOptions {
+  /**
+   * The caller's current context (e.g. the active OpenTelemetry span's), the
+   * parent of an execution started without `trace` or `traceparent`.
+   * @default {() => undefined}
+   */
+  activeContext?: () => TraceContext | undefined;
+  /**
+   * Runs host code under one of OAO's spans (a tool's `run`) with that span's
+   * context as the current context, so that spans the code creates with the
+   * other API are children of OAO's span.
+   * @default {(context, fn) => fn()}
+   */
+  runInContext?: <T>(context: TraceContext, fn: () => T) => T;
+}
+
 /** Epoch milliseconds with sub-millisecond precision. */
 export function preciseNow(): number {
   return performance.timeOrigin + performance.now();
@@ -84,6 +106,7 @@ class RecordingSpan implements Span {
       status: { code: "unset" },
     };
     if (parentSpanId) this.#data.parentSpanId = parentSpanId;
+    if (context.tracestate) this.#data.tracestate = context.tracestate;
   }
 
   setAttribute(key: string, value: Attributes[string]): void {
@@ -135,12 +158,17 @@ class NonRecordingSpan implements Span {
 /** Creates spans; recording only when a sink is configured. */
 export class Tracer {
   #sink: SpanSink | undefined;
+  #activeContext: (() => TraceContext | undefined) | undefined;
+  #runInContext: (<T>(context: TraceContext, fn: () => T) => T) | undefined;
 
   /**
    * @param sink Where finished spans go; omit to disable recording.
+   * @param options Hooks into another tracing API's current context.
    */
-  constructor(sink?: SpanSink) {
+  constructor(sink?: SpanSink, options: TracerOptions = {}) {
     this.#sink = sink;
+    this.#activeContext = options.activeContext;
+    this.#runInContext = options.runInContext;
   }
 
   /** Whether spans are recorded and exported. */
@@ -151,6 +179,42 @@ export class Tracer {
   /** The sink, when enabled. */
   get sink(): SpanSink | undefined {
     return this.#sink;
+  }
+
+  /**
+   * The caller's current context, from the `activeContext` hook.
+   *
+   * @returns The context, or `undefined` without a hook or an active span.
+   *
+   * @example
+   * ```ts
+   * import { Tracer } from "./tracer.ts";
+   * console.assert(new Tracer().activeContext() === undefined);
+   * ```
+   */
+  activeContext(): TraceContext | undefined {
+    return this.#activeContext?.();
+  }
+
+  /**
+   * Calls `fn` with `context` as the current context of the `runInContext`
+   * hook's tracing API; just calls it without a hook.
+   *
+   * @param context The span context to make current.
+   * @param fn The code to run.
+   * @returns What `fn` returns.
+   * @throws What `fn` throws.
+   *
+   * @example
+   * ```ts
+   * import { Tracer } from "./tracer.ts";
+   * const tracer = new Tracer();
+   * const span = tracer.startSpan("oao.tool.search");
+   * console.assert(tracer.runInContext(span.context, () => 42) === 42);
+   * ```
+   */
+  runInContext<T>(context: TraceContext, fn: () => T): T {
+    return this.#runInContext ? this.#runInContext(context, fn) : fn();
   }
 
   /**

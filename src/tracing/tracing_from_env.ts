@@ -2,7 +2,9 @@
  * One call that sets up tracing for an OAO process from the standard
  * OpenTelemetry environment variables (see {@linkcode parseOtelEnv}).
  * Without `OTEL_EXPORTER_OTLP_ENDPOINT` the tracer is disabled (spans only
- * propagate context) and the OpenTelemetry SDK is never loaded.
+ * propagate context) and the OpenTelemetry SDK is never loaded. With it, the
+ * tracer also joins the application's OpenTelemetry context, if it has one
+ * (see {@linkcode TracingOptions.otelContext}).
  *
  * @example
  * ```ts
@@ -17,7 +19,7 @@
  *
  * @module
  */
-import { Tracer } from "./tracer.ts";
+import { Tracer, type TracerOptions } from "./tracer.ts";
 import type { SpanSink } from "./span_data.ts";
 import { type Env, type OtlpTraceConfig, parseOtelEnv, readOtelEnv } from "./otel_env.ts";
 import type { InstrumentationScope } from "./_otlp_encode.ts";
@@ -43,6 +45,16 @@ export interface TracingOptions {
   onError?: (error: Error) => void;
   /** Instrumentation scope of the spans. @default {{ name: "@oao/runtime" }} */
   scope?: InstrumentationScope;
+  /**
+   * Whether the tracer joins the OpenTelemetry API's context when tracing is
+   * on: an execution started without `trace` or `traceparent` continues the
+   * trace of the active OpenTelemetry span, and every tool runs with its
+   * `oao.tool.<name>` span as the active one, so spans the application
+   * creates in it are the tool span's children. Changes nothing for an
+   * application without OpenTelemetry.
+   * @default {true}
+   */
+  otelContext?: boolean;
 }
 
 const DISABLED: Omit<Tracing, "tracer"> = {
@@ -56,7 +68,7 @@ const DISABLED: Omit<Tracing, "tracer"> = {
  * Creates the process's tracing from environment variables.
  *
  * @param env The environment; the `OTEL_*` variables of `Deno.env` when omitted.
- * @param options Error reporting and instrumentation scope.
+ * @param options Error reporting, instrumentation scope, OpenTelemetry context.
  * @returns The tracing handle; call `shutdown()` before exiting so the last
  *   spans are not lost.
  * @throws {RangeError} Naming the variable when an `OTEL_*` value is invalid.
@@ -84,10 +96,15 @@ export async function createTracingFromEnv(
     ...(options.scope ? { scope: options.scope } : {}),
   });
   return {
-    tracer: new Tracer(sink),
+    tracer: new Tracer(sink, options.otelContext === false ? {} : await _otelContextHooks()),
     sink,
     config,
     flush: () => sink.flush(),
     shutdown: () => sink.shutdown(),
   };
+}
+
+async function _otelContextHooks(): Promise<TracerOptions> {
+  const { traceContextFromActiveSpan, withOaoSpanContext } = await import("./otel_context.ts");
+  return { activeContext: traceContextFromActiveSpan, runInContext: withOaoSpanContext };
 }

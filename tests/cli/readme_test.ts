@@ -86,7 +86,7 @@ Deno.test("every flag, variable and command the README mentions exists", () => {
   }
   const variables = new Set(COMMANDS.flatMap((c) => c.env.map((v) => v.name)));
   const otel =
-    /^OTEL_(EXPORTER_OTLP_(TRACES_)?(ENDPOINT|HEADERS|TIMEOUT|COMPRESSION|PROTOCOL)|BSP_\*|TRACES_EXPORTER|SDK_DISABLED|SERVICE_NAME|RESOURCE_ATTRIBUTES)$/;
+    /^OTEL_(\*|DENO|EXPORTER_OTLP_(TRACES_)?(ENDPOINT|HEADERS|TIMEOUT|COMPRESSION|PROTOCOL)|BSP_(\*|SCHEDULE_DELAY|MAX_QUEUE_SIZE|MAX_EXPORT_BATCH_SIZE|EXPORT_TIMEOUT)|TRACES_EXPORTER|SDK_DISABLED|SERVICE_NAME|RESOURCE_ATTRIBUTES)$/;
   for (const [name] of README.matchAll(/\b(?:OAO|OTEL)_[A-Z_*]+|\bREDIS_URL\b/g)) {
     assert.ok(variables.has(name) || otel.test(name), `the README mentions ${name}`);
   }

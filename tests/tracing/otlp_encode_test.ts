@@ -193,3 +193,31 @@ Deno.test("invalidSpanReason accepts tracer output and names what is wrong other
   assert.equal(invalidSpanReason(span({ startTime: Infinity })), "invalid start or end time");
   assert.equal(invalidSpanReason(span({ endTime: 1 })), "ends before it starts");
 });
+
+Deno.test("a span's tracestate, from its parent's context, is exported with it", () => {
+  const finished: SpanData[] = [];
+  const tracer = new Tracer({
+    export: (s) => finished.push(...s),
+    flush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve(),
+  });
+  const parent = { ...newTraceContext(true), tracestate: "rojo=00f067aa0ba902b7" };
+  tracer.startSpan("oao.execution", { parent }).end();
+  tracer.startSpan("oao.step.1").end();
+  const [child, root] = roundTrip(...finished);
+  assert.equal(child!.traceState, "rojo=00f067aa0ba902b7");
+  assert.equal(child!.parentSpanId, parent.spanId);
+  assert.equal(root!.traceState, undefined);
+});
+
+Deno.test("attribute arrays may hold null and undefined items, exported as empty values", () => {
+  const [decoded] = roundTrip(span({
+    attributes: { tags: ["a", null, undefined, "b"], empty: [], counts: [null, 2, 3.5] },
+  }));
+  assert.deepEqual(decoded!.attributes, {
+    tags: ["a", null, null, "b"],
+    empty: [],
+    counts: [null, 2, 3.5],
+  });
+  assert.equal(decoded!.droppedAttributesCount, 0);
+});

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { type Context, context, type ContextManager } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { isTracingSuppressed } from "@opentelemetry/core";
 import { createTracingFromEnv } from "../../src/tracing/tracing_from_env.ts";
 import { OtlpSpanSink } from "../../src/tracing/otlp_sink.ts";
 import type { PackedSpans, SpanData } from "../../src/tracing/span_data.ts";
@@ -250,8 +253,8 @@ Deno.test("without an endpoint tracing is disabled: spans only propagate context
   await tracing.shutdown();
 });
 
-Deno.test("importing the tracing entry point does not load the OpenTelemetry SDK", async () => {
-  const entry = new URL("../../src/tracing/mod.ts", import.meta.url);
+/** The OpenTelemetry modules that importing `entry` loads statically. */
+async function staticOtelModules(entry: URL): Promise<string[]> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", entry.href],
     stdout: "piped",
@@ -275,9 +278,18 @@ Deno.test("importing the tracing entry point does not load the OpenTelemetry SDK
       if (dep.code && !dep.isDynamic) stack.push(dep.code.specifier);
     }
   }
-  const sdk = [...reached].filter((s) => s.includes("opentelemetry"));
-  assert.deepEqual(sdk, [], "statically loaded OpenTelemetry modules");
-  assert.ok(reached.size > 3, "the graph walk found the tracing modules");
+  assert.ok(reached.size > 3, "the graph walk found the modules");
+  return [...reached].filter((s) => s.includes("opentelemetry"));
+}
+
+Deno.test("importing the tracing entry point loads the OpenTelemetry API only, not the SDK or the exporter", async () => {
+  const entry = new URL("../../src/tracing/mod.ts", import.meta.url);
+  assert.deepEqual(await staticOtelModules(entry), ["npm:@opentelemetry/api@1.9.1"]);
+});
+
+Deno.test("importing the runtime's entry point loads no OpenTelemetry code", async () => {
+  const entry = new URL("../../mod.ts", import.meta.url);
+  assert.deepEqual(await staticOtelModules(entry), []);
 });
 
 Deno.test("a full queue drops new spans and counts them; the queued ones are exported", async () => {
@@ -369,4 +381,39 @@ Deno.test("invalid batch settings are an error naming the setting", async () => 
       }),
     (e: unknown) => e instanceof RangeError && e.message.includes("maxExportBatchSize"),
   );
+});
+
+Deno.test("the sink exports with OpenTelemetry tracing suppressed, so instrumented transports do not trace the export", async () => {
+  const receiver = await startOtlpReceiver();
+  const als = new AsyncLocalStorageContextManager();
+  const entered: Context[] = [];
+  const spy: ContextManager = {
+    active: () => als.active(),
+    with(ctx, fn, thisArg, ...args) {
+      entered.push(ctx);
+      return als.with(ctx, fn, thisArg, ...args);
+    },
+    bind: (ctx, target) => als.bind(ctx, target),
+    enable() {
+      als.enable();
+      return spy;
+    },
+    disable() {
+      als.disable();
+      return spy;
+    },
+  };
+  assert.ok(context.setGlobalContextManager(spy.enable()));
+  const sink = await OtlpSpanSink.create({ endpoint: receiver.endpoint });
+  try {
+    sink.export([workerSpan()]);
+    assert.equal(entered.length, 0, "nothing is exported before the batch is sent");
+    await sink.flush();
+    await receiver.waitForSpans((spans) => spans.length === 1, WAIT_MS);
+    assert.ok(entered.length >= 1 && entered.every(isTracingSuppressed));
+  } finally {
+    await sink.shutdown();
+    context.disable();
+    await receiver.close();
+  }
 });
