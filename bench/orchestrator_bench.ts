@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { figure, median } from "./_figure.ts";
 import { processItem } from "../actors/example_tools.ts";
 import { InMemoryEventStore } from "../src/events/in_memory_event_store.ts";
 import { Orchestrator } from "../src/orchestrator/orchestrator.ts";
@@ -49,11 +50,6 @@ async function round(eventStore: EventStore, persistence: PersistenceAdapter): P
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 const prefix = `oao-bench-${crypto.randomUUID().slice(0, 8)}:`;
 const redisEvents = new RedisEventStore({ redisUrl, keyPrefix: prefix });
 const redisSnapshots = new RedisPersistenceAdapter({ redisUrl, keyPrefix: prefix });
@@ -85,10 +81,4 @@ try {
 }
 const value = median(redis);
 const baseline = median(memory);
-console.log(JSON.stringify({
-  bench: "execution.throughput",
-  value: Number(value.toFixed(2)),
-  unit: "executions/s",
-  baseline: Number(baseline.toFixed(2)),
-  ratio: Number((value / baseline).toFixed(3)),
-}));
+console.log(JSON.stringify(figure("execution.throughput", value, "executions/s", baseline)));

@@ -19,17 +19,10 @@
  *
  * @module
  */
+import { type Figure, figure } from "./_figure.ts";
 import { parseArgs } from "node:util";
 import { RedisEventStore } from "../src/redis/redis_event_store.ts";
 import { RedisPersistenceAdapter } from "../src/redis/redis_persistence_adapter.ts";
-
-interface Figure {
-  bench: string;
-  value: number;
-  unit: string;
-  baseline: number;
-  ratio: number;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -160,17 +153,6 @@ async function main(): Promise<void> {
     } while (cursor !== "0");
     raw.disconnect();
   }
-}
-
-function figure(bench: string, value: number, unit: string, baseline: number): Figure {
-  const round = (n: number) => Math.round(n * 100) / 100;
-  return {
-    bench,
-    value: round(value),
-    unit,
-    baseline: round(baseline),
-    ratio: round(value / baseline),
-  };
 }
 
 function median(values: number[]): number {

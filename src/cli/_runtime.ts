@@ -62,6 +62,7 @@ import { RedisJobQueue } from "../redis/redis_job_queue.ts";
 import { RedisPersistenceAdapter } from "../redis/redis_persistence_adapter.ts";
 import { parseRedisUrl, redactRedisUrl } from "../redis/redis_url.ts";
 import { createTracingFromEnv, type Tracing } from "../tracing/tracing_from_env.ts";
+import { readOtelEnv } from "../tracing/otel_env.ts";
 
 export { type AgentsConfig, BUNDLED_AGENTS, loadAgents } from "./_agents.ts";
 
@@ -401,23 +402,5 @@ export function policyFromFlags(ctx: CommandContext): Partial<PolicyLimits> {
 }
 
 function _otelEnv(ctx: CommandContext): Record<string, string> {
-  const names = [
-    "OTEL_SDK_DISABLED",
-    "OTEL_TRACES_EXPORTER",
-    "OTEL_SERVICE_NAME",
-    "OTEL_RESOURCE_ATTRIBUTES",
-    "OTEL_BSP_SCHEDULE_DELAY",
-    "OTEL_BSP_EXPORT_TIMEOUT",
-    "OTEL_BSP_MAX_QUEUE_SIZE",
-    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-  ];
-  for (const suffix of ["ENDPOINT", "HEADERS", "TIMEOUT", "COMPRESSION", "PROTOCOL"]) {
-    names.push(`OTEL_EXPORTER_OTLP_${suffix}`, `OTEL_EXPORTER_OTLP_TRACES_${suffix}`);
-  }
-  const env: Record<string, string> = {};
-  for (const name of names) {
-    const value = ctx.env(name);
-    if (value !== undefined) env[name] = value;
-  }
-  return env;
+  return readOtelEnv((name) => ctx.env(name)) as Record<string, string>;
 }

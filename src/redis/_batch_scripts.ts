@@ -17,10 +17,15 @@
  * the first attempt when the client cannot resend a command by itself (a
  * standalone client with `autoResendUnfulfilledCommands: false`, as
  * `connectRedis` makes): such a first attempt cannot find its own record.
- * Because one connection executes commands in the order they were sent, and
+ * Because one connection executes commands in the order they were sent (a
+ * command that timed out stays on its connection, ahead of its retry), and
  * ioredis then drops the commands it could not send before a reconnection
  * attempt failed (`maxRetriesPerRequest: 0`), an earlier attempt of a batch
  * never runs after a later one.
+ *
+ * The `DIRECT` script (direct appends, see `_fast_appends.ts`) needs no
+ * record: each of its appends targets the stream id its store proposed, so a
+ * second run finds the event already at its id and stores nothing twice.
  *
  * A script returns its reply as one string of lines: the stored record and
  * the answer are the same string.
@@ -135,30 +140,79 @@ return reply
 `;
 
 /**
+ * Adds the direct appends of one tick (see `_fast_appends.ts`): each with the
+ * stream id its store proposed, so the script only adds (no length read, no
+ * expiry read, no batch record). An id that is taken or a log that no longer
+ * exists is reported, not worked around: that append then takes
+ * {@linkcode APPEND}. Running the script again adds nothing twice: an id
+ * already holding the same event is reported as stored.
+ *
+ * KEYS: for each append its events stream, then its meta hash when it sets
+ * the expiry.
+ * ARGV: for each append its stream id (`<seq>-0`), its event JSON and the
+ * retention to set (ms), or `""` to leave the expiry alone.
+ * Reply: lines, one per append, in order: `S` (stored), `T` (id taken by
+ * another event), `M` (no log: it expired) or `E<message>` (failed).
+ */
+const DIRECT = `
+local out = {}
+local k = 1
+for a = 1, #ARGV, 3 do
+  local events, id, json, ttl = KEYS[k], ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  k = k + 1
+  if ttl ~= '' then
+    redis.call('PEXPIRE', events, ttl)
+    redis.call('PEXPIRE', KEYS[k], ttl)
+    k = k + 1
+  end
+  local added = redis.pcall('XADD', events, 'NOMKSTREAM', id, 'e', json)
+  if type(added) == 'string' then
+    out[#out + 1] = 'S'
+  elseif not added then
+    out[#out + 1] = 'M'
+  elseif string.find(added.err, 'equal or smaller', 1, true) then
+    local entry = redis.call('XRANGE', events, id, id)[1]
+    local fields = entry and entry[2] or {}
+    out[#out + 1] = (fields[1] == 'e' and fields[2] == json) and 'S' or 'T'
+  else
+    out[#out + 1] = 'E' .. added.err
+  end
+end
+return table.concat(out, '\\n')
+`;
+
+/**
  * Saves a batch of snapshots, each under version and fencing rules,
  * maintaining the scope index and the expiries (the index lives at least as
- * long as its members). Saves are applied in order, so two saves of one key
- * in a batch behave as two calls. Field `x` marks a snapshot that has an
- * expiry, so that the common case (an existing snapshot without expiry saved
- * again without one) costs two calls: `HMGET`, `HSET`.
+ * long as its members). The saves of a scope are applied in the order they
+ * were issued, so two saves of one key in a batch behave as two calls (saves
+ * of different scopes touch different keys). Field `x` marks a snapshot that
+ * has an expiry, so that the common case (an existing snapshot without expiry
+ * saved again without one) costs two calls: `HMGET`, `HSET`.
  *
- * KEYS: batch record, then for each save its snapshot hash and scope index
- * (sorted set of keys).
+ * The arguments are grouped by scope, so that a save costs three (its hash,
+ * its data, its options); the index member (the snapshot key) is the hash key
+ * without its scope prefix.
+ *
+ * KEYS: batch record, then for each scope its index (sorted set of keys)
+ * followed by the snapshot hashes of its saves.
  * ARGV: record lifetime (ms); `1` to look the record up first; the default
- * savedAt; then for each save: its key, its data JSON and its options, `""`
- * (default savedAt, nothing else) or `"<savedAt>,<version>,<expected
- * version>,<fencing token>,<ttl ms>"` (each part may be empty).
- * Reply: lines, one per save, in order: `V<version>` (saved), `S<stored
- * version>` (stale), `F<token>` (fenced) or `E<message>` (failed: a key of the
- * wrong type, out of memory; that save is not applied, the others are
- * unaffected).
+ * savedAt; then for each scope: the number of its saves and the length in
+ * bytes of its snapshot key prefix (`<prefix>{<scope>}:snap:`), then for each
+ * save its data JSON and its options, `""` (default savedAt, nothing else) or
+ * `"<savedAt>,<version>,<expected version>,<fencing token>,<ttl ms>"` (each
+ * part may be empty).
+ * Reply: lines, one per save, in the order of KEYS: `V<version>` (saved),
+ * `S<stored version>` (stale), `F<token>` (fenced) or `E<message>` (failed: a
+ * key of the wrong type, out of memory; that save is not applied, the others
+ * are unaffected).
  */
 const SAVE = `
 if ARGV[2] == '1' then
   local done = redis.call('GET', KEYS[1])
   if done then return done end
 end
-local function save(snap, index, key, data, opts)
+local function save(snap, index, skip, data, opts)
   local savedAt, version, expected, token, ttl = ARGV[3], '', '', '', ''
   if opts ~= '' then
     savedAt, version, expected, token, ttl =
@@ -172,26 +226,36 @@ local function save(snap, index, key, data, opts)
     return 'F', cur[2]
   end
   if expected ~= '' and tonumber(expected) ~= v then return 'S', string.format('%d', v) end
-  local nv = string.format('%d', v + 1)
+  local nv
   if version ~= '' then
     nv = version
     if tonumber(nv) <= v then return 'S', string.format('%d', v) end
+  else
+    nv = string.format('%d', v + 1)
   end
-  if ttl ~= '' or v == 0 or cur[4] then
+  local indexed = ttl ~= '' or v == 0 or cur[4]
+  if indexed then
     local kind = redis.call('TYPE', index).ok
     if kind ~= 'zset' and kind ~= 'none' then
       return 'E', 'WRONGTYPE Operation against a key holding the wrong kind of value'
     end
   end
-  local fields = {'v', nv, 't', savedAt, 'd', data}
-  if token ~= '' then
-    fields[#fields + 1] = 'f'; fields[#fields + 1] = token
-    fields[#fields + 1] = 'w'; fields[#fields + 1] = token
+  local written
+  if token == '' and ttl == '' then
+    written = redis.pcall('HSET', snap, 'v', nv, 't', savedAt, 'd', data)
+  else
+    local fields = {'v', nv, 't', savedAt, 'd', data}
+    if token ~= '' then
+      fields[#fields + 1] = 'f'; fields[#fields + 1] = token
+      fields[#fields + 1] = 'w'; fields[#fields + 1] = token
+    end
+    if ttl ~= '' then fields[#fields + 1] = 'x'; fields[#fields + 1] = '1' end
+    written = redis.pcall('HSET', snap, unpack(fields))
   end
-  if ttl ~= '' then fields[#fields + 1] = 'x'; fields[#fields + 1] = '1' end
-  local written = redis.pcall('HSET', snap, unpack(fields))
   if type(written) == 'table' and written.err then return 'E', written.err end
   if token == '' and cur[3] then redis.call('HDEL', snap, 'w') end
+  if not indexed then return 'V', nv end
+  local key = string.sub(snap, skip + 1)
   if ttl ~= '' then
     redis.call('PEXPIRE', snap, ttl)
     local indexTtl = redis.call('PTTL', index)
@@ -199,7 +263,7 @@ local function save(snap, index, key, data, opts)
     if indexTtl == -2 or (indexTtl >= 0 and indexTtl < tonumber(ttl)) then
       redis.call('PEXPIRE', index, ttl)
     end
-  elseif v == 0 or cur[4] then
+  else
     if cur[4] then
       redis.call('HDEL', snap, 'x')
       redis.call('PERSIST', snap)
@@ -210,11 +274,17 @@ local function save(snap, index, key, data, opts)
   return 'V', nv
 end
 local out = {}
-local p = 4
-for i = 2, #KEYS, 2 do
-  local status, value = save(KEYS[i], KEYS[i + 1], ARGV[p], ARGV[p + 1], ARGV[p + 2])
-  out[#out + 1] = status .. value
-  p = p + 3
+local k, a = 2, 4
+while a <= #ARGV do
+  local index, c, skip = KEYS[k], tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  k = k + 1
+  a = a + 2
+  for _ = 1, c do
+    local status, value = save(KEYS[k], index, skip, ARGV[a], ARGV[a + 1])
+    out[#out + 1] = status .. value
+    k = k + 1
+    a = a + 2
+  end
 end
 local reply = table.concat(out, '\\n')
 redis.call('SET', KEYS[1], reply, 'PX', ARGV[1])
@@ -232,8 +302,13 @@ function _script(lua: string): _BatchScript {
 }
 
 /** The group-commit scripts. */
-export const _BATCH_SCRIPTS: { append: _BatchScript; save: _BatchScript } = {
+export const _BATCH_SCRIPTS: {
+  append: _BatchScript;
+  direct: _BatchScript;
+  save: _BatchScript;
+} = {
   append: _script(APPEND),
+  direct: _script(DIRECT),
   save: _script(SAVE),
 };
 

@@ -29,6 +29,7 @@ export class _CommandWatchdog {
   #watches = new Set<_Watch>();
   #timer: TimerId | undefined;
   #busy = false;
+  #closed = false;
 
   /**
    * @param clock The store's clock.
@@ -47,6 +48,7 @@ export class _CommandWatchdog {
    * @returns The guarded operation.
    */
   guard<T>(operation: Promise<T>): Promise<T> {
+    if (this.#closed) return operation;
     return new Promise<T>((resolve, reject) => {
       const watch: _Watch = { start: this.#clock.now(), expire: reject };
       this.#watches.add(watch);
@@ -65,8 +67,9 @@ export class _CommandWatchdog {
     });
   }
 
-  /** Stops the timer (pending operations are left to their connection). */
+  /** Stops the timer for good (pending operations are left to their connection). */
   close(): void {
+    this.#closed = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#watches.clear();

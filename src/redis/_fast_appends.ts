@@ -1,6 +1,9 @@
 /**
- * Direct appends: the appends of one tick that need no script, sent as plain
- * pipelined commands (one write, one read).
+ * Direct appends: the appends of one tick whose sequence number the store
+ * proposes itself. A few travel as plain commands in one write; from
+ * `SCRIPT_FROM` on, as one call of the minimal `DIRECT` script (one `XADD`
+ * per append and nothing else), because then the client's per-command work
+ * costs more than the script's per-call work in Redis.
  *
  * The store proposes the next sequence number of the log (see
  * `_append_heads.ts`) and adds the event with that explicit stream id:
@@ -11,8 +14,9 @@
  * the script path instead, which reads the length of the log itself.
  *
  * When the expiry must move (see `_AppendHeads.mustRenew`), `PEXPIRE` of the
- * stream and of the meta hash precede the `XADD` in the same write: if the
- * connection drops between them, the log lives longer, never shorter.
+ * stream and of the meta hash precede the `XADD` (in the same write, or the
+ * same script): if the connection drops between them, the log lives longer,
+ * never shorter.
  *
  * The executions index is updated by one `ZADD GT` for the appends of the
  * tick that were stored ({@linkcode _sendIndex}), written once their replies
@@ -27,13 +31,22 @@
  * event's unique id), the earlier attempt stored it; otherwise the event was
  * not stored and it takes the script path. An attempt cannot land later: its
  * id is taken by then, or it was sent on the same connection before the read
- * (one connection executes in order), or on a connection that is closed.
+ * (one connection executes in order), or on a connection that is closed. The
+ * `DIRECT` script does that reading itself, and is simply run again.
  *
  * @module
  */
 import type { Command as IoredisCommand } from "ioredis";
-import type { RedisClient } from "./connection.ts";
+import { type RedisClient, withRetry } from "./connection.ts";
 import type { _StoreClient } from "./_store_client.ts";
+import { _BATCH_SCRIPTS, _replyError, _runBatchScript } from "./_batch_scripts.ts";
+
+/**
+ * From this many direct appends in a tick on, they travel in one call of the
+ * `DIRECT` script instead of one command each: the per-command work of the
+ * client then costs more than the script's per-call work in Redis.
+ */
+const SCRIPT_FROM = 4;
 
 /** One direct append. */
 export interface _FastAppend {
@@ -76,6 +89,7 @@ export async function _sendFastAppends(
   appends: _FastAppend[],
 ): Promise<_FastOutcome[]> {
   Command ??= (await import("ioredis")).Command;
+  if (appends.length >= SCRIPT_FROM) return await _sendScript(redis, client, appends);
   const commands: IoredisCommand[] = [];
   const positions: number[] = [];
   for (const append of appends) {
@@ -141,8 +155,42 @@ export function _sendIndex(
   members: (string | number)[],
 ): Promise<unknown> {
   const command = new Command!("zadd", [key, "GT", ...members]);
-  client.sendCommand(command);
-  return redis.guard(command.promise);
+  return redis.guard(client.sendCommand(command) as Promise<unknown>);
+}
+
+/**
+ * Sends many direct appends as one call of the `DIRECT` script, retried as a
+ * whole after a transient failure (it stores nothing twice).
+ */
+async function _sendScript(
+  redis: _StoreClient,
+  client: RedisClient,
+  appends: _FastAppend[],
+): Promise<_FastOutcome[]> {
+  const keys: string[] = [];
+  const args: (string | number)[] = [];
+  for (const append of appends) {
+    keys.push(append.events);
+    if (append.renew) keys.push(append.meta);
+    args.push(`${append.seq}-0`, append.json, append.renew ? append.ttlMs : "");
+  }
+  const first = appends[0]!.executionId;
+  const operation = `appendEvent("${first}") and ${appends.length - 1} more`;
+  let lines: string[];
+  try {
+    lines = await withRetry(
+      operation,
+      () => redis.guard(_runBatchScript(client, _BATCH_SCRIPTS.direct, keys, args)),
+      redis.retryOptions,
+    );
+  } catch (error) {
+    return appends.map(() => error instanceof Error ? error : new Error(String(error)));
+  }
+  return appends.map((_, i) => {
+    const line = lines[i] ?? "";
+    const kind = line[0];
+    return kind === "S" ? "stored" : kind === "E" ? _replyError(line.slice(1)) : "script";
+  });
 }
 
 /** Whether the entry at the proposed id holds this very event (retried reads). */

@@ -145,26 +145,33 @@ export class _StoreClient {
    * @returns One outcome per command: its reply, or the `Error` it failed with.
    */
   exec(client: RedisClient, commands: Command[]): Promise<unknown[]> {
-    if (commands.length === 1) {
-      const command = commands[0]!;
-      client.sendCommand(command);
-      return this.guard(command.promise.then((reply) => [reply], (error: Error) => [error]));
+    const redis = client as Redis;
+    const socket = redis.stream as typeof redis.stream | undefined;
+    const sent: Promise<unknown>[] = [];
+    if (
+      commands.length === 1 || redis.status !== "ready" || !socket?.writable ||
+      socket.writableEnded
+    ) {
+      for (const command of commands) sent.push(redis.sendCommand(command) as Promise<unknown>);
+    } else {
+      // One write for all: ioredis queues each command for its reply and hands
+      // its bytes to the stream it is given (as its own pipelines do). A
+      // command ioredis sends again after a reconnection goes straight out.
+      let data: string | undefined = "";
+      const buffer = {
+        write(chunk: string) {
+          if (data === undefined) return;
+          else data += chunk;
+        },
+      };
+      for (const command of commands) {
+        sent.push(redis.sendCommand(command, buffer as never) as Promise<unknown>);
+      }
+      socket.write(data);
+      data = undefined;
     }
-    const pipeline = (client as Redis).pipeline() as unknown as {
-      sendCommand(command: Command): void;
-      exec(): Promise<[Error | null, unknown][] | null>;
-    };
-    for (const command of commands) pipeline.sendCommand(command);
-    return this.guard(pipeline.exec().then((results) =>
-      commands.map((_, i) => {
-        const [error, reply] = results?.[i] ?? [new Error("Connection is closed.")];
-        return error ?? reply;
-      })
-    ));
+    return this.guard(Promise.all(sent.map((reply) => reply.catch((error: Error) => error))));
   }
-
-
-
 
   /** True once {@linkcode _StoreClient.close} was called. */
   get closed(): boolean {

@@ -8,53 +8,76 @@
  * - `oao:{<executionId>}:meta` — a hash, created by the first fence or index
  *   key: `fence` (fencing token) and `k:<key>` (index key → seq, for
  *   {@linkcode RedisEventStore.findByKey}).
- * - `oao:{<executionId>}:batch:<uuid>` — the reply of one batch of appends,
- *   kept 90 s (twice the retry budget plus 30 s) so that a retried batch is
- *   answered, not applied again.
+ * - `oao:{<executionId>}:batch:<uuid>` — the reply of one script batch of
+ *   appends, kept 90 s (twice the retry budget plus 30 s) so that a retried
+ *   batch is answered, not applied again.
  * - `oao:executions` — a sorted set of execution ids scored by the time of
  *   their last append, for {@linkcode RedisEventStore.listExecutions}.
  *
  * The hash tag `{<executionId>}` keeps the keys of one execution in one
- * Redis Cluster slot, so an append is part of a single Lua script: atomic,
- * totally ordered, fenced, and durable as far as Redis's `appendfsync` makes
- * it when the script returns (write-ahead). An append resolves only once
- * that script has returned.
+ * Redis Cluster slot. The stream id carries the order: Redis accepts an
+ * entry only with an id greater than the last one, so two writers can never
+ * both store an event at one seq, nor leave a gap. An append resolves only
+ * once Redis has acknowledged it, durable as far as its `appendfsync` makes
+ * it (write-ahead).
  *
- * ## Group commit
- * The appends issued in one tick are sent together: on a standalone server
- * one script call carries them all (up to 512, for any executions) and also
- * updates the executions index; on a Redis Cluster one call per execution
- * carries its appends. Per execution and batch the script reads the stream
- * length (and the fencing token when an append carries one), adds each event
- * and checks the expiry once. Concurrent appends of one execution get
- * consecutive sequence numbers in the order they were issued. An append that
- * fails in Redis (a key of the wrong type…) fails alone; the others of its
- * batch are stored.
+ * ## Two paths
+ * The appends issued in one tick are routed together, per execution:
+ *
+ * - **Direct** (standalone servers): an execution's lone append of the tick,
+ *   without fencing token and index key, on an execution this store has not
+ *   fenced and has nothing in flight for, whose last seq the store knows
+ *   (from its own earlier appends, recently, in the current connection
+ *   generation: see `_append_heads.ts`). The store proposes the next seq and
+ *   adds the event with that explicit id (`XADD … NOMKSTREAM <seq>-0`):
+ *   plain commands for a few appends, one call of a minimal script for
+ *   many (`_fast_appends.ts`). Expiries are set only when they must move
+ *   (see Retention). A refused id (another writer took it) or a vanished log
+ *   sends the append down the script path.
+ * - **Script** (everything else: first appends, fenced or keyed appends,
+ *   several appends of one execution in a tick, Redis Cluster): the
+ *   group-commit script, one call per tick on a standalone server (up to 512
+ *   appends, any executions), one per execution on a Cluster. Per execution
+ *   it reads the stream length (and the fencing token when an append carries
+ *   one), adds each event, sets the index keys and checks the expiry, so
+ *   fencing is atomic with the append.
+ *
+ * Concurrent appends of one execution from one store get consecutive
+ * sequence numbers in the order they were issued, unless a direct append is
+ * refused and takes the script path (then it follows those issued after it).
+ * An append that fails in Redis (a key of the wrong type…) fails alone.
  *
  * ## Idempotent appends
- * A batch is applied at most once: its script stores its reply under a key
- * named after the batch, and a retry of the batch after an ambiguous failure
- * (the connection dropped after it was sent), or a resend by the client
- * library, finds that record and returns the events already stored instead
- * of appending them twice (see `_batch_scripts.ts`).
+ * A retry after an ambiguous failure (the connection dropped or the command
+ * timed out after it was sent), or a resend by the client library, stores
+ * nothing twice. A direct append retries with the same id: if the entry at
+ * that id holds its event, the earlier attempt stored it. A script batch
+ * stores its reply under a key named after the batch, and a retry finds that
+ * record and returns the events already stored (see `_batch_scripts.ts`).
  *
  * ## The executions index
- * On a standalone server the append script updates `oao:executions` itself
- * (`ZADD GT`). On a Redis Cluster the index lives in another slot, so it is
- * updated by a `ZADD GT` sent right after the scripts (one for the appends of
- * a tick); it may then list an execution whose append was rejected by
- * fencing. The index keeps ids whose log has expired until
+ * The script updates `oao:executions` itself (`ZADD GT`) on a standalone
+ * server. Direct appends update it with one `ZADD GT` for the tick, written
+ * before they resolve (so this store's later commands follow it) and only
+ * when the score grows. On a Redis Cluster the index lives in another slot,
+ * so it is updated by a `ZADD GT` sent right after the scripts (one for the
+ * appends of a tick); it may then list an execution whose append was
+ * rejected by fencing. The index keeps ids whose log has expired until
  * {@linkcode RedisEventStore.listExecutions} meets them: listing skips logs
  * that no longer exist and removes them from the index. A failure to update
  * the index is logged, never reported as a failed append.
  *
  * ## Retention
- * An append sets the expiry of the stream and the meta hash to `expire`
- * seconds (default: the store's `retentionSeconds`, 7 days) when the expiry
- * in force differs from it by more than 1 % or 1 s, whichever is less (two
- * writes saved on most appends): a log expires between `expire − min(1 %,
- * 1 s)` and `expire` after its last append. Of the appends of one execution
- * in one batch, the last one stored decides.
+ * An append keeps the expiry of the stream and the meta hash at `expire`
+ * seconds (default: the store's `retentionSeconds`, 7 days) from now, within
+ * 1 % or 1 s, whichever is less: a log expires between `expire − min(1 %,
+ * 1 s)` and `expire` after its last append. The script reads the expiry in
+ * force and sets it when it is off by more; a direct append sets it
+ * (`PEXPIRE`, before its `XADD`) unless this store set that very retention
+ * less than half the tolerance ago, which holds as long as only appends
+ * change expiries (another writer's append makes the direct append's id
+ * collide, and the script path then reads the expiry). Of the appends of one
+ * execution in one batch, the last one stored decides.
  *
  * @module
  */
@@ -110,6 +133,8 @@ const logger = getLogger(["oao", "redis"]);
 const PAGE = 1_000;
 /** Most appends in one script call (ARGV stays far below Lua's `unpack` limit). */
 const MAX_BATCH = 512;
+/** Executions with appends in one tick before they are routed without waiting for its end. */
+const ROUTE_AT = 256;
 
 /**
  * One append, from the call to its outcome: routed at the end of its tick,
@@ -184,8 +209,9 @@ export class RedisEventStore implements EventStore {
   }
 
   /**
-   * Appends an event; resolves once Redis has executed the append (the
-   * appends of one tick share one script call).
+   * Appends an event; resolves once Redis has acknowledged it (the appends of
+   * one tick travel together, directly or in one script call: see the module
+   * doc).
    *
    * @param executionId The execution whose log receives the event.
    * @param event The event.
@@ -244,7 +270,10 @@ export class RedisEventStore implements EventStore {
       if (head.tick) head.tick.push(append);
       else {
         head.tick = [append];
-        if (this.#tick.push(head) === 1) queueMicrotask(() => this.#route());
+        const size = this.#tick.push(head);
+        if (size === 1) queueMicrotask(() => this.#route());
+        // A large tick goes out in parts, so that Redis works while the rest is built.
+        else if (size >= ROUTE_AT) this.#route();
       }
     });
   }

@@ -63,7 +63,6 @@ interface _Save {
   tag: string;
   snapshot: string;
   index: string;
-  key: string;
   json: string;
   savedAt: number;
   rules: _SaveRules;
@@ -125,7 +124,6 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
       tag: keys.tag,
       snapshot: keys.snapshot,
       index: keys.index,
-      key,
       json,
       savedAt,
       rules,
@@ -257,33 +255,58 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
   }
 }
 
-/** Sends one batch of saves as one script call. */
+/** Byte lengths of snapshot key prefixes (the script cuts them off to get the key). */
+const prefixBytes = new Map<string, number>();
+const encoder = new TextEncoder();
+
+/** Sends one batch of saves as one script call, grouped by scope. */
 async function _sendSaves(
   client: RedisClient,
   saves: _Save[],
   batch: _Batch,
 ): Promise<([string, string] | Error)[]> {
   const savedAt = saves[0]!.savedAt;
+  const byScope = new Map<string, number[]>();
+  saves.forEach((save, i) => {
+    const positions = byScope.get(save.index);
+    if (positions) positions.push(i);
+    else byScope.set(save.index, [i]);
+  });
   const keys = [`${saves[0]!.tag}:batch:${batch.id}`];
   const args: (string | number)[] = [batch.recordMs, batch.lookup ? 1 : 0, savedAt];
-  for (const save of saves) {
-    keys.push(save.snapshot, save.index);
-    const { version, expectedVersion, fencingToken, ttlMs } = save.rules;
-    args.push(
-      save.key,
-      save.json,
-      save.savedAt === savedAt && version === undefined && expectedVersion === undefined &&
-        fencingToken === undefined && ttlMs === undefined
-        ? ""
-        : `${save.savedAt === savedAt ? "" : save.savedAt},${version ?? ""},${
-          expectedVersion ?? ""
-        },${fencingToken ?? ""},${ttlMs ?? ""}`,
-    );
+  const order: number[] = [];
+  for (const [index, positions] of byScope) {
+    const prefix = `${saves[positions[0]!]!.tag}:snap:`;
+    let skip = prefixBytes.get(prefix);
+    if (skip === undefined) {
+      skip = encoder.encode(prefix).length;
+      if (prefixBytes.size >= 10_000) prefixBytes.clear();
+      prefixBytes.set(prefix, skip);
+    }
+    keys.push(index);
+    args.push(positions.length, skip);
+    for (const i of positions) {
+      const save = saves[i]!;
+      const { version, expectedVersion, fencingToken, ttlMs } = save.rules;
+      keys.push(save.snapshot);
+      args.push(
+        save.json,
+        save.savedAt === savedAt && version === undefined && expectedVersion === undefined &&
+          fencingToken === undefined && ttlMs === undefined
+          ? ""
+          : `${save.savedAt === savedAt ? "" : save.savedAt},${version ?? ""},${
+            expectedVersion ?? ""
+          },${fencingToken ?? ""},${ttlMs ?? ""}`,
+      );
+      order.push(i);
+    }
   }
   const reply = await _runBatchScript(client, _BATCH_SCRIPTS.save, keys, args);
-  return saves.map((_, i) => {
-    const line = reply[i] ?? "";
+  const outcomes: ([string, string] | Error)[] = new Array(saves.length);
+  order.forEach((i, n) => {
+    const line = reply[n] ?? "";
     const status = line[0]!;
-    return status === "E" ? _replyError(line.slice(1)) : [status, line.slice(1)];
+    outcomes[i] = status === "E" ? _replyError(line.slice(1)) : [status, line.slice(1)];
   });
+  return outcomes;
 }

@@ -254,6 +254,7 @@ export function parseOtelEnv(env: Env): OtlpTraceConfig | undefined {
  * Reads the variables {@linkcode parseOtelEnv} understands from the process
  * environment, one by one (so `--allow-env=OTEL_…` lists suffice).
  *
+ * @param get Reads one variable. @default {Deno.env.get}
  * @returns The variables that are set.
  * @throws {Deno.errors.NotCapable} When environment access is not granted.
  *
@@ -263,24 +264,29 @@ export function parseOtelEnv(env: Env): OtlpTraceConfig | undefined {
  * const config = parseOtelEnv(readOtelEnv());
  * ```
  */
-export function readOtelEnv(): Env {
-  const names = [
-    "OTEL_SDK_DISABLED",
-    "OTEL_TRACES_EXPORTER",
-    "OTEL_SERVICE_NAME",
-    "OTEL_RESOURCE_ATTRIBUTES",
-    "OTEL_BSP_SCHEDULE_DELAY",
-    "OTEL_BSP_EXPORT_TIMEOUT",
-    "OTEL_BSP_MAX_QUEUE_SIZE",
-    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-  ];
-  for (const suffix of ["ENDPOINT", "HEADERS", "TIMEOUT", "COMPRESSION", "PROTOCOL"]) {
-    names.push(`OTEL_EXPORTER_OTLP_${suffix}`, `OTEL_EXPORTER_OTLP_TRACES_${suffix}`);
-  }
+export function readOtelEnv(
+  get: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): Env {
   const env: Env = {};
-  for (const name of names) {
-    const value = Deno.env.get(name);
+  for (const name of OTEL_ENV_NAMES) {
+    const value = get(name);
     if (value !== undefined) env[name] = value;
   }
   return env;
 }
+
+/** Every environment variable {@linkcode parseOtelEnv} reads. */
+export const OTEL_ENV_NAMES: readonly string[] = [
+  "OTEL_SDK_DISABLED",
+  "OTEL_TRACES_EXPORTER",
+  "OTEL_SERVICE_NAME",
+  "OTEL_RESOURCE_ATTRIBUTES",
+  "OTEL_BSP_SCHEDULE_DELAY",
+  "OTEL_BSP_EXPORT_TIMEOUT",
+  "OTEL_BSP_MAX_QUEUE_SIZE",
+  "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+  ...["ENDPOINT", "HEADERS", "TIMEOUT", "COMPRESSION", "PROTOCOL"].flatMap((suffix) => [
+    `OTEL_EXPORTER_OTLP_${suffix}`,
+    `OTEL_EXPORTER_OTLP_TRACES_${suffix}`,
+  ]),
+];

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import type { Redis } from "ioredis";
 import { CorruptDataError } from "../../src/errors.ts";
+import type { StoredEvent } from "../../src/events/event_store.ts";
 import { RedisEventStore, type RedisEventStoreOptions } from "../../src/redis/redis_event_store.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
+import { RedisServer } from "../_support/redis_server.ts";
 import { testEventStoreConformance } from "../events/_conformance.ts";
 import { deleteByPrefix, rawClient, REDIS_URL, testPrefix } from "./_harness.ts";
 
@@ -267,4 +270,233 @@ Deno.test("RedisEventStore rejects an invalid key prefix or block time", () => {
   assert.throws(() => new RedisEventStore({ keyPrefix: "a{b" }), TypeError);
   assert.throws(() => new RedisEventStore({ subscribeBlockMs: 0 }), RangeError);
   assert.throws(() => new RedisEventStore({ retentionSeconds: -5 }), RangeError);
+});
+
+/** A borrowed client that counts the commands it sends, by name. */
+async function countingClient(): Promise<{ redis: Redis; sent: Map<string, number> }> {
+  const redis = await rawClient();
+  const sent = new Map<string, number>();
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = (command, stream) => {
+    sent.set(command.name, (sent.get(command.name) ?? 0) + 1);
+    return send(command, stream);
+  };
+  return { redis, sent };
+}
+
+Deno.test("two RedisEventStore instances appending concurrently to one execution keep a gap-free total order", async () => {
+  const keyPrefix = testPrefix();
+  const clients = [await countingClient(), await countingClient()];
+  const stores = clients.map(({ redis }) => new RedisEventStore({ client: redis, keyPrefix }));
+  try {
+    // One sequential appender per store (a store sends an execution's append
+    // directly only when nothing else of it is in flight), with bursts.
+    const appender = async (store: RedisEventStore, name: string) => {
+      const events: StoredEvent[] = [];
+      for (let i = 0; i < 60; i++) {
+        events.push(await store.appendEvent("exec-1", { type: name, data: { i } }));
+        if (i % 10 === 9) {
+          events.push(
+            ...await Promise.all(
+              [1, 2, 3].map((j) =>
+                store.appendEvent("exec-1", { type: `${name}-burst`, data: { i, j } })
+              ),
+            ),
+          );
+        }
+      }
+      return events;
+    };
+    const appended = (await Promise.all([
+      appender(stores[0]!, "a"),
+      appender(stores[1]!, "b"),
+    ])).flat();
+    const log = await stores[0]!.readRange("exec-1");
+    assert.deepEqual(log.map((e) => e.seq), Array.from({ length: 2 * 78 }, (_, i) => i + 1));
+    assert.deepEqual(
+      [...appended].sort((x, y) => x.seq - y.seq),
+      log,
+      "every append resolved with the event stored at its seq, each once",
+    );
+    for (const name of ["a", "b"]) {
+      const mine = log.filter((e) => e.type === name).map((e) => (e.data as { i: number }).i);
+      assert.deepEqual(mine, Array.from({ length: 60 }, (_, i) => i), `${name} in order`);
+    }
+    for (const { sent } of clients) {
+      assert.ok((sent.get("xadd") ?? 0) > 0, "some appends went directly");
+      assert.ok((sent.get("evalsha") ?? 0) > 1, "others (bursts, collisions) took the script");
+    }
+  } finally {
+    await Promise.all(stores.map((store) => store.close()));
+    for (const { redis } of clients) redis.disconnect();
+    await deleteByPrefix(keyPrefix);
+  }
+});
+
+for (const autoResend of [true, false]) {
+  Deno.test(`RedisEventStore stores a direct append once when its reply is lost and it is retried (client resends: ${autoResend})`, async () => {
+    const keyPrefix = testPrefix();
+    const { Redis } = await import("ioredis");
+    const redis = new Redis(REDIS_URL, { autoResendUnfulfilledCommands: autoResend });
+    // The first XADD that Redis executes has its reply "lost".
+    const send = redis.sendCommand.bind(redis);
+    let lost = 0;
+    redis.sendCommand = (command, stream) => {
+      const sent = send(command, stream) as Promise<unknown>;
+      if (command.name !== "xadd" || lost > 0) return sent;
+      lost++;
+      return sent.then(() => {
+        throw new Error("Connection is closed.");
+      });
+    };
+    const store = new RedisEventStore({ client: redis, keyPrefix, retry: { initialDelayMs: 1 } });
+    try {
+      const a = await store.appendEvent("exec-1", { type: "A" }); // learns the log
+      const b = await store.appendEvent("exec-1", { type: "B" });
+      assert.equal(lost, 1, "the second append went directly and lost its reply");
+      assert.deepEqual([a.seq, b.seq], [1, 2]);
+      assert.deepEqual(await store.readRange("exec-1"), [a, b]);
+      assert.equal((await store.appendEvent("exec-1", { type: "C" })).seq, 3);
+    } finally {
+      await store.close();
+      redis.disconnect();
+      await deleteByPrefix(keyPrefix);
+    }
+  });
+}
+
+Deno.test("RedisEventStore appends after an event another writer stored at the id it proposed", async () => {
+  await withStore(async (store, prefix) => {
+    await store.appendEvent("exec-1", { type: "A" });
+    const redis = await rawClient();
+    try {
+      // Another writer takes seq 2 behind this store's back.
+      const foreign = JSON.stringify({ id: crypto.randomUUID(), type: "OTHER", time: 1 });
+      await redis.xadd(`${prefix}{exec-1}:events`, "2-0", "e", foreign);
+    } finally {
+      redis.disconnect();
+    }
+    const c = await store.appendEvent("exec-1", { type: "C" });
+    assert.equal(c.seq, 3);
+    assert.deepEqual((await store.readRange("exec-1")).map((e) => e.type), ["A", "OTHER", "C"]);
+  });
+});
+
+Deno.test("RedisEventStore starts a log again at 1 when it vanished while the store knew its length", async () => {
+  await withStore(async (store, prefix) => {
+    await store.appendEvent("exec-1", { type: "A" });
+    await store.appendEvent("exec-1", { type: "B" });
+    const redis = await rawClient();
+    try {
+      await redis.del(`${prefix}{exec-1}:events`); // as if it had expired
+    } finally {
+      redis.disconnect();
+    }
+    assert.equal((await store.appendEvent("exec-1", { type: "C" })).seq, 1);
+    assert.deepEqual((await store.readRange("exec-1")).map((e) => e.type), ["C"]);
+  });
+});
+
+Deno.test("RedisEventStore relearns a log after its connection drops, so writes Redis lost leave no gap", async () => {
+  const keyPrefix = testPrefix();
+  const redis = await rawClient();
+  const store = new RedisEventStore({ client: redis, keyPrefix });
+  const admin = await rawClient();
+  try {
+    for (const type of ["A", "B", "C"]) await store.appendEvent("exec-1", { type });
+    // Redis restarts without the last write (no AOF): the log is back at 2 events.
+    const key = `${keyPrefix}{exec-1}:events`;
+    const kept = await admin.xrange(key, "-", "2-0");
+    await admin.del(key);
+    for (const [id, fields] of kept) await admin.xadd(key, id, ...fields);
+    const closed = new Promise((resolve) => redis.once("close", resolve));
+    await admin.client("KILL", "ID", String(await redis.client("ID")));
+    await closed;
+    const d = await store.appendEvent("exec-1", { type: "D" });
+    assert.equal(d.seq, 3, "the store did not trust the length it knew before the drop");
+    assert.deepEqual((await store.readRange("exec-1")).map((e) => e.seq), [1, 2, 3]);
+  } finally {
+    await store.close();
+    redis.disconnect();
+    admin.disconnect();
+    await deleteByPrefix(keyPrefix);
+  }
+});
+
+Deno.test("RedisEventStore sends the lone appends of many executions in one direct script call, stored once when retried", async () => {
+  const keyPrefix = testPrefix();
+  const { _BATCH_SCRIPTS } = await import("../../src/redis/_batch_scripts.ts");
+  const redis = await rawClient();
+  // The first direct script call that Redis executes has its reply "lost".
+  const send = redis.sendCommand.bind(redis);
+  let directCalls = 0;
+  redis.sendCommand = (command, stream) => {
+    const sent = send(command, stream) as Promise<unknown>;
+    const direct = /^eval/.test(command.name) &&
+      (command.args[0] === _BATCH_SCRIPTS.direct.sha ||
+        command.args[0] === _BATCH_SCRIPTS.direct.lua);
+    if (!direct) return sent;
+    return sent.then((reply) => {
+      if (++directCalls === 1) throw new Error("Connection is closed.");
+      return reply;
+    });
+  };
+  const store = new RedisEventStore({ client: redis, keyPrefix, retry: { initialDelayMs: 1 } });
+  const admin = await rawClient();
+  try {
+    const ids = Array.from({ length: 6 }, (_, i) => `exec-${i}`);
+    await Promise.all(ids.map((id) => store.appendEvent(id, { type: "A" }))); // learns the logs
+    // exec-4's next id is taken by another writer; exec-5's log vanishes.
+    const foreign = JSON.stringify({ id: crypto.randomUUID(), type: "OTHER", time: 1 });
+    await admin.xadd(`${keyPrefix}{exec-4}:events`, "2-0", "e", foreign);
+    await admin.del(`${keyPrefix}{exec-5}:events`);
+    const appended = await Promise.all(
+      ids.map((id, i) => store.appendEvent(id, { type: "B" }, i === 0 ? { expire: 60 } : {})),
+    );
+    assert.ok(directCalls >= 2, "one call lost its reply, then it was retried");
+    assert.deepEqual(appended.map((e) => e.seq), [2, 2, 2, 2, 3, 1]);
+    for (const [i, id] of ids.entries()) {
+      const log = await store.readRange(id);
+      const expected = i === 4 ? ["A", "OTHER", "B"] : i === 5 ? ["B"] : ["A", "B"];
+      assert.deepEqual(log.map((e) => e.type), expected, id);
+      assert.deepEqual(log.at(-1), appended[i], `${id}: resolved with the stored event`);
+    }
+    const ttl = await admin.pttl(`${keyPrefix}{exec-0}:events`);
+    assert.ok(ttl > 59_000 && ttl <= 60_000, `renewed to the append's expire: ${ttl}`);
+  } finally {
+    await store.close();
+    redis.disconnect();
+    admin.disconnect();
+    await deleteByPrefix(keyPrefix);
+  }
+});
+
+Deno.test("RedisEventStore direct appends that the client resends after a reconnection reach Redis", async () => {
+  await using server = await RedisServer.start({
+    appendonly: true,
+    args: ["--enable-debug-command", "yes"],
+  });
+  const { Redis } = await import("ioredis");
+  const redis = new Redis(server.url(), { autoResendUnfulfilledCommands: true });
+  redis.on("error", () => {}); // reconnects by itself
+  const store = new RedisEventStore({ client: redis, retry: { maxElapsedMs: 15_000 } });
+  try {
+    const ids = ["exec-1", "exec-2", "exec-3"];
+    await Promise.all(ids.map((id) => store.appendEvent(id, { type: "A" }))); // learns the logs
+    void server.command("DEBUG", "SLEEP", "2").catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Written while Redis sleeps, so still unanswered when it dies.
+    const pending = Promise.all(ids.map((id) => store.appendEvent(id, { type: "B" })));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await server.kill();
+    await server.restart();
+    const appended = await pending;
+    assert.deepEqual(appended.map((e) => e.seq), [2, 2, 2]);
+    for (const id of ids) {
+      assert.deepEqual((await store.readRange(id)).map((e) => e.type), ["A", "B"], id);
+    }
+  } finally {
+    await store.close();
+    redis.disconnect();
+  }
 });
