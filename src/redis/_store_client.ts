@@ -160,7 +160,7 @@ export class _StoreClient {
       let data: string | undefined = "";
       const buffer = {
         write(chunk: string) {
-          if (data === undefined) return;
+          if (data === undefined) redis.stream.write(chunk);
           else data += chunk;
         },
       };

@@ -586,7 +586,17 @@ export class RedisEventStore implements EventStore {
     sentAt: number,
     generation: number,
   ): Promise<void> {
-    const outcomes = await _sendFastAppends(this.#redis, client, fast);
+    let outcomes: Awaited<ReturnType<typeof _sendFastAppends>>;
+    try {
+      outcomes = await _sendFastAppends(this.#redis, client, fast);
+    } catch (error) { // not expected (outcomes carry the failures): fail these appends alone
+      for (const append of fast) {
+        append.head.busy--;
+        append.head.seq = 0;
+        append.reject(error);
+      }
+      return;
+    }
     const members: (string | number)[] = [];
     for (let i = 0; i < fast.length; i++) {
       const { head, time, executionId } = fast[i]!;

@@ -20,7 +20,8 @@
  * The saves issued in one tick are sent together: on a standalone server one
  * script call carries them all (up to 512, any scopes); on a Redis Cluster
  * one call per scope carries its saves. Each save keeps its own checks and
- * outcome, and saves are applied in the order they were issued.
+ * outcome; the saves of a scope are applied in the order they were issued
+ * (the call groups its arguments by scope, three per save).
  *
  * ## Retries
  * A batch is applied at most once: its script stores its reply under the

@@ -490,7 +490,13 @@ Deno.test("RedisEventStore direct appends that the client resends after a reconn
     await new Promise((resolve) => setTimeout(resolve, 100));
     await server.kill();
     await server.restart();
-    const appended = await pending;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const appended = await Promise.race([
+      pending,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("the resent appends got no reply")), 10_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     assert.deepEqual(appended.map((e) => e.seq), [2, 2, 2]);
     for (const id of ids) {
       assert.deepEqual((await store.readRange(id)).map((e) => e.type), ["A", "B"], id);
