@@ -311,8 +311,8 @@ export class ExecutionRun {
         },
       });
       if (!resuming) {
-        await this.#record("STATE_ENTER", { state: phase }, { step });
-        this.#history.push({ step, state: phase, at: clock.now() });
+        const entered = await this.#record("STATE_ENTER", { state: phase }, { step });
+        this.#history.push({ step, state: phase, at: entered.time });
       }
       resuming = false;
       const started = clock.now();
@@ -634,8 +634,8 @@ export class ExecutionRun {
     }
     this.#status = "FAILED";
     this.#stepSpan?.recordException(failure);
-    await this.#record("STATE_ENTER", { state: "FAILED" }, { step: this.#step });
-    this.#history.push({ step: this.#step, state: "FAILED", at: this.#host.clock.now() });
+    const entered = await this.#record("STATE_ENTER", { state: "FAILED" }, { step: this.#step });
+    this.#history.push({ step: this.#step, state: "FAILED", at: entered.time });
     await this.#record("EXECUTION_FAILED", { error, durationMs }, { step: this.#step });
     this.#log.error("Execution {executionId} failed: {message}", { message: error.message });
   }

@@ -40,7 +40,7 @@ Deno.test("tasks start as soon as their own dependencies complete, not level by 
   const report = await orchestrator.runWorkflow({
     id: `wf-order-${crypto.randomUUID().slice(0, 8)}`,
     tasks: [
-      task("slow", { sleepMs: 800 }),
+      task("slow", { sleepMs: 2_000 }),
       task("fast", { sleepMs: 20 }),
       task("after-fast", { sleepMs: 20 }, ["fast"]),
       task("after-slow", {}, ["slow"]),

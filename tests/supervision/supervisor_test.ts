@@ -273,8 +273,10 @@ Deno.test("a poison message is dead-lettered after maxDeliveries attempts and th
   summer.tell({ type: "add", n: 2 });
   assert.deepEqual(await summer.ask({ type: "sum" }, { timeoutMs: 10_000 }), { sum: 3, count: 2 });
   assert.equal(system.recorded.filter((e) => e.type === "ACTOR_FAILED").length, 3);
+  // The dead letter is reported on the worker's control channel, the reply on the
+  // message link: the two may arrive in either order.
+  const dead = await eventually(() => system.deadLetters[0], "the dead letter");
   assert.equal(system.deadLetters.length, 1);
-  const dead = system.deadLetters[0]!;
   assert.equal(dead.attempts, 3);
   assert.equal(dead.from, "$host");
   assert.deepEqual(dead.message, { type: "poison" });
