@@ -35,6 +35,23 @@ export class OaoError extends Error {
     this.code = code;
     this.name = new.target.name;
   }
+
+  /**
+   * `instanceof` by prototype, or by code: an OAO error made by another copy
+   * of this module (the bundled worker runtime, another version of the
+   * library) is still an instance of the class of its code.
+   *
+   * @param value Anything.
+   * @returns Whether `value` is an error of this class.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (!(value instanceof Error)) return false;
+    const code = (value as { code?: unknown }).code;
+    if (typeof code !== "string") return false;
+    if (this === OaoError) return code in ERROR_CLASSES;
+    return ERROR_CLASSES[code] === this;
+  }
 }
 
 /** No actor is registered under the given path. */

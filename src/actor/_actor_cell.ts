@@ -54,7 +54,10 @@ type Status = "new" | "starting" | "running" | "stopping" | "failed" | "stopped"
 // Delay before a warm spare is started after the actor (re)started.
 const SPARE_DELAY_MS = 100;
 
-const WORKER_ENTRY = new URL("../worker/actor_worker.ts", import.meta.url).href;
+// The worker side of the runtime, bundled into one module (`deno task bundle`,
+// kept current by tests/worker/actor_worker_bundle_test.ts): a fresh worker
+// loads one file instead of a dozen, which is most of the spawn overhead.
+const WORKER_ENTRY = new URL("../worker/actor_worker.bundle.js", import.meta.url).href;
 
 function bootstrapUrl(module: string): string {
   const source = `import { startActorWorker } from ${JSON.stringify(WORKER_ENTRY)};\n` +
@@ -452,6 +455,20 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
       this.#spareTimer = undefined;
       if (this.alive && !this.#spare) this.#spare = this.#createWorker();
     }, SPARE_DELAY_MS);
+  }
+
+  /**
+   * Starts the next incarnation's worker now (it loads its modules while the
+   * supervisor reads the snapshot and waits out the backoff); the next
+   * `start` takes it. A stop terminates it.
+   */
+  prewarm(): void {
+    if (this.#status === "stopped" || this.#spare) return;
+    if (this.#spareTimer !== undefined) {
+      this.#host.clock.clearTimeout(this.#spareTimer);
+      this.#spareTimer = undefined;
+    }
+    this.#spare = this.#createWorker();
   }
 
   #takeSpare(): Worker | undefined {

@@ -284,7 +284,11 @@ export class Supervisor implements ChildOwner {
   ): Promise<void> {
     if (child.cell) {
       const cell = child.cell;
-      const snapshot = await cell.loadSnapshot();
+      // The read goes out first: `new Worker` (in prewarm) blocks this thread
+      // while the worker starts, and the reply is waiting when it returns.
+      const loading = cell.loadSnapshot();
+      cell.prewarm();
+      const snapshot = await loading;
       const data: RuntimeEventData["RETRY_ATTEMPTED"] = {
         actor: cell.path,
         attempt,
