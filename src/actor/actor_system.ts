@@ -556,11 +556,8 @@ export class ActorSystem {
     if (event.type === "SYSTEM_STOPPED" && event.data.error) level = "error";
     const props: Record<string, unknown> = { ...event.data, event: event.type };
     if (event.executionId) props.executionId = event.executionId;
-    const summary = Object.entries(event.data)
-      .filter(([, v]) => typeof v !== "object" || v === null)
-      .map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`)
-      .join(" ");
-    this.#log[level === "warning" ? "warn" : level](`${event.type} ${summary}`, props);
+    // The details are the record's properties (text logs print them as key=value).
+    this.#log[level === "warning" ? "warn" : level](event.type, props);
   }
 
   #onDeadLetter(cell: ActorCell, message: Extract<WorkerToHost, { k: "dead-letter" }>): void {
