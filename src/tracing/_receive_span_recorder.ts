@@ -1,4 +1,4 @@
-// Internal: records the `oao.actor.receive <path>` span of every message an
+// Internal: records the `oao.actor.receive <name>` span of every message an
 // actor worker handles into columns (PackedSpans), with no object per span.
 // It is the worker's "current message span": one at a time, like messages.
 //
@@ -16,6 +16,17 @@ import { parseTraceparent, type TraceContext } from "./trace_context.ts";
 import { preciseNow, type Span } from "./tracer.ts";
 
 const CAPACITY = 2048;
+
+/**
+ * The name of an actor's receive spans: `oao.actor.receive <name>`, where
+ * `<name>` is the last segment of the actor's path (`exec-1/researcher` →
+ * `oao.actor.receive researcher`). The path holds the execution id, which
+ * would give every execution its own span names (high cardinality in trace
+ * backends); it is the `oao.actor` attribute instead.
+ */
+export function receiveSpanName(path: string): string {
+  return `oao.actor.receive ${path.slice(path.lastIndexOf("/") + 1)}`;
+}
 const MAX_STRIDE = 32;
 const QUICK_MS = 0.05;
 
@@ -60,7 +71,7 @@ export class ReceiveSpanRecorder implements Span {
    * @param onRich Receives spans that got events or an error, as SpanData.
    */
   constructor(actor: string, incarnation: number, onRich: (span: SpanData) => void) {
-    this.#name = `oao.actor.receive ${actor}`;
+    this.#name = receiveSpanName(actor);
     this.#actor = actor;
     this.#incarnation = incarnation;
     this.#onRich = onRich;

@@ -90,7 +90,7 @@ export interface SpanOrigin {
 
 /**
  * Receive spans of one actor packed into columns: how a worker ships the
- * `oao.actor.receive <path>` span of every message it handled (kind
+ * `oao.actor.receive <name>` span of every message it handled (kind
  * `consumer`, status unset) without an object per span. Span `i` has the id
  * `ids[2i]`, `ids[2i + 1]` (high and low word), starts at `times[2i]`, ends
  * at `times[2i + 1]` (epoch ms), has `oao.message.seq` `seqs[i]` and its
@@ -98,7 +98,7 @@ export interface SpanOrigin {
  * events or an error status travel as {@linkcode SpanData} instead.
  */
 export interface PackedSpans {
-  /** Span name of every span: `oao.actor.receive <path>`. */
+  /** Span name of every span: `oao.actor.receive <last segment of the path>`. */
   name: string;
   /** The actor's path (`oao.actor`). */
   actor: string;

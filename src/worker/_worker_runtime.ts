@@ -36,7 +36,7 @@ import {
 } from "../errors.ts";
 import type { SpawnOptions } from "../actor/spawn_options.ts";
 import { type Span, Tracer } from "../tracing/tracer.ts";
-import { ReceiveSpanRecorder } from "../tracing/_receive_span_recorder.ts";
+import { receiveSpanName, ReceiveSpanRecorder } from "../tracing/_receive_span_recorder.ts";
 import type { SpanData } from "../tracing/span_data.ts";
 import {
   formatTraceparent,
@@ -821,7 +821,7 @@ export class WorkerRuntime {
     }
     // Not sampled, or no valid parent: the general tracer.
     const parent = parseTraceparent(item.tp, item.ts);
-    const span = this.#tracer.startSpan(`oao.actor.receive ${this.#init.path}`, {
+    const span = this.#tracer.startSpan(receiveSpanName(this.#init.path), {
       parent,
       kind: "consumer",
       attributes: {

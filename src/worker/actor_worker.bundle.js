@@ -979,6 +979,9 @@ var Tracer = class {
 
 // src/tracing/_receive_span_recorder.ts
 var CAPACITY = 2048;
+function receiveSpanName(path) {
+  return `oao.actor.receive ${path.slice(path.lastIndexOf("/") + 1)}`;
+}
 var MAX_STRIDE = 32;
 var QUICK_MS = 0.05;
 var ReceiveSpanRecorder = class {
@@ -1015,7 +1018,7 @@ var ReceiveSpanRecorder = class {
    * @param onRich Receives spans that got events or an error, as SpanData.
    */
   constructor(actor, incarnation, onRich) {
-    this.#name = `oao.actor.receive ${actor}`;
+    this.#name = receiveSpanName(actor);
     this.#actor = actor;
     this.#incarnation = incarnation;
     this.#onRich = onRich;
@@ -2206,7 +2209,7 @@ var WorkerRuntime = class {
       return receive;
     }
     const parent = parseTraceparent(item.tp, item.ts);
-    const span = this.#tracer.startSpan(`oao.actor.receive ${this.#init.path}`, {
+    const span = this.#tracer.startSpan(receiveSpanName(this.#init.path), {
       parent,
       kind: "consumer",
       attributes: {

@@ -69,9 +69,9 @@ Deno.test("an execution across three actors, tool calls, a retry and a worker re
     await orchestrator.close();
     await tracing.shutdown();
     const id = report.executionId;
-    const lead = `oao.actor.receive ${id}/trace-lead`;
-    const relay = `oao.actor.receive ${id}/trace-relay`;
-    const leaf = `oao.actor.receive ${id}/trace-leaf`;
+    const lead = "oao.actor.receive trace-lead";
+    const relay = "oao.actor.receive trace-relay";
+    const leaf = "oao.actor.receive trace-leaf";
     const spans = await receiver.waitForSpans(
       (all) => all.some((s) => s.name === leaf) && all.some((s) => s.name === "oao.execution"),
       WAIT_MS,

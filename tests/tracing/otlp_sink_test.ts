@@ -355,7 +355,7 @@ Deno.test("packed receive spans of a worker are exported with their parent, ids 
     const spans = receiver.spans();
     assert.deepEqual(spans.map((s) => s.spanId), ids);
     for (const [i, span] of spans.entries()) {
-      assert.equal(span.name, "oao.actor.receive exec-1/agent");
+      assert.equal(span.name, "oao.actor.receive agent");
       assert.equal(span.traceId, parent.traceId);
       assert.equal(span.parentSpanId, parent.spanId);
       assert.equal(span.kind, 5);

@@ -27,7 +27,7 @@ Deno.test("every handled message gets a consumer span, child of the message's co
   rec.end();
   const [span] = all(rec.take());
   assert.ok(span);
-  assert.equal(span.name, "oao.actor.receive exec-1/agent");
+  assert.equal(span.name, "oao.actor.receive agent");
   assert.equal(span.kind, "consumer");
   assert.equal(span.traceId, parent.traceId);
   assert.equal(span.parentSpanId, parent.spanId);
