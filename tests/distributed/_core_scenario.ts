@@ -91,20 +91,34 @@ export async function runCoreScenario(options: CoreScenarioOptions): Promise<Cor
   const disrupted = new Map<WorkerProcess, JobLine[]>();
   const started = Date.now();
   try {
+    // The executions are submitted in waves, one before each disruption, so
+    // that every victim is disrupted while work is queued and running,
+    // however fast this machine runs them.
     const ids: string[] = [];
-    await Promise.all(Array.from({ length: options.executions }, async (_, i) => {
-      const task = { calls: TASK_CALLS.map((c) => ({ ...c, args: { n: c.args.n + 10 * i } })) };
-      ids.push((await backend.submit({ agent: "tester", task })).executionId);
-    }));
+    const submitWave = async (count: number) => {
+      const first = ids.length;
+      ids.length += count;
+      await Promise.all(Array.from({ length: count }, async (_, k) => {
+        const i = first + k;
+        const task = {
+          calls: TASK_CALLS.map((c) => ({ ...c, args: { n: c.args.n + 10 * i } })),
+        };
+        ids[i] = (await backend.submit({ agent: "tester", task })).executionId;
+      }));
+    };
+    const waves = [0.3, 0.25, 0.25].map((f) => Math.round(f * options.executions));
+    waves.push(options.executions - waves.reduce((a, b) => a + b, 0));
     const completed = () =>
       everyWorker.reduce((n, w) => n + w.lines.filter((l) => l.type === "completed").length, 0);
-    const atProgress = async (fraction: number) => {
-      await until(
-        () => completed() >= fraction * options.executions,
-        `${fraction * 100} % progress`,
-        120_000,
-      );
-      await sleep(Math.floor(Math.random() * 100)); // a random point within the running executions
+    // Submits the next wave, then waits for a random point within it: a random
+    // share of it completed, plus a random delay.
+    const nextWave = async () => {
+      const before = completed();
+      const count = waves.shift()!;
+      await submitWave(count);
+      const share = Math.floor((0.05 + Math.random() * 0.15) * count);
+      await until(() => completed() >= before + share, `${share} more completions`, 120_000);
+      await sleep(Math.floor(Math.random() * 50));
     };
     const pause = options.leaseMs + 1_000;
     const kill = async (slot: number) => {
@@ -116,12 +130,12 @@ export async function runCoreScenario(options: CoreScenarioOptions): Promise<Cor
       workers[slot] = spawn(slot + 1);
       everyWorker.push(workers[slot]!);
     };
-    // Disruptions at random points, spaced by more than a lease so that each
-    // victim's jobs are taken over before the next one.
-    await atProgress(0.08 + Math.random() * 0.07);
+    // Disruptions spaced by more than a lease, so that each victim's jobs
+    // are taken over before the next one.
+    await nextWave();
     await kill(0);
     await sleep(pause);
-    await atProgress(0.3 + Math.random() * 0.05);
+    await nextWave();
     const frozen = workers[1]!;
     await until(() => frozen.inFlight().length > 0, `${frozen.nodeId} to hold jobs`, 30_000, 5);
     frozen.signal("SIGSTOP");
@@ -129,10 +143,10 @@ export async function runCoreScenario(options: CoreScenarioOptions): Promise<Cor
     disrupted.set(frozen, frozen.inFlight());
     await sleep(pause + 500);
     frozen.signal("SIGCONT");
-    await atProgress(0.5 + Math.random() * 0.1);
+    await nextWave();
     await kill(0);
     await sleep(pause);
-    await atProgress(0.65 + Math.random() * 0.1);
+    await nextWave();
     await kill(0);
 
     await until(
