@@ -174,6 +174,13 @@ export interface RuntimeOptions {
    * @default {true}
    */
   loadAgents?: boolean | "bundled";
+  /**
+   * The command only reads (status, events, replay, queue statistics): the
+   * Redis durability warnings (`appendonly`, `maxmemory-policy`), meant for
+   * the processes that write, are logged at debug level.
+   * @default {false}
+   */
+  readOnly?: boolean;
 }
 
 /** What commands run on. */
@@ -286,7 +293,11 @@ export async function createRuntime(
     }
     redisUrl = redactRedisUrl(rawUrl);
     try {
-      client = await connectRedis({ redisUrl: rawUrl, signal: ctx.signal });
+      client = await connectRedis({
+        redisUrl: rawUrl,
+        signal: ctx.signal,
+        configWarnings: !options.readOnly,
+      });
     } catch (error) {
       await tracing.shutdown();
       throw error;

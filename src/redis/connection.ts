@@ -93,6 +93,15 @@ export interface ConnectRedisOptions {
   connectTimeoutMs?: number;
   /** Run {@linkcode checkRedisServer} once connected. @default {true} */
   checkServer?: boolean;
+  /**
+   * Log the durability findings of {@linkcode checkRedisServer}
+   * (`appendonly` off, `maxmemory-policy` `allkeys-*`) as warnings; `false`
+   * logs them at debug level, for processes that only read (a status query
+   * need not repeat a warning meant for the processes that write). The
+   * version check applies either way.
+   * @default {true}
+   */
+  configWarnings?: boolean;
   /** Extra TLS options for `rediss://` (CA, client certificate…). @default {{}} */
   tls?: TlsConnectionOptions;
   /**
@@ -164,7 +173,9 @@ export async function connectRedis(options: ConnectRedisOptions = {}): Promise<R
     if (mode === "auto" || options.checkServer !== false) {
       const info = await _info(standalone, redacted);
       if (mode === "auto") clusterEnabled = /^cluster_enabled:1\s*$/m.test(info);
-      if (options.checkServer !== false) await _checkServer(standalone, redacted, info);
+      if (options.checkServer !== false) {
+        await _checkServer(standalone, redacted, info, options.configWarnings !== false);
+      }
     }
     if (!clusterEnabled) return standalone;
     if (parts.db !== 0) {
@@ -228,7 +239,12 @@ export async function checkRedisServer(
   await _checkServer(client, redacted, await _info(client, redacted));
 }
 
-async function _checkServer(client: RedisClient, redacted: string, info: string): Promise<void> {
+async function _checkServer(
+  client: RedisClient,
+  redacted: string,
+  info: string,
+  warn = true,
+): Promise<void> {
   if (checkedClients.has(client)) return;
   const version = /^redis_version:(\S+)/m.exec(info)?.[1];
   const [major = 0, minor = 0] = (version ?? "").split(".").map(Number);
@@ -266,14 +282,15 @@ async function _checkServer(client: RedisClient, redacted: string, info: string)
     appendonly,
     policy,
   });
+  const level = warn ? "warn" : "debug";
   if (appendonly === "no") {
-    logger.warn(
+    logger[level](
       "Redis at {url} has appendonly off: events and snapshots acknowledged since the last RDB save are lost if Redis restarts; the deployment guide recommends appendonly yes",
       { url: redacted, appendonly },
     );
   }
   if (policy?.startsWith("allkeys-")) {
-    logger.warn(
+    logger[level](
       "Redis at {url} uses maxmemory-policy {policy}: under memory pressure it may evict event logs and snapshots; the deployment guide recommends volatile-lru",
       { url: redacted, policy },
     );

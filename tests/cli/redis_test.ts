@@ -1,7 +1,8 @@
 // With REDIS_URL, commands in separate processes share executions.
 import assert from "node:assert/strict";
 import { MAIN, oao, TASK_FLAGS } from "./_cli.ts";
-import { redisTestEnv, slowAgentConfig } from "./_redis_env.ts";
+import { Redis } from "ioredis";
+import { redisTestEnv, SHARED_REDIS_URL, slowAgentConfig } from "./_redis_env.ts";
 import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 
 async function waitForEvent(store: RedisEventStore, id: string, type: string): Promise<void> {
@@ -28,6 +29,14 @@ Deno.test("an execution run by one process is read by status, events and replay 
     oao(["events", id, "--follow", "--json", "--after", "3"], { env: redis.env }),
     oao(["replay", id, "--json"], { env: redis.env }),
   ]);
+  // The durability warning is for the processes that write, not for queries.
+  const client = new Redis(SHARED_REDIS_URL);
+  const [, appendonly] = (await client.config("GET", "appendonly")) as string[];
+  client.disconnect();
+  if (appendonly === "no") assert.match(run.stderr, /appendonly off/);
+  for (const query of [status, events, follow, replay]) {
+    assert.doesNotMatch(query.stderr, /appendonly/);
+  }
   assert.equal(status.code, 0, status.stderr);
   const body = JSON.parse(status.stdout);
   assert.equal(body.status, "SUCCESS");

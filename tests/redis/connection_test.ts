@@ -176,6 +176,20 @@ Deno.test("connectRedis warns once when appendonly is off", async () => {
   assert.match(warnings[0]!, /appendonly yes/);
 });
 
+Deno.test("connectRedis with configWarnings false logs the durability findings at debug level", async () => {
+  await using server = await RedisServer.start({
+    appendonly: false,
+    args: ["--maxmemory-policy", "allkeys-lru"],
+  });
+  await using logs = await captureLogs();
+  const client = await connectRedis({ redisUrl: server.url(), configWarnings: false });
+  client.disconnect();
+  assert.deepEqual(logs.messages("warning"), []);
+  const debug = logs.messages("debug");
+  assert.ok(debug.some((m) => /appendonly off/.test(m)), debug.join("\n"));
+  assert.ok(debug.some((m) => /maxmemory-policy "?allkeys-lru"?/.test(m)), debug.join("\n"));
+});
+
 Deno.test("connectRedis warns when maxmemory-policy is allkeys-*, not for volatile-lru with AOF", async () => {
   await using risky = await RedisServer.start({
     appendonly: true,

@@ -41,7 +41,11 @@ export const eventsCommand: Command = {
   examples: ["events exec-mwz08qmm-e67d12d24b", "events exec-mwz08qmm-e67d12d24b --follow --json"],
   async run(ctx) {
     const [id] = ctx.args as [string];
-    const runtime = await createRuntime(ctx, { loadAgents: false, announce: false });
+    const runtime = await createRuntime(ctx, {
+      loadAgents: false,
+      announce: false,
+      readOnly: true,
+    });
     try {
       const store = runtime.eventStore;
       const first = await store.readRange(id, { limit: 1 });

@@ -73,6 +73,7 @@ export const queueCommand: Command = {
       requireRedisReason: `"queue" reads the Redis job queue`,
       loadAgents: false,
       announce: false,
+      readOnly: action !== "requeue",
     });
     const json = ctx.boolean("json");
     try {

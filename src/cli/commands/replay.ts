@@ -29,7 +29,11 @@ export const replayCommand: Command = {
   examples: ["replay exec-mwz08qmm-e67d12d24b"],
   async run(ctx) {
     const [id] = ctx.args as [string];
-    const runtime = await createRuntime(ctx, { loadAgents: false, announce: false });
+    const runtime = await createRuntime(ctx, {
+      loadAgents: false,
+      announce: false,
+      readOnly: true,
+    });
     try {
       const timeline = await runtime.eventStore.readRange(id);
       let view;

@@ -25,7 +25,11 @@ export const statusCommand: Command = {
   examples: ["status exec-mwz08qmm-e67d12d24b", "status exec-mwz08qmm-e67d12d24b --json"],
   async run(ctx) {
     const [id] = ctx.args as [string];
-    const runtime = await createRuntime(ctx, { loadAgents: false, announce: false });
+    const runtime = await createRuntime(ctx, {
+      loadAgents: false,
+      announce: false,
+      readOnly: true,
+    });
     try {
       const status = executionStatus(id, await runtime.eventStore.readRange(id));
       if (!status) {
