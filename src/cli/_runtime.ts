@@ -183,6 +183,17 @@ export interface RuntimeOptions {
   readOnly?: boolean;
 }
 
+/**
+ * Options of the commands that only query the stores (`status`, `events`,
+ * `replay`, `queue` statistics): no agents, no storage line, durability
+ * warnings at debug level.
+ */
+export const QUERY_RUNTIME: Readonly<RuntimeOptions> = {
+  loadAgents: false,
+  announce: false,
+  readOnly: true,
+};
+
 /** What commands run on. */
 export interface Runtime {
   /** `"redis"` when `REDIS_URL` is set, else `"memory"`. */

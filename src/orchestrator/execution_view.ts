@@ -257,13 +257,8 @@ export function projectExecution(
         view.nextPhase = undefined;
         break;
       case "EXECUTION_FAILED":
-        view.status = "FAILED";
-        view.error = data.error as ErrorInfo;
-        view.finishedAt = event.time;
-        view.nextPhase = undefined;
-        break;
       case "EXECUTION_CANCELLED":
-        view.status = "CANCELLED";
+        view.status = event.type === "EXECUTION_FAILED" ? "FAILED" : "CANCELLED";
         view.error = data.error as ErrorInfo;
         view.finishedAt = event.time;
         view.nextPhase = undefined;

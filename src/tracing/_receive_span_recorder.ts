@@ -13,7 +13,7 @@ import { toErrorInfo } from "../errors.ts";
 import { hex8, randomU32 } from "./_random.ts";
 import type { Attributes, PackedSpans, SpanData, SpanOrigin } from "./span_data.ts";
 import { parseTraceparent, type TraceContext } from "./trace_context.ts";
-import { preciseNow, type Span } from "./tracer.ts";
+import { _exceptionAttributes, preciseNow, type Span } from "./tracer.ts";
 
 const CAPACITY = 2048;
 
@@ -166,12 +166,7 @@ export class ReceiveSpanRecorder implements Span {
   recordException(error: unknown): void {
     if (!this.#open) return;
     const info = toErrorInfo(error);
-    const attributes: Attributes = {
-      "exception.type": info.name,
-      "exception.message": info.message,
-    };
-    if (info.stack) attributes["exception.stacktrace"] = info.stack;
-    this.addEvent("exception", attributes);
+    this.addEvent("exception", _exceptionAttributes(info));
     this.setStatus("error", info.message);
   }
 

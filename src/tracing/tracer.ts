@@ -73,6 +73,24 @@ export interface TracerOptions {
   runInContext?: <T>(context: TraceContext, fn: () => T) => T;
 }
 
+/**
+ * The attributes of a span's `exception` event, as OpenTelemetry's semantic
+ * conventions name them. Internal: shared by the tracer's spans and the
+ * worker's receive spans.
+ *
+ * @param info The error.
+ * @returns `exception.type`, `exception.message` and, when known,
+ *   `exception.stacktrace`.
+ */
+export function _exceptionAttributes(info: ErrorInfo): Attributes {
+  const attributes: Attributes = {
+    "exception.type": info.name,
+    "exception.message": info.message,
+  };
+  if (info.stack) attributes["exception.stacktrace"] = info.stack;
+  return attributes;
+}
+
 /** Epoch milliseconds with sub-millisecond precision. */
 export function preciseNow(): number {
   return performance.timeOrigin + performance.now();
@@ -123,12 +141,7 @@ class RecordingSpan implements Span {
 
   recordException(error: unknown): void {
     const info: ErrorInfo = toErrorInfo(error);
-    const attributes: Attributes = {
-      "exception.type": info.name,
-      "exception.message": info.message,
-    };
-    if (info.stack) attributes["exception.stacktrace"] = info.stack;
-    this.addEvent("exception", attributes);
+    this.addEvent("exception", _exceptionAttributes(info));
     this.setStatus("error", info.message);
   }
 

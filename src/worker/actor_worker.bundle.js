@@ -801,6 +801,14 @@ var SAB_HEARTBEAT = 4;
 var SAB_TICK = 5;
 
 // src/tracing/tracer.ts
+function _exceptionAttributes(info) {
+  const attributes = {
+    "exception.type": info.name,
+    "exception.message": info.message
+  };
+  if (info.stack) attributes["exception.stacktrace"] = info.stack;
+  return attributes;
+}
 function preciseNow() {
   return performance.timeOrigin + performance.now();
 }
@@ -850,12 +858,7 @@ var RecordingSpan = class {
   }
   recordException(error) {
     const info = toErrorInfo(error);
-    const attributes = {
-      "exception.type": info.name,
-      "exception.message": info.message
-    };
-    if (info.stack) attributes["exception.stacktrace"] = info.stack;
-    this.addEvent("exception", attributes);
+    this.addEvent("exception", _exceptionAttributes(info));
     this.setStatus("error", info.message);
   }
   setStatus(code, message) {
@@ -1105,12 +1108,7 @@ var ReceiveSpanRecorder = class {
   recordException(error) {
     if (!this.#open) return;
     const info = toErrorInfo(error);
-    const attributes = {
-      "exception.type": info.name,
-      "exception.message": info.message
-    };
-    if (info.stack) attributes["exception.stacktrace"] = info.stack;
-    this.addEvent("exception", attributes);
+    this.addEvent("exception", _exceptionAttributes(info));
     this.setStatus("error", info.message);
   }
   setStatus(code, message) {

@@ -7,7 +7,7 @@
 import { type Command, EXIT_FAILURE, EXIT_OK } from "../_command.ts";
 import { FINAL_EVENT_TYPES, timelineLine } from "../_format.ts";
 import { notFoundMessage } from "../_not_found.ts";
-import { createRuntime, OBSERVABILITY_ENV, STORE_ENV } from "../_runtime.ts";
+import { createRuntime, OBSERVABILITY_ENV, QUERY_RUNTIME, STORE_ENV } from "../_runtime.ts";
 import type { StoredEvent } from "../../events/event_store.ts";
 
 /** The `events` command. */
@@ -41,11 +41,7 @@ export const eventsCommand: Command = {
   examples: ["events exec-mwz08qmm-e67d12d24b", "events exec-mwz08qmm-e67d12d24b --follow --json"],
   async run(ctx) {
     const [id] = ctx.args as [string];
-    const runtime = await createRuntime(ctx, {
-      loadAgents: false,
-      announce: false,
-      readOnly: true,
-    });
+    const runtime = await createRuntime(ctx, QUERY_RUNTIME);
     try {
       const store = runtime.eventStore;
       const first = await store.readRange(id, { limit: 1 });

@@ -6,8 +6,7 @@
  * @module
  */
 import { type Command, EXIT_FAILURE, EXIT_OK, UsageError } from "../_command.ts";
-import { OBSERVABILITY_ENV, STORE_ENV } from "../_runtime.ts";
-import { createRuntime } from "../_runtime.ts";
+import { createRuntime, OBSERVABILITY_ENV, QUERY_RUNTIME, STORE_ENV } from "../_runtime.ts";
 import type { DeadJob } from "../../queue/job_queue.ts";
 
 const ACTIONS = ["stats", "dead", "requeue"] as const;
@@ -71,8 +70,7 @@ export const queueCommand: Command = {
     const runtime = await createRuntime(ctx, {
       requireRedis: true,
       requireRedisReason: `"queue" reads the Redis job queue`,
-      loadAgents: false,
-      announce: false,
+      ...QUERY_RUNTIME,
       readOnly: action !== "requeue",
     });
     const json = ctx.boolean("json");

@@ -7,7 +7,7 @@
 import { type Command, EXIT_FAILURE, EXIT_OK } from "../_command.ts";
 import { reportLines, timelineLines } from "../_format.ts";
 import { notFoundMessage } from "../_not_found.ts";
-import { createRuntime, OBSERVABILITY_ENV, STORE_ENV } from "../_runtime.ts";
+import { createRuntime, OBSERVABILITY_ENV, QUERY_RUNTIME, STORE_ENV } from "../_runtime.ts";
 import { ExecutionNotFoundError } from "../../errors.ts";
 import { projectExecution } from "../../orchestrator/execution_view.ts";
 import { reportFromView } from "../../orchestrator/orchestrator.ts";
@@ -29,11 +29,7 @@ export const replayCommand: Command = {
   examples: ["replay exec-mwz08qmm-e67d12d24b"],
   async run(ctx) {
     const [id] = ctx.args as [string];
-    const runtime = await createRuntime(ctx, {
-      loadAgents: false,
-      announce: false,
-      readOnly: true,
-    });
+    const runtime = await createRuntime(ctx, QUERY_RUNTIME);
     try {
       const timeline = await runtime.eventStore.readRange(id);
       let view;

@@ -6,7 +6,7 @@
  */
 import { type Command, EXIT_FAILURE, EXIT_OK } from "../_command.ts";
 import { brief, reportLines } from "../_format.ts";
-import { createRuntime, OBSERVABILITY_ENV, STORE_ENV } from "../_runtime.ts";
+import { createRuntime, OBSERVABILITY_ENV, QUERY_RUNTIME, STORE_ENV } from "../_runtime.ts";
 import { notFoundMessage } from "../_not_found.ts";
 import { executionStatus } from "../../api/execution_status.ts";
 
@@ -25,11 +25,7 @@ export const statusCommand: Command = {
   examples: ["status exec-mwz08qmm-e67d12d24b", "status exec-mwz08qmm-e67d12d24b --json"],
   async run(ctx) {
     const [id] = ctx.args as [string];
-    const runtime = await createRuntime(ctx, {
-      loadAgents: false,
-      announce: false,
-      readOnly: true,
-    });
+    const runtime = await createRuntime(ctx, QUERY_RUNTIME);
     try {
       const status = executionStatus(id, await runtime.eventStore.readRange(id));
       if (!status) {
