@@ -18,14 +18,12 @@
  * @module
  */
 import http2 from "node:http2";
-import process from "node:process";
 import { ActorSystem } from "../src/actor/actor_system.ts";
 import type { BatchConfig } from "../src/tracing/otel_env.ts";
 import type { OtlpSpanSink } from "../src/tracing/otlp_sink.ts";
 import { createTracingFromEnv } from "../src/tracing/tracing_from_env.ts";
 import { median } from "./_figure.ts";
-
-const ACTORS = new URL("../actors/", import.meta.url);
+import { spawnTellPair, tellRound } from "./_tell_pair.ts";
 
 /** Options of {@linkcode measureTracingOverhead}. */
 export interface TracingOverheadOptions {
@@ -88,19 +86,19 @@ export async function measureTracingOverhead(
   const traced = new ActorSystem({ name: "bench-tracing-on", tracer: tracing.tracer });
   const plain = new ActorSystem({ name: "bench-tracing-off" });
   try {
-    const on = await _pair(traced);
-    const off = await _pair(plain);
+    const on = await spawnTellPair(traced);
+    const off = await spawnTellPair(plain);
     const rates: [number[], number[]] = [[], []];
     const cpu: [number[], number[]] = [[], []];
     const flushMs: number[] = [];
     let droppedBefore = 0;
     for (let round = 0; round < warmup + rounds; round++) {
       if (round === warmup) droppedBefore = dropped();
-      const a = await _round(on, n);
+      const a = await tellRound(on, n);
       const flushStarted = performance.now();
       await tracing.flush();
       const f = performance.now() - flushStarted;
-      const b = await _round(off, n);
+      const b = await tellRound(off, n);
       if (round < warmup) continue;
       rates[0].push(a.rate);
       rates[1].push(b.rate);
@@ -140,38 +138,6 @@ function _batchEnv(batch: BatchConfig): Record<string, string> {
     env.OTEL_BSP_EXPORT_TIMEOUT = `${batch.exportTimeoutMillis}`;
   }
   return env;
-}
-
-interface _Pair {
-  source: { ask(message: unknown, options: { timeoutMs: number }): Promise<unknown> };
-  sink: string;
-}
-
-async function _pair(system: ActorSystem): Promise<_Pair> {
-  const sink = await system.spawn(new URL("throughput_sink.ts", ACTORS), {
-    name: "sink",
-    snapshot: "never",
-  });
-  const source = await system.spawn(new URL("throughput_source.ts", ACTORS), {
-    name: "source",
-    snapshot: "never",
-  });
-  return { source, sink: sink.path };
-}
-
-function _cpuMicros(): number {
-  const usage = process.cpuUsage();
-  return usage.user + usage.system;
-}
-
-async function _round(pair: _Pair, n: number): Promise<{ rate: number; cpuUs: number }> {
-  const cpu = _cpuMicros();
-  const started = performance.now();
-  const got = await pair.source.ask({ type: "run", n, to: pair.sink }, { timeoutMs: 300_000 });
-  const rate = n / ((performance.now() - started) / 1000);
-  const cpuUs = (_cpuMicros() - cpu) / n;
-  if (got !== n) throw new Error(`The sink counted ${got} messages, expected ${n}`);
-  return { rate, cpuUs };
 }
 
 /**

@@ -32,6 +32,7 @@
 import { measureTracingOverhead as measureTracingOverheadFigures } from "./_tracing_overhead.ts";
 import { parseArgs } from "node:util";
 import { ActorSystem } from "../src/actor/actor_system.ts";
+import { spawnTellPair, tellRound } from "./_tell_pair.ts";
 import { type Figure, figure, median, nextMessage, percentile } from "./_figure.ts";
 
 const ACTORS = new URL("../actors/", import.meta.url);
@@ -112,22 +113,9 @@ async function measureTell(options: BenchOptions): Promise<Figure[]> {
   const rawSource = new Worker(new URL("source.ts", RAW), { type: "module" });
   const rawSink = new Worker(new URL("sink.ts", RAW), { type: "module" });
   try {
-    const sink = await system.spawn(new URL("throughput_sink.ts", ACTORS), {
-      name: "sink",
-      snapshot: "never",
-    });
-    const source = await system.spawn(new URL("throughput_source.ts", ACTORS), {
-      name: "source",
-      snapshot: "never",
-    });
+    const pair = await spawnTellPair(system);
     const n = options.messages;
-    const actorRound = async () => {
-      const started = performance.now();
-      const got = await source.ask({ type: "run", n, to: sink.path }, { timeoutMs: 300_000 });
-      const rate = n / ((performance.now() - started) / 1000);
-      if (got !== n) throw new Error(`The sink counted ${got} messages, expected ${n}`);
-      return rate;
-    };
+    const actorRound = async () => (await tellRound(pair, n)).rate;
     const rawRound = async (batch: number) => {
       const { port1, port2 } = new MessageChannel();
       const counted = nextMessage<number>(rawSink);

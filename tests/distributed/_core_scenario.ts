@@ -97,14 +97,13 @@ export async function runCoreScenario(options: CoreScenarioOptions): Promise<Cor
     const ids: string[] = [];
     const submitWave = async (count: number) => {
       const first = ids.length;
-      ids.length += count;
-      await Promise.all(Array.from({ length: count }, async (_, k) => {
-        const i = first + k;
-        const task = {
-          calls: TASK_CALLS.map((c) => ({ ...c, args: { n: c.args.n + 10 * i } })),
-        };
-        ids[i] = (await backend.submit({ agent: "tester", task })).executionId;
-      }));
+      ids.push(
+        ...await Promise.all(Array.from({ length: count }, async (_, k) => {
+          const n = 10 * (first + k);
+          const task = { calls: TASK_CALLS.map((c) => ({ ...c, args: { n: c.args.n + n } })) };
+          return (await backend.submit({ agent: "tester", task })).executionId;
+        })),
+      );
     };
     const waves = [0.3, 0.25, 0.25].map((f) => Math.round(f * options.executions));
     waves.push(options.executions - waves.reduce((a, b) => a + b, 0));
