@@ -49,8 +49,8 @@ export class OaoError extends Error {
     if (!(value instanceof Error)) return false;
     const code = (value as { code?: unknown }).code;
     if (typeof code !== "string") return false;
-    if (this === OaoError) return code in ERROR_CLASSES;
-    return ERROR_CLASSES[code] === this;
+    if (this === OaoError) return Object.hasOwn(ERROR_CLASSES, code);
+    return Object.hasOwn(ERROR_CLASSES, code) && ERROR_CLASSES[code] === this;
   }
 }
 
@@ -390,6 +390,72 @@ export class LeaseLostError extends OaoError {
   }
 }
 
+/** A worker sent the host a message that breaks the protocol; its actor is failed. */
+export class ProtocolViolationError extends OaoError {
+  /** The actor whose worker sent it. */
+  readonly actor: string;
+  /**
+   * @param actor The actor whose worker sent the message.
+   * @param detail What is wrong with the message.
+   */
+  constructor(actor: string, detail: string) {
+    super("PROTOCOL_VIOLATION", `Actor "${actor}" broke the worker protocol: ${detail}`);
+    this.actor = actor;
+  }
+}
+
+/** A worker asked for something outside the capabilities it was given. */
+export class AccessDeniedError extends OaoError {
+  /** The actor that asked. */
+  readonly actor: string;
+  /**
+   * @param actor The actor that asked.
+   * @param action What it asked for, e.g. `stop "exec-1/planner"`.
+   * @param reason Why it is refused.
+   */
+  constructor(actor: string, action: string, reason: string) {
+    super("ACCESS_DENIED", `Actor "${actor}" may not ${action}: ${reason}`);
+    this.actor = actor;
+  }
+}
+
+/** A value is larger than the limit that applies to it. */
+export class ValueTooLargeError extends OaoError {
+  /** Size of the value, in the limit's unit. */
+  readonly size: number;
+  /** The limit. */
+  readonly limit: number;
+  /**
+   * @param what Which value, e.g. `the result of step 3`.
+   * @param size Its size.
+   * @param limit The limit.
+   * @param unit The unit of both. @default {"bytes"}
+   */
+  constructor(what: string, size: number, limit: number, unit = "bytes") {
+    super("VALUE_TOO_LARGE", `${what} is ${size} ${unit}, over the limit of ${limit} ${unit}`);
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** An actor module imports something outside what it may load; nothing of it was read. */
+export class ModuleRefusedError extends OaoError {
+  /** The actor module. */
+  readonly module: string;
+  /** The refused import specifier. */
+  readonly specifier: string;
+  /**
+   * @param module The actor module.
+   * @param specifier The refused import.
+   * @param reason Why it is refused.
+   */
+  constructor(module: string, specifier: string, reason: string) {
+    super("MODULE_REFUSED", `Cannot load "${module}": import "${specifier}" is refused: ${reason}`);
+    this.module = module;
+    this.specifier = specifier;
+  }
+}
+
 /** Plain-data form of an error, safe to clone, log and store. */
 export interface ErrorInfo {
   /** The error class name. */
@@ -450,7 +516,9 @@ function safeString(value: unknown): string {
  * ```
  */
 export function fromErrorInfo(info: ErrorInfo): OaoError {
-  const ctor = info.code ? ERROR_CLASSES[info.code] : undefined;
+  const ctor = info.code && Object.hasOwn(ERROR_CLASSES, info.code)
+    ? ERROR_CLASSES[info.code]
+    : undefined;
   const error: OaoError = ctor
     ? Object.create(ctor.prototype)
     : new OaoError(info.code ?? "REMOTE_ERROR", info.message);
@@ -488,4 +556,8 @@ const ERROR_CLASSES: Record<string, { prototype: OaoError }> = {
   TOOL_OUTCOME_UNKNOWN: ToolOutcomeUnknownError,
   EXECUTION_CANCELLED: ExecutionCancelledError,
   LEASE_LOST: LeaseLostError,
+  PROTOCOL_VIOLATION: ProtocolViolationError,
+  ACCESS_DENIED: AccessDeniedError,
+  VALUE_TOO_LARGE: ValueTooLargeError,
+  MODULE_REFUSED: ModuleRefusedError,
 };

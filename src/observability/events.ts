@@ -18,7 +18,9 @@ export type FailureReason =
   | "timeout" // a message exceeded its time limit (hang or busy loop)
   | "killed" // terminated on request
   | "snapshot_failed" // its snapshot could not be stored
-  | "shutdown_timeout"; // did not stop within its shutdown timeout
+  | "shutdown_timeout" // did not stop within its shutdown timeout
+  | "protocol_violation" // its worker sent a message that breaks the host protocol
+  | "worker_exited"; // its code ended the worker (`Deno.exit`, `self.close()`)
 
 /** Payloads of the runtime events, by type. */
 export interface RuntimeEventData {
@@ -62,6 +64,8 @@ export interface RuntimeEventData {
   ACTOR_STOPPED: { actor: string; incarnation: number; reason: string };
   /** The actor system stopped (clean shutdown or root supervisor failure). */
   SYSTEM_STOPPED: { reason: string; error?: ErrorInfo };
+  /** A worker asked for something outside its capabilities; the request was refused. */
+  ACCESS_DENIED: { actor: string; op: string; target?: string; reason: string };
 }
 
 /** Every runtime event type. */
@@ -109,4 +113,5 @@ export const RUNTIME_EVENT_LEVELS: Record<
   MESSAGE_UNDELIVERABLE: "warning",
   ACTOR_STOPPED: "debug",
   SYSTEM_STOPPED: "info",
+  ACCESS_DENIED: "warning",
 };
