@@ -2,7 +2,14 @@
 // worker, its status words, snapshots, poison-message counts and links.
 // Internal: users hold an ActorRef.
 import type { Clock, TimerId } from "../clock.ts";
-import { ActorSpawnError, ActorStoppedError, type ErrorInfo, toErrorInfo } from "../errors.ts";
+import {
+  ActorSpawnError,
+  ActorStoppedError,
+  type ErrorInfo,
+  ProtocolViolationError,
+  toErrorInfo,
+} from "../errors.ts";
+import { boundErrorInfo, type Limits } from "../limits.ts";
 import type { PersistenceAdapter, Snapshot } from "../persistence/persistence_adapter.ts";
 import type { FailureReason, RuntimeEventData, RuntimeEventType } from "../observability/events.ts";
 import type { LinkBroker, ReceiverEndpoint, SenderEndpoint } from "./_link_broker.ts";
@@ -19,6 +26,7 @@ import {
   type WorkerToHost,
 } from "./_protocol.ts";
 import type { ResolvedSpawnOptions } from "./spawn_options.ts";
+import { invalidWorkerMessage } from "./_protocol_guard.ts";
 
 /** How an actor's run ended. */
 export type Exit =
@@ -40,6 +48,7 @@ export interface CellHost {
   readonly heartbeatMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly spawnTimeoutMs: number;
+  readonly limits: Limits;
   emit<T extends RuntimeEventType>(
     type: T,
     data: RuntimeEventData[T],
@@ -155,8 +164,8 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     const worker = this.#takeSpare() ?? this.#createWorker();
     this.#worker = worker;
     const incarnation = this.incarnation;
-    worker.onmessage = (event: MessageEvent<WorkerToHost>) => {
-      if (this.#worker === worker && this.incarnation === incarnation) this.#onMessage(event.data);
+    worker.onmessage = (event: MessageEvent<unknown>) => {
+      if (this.#worker === worker && this.incarnation === incarnation) this.#receive(event.data);
     };
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
@@ -353,7 +362,30 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     this.#worker?.postMessage(message);
   }
 
+  /** Fails the actor because its worker broke the protocol. */
+  violation(detail: string): void {
+    this.fail("protocol_violation", toErrorInfo(new ProtocolViolationError(this.path, detail)));
+  }
+
+  /** Targets this actor's worker was linked to (it may report them undeliverable). */
+  readonly targets = new Set<string>();
+
   // ---- internals -----------------------------------------------------------
+
+  // Everything a worker posts is checked before the host acts on it, and
+  // nothing it posts can throw out of here into the host's event loop.
+  #receive(data: unknown): void {
+    const bad = invalidWorkerMessage(data, this.#host.limits);
+    if (bad) return this.violation(bad);
+    const message = data as WorkerToHost;
+    try {
+      this.#onMessage(message);
+    } catch (error) {
+      this.violation(
+        `the host could not handle a "${message.k}" message: ${toErrorInfo(error).message}`,
+      );
+    }
+  }
 
   #onMessage(message: WorkerToHost): void {
     switch (message.k) {
@@ -374,21 +406,34 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
         return;
       }
       case "init-failed":
-        return this.fail("load_failed", message.error);
+        return this.fail("load_failed", boundErrorInfo(message.error, this.#host.limits));
       case "failed": {
-        const culprit = message.key !== undefined && message.seq !== undefined
+        // A culprit is counted toward dead-lettering only on a link the actor has.
+        const culprit = message.key !== undefined && message.seq !== undefined &&
+            this.inbound.has(message.key)
           ? { key: message.key, seq: message.seq }
           : undefined;
-        return this.fail(message.reason, message.error, culprit);
+        return this.fail(message.reason, boundErrorInfo(message.error, this.#host.limits), culprit);
       }
       case "snapshot":
         if (message.incarnation !== this.incarnation) return; // fenced: a replaced incarnation
         this.#pendingSnapshot = message;
         if (!this.#saving) void this.#saveSnapshots();
         return;
-      case "dead-letter":
+      case "dead-letter": {
+        // Only a message that came on one of its links, from that link's sender.
+        if (message.key.slice(0, message.key.lastIndexOf("#")) !== message.from) {
+          return this.violation(`dead letter whose sender does not match its link`);
+        }
+        // A link that closed meanwhile (its sender stopped) is no violation, but no event either.
+        const poisoned = this.#poison.has(`${message.key}:${message.seq}`);
+        if (!poisoned && !this.inbound.has(message.key)) return;
         this.#poison.delete(`${message.key}:${message.seq}`);
-        return this.#host.onDeadLetter(this, message);
+        return this.#host.onDeadLetter(this, {
+          ...message,
+          error: boundErrorInfo(message.error, this.#host.limits),
+        });
+      }
       case "stopped":
         this.#stopped?.();
         return;

@@ -28,6 +28,8 @@ export interface HostEndpointOptions {
   clock: Clock;
   lookup(path: string): ReceiverEndpoint | undefined;
   onUndeliverable(target: string, error: ErrorInfo): void;
+  /** A receiver broke the link protocol (its worker runs untrusted code). */
+  onViolation(target: string, detail: string): void;
 }
 
 // How long to wait for the last word of a receiver that stopped gracefully
@@ -159,13 +161,20 @@ export class HostEndpoint implements SenderEndpoint {
   }
 
   #newLink(target: string): OutboundLink {
+    // A receiver answers only the asks sent to it, on this link.
+    const mine = (askId: number) => this.#asks.get(askId)?.link === link;
     const link: OutboundLink = new OutboundLink(target, {
-      onReply: (askId, reply) =>
-        this.#settle(askId, reply.ok ? reply : { ok: false, error: fromErrorInfo(reply.error) }),
+      onReply: (askId, reply) => {
+        if (!mine(askId)) return;
+        this.#settle(askId, reply.ok ? reply : { ok: false, error: fromErrorInfo(reply.error) });
+      },
       onRefused: (_seqs, asks, error) => {
-        for (const id of asks) this.#settle(id, { ok: false, error: fromErrorInfo(error) });
+        for (const id of asks) {
+          if (mine(id)) this.#settle(id, { ok: false, error: fromErrorInfo(error) });
+        }
         this.#options.onUndeliverable(target, error);
       },
+      onViolation: (detail) => this.#options.onViolation(target, detail),
       onCloneFailure: (_seq, askId, error) => {
         const failure = new MessageNotCloneableError(target, { cause: error });
         if (askId !== undefined) this.#settle(askId, { ok: false, error: failure });

@@ -5,6 +5,7 @@
 import type { ErrorInfo } from "../errors.ts";
 import type { BatchExtra, BatchFrame, LinkHello, LinkReply, OutboxState } from "./_protocol.ts";
 import { newSpanId } from "../tracing/trace_context.ts";
+import { invalidLinkReply } from "./_protocol_guard.ts";
 
 /** Callbacks of an outbound link. */
 export interface OutboundLinkHooks {
@@ -21,6 +22,11 @@ export interface OutboundLinkHooks {
   onAck?(): void;
   /** The receiver stopped gracefully; every reply it will send has arrived. */
   onClosed?(error: ErrorInfo): void;
+  /**
+   * Set by a sender that does not trust its receiver (the host): every reply
+   * is checked first, and one that breaks the protocol is handed here instead.
+   */
+  onViolation?(detail: string): void;
 }
 
 /** Largest number of messages per posted frame. */
@@ -116,7 +122,9 @@ export class OutboundLink {
     this.#port?.close();
     this.#port = port;
     this.#receiverClosed = false;
-    port.onmessage = (event: MessageEvent<LinkReply>) => this.#onReply(event.data);
+    port.onmessage = this.#hooks.onViolation
+      ? (event: MessageEvent<unknown>) => this.#onUntrustedReply(event.data)
+      : (event: MessageEvent<LinkReply>) => this.#onReply(event.data);
     this.#acks = new Int32Array(new SharedArrayBuffer(4));
     this.#acks[0] = this.#acked | 0;
     port.postMessage({ k: "h", acks: this.#acks.buffer as SharedArrayBuffer } satisfies LinkHello);
@@ -151,6 +159,12 @@ export class OutboundLink {
       acked: this.#acked,
       frames: this.#frames.map((f) => ({ ...f })),
     };
+  }
+
+  #onUntrustedReply(reply: unknown): void {
+    const bad = invalidLinkReply(reply, this.#nextSeq - 1);
+    if (bad) return this.#hooks.onViolation!(bad);
+    this.#onReply(reply as LinkReply);
   }
 
   #onReply(reply: LinkReply): void {

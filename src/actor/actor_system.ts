@@ -19,6 +19,7 @@
 import { getLogger } from "@logtape/logtape";
 import { type Clock, systemClock, type TimerId } from "../clock.ts";
 import {
+  AccessDeniedError,
   ActorExistsError,
   ActorNotFoundError,
   ActorSpawnError,
@@ -27,6 +28,7 @@ import {
   toErrorInfo,
 } from "../errors.ts";
 import type { EventStore } from "../events/event_store.ts";
+import { boundErrorInfo, type Limits, resolveLimits, truncateText } from "../limits.ts";
 import { EventBus } from "../observability/event_bus.ts";
 import {
   type OaoEvent,
@@ -87,6 +89,8 @@ export interface ActorSystemOptions {
   watchdogIntervalMs?: number;
   /** Time a worker has to load and restore, in ms. @default {30000} */
   spawnTimeoutMs?: number;
+  /** Size limits on what workers send the host. @default {DEFAULT_LIMITS} */
+  limits?: Partial<Limits>;
 }
 
 /** A message set aside after failing on every delivery. */
@@ -191,6 +195,7 @@ export class ActorSystem {
       heartbeatMs,
       heartbeatTimeoutMs,
       spawnTimeoutMs,
+      limits: resolveLimits(options.limits),
       emit: (type, data, executionId) => this.#emit(type, data, executionId),
       onWorkerMessage: (cell, message) => this.#onWorkerMessage(cell, message),
       onDeadLetter: (cell, message) => this.#onDeadLetter(cell, message),
@@ -201,6 +206,7 @@ export class ActorSystem {
       lookup: (path) => this.#liveCell(path),
       onUndeliverable: (target, error) =>
         void this.#emit("MESSAGE_UNDELIVERABLE", { actor: target, from: this.#host.path, error }),
+      onViolation: (target, detail) => this.#liveCell(target)?.violation(detail),
     });
     this.#root = new Supervisor(
       {
@@ -581,11 +587,39 @@ export class ActorSystem {
     }, cell.options.executionId);
   }
 
+  // Records a refused request and returns the error that answers it.
+  #deny(
+    cell: ActorCell,
+    op: string,
+    action: string,
+    reason: string,
+    target?: string,
+  ): AccessDeniedError {
+    const data: RuntimeEventData["ACCESS_DENIED"] = { actor: cell.path, op, reason };
+    if (target !== undefined) data.target = target;
+    void this.#emit("ACCESS_DENIED", data, cell.options.executionId);
+    return new AccessDeniedError(cell.path, action, reason);
+  }
+
   #onWorkerMessage(cell: ActorCell, message: WorkerToHost): void {
     switch (message.k) {
       case "connect": {
         const target = this.#liveCell(message.target);
-        if (target) return this.#broker.connect(cell, target, message.space);
+        if (target) {
+          const refusal = mayReach(cell, target);
+          if (refusal) {
+            const denied = this.#deny(
+              cell,
+              "connect",
+              `send to "${target.path}"`,
+              refusal,
+              target.path,
+            );
+            return cell.failOutbound(message.target, toErrorInfo(denied));
+          }
+          cell.targets.add(message.target);
+          return this.#broker.connect(cell, target, message.space);
+        }
         const error = toErrorInfo(new ActorNotFoundError(message.target));
         cell.failOutbound(message.target, error);
         void this.#emit(
@@ -598,25 +632,39 @@ export class ActorSystem {
       case "request":
         return void this.#handleRequest(cell, message.id, message.request);
       case "spans":
+        // Spans are the actor's own: packed ones are attributed to it, whatever they claim.
+        for (const chunk of message.packed ?? []) {
+          if (chunk && typeof chunk === "object") chunk.actor = cell.path;
+        }
         if (this.#tracer.sink) exportWorkerSpans(this.#tracer.sink, message.spans, message.packed);
         return;
-      case "logs":
+      case "logs": {
+        const max = this.#cellHost.limits.maxLogMessageChars;
         for (const record of message.records) {
-          const props = { ...record.properties } as Record<string, unknown>;
+          const props = boundProperties(record.properties, max);
+          props.actor = cell.path;
           if (cell.options.executionId) props.executionId = cell.options.executionId;
           const logger = this.#log.with(props);
           const level = record.level === "warning" ? "warn" : record.level;
-          logger[level](record.message.replaceAll("{", "{{").replaceAll("}", "}}"));
+          const text = truncateText(record.message, max);
+          logger[level](text.replaceAll("{", "{{").replaceAll("}", "}}"));
         }
         return;
+      }
       case "undeliverable":
+        if (!cell.targets.has(message.target)) {
+          return cell.violation(
+            `undeliverable report for "${message.target.slice(0, 200)}", which it never sent to`,
+          );
+        }
         void this.#emit("MESSAGE_UNDELIVERABLE", {
           actor: message.target,
           from: cell.path,
-          error: message.error,
+          error: boundErrorInfo(message.error, this.#cellHost.limits),
         }, cell.options.executionId);
         return;
       case "dropped":
+        if (!cell.inbound.has(message.key)) return;
         this.events.emitLocal({
           type: "MESSAGE_DROPPED",
           time: this.#clock.now(),
@@ -637,7 +685,23 @@ export class ActorSystem {
       let value: unknown;
       switch (request.op) {
         case "spawn": {
-          const options = request.options as SpawnOptions;
+          const options = { ...request.options } as SpawnOptions;
+          for (const field of HOST_ONLY_OPTIONS) {
+            if (options[field] === undefined) continue;
+            if (field === "executionId" && options.executionId === cell.options.executionId) {
+              continue;
+            }
+            throw this.#deny(
+              cell,
+              "spawn",
+              `spawn "${request.module.slice(0, 200)}" with option "${field}"`,
+              "only the host sets it",
+            );
+          }
+          // A child works for its parent's execution, whatever it was told.
+          if (cell.options.executionId !== undefined) {
+            options.executionId = cell.options.executionId;
+          }
           const name = options.name ?? this.#defaultName(request.module);
           const resolved = resolveSpawnOptions({ ...options, name }, name);
           const exceeding = exceedingPermission(resolved.permissions, cell.options.permissions);
@@ -659,6 +723,15 @@ export class ActorSystem {
           const target = this.#cells.get(request.target) ??
             this.#cells.get(`${cell.path}/${request.target}`);
           if (!target) throw new ActorNotFoundError(request.target);
+          if (target !== cell && !isDescendant(target, cell)) {
+            throw this.#deny(
+              cell,
+              "stop",
+              `stop "${target.path}"`,
+              "an actor stops only itself and the children it spawned",
+              target.path,
+            );
+          }
           if (target === cell) {
             // Stopping itself: answer first, the worker goes away with the stop.
             cell.post({ k: "reply", id, ok: true, value: undefined });
@@ -693,6 +766,42 @@ export class ActorSystem {
       cell.post({ k: "reply", id, ok: false, error: toErrorInfo(error) });
     }
   }
+}
+
+// Spawn options a worker may not set: they choose whose data an actor reads and writes.
+const HOST_ONLY_OPTIONS = ["snapshotKey", "executionId"] as const;
+
+function isDescendant(cell: ActorCell, ancestor: ActorCell): boolean {
+  for (let p = cell.parent; p; p = p.parent) if (p === ancestor) return true;
+  return false;
+}
+
+// Whom an actor's worker may send to: the actors of its own execution (its
+// peers and their children); an actor outside any execution, the other such
+// actors and its own children. Returns why not, or undefined.
+function mayReach(from: ActorCell, to: ActorCell): string | undefined {
+  if (to === from || isDescendant(to, from)) return undefined;
+  const execution = from.options.executionId;
+  if (execution !== undefined) {
+    return to.options.executionId === execution ? undefined : "it is not part of its execution";
+  }
+  return to.options.executionId === undefined
+    ? undefined
+    : "it works for an execution the sender is not part of";
+}
+
+// Log properties from a worker: string values cut to the limit, at most 100 keys.
+function boundProperties(
+  properties: Record<string, unknown>,
+  max: number,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  let n = 0;
+  for (const [key, value] of Object.entries(properties)) {
+    if (++n > 100) break;
+    out[key.slice(0, 200)] = typeof value === "string" ? truncateText(value, max) : value;
+  }
+  return out;
 }
 
 /**

@@ -1,0 +1,146 @@
+// The host never trusts a worker: malformed control messages fail the actor
+// that sent them, and requests outside an actor's capabilities are refused.
+import assert from "node:assert/strict";
+import { eventually, fixture, testSystem } from "./_helpers.ts";
+
+const raw = fixture("hostile/raw_actor");
+
+function reasons(events: { type: string; data: Record<string, unknown> }[], actor: string) {
+  return events.filter((e) => e.type === "ACTOR_FAILED" && e.data.actor === actor)
+    .map((e) => e.data.reason);
+}
+
+Deno.test("a malformed control message fails only the actor that sent it, with protocol_violation", async () => {
+  await using system = testSystem();
+  const attacker = await system.spawn(raw, { name: "attacker", restart: "temporary" });
+  const bystander = await system.spawn(raw, { name: "bystander" });
+  for (
+    const post of [
+      null,
+      { k: "logs", records: 5 },
+      { k: "logs", records: [null] },
+      { k: "logs", records: [{ level: "loud", message: "x", properties: {} }] },
+      { k: "nope" },
+      { k: "snapshot", incarnation: 1, version: 1.5, data: {} },
+      { k: "failed", reason: "whatever", error: { name: "E", message: "m" } },
+      { k: "request", id: 1, request: { op: "format-disk" } },
+      { k: "spans", spans: [{ name: 5 }] },
+    ]
+  ) {
+    const victim = await system.spawn(raw, {
+      name: `v-${crypto.randomUUID()}`,
+      restart: "temporary",
+    });
+    await victim.ask({ post }, { timeoutMs: 5_000 }).catch(() => {});
+    const failed = await eventually(
+      () =>
+        reasons(system.recorded, victim.path).length > 0
+          ? reasons(system.recorded, victim.path)
+          : undefined,
+      `the failure of the actor that posted ${JSON.stringify(post)}`,
+    );
+    assert.deepEqual(failed, ["protocol_violation"], JSON.stringify(post));
+  }
+  assert.equal(await bystander.ask({ echo: "still here" }), "still here");
+  assert.equal(await attacker.ask({ echo: 1 }), 1);
+});
+
+Deno.test("an actor of one execution cannot stop, ask or spawn into another execution", async () => {
+  await using system = testSystem();
+  const victim = await system.spawn(raw, { name: "victim", executionId: "exec-victim" });
+  const attacker = await system.spawn(raw, { name: "attacker", executionId: "exec-attacker" });
+
+  const stop = await attacker.ask<{ ok: boolean; code: string }>({
+    op: "stop",
+    target: victim.path,
+  });
+  assert.equal(stop.ok, false);
+  assert.equal(stop.code, "ACCESS_DENIED");
+
+  const ask = await attacker.ask<{ ok: boolean; code: string }>({
+    op: "ask",
+    to: victim.path,
+    message: { echo: "leak" },
+  });
+  assert.equal(ask.ok, false);
+  assert.equal(ask.code, "ACCESS_DENIED");
+
+  for (
+    const options of [{ name: "c1", snapshotKey: "oao/actor:victim" }, {
+      name: "c2",
+      executionId: "exec-victim",
+    }]
+  ) {
+    const spawn = await attacker.ask<{ ok: boolean; code: string; message: string }>({
+      op: "spawn",
+      module: raw.href,
+      options,
+    });
+    assert.equal(spawn.ok, false, JSON.stringify(options));
+    assert.equal(spawn.code, "ACCESS_DENIED", spawn.message);
+  }
+
+  assert.equal(await victim.ask({ echo: "untouched" }), "untouched");
+  const denied = system.recorded.filter((e) => e.type === "ACCESS_DENIED");
+  assert.equal(denied.length, 4);
+  assert.ok(
+    denied.every((e) => e.executionId === "exec-attacker" && e.data.actor === attacker.path),
+  );
+  assert.ok(
+    !system.recorded.some((e) => e.executionId === "exec-victim" && e.type === "ACCESS_DENIED"),
+  );
+});
+
+Deno.test("a child spawned from a worker works for its parent's execution and may be stopped by it", async () => {
+  await using system = testSystem();
+  const parent = await system.spawn(raw, { name: "parent", executionId: "exec-1" });
+  const spawned = await parent.ask<{ ok: boolean; value: string }>({
+    op: "spawn",
+    module: raw.href,
+    options: { name: "child", executionId: "exec-1" },
+  });
+  assert.equal(spawned.ok, true);
+  const asked = await parent.ask<{ ok: boolean; value: unknown }>({
+    op: "ask",
+    to: spawned.value,
+    message: { echo: "hi" },
+  });
+  assert.deepEqual(asked, { ok: true, value: "hi" });
+  const started = system.recorded.find((e) =>
+    e.type === "ACTOR_STARTED" && e.data.actor === spawned.value
+  );
+  assert.equal(started?.executionId, "exec-1");
+  const stop = await parent.ask<{ ok: boolean }>({ op: "stop", target: spawned.value });
+  assert.equal(stop.ok, true);
+});
+
+Deno.test("forged undeliverable and dead-letter reports write no event", async () => {
+  await using system = testSystem();
+  const attacker = await system.spawn(raw, {
+    name: "a",
+    executionId: "exec-a",
+    restart: "temporary",
+  });
+  await attacker.ask({
+    post: { k: "undeliverable", target: "exec-b/x", error: { name: "E", message: "forged" } },
+  }).catch(() => {});
+  await eventually(
+    () => reasons(system.recorded, attacker.path).length > 0 ? true : undefined,
+    "the attacker's failure",
+  );
+  const other = await system.spawn(raw, { name: "b", executionId: "exec-a", restart: "temporary" });
+  await other.ask({
+    post: {
+      k: "dead-letter",
+      key: "$host#abc",
+      from: "$host",
+      seq: 1,
+      body: "forged",
+      error: { name: "E", message: "forged" },
+      attempts: 3,
+    },
+  });
+  assert.equal(await other.ask({ echo: "alive" }), "alive");
+  assert.ok(!system.recorded.some((e) => e.type === "MESSAGE_UNDELIVERABLE"));
+  assert.ok(!system.recorded.some((e) => e.type === "MESSAGE_DEAD_LETTERED"));
+});
