@@ -49,6 +49,8 @@ export interface CellHost {
   readonly heartbeatTimeoutMs: number;
   readonly spawnTimeoutMs: number;
   readonly limits: Limits;
+  /** A worker was terminated while it ran code without yielding; its thread may go on. */
+  onSpinningWorker?(path: string): void;
   emit<T extends RuntimeEventType>(
     type: T,
     data: RuntimeEventData[T],
@@ -524,12 +526,25 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
 
   #terminate(): void {
     const worker = this.#worker;
+    const sab = this.#sab;
     this.#worker = undefined;
     this.#sab = undefined;
     if (worker) {
       worker.onmessage = null;
+      // Deno 2.9 does not stop a thread that runs code without yielding
+      // (`while (true) {}` keeps its core after terminate). A busy worker
+      // whose heartbeat stood still is presumed to be one: the host is told.
+      const spinning = sab !== undefined && Atomics.load(sab, SAB_BUSY) === 1 &&
+        this.#status !== "starting" && this.#spinning(sab);
       worker.terminate();
+      if (spinning) this.#host.onSpinningWorker?.(this.path);
     }
+  }
+
+  #spinning(sab: Int32Array): boolean {
+    const beat = Atomics.load(sab, SAB_HEARTBEAT) + Atomics.load(sab, SAB_STARTED);
+    const still = beat === this.#lastBeat ? this.#host.clock.now() - this.#lastBeatAt : 0;
+    return still > 2 * this.#host.heartbeatMs;
   }
 
   // `drained`: the worker finished a graceful stop (its last words are on its links).

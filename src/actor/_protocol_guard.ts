@@ -77,7 +77,9 @@ function invalidAttributes(value: unknown): string | undefined {
   for (const v of Object.values(value)) {
     const t = typeof v;
     if (t === "string" || t === "number" || t === "boolean") continue;
-    if (Array.isArray(v) && v.every((x) => x === null || x === undefined || typeof x !== "object")) continue;
+    if (
+      Array.isArray(v) && v.every((x) => x === null || x === undefined || typeof x !== "object")
+    ) continue;
     return "an attribute value is not a primitive or an array of primitives";
   }
   return undefined;
@@ -87,7 +89,8 @@ function isTime(value: unknown): boolean {
   return typeof value === "number" && value > 0 && value < 1e15;
 }
 
-function invalidSpan(span: unknown): string | undefined {
+/** Why `span` is not span data a worker may send, or `undefined`. */
+export function invalidSpan(span: unknown): string | undefined {
   if (!isObject(span)) return "span is not an object";
   if (!isName(span.name)) return "span name is not a string";
   if (typeof span.traceId !== "string" || !HEX32.test(span.traceId)) return "invalid trace id";

@@ -91,6 +91,14 @@ export interface ActorSystemOptions {
   spawnTimeoutMs?: number;
   /** Size limits on what workers send the host. @default {DEFAULT_LIMITS} */
   limits?: Partial<Limits>;
+  /** Log runtime events (a sandbox process leaves that to its orchestrator). @default {true} */
+  logEvents?: boolean;
+  /**
+   * Called when a worker is terminated while it runs code without yielding:
+   * Deno does not stop such a thread, so it keeps a core busy until the
+   * process ends. A sandbox process reports it so that it is replaced.
+   */
+  onSpinningWorker?: (actor: string) => void;
 }
 
 /** A message set aside after failing on every delivery. */
@@ -196,6 +204,7 @@ export class ActorSystem {
       heartbeatTimeoutMs,
       spawnTimeoutMs,
       limits: resolveLimits(options.limits),
+      ...(options.onSpinningWorker ? { onSpinningWorker: options.onSpinningWorker } : {}),
       emit: (type, data, executionId) => this.#emit(type, data, executionId),
       onWorkerMessage: (cell, message) => this.#onWorkerMessage(cell, message),
       onDeadLetter: (cell, message) => this.#onDeadLetter(cell, message),
@@ -229,7 +238,7 @@ export class ActorSystem {
       },
     );
     this.#terminated = new Promise((resolve) => (this.#resolveTerminated = resolve));
-    this.events.subscribe((event) => this.#logEvent(event));
+    if (options.logEvents !== false) this.events.subscribe((event) => this.#logEvent(event));
     void this.#root.start();
   }
 

@@ -1,0 +1,52 @@
+// Messages between the orchestrator (host) and a sandbox process that runs
+// agent workers. Internal.
+import type { ErrorInfo } from "../errors.ts";
+import type { OaoEvent } from "../observability/events.ts";
+import type { SupervisorSpec } from "../supervision/supervisor.ts";
+import type { SpanData } from "../tracing/span_data.ts";
+import type { SupervisorStatus } from "../supervision/supervisor.ts";
+
+/** The first line the host writes on the child's stdin. */
+export interface SandboxHello {
+  port: number;
+  token: string;
+  tracing: boolean;
+  logLevel: string;
+  logFormat: string;
+  heartbeatMs?: number;
+  heartbeatTimeoutMs?: number;
+  limits?: Record<string, number>;
+}
+
+/** Host → sandbox. */
+export type HostToSandbox =
+  | { k: "supervise"; id: number; spec: SupervisorSpec }
+  | { k: "unsupervise"; id: number; supervisor: string; mode: "graceful" | "immediate" }
+  | {
+    k: "ask";
+    id: number;
+    path: string;
+    message: unknown;
+    timeoutMs: number | null; // null: no time limit (JSON has no Infinity)
+    traceparent?: string;
+  }
+  | { k: "call-result"; id: number; ok: true; value: unknown }
+  | { k: "call-result"; id: number; ok: false; error: ErrorInfo }
+  | { k: "shutdown" };
+
+/** Sandbox → host. */
+export type SandboxToHost =
+  | { k: "hello"; token: string }
+  | { k: "result"; id: number; ok: true; value: unknown; status?: SupervisorStatus }
+  | { k: "result"; id: number; ok: false; error: ErrorInfo; status?: SupervisorStatus }
+  | {
+    k: "call";
+    id: number;
+    service: string;
+    payload: unknown;
+    caller: { path: string; executionId?: string };
+  }
+  | { k: "event"; event: OaoEvent }
+  | { k: "spans"; spans: SpanData[] }
+  // A worker was terminated while running code: its thread may still spin.
+  | { k: "tainted"; actor: string };
