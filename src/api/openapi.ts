@@ -301,6 +301,11 @@ export function openApiDocument(options: { agents?: readonly string[] } = {}): O
             maxTokens: { type: "integer", minimum: 1 },
             maxToolCalls: { type: "integer", minimum: 1 },
             timeoutMs: { type: "number", exclusiveMinimum: 0 },
+            stepTimeoutMs: {
+              type: "number",
+              exclusiveMinimum: 0,
+              description: "Time allowed for one attempt of one step, in ms (default 300000)",
+            },
           },
         },
         SubmitRequest: {

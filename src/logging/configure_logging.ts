@@ -3,6 +3,9 @@
  * or above the chosen level are redacted ({@linkcode redactingSink}),
  * formatted as text or JSON Lines and written to **stderr**, so that stdout
  * stays free for command output. Call once at start-up (again to change it).
+ * Messages and properties may carry text from untrusted agents: in the text
+ * format their control characters are escaped, so a record cannot forge
+ * another one (JSON Lines escapes them by construction).
  *
  * @example
  * ```ts
@@ -65,23 +68,59 @@ function _placeholderRoots(record: LogRecord): Set<string> {
   return roots;
 }
 
+// C0 controls (tab, line feed and carriage return included), DEL and C1
+// controls; ESC is one of them, so ANSI escape sequences are defused too.
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
+const NAMED_ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/** Escapes control characters as `\n`, `\r`, `\t` or `\xNN`: the text stays on one line. */
+function _escapeControls(text: string): string {
+  return text.replace(
+    CONTROL,
+    (c) => NAMED_ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
 function _textProperties(record: LogRecord): string {
   const shown = _placeholderRoots(record);
   let pairs = "";
-  let stacks = "";
   for (const [key, value] of Object.entries(record.properties)) {
     if (!shown.has(key)) pairs += ` ${key}=${_inspect(value)}`;
+  }
+  return pairs;
+}
+
+// Stack traces of error properties below the record: the error's name and
+// message on one line, then one line per frame; each line indented (so none
+// can pass for a record) and escaped.
+function _textStacks(record: LogRecord): string {
+  let stacks = "";
+  for (const value of Object.values(record.properties)) {
     if (value instanceof Error && value.stack) {
-      stacks += "\n" + value.stack.split("\n").map((line) => `    ${line}`).join("\n");
+      stacks += _stackLines(value).map((line) => `\n    ${_escapeControls(line)}`).join("");
     }
   }
-  return pairs + stacks;
+  return stacks;
+}
+
+function _stackLines(error: Error): string[] {
+  const stack = error.stack ?? "";
+  const head = `${error.name}: ${error.message}`;
+  if (!stack.startsWith(head)) return stack.split("\n");
+  const frames = stack.slice(head.length).split("\n");
+  if (frames[0] === "") frames.shift();
+  return [head, ...frames];
 }
 
 /**
  * Creates the formatter used for stderr: `text` lines
  * (`<time> [INF] oao.runtime: message key=value…`, error stacks indented below)
- * or JSON Lines; every line goes through {@linkcode redactText} last.
+ * or JSON Lines; every line goes through {@linkcode redactText} last. In a
+ * text line, control characters of the message and of property values
+ * (line feed, carriage return, tab, other C0 and C1 controls, the ESC of
+ * ANSI sequences) are written escaped (`\n`, `\r`, `\t`, `\x1b`…), so a
+ * record starts exactly one line; only its error stacks follow, indented.
  *
  * @param format `"text"` or `"json"`.
  * @returns A LogTape text formatter.
@@ -100,8 +139,11 @@ export function createLogFormatter(format: LogFormat): TextFormatter {
     timestamp: "rfc3339",
     level: "ABBR",
     category: ".",
+    // Escaped here, whatever rendered the message and the values.
+    sanitize: false,
     format: ({ timestamp, level, category, message, record }) =>
-      `${timestamp} [${level}] ${category}: ${message}${_textProperties(record)}`,
+      _escapeControls(`${timestamp} [${level}] ${category}: ${message}${_textProperties(record)}`) +
+      _textStacks(record),
   });
   return (record) => redactText(base(record));
 }

@@ -12,9 +12,10 @@ import {
   FencedError,
   OaoError,
   PolicyViolationError,
-  toErrorInfo,
   ToolOutcomeUnknownError,
+  ValueTooLargeError,
 } from "../errors.ts";
+import { jsonBytes, type Limits, truncateText } from "../limits.ts";
 import type {
   AppendOptions,
   EventInput,
@@ -41,6 +42,12 @@ import type { StrictPolicy, Violation } from "./policy.ts";
 import { type RetryPolicy, toBackoff } from "./retry_policy.ts";
 import { callHash, callKey, type ToolDefinition } from "./tool.ts";
 import { ToolLedger } from "./_tool_ledger.ts";
+import {
+  assertJsonWithin,
+  boundedErrorInfo,
+  reportedTokens,
+  validateStepResult,
+} from "./_boundary.ts";
 
 /** A registered agent, resolved. */
 export interface ResolvedAgent {
@@ -63,6 +70,8 @@ export interface RunHost {
   readonly retry: RetryPolicy;
   readonly retentionSeconds: number | undefined;
   readonly log: Logger;
+  /** Size limits on what agents send and on recorded events. */
+  readonly limits: Limits;
   tool(name: string): ToolDefinition<unknown, unknown> | undefined;
   toolNames(): string[];
 }
@@ -93,6 +102,19 @@ class StepFailedError extends OaoError {
   }
 }
 
+/** How long after a step's time limit the host stops it when the worker's watchdog did not. */
+const STEP_TIMEOUT_GRACE_MS = 1_000;
+
+/** An attempt of a step ran longer than the policy allows; its worker was stopped. */
+class StepTimeoutError extends OaoError {
+  constructor(limit: "stepTimeoutMs" | "timeoutMs", ms: number) {
+    super(
+      "STEP_TIMEOUT",
+      `The step ran longer than the policy's ${limit} (${ms} ms): its worker was stopped`,
+    );
+  }
+}
+
 export class ExecutionRun {
   readonly executionId: string;
   #host: RunHost;
@@ -115,6 +137,7 @@ export class ExecutionRun {
   #phase: LifecycleState = "INIT";
   #log: Logger;
   #status: ExecutionStatus = "RUNNING";
+  #attemptTimeout: ((error: Error) => void) | undefined;
 
   constructor(host: RunHost, init: RunInit) {
     this.#host = host;
@@ -159,6 +182,12 @@ export class ExecutionRun {
 
   /** Adds runtime events of this execution's actors (restarts) to the current span. */
   onRuntimeEvent(event: OaoEvent): void {
+    if (
+      event.type === "ACTOR_FAILED" && event.data.actor === this.#agentPath &&
+      event.data.reason === "timeout"
+    ) {
+      this.#onStepTimeout();
+    }
     // Only the actor system's events (they name an actor): the run's own
     // RETRY_ATTEMPTED is added to its span where it is recorded.
     if (
@@ -172,7 +201,12 @@ export class ExecutionRun {
         }
       }
       const error = event.data.error as ErrorInfo | undefined;
-      if (typeof error?.message === "string") attributes["exception.message"] = error.message;
+      if (typeof error?.message === "string") {
+        attributes["exception.message"] = truncateText(
+          error.message,
+          this.#host.limits.maxErrorChars,
+        );
+      }
       (this.#stepSpan ?? this.#rootSpan)?.addEvent(event.type, attributes);
     }
   }
@@ -241,14 +275,14 @@ export class ExecutionRun {
         root.recordException(failure);
         throw failure;
       }
-      error = toErrorInfo(failure);
+      error = this.#errorInfo(failure);
       root.recordException(failure);
       try {
         await this.#recordFailure(failure, error);
       } catch (recordError) {
         if (recordError instanceof FencedError) throw recordError;
         this.#log.error("Cannot record the failure of execution {executionId}: {error}", {
-          error: toErrorInfo(recordError).message,
+          error: this.#errorInfo(recordError).message,
         });
       }
     } finally {
@@ -360,7 +394,7 @@ export class ExecutionRun {
     phase: LifecycleState,
     iteration: number,
   ): Promise<Extract<StepResult, { ok: true }>> {
-    const { system, clock, retry } = this.#host;
+    const { clock, retry } = this.#host;
     for (let attempt = 1;; attempt++) {
       this.#ledger.beginAttempt(attempt === 1);
       this.#throwIfFatal();
@@ -379,13 +413,10 @@ export class ExecutionRun {
       };
       let result: StepResult;
       try {
-        result = await system.ask<StepResult>(this.#agentPath, message, {
-          timeoutMs: Infinity,
-          trace: this.#stepSpan!.context,
-        });
+        result = this.#acceptStepResult(await this.#askStep(message), step);
       } catch (error) {
         this.#throwIfFatal();
-        result = { ok: false, error: toErrorInfo(error), tokens: 0 };
+        result = { ok: false, error: this.#errorInfo(error), tokens: 0 };
       }
       this.#totals.tokens += result.tokens;
       this.#throwIfFatal();
@@ -522,7 +553,13 @@ export class ExecutionRun {
           span.context,
           () => this.#invoke(tool, request.args, key, step),
         );
-        canonicalJson(result ?? null); // the result is recorded: it must be JSON
+        // The result is recorded and sent to the agent: it must be JSON, and bounded.
+        canonicalJson(result ?? null);
+        assertJsonWithin(
+          result ?? null,
+          `The result of tool "${name}"`,
+          this.#host.limits.maxValueBytes,
+        );
         this.#ledger.record(key, { ok: true, result });
         await this.#record("TOOL_CALL_SUCCESS", {
           tool: name,
@@ -538,7 +575,7 @@ export class ExecutionRun {
         await this.#record("TOOL_CALL_FAILED", {
           tool: name,
           key,
-          error: toErrorInfo(error),
+          error: this.#errorInfo(error),
           durationMs: this.#host.clock.now() - started,
         }, { step, key: `outcome:${key}` });
         throw error;
@@ -640,6 +677,65 @@ export class ExecutionRun {
     this.#log.error("Execution {executionId} failed: {message}", { message: error.message });
   }
 
+  // Checks the agent's answer to a step; a malformed one is a failed attempt.
+  #acceptStepResult(reply: unknown, step: number): StepResult {
+    try {
+      return validateStepResult(reply, {
+        actor: this.#agentPath,
+        step,
+        limits: this.#host.limits,
+      });
+    } catch (error) {
+      return { ok: false, error: this.#errorInfo(error), tokens: reportedTokens(reply) };
+    }
+  }
+
+  // Sends the step message and waits for the answer, or for the agent's
+  // worker to exceed its time limit on it: that attempt then fails at once,
+  // without the actor system's redelivery of the step to a restarted worker.
+  // The actor system's watchdog reads status words the worker itself writes,
+  // so a host timer (a little later, to let the watchdog speak first) backs it
+  // up against a worker that hides its busy loop.
+  async #askStep(message: StepMessage): Promise<unknown> {
+    const { clock, system } = this.#host;
+    const asked = system.ask<unknown>(this.#agentPath, message, {
+      timeoutMs: Infinity,
+      trace: this.#stepSpan!.context,
+    });
+    asked.catch(() => {}); // still pending when the attempt times out
+    const timedOut = new Promise<never>((_, reject) => {
+      this.#attemptTimeout = reject;
+    });
+    const limitMs = this.#stepTimeoutMs();
+    const backstop = Number.isFinite(limitMs)
+      ? clock.setTimeout(() => this.#onStepTimeout(), limitMs + STEP_TIMEOUT_GRACE_MS)
+      : undefined;
+    try {
+      return await Promise.race([asked, timedOut]);
+    } finally {
+      this.#attemptTimeout = undefined;
+      if (backstop !== undefined) clock.clearTimeout(backstop);
+    }
+  }
+
+  // The agent's worker exceeded its time limit (messageTimeoutMs) on a step,
+  // by the actor system's watchdog or by the host's backstop timer.
+  #onStepTimeout(): void {
+    const reject = this.#attemptTimeout;
+    if (!reject) return;
+    this.#attemptTimeout = undefined;
+    const { timeoutMs, stepTimeoutMs } = this.#init.policy.limits;
+    const limit = stepTimeoutMs <= timeoutMs ? "stepTimeoutMs" : "timeoutMs";
+    reject(new StepTimeoutError(limit, this.#stepTimeoutMs()));
+    // Fresh workers for the next attempt: no redelivery of the step that timed out.
+    const sup = this.#supervisor;
+    if (sup) void this.#host.system.unsupervise(sup, "immediate").catch(() => {});
+  }
+
+  #errorInfo(error: unknown): ErrorInfo {
+    return boundedErrorInfo(error, this.#host.limits);
+  }
+
   #throwIfFatal(): void {
     if (this.#fatal) throw this.#fatal;
   }
@@ -680,7 +776,7 @@ export class ExecutionRun {
       snapshot: "never" as const,
       executionId: this.executionId,
       restart: "transient" as const,
-      messageTimeoutMs: this.#init.policy.limits.timeoutMs,
+      messageTimeoutMs: this.#stepTimeoutMs(),
       maxDeliveries: 3,
     });
     if (this.#supervisor) {
@@ -701,6 +797,13 @@ export class ExecutionRun {
     this.#peers[agent.name] = this.#agentPath;
   }
 
+  // The time limit of one step on the agents' workers: the policy's
+  // stepTimeoutMs, or its timeoutMs when smaller.
+  #stepTimeoutMs(): number {
+    const { timeoutMs, stepTimeoutMs } = this.#init.policy.limits;
+    return Math.min(timeoutMs, stepTimeoutMs);
+  }
+
   async #stopActors(): Promise<void> {
     const sup = this.#supervisor;
     this.#supervisor = undefined;
@@ -715,6 +818,19 @@ export class ExecutionRun {
     data: Record<string, unknown>,
     extra: { step?: number; key?: string } = {},
   ): Promise<StoredEvent> {
+    // Events are the execution's source of truth (resume, replay, idempotent
+    // tool answers): one that is too large is refused whole, never altered.
+    const size = jsonBytes(data);
+    if (size === undefined || size > this.#host.limits.maxEventBytes) {
+      if (size === undefined) {
+        throw new TypeError(`Cannot record event ${type}: its data is not JSON-serializable`);
+      }
+      throw new ValueTooLargeError(
+        `The data of event ${type}${extra.step === undefined ? "" : ` (step ${extra.step})`}`,
+        size,
+        this.#host.limits.maxEventBytes,
+      );
+    }
     const span = this.#stepSpan ?? this.#rootSpan;
     const time = this.#host.clock.now();
     const input: EventInput = { type, data, totals: { ...this.#totals }, time };

@@ -26,7 +26,8 @@
  */
 import type { ActorBehavior } from "../actor/behavior.ts";
 import type { ActorContext, ActorLogger, AskOptions } from "../actor/actor_context.ts";
-import { type ErrorInfo, toErrorInfo } from "../errors.ts";
+import { HOST_SENDER } from "../actor/envelope.ts";
+import { AccessDeniedError, type ErrorInfo, toErrorInfo } from "../errors.ts";
 import type { LifecycleState } from "./lifecycle.ts";
 
 /** What an agent's hook can use during one step. */
@@ -157,6 +158,9 @@ export interface ToolCallRequest {
 /**
  * Defines an agent. The result is an actor behaviour (so the module can be
  * spawned into its own worker) that runs the agent's hooks on step messages.
+ * Only the host (the orchestrator) may send step messages: one from another
+ * actor is never run; it is answered with a failed step result whose error
+ * is an `AccessDeniedError` naming the sender, and logged.
  *
  * @param agent The hooks and metadata.
  * @returns The agent module's default export.
@@ -194,7 +198,18 @@ export function defineAgent<S = Record<string, unknown>, T = unknown>(
     initialState: null,
     async receive(state: null, message: unknown, actor: ActorContext) {
       if (isStepMessage(message)) {
-        actor.reply(await runStep(agent, message, actor));
+        const from = actor.message.from;
+        if (from !== HOST_SENDER) {
+          const error = new AccessDeniedError(
+            from,
+            `send a step message to "${actor.self}"`,
+            `only the host ("${HOST_SENDER}") sends step messages`,
+          );
+          actor.log.warn("Refused a step message from {from}: only the host sends step messages", {
+            from,
+          });
+          actor.reply({ ok: false, error: toErrorInfo(error), tokens: 0 } satisfies StepResult);
+        } else actor.reply(await runStep(agent, message, actor));
       } else if (agent.onMessage) {
         actor.reply(await agent.onMessage(message, peerContext(actor)));
       } else {

@@ -31,6 +31,7 @@ import {
   toErrorInfo,
 } from "../errors.ts";
 import type { StoredEvent, Totals } from "../events/event_store.ts";
+import { boundErrorInfo, DEFAULT_LIMITS } from "../limits.ts";
 import type { ExecutionStatus, StateEntry } from "./execution_report.ts";
 import type { LifecycleState } from "./lifecycle.ts";
 import type { PolicyLimits } from "./policy.ts";
@@ -233,7 +234,10 @@ export function projectExecution(
         if (!record) break;
         record.outcome = event.type === "TOOL_CALL_SUCCESS" ? "success" : "failed";
         if (event.type === "TOOL_CALL_SUCCESS") record.result = data.result;
-        else record.error = data.error as ErrorInfo;
+        else {
+          const error = projectedError(data.error);
+          if (error) record.error = error;
+        }
         break;
       }
       case "IDEMPOTENT_TOOL_SKIPPED": {
@@ -257,12 +261,14 @@ export function projectExecution(
         view.nextPhase = undefined;
         break;
       case "EXECUTION_FAILED":
-      case "EXECUTION_CANCELLED":
+      case "EXECUTION_CANCELLED": {
         view.status = event.type === "EXECUTION_FAILED" ? "FAILED" : "CANCELLED";
-        view.error = data.error as ErrorInfo;
+        const error = projectedError(data.error);
+        if (error) view.error = error;
         view.finishedAt = event.time;
         view.nextPhase = undefined;
         break;
+      }
     }
   }
   view.activeMs += Math.max(0, view.lastEventAt - segmentStart);
@@ -315,7 +321,7 @@ function queuedView(executionId: string, events: readonly StoredEvent[]): Execut
     const { stack: _stack, ...error } = toErrorInfo(
       new ExecutionCancelledError(executionId, reason),
     );
-    view.error = (data.error as ErrorInfo | undefined) ?? error;
+    view.error = projectedError(data.error) ?? error;
     view.finishedAt = cancel.time;
     view.nextPhase = undefined;
   }
@@ -336,4 +342,11 @@ const TAKEOVER_MARKERS = new Set(["RETRY_ATTEMPTED", "CANCEL_REQUESTED", "EXECUT
 function splitKey(key: string): [string, number] {
   const i = key.lastIndexOf("#");
   return i < 0 ? [key, 0] : [key.slice(0, i), Number(key.slice(i + 1)) || 0];
+}
+
+// An error as recorded, bounded: logs written before errors were bounded at
+// record time (or by another writer) cannot blow up a view or a report.
+function projectedError(value: unknown): ErrorInfo | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  return boundErrorInfo(value as ErrorInfo, DEFAULT_LIMITS);
 }

@@ -29,6 +29,7 @@ import {
   UnknownAgentError,
 } from "../errors.ts";
 import type { EventStore, StoredEvent } from "../events/event_store.ts";
+import { type Limits, resolveLimits } from "../limits.ts";
 import { InMemoryEventStore } from "../events/in_memory_event_store.ts";
 import { EventBus } from "../observability/event_bus.ts";
 import { InMemoryPersistenceAdapter } from "../persistence/in_memory_persistence_adapter.ts";
@@ -39,10 +40,11 @@ import { TOOL_SERVICE, type ToolCallRequest } from "./agent.ts";
 import { canonicalJson, sha256Hex } from "./canonical_json.ts";
 import type { ExecutionReport } from "./execution_report.ts";
 import { type ExecutionView, projectExecution } from "./execution_view.ts";
-import { type PolicyLimits, StrictPolicy, toPolicy } from "./policy.ts";
+import { DEFAULT_POLICY, type PolicyLimits, StrictPolicy, toPolicy } from "./policy.ts";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry_policy.ts";
 import { defineTool, type ToolDefinition } from "./tool.ts";
 import { ExecutionRun, type ResolvedAgent, type RunHost } from "./_execution.ts";
+import { assertJsonWithin, validateToolCallRequest } from "./_boundary.ts";
 import {
   validateWorkflow,
   type WorkflowRecord,
@@ -93,6 +95,12 @@ export interface OrchestratorOptions {
   bus?: EventBus;
   /** Options of the actor system the agents run in. */
   actorSystem?: { heartbeatMs?: number; heartbeatTimeoutMs?: number; name?: string };
+  /**
+   * Size limits on what agents send (step results, tool calls, errors) and on
+   * recorded events; also given to the actor system.
+   * @default {DEFAULT_LIMITS}
+   */
+  limits?: Partial<Limits>;
 }
 
 /** Options of {@linkcode Orchestrator.run} and {@linkcode Orchestrator.start}. */
@@ -147,6 +155,7 @@ export class Orchestrator {
   readonly #policy: StrictPolicy;
   readonly #retry: RetryPolicy;
   readonly #retention: number | undefined;
+  readonly #limits: Limits;
   readonly #agents = new Map<string, AgentRegistration>();
   readonly #tools = new Map<string, ToolDefinition<unknown, unknown>>();
   readonly #runs = new Map<string, ExecutionRun>();
@@ -167,6 +176,7 @@ export class Orchestrator {
     this.events = options.bus ?? new EventBus();
     this.#policy = toPolicy(options.policy);
     this.#retry = resolveRetryPolicy(options.retry);
+    this.#limits = resolveLimits(options.limits);
     if (options.retentionSeconds !== undefined && !(options.retentionSeconds > 0)) {
       throw new RangeError(
         `Invalid retentionSeconds ${
@@ -182,6 +192,7 @@ export class Orchestrator {
       bus: this.events,
       clock: this.#clock,
       tracer: this.#tracer,
+      limits: this.#limits,
       ...(options.actorSystem?.heartbeatMs ? { heartbeatMs: options.actorSystem.heartbeatMs } : {}),
       ...(options.actorSystem?.heartbeatTimeoutMs
         ? { heartbeatTimeoutMs: options.actorSystem.heartbeatTimeoutMs }
@@ -189,7 +200,7 @@ export class Orchestrator {
     });
     this.system.registerService(
       TOOL_SERVICE,
-      (payload, caller) => this.#onToolCall(payload as ToolCallRequest, caller),
+      (payload, caller) => this.#onToolCall(payload, caller),
     );
     this.events.subscribe((event) => {
       if (event.executionId) this.#runs.get(event.executionId)?.onRuntimeEvent(event);
@@ -272,6 +283,7 @@ export class Orchestrator {
    * @returns The report (status `SUCCESS`, `FAILED` or `CANCELLED`).
    * @throws {UnknownAgentError} When no agent has that name.
    * @throws {TypeError} When the task is not JSON or the execution id is taken.
+   * @throws {ValueTooLargeError} When the task is over the `maxValueBytes` limit.
    */
   async run(agent: string, task: unknown, options: RunOptions = {}): Promise<ExecutionReport> {
     return await (await this.start(agent, task, options)).done;
@@ -290,6 +302,7 @@ export class Orchestrator {
     this.#assertOpen();
     const resolved = this.#resolveAgent(agent);
     canonicalJson(task ?? null);
+    assertJsonWithin(task ?? null, "The task", this.#limits.maxValueBytes);
     const executionId = options.executionId ?? newExecutionId();
     if (!NAME.test(executionId)) {
       throw new TypeError(
@@ -353,7 +366,7 @@ export class Orchestrator {
       return { executionId, done: Promise.resolve(reportFromView(view)) };
     }
     const resolved = this.#resolveAgent(view.agent);
-    const policy = new StrictPolicy({ ...view.policy, ...options.policy });
+    const policy = new StrictPolicy({ ...recordedLimits(view.policy), ...options.policy });
     const hash = await this.executionHash(resolved, view.task, policy);
     if (hash !== view.hash) throw new ExecutionHashMismatchError(executionId, view.hash, hash);
     const run = new ExecutionRun(this.#runHost(), {
@@ -434,7 +447,7 @@ export class Orchestrator {
       );
     }
     const resolved = this.#resolveAgent(source.agent);
-    const policy = new StrictPolicy({ ...source.policy, ...options.policy });
+    const policy = new StrictPolicy({ ...recordedLimits(source.policy), ...options.policy });
     const hash = await this.executionHash(resolved, source.task, policy);
     const newId = options.executionId ?? newExecutionId();
     if ((await this.eventStore.count(newId)) > 0) {
@@ -491,7 +504,7 @@ export class Orchestrator {
         version: agent.version,
         peers: agent.peers.map((p) => `${p.name}@${p.version}`),
       },
-      policy: policy.limits,
+      policy: hashedLimits(policy.limits),
       tools,
     }));
   }
@@ -628,18 +641,22 @@ export class Orchestrator {
       retry: this.#retry,
       retentionSeconds: this.#retention,
       log: this.#log,
+      limits: this.#limits,
       tool: (name) => this.#tools.get(name),
       toolNames: () => [...this.#tools.keys()],
     };
   }
 
+  // A tool call from an agent's worker: untrusted, so checked field by field
+  // before anything (totals included) is touched.
   async #onToolCall(
-    request: ToolCallRequest,
-    caller: { executionId: string | undefined },
+    payload: unknown,
+    caller: { path: string; executionId: string | undefined },
   ): Promise<unknown> {
-    if (!request || typeof request !== "object" || request.executionId !== caller.executionId) {
+    const request: ToolCallRequest = validateToolCallRequest(payload, this.#limits);
+    if (request.executionId !== caller.executionId) {
       throw new TypeError(
-        `Tool call refused: it does not come from an agent of execution "${request?.executionId}"`,
+        `Tool call refused: "${caller.path}" is not an agent of execution "${request.executionId}"`,
       );
     }
     const run = this.#runs.get(request.executionId);
@@ -686,4 +703,26 @@ export function reportFromView(view: ExecutionView): ExecutionReport {
   const trace = parseTraceparent(view.traceparent);
   if (trace) report.traceId = trace.traceId;
   return report;
+}
+
+// The policy limits as they enter the execution hash. `stepTimeoutMs` at its
+// default is left out, so that executions started before it existed keep
+// their hash (and can be resumed); `Infinity` is written as a string (JSON
+// has no such number).
+function hashedLimits(limits: Readonly<PolicyLimits>): Record<string, number | string> {
+  const hashed: Record<string, number | string> = {};
+  for (const [key, value] of Object.entries(limits)) {
+    if (key === "stepTimeoutMs" && value === DEFAULT_POLICY.stepTimeoutMs) continue;
+    hashed[key] = Number.isFinite(value) ? value : String(value);
+  }
+  return hashed;
+}
+
+// Policy limits as recorded in EXECUTION_STARTED: JSON wrote `Infinity` as null.
+function recordedLimits(recorded: Partial<PolicyLimits>): Partial<PolicyLimits> {
+  const limits: Partial<PolicyLimits> = {};
+  for (const [key, value] of Object.entries(recorded ?? {})) {
+    limits[key as keyof PolicyLimits] = value === null ? Infinity : value;
+  }
+  return limits;
 }

@@ -1,7 +1,9 @@
 /**
  * Governance: hard limits on steps, tokens, tool calls and wall-clock time.
  * Checked before every step and before every tool call; a violation fails
- * the execution at once and is never retried.
+ * the execution at once and is never retried. One more limit bounds each
+ * step on its own (`stepTimeoutMs`): a step that runs longer is stopped and
+ * counts as a failed attempt, retried by the retry policy.
  *
  * @example
  * ```ts
@@ -24,6 +26,13 @@ export interface PolicyLimits {
   maxToolCalls: number;
   /** Wall-clock time allowed for the whole execution, in ms. @default {300000} */
   timeoutMs: number;
+  /**
+   * Wall-clock time allowed for one attempt of one step, in ms, even when
+   * `timeoutMs` is `Infinity`: the agent's worker is stopped when a step runs
+   * longer (the smaller of the two applies), and the attempt fails.
+   * @default {300000}
+   */
+  stepTimeoutMs: number;
 }
 
 /** A limit that was reached. */
@@ -42,7 +51,11 @@ export const DEFAULT_POLICY: PolicyLimits = {
   maxTokens: 100_000,
   maxToolCalls: 100,
   timeoutMs: 300_000,
+  stepTimeoutMs: 300_000,
 };
+
+/** Limits measured in milliseconds (any positive number, `Infinity` included). */
+const TIME_LIMITS: ReadonlySet<string> = new Set(["timeoutMs", "stepTimeoutMs"]);
 
 /** A policy object: limits plus the checks. */
 export class StrictPolicy {
@@ -64,7 +77,7 @@ export class StrictPolicy {
         );
       }
       const value = merged[key];
-      const integer = key !== "timeoutMs";
+      const integer = !TIME_LIMITS.has(key);
       if (
         typeof value !== "number" || !(value > 0) ||
         (integer && !Number.isInteger(value) && value !== Infinity)

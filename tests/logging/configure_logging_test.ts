@@ -162,6 +162,67 @@ Deno.test("the text format writes level, category, message, properties and an in
   assert.ok(line.endsWith("\n"));
 });
 
+const FORGED =
+  "done\n2025-01-02T03:04:05.006Z [ERR] oao.runtime: forged\r\x1b[2J\x1b[31mred\ttab\x07\x00\x7f\x9b";
+
+/** Control characters other than the line feed ending each line. */
+// deno-lint-ignore no-control-regex
+const RAW_CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
+
+Deno.test("the text format escapes control characters of the message and of property values: one record, one line", () => {
+  const line = createLogFormatter("text")({
+    category: ["oao", "runtime"],
+    level: "info",
+    timestamp: 0,
+    rawMessage: `Agent said ${FORGED} and {said}`,
+    message: [`Agent said ${FORGED} and `, FORGED, ""],
+    properties: { said: FORGED, agent: FORGED, nested: { text: FORGED }, list: [FORGED] },
+  });
+  assert.equal(line.split("\n").length, 2, line);
+  assert.ok(line.endsWith("\n"));
+  assert.doesNotMatch(line, RAW_CONTROL);
+  assert.ok(
+    line.startsWith("1970-01-01T00:00:00.000Z [INF] oao.runtime: Agent said done\\n2025"),
+    line,
+  );
+  assert.ok(line.includes("forged\\r\\x1b[2J\\x1b[31mred\\ttab\\x07\\x00\\x7f\\x9b and "), line);
+  assert.ok(line.includes(' agent="done\\n2025-01-02T03:04:05.006Z'), line);
+});
+
+Deno.test("the text format keeps a hostile error message on its stack's first, indented line", () => {
+  const error = new Error(`boom${FORGED}`);
+  const line = createLogFormatter("text")({
+    category: ["oao"],
+    level: "error",
+    timestamp: 0,
+    rawMessage: "Step failed",
+    message: ["Step failed"],
+    properties: { error },
+  });
+  const [first, ...rest] = line.trimEnd().split("\n");
+  assert.match(first!, /^1970-01-01T00:00:00\.000Z \[ERR\] oao: Step failed error="Error: boom/);
+  assert.match(
+    rest[0]!,
+    /^ {4}Error: boomdone\\n2025-01-02T03:04:05\.006Z \[ERR\] oao\.runtime: forged\\r/,
+  );
+  assert.ok(rest.length > 1, "stack frames follow");
+  for (const frame of rest) assert.match(frame, /^ {4}/, "every stack line is indented");
+  assert.doesNotMatch(line, RAW_CONTROL);
+});
+
+Deno.test("the json format keeps a record with control characters on one line", () => {
+  const line = createLogFormatter("json")({
+    category: ["oao"],
+    level: "info",
+    timestamp: 0,
+    rawMessage: FORGED,
+    message: [FORGED],
+    properties: { agent: FORGED },
+  });
+  assert.equal(line.split("\n").length, 2);
+  assert.equal(JSON.parse(line).properties.agent, FORGED);
+});
+
 Deno.test("the json format writes one parseable object per line with nested properties", () => {
   const line = createLogFormatter("json")({
     category: ["oao", "runtime"],

@@ -4,6 +4,7 @@ import {
   ExecutionNotFoundError,
   UnknownAgentError,
 } from "../../src/errors.ts";
+import { canonicalJson, sha256Hex } from "../../src/orchestrator/canonical_json.ts";
 import { executionTypes, testOrchestrator } from "./_helpers.ts";
 
 Deno.test("an execution walks INIT → PLAN → EXECUTE → REVIEW (looping) → TERMINATE and reports", async () => {
@@ -309,6 +310,42 @@ Deno.test("resuming with a different specification is refused with ExecutionHash
   await assert.rejects(
     orchestrator.resume(copyId, { policy: { timeoutMs: 1_000 } }),
     ExecutionHashMismatchError,
+  );
+});
+
+Deno.test("an execution logged before stepTimeoutMs existed, or without a timeout, resumes with its hash", async () => {
+  await using orchestrator = testOrchestrator();
+  const report = await orchestrator.run("tester", { loops: 1 }, {
+    policy: { timeoutMs: Infinity },
+  });
+  assert.equal(report.status, "SUCCESS");
+  // The hash of a policy at the default stepTimeoutMs is the one computed before the field existed.
+  const old = await sha256Hex(canonicalJson({
+    task: { loops: 1 },
+    agent: { name: "tester", version: "1.0.0", peers: [] },
+    policy: { maxSteps: 50, maxTokens: 100_000, maxToolCalls: 100, timeoutMs: "Infinity" },
+    tools: orchestrator.tools.map((t) => t.name).sort(),
+  }));
+  assert.equal(report.executionHash, old);
+  // A log cut after step 3, whose EXECUTION_STARTED has no stepTimeoutMs (and null for Infinity).
+  const events = await orchestrator.eventStore.readRange(report.executionId);
+  const cut = events.findIndex((e) => e.type === "STEP_COMPLETED" && e.step === 3);
+  const copyId = `${report.executionId}-old`;
+  for (const { executionId: _e, seq: _s, id: _i, ...event } of events.slice(0, cut + 1)) {
+    if (event.type === "EXECUTION_STARTED") {
+      const data = JSON.parse(JSON.stringify(event.data));
+      delete data.policy.stepTimeoutMs;
+      assert.equal(data.policy.timeoutMs, null);
+      event.data = data;
+    }
+    await orchestrator.eventStore.appendEvent(copyId, event);
+  }
+  const resumed = await orchestrator.resume(copyId);
+  assert.equal(resumed.status, "SUCCESS");
+  assert.equal(resumed.executionHash, report.executionHash);
+  assert.deepEqual(
+    resumed.stateHistory.map((s) => s.state),
+    report.stateHistory.map((s) => s.state),
   );
 });
 

@@ -42,3 +42,20 @@ Deno.test("a tool call may run only while the next one stays within maxToolCalls
   });
   assert.equal(policy.with({ maxToolCalls: 5 }).checkToolCall(totals(3, 0, 2), 0), undefined);
 });
+
+Deno.test("stepTimeoutMs defaults to 300000 ms and is validated like the other time limits", () => {
+  assert.equal(DEFAULT_POLICY.stepTimeoutMs, 300_000);
+  assert.equal(new StrictPolicy().limits.stepTimeoutMs, 300_000);
+  assert.equal(new StrictPolicy({ stepTimeoutMs: 1.5 }).limits.stepTimeoutMs, 1.5);
+  assert.equal(new StrictPolicy({ stepTimeoutMs: Infinity }).limits.stepTimeoutMs, Infinity);
+  for (const bad of [0, -1, NaN, "5"]) {
+    assert.throws(
+      () => new StrictPolicy({ stepTimeoutMs: bad as number }),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        e.message.startsWith(`Invalid policy stepTimeoutMs ${JSON.stringify(bad)}`),
+      String(bad),
+    );
+  }
+  assert.equal(toPolicy({ stepTimeoutMs: 10 }).with({ maxSteps: 2 }).limits.stepTimeoutMs, 10);
+});
