@@ -38,5 +38,5 @@ EXPOSE 8080
 # tini (in the base image) is PID 1 and forwards signals. The permissions are
 # those of `deno task start`; SIGTERM stops it gracefully (no new requests,
 # running executions get OAO_SHUTDOWN_GRACE_MS, traces are flushed).
-ENTRYPOINT ["/tini", "--", "deno", "run", "--cached-only", "--unstable-worker-options", "--allow-read", "--allow-env", "--allow-net", "--allow-sys", "src/cli/main.ts"]
+ENTRYPOINT ["/tini", "--", "deno", "run", "--cached-only", "--unstable-worker-options", "--allow-read", "--allow-env", "--allow-net", "--allow-sys", "--allow-run", "src/cli/main.ts"]
 CMD ["start"]

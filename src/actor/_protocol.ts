@@ -125,7 +125,7 @@ export type WorkerToHost =
   | { k: "snapshot"; incarnation: number; version: number; data: ActorSnapshotData }
   | {
     k: "failed";
-    reason: "exception" | "unhandled_rejection" | "worker_error";
+    reason: "exception" | "unhandled_rejection" | "worker_error" | "worker_exited";
     error: ErrorInfo;
     key?: string;
     seq?: number;

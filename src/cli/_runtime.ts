@@ -63,6 +63,7 @@ import { RedisPersistenceAdapter } from "../redis/redis_persistence_adapter.ts";
 import { parseRedisUrl, redactRedisUrl } from "../redis/redis_url.ts";
 import { createTracingFromEnv, type Tracing } from "../tracing/tracing_from_env.ts";
 import { readOtelEnv } from "../tracing/otel_env.ts";
+import { canStartSandbox } from "../sandbox/process_agent_system.ts";
 
 export { type AgentsConfig, BUNDLED_AGENTS, loadAgents } from "./_agents.ts";
 
@@ -149,10 +150,26 @@ export const OBSERVABILITY_ENV: readonly EnvVarSpec[] = [
   { name: "OAO_LOG_FORMAT", description: "Log lines on stderr: text or json", default: "text" },
 ];
 
-/** Every variable {@linkcode createRuntime} reads (config, stores, tracing, logging). */
+/** Environment of the agents' sandbox: `OAO_SANDBOX`, `OAO_SANDBOX_MEMORY_MB`. */
+export const SANDBOX_ENV: readonly EnvVarSpec[] = [
+  {
+    name: "OAO_SANDBOX",
+    description:
+      "Where agent workers run: process (sandbox processes), thread (this process), auto (process when --allow-run is granted)",
+    default: "auto",
+  },
+  {
+    name: "OAO_SANDBOX_MEMORY_MB",
+    description: "Heap limit of each sandbox process, in MB",
+    default: "1024",
+  },
+];
+
+/** Every variable {@linkcode createRuntime} reads (config, stores, sandbox, tracing, logging). */
 export const RUNTIME_ENV: readonly EnvVarSpec[] = [
   { name: "OAO_CONFIG", description: "Agents config file, when --config is not given" },
   ...STORE_ENV,
+  ...SANDBOX_ENV,
   ...OBSERVABILITY_ENV,
 ];
 
@@ -277,6 +294,27 @@ export async function createRuntime(
   if (/[{}]/.test(keyPrefix)) {
     throw new UsageError(`Invalid OAO_KEY_PREFIX "${keyPrefix}": it must not contain "{" or "}"`);
   }
+  const sandbox = ctx.env("OAO_SANDBOX") || "auto";
+  if (sandbox !== "auto" && sandbox !== "process" && sandbox !== "thread") {
+    throw new UsageError(
+      `Invalid OAO_SANDBOX "${sandbox}": expected "process", "thread" or "auto"`,
+      ctx.command.name,
+    );
+  }
+  const memoryText = ctx.env("OAO_SANDBOX_MEMORY_MB") || "1024";
+  const memoryMb = Number(memoryText);
+  if (!/^[0-9]+$/.test(memoryText) || !(memoryMb >= 16)) {
+    throw new UsageError(
+      `Invalid OAO_SANDBOX_MEMORY_MB "${memoryText}": expected a whole number of MB, at least 16`,
+      ctx.command.name,
+    );
+  }
+  if (sandbox === "process") {
+    const possible = canStartSandbox();
+    if (possible !== true) {
+      throw new UsageError(`OAO_SANDBOX=process is not possible: ${possible}`, ctx.command.name);
+    }
+  }
   const queueName = ctx.env("OAO_QUEUE") || "default";
   if (/[{}]/.test(queueName)) {
     throw new UsageError(`Invalid OAO_QUEUE "${queueName}": it must not contain "{" or "}"`);
@@ -346,6 +384,7 @@ export async function createRuntime(
     tools,
     createOrchestrator(extra = {}) {
       const orchestrator = new Orchestrator({
+        sandbox: sandbox === "thread" ? "thread" : { mode: sandbox, memoryMb },
         ...extra,
         persistence,
         eventStore,
@@ -353,6 +392,14 @@ export async function createRuntime(
         agents: agents.map((a) => ({ ...a })),
         tools: [...tools],
       });
+      if (orchestrators.length === 0 && options.announce !== false) {
+        log.debug(
+          orchestrator.sandbox === "process"
+            ? "Agents run in sandbox processes (heap limit {memoryMb} MB each)"
+            : "Agents run in worker threads of this process (OAO_SANDBOX={sandbox})",
+          { memoryMb, sandbox },
+        );
+      }
       orchestrators.push(orchestrator);
       return orchestrator;
     },

@@ -2,7 +2,6 @@
 // the deadline, cancellation, and the audit events — written ahead of every
 // transition. Internal: the Orchestrator creates runs.
 import type { Logger } from "@logtape/logtape";
-import type { ActorSystem } from "../actor/actor_system.ts";
 import type { PermissionsSpec } from "../actor/permissions.ts";
 import { backoffDelay } from "../backoff.ts";
 import type { Clock, TimerId } from "../clock.ts";
@@ -26,13 +25,13 @@ import type {
 import type { EventBus } from "../observability/event_bus.ts";
 import type { OaoEvent } from "../observability/events.ts";
 import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
-import type { Supervisor } from "../supervision/supervisor.ts";
 import {
   formatTraceparent,
   parseTraceparent,
   type TraceContext,
 } from "../tracing/trace_context.ts";
 import type { Span, Tracer } from "../tracing/tracer.ts";
+import type { AgentGroup, AgentRuntime } from "./agent_runtime.ts";
 import type { StepMessage, StepResult, ToolCallRequest } from "./agent.ts";
 import { canonicalJson } from "./canonical_json.ts";
 import type { ExecutionReport, ExecutionStatus, StateEntry } from "./execution_report.ts";
@@ -61,7 +60,7 @@ export interface ResolvedAgent {
 
 /** What a run needs from its orchestrator. */
 export interface RunHost {
-  readonly system: ActorSystem;
+  readonly system: AgentRuntime;
   readonly eventStore: EventStore;
   readonly persistence: PersistenceAdapter;
   readonly clock: Clock;
@@ -128,7 +127,7 @@ export class ExecutionRun {
   #violationRecorded = false;
   #abort = new AbortController();
   #deadline: TimerId | undefined;
-  #supervisor: Supervisor | undefined;
+  #supervisor: AgentGroup | undefined;
   #agentPath: string;
   #peers: Record<string, string> = {};
   #rootSpan: Span | undefined;

@@ -20,6 +20,12 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { ActorSystem, resolveModule } from "../actor/actor_system.ts";
+import {
+  canStartSandbox,
+  ProcessAgentSystem,
+  type ProcessSandboxOptions,
+} from "../sandbox/process_agent_system.ts";
+import type { AgentRuntime } from "./agent_runtime.ts";
 import type { PermissionsSpec } from "../actor/permissions.ts";
 import { normalizePermissions } from "../actor/permissions.ts";
 import { type Clock, systemClock } from "../clock.ts";
@@ -101,7 +107,19 @@ export interface OrchestratorOptions {
    * @default {DEFAULT_LIMITS}
    */
   limits?: Partial<Limits>;
+  /**
+   * Where agent workers run: `"thread"`, in this process; `"process"`, in
+   * sandbox processes (one per agent group), where code that never yields or
+   * exhausts its heap costs that process and never this one (needs the
+   * `run` permission); `"auto"`, a sandbox process when this process may start
+   * one, else a thread. An object sets the sandbox processes' heap limit.
+   * @default {"thread"}
+   */
+  sandbox?: SandboxMode | ({ mode: "process" | "auto" } & ProcessSandboxOptions);
 }
+
+/** Where agent workers run; see {@linkcode OrchestratorOptions.sandbox}. */
+export type SandboxMode = "thread" | "process" | "auto";
 
 /** Options of {@linkcode Orchestrator.run} and {@linkcode Orchestrator.start}. */
 export interface RunOptions {
@@ -140,12 +158,36 @@ export interface ReplayResult {
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
 
+// The sandbox processes' options, or undefined for threads in this process.
+function resolveSandbox(
+  option: OrchestratorOptions["sandbox"],
+): ProcessSandboxOptions | undefined {
+  const { mode, ...rest } = typeof option === "object" && option !== null
+    ? option
+    : { mode: option ?? "thread" };
+  if (mode !== "thread" && mode !== "process" && mode !== "auto") {
+    throw new TypeError(
+      `Invalid sandbox ${JSON.stringify(mode)}: expected "thread", "process" or "auto"`,
+    );
+  }
+  if (mode === "thread") return undefined;
+  const possible = canStartSandbox();
+  if (possible === true) return rest;
+  if (mode === "process") {
+    throw new TypeError(`Cannot run agents in sandbox processes: ${possible}`);
+  }
+  return undefined;
+}
+
 /** Runs agents as governed executions. */
 export class Orchestrator {
   /** The observability stream: execution and runtime events. */
   readonly events: EventBus;
-  /** The actor system agents run in. */
+  /** The actor system: runtime events, and the agents' workers in `"thread"` mode. */
   readonly system: ActorSystem;
+  /** Where agent workers run: this process, or sandbox processes. */
+  readonly sandbox: "thread" | "process";
+  readonly #agentRuntime: AgentRuntime;
   /** The audit log. */
   readonly eventStore: EventStore;
   /** Snapshots. */
@@ -198,7 +240,23 @@ export class Orchestrator {
         ? { heartbeatTimeoutMs: options.actorSystem.heartbeatTimeoutMs }
         : {}),
     });
-    this.system.registerService(
+    const sandbox = resolveSandbox(options.sandbox);
+    this.sandbox = sandbox ? "process" : "thread";
+    this.#agentRuntime = sandbox
+      ? new ProcessAgentSystem({
+        ...sandbox,
+        bus: this.events,
+        tracer: this.#tracer,
+        limits: { ...this.#limits },
+        ...(options.actorSystem?.heartbeatMs
+          ? { heartbeatMs: options.actorSystem.heartbeatMs }
+          : {}),
+        ...(options.actorSystem?.heartbeatTimeoutMs
+          ? { heartbeatTimeoutMs: options.actorSystem.heartbeatTimeoutMs }
+          : {}),
+      })
+      : this.system;
+    this.#agentRuntime.registerService(
       TOOL_SERVICE,
       (payload, caller) => this.#onToolCall(payload, caller),
     );
@@ -573,6 +631,9 @@ export class Orchestrator {
     this.#closed = true;
     for (const run of this.#runs.values()) run.cancel("the orchestrator is shutting down");
     await Promise.allSettled([...this.#settled.values()]);
+    if (this.#agentRuntime !== this.system) {
+      await this.#agentRuntime.shutdown("orchestrator closed");
+    }
     await this.system.shutdown("orchestrator closed");
   }
 
@@ -632,7 +693,7 @@ export class Orchestrator {
 
   #runHost(): RunHost {
     return {
-      system: this.system,
+      system: this.#agentRuntime,
       eventStore: this.eventStore,
       persistence: this.persistence,
       clock: this.#clock,

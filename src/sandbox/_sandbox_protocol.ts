@@ -11,8 +11,8 @@ export interface SandboxHello {
   port: number;
   token: string;
   tracing: boolean;
+  /** Lowest level of the records forwarded to the orchestrator. */
   logLevel: string;
-  logFormat: string;
   heartbeatMs?: number;
   heartbeatTimeoutMs?: number;
   limits?: Record<string, number>;
@@ -48,5 +48,12 @@ export type SandboxToHost =
   }
   | { k: "event"; event: OaoEvent }
   | { k: "spans"; spans: SpanData[] }
+  | {
+    k: "log";
+    category: string[];
+    level: string;
+    message: string;
+    properties: Record<string, unknown>;
+  }
   // A worker was terminated while running code: its thread may still spin.
   | { k: "tainted"; actor: string };

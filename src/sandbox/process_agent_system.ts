@@ -50,14 +50,35 @@ export interface ProcessAgentSystemOptions extends ProcessSandboxOptions {
   bus: EventBus;
   /** The orchestrator's tracer; spans of agent workers go to its sink. */
   tracer: Tracer;
-  /** Log level and format given to the sandbox processes. */
-  logging?: { level: string; format: string };
   /** Heartbeat settings of the workers. */
   heartbeatMs?: number;
   heartbeatTimeoutMs?: number;
   /** Size limits at the worker boundary. */
   limits?: Record<string, number>;
 }
+
+/**
+ * Whether this process may start sandbox processes: the runtime is loaded
+ * from files and the `run` permission is granted.
+ *
+ * @returns `true`, or why not.
+ */
+export function canStartSandbox(): true | string {
+  if (new URL(import.meta.url).protocol !== "file:") {
+    return `the runtime is loaded from ${new URL(import.meta.url).origin}, not from files`;
+  }
+  const state = Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state;
+  return state === "granted" ? true : "the run permission is not granted (--allow-run)";
+}
+
+const LEVELS = {
+  trace: "trace",
+  debug: "debug",
+  info: "info",
+  warning: "warn",
+  error: "error",
+  fatal: "fatal",
+} as const;
 
 class Group implements AgentGroup {
   status: SupervisorStatus = "running";
@@ -183,8 +204,7 @@ export class ProcessAgentSystem implements AgentRuntime {
       startTimeoutMs: this.#options.startTimeoutMs ?? 30_000,
       hello: {
         tracing: this.#options.tracer.enabled,
-        logLevel: this.#options.logging?.level ?? "INFO",
-        logFormat: this.#options.logging?.format ?? "text",
+        logLevel: "debug",
         ...(this.#options.heartbeatMs ? { heartbeatMs: this.#options.heartbeatMs } : {}),
         ...(this.#options.heartbeatTimeoutMs
           ? { heartbeatTimeoutMs: this.#options.heartbeatTimeoutMs }
@@ -227,6 +247,8 @@ export class ProcessAgentSystem implements AgentRuntime {
       }
       case "call":
         return void this.#call(message, from);
+      case "log":
+        return this.#relog(message);
       case "tainted":
         this.#log.warn(
           "Agent {actor} was stopped while running code that never yields; its sandbox process is replaced",
@@ -255,6 +277,20 @@ export class ProcessAgentSystem implements AgentRuntime {
     } catch (error) {
       from.post({ k: "call-result", id: message.id, ok: false, error: toErrorInfo(error) });
     }
+  }
+
+  // A sandbox's log record goes through this process's logging, as its own would.
+  #relog(record: Extract<SandboxToHost, { k: "log" }>): void {
+    const category = Array.isArray(record.category) ? record.category.map(String) : [];
+    if (category[0] !== "oao" || typeof record.message !== "string") return;
+    const level = LEVELS[record.level as keyof typeof LEVELS];
+    if (!level) return;
+    const properties = typeof record.properties === "object" && record.properties !== null
+      ? record.properties
+      : {};
+    getLogger(category.slice(0, 4)).with(properties)[level](
+      record.message.replaceAll("{", "{{").replaceAll("}", "}}"),
+    );
   }
 
   // Every execution that ran there lost its agents: each is told, as a failure of its actors.

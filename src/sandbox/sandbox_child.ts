@@ -16,7 +16,8 @@
  */
 import { ActorSystem } from "../actor/actor_system.ts";
 import { fromErrorInfo, toErrorInfo } from "../errors.ts";
-import { configureLogging } from "../logging/configure_logging.ts";
+import { configure, type LogRecord } from "@logtape/logtape";
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Supervisor } from "../supervision/supervisor.ts";
 import { parseTraceparent } from "../tracing/trace_context.ts";
 import { Tracer } from "../tracing/tracer.ts";
@@ -38,17 +39,40 @@ async function readHello(): Promise<SandboxHello> {
   return JSON.parse(text.slice(0, text.indexOf("\n"))) as SandboxHello;
 }
 
+function logLine(record: LogRecord) {
+  const message = record.message.map((part, i) =>
+    i % 2 === 0
+      ? String(part)
+      : typeof part === "string"
+      ? part
+      : JSON.stringify(part) ?? String(part)
+  ).join("");
+  return {
+    category: [...record.category],
+    level: record.level,
+    message,
+    properties: record.properties,
+  };
+}
+
 /** Runs the sandbox until the orchestrator goes away. */
 export async function main(): Promise<void> {
   const hello = await readHello();
-  await configureLogging({
-    level: hello.logLevel as "INFO",
-    format: hello.logFormat as "text",
-  });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: hello.port });
   const out = new LineWriter(conn.writable);
   const send = (message: SandboxToHost) => out.send(message);
   send({ k: "hello", token: hello.token });
+  // Log records go to the orchestrator, whose logging (level, format,
+  // redaction, sinks) applies to them as to its own.
+  await configure({
+    reset: true,
+    sinks: { host: (record: LogRecord) => send({ k: "log", ...logLine(record) }) },
+    loggers: [
+      { category: ["oao"], lowestLevel: hello.logLevel as "debug", sinks: ["host"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["host"] },
+    ],
+    contextLocalStorage: new AsyncLocalStorage<Record<string, unknown>>(),
+  });
 
   const tracer = hello.tracing
     ? new Tracer({

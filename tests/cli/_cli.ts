@@ -9,6 +9,7 @@ export const TASK_FLAGS = [
   "--allow-env",
   "--allow-net",
   "--allow-sys",
+  "--allow-run",
 ];
 
 const KEEP = ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "DENO_NO_UPDATE_CHECK"];

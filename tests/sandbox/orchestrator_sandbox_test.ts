@@ -1,0 +1,69 @@
+// Executions whose agents run in sandbox processes behave as in threads —
+// tool calls, peers, crashes and restarts, events — and a runaway agent
+// costs its sandbox process, retried from the log, never the orchestrator.
+import assert from "node:assert/strict";
+import { testOrchestrator } from "../orchestrator/_helpers.ts";
+
+// CPU ticks of this process and of its direct children (the sandbox processes).
+function treeTicks(): number {
+  let total = 0;
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const fields = Deno.readTextFileSync(`/proc/${entry.name}/stat`).replace(/^.*\) /, "").split(
+        " ",
+      );
+      const pid = Number(entry.name), parent = Number(fields[1]);
+      if (pid === Deno.pid || parent === Deno.pid) total += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return total;
+}
+
+Deno.test("an execution with tools and a peer succeeds with its agents in a sandbox process", async () => {
+  await using orchestrator = testOrchestrator({ sandbox: "process" });
+  assert.equal(orchestrator.sandbox, "process");
+  const report = await orchestrator.run("researcher-with-critic", {
+    topic: "actor systems",
+    sources: 2,
+  });
+  assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  assert.ok(report.toolCalls >= 3);
+  const events = await orchestrator.eventStore.readRange(report.executionId);
+  const started = events.filter((e) => e.type === "ACTOR_STARTED").map((e) => e.data.actor);
+  assert.ok(started.includes(`${report.executionId}/researcher-with-critic`), String(started));
+  assert.ok(started.includes(`${report.executionId}/critic`), String(started));
+  assert.deepEqual(orchestrator.system.actors, [], "no agent worker in the orchestrator's process");
+});
+
+Deno.test("a worker crash in a sandbox process is restarted by its supervisor and the step finishes", async () => {
+  await using orchestrator = testOrchestrator({ sandbox: "process" });
+  const report = await orchestrator.run("flaky", { items: 3 });
+  assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  const types = (await orchestrator.eventStore.readRange(report.executionId)).map((e) => e.type);
+  assert.ok(types.includes("ACTOR_FAILED") && types.includes("ACTOR_RESTARTED"), String(types));
+});
+
+Deno.test("a runaway step costs its sandbox process; the execution fails and a concurrent one succeeds", async () => {
+  await using orchestrator = testOrchestrator({
+    sandbox: "process",
+    retry: { attempts: 2, initialDelayMs: 5, maxDelayMs: 10 },
+  });
+  const started = Date.now();
+  const [runaway, calm] = await Promise.all([
+    orchestrator.run("tester", { busy: true }, { policy: { stepTimeoutMs: 1_000 } }),
+    orchestrator.run("researcher", { topic: "calm", sources: 1 }),
+  ]);
+  assert.equal(runaway.status, "FAILED");
+  assert.match(runaway.error?.message ?? "", /stepTimeoutMs|never yields|sandbox/);
+  assert.ok(Date.now() - started < 20_000);
+  assert.equal(calm.status, "SUCCESS", JSON.stringify(calm.error));
+  // Nothing of the runaway is left: neither this process nor its children burn a core.
+  const before = treeTicks();
+  await new Promise((r) => setTimeout(r, 1_000));
+  assert.ok(treeTicks() - before < 60, "no spinning thread is left");
+  const after = await orchestrator.run("tester", {}, {});
+  assert.equal(after.status, "SUCCESS");
+});
