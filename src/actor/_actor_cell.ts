@@ -70,9 +70,18 @@ const SPARE_DELAY_MS = 100;
 // loads one file instead of a dozen, which is most of the spawn overhead.
 const WORKER_ENTRY = new URL("../worker/actor_worker.bundle.js", import.meta.url).href;
 
-function bootstrapUrl(module: string): string {
+// Evaluated between the runtime and the actor's bundle: the global scope is
+// hardened before any of the actor's code runs (src/worker/_guest_hardening.ts).
+const HARDEN_ENTRY = `data:application/javascript;base64,${
+  btoa(`import { hardenGuest } from ${JSON.stringify(WORKER_ENTRY)};\nhardenGuest();\n`)
+}`;
+
+// `entry` is the actor's verified bundle (src/actor/_module_sandbox.ts), never
+// the module itself: the module's own imports were decided by the host.
+function bootstrapUrl(entry: string): string {
   const source = `import { startActorWorker } from ${JSON.stringify(WORKER_ENTRY)};\n` +
-    `import * as actorModule from ${JSON.stringify(module)};\n` +
+    `import ${JSON.stringify(HARDEN_ENTRY)};\n` +
+    `import * as actorModule from ${JSON.stringify(entry)};\n` +
     `startActorWorker(actorModule);\n`;
   return `data:application/javascript;base64,${btoa(source)}`;
 }
@@ -89,6 +98,8 @@ function cleanWorkerError(message: string): string {
 export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   readonly path: string;
   readonly module: string;
+  /** URL of the module the worker loads: the verified bundle of `module`. */
+  readonly entry: string;
   readonly options: ResolvedSpawnOptions;
   readonly snapshotKey: string;
   readonly inbound = new Map<string, SenderEndpoint>();
@@ -120,12 +131,14 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     path: string,
     options: ResolvedSpawnOptions,
     snapshotKey: string,
+    entry: string,
   ) {
     this.#host = host;
     this.module = module;
     this.path = path;
     this.options = options;
     this.snapshotKey = snapshotKey;
+    this.entry = entry;
   }
 
   get status(): Status {
@@ -377,12 +390,16 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   // Everything a worker posts is checked before the host acts on it, and
   // nothing it posts can throw out of here into the host's event loop.
   #receive(data: unknown): void {
-    const bad = invalidWorkerMessage(data, this.#host.limits);
-    if (bad) return this.violation(bad);
-    const message = data as WorkerToHost;
+    let message: WorkerToHost | undefined;
     try {
+      const bad = invalidWorkerMessage(data, this.#host.limits);
+      if (bad) return this.violation(bad);
+      message = data as WorkerToHost;
       this.#onMessage(message);
     } catch (error) {
+      if (message === undefined) {
+        return this.violation(`a message the host could not read: ${toErrorInfo(error).name}`);
+      }
       this.violation(
         `the host could not handle a "${message.k}" message: ${toErrorInfo(error).message}`,
       );
@@ -427,9 +444,10 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
         if (message.key.slice(0, message.key.lastIndexOf("#")) !== message.from) {
           return this.violation(`dead letter whose sender does not match its link`);
         }
-        // A link that closed meanwhile (its sender stopped) is no violation, but no event either.
-        const poisoned = this.#poison.has(`${message.key}:${message.seq}`);
-        if (!poisoned && !this.inbound.has(message.key)) return;
+        // A worker dead-letters only the messages the host told it are poison.
+        if (!this.#poison.has(`${message.key}:${message.seq}`)) {
+          return this.violation(`dead letter of a message the host did not declare poison`);
+        }
         this.#poison.delete(`${message.key}:${message.seq}`);
         return this.#host.onDeadLetter(this, {
           ...message,
@@ -481,7 +499,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   }
 
   #createWorker(): Worker {
-    const worker = new Worker(bootstrapUrl(this.module), {
+    const worker = new Worker(bootstrapUrl(this.entry), {
       type: "module",
       name: this.path,
       deno: { permissions: this.options.permissions },

@@ -30,6 +30,13 @@ type Guard = Pick<
   "maxErrorChars" | "maxStackChars" | "maxLogMessageChars" | "maxLogRecords" | "maxSpans"
 >;
 
+// Names a value in a refusal without running any of its code (no toString).
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.slice(0, 40));
+  if (typeof value === "number" || typeof value === "boolean") return `${value}`;
+  return value === null ? "null" : typeof value;
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -147,7 +154,7 @@ function invalidRequest(value: unknown): string | undefined {
       if (!isName(value.service)) return "service name is not a string";
       return undefined;
     default:
-      return `unknown request op ${JSON.stringify(String(value.op).slice(0, 40))}`;
+      return `unknown request op ${describe(value.op)}`;
   }
 }
 
@@ -185,7 +192,7 @@ export function invalidWorkerMessage(message: unknown, limits: Guard): string | 
       return undefined;
     case "failed":
       if (!FAILURE_REASONS.has(m.reason as string)) {
-        return `invalid failure reason ${JSON.stringify(String(m.reason).slice(0, 40))}`;
+        return `invalid failure reason ${describe(m.reason)}`;
       }
       if (m.key !== undefined && !isName(m.key)) return "failed key is not a string";
       if (m.seq !== undefined && !isCount(m.seq)) return "failed seq is not a non-negative integer";
@@ -236,7 +243,7 @@ export function invalidWorkerMessage(message: unknown, limits: Guard): string | 
     case "stopped":
       return undefined;
     default:
-      return `unknown message kind ${JSON.stringify(String(m.k).slice(0, 40))}`;
+      return `unknown message kind ${describe(m.k)}`;
   }
 }
 

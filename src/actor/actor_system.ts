@@ -40,6 +40,7 @@ import { InMemoryPersistenceAdapter } from "../persistence/in_memory_persistence
 import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
 import {
   type ActorChildSpec,
+  type ChildSpec,
   Supervisor,
   type SupervisorChildSpec,
   type SupervisorSpec,
@@ -54,7 +55,13 @@ import { LinkBroker } from "./_link_broker.ts";
 import type { WorkerToHost } from "./_protocol.ts";
 import type { AskOptions } from "./actor_context.ts";
 import { ActorRef, type HostSendOptions } from "./actor_ref.ts";
-import { exceedingPermission } from "./permissions.ts";
+import { exceedingPermission, normalizePermissions, type PermissionValue } from "./permissions.ts";
+import {
+  type SandboxOptions,
+  verifiedActorModule,
+  type VerifiedModule,
+  verifyActorModule,
+} from "./_module_sandbox.ts";
 import { resolveSpawnOptions, type SpawnOptions } from "./spawn_options.ts";
 
 /** Handles a service call made by an actor with `ctx.call(service, payload)`. */
@@ -143,6 +150,7 @@ export class ActorSystem {
   #resolveTerminated!: (value: { reason: string; error?: ErrorInfo }) => void;
   #spawnCounter = 0;
   readonly #fences = new Map<string, number>();
+  readonly #verified = new WeakMap<ActorCell, VerifiedModule>();
 
   /**
    * @param options Persistence, event store, clock, tracer and timing options.
@@ -285,7 +293,7 @@ export class ActorSystem {
     resolveSpawnOptions(options, name);
     if (this.#cells.get(name)?.alive) throw new ActorExistsError(name);
     const { name: _name, ...rest } = options;
-    await this.#root.startChild({ ...rest, id: name, module: url });
+    await this.#startChild({ ...rest, id: name, module: url });
     return new ActorRef(this.#refHost(), name);
   }
 
@@ -302,7 +310,7 @@ export class ActorSystem {
     const { id, restart, ...supervisor } = spec;
     const child: SupervisorChildSpec = { id, supervisor };
     if (restart) child.restart = restart;
-    return await this.#root.startChild(child) as Supervisor;
+    return await this.#startChild(child) as Supervisor;
   }
 
   /**
@@ -500,8 +508,14 @@ export class ActorSystem {
     const existing = this.#cells.get(path);
     if (existing && existing.status !== "stopped") throw new ActorExistsError(path);
     const url = resolveModule(module);
+    const sandbox = this.#sandboxOptions(spec, resolved.permissions.import, parent);
+    const verified = verifiedActorModule(url, sandbox);
+    if (!verified) {
+      throw new ActorSpawnError(url, "its module was not verified before the actor was created");
+    }
     const key = resolved.snapshotKey ?? `${this.name}/actor:${path}`;
-    const cell = new ActorCell(this.#cellHost, url, path, resolved, key);
+    const cell = new ActorCell(this.#cellHost, url, path, resolved, key, verified.url);
+    this.#verified.set(cell, verified);
     if (parent) {
       cell.parent = parent;
       parent.children.push(cell);
@@ -509,6 +523,52 @@ export class ActorSystem {
     this.#cells.set(path, cell);
     this.#ensureWatchdog();
     return cell;
+  }
+
+  // Starts a child of the root supervisor once the verified bundle of every
+  // actor module in it is ready: cells and their workers are made
+  // synchronously, the bundling (src/actor/_module_sandbox.ts) is not.
+  async #startChild(spec: ChildSpec, parent?: ActorCell): Promise<ActorCell | Supervisor> {
+    await this.#verifyModules(spec, parent);
+    return await this.#root.startChild(spec, parent);
+  }
+
+  async #verifyModules(spec: ChildSpec, parent?: ActorCell): Promise<void> {
+    if ("supervisor" in spec) {
+      const children = spec.supervisor?.children;
+      if (Array.isArray(children)) {
+        await Promise.all(children.map((child) => this.#verifyModules(child, parent)));
+      }
+      return;
+    }
+    let module: string, importHosts: PermissionValue;
+    try {
+      module = resolveModule(spec.module);
+      importHosts = normalizePermissions(spec.permissions, "permissions").import;
+    } catch {
+      return; // an invalid spec: the supervisor says what is wrong with it
+    }
+    const sandbox = this.#sandboxOptions(spec, importHosts, parent);
+    try {
+      await verifyActorModule(module, sandbox);
+    } catch (error) {
+      throw new ActorSpawnError(module, toErrorInfo(error).message, { cause: error });
+    }
+  }
+
+  // A child spawned by an actor lives under its parent's root, whatever it
+  // asked for; `root` is read from the spec only when the host spawns.
+  #sandboxOptions(
+    spec: ActorChildSpec,
+    importHosts: PermissionValue,
+    parent: ActorCell | undefined,
+  ): SandboxOptions {
+    if (!parent) return { root: (spec as { root?: string | URL }).root, importHosts };
+    const root = this.#verified.get(parent)?.root;
+    if (root === undefined) {
+      throw new ActorSpawnError(String(spec.module), `its parent "${parent.path}" has no root`);
+    }
+    return { root, importHosts };
   }
 
   #removeCell(cell: ActorCell): void {
@@ -613,21 +673,25 @@ export class ActorSystem {
   #onWorkerMessage(cell: ActorCell, message: WorkerToHost): void {
     switch (message.k) {
       case "connect": {
-        const target = this.#liveCell(message.target);
-        if (target) {
-          const refusal = mayReach(cell, target);
+        // An actor of an execution is refused anything outside it before any lookup.
+        const execution = cell.options.executionId;
+        const outside = execution !== undefined && !message.target.startsWith(`${execution}/`) &&
+          !message.target.startsWith(`${cell.path}/`);
+        const target = outside ? undefined : this.#liveCell(message.target);
+        if (outside || target) {
+          const refusal = target ? mayReach(cell, target) : "it is not part of its execution";
           if (refusal) {
             const denied = this.#deny(
               cell,
               "connect",
-              `send to "${target.path}"`,
+              `send to "${message.target}"`,
               refusal,
-              target.path,
+              message.target,
             );
             return cell.failOutbound(message.target, toErrorInfo(denied));
           }
           cell.targets.add(message.target);
-          return this.#broker.connect(cell, target, message.space);
+          return this.#broker.connect(cell, target!, message.space);
         }
         const error = toErrorInfo(new ActorNotFoundError(message.target));
         cell.failOutbound(message.target, error);
@@ -721,7 +785,7 @@ export class ActorSystem {
             );
           }
           const { name: _name, ...rest } = options;
-          const child = await this.#root.startChild(
+          const child = await this.#startChild(
             { ...rest, id: name, module: request.module },
             cell,
           );
@@ -729,16 +793,19 @@ export class ActorSystem {
           break;
         }
         case "stop": {
-          const target = this.#cells.get(request.target) ??
-            this.#cells.get(`${cell.path}/${request.target}`);
-          if (!target) throw new ActorNotFoundError(request.target);
-          if (target !== cell && !isDescendant(target, cell)) {
+          // Only itself and its own subtree, by path: a refusal tells nothing of what exists.
+          const path = request.target === cell.path || request.target.includes("/")
+            ? request.target
+            : `${cell.path}/${request.target}`;
+          const own = path === cell.path || path.startsWith(`${cell.path}/`);
+          const target = own ? this.#cells.get(path) : undefined;
+          if (!target || (target !== cell && !isDescendant(target, cell))) {
             throw this.#deny(
               cell,
               "stop",
-              `stop "${target.path}"`,
+              `stop "${path}"`,
               "an actor stops only itself and the children it spawned",
-              target.path,
+              path,
             );
           }
           if (target === cell) {

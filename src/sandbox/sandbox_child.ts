@@ -15,7 +15,8 @@
  * @module
  */
 import { ActorSystem } from "../actor/actor_system.ts";
-import { fromErrorInfo, toErrorInfo } from "../errors.ts";
+import { type ErrorInfo, fromErrorInfo, toErrorInfo, ValueTooLargeError } from "../errors.ts";
+import { boundErrorInfo, jsonBytes, type Limits, resolveLimits } from "../limits.ts";
 import { configure, type LogRecord } from "@logtape/logtape";
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Supervisor } from "../supervision/supervisor.ts";
@@ -37,6 +38,32 @@ async function readHello(): Promise<SandboxHello> {
   reader.releaseLock();
   await Deno.stdin.readable.cancel().catch(() => {});
   return JSON.parse(text.slice(0, text.indexOf("\n"))) as SandboxHello;
+}
+
+// A reply small enough to send: a failed step's error is cut to the limits
+// (as the orchestrator would), anything else too large is refused here
+// rather than sent as a line the orchestrator would reject.
+function bounded(
+  value: unknown,
+  limits: Limits,
+): { ok: true; value: unknown } | { ok: false; error: ErrorInfo } {
+  let reply = value;
+  const failed = value as { ok?: unknown; error?: unknown } | null;
+  if (
+    failed && typeof failed === "object" && failed.ok === false && failed.error &&
+    typeof failed.error === "object"
+  ) {
+    reply = { ...failed, error: boundErrorInfo(failed.error as ErrorInfo, limits) };
+  }
+  const size = jsonBytes(reply);
+  const max = 2 * limits.maxValueBytes + limits.maxErrorChars * 4;
+  if (size === undefined || size > max) {
+    return {
+      ok: false,
+      error: toErrorInfo(new ValueTooLargeError("the agent's reply", size ?? Infinity, max)),
+    };
+  }
+  return { ok: true, value: reply };
 }
 
 function logLine(record: LogRecord) {
@@ -74,6 +101,7 @@ export async function main(): Promise<void> {
     contextLocalStorage: new AsyncLocalStorage<Record<string, unknown>>(),
   });
 
+  const limits = resolveLimits(hello.limits ?? {});
   const tracer = hello.tracing
     ? new Tracer({
       export: (spans: SpanData[]) => send({ k: "spans", spans }),
@@ -140,14 +168,31 @@ export async function main(): Promise<void> {
             ...(trace ? { trace } : {}),
           });
           const status = statusOf(message.path);
-          send({ k: "result", id: message.id, ok: true, value, ...(status ? { status } : {}) });
+          const reply = bounded(value, limits);
+          if (reply.ok) {
+            send({
+              k: "result",
+              id: message.id,
+              ok: true,
+              value: reply.value,
+              ...(status ? { status } : {}),
+            });
+          } else {
+            send({
+              k: "result",
+              id: message.id,
+              ok: false,
+              error: reply.error,
+              ...(status ? { status } : {}),
+            });
+          }
         } catch (error) {
           const status = statusOf(message.path);
           send({
             k: "result",
             id: message.id,
             ok: false,
-            error: toErrorInfo(error),
+            error: boundErrorInfo(toErrorInfo(error), limits),
             ...(status ? { status } : {}),
           });
         }
