@@ -87,8 +87,11 @@ export {
   type ReplayResult,
   reportFromView,
   type RunOptions,
+  type SandboxMode,
   type StartedExecution,
 } from "./src/orchestrator/orchestrator.ts";
+export type { ProcessSandboxOptions } from "./src/sandbox/process_agent_system.ts";
+export { DEFAULT_LIMITS, type Limits } from "./src/limits.ts";
 export {
   type AgentContext,
   type AgentDefinition,

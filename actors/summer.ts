@@ -50,7 +50,7 @@ export default defineBehavior({
             while (true) { /* busy loop until the watchdog terminates the worker */ }
           // falls through (unreachable)
           case "exit":
-            // The worker goes away between messages, without a word to the host.
+            // The worker ends itself between messages (the host hears of it: worker_exited).
             setTimeout(() => self.close(), 10);
             return state;
         }

@@ -54,8 +54,8 @@ var OaoError = class _OaoError extends Error {
     if (!(value instanceof Error)) return false;
     const code = value.code;
     if (typeof code !== "string") return false;
-    if (this === _OaoError) return code in ERROR_CLASSES;
-    return ERROR_CLASSES[code] === this;
+    if (this === _OaoError) return Object.hasOwn(ERROR_CLASSES, code);
+    return Object.hasOwn(ERROR_CLASSES, code) && ERROR_CLASSES[code] === this;
   }
 };
 var ActorNotFoundError = class extends OaoError {
@@ -327,6 +327,64 @@ var LeaseLostError = class extends OaoError {
     this.jobId = jobId;
   }
 };
+var ProtocolViolationError = class extends OaoError {
+  /** The actor whose worker sent it. */
+  actor;
+  /**
+   * @param actor The actor whose worker sent the message.
+   * @param detail What is wrong with the message.
+   */
+  constructor(actor, detail) {
+    super("PROTOCOL_VIOLATION", `Actor "${actor}" broke the worker protocol: ${detail}`);
+    this.actor = actor;
+  }
+};
+var AccessDeniedError = class extends OaoError {
+  /** The actor that asked. */
+  actor;
+  /**
+   * @param actor The actor that asked.
+   * @param action What it asked for, e.g. `stop "exec-1/planner"`.
+   * @param reason Why it is refused.
+   */
+  constructor(actor, action, reason) {
+    super("ACCESS_DENIED", `Actor "${actor}" may not ${action}: ${reason}`);
+    this.actor = actor;
+  }
+};
+var ValueTooLargeError = class extends OaoError {
+  /** Size of the value, in the limit's unit. */
+  size;
+  /** The limit. */
+  limit;
+  /**
+   * @param what Which value, e.g. `the result of step 3`.
+   * @param size Its size.
+   * @param limit The limit.
+   * @param unit The unit of both. @default {"bytes"}
+   */
+  constructor(what, size, limit, unit = "bytes") {
+    super("VALUE_TOO_LARGE", `${what} is ${size} ${unit}, over the limit of ${limit} ${unit}`);
+    this.size = size;
+    this.limit = limit;
+  }
+};
+var ModuleRefusedError = class extends OaoError {
+  /** The actor module. */
+  module;
+  /** The refused import specifier. */
+  specifier;
+  /**
+   * @param module The actor module.
+   * @param specifier The refused import.
+   * @param reason Why it is refused.
+   */
+  constructor(module, specifier, reason) {
+    super("MODULE_REFUSED", `Cannot load "${module}": import "${specifier}" is refused: ${reason}`);
+    this.module = module;
+    this.specifier = specifier;
+  }
+};
 function toErrorInfo(error) {
   if (error instanceof Error) {
     const info = {
@@ -351,7 +409,7 @@ function safeString(value) {
   }
 }
 function fromErrorInfo(info) {
-  const ctor = info.code ? ERROR_CLASSES[info.code] : void 0;
+  const ctor = info.code && Object.hasOwn(ERROR_CLASSES, info.code) ? ERROR_CLASSES[info.code] : void 0;
   const error = ctor ? Object.create(ctor.prototype) : new OaoError(info.code ?? "REMOTE_ERROR", info.message);
   Object.defineProperties(error, {
     message: {
@@ -397,7 +455,11 @@ var ERROR_CLASSES = {
   UNKNOWN_AGENT: UnknownAgentError,
   TOOL_OUTCOME_UNKNOWN: ToolOutcomeUnknownError,
   EXECUTION_CANCELLED: ExecutionCancelledError,
-  LEASE_LOST: LeaseLostError
+  LEASE_LOST: LeaseLostError,
+  PROTOCOL_VIOLATION: ProtocolViolationError,
+  ACCESS_DENIED: AccessDeniedError,
+  VALUE_TOO_LARGE: ValueTooLargeError,
+  MODULE_REFUSED: ModuleRefusedError
 };
 
 // src/tracing/_random.ts
@@ -454,6 +516,42 @@ function parseTraceparent(header, tracestate) {
   };
   if (tracestate) ctx.tracestate = tracestate;
   return ctx;
+}
+
+// src/actor/_protocol_guard.ts
+function isObject(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+function isCount(value) {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+function isErrorLike(value) {
+  return isObject(value) && typeof value.name === "string" && typeof value.message === "string" && (value.code === void 0 || typeof value.code === "string") && (value.stack === void 0 || typeof value.stack === "string");
+}
+function invalidLinkReply(reply, sent) {
+  if (!isObject(reply)) return `link reply is ${reply === null ? "null" : typeof reply}`;
+  const r = reply;
+  const upTo = r.upTo;
+  if (upTo !== void 0 && (!isCount(upTo) || upTo > sent)) {
+    return "acknowledgement of messages that were never sent";
+  }
+  switch (r.k) {
+    case "a":
+      return upTo === void 0 ? "acknowledgement without upTo" : void 0;
+    case "r":
+      if (!isCount(r.a)) return "reply without a valid ask id";
+      if (r.ok === true) return void 0;
+      if (r.ok !== false) return "reply ok is not a boolean";
+      return isErrorLike(r.e) ? void 0 : "reply error is invalid";
+    case "x":
+      if (!Array.isArray(r.seqs) || !r.seqs.every(isCount)) return "refused seqs are invalid";
+      if (!Array.isArray(r.asks) || !r.asks.every(isCount)) return "refused asks are invalid";
+      return isErrorLike(r.e) ? void 0 : "refusal error is invalid";
+    case "z":
+      return isErrorLike(r.e) ? void 0 : "last word error is invalid";
+    default:
+      return "unknown link reply kind";
+  }
 }
 
 // src/actor/_outbound_link.ts
@@ -547,7 +645,7 @@ var OutboundLink = class {
     this.#port?.close();
     this.#port = port;
     this.#receiverClosed = false;
-    port.onmessage = (event) => this.#onReply(event.data);
+    port.onmessage = this.#hooks.onViolation ? (event) => this.#onUntrustedReply(event.data) : (event) => this.#onReply(event.data);
     this.#acks = new Int32Array(new SharedArrayBuffer(4));
     this.#acks[0] = this.#acked | 0;
     port.postMessage({
@@ -584,6 +682,11 @@ var OutboundLink = class {
         ...f
       }))
     };
+  }
+  #onUntrustedReply(reply) {
+    const bad = invalidLinkReply(reply, this.#nextSeq - 1);
+    if (bad) return this.#hooks.onViolation(bad);
+    this.#onReply(reply);
   }
   #onReply(reply) {
     switch (reply.k) {
@@ -2400,6 +2503,63 @@ var WorkerRuntime = class {
   }
 };
 
+// src/worker/_guest_hardening.ts
+function hardenGuest(scope = globalThis) {
+  const post = scope.postMessage.bind(scope);
+  const exiting = (what) => function exit() {
+    const message = `The actor called ${what}: an actor may not end its worker`;
+    try {
+      post({
+        k: "failed",
+        reason: "worker_exited",
+        error: {
+          name: "Error",
+          message
+        }
+      });
+    } catch {
+    }
+    throw new Error(message);
+  };
+  lock(Deno, "exit", exiting("Deno.exit()"));
+  lock(scope, "close", exiting("self.close()"));
+  const refuse = (what) => function refused() {
+    throw new EvalError(`${what} is disabled inside an actor: code made from strings could import modules that were not verified`);
+  };
+  const intrinsic = [
+    Function,
+    Object.getPrototypeOf(async function() {
+    }).constructor,
+    Object.getPrototypeOf(function* () {
+    }).constructor,
+    Object.getPrototypeOf(async function* () {
+    }).constructor
+  ];
+  for (const constructor of intrinsic) {
+    const replacement = refuse(constructor.name);
+    Object.defineProperty(replacement, "prototype", {
+      value: constructor.prototype
+    });
+    Object.defineProperty(replacement, "name", {
+      value: constructor.name
+    });
+    lock(constructor.prototype, "constructor", replacement);
+    if (constructor === Function) lock(scope, "Function", replacement);
+  }
+  lock(scope, "eval", refuse("eval"));
+  const internal = Deno.internal;
+  if (typeof internal === "symbol") delete Deno[internal];
+  delete scope.Worker;
+}
+function lock(target, key, value) {
+  Object.defineProperty(target, key, {
+    value,
+    writable: false,
+    enumerable: false,
+    configurable: false
+  });
+}
+
 // src/worker/actor_worker.ts
 function startActorWorker(module) {
   const scope = globalThis;
@@ -2428,5 +2588,6 @@ function startActorWorker(module) {
   });
 }
 export {
+  hardenGuest,
   startActorWorker
 };

@@ -1,8 +1,10 @@
 /**
  * Entry point of every actor worker. The host starts each worker from a tiny
- * bootstrap module that statically imports this file and the actor's own
- * module (static imports need no read permission, so an actor can run with
- * none), then calls {@linkcode startActorWorker}.
+ * bootstrap module that statically imports, in this order: this file, a
+ * module that calls {@linkcode hardenGuest}, and the actor's verified bundle
+ * (static imports need no read permission, so an actor can run with none);
+ * then it calls {@linkcode startActorWorker}. Module evaluation follows that
+ * order, so the global scope is hardened before any of the actor's code runs.
  *
  * @module
  */
@@ -10,6 +12,8 @@ import { behaviorFromModule } from "../actor/behavior.ts";
 import type { HostToWorker, WorkerToHost } from "../actor/_protocol.ts";
 import { toErrorInfo } from "../errors.ts";
 import { WorkerRuntime } from "./_worker_runtime.ts";
+
+export { hardenGuest } from "./_guest_hardening.ts";
 
 /**
  * Runs the actor runtime in this worker for the given behaviour module.

@@ -224,7 +224,7 @@ Deno.test("a failed actor restarts from its last snapshot and handles what it ha
       throw: "exception",
       reject: "unhandled_rejection",
       hang: "timeout",
-      exit: "worker_died",
+      exit: "worker_exited",
     }[mode];
     assert.equal(failed?.data.reason, expected, mode);
     assert.ok(

@@ -1,0 +1,128 @@
+// A file cache of actor bundles, so that a new process does not start
+// esbuild (~1 s) for modules that have not changed. Internal.
+//
+// An entry is used only if every local file it was made from still has the
+// same real path (under the root) and content hash, and it is verified again
+// like a fresh build (_bundle_verify.ts); its externals must each pass the
+// policy again. So a stale or tampered entry cannot widen what an actor may
+// import. Bundles with remote modules are not cached (they would need a fetch
+// to be checked). The cache is read where the host may read it, and written
+// where it may write it, without a prompt: `OAO_BUNDLE_CACHE` (a directory,
+// or "off"), else `$DENO_DIR/oao_bundles`, else `$XDG_CACHE_HOME/oao/bundles`,
+// else `$HOME/.cache/oao/bundles`.
+import { type BundleInput, type RawBundle, sha256 } from "./_bundle_build.ts";
+import { confineLocal, decideImport, type ModulePolicy } from "./_module_policy.ts";
+
+// Bump when what a bundle contains changes meaning (import.meta, guards, …).
+const FORMAT = "oao-actor-bundle-1";
+
+interface Entry extends Omit<RawBundle, "remote"> {
+  format: string;
+  key: string;
+}
+
+interface CacheDirectory {
+  path: string;
+  writable: boolean;
+}
+
+let directory: CacheDirectory | null | undefined;
+
+function cacheDirectory(): CacheDirectory | undefined {
+  if (directory !== undefined) return directory ?? undefined;
+  const granted = (descriptor: Deno.PermissionDescriptor) =>
+    Deno.permissions.querySync(descriptor).state === "granted";
+  const env = (name: string) =>
+    granted({ name: "env", variable: name }) ? Deno.env.get(name) || undefined : undefined;
+  const explicit = env("OAO_BUNDLE_CACHE");
+  const path = explicit === "off" ? undefined : explicit ??
+    (env("DENO_DIR") && `${env("DENO_DIR")}/oao_bundles`) ??
+    (env("XDG_CACHE_HOME") && `${env("XDG_CACHE_HOME")}/oao/bundles`) ??
+    (env("HOME") && `${env("HOME")}/.cache/oao/bundles`);
+  directory = path !== undefined && granted({ name: "read", path })
+    ? { path, writable: granted({ name: "write", path }) }
+    : null;
+  return directory ?? undefined;
+}
+
+async function entryPath(key: string, write: boolean): Promise<string | undefined> {
+  const dir = cacheDirectory();
+  if (dir === undefined || (write && !dir.writable)) return undefined;
+  return `${dir.path}/${await sha256(`${FORMAT}\n${key}`)}.json`;
+}
+
+/**
+ * The cached bundle for `key`, if there is one and its files are unchanged.
+ *
+ * @param key The sandbox's key (module, root, grant).
+ * @param policy The actor's policy, to check inputs and externals again.
+ * @returns The bundle (still to be verified), or `undefined`.
+ */
+export async function readCachedBundle(
+  key: string,
+  policy: ModulePolicy,
+): Promise<RawBundle | undefined> {
+  const path = await entryPath(key, false);
+  if (path === undefined) return undefined;
+  let entry: Entry;
+  try {
+    entry = JSON.parse(await Deno.readTextFile(path)) as Entry;
+  } catch {
+    return undefined; // absent or unreadable: build
+  }
+  if (entry.format !== FORMAT || entry.key !== key || !Array.isArray(entry.inputs)) {
+    return undefined;
+  }
+  try {
+    for (const input of entry.inputs) if (!await unchanged(policy, input)) return undefined;
+    for (const specifier of entry.externals) {
+      const target = decideImport(policy, specifier, policy.module, undefined);
+      if (target.kind !== "external" || target.specifier !== specifier) return undefined;
+    }
+  } catch {
+    return undefined; // refused now: build, and let the build say why
+  }
+  return {
+    code: entry.code,
+    map: entry.map,
+    externals: entry.externals,
+    inputs: entry.inputs,
+    remote: false,
+  };
+}
+
+async function unchanged(policy: ModulePolicy, input: BundleInput): Promise<boolean> {
+  const type = input.url.endsWith(".json") ? "json" : undefined;
+  if (decideImport(policy, input.url, policy.module, type).kind !== "local") return false;
+  const real = await confineLocal(policy, input.url, input.url);
+  return real === input.real && await sha256(await Deno.readTextFile(real)) === input.sha256;
+}
+
+/**
+ * Stores a bundle for later processes; does nothing where the cache is not
+ * usable, and never fails the spawn.
+ *
+ * @param key The sandbox's key (module, root, grant).
+ * @param bundle The bundle as built.
+ */
+export async function writeCachedBundle(key: string, bundle: RawBundle): Promise<void> {
+  if (bundle.remote) return;
+  const path = await entryPath(key, true);
+  if (path === undefined) return;
+  const entry: Entry = {
+    format: FORMAT,
+    key,
+    code: bundle.code,
+    map: bundle.map,
+    externals: bundle.externals,
+    inputs: bundle.inputs,
+  };
+  try {
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    const temp = `${path}.${crypto.randomUUID()}.tmp`;
+    await Deno.writeTextFile(temp, JSON.stringify(entry));
+    await Deno.rename(temp, path);
+  } catch {
+    // A cache that cannot be written is no cache: the in-memory one remains.
+  }
+}
