@@ -163,6 +163,11 @@ export const SANDBOX_ENV: readonly EnvVarSpec[] = [
     description: "Heap limit of each sandbox process, in MB",
     default: "1024",
   },
+  {
+    name: "OAO_BUNDLE_CACHE",
+    description:
+      "Folder of the verified agent bundles (used where this process may write; unset: $DENO_DIR/oao_bundles or ~/.cache/oao/bundles)",
+  },
 ];
 
 /** Every variable {@linkcode createRuntime} reads (config, stores, sandbox, tracing, logging). */

@@ -707,7 +707,7 @@ export class ExecutionRun {
     });
     const limitMs = this.#stepTimeoutMs();
     const backstop = Number.isFinite(limitMs)
-      ? clock.setTimeout(() => this.#onStepTimeout(), limitMs + STEP_TIMEOUT_GRACE_MS)
+      ? clock.setTimeout(() => this.#onStepTimeout(true), limitMs + STEP_TIMEOUT_GRACE_MS)
       : undefined;
     try {
       return await Promise.race([asked, timedOut]);
@@ -719,7 +719,9 @@ export class ExecutionRun {
 
   // The agent's worker exceeded its time limit (messageTimeoutMs) on a step,
   // by the actor system's watchdog or by the host's backstop timer.
-  #onStepTimeout(): void {
+  // `hidden`: the backstop fired, so the worker hid its busy loop from the
+  // watchdog: its code is presumed still running, and its runtime discards it.
+  #onStepTimeout(hidden = false): void {
     const reject = this.#attemptTimeout;
     if (!reject) return;
     this.#attemptTimeout = undefined;
@@ -728,7 +730,12 @@ export class ExecutionRun {
     reject(new StepTimeoutError(limit, this.#stepTimeoutMs()));
     // Fresh workers for the next attempt: no redelivery of the step that timed out.
     const sup = this.#supervisor;
-    if (sup) void this.#host.system.unsupervise(sup, "immediate").catch(() => {});
+    if (!sup) return;
+    const system = this.#host.system;
+    const stop = hidden && system.discard
+      ? system.discard(sup, `agent "${this.#agentPath}" hid a busy loop from its watchdog`)
+      : system.unsupervise(sup, "immediate");
+    void stop.catch(() => {});
   }
 
   #errorInfo(error: unknown): ErrorInfo {

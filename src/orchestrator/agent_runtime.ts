@@ -28,6 +28,12 @@ export interface AgentRuntime {
     message: unknown,
     options?: AskOptions & HostSendOptions,
   ): Promise<T>;
+  /**
+   * Stops a group whose code may still be running past its time limit. A
+   * runtime that can reclaim it (sandbox processes) does; otherwise this is
+   * an immediate `unsupervise`.
+   */
+  discard?(group: AgentGroup, reason: string): Promise<void>;
   /** Runtime events of the execution's actors carry this fencing token (or none). */
   setFencingToken(executionId: string, token: number | undefined): void;
   /** Registers a host service that agents call with `ctx.call(name, payload)`. */

@@ -170,6 +170,16 @@ export class ProcessAgentSystem implements AgentRuntime {
     }
   }
 
+  /** Kills the group's sandbox process (its code may still run): its other executions retry. */
+  async discard(group: AgentGroup, reason: string): Promise<void> {
+    const g = group as Group;
+    if (this.#groups.get(g.id) === g) this.#groups.delete(g.id);
+    g.status = "stopped";
+    this.#log.warn("Sandbox process replaced: {reason}", { reason });
+    g.process.kill(reason);
+    await Promise.resolve();
+  }
+
   setFencingToken(executionId: string, token: number | undefined): void {
     if (token === undefined) this.#fences.delete(executionId);
     else this.#fences.set(executionId, token);

@@ -254,9 +254,10 @@ export class HostileOrchestrator implements AsyncDisposable {
   readonly #captured: [string, string][] = [];
   readonly #saved = new Map<string, string | undefined>();
 
-  private constructor(dir: string) {
+  private constructor(dir: string, sandbox: "thread" | "process") {
     this.dir = dir;
     this.orchestrator = new Orchestrator({
+      sandbox,
       retry: { attempts: 2, initialDelayMs: 5, maxDelayMs: 20 },
       agents: hostileAgents(),
       tools: [gate as never, echo as never],
@@ -264,9 +265,11 @@ export class HostileOrchestrator implements AsyncDisposable {
   }
 
   /** Sets the secrets in the environment, captures logs, makes the orchestrator. */
-  static async open(): Promise<HostileOrchestrator> {
+  static async open(
+    options: { sandbox?: "thread" | "process" } = {},
+  ): Promise<HostileOrchestrator> {
     const dir = await Deno.makeTempDir({ prefix: "oao-hostile-" });
-    const hostile = new HostileOrchestrator(dir);
+    const hostile = new HostileOrchestrator(dir, options.sandbox ?? "thread");
     for (const [name, value] of Object.entries(SECRETS)) {
       hostile.#saved.set(name, Deno.env.get(name));
       Deno.env.set(name, value);

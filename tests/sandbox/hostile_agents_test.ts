@@ -263,8 +263,10 @@ Deno.test("line breaks in an agent's log message, property keys or values never 
 
 // ---- Runaway code and worker exits -----------------------------------------
 
+// Runaway code runs in sandbox processes here: in a thread, Deno could not
+// stop it, and it would keep a core busy for the rest of the test run.
 Deno.test("a busy loop in a step ends its execution FAILED at the policy's stepTimeoutMs", async () => {
-  await using h = await HostileOrchestrator.open();
+  await using h = await HostileOrchestrator.open({ sandbox: "process" });
   const { attacks: [attack] } = await h.underAttack([
     { agent: "attack_runaway_loop", policy: { stepTimeoutMs: 1500 } },
   ], { attackMs: 20_000 });
@@ -273,7 +275,7 @@ Deno.test("a busy loop in a step ends its execution FAILED at the policy's stepT
 });
 
 Deno.test("a busy loop that fakes its busy flag and heartbeat still ends FAILED at stepTimeoutMs", async () => {
-  await using h = await HostileOrchestrator.open();
+  await using h = await HostileOrchestrator.open({ sandbox: "process" });
   const { attacks: [attack] } = await h.underAttack([
     { agent: "attack_watchdog_evasion", policy: { stepTimeoutMs: 1500 } },
   ], { attackMs: 20_000 });
