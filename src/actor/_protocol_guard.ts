@@ -10,6 +10,9 @@
 // here; the layer that records them checks their size.
 import type { Limits } from "../limits.ts";
 
+// Packed spans allowed per full span of the limit (a packed span is a few numbers).
+const PACKED_PER_SPAN = 100;
+
 /** Longest actor path, link key, service name or module URL a worker may send. */
 export const MAX_NAME_CHARS = 2048;
 
@@ -212,12 +215,17 @@ export function invalidWorkerMessage(message: unknown, limits: Guard): string | 
     case "spans": {
       if (!Array.isArray(m.spans)) return "spans is not an array";
       if (m.packed !== undefined && !Array.isArray(m.packed)) return "packed spans is not an array";
-      const packed = (m.packed as unknown[] | undefined) ?? [];
-      let count = m.spans.length;
-      for (const chunk of packed) {
-        count += isObject(chunk) && isCount(chunk.count) ? chunk.count : 0;
+      if (m.spans.length > limits.maxSpans) {
+        return `${m.spans.length} spans in one batch, over ${limits.maxSpans}`;
       }
-      if (count > limits.maxSpans) return `${count} spans in one batch, over ${limits.maxSpans}`;
+      // Packed receive spans are 40 bytes each: a busy actor sends many per batch.
+      let packed = 0;
+      for (const chunk of (m.packed as unknown[] | undefined) ?? []) {
+        packed += isObject(chunk) && isCount(chunk.count) ? chunk.count : 0;
+      }
+      if (packed > limits.maxSpans * PACKED_PER_SPAN) {
+        return `${packed} packed spans in one batch, over ${limits.maxSpans * PACKED_PER_SPAN}`;
+      }
       for (const span of m.spans) {
         const bad = invalidSpan(span);
         if (bad) return bad;

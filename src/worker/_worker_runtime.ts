@@ -48,6 +48,10 @@ import { Inbox } from "./_inbox.ts";
 
 type Init = Extract<HostToWorker, { k: "init" }>;
 
+// Largest telemetry posts: half the host's default limits (DEFAULT_LIMITS).
+const SPANS_PER_POST = 5_000;
+const LOGS_PER_POST = 500;
+
 interface InboundLink {
   key: string;
   from: string;
@@ -858,6 +862,10 @@ export class WorkerRuntime {
   #flushTelemetry(): void {
     this.#telemetryScheduled = false;
     const packed = this.#receive?.take();
+    // Batches stay under the host's default limits (maxSpans, maxLogRecords).
+    while (this.#spans.length > SPANS_PER_POST) {
+      this.#post({ k: "spans", spans: this.#spans.splice(0, SPANS_PER_POST) });
+    }
     if (this.#spans.length > 0 || (packed && packed.length > 0)) {
       const spans = this.#spans;
       this.#spans = [];
@@ -873,10 +881,8 @@ export class WorkerRuntime {
       }
       this.#post(message, transfer);
     }
-    if (this.#logs.length > 0) {
-      const records = this.#logs;
-      this.#logs = [];
-      this.#post({ k: "logs", records });
+    while (this.#logs.length > 0) {
+      this.#post({ k: "logs", records: this.#logs.splice(0, LOGS_PER_POST) });
     }
   }
 

@@ -1559,6 +1559,8 @@ var Inbox = class {
 };
 
 // src/worker/_worker_runtime.ts
+var SPANS_PER_POST = 5e3;
+var LOGS_PER_POST = 500;
 var YIELD_AFTER_MS = 20;
 var MAX_SEALED_CHUNKS = 16;
 var EAGER_SPANS = 64;
@@ -2344,6 +2346,12 @@ var WorkerRuntime = class {
   #flushTelemetry() {
     this.#telemetryScheduled = false;
     const packed = this.#receive?.take();
+    while (this.#spans.length > SPANS_PER_POST) {
+      this.#post({
+        k: "spans",
+        spans: this.#spans.splice(0, SPANS_PER_POST)
+      });
+    }
     if (this.#spans.length > 0 || packed && packed.length > 0) {
       const spans = this.#spans;
       this.#spans = [];
@@ -2367,12 +2375,10 @@ var WorkerRuntime = class {
       }
       this.#post(message, transfer);
     }
-    if (this.#logs.length > 0) {
-      const records = this.#logs;
-      this.#logs = [];
+    while (this.#logs.length > 0) {
       this.#post({
         k: "logs",
-        records
+        records: this.#logs.splice(0, LOGS_PER_POST)
       });
     }
   }

@@ -79,7 +79,8 @@ Deno.test("malformed worker messages are refused with what is wrong", () => {
     [{ k: "dead-letter", key: "k", from: "f", seq: -3, body: 1, error, attempts: 1 }, /seq/],
     [{ k: "spans", spans: [{ ...span, traceId: "nope" }] }, /trace id/],
     [{ k: "spans", spans: [{ ...span, attributes: { a: { deep: 1 } } }] }, /attribute/],
-    [{ k: "spans", spans: [], packed: [{ count: 20_000 }] }, /over 10000/],
+    [{ k: "spans", spans: Array(10_001).fill(span) }, /over 10000/],
+    [{ k: "spans", spans: [], packed: [{ count: 1_000_001 }] }, /over 1000000/],
     [{ k: "__proto__" }, /unknown message kind/],
   ];
   for (const [message, reason] of cases) {
