@@ -39,6 +39,7 @@ export interface VerifiedModule {
 
 const building = new Map<string, Promise<VerifiedModule>>();
 const verified = new Map<string, VerifiedModule>();
+const codes = new Map<string, string>(); // the verified bundle's code, by key
 
 function cacheKey(module: string, options: SandboxOptions): string {
   const root = options.root === undefined ? null : String(options.root);
@@ -111,8 +112,53 @@ async function prepare(
     module: policy.module,
     externals: new Set(bundle.externals),
   }) + `//# sourceMappingURL=data:application/json;base64,${base64(bundle.map)}\n`;
+  codes.set(key, code);
   const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
   return { module: policy.module, url, root: policy.root };
+}
+
+/** A verified bundle, as handed to a sandbox process (which then needs no bundler). */
+export interface PortableModule {
+  module: string;
+  options: SandboxOptions;
+  root: string;
+  code: string;
+}
+
+/**
+ * Verifies an actor module (as {@linkcode verifyActorModule}) and returns its
+ * bundle's code, for a sandbox process of this orchestrator.
+ *
+ * @param module The actor module URL.
+ * @param options Root and `import` grant.
+ * @returns The module, its options, real root and verified code.
+ * @throws {ModuleRefusedError} As `verifyActorModule`.
+ */
+export async function portableActorModule(
+  module: string,
+  options: SandboxOptions,
+): Promise<PortableModule> {
+  const result = await verifyActorModule(module, options);
+  const root = options.root === undefined ? undefined : String(options.root);
+  const code = codes.get(cacheKey(module, options))!;
+  return { module, options: { root, importHosts: options.importHosts }, root: result.root, code };
+}
+
+/**
+ * Takes a bundle verified by the orchestrator (trusted: it comes from the
+ * process that started this one), so that spawning the module here needs
+ * no bundling.
+ *
+ * @param portable What {@linkcode portableActorModule} returned in the orchestrator.
+ */
+export function adoptActorModule(portable: PortableModule): void {
+  const key = cacheKey(portable.module, portable.options);
+  if (verified.has(key)) return;
+  const url = URL.createObjectURL(new Blob([portable.code], { type: "text/javascript" }));
+  const result: VerifiedModule = { module: portable.module, url, root: portable.root };
+  codes.set(key, portable.code);
+  verified.set(key, result);
+  building.set(key, Promise.resolve(result));
 }
 
 function base64(text: string): string {

@@ -1,5 +1,6 @@
 // Messages between the orchestrator (host) and a sandbox process that runs
 // agent workers. Internal.
+import type { PortableModule } from "../actor/_module_sandbox.ts";
 import type { ErrorInfo } from "../errors.ts";
 import type { OaoEvent } from "../observability/events.ts";
 import type { SupervisorSpec } from "../supervision/supervisor.ts";
@@ -20,7 +21,7 @@ export interface SandboxHello {
 
 /** Host → sandbox. */
 export type HostToSandbox =
-  | { k: "supervise"; id: number; spec: SupervisorSpec }
+  | { k: "supervise"; id: number; spec: SupervisorSpec; modules: PortableModule[] }
   | { k: "unsupervise"; id: number; supervisor: string; mode: "graceful" | "immediate" }
   | {
     k: "ask";

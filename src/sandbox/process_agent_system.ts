@@ -22,10 +22,11 @@
 import { getLogger } from "@logtape/logtape";
 import type { AskOptions } from "../actor/actor_context.ts";
 import type { HostSendOptions } from "../actor/actor_ref.ts";
-import type { ServiceHandler } from "../actor/actor_system.ts";
+import { resolveModule, type ServiceHandler } from "../actor/actor_system.ts";
 import { normalizePermissions, type PermissionsSpec } from "../actor/permissions.ts";
 import { invalidSpan } from "../actor/_protocol_guard.ts";
-import { ActorFailedError, toErrorInfo } from "../errors.ts";
+import { ActorFailedError, ActorSpawnError, toErrorInfo } from "../errors.ts";
+import { portableActorModule } from "../actor/_module_sandbox.ts";
 import type { EventBus } from "../observability/event_bus.ts";
 import type { OaoEvent } from "../observability/events.ts";
 import type { AgentGroup, AgentRuntime } from "../orchestrator/agent_runtime.ts";
@@ -125,7 +126,19 @@ export class ProcessAgentSystem implements AgentRuntime {
     const group = new Group(spec.id, process);
     this.#groups.set(spec.id, group);
     try {
-      await process.request({ k: "supervise", spec });
+      // Verified here, once per orchestrator: the sandbox process needs no bundler.
+      const modules = await Promise.all((spec.children ?? []).flatMap((c) => {
+        if (!("module" in c)) return [];
+        const module = resolveModule(c.module);
+        const importHosts = normalizePermissions(c.permissions, `permissions of "${c.id}"`).import;
+        const root = (c as { root?: string | URL }).root;
+        return [
+          portableActorModule(module, { root, importHosts }).catch((error) => {
+            throw new ActorSpawnError(module, toErrorInfo(error).message, { cause: error });
+          }),
+        ];
+      }));
+      await process.request({ k: "supervise", spec, modules });
     } catch (error) {
       if (this.#groups.get(spec.id) === group) this.#groups.delete(spec.id);
       throw error;

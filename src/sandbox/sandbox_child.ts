@@ -15,6 +15,7 @@
  * @module
  */
 import { ActorSystem } from "../actor/actor_system.ts";
+import { adoptActorModule } from "../actor/_module_sandbox.ts";
 import { type ErrorInfo, fromErrorInfo, toErrorInfo, ValueTooLargeError } from "../errors.ts";
 import { boundErrorInfo, jsonBytes, type Limits, resolveLimits } from "../limits.ts";
 import { configure, type LogRecord } from "@logtape/logtape";
@@ -144,6 +145,7 @@ export async function main(): Promise<void> {
     switch (message.k) {
       case "supervise": {
         try {
+          for (const portable of message.modules ?? []) adoptActorModule(portable);
           const previous = supervisors.get(message.spec.id);
           if (previous) await system.unsupervise(previous, "immediate").catch(() => {});
           supervisors.set(message.spec.id, await system.supervise(message.spec));

@@ -68,3 +68,21 @@ Deno.test("a runaway step costs its sandbox process; the execution fails and a c
   const after = await orchestrator.run("tester", {}, {});
   assert.equal(after.status, "SUCCESS");
 });
+
+Deno.test("an agent whose module is refused fails its execution before any sandbox process runs it", async () => {
+  await using orchestrator = testOrchestrator({
+    sandbox: "process",
+    agents: [{
+      name: "refused",
+      module: "tests/fixtures/hostile/import_agent_refused.ts",
+      version: "1.0.0",
+    }],
+  });
+  const report = await orchestrator.run("refused", {});
+  assert.equal(report.status, "FAILED");
+  assert.match(
+    report.error?.message ?? "",
+    /deno\.json" is refused: it is outside the actor's root/,
+  );
+  assert.ok(!JSON.stringify(report).includes("@oao/runtime"), "no file contents in the report");
+});
