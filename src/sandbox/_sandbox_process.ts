@@ -159,7 +159,7 @@ export class SandboxProcess {
   // The first connection that proves itself with the token; others are closed.
   async #accept(listener: Deno.Listener, token: string): Promise<Deno.Conn> {
     for await (const conn of listener) {
-      conn.setNoDelay(true); // small request lines: no Nagle delay
+      (conn as Deno.TcpConn).setNoDelay(true); // small request lines: no Nagle delay
       const proven = Promise.withResolvers<boolean>();
       let ok = false;
       readLines(conn.readable, (message) => {
