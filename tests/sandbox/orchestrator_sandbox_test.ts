@@ -3,24 +3,12 @@
 // costs its sandbox process, retried from the log, never the orchestrator.
 import assert from "node:assert/strict";
 import { testOrchestrator } from "../orchestrator/_helpers.ts";
+import { childrenOf, cpuTicks } from "./_proc.ts";
 
 // CPU ticks of this process's children (the sandbox processes). This process
 // itself is left out: other tests of the run may have left spinning threads.
 function treeTicks(): number {
-  let total = 0;
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const fields = Deno.readTextFileSync(`/proc/${entry.name}/stat`).replace(/^.*\) /, "").split(
-        " ",
-      );
-      const pid = Number(entry.name), parent = Number(fields[1]);
-      if (pid !== Deno.pid && parent === Deno.pid) total += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return total;
+  return childrenOf(Deno.pid).reduce((sum, pid) => sum + cpuTicks(pid), 0);
 }
 
 Deno.test("an execution with tools and a peer succeeds with its agents in a sandbox process", async () => {

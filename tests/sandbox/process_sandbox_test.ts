@@ -2,6 +2,7 @@
 // heap costs its sandbox process, never the orchestrator, and the process
 // holds no secret of the orchestrator's environment.
 import assert from "node:assert/strict";
+import { alive } from "./_proc.ts";
 import { EventBus } from "../../src/observability/event_bus.ts";
 import type { OaoEvent } from "../../src/observability/events.ts";
 import { ProcessAgentSystem } from "../../src/sandbox/process_agent_system.ts";
@@ -58,15 +59,6 @@ function sandbox(memoryMb?: number) {
     ...(memoryMb ? { memoryMb } : {}),
   });
   return { system, events, [Symbol.asyncDispose]: () => system.shutdown() };
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return !/^\d+ \(.*\) Z/.test(stat); // a zombie has ended
-  } catch {
-    return false;
-  }
 }
 
 Deno.test("an agent that never yields costs its sandbox process, and its core comes back", async () => {

@@ -2,23 +2,7 @@
 // SIGKILL while an agent runs leaves no sandbox process behind.
 import assert from "node:assert/strict";
 import { oaoServer } from "../cli/_cli.ts";
-
-// Processes whose parent is `pid`.
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const fields = Deno.readTextFileSync(`/proc/${entry.name}/stat`).replace(/^.*\) /, "").split(
-        " ",
-      );
-      if (Number(fields[1]) === pid && fields[0] !== "Z") out.push(Number(entry.name));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return out;
-}
+import { alive, childrenOf } from "./_proc.ts";
 
 Deno.test("`oao start` runs agents in a sandbox process that dies with it on SIGKILL", async () => {
   await using server = await oaoServer(["start", "--port", "0"]);
@@ -40,14 +24,7 @@ Deno.test("`oao start` runs agents in a sandbox process that dies with it on SIG
   assert.ok(!environ.includes("PATH="), "the sandbox process has a cleared environment");
 
   await server.stop("SIGKILL");
-  const alive = () => {
-    try {
-      const state = Deno.readTextFileSync(`/proc/${sandboxes[0]}/stat`).replace(/^.*\) /, "")[0];
-      return state !== "Z";
-    } catch {
-      return false;
-    }
-  };
-  for (let i = 0; i < 200 && alive(); i++) await new Promise((r) => setTimeout(r, 25));
-  assert.equal(alive(), false, "the sandbox process ended with its orchestrator");
+  const [sandbox] = sandboxes as [number];
+  for (let i = 0; i < 200 && alive(sandbox); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal(alive(sandbox), false, "the sandbox process ended with its orchestrator");
 });
