@@ -27,6 +27,7 @@ import {
 } from "./_protocol.ts";
 import type { ResolvedSpawnOptions } from "./spawn_options.ts";
 import { invalidWorkerMessage } from "./_protocol_guard.ts";
+import type { GuestPort, WorkerPool } from "./_worker_pool.ts";
 
 /** How an actor's run ended. */
 export type Exit =
@@ -49,6 +50,8 @@ export interface CellHost {
   readonly heartbeatTimeoutMs: number;
   readonly spawnTimeoutMs: number;
   readonly limits: Limits;
+  /** Warm workers shared by actors of one module and permissions (`isolation: "shared"`). */
+  readonly pool: WorkerPool;
   /** A worker was terminated while it ran code without yielding; its thread may go on. */
   onSpinningWorker?(path: string): void;
   emit<T extends RuntimeEventType>(
@@ -78,11 +81,12 @@ const HARDEN_ENTRY = `data:application/javascript;base64,${
 
 // `entry` is the actor's verified bundle (src/actor/_module_sandbox.ts), never
 // the module itself: the module's own imports were decided by the host.
-function bootstrapUrl(entry: string): string {
-  const source = `import { startActorWorker } from ${JSON.stringify(WORKER_ENTRY)};\n` +
+function bootstrapUrl(entry: string, pooled = false): string {
+  const start = pooled ? "startPooledActorWorker" : "startActorWorker";
+  const source = `import { ${start} } from ${JSON.stringify(WORKER_ENTRY)};\n` +
     `import ${JSON.stringify(HARDEN_ENTRY)};\n` +
     `import * as actorModule from ${JSON.stringify(entry)};\n` +
-    `startActorWorker(actorModule);\n`;
+    `${start}(actorModule);\n`;
   return `data:application/javascript;base64,${btoa(source)}`;
 }
 
@@ -93,6 +97,23 @@ function cleanWorkerError(message: string): string {
   return plain.split("\n").filter((line) => !line.includes("data:application/javascript")).join(
     "\n",
   ).trim();
+}
+
+/**
+ * Starts a worker for an actor's verified bundle with the actor's permissions:
+ * its own worker, or (`pooled`) a worker that hosts many actors of that bundle.
+ */
+export function createActorWorker(
+  entry: string,
+  permissions: ResolvedSpawnOptions["permissions"],
+  name: string,
+  pooled = false,
+): Worker {
+  return new Worker(bootstrapUrl(entry, pooled), {
+    type: "module",
+    name,
+    deno: { permissions },
+  } as WorkerOptions);
 }
 
 export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
@@ -109,7 +130,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   incarnation = 0;
   #status: Status = "new";
   #host: CellHost;
-  #worker: Worker | undefined;
+  #worker: GuestPort | undefined;
   #spare: Worker | undefined; // warm spare: a started worker for the next start
   #spareTimer: TimerId | undefined;
   #sab: Int32Array | undefined;
@@ -176,12 +197,21 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     this.#pendingSnapshot = undefined;
     const sab = new SharedArrayBuffer(SAB_WORDS * 4);
     this.#sab = new Int32Array(sab);
-    const worker = this.#takeSpare() ?? this.#createWorker();
+    const worker: GuestPort = this.options.isolation === "shared"
+      ? this.#host.pool.lease(this.entry, this.options.permissions, this.path)
+      : this.#takeSpare() ?? this.#createWorker();
     this.#worker = worker;
     const incarnation = this.incarnation;
     worker.onmessage = (event: MessageEvent<unknown>) => {
       if (this.#worker === worker && this.incarnation === incarnation) this.#receive(event.data);
     };
+    if (this.options.isolation === "shared") {
+      worker.onexit = (reason, message) => {
+        if (this.#worker !== worker) return;
+        if (reason === "protocol_violation") this.violation(message);
+        else this.fail(reason, { name: "Error", message });
+      };
+    }
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
       if (this.#worker !== worker) return;
@@ -290,7 +320,11 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
       entry.error = error;
       this.#poison.set(id, entry);
     }
-    this.#terminate();
+    // A silent worker is ended whole, not only this actor's place in it; one
+    // whose actor overran its time limit must prove it is not stuck in it.
+    const worker = this.#worker;
+    this.#terminate(reason === "worker_died");
+    if (reason === "timeout") worker?.probe?.(`actor "${this.path}" overran its time limit`);
     this.#host.broker.senderGone(this);
     const data: RuntimeEventData["ACTOR_FAILED"] = {
       actor: this.path,
@@ -415,7 +449,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
         const ready = this.#ready;
         this.#ready = undefined;
         ready?.resolve();
-        if (this.options.warmSpare) this.#scheduleSpare();
+        if (this.options.warmSpare && this.options.isolation === "worker") this.#scheduleSpare();
         void this.#host.emit("ACTOR_STARTED", {
           actor: this.path,
           incarnation: this.incarnation,
@@ -499,11 +533,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   }
 
   #createWorker(): Worker {
-    const worker = new Worker(bootstrapUrl(this.entry), {
-      type: "module",
-      name: this.path,
-      deno: { permissions: this.options.permissions },
-    } as WorkerOptions);
+    const worker = createActorWorker(this.entry, this.options.permissions, this.path);
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
       if (this.#spare === worker) this.#spare = undefined;
@@ -528,7 +558,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
    * `start` takes it. A stop terminates it.
    */
   prewarm(): void {
-    if (this.#status === "stopped" || this.#spare) return;
+    if (this.#status === "stopped" || this.#spare || this.options.isolation === "shared") return;
     if (this.#spareTimer !== undefined) {
       this.#host.clock.clearTimeout(this.#spareTimer);
       this.#spareTimer = undefined;
@@ -542,7 +572,8 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     return spare;
   }
 
-  #terminate(): void {
+  // `whole`: end the worker even when it is a pooled one that hosts others.
+  #terminate(whole = false): void {
     const worker = this.#worker;
     const sab = this.#sab;
     this.#worker = undefined;
@@ -554,7 +585,13 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
       // whose heartbeat stood still is presumed to be one: the host is told.
       const spinning = sab !== undefined && Atomics.load(sab, SAB_BUSY) === 1 &&
         this.#status !== "starting" && this.#spinning(sab);
-      worker.terminate();
+      if ((spinning || whole) && worker.abort) {
+        worker.abort(
+          spinning
+            ? `actor "${this.path}" ran without yielding`
+            : `actor "${this.path}" went silent`,
+        );
+      } else worker.terminate();
       if (spinning) this.#host.onSpinningWorker?.(this.path);
     }
   }

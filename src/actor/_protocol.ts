@@ -144,3 +144,23 @@ export type WorkerToHost =
   | { k: "spans"; spans: SpanData[]; packed?: PackedSpans[] }
   | { k: "logs"; records: WorkerLogRecord[] }
   | { k: "stopped" };
+
+/**
+ * Host → pooled worker (a worker that hosts many actors of one module and
+ * permissions): a control message for the actor in slot `s`, or the end of
+ * that actor's place in the worker (`drop`).
+ */
+export type HostToPool =
+  | { s: number; m: HostToWorker }
+  | { s: number; drop: 1 }
+  | { ping: number }; // answered with a pong at once, if the worker's thread is free
+
+/**
+ * Pooled worker → host: a message of the actor in slot `s`, or `retire`: an
+ * error no slot can be blamed for escaped (each slot has been told it failed);
+ * the worker takes no more actors.
+ */
+export type PoolToHost =
+  | { s: number; m: WorkerToHost }
+  | { k: "retire"; error: ErrorInfo }
+  | { pong: number };

@@ -49,10 +49,11 @@ import type { SupervisorOptions } from "../supervision/supervisor_options.ts";
 import { formatTraceparent, newTraceContext } from "../tracing/trace_context.ts";
 import { Tracer } from "../tracing/tracer.ts";
 import { exportWorkerSpans } from "../tracing/_packed_spans.ts";
-import { ActorCell, type CellHost } from "./_actor_cell.ts";
+import { ActorCell, type CellHost, createActorWorker } from "./_actor_cell.ts";
 import { HostEndpoint } from "./_host_endpoint.ts";
 import { LinkBroker } from "./_link_broker.ts";
 import type { WorkerToHost } from "./_protocol.ts";
+import { WorkerPool, type WorkerPoolOptions } from "./_worker_pool.ts";
 import type { AskOptions } from "./actor_context.ts";
 import { ActorRef, type HostSendOptions } from "./actor_ref.ts";
 import { exceedingPermission, normalizePermissions, type PermissionValue } from "./permissions.ts";
@@ -98,6 +99,11 @@ export interface ActorSystemOptions {
   spawnTimeoutMs?: number;
   /** Size limits on what workers send the host. @default {DEFAULT_LIMITS} */
   limits?: Partial<Limits>;
+  /**
+   * Bounds of the pooled workers that host actors spawned with
+   * `isolation: "shared"`. @default {256 actors per worker, 4 workers per module, idle after 30 s}
+   */
+  pool?: WorkerPoolOptions;
   /** Log runtime events (a sandbox process leaves that to its orchestrator). @default {true} */
   logEvents?: boolean;
   /**
@@ -151,6 +157,8 @@ export class ActorSystem {
   #spawnCounter = 0;
   readonly #fences = new Map<string, number>();
   readonly #verified = new WeakMap<ActorCell, VerifiedModule>();
+  readonly #pool: WorkerPool;
+  #watchCursor: Iterator<ActorCell> | undefined;
 
   /**
    * @param options Persistence, event store, clock, tracer and timing options.
@@ -203,6 +211,12 @@ export class ActorSystem {
     }
     this.#watchdogMs = positive(options.watchdogIntervalMs, 50, "watchdogIntervalMs");
     const spawnTimeoutMs = positive(options.spawnTimeoutMs, 30_000, "spawnTimeoutMs");
+    this.#pool = new WorkerPool({
+      clock: this.#clock,
+      probeTimeoutMs: heartbeatTimeoutMs,
+      create: (entry, permissions, name) => createActorWorker(entry, permissions, name, true),
+      ...(options.onSpinningWorker ? { onStuckWorker: options.onSpinningWorker } : {}),
+    }, options.pool);
     this.#cellHost = {
       clock: this.#clock,
       persistence: this.#persistence,
@@ -212,6 +226,7 @@ export class ActorSystem {
       heartbeatTimeoutMs,
       spawnTimeoutMs,
       limits: resolveLimits(options.limits),
+      pool: this.#pool,
       ...(options.onSpinningWorker ? { onSpinningWorker: options.onSpinningWorker } : {}),
       emit: (type, data, executionId) => this.#emit(type, data, executionId),
       onWorkerMessage: (cell, message) => this.#onWorkerMessage(cell, message),
@@ -258,6 +273,11 @@ export class ActorSystem {
   /** Paths of the actors alive now. */
   get actors(): string[] {
     return [...this.#cells.values()].filter((c) => c.alive).map((c) => c.path);
+  }
+
+  /** Pooled workers alive now (each hosts actors spawned with `isolation: "shared"`). */
+  get pooledWorkers(): number {
+    return this.#pool.workers;
   }
 
   /** Messages set aside after failing on every delivery, oldest first. */
@@ -463,6 +483,7 @@ export class ActorSystem {
     this.#watchdog = undefined;
     await this.#root.stop();
     for (const cell of this.#cells.values()) await cell.shutdown("immediate", reason);
+    this.#pool.close();
     this.#host.close(new ActorStoppedError("$host", reason));
     const data: RuntimeEventData["SYSTEM_STOPPED"] = { reason };
     if (error) data.error = error;
@@ -588,15 +609,34 @@ export class ActorSystem {
     this.#removeCell(cell);
   }
 
+  // One watchdog tick: every cell of a small system; a slice of a large one,
+  // so that each cell is still checked about every WATCH_ROUND_TICKS ticks
+  // and 100,000 idle actors do not cost a core. Returns whether any cell lives.
+  #watchSome(now: number): boolean {
+    const slice = Math.max(WATCH_ALL_BELOW, Math.ceil(this.#cells.size / WATCH_ROUND_TICKS));
+    let live = false;
+    for (let i = 0; i < slice; i++) {
+      let next = this.#watchCursor?.next();
+      if (!next || next.done) {
+        if (i >= this.#cells.size) break;
+        this.#watchCursor = this.#cells.values();
+        next = this.#watchCursor.next();
+        if (next.done) break;
+      }
+      next.value.watch(now);
+      if (next.value.status !== "stopped") live = true;
+    }
+    // Part of a large system was not looked at: presumed live until a round sees it.
+    return live || slice < this.#cells.size;
+  }
+
   #ensureWatchdog(): void {
     if (this.#watchdog !== undefined || this.#stopped) return;
     const tick = () => {
       this.#watchdog = undefined;
       if (this.#stopped) return;
-      this.checkWorkers();
-      if ([...this.#cells.values()].some((c) => c.status !== "stopped")) {
-        this.#watchdog = this.#clock.setTimeout(tick, this.#watchdogMs);
-      }
+      const live = this.#watchSome(this.#clock.now());
+      if (live) this.#watchdog = this.#clock.setTimeout(tick, this.#watchdogMs);
     };
     this.#watchdog = this.#clock.setTimeout(tick, this.#watchdogMs);
   }
@@ -764,6 +804,8 @@ export class ActorSystem {
             if (field === "executionId" && options.executionId === cell.options.executionId) {
               continue;
             }
+            // A guest's actors never share a worker with other executions' actors.
+            if (field === "isolation" && options.isolation === "worker") continue;
             throw this.#deny(
               cell,
               "spawn",
@@ -845,7 +887,12 @@ export class ActorSystem {
 }
 
 // Spawn options a worker may not set: they choose whose data an actor reads and writes.
-const HOST_ONLY_OPTIONS = ["snapshotKey", "executionId"] as const;
+// Systems with fewer cells are checked whole on every watchdog tick.
+const WATCH_ALL_BELOW = 1_000;
+// A larger system is checked in this many ticks.
+const WATCH_ROUND_TICKS = 5;
+
+const HOST_ONLY_OPTIONS = ["snapshotKey", "executionId", "isolation"] as const;
 
 function isDescendant(cell: ActorCell, ancestor: ActorCell): boolean {
   for (let p = cell.parent; p; p = p.parent) if (p === ancestor) return true;

@@ -60,7 +60,18 @@ export interface SpawnOptions {
    * does not pay for a new worker's start-up. Costs one idle worker. @default {false}
    */
   warmSpare?: boolean;
+  /**
+   * Where the actor runs: `"worker"`, a worker of its own; `"shared"`, a
+   * place in a pooled worker that hosts many actors of the same module and
+   * permissions (each with its own mailbox, ordering, state and snapshots;
+   * module-level globals are shared). Only the host may choose it.
+   * @default {"worker"}
+   */
+  isolation?: Isolation;
 }
+
+/** Where an actor runs: a worker of its own, or a place in a pooled worker. */
+export type Isolation = "worker" | "shared";
 
 /** Options after defaults and validation. */
 export interface ResolvedSpawnOptions {
@@ -79,6 +90,7 @@ export interface ResolvedSpawnOptions {
   snapshotKey: string | undefined;
   executionId: string | undefined;
   warmSpare: boolean;
+  isolation: Isolation;
 }
 
 const NAME = /^[A-Za-z0-9_.:@-]+$/;
@@ -147,7 +159,18 @@ export function resolveSpawnOptions(
     snapshotKey: optionalString(options.snapshotKey, "snapshotKey"),
     executionId: optionalString(options.executionId, "executionId"),
     warmSpare: flag(options.warmSpare, "warmSpare"),
+    isolation: resolveIsolation(options.isolation),
   };
+}
+
+function resolveIsolation(value: unknown): Isolation {
+  if (value === undefined) return "worker";
+  if (value !== "worker" && value !== "shared") {
+    throw new TypeError(
+      `Invalid isolation ${JSON.stringify(value)}: expected "worker" or "shared"`,
+    );
+  }
+  return value;
 }
 
 function resolveSnapshotPolicy(policy: SnapshotPolicy): ResolvedSpawnOptions["snapshot"] {

@@ -59,7 +59,16 @@ export const BUNDLED_AGENTS: readonly AgentRegistration[] = [
 ];
 
 const CONFIG_KEYS = ["agents", "tools", "bundled"];
-const AGENT_KEYS = ["name", "module", "permissions", "version", "peers", "tools", "description"];
+const AGENT_KEYS = [
+  "name",
+  "module",
+  "permissions",
+  "version",
+  "peers",
+  "tools",
+  "description",
+  "isolation",
+];
 
 /**
  * The agents and tools a command registers: the bundled ones (unless the
@@ -223,6 +232,12 @@ async function _readConfig(
       if (agent[key] !== undefined && typeof agent[key] !== "string") {
         throw bad(`${at}.${key} must be a string`);
       }
+    }
+    if (
+      agent.isolation !== undefined && agent.isolation !== "pool" &&
+      agent.isolation !== "execution"
+    ) {
+      throw bad(`${at}.isolation must be "pool" or "execution"`);
     }
     for (const key of ["peers", "tools"]) {
       const list = agent[key];

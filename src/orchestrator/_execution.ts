@@ -9,6 +9,7 @@ import {
   type ErrorInfo,
   ExecutionCancelledError,
   FencedError,
+  fromErrorInfo,
   OaoError,
   PolicyViolationError,
   ToolOutcomeUnknownError,
@@ -40,7 +41,8 @@ import { type LifecycleState, nextState } from "./lifecycle.ts";
 import type { StrictPolicy, Violation } from "./policy.ts";
 import { type RetryPolicy, toBackoff } from "./retry_policy.ts";
 import { callHash, callKey, type ToolDefinition } from "./tool.ts";
-import { ToolLedger } from "./_tool_ledger.ts";
+import { type Outcome, ToolLedger } from "./_tool_ledger.ts";
+import { HostWaits } from "./_host_waits.ts";
 import {
   assertJsonWithin,
   boundedErrorInfo,
@@ -54,6 +56,7 @@ export interface ResolvedAgent {
   module: string;
   version: string;
   permissions: PermissionsSpec;
+  isolation: "pool" | "execution";
   tools: string[] | undefined;
   peers: ResolvedAgent[];
 }
@@ -71,6 +74,8 @@ export interface RunHost {
   readonly log: Logger;
   /** Size limits on what agents send and on recorded events. */
   readonly limits: Limits;
+  /** A step that waits this long on the host gives its worker back (Infinity: never). */
+  readonly passivateAfterMs: number;
   tool(name: string): ToolDefinition<unknown, unknown> | undefined;
   toolNames(): string[];
 }
@@ -100,6 +105,9 @@ class StepFailedError extends OaoError {
     );
   }
 }
+
+/** What the step's ask resolves to when the execution was passivated instead of answered. */
+const PASSIVATED: unique symbol = Symbol("passivated");
 
 /** How long after a step's time limit the host stops it when the worker's watchdog did not. */
 const STEP_TIMEOUT_GRACE_MS = 1_000;
@@ -137,6 +145,9 @@ export class ExecutionRun {
   #log: Logger;
   #status: ExecutionStatus = "RUNNING";
   #attemptTimeout: ((error: Error) => void) | undefined;
+  #waits: HostWaits;
+  #onPassivate: (() => void) | undefined; // set while a step's activation is asked
+  #replaying = false; // the step runs again after an activation: its calls are answered
 
   constructor(host: RunHost, init: RunInit) {
     this.#host = host;
@@ -149,6 +160,9 @@ export class ExecutionRun {
     this.#ledger = new ToolLedger(view?.occurrences ?? new Map(), view !== undefined);
     this.#agentPath = `${init.executionId}/${init.agent.name}`;
     this.#log = host.log.with({ executionId: init.executionId, agent: init.agent.name });
+    // Agents with peers keep talking to them while they wait: never passivated (yet).
+    const afterMs = init.agent.peers.length > 0 ? Infinity : host.passivateAfterMs;
+    this.#waits = new HostWaits(host.clock, afterMs, () => this.#onPassivate?.());
     init.signal?.addEventListener("abort", () => this.cancel("the caller aborted"), { once: true });
   }
 
@@ -396,6 +410,7 @@ export class ExecutionRun {
     const { clock, retry } = this.#host;
     for (let attempt = 1;; attempt++) {
       this.#ledger.beginAttempt(attempt === 1);
+      this.#replaying = false;
       this.#throwIfFatal();
       await this.#ensureActors();
       const message: StepMessage = {
@@ -465,7 +480,10 @@ export class ExecutionRun {
 
   /** Handles a tool call from the agent: governed, audited, idempotent. */
   async toolCall(request: ToolCallRequest): Promise<unknown> {
-    this.#totals.tokens += request.tokens;
+    // A step run again after an activation reports again the tokens it
+    // reported before its calls answered from the ledger: counted once.
+    const replaying = this.#replaying;
+    if (!replaying) this.#totals.tokens += request.tokens;
     this.#throwIfFatal();
     const step = this.#step;
     if (request.step !== step) {
@@ -489,6 +507,13 @@ export class ExecutionRun {
     this.#ledger.enterRun(String(request.run));
     const occurrence = this.#ledger.nextOccurrence(hash);
     const key = callKey(hash, occurrence);
+    if (replaying) {
+      const answered = this.#ledger.outcome(key) ?? this.#ledger.running(key);
+      if (!answered) {
+        this.#replaying = false;
+        this.#totals.tokens += request.tokens;
+      }
+    }
     const span = this.#host.tracer.startSpan(`oao.tool.${name}`, {
       parent: this.#stepSpan?.context,
       kind: "client",
@@ -513,9 +538,22 @@ export class ExecutionRun {
       }
       if (outcome?.ok) {
         span.setAttribute("oao.tool.idempotent_skipped", true);
-        await this.#record("IDEMPOTENT_TOOL_SKIPPED", { tool: name, key }, { step });
+        // An activation's replay is not a skip: the log holds the call once.
+        if (!replaying) {
+          await this.#record("IDEMPOTENT_TOOL_SKIPPED", { tool: name, key }, { step });
+        }
         span.setStatus("ok");
         return outcome.result;
+      }
+      // Earlier in this attempt, the call failed: the step run again sees the same failure.
+      const failed = this.#ledger.failedInAttempt(key);
+      if (failed) throw fromErrorInfo(failed);
+      // Still running (started by the step's previous run): joined, not started twice.
+      const running = this.#ledger.running(key);
+      if (running) {
+        const joined = await running;
+        if (joined.ok) return joined.result;
+        throw fromErrorInfo(joined.error ?? { name: "Error", message: `Tool "${name}" failed` });
       }
       // A call whose intent was recorded before a crash, without an outcome:
       // re-run only if the tool is idempotent; it was already counted and admitted.
@@ -546,6 +584,14 @@ export class ExecutionRun {
         key: `intent:${key}`,
       });
       const started = this.#host.clock.now();
+      const endWait = this.#waits.begin(`tool "${name}"`);
+      let settle!: (outcome: Outcome) => void;
+      this.#ledger.start(key, new Promise<Outcome>((resolve) => (settle = resolve)));
+      // What a run of the step that joins this call gets: the outcome once it is in the log.
+      let settled: Outcome = {
+        ok: false,
+        error: { name: "Error", message: `The outcome of tool "${name}" could not be recorded` },
+      };
       try {
         // Tools run under their span's context (OpenTelemetry's, when the tracer joins it).
         const result = await this.#host.tracer.runInContext(
@@ -566,18 +612,24 @@ export class ExecutionRun {
           result: result ?? null,
           durationMs: this.#host.clock.now() - started,
         }, { step, key: `outcome:${key}` });
+        settled = { ok: true, result };
         span.setStatus("ok");
         return result;
       } catch (error) {
         if (error instanceof FencedError) throw error;
-        this.#ledger.record(key, { ok: false });
+        const info = this.#errorInfo(error);
+        this.#ledger.record(key, { ok: false, error: info });
         await this.#record("TOOL_CALL_FAILED", {
           tool: name,
           key,
-          error: this.#errorInfo(error),
+          error: info,
           durationMs: this.#host.clock.now() - started,
         }, { step, key: `outcome:${key}` });
+        settled = { ok: false, error: info };
         throw error;
+      } finally {
+        settle(settled);
+        endWait();
       }
     } catch (error) {
       span.recordException(error);
@@ -695,7 +747,52 @@ export class ExecutionRun {
   // The actor system's watchdog reads status words the worker itself writes,
   // so a host timer (a little later, to let the watchdog speak first) backs it
   // up against a worker that hides its busy loop.
+  //
+  // A step that waits on the host long enough is passivated: its worker is
+  // given back while the host work goes on, and once nothing is pending the
+  // execution is activated again and the step runs again from its start,
+  // its calls answered from the ledger (the step must be deterministic
+  // between calls, as for a resume after a crash).
+  // The step's time limit counts from its first activation, passivated or not.
   async #askStep(message: StepMessage): Promise<unknown> {
+    const deadline = this.#host.clock.now() + this.#stepTimeoutMs();
+    for (let activation = 1;; activation++) {
+      const reply = await this.#askActivation(message, deadline, activation === 1);
+      if (reply !== PASSIVATED) return reply;
+      const passivatedAt = this.#host.clock.now();
+      await this.#passivate();
+      await this.#whenWaitsEnd(deadline);
+      this.#throwIfFatal();
+      await this.#activate(passivatedAt);
+      await this.#ensureActors();
+    }
+  }
+
+  // Resolves when nothing the step awaits is pending; rejects at the step's time limit.
+  async #whenWaitsEnd(deadline: number): Promise<void> {
+    const { clock } = this.#host;
+    const remaining = deadline - clock.now();
+    if (!Number.isFinite(remaining)) return await this.#waits.whenNone();
+    let timer: TimerId | undefined;
+    try {
+      await Promise.race([
+        this.#waits.whenNone(),
+        new Promise<never>((_, reject) => {
+          timer = clock.setTimeout(() => {
+            const { timeoutMs, stepTimeoutMs } = this.#init.policy.limits;
+            const limit = stepTimeoutMs <= timeoutMs ? "stepTimeoutMs" : "timeoutMs";
+            reject(new StepTimeoutError(limit, this.#stepTimeoutMs()));
+          }, Math.max(0, remaining));
+        }),
+      ]);
+    } finally {
+      if (timer !== undefined) clock.clearTimeout(timer);
+    }
+  }
+
+  // `first`: the step's first activation, which the actor's own watchdog
+  // times; the host's timer is then only its backstop (see #onStepTimeout).
+  async #askActivation(message: StepMessage, deadline: number, first: boolean): Promise<unknown> {
     const { clock, system } = this.#host;
     const asked = system.ask<unknown>(this.#agentPath, message, {
       timeoutMs: Infinity,
@@ -705,16 +802,47 @@ export class ExecutionRun {
     const timedOut = new Promise<never>((_, reject) => {
       this.#attemptTimeout = reject;
     });
-    const limitMs = this.#stepTimeoutMs();
-    const backstop = Number.isFinite(limitMs)
-      ? clock.setTimeout(() => this.#onStepTimeout(true), limitMs + STEP_TIMEOUT_GRACE_MS)
-      : undefined;
+    const passivated = new Promise<typeof PASSIVATED>((resolve) => {
+      this.#onPassivate = () => resolve(PASSIVATED);
+    });
+    const remaining = deadline - clock.now();
+    const backstop = !Number.isFinite(remaining)
+      ? undefined
+      : first
+      ? clock.setTimeout(() => this.#onStepTimeout(true), remaining + STEP_TIMEOUT_GRACE_MS)
+      : clock.setTimeout(() => this.#onStepTimeout(false), Math.max(0, remaining));
     try {
-      return await Promise.race([asked, timedOut]);
+      return await Promise.race([asked, timedOut, passivated]);
     } finally {
       this.#attemptTimeout = undefined;
+      this.#onPassivate = undefined;
       if (backstop !== undefined) clock.clearTimeout(backstop);
     }
+  }
+
+  // The step waits on the host: its workers are given back.
+  async #passivate(): Promise<void> {
+    const sup = this.#supervisor;
+    this.#supervisor = undefined;
+    if (sup) await this.#host.system.unsupervise(sup, "immediate").catch(() => {});
+    const waitingOn = this.#waits.waitingOn;
+    this.#stepSpan?.addEvent("EXECUTION_PASSIVATED", { "oao.waiting_on": waitingOn.join(", ") });
+    await this.#record("EXECUTION_PASSIVATED", {
+      state: this.#phase,
+      waitingOn,
+      afterMs: this.#host.passivateAfterMs,
+    }, { step: this.#step });
+  }
+
+  // What the step waited on is done: it runs again, its calls answered from the ledger.
+  async #activate(passivatedAt: number): Promise<void> {
+    this.#ledger.replay();
+    this.#replaying = true;
+    const passivatedMs = this.#host.clock.now() - passivatedAt;
+    this.#stepSpan?.addEvent("EXECUTION_ACTIVATED", { "oao.passivated_ms": passivatedMs });
+    await this.#record("EXECUTION_ACTIVATED", { state: this.#phase, passivatedMs }, {
+      step: this.#step,
+    });
   }
 
   // The agent's worker exceeded its time limit (messageTimeoutMs) on a step,
@@ -779,6 +907,7 @@ export class ExecutionRun {
       id: a.name,
       module: a.module,
       permissions: a.permissions,
+      isolation: a.isolation === "execution" ? "worker" as const : "shared" as const,
       snapshot: "never" as const,
       executionId: this.executionId,
       restart: "transient" as const,

@@ -2,9 +2,13 @@
 // step's starting values when a step is retried, so a retried step's calls
 // are recognised as replays) and the outcomes recorded by this process, so
 // that a fresh execution needs no store lookups. After a resume the store's
-// key index is consulted for what this process has not seen. Internal.
+// key index is consulted for what this process has not seen. Calls still
+// running are remembered too: a step that is run again (its worker restarted,
+// or its execution activated after passivation) joins them instead of
+// starting them twice. Internal.
+import type { ErrorInfo } from "../errors.ts";
 
-export type Outcome = { ok: true; result: unknown } | { ok: false };
+export type Outcome = { ok: true; result: unknown } | { ok: false; error?: ErrorInfo };
 
 export class ToolLedger {
   #counts: Map<string, number>;
@@ -12,6 +16,8 @@ export class ToolLedger {
   #run: string | undefined;
   #outcomes = new Map<string, Outcome>();
   #intents = new Set<string>();
+  #running = new Map<string, Promise<Outcome>>();
+  #failedThisAttempt = new Set<string>();
   /** True when the execution was resumed: unseen keys may exist in the store. */
   readonly resumed: boolean;
 
@@ -26,6 +32,36 @@ export class ToolLedger {
     if (firstAttempt) this.#stepStart = new Map(this.#counts);
     else this.#counts = new Map(this.#stepStart);
     this.#run = undefined;
+    this.#failedThisAttempt.clear();
+  }
+
+  /**
+   * The same attempt of the step runs again from its start (an activation
+   * after passivation): its calls are recognised as replays, and a call that
+   * failed in this attempt fails again the same way.
+   */
+  replay(): void {
+    this.#counts = new Map(this.#stepStart);
+    this.#run = undefined;
+  }
+
+  /** A call that failed earlier in this attempt, with its recorded error. */
+  failedInAttempt(key: string): ErrorInfo | undefined {
+    const outcome = this.#outcomes.get(key);
+    return outcome && !outcome.ok && this.#failedThisAttempt.has(key) ? outcome.error : undefined;
+  }
+
+  /** The outcome of a call still running, to join instead of running it again. */
+  running(key: string): Promise<Outcome> | undefined {
+    return this.#running.get(key);
+  }
+
+  /** Notes a call that runs until `outcome` settles. */
+  start(key: string, outcome: Promise<Outcome>): void {
+    this.#running.set(key, outcome);
+    void outcome.finally(() => {
+      if (this.#running.get(key) === outcome) this.#running.delete(key);
+    });
   }
 
   /**
@@ -59,5 +95,7 @@ export class ToolLedger {
 
   record(key: string, outcome: Outcome): void {
     this.#outcomes.set(key, outcome);
+    if (!outcome.ok) this.#failedThisAttempt.add(key);
+    else this.#failedThisAttempt.delete(key);
   }
 }

@@ -26,6 +26,7 @@ import {
   type ProcessSandboxOptions,
 } from "../sandbox/process_agent_system.ts";
 import type { AgentRuntime } from "./agent_runtime.ts";
+import type { WorkerPoolOptions } from "../actor/_worker_pool.ts";
 import type { PermissionsSpec } from "../actor/permissions.ts";
 import { normalizePermissions } from "../actor/permissions.ts";
 import { type Clock, systemClock } from "../clock.ts";
@@ -75,7 +76,18 @@ export interface AgentRegistration {
   peers?: string[];
   /** What it does (shown by the command line and the API). */
   description?: string;
+  /**
+   * Where its executions run. `"pool"`: in warm workers shared by executions
+   * of this agent (same module and permissions), each with its own context
+   * and state; module-level globals are shared within a worker. `"execution"`:
+   * a worker of its own for each execution (no sharing at all, ~10 MB and
+   * ~25 ms to start each). @default {"pool"}
+   */
+  isolation?: AgentIsolation;
 }
+
+/** Where an agent's executions run: pooled workers, or a worker per execution. */
+export type AgentIsolation = "pool" | "execution";
 
 /** Options of an {@linkcode Orchestrator}. */
 export interface OrchestratorOptions {
@@ -99,8 +111,22 @@ export interface OrchestratorOptions {
   tracer?: Tracer;
   /** Event bus (the observability stream). @default {a new bus} */
   bus?: EventBus;
+  /**
+   * A step that waits on the host (a tool call) this long gives its worker
+   * back: the execution is passivated, and activated again, its step run
+   * again with its calls answered from the log, when the wait is over.
+   * `Infinity` keeps every execution in its worker. Executions of agents
+   * with peers are never passivated. @default {1000}
+   */
+  passivateAfterMs?: number;
   /** Options of the actor system the agents run in. */
-  actorSystem?: { heartbeatMs?: number; heartbeatTimeoutMs?: number; name?: string };
+  actorSystem?: {
+    heartbeatMs?: number;
+    heartbeatTimeoutMs?: number;
+    name?: string;
+    /** Bounds of the pooled workers agents run in. */
+    pool?: WorkerPoolOptions;
+  };
   /**
    * Size limits on what agents send (step results, tool calls, errors) and on
    * recorded events; also given to the actor system.
@@ -158,6 +184,12 @@ export interface ReplayResult {
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
 
+// Measured (bench/density_bench.ts): passivating and activating again costs
+// about a millisecond of host time; a second of waiting is long enough that
+// model calls and quick tools keep their worker, and short enough that
+// executions waiting on slow tools, people or timers hold none.
+const DEFAULT_PASSIVATE_AFTER_MS = 1_000;
+
 // The sandbox processes' options, or undefined for threads in this process.
 function resolveSandbox(
   option: OrchestratorOptions["sandbox"],
@@ -198,6 +230,7 @@ export class Orchestrator {
   readonly #retry: RetryPolicy;
   readonly #retention: number | undefined;
   readonly #limits: Limits;
+  readonly #passivateAfterMs: number;
   readonly #agents = new Map<string, AgentRegistration>();
   readonly #tools = new Map<string, ToolDefinition<unknown, unknown>>();
   readonly #runs = new Map<string, ExecutionRun>();
@@ -227,6 +260,15 @@ export class Orchestrator {
       );
     }
     this.#retention = options.retentionSeconds;
+    const passivateAfterMs = options.passivateAfterMs ?? DEFAULT_PASSIVATE_AFTER_MS;
+    if (typeof passivateAfterMs !== "number" || !(passivateAfterMs >= 0)) {
+      throw new RangeError(
+        `Invalid passivateAfterMs ${
+          JSON.stringify(passivateAfterMs)
+        }: expected a number of ms >= 0 (or Infinity)`,
+      );
+    }
+    this.#passivateAfterMs = passivateAfterMs;
     this.system = new ActorSystem({
       name: options.actorSystem?.name ?? "oao",
       persistence: this.persistence,
@@ -239,6 +281,7 @@ export class Orchestrator {
       ...(options.actorSystem?.heartbeatTimeoutMs
         ? { heartbeatTimeoutMs: options.actorSystem.heartbeatTimeoutMs }
         : {}),
+      ...(options.actorSystem?.pool ? { pool: options.actorSystem.pool } : {}),
     });
     const sandbox = resolveSandbox(options.sandbox);
     this.sandbox = sandbox ? "process" : "thread";
@@ -312,6 +355,13 @@ export class Orchestrator {
     }
     resolveModule(registration.module);
     normalizePermissions(registration.permissions, `permissions of agent "${registration.name}"`);
+    const isolation = registration.isolation;
+    if (isolation !== undefined && isolation !== "pool" && isolation !== "execution") {
+      throw new TypeError(
+        `Invalid isolation ${JSON.stringify(isolation)} of agent "${registration.name}": ` +
+          `expected "pool" or "execution"`,
+      );
+    }
     this.#agents.set(registration.name, { ...registration });
     return this;
   }
@@ -657,6 +707,7 @@ export class Orchestrator {
       module: resolveModule(registration.module),
       version: registration.version ?? "0.0.0",
       permissions: registration.permissions ?? "none",
+      isolation: registration.isolation ?? "pool",
       tools: registration.tools,
       peers,
     };
@@ -703,6 +754,7 @@ export class Orchestrator {
       retentionSeconds: this.#retention,
       log: this.#log,
       limits: this.#limits,
+      passivateAfterMs: this.#passivateAfterMs,
       tool: (name) => this.#tools.get(name),
       toolNames: () => [...this.#tools.keys()],
     };

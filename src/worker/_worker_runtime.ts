@@ -147,12 +147,22 @@ export class WorkerRuntime {
   #yieldResolve: (() => void) | undefined;
   #ctx: ActorContext;
 
+  #ownHeartbeat: boolean;
+
+  /**
+   * @param behavior The actor's behaviour.
+   * @param post Sends a message to the host.
+   * @param ownHeartbeat Beat the heartbeat word on a timer of its own; a pooled
+   *   worker beats every runtime it hosts from one timer instead (`beat`).
+   */
   constructor(
     behavior: ActorBehavior,
     post: (message: WorkerToHost, transfer?: Transferable[]) => void,
+    ownHeartbeat = true,
   ) {
     this.#behavior = behavior;
     this.#post = post;
+    this.#ownHeartbeat = ownHeartbeat;
     this.#ctx = this.#makeContext();
   }
 
@@ -187,6 +197,43 @@ export class WorkerRuntime {
         if (!this.#processing) void this.#finishStop();
         return;
     }
+  }
+
+  /** Tells the host's watchdog this worker is alive. */
+  beat(): void {
+    if (this.#sab && this.#ticking) Atomics.add(this.#sab, SAB_HEARTBEAT, 1);
+  }
+
+  /** The heartbeat period the host asked for (0 before `init`). */
+  get heartbeatMs(): number {
+    return this.#init?.heartbeatMs ?? 0;
+  }
+
+  /**
+   * Discards this runtime while its worker goes on hosting other actors (a
+   * pooled worker): its links close, its timers stop, and nothing it still
+   * does (a handler that goes on awaiting) reaches the host any more.
+   */
+  dispose(): void {
+    this.#failed = true;
+    this.#stopping = true;
+    this.#ticking = false;
+    this.#post = () => {};
+    this.#yieldChannel?.port1.close();
+    this.#yieldChannel?.port2.close();
+    for (const link of this.#inbound.values()) link.port.close();
+    this.#inbound.clear();
+    for (const link of this.#outbound.values()) link.close();
+    this.#outbound.clear();
+    for (const { timer } of this.#closing.values()) clearTimeout(timer);
+    this.#closing.clear();
+    for (const pending of [...this.#asks.values(), ...this.#requests.values()]) {
+      if (pending.timer !== undefined) clearTimeout(pending.timer);
+    }
+    this.#asks.clear();
+    this.#requests.clear();
+    this.#spans = [];
+    this.#logs = [];
   }
 
   /** Reports a failure that escaped every handler (uncaught error, unhandled rejection). */
@@ -236,7 +283,7 @@ export class WorkerRuntime {
       this.#post({ k: "init-failed", error: toErrorInfo(error) });
       return;
     }
-    this.#every(init.heartbeatMs, () => Atomics.add(this.#sab, SAB_HEARTBEAT, 1));
+    if (this.#ownHeartbeat) this.#every(init.heartbeatMs, () => this.beat());
     const policy = init.options.snapshot;
     if (policy.mode === "interval") this.#every(policy.ms, () => this.#maybeSnapshot(true));
     this.#post({ k: "ready", restoredSeq: this.#processed });

@@ -1619,9 +1619,17 @@ var WorkerRuntime = class {
   #yieldChannel;
   #yieldResolve;
   #ctx;
-  constructor(behavior, post) {
+  #ownHeartbeat;
+  /**
+   * @param behavior The actor's behaviour.
+   * @param post Sends a message to the host.
+   * @param ownHeartbeat Beat the heartbeat word on a timer of its own; a pooled
+   *   worker beats every runtime it hosts from one timer instead (`beat`).
+   */
+  constructor(behavior, post, ownHeartbeat = true) {
     this.#behavior = behavior;
     this.#post = post;
+    this.#ownHeartbeat = ownHeartbeat;
     this.#ctx = this.#makeContext();
   }
   /** Handles one control message from the host. */
@@ -1655,6 +1663,44 @@ var WorkerRuntime = class {
         if (!this.#processing) void this.#finishStop();
         return;
     }
+  }
+  /** Tells the host's watchdog this worker is alive. */
+  beat() {
+    if (this.#sab && this.#ticking) Atomics.add(this.#sab, SAB_HEARTBEAT, 1);
+  }
+  /** The heartbeat period the host asked for (0 before `init`). */
+  get heartbeatMs() {
+    return this.#init?.heartbeatMs ?? 0;
+  }
+  /**
+   * Discards this runtime while its worker goes on hosting other actors (a
+   * pooled worker): its links close, its timers stop, and nothing it still
+   * does (a handler that goes on awaiting) reaches the host any more.
+   */
+  dispose() {
+    this.#failed = true;
+    this.#stopping = true;
+    this.#ticking = false;
+    this.#post = () => {
+    };
+    this.#yieldChannel?.port1.close();
+    this.#yieldChannel?.port2.close();
+    for (const link of this.#inbound.values()) link.port.close();
+    this.#inbound.clear();
+    for (const link of this.#outbound.values()) link.close();
+    this.#outbound.clear();
+    for (const { timer } of this.#closing.values()) clearTimeout(timer);
+    this.#closing.clear();
+    for (const pending of [
+      ...this.#asks.values(),
+      ...this.#requests.values()
+    ]) {
+      if (pending.timer !== void 0) clearTimeout(pending.timer);
+    }
+    this.#asks.clear();
+    this.#requests.clear();
+    this.#spans = [];
+    this.#logs = [];
   }
   /** Reports a failure that escaped every handler (uncaught error, unhandled rejection). */
   fail(reason, error) {
@@ -1707,7 +1753,7 @@ var WorkerRuntime = class {
       });
       return;
     }
-    this.#every(init.heartbeatMs, () => Atomics.add(this.#sab, SAB_HEARTBEAT, 1));
+    if (this.#ownHeartbeat) this.#every(init.heartbeatMs, () => this.beat());
     const policy = init.options.snapshot;
     if (policy.mode === "interval") this.#every(policy.ms, () => this.#maybeSnapshot(true));
     this.#post({
@@ -2593,7 +2639,74 @@ function startActorWorker(module) {
     runtime?.fail("worker_error", event.error ?? new Error(event.message));
   });
 }
+function startPooledActorWorker(module) {
+  const scope = globalThis;
+  let behavior;
+  let invalid;
+  try {
+    behavior = behaviorFromModule(module);
+  } catch (error) {
+    invalid = error;
+  }
+  const runtimes = /* @__PURE__ */ new Map();
+  let retired = false;
+  scope.onmessage = (event) => {
+    const data = event.data;
+    if ("ping" in data) return scope.postMessage({
+      pong: data.ping
+    });
+    if ("drop" in data) {
+      runtimes.get(data.s)?.dispose();
+      runtimes.delete(data.s);
+      return;
+    }
+    const s = data.s;
+    let runtime = runtimes.get(s);
+    if (!runtime) {
+      if (data.m.k !== "init" || retired) return;
+      const post = (message, transfer) => transfer ? scope.postMessage({
+        s,
+        m: message
+      }, transfer) : scope.postMessage({
+        s,
+        m: message
+      });
+      if (!behavior) return post({
+        k: "init-failed",
+        error: toErrorInfo(invalid)
+      });
+      runtime = new WorkerRuntime(behavior, post, false);
+      runtimes.set(s, runtime);
+    }
+    runtime.onControl(data.m);
+    if (heartbeat === void 0 && runtime.heartbeatMs > 0) beatEvery(runtime.heartbeatMs);
+  };
+  let heartbeat;
+  const beatEvery = (ms) => {
+    heartbeat = setInterval(() => {
+      for (const runtime of runtimes.values()) runtime.beat();
+    }, ms);
+  };
+  const crash = (reason, error) => {
+    if (retired) return;
+    retired = true;
+    for (const runtime of runtimes.values()) runtime.fail(reason, error);
+    scope.postMessage({
+      k: "retire",
+      error: toErrorInfo(error)
+    });
+  };
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    crash("unhandled_rejection", event.reason);
+  });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    crash("worker_error", event.error ?? new Error(event.message));
+  });
+}
 export {
   hardenGuest,
-  startActorWorker
+  startActorWorker,
+  startPooledActorWorker
 };

@@ -9,7 +9,7 @@
  * @module
  */
 import { behaviorFromModule } from "../actor/behavior.ts";
-import type { HostToWorker, WorkerToHost } from "../actor/_protocol.ts";
+import type { HostToPool, HostToWorker, PoolToHost, WorkerToHost } from "../actor/_protocol.ts";
 import { toErrorInfo } from "../errors.ts";
 import { WorkerRuntime } from "./_worker_runtime.ts";
 
@@ -52,5 +52,82 @@ export function startActorWorker(module: Record<string, unknown>): void {
   globalThis.addEventListener("error", (event) => {
     event.preventDefault();
     runtime?.fail("worker_error", event.error ?? new Error(event.message));
+  });
+}
+
+/**
+ * Runs a pooled worker for the given behaviour module: one worker hosts many
+ * actors of that module, each with its own runtime (mailbox, ordering, state,
+ * snapshots, links), addressed by slot. Module-level globals are shared by
+ * the actors of the worker. An error that escapes every handler cannot be
+ * blamed on one actor: each actor of the worker fails with it, and the worker
+ * retires (the host ends it).
+ *
+ * @param module The actor module's namespace object.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPooledActorWorker } from "./actor_worker.ts";
+ * import * as echo from "../../actors/echo.ts";
+ * startPooledActorWorker(echo);
+ * ```
+ */
+export function startPooledActorWorker(module: Record<string, unknown>): void {
+  const scope = globalThis as unknown as {
+    postMessage(message: PoolToHost, transfer?: Transferable[]): void;
+    onmessage: ((event: MessageEvent<HostToPool>) => void) | null;
+  };
+  let behavior: ReturnType<typeof behaviorFromModule> | undefined;
+  let invalid: unknown;
+  try {
+    behavior = behaviorFromModule(module);
+  } catch (error) {
+    invalid = error;
+  }
+  const runtimes = new Map<number, WorkerRuntime>();
+  let retired = false;
+  scope.onmessage = (event) => {
+    const data = event.data;
+    if ("ping" in data) return scope.postMessage({ pong: data.ping });
+    if ("drop" in data) {
+      runtimes.get(data.s)?.dispose();
+      runtimes.delete(data.s);
+      return;
+    }
+    const s = data.s;
+    let runtime = runtimes.get(s);
+    if (!runtime) {
+      if (data.m.k !== "init" || retired) return;
+      const post = (message: WorkerToHost, transfer?: Transferable[]) =>
+        transfer
+          ? scope.postMessage({ s, m: message }, transfer)
+          : scope.postMessage({ s, m: message });
+      if (!behavior) return post({ k: "init-failed", error: toErrorInfo(invalid) });
+      runtime = new WorkerRuntime(behavior, post, false);
+      runtimes.set(s, runtime);
+    }
+    runtime.onControl(data.m);
+    if (heartbeat === undefined && runtime.heartbeatMs > 0) beatEvery(runtime.heartbeatMs);
+  };
+  // One timer beats every runtime: thousands of idle actors cost no timers of their own.
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  const beatEvery = (ms: number) => {
+    heartbeat = setInterval(() => {
+      for (const runtime of runtimes.values()) runtime.beat();
+    }, ms);
+  };
+  const crash = (reason: "unhandled_rejection" | "worker_error", error: unknown) => {
+    if (retired) return;
+    retired = true;
+    for (const runtime of runtimes.values()) runtime.fail(reason, error);
+    scope.postMessage({ k: "retire", error: toErrorInfo(error) });
+  };
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    crash("unhandled_rejection", event.reason);
+  });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    crash("worker_error", event.error ?? new Error(event.message));
   });
 }

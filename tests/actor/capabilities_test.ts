@@ -69,7 +69,7 @@ Deno.test("an actor of one execution cannot stop, ask or spawn into another exec
     const options of [{ name: "c1", snapshotKey: "oao/actor:victim" }, {
       name: "c2",
       executionId: "exec-victim",
-    }]
+    }, { name: "c3", isolation: "shared" }]
   ) {
     const spawn = await attacker.ask<{ ok: boolean; code: string; message: string }>({
       op: "spawn",
@@ -82,7 +82,7 @@ Deno.test("an actor of one execution cannot stop, ask or spawn into another exec
 
   assert.equal(await victim.ask({ echo: "untouched" }), "untouched");
   const denied = system.recorded.filter((e) => e.type === "ACCESS_DENIED");
-  assert.equal(denied.length, 4);
+  assert.equal(denied.length, 5);
   assert.ok(
     denied.every((e) => e.executionId === "exec-attacker" && e.data.actor === attacker.path),
   );

@@ -26,8 +26,20 @@ function child(mode: "run" | "resume", executionId: string, options: Record<stri
   }).spawn();
 }
 
+// The execution's own last event (the actor system's come in their own time).
+function lastOwnEvent(events: { type: string }[]): string | undefined {
+  return events.filter((e) => !e.type.startsWith("ACTOR_")).at(-1)?.type;
+}
+
 async function crashAndResume(
-  options: { calls: number; loops: number; maxToolCalls: number; killAfter: number },
+  options: {
+    calls: number;
+    loops: number;
+    maxToolCalls: number;
+    killAfter: number;
+    delayMs?: number;
+    passivateAfterMs?: number;
+  },
 ) {
   const id = crypto.randomUUID().slice(0, 8);
   const keyPrefix = `oao-test-${id}:`;
@@ -41,7 +53,11 @@ async function crashAndResume(
     const deadline = Date.now() + 30_000;
     while (true) {
       const events = await store.readRange(executionId);
-      if (events.filter((e) => e.type === "TOOL_CALL_SUCCESS").length >= options.killAfter) break;
+      const succeeded = events.filter((e) => e.type === "TOOL_CALL_SUCCESS").length;
+      // With passivation: killed while the execution holds no worker.
+      const passivated = options.passivateAfterMs === undefined ||
+        lastOwnEvent(events) === "EXECUTION_PASSIVATED";
+      if (succeeded >= options.killAfter && passivated) break;
       if (Date.now() > deadline) throw new Error("the first process made no progress");
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -50,7 +66,9 @@ async function crashAndResume(
     assert.equal(killed.signal, "SIGKILL");
     const beforeResume = await store.readRange(executionId);
     assert.ok(
-      !beforeResume.some((e) => e.type.startsWith("EXECUTION_") && e.type !== "EXECUTION_STARTED"),
+      !beforeResume.some((e) =>
+        ["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"].includes(e.type)
+      ),
     );
 
     const resumer = child("resume", executionId, all);
@@ -107,4 +125,20 @@ Deno.test("budgets still hold across a crash: the resumed execution stops at the
   assert.equal(effects, 12);
   const violation = events.find((e) => e.type === "POLICY_VIOLATION")!;
   assert.deepEqual(violation.data, { limit: "maxToolCalls", value: 13, max: 12 });
+});
+
+Deno.test("an execution killed with SIGKILL while passivated is resumed; every side effect happens exactly once", async () => {
+  const { report, events, effects, beforeResume } = await crashAndResume({
+    calls: 8,
+    loops: 1,
+    maxToolCalls: 100,
+    killAfter: 3,
+    delayMs: 150,
+    passivateAfterMs: 20,
+  });
+  assert.equal(lastOwnEvent(beforeResume), "EXECUTION_PASSIVATED", "killed while passivated");
+  assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  assert.equal(effects, 8, "each of the 8 side effects exactly once");
+  assert.equal(report.toolCalls, 8);
+  assert.ok(events.filter((e) => e.type === "EXECUTION_ACTIVATED").length >= 1);
 });

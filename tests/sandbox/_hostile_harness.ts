@@ -58,14 +58,25 @@ const ORDINARY = new Set([
   "STEP_COMPLETED",
   "TOOL_CALL",
   "TOOL_CALL_SUCCESS",
+  "EXECUTION_PASSIVATED", // the victim waits on its gate long enough to give its worker back
+  "EXECUTION_ACTIVATED",
   "EXECUTION_COMPLETED",
 ]);
 
 /** The victim and every attack, as agent registrations. */
+// The attacks post raw control messages, as the code of an actor with a
+// worker of its own can: each attack agent gets one (`isolation:
+// "execution"`), so the suite checks the host's guard per actor. An attack
+// from a pooled worker reaches only that pool (tests/sandbox/pooled_hostile_test.ts).
 export function hostileAgents(): AgentRegistration[] {
   return [
     { name: "victim", module: new URL("victim_agent.ts", HOSTILE), version: "1.0.0" },
-    ...ATTACKS.map((name) => ({ name, module: new URL(`${name}.ts`, HOSTILE), version: "1.0.0" })),
+    ...ATTACKS.map((name) => ({
+      name,
+      module: new URL(`${name}.ts`, HOSTILE),
+      version: "1.0.0",
+      isolation: "execution" as const,
+    })),
   ];
 }
 
@@ -168,7 +179,14 @@ export function assertVictimUntouched(
   );
   const end = victim.events.findIndex((e) => e.type === "EXECUTION_COMPLETED");
   assert.ok(end >= 0, "the victim's log ends with EXECUTION_COMPLETED");
-  const unusual = victim.events.slice(0, end + 1).filter((e) => !ORDINARY.has(e.type));
+  // Passivation stops the victim's actor, next to EXECUTION_PASSIVATED:
+  // that stop is ordinary; any other is not.
+  const unusual = victim.events.slice(0, end + 1).filter((e, i, all) =>
+    !ORDINARY.has(e.type) &&
+    !(e.type === "ACTOR_STOPPED" &&
+      (e.data as { reason?: unknown }).reason === "stopped by its supervisor" &&
+      all.slice(Math.max(0, i - 3), i + 4).some((near) => near.type === "EXECUTION_PASSIVATED"))
+  );
   assert.deepEqual(
     unusual.map((e) => `${e.type} ${clip(JSON.stringify(e.data), 300)}`),
     [],

@@ -60,7 +60,12 @@ async function fuzz(seed: number): Promise<void> {
   const orchestrator = new Orchestrator({
     retry: { attempts: 2, initialDelayMs: 5, maxDelayMs: 20 },
     agents: [
-      { name: "fuzz", module: new URL("../fixtures/hostile/fuzz_agent.ts", import.meta.url) },
+      // Raw posts test the guard of each actor: the fuzz agent has workers of its own.
+      {
+        name: "fuzz",
+        module: new URL("../fixtures/hostile/fuzz_agent.ts", import.meta.url),
+        isolation: "execution",
+      },
       { name: "victim", module: new URL("../fixtures/hostile/victim_agent.ts", import.meta.url) },
     ],
     tools: [gate as never, echo as never],

@@ -18,9 +18,9 @@ Deno.test("`oao start` runs agents in a sandbox process that dies with it on SIG
     await new Promise((r) => setTimeout(r, 25));
   }
   assert.equal(sandboxes.length, 1, "one sandbox process for the researcher's group");
-  const cmdline = Deno.readTextFileSync(`/proc/${sandboxes[0]}/cmdline`);
+  const cmdline = await Deno.readTextFile(`/proc/${sandboxes[0]}/cmdline`);
   assert.ok(cmdline.includes("sandbox_child.ts"), cmdline.replaceAll("\0", " "));
-  const environ = Deno.readTextFileSync(`/proc/${sandboxes[0]}/environ`);
+  const environ = await Deno.readTextFile(`/proc/${sandboxes[0]}/environ`);
   assert.ok(!environ.includes("PATH="), "the sandbox process has a cleared environment");
 
   await server.stop("SIGKILL");

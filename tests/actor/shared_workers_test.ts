@@ -1,0 +1,157 @@
+// Pooled workers: actors spawned with `isolation: "shared"` share warm
+// workers of their module and permissions, each with its own mailbox,
+// ordering, state and snapshots; a worker is the unit of failure.
+import assert from "node:assert/strict";
+import { actor, eventually, fixture, testSystem } from "./_helpers.ts";
+import type { OaoEvent } from "../../src/observability/events.ts";
+
+const probe = fixture("pool_probe");
+
+function failures(events: OaoEvent[], path: string): string[] {
+  return events.filter((e) => e.type === "ACTOR_FAILED" && e.data.actor === path)
+    .map((e) => String(e.data.reason));
+}
+
+Deno.test("1,000 shared actors run in the pool's few workers, each with its own state and order", async () => {
+  await using system = testSystem({ pool: { actorsPerWorker: 400, maxWorkers: 3 } });
+  const refs = await Promise.all(
+    Array.from(
+      { length: 1_000 },
+      (_, i) => system.spawn(probe, { name: `p${i}`, isolation: "shared", snapshot: "never" }),
+    ),
+  );
+  assert.equal(system.pooledWorkers, 3);
+  // Each actor gets its own sequence of adds; its total is its own.
+  for (let round = 1; round <= 3; round++) {
+    for (const [i, ref] of refs.entries()) ref.tell({ type: "add", n: i * round });
+  }
+  const totals = await Promise.all(refs.map((ref) => ref.ask<number>({ type: "get" })));
+  assert.deepEqual(totals, refs.map((_, i) => i * 6));
+  const workers = new Set(
+    await Promise.all(refs.map((ref) => ref.ask<string>({ type: "worker" }))),
+  );
+  assert.equal(workers.size, 3, "module-level code ran once per pooled worker");
+});
+
+Deno.test("actors of other modules or permissions never share a worker", async () => {
+  await using system = testSystem();
+  const a = await system.spawn(probe, { name: "a", isolation: "shared" });
+  const b = await system.spawn(probe, { name: "b", isolation: "shared" });
+  const c = await system.spawn(probe, {
+    name: "c",
+    isolation: "shared",
+    permissions: { env: ["HOME"] },
+  });
+  const d = await system.spawn(probe, { name: "d" });
+  const [wa, wb, wc, wd] = await Promise.all(
+    [a, b, c, d].map((ref) => ref.ask<string>({ type: "worker" })),
+  );
+  assert.equal(wa, wb);
+  assert.notEqual(wa, wc, "other permissions, another worker");
+  assert.notEqual(wa, wd, "isolation worker: a worker of its own");
+  assert.equal(system.pooledWorkers, 2);
+  const echo = await system.spawn(actor("echo"), { name: "e", isolation: "shared" });
+  assert.equal(await echo.ask("hi"), "hi");
+  assert.equal(system.pooledWorkers, 3, "another module, another pool");
+});
+
+Deno.test("a shared actor that fails is restarted from its own snapshot; its worker-mates are untouched", async () => {
+  await using system = testSystem();
+  const victim = await system.spawn(probe, { name: "victim", isolation: "shared" });
+  const mate = await system.spawn(probe, { name: "mate", isolation: "shared" });
+  victim.tell({ type: "add", n: 5 });
+  mate.tell({ type: "add", n: 7 });
+  assert.equal(await victim.ask({ type: "get" }), 5);
+  const before = await mate.ask<string>({ type: "worker" });
+  victim.tell({ type: "throw" });
+  // Failed on each of its 3 deliveries, then set aside.
+  await eventually(
+    () => system.deadLetters.some((d) => d.actor === victim.path) ? true : undefined,
+    "the poison message's dead letter",
+  );
+  assert.equal(await victim.ask({ type: "get" }), 5, "restored from its snapshot");
+  assert.deepEqual(failures(system.recorded, victim.path), ["exception", "exception", "exception"]);
+  assert.deepEqual(failures(system.recorded, mate.path), []);
+  assert.equal(await mate.ask({ type: "get" }), 7);
+  assert.equal(await mate.ask<string>({ type: "worker" }), before, "same worker");
+});
+
+Deno.test("an error no actor can be blamed for retires its pooled worker; each actor restarts with its own events, other pools untouched", async () => {
+  await using system = testSystem({ root: { intensity: 10 } });
+  const crasher = await system.spawn(probe, { name: "crasher", isolation: "shared" });
+  const mates = await Promise.all(
+    [1, 2, 3].map((i) => system.spawn(probe, { name: `mate${i}`, isolation: "shared" })),
+  );
+  const other = await system.spawn(actor("counter"), { name: "other", isolation: "shared" });
+  for (const [i, mate] of mates.entries()) mate.tell({ type: "add", n: i + 1 });
+  other.tell({ type: "add", n: 9 });
+  await Promise.all(mates.map((m) => m.ask({ type: "get" })));
+  const oldWorker = await crasher.ask<string>({ type: "worker" });
+  await crasher.ask({ type: "reject" });
+  for (const ref of [crasher, ...mates]) {
+    await eventually(
+      () =>
+        system.recorded.some((e) => e.type === "ACTOR_RESTARTED" && e.data.actor === ref.path)
+          ? true
+          : undefined,
+      `the restart of ${ref.path}`,
+    );
+    assert.deepEqual(failures(system.recorded, ref.path), ["unhandled_rejection"], ref.path);
+  }
+  for (const [i, mate] of mates.entries()) assert.equal(await mate.ask({ type: "get" }), i + 1);
+  assert.notEqual(await crasher.ask<string>({ type: "worker" }), oldWorker, "a fresh worker");
+  assert.deepEqual(failures(system.recorded, other.path), []);
+  assert.equal(await other.ask({ type: "get" }), 9);
+});
+
+Deno.test("a pooled worker that stops yielding is ended with its actors, which restart in a fresh worker", async () => {
+  await using system = testSystem({ heartbeatMs: 50, heartbeatTimeoutMs: 400 });
+  const blocker = await system.spawn(probe, {
+    name: "blocker",
+    isolation: "shared",
+    restart: "temporary",
+  });
+  const mate = await system.spawn(probe, { name: "mate", isolation: "shared" });
+  mate.tell({ type: "add", n: 3 });
+  const oldWorker = await mate.ask<string>({ type: "worker" });
+  blocker.tell({ type: "block", ms: 1_500 });
+  await eventually(
+    () =>
+      system.recorded.some((e) => e.type === "ACTOR_RESTARTED" && e.data.actor === mate.path)
+        ? true
+        : undefined,
+    "the mate's restart",
+  );
+  assert.deepEqual(failures(system.recorded, mate.path).slice(0, 1), ["worker_died"]);
+  assert.equal(await mate.ask({ type: "get" }), 3);
+  assert.notEqual(await mate.ask<string>({ type: "worker" }), oldWorker);
+});
+
+Deno.test("the pool ends a worker that has had no actor for idleMs", async () => {
+  await using system = testSystem({ pool: { idleMs: 100 } });
+  const refs = await Promise.all(
+    [1, 2].map((i) => system.spawn(probe, { name: `p${i}`, isolation: "shared" })),
+  );
+  assert.equal(system.pooledWorkers, 1);
+  await refs[0]!.stop();
+  await new Promise((r) => setTimeout(r, 250));
+  assert.equal(system.pooledWorkers, 1, "one actor left: the worker stays");
+  await refs[1]!.stop();
+  await eventually(() => system.pooledWorkers === 0 ? true : undefined, "the idle worker's end");
+});
+
+Deno.test("invalid isolation and pool options are refused with the field named", async () => {
+  await using system = testSystem();
+  await assert.rejects(
+    system.spawn(probe, { isolation: "thread" as never }),
+    /Invalid isolation "thread": expected "worker" or "shared"/,
+  );
+  assert.throws(
+    () => testSystem({ pool: { maxWorkers: 0 } }),
+    /Invalid pool.maxWorkers 0: expected a positive integer/,
+  );
+  assert.throws(
+    () => testSystem({ pool: { idleMs: -1 } }),
+    /Invalid pool.idleMs -1/,
+  );
+});

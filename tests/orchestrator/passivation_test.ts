@@ -1,0 +1,239 @@
+// Passivation: an execution whose step waits on the host (a tool call) for
+// `passivateAfterMs` gives its worker back; when the wait is over it is
+// activated again, its step run again with its calls answered from the log.
+import assert from "node:assert/strict";
+import { defineTool } from "../../src/orchestrator/tool.ts";
+import type { StoredEvent } from "../../src/events/event_store.ts";
+import { executionTypes, testOrchestrator } from "./_helpers.ts";
+
+/** A tool that resolves when the test opens it; counts its runs per label. */
+class Gate {
+  readonly runs = new Map<string, number>();
+  #open!: () => void;
+  readonly opened = new Promise<void>((resolve) => (this.#open = resolve));
+  open(): void {
+    this.#open();
+  }
+  tool() {
+    return defineTool({
+      name: "gate",
+      run: async (args: { label: string }) => {
+        this.runs.set(args.label, (this.runs.get(args.label) ?? 0) + 1);
+        await this.opened;
+        return `${args.label} done`;
+      },
+    }) as never;
+  }
+}
+
+function sleeper(runs: Map<string, number>) {
+  return defineTool({
+    name: "sleep",
+    run: async (args: { label: string; ms: number }) => {
+      runs.set(args.label, (runs.get(args.label) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, args.ms));
+      return `${args.label} slept`;
+    },
+  }) as never;
+}
+
+async function waitFor(
+  read: () => Promise<StoredEvent[]>,
+  check: (events: StoredEvent[]) => boolean,
+  what: string,
+): Promise<StoredEvent[]> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const events = await read();
+    if (check(events)) return events;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+Deno.test("an execution waiting on a slow tool holds no worker; it is activated when the result arrives, each tool run once", async () => {
+  const gate = new Gate();
+  const runs = new Map<string, number>();
+  await using orchestrator = testOrchestrator({
+    passivateAfterMs: 50,
+    tools: [gate.tool(), sleeper(runs)],
+  });
+  const { executionId, done } = await orchestrator.start("tester", {
+    calls: [
+      { tool: "sleep", args: { label: "quick", ms: 1 } },
+      { tool: "gate", args: { label: "slow" } },
+      { tool: "sleep", args: { label: "after", ms: 1 } },
+    ],
+  });
+  const read = () => orchestrator.eventStore.readRange(executionId);
+  await waitFor(read, (e) => e.some((x) => x.type === "EXECUTION_PASSIVATED"), "passivation");
+  assert.deepEqual(
+    orchestrator.system.actors.filter((a) => a.startsWith(`${executionId}/`)),
+    [],
+    "no actor of the execution while it is passivated",
+  );
+  gate.open();
+  const report = await done;
+  assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  assert.deepEqual((report.output as { results: unknown[] }).results, [
+    "quick slept",
+    "slow done",
+    "after slept",
+  ]);
+  assert.deepEqual(Object.fromEntries(gate.runs), { slow: 1 });
+  assert.deepEqual(Object.fromEntries(runs), { quick: 1, after: 1 });
+  assert.equal(report.toolCalls, 3);
+  const types = executionTypes(await read());
+  const execute = types.slice(
+    types.indexOf("TOOL_CALL"),
+    types.lastIndexOf("TOOL_CALL_SUCCESS") + 1,
+  );
+  assert.deepEqual(execute, [
+    "TOOL_CALL",
+    "TOOL_CALL_SUCCESS",
+    "TOOL_CALL",
+    "EXECUTION_PASSIVATED",
+    "TOOL_CALL_SUCCESS",
+    "EXECUTION_ACTIVATED",
+    "TOOL_CALL",
+    "TOOL_CALL_SUCCESS",
+  ], "the replayed calls write nothing: the log holds each call once");
+});
+
+Deno.test("1,000 executions waiting on a tool hold no worker and all complete once it answers", async () => {
+  const gate = new Gate();
+  await using orchestrator = testOrchestrator({ passivateAfterMs: 20, tools: [gate.tool()] });
+  const started = await Promise.all(
+    Array.from(
+      { length: 1_000 },
+      (_, i) =>
+        orchestrator.start("tester", { calls: [{ tool: "gate", args: { label: `e${i}` } }] }),
+    ),
+  );
+  const ids = new Set(started.map((s) => s.executionId));
+  const deadline = Date.now() + 60_000;
+  let passivated = 0;
+  while (passivated < ids.size) {
+    await new Promise((r) => setTimeout(r, 100)); // the in-memory store answers without yielding
+    passivated = 0;
+    for (const { executionId } of started) {
+      const events = await orchestrator.eventStore.readRange(executionId);
+      if (events.some((e) => e.type === "EXECUTION_PASSIVATED")) passivated++;
+    }
+    if (Date.now() > deadline) throw new Error(`only ${passivated} of 1,000 passivated`);
+  }
+  const holding = orchestrator.system.actors.filter((a) => ids.has(a.split("/")[0]!));
+  assert.deepEqual(holding, [], "no waiting execution holds an actor");
+  gate.open();
+  const reports = await Promise.all(started.map((s) => s.done));
+  assert.deepEqual(
+    reports.filter((r) => r.status !== "SUCCESS").map((r) => r.error?.message),
+    [],
+  );
+  assert.equal(gate.runs.size, 1_000);
+  assert.ok([...gate.runs.values()].every((n) => n === 1), "each execution's tool ran once");
+});
+
+Deno.test("tokens recorded before a call are counted once across a passivation", async () => {
+  const runs = new Map<string, number>();
+  await using orchestrator = testOrchestrator({ passivateAfterMs: 20, tools: [sleeper(runs)] });
+  const report = await orchestrator.run("tester", {
+    tokens: 10,
+    calls: [
+      { tool: "sleep", args: { label: "a", ms: 150 } },
+      { tool: "sleep", args: { label: "b", ms: 150 } },
+    ],
+  });
+  assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  // INIT, PLAN, EXECUTE and REVIEW record 10 each; EXECUTE ran three times.
+  assert.equal(report.tokens, 40);
+  const events = await orchestrator.eventStore.readRange(report.executionId);
+  assert.equal(events.filter((e) => e.type === "EXECUTION_ACTIVATED").length, 2);
+});
+
+Deno.test("a call that failed before the passivation fails the same way when the step runs again, without running again", async () => {
+  const runs = new Map<string, number>();
+  let failures = 0;
+  const failing = defineTool({
+    name: "flaky_once",
+    run: () => {
+      failures++;
+      throw new Error("the tool failed on purpose");
+    },
+  }) as never;
+  await using orchestrator = testOrchestrator({
+    passivateAfterMs: 20,
+    tools: [sleeper(runs), failing],
+  });
+  const report = await orchestrator.run("tester", {
+    catchToolErrors: true,
+    calls: [
+      { tool: "flaky_once" },
+      { tool: "sleep", args: { label: "wait", ms: 150 } },
+    ],
+  });
+  assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  assert.equal(failures, 1);
+  assert.deepEqual(report.output, {
+    results: ["wait slept"],
+    errors: ["the tool failed on purpose"],
+  });
+});
+
+Deno.test("parallel calls: the execution is activated once every call it waits on is done", async () => {
+  const runs = new Map<string, number>();
+  await using orchestrator = testOrchestrator({ passivateAfterMs: 20, tools: [sleeper(runs)] });
+  const report = await orchestrator.run("tester", {
+    parallel: true,
+    calls: [
+      { tool: "sleep", args: { label: "a", ms: 100 } },
+      { tool: "sleep", args: { label: "b", ms: 250 } },
+    ],
+  });
+  assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  assert.deepEqual(Object.fromEntries(runs), { a: 1, b: 1 });
+  const events = await orchestrator.eventStore.readRange(report.executionId);
+  assert.equal(events.filter((e) => e.type === "EXECUTION_ACTIVATED").length, 1);
+  const passivated = events.find((e) => e.type === "EXECUTION_PASSIVATED")!;
+  assert.deepEqual((passivated.data as { waitingOn: string[] }).waitingOn, ['tool "sleep"']);
+});
+
+Deno.test("a passivated execution is cancelled at once: its tool is aborted and nothing activates it", async () => {
+  await using orchestrator = testOrchestrator({ passivateAfterMs: 20 });
+  const { executionId, done } = await orchestrator.start("tester", {
+    calls: [{ tool: "hang" }],
+  });
+  await waitFor(
+    () => orchestrator.eventStore.readRange(executionId),
+    (e) => e.some((x) => x.type === "EXECUTION_PASSIVATED"),
+    "passivation",
+  );
+  const started = Date.now();
+  await orchestrator.cancel(executionId, "the operator changed their mind");
+  const report = await done;
+  assert.equal(report.status, "CANCELLED");
+  assert.ok(Date.now() - started < 2_000);
+  const types = executionTypes(await orchestrator.eventStore.readRange(executionId));
+  assert.ok(!types.includes("EXECUTION_ACTIVATED"), types.join(", "));
+});
+
+Deno.test("executions of agents with peers, and with passivateAfterMs Infinity, keep their worker", async () => {
+  const runs = new Map<string, number>();
+  for (const [agent, after] of [["researcher-with-critic", 20], ["tester", Infinity]] as const) {
+    await using orchestrator = testOrchestrator({
+      passivateAfterMs: after,
+      tools: [sleeper(runs)],
+    });
+    const task = agent === "tester"
+      ? { calls: [{ tool: "sleep", args: { label: "x", ms: 150 } }] }
+      : { query: "actors", sources: 1 };
+    const report = await orchestrator.run(agent, task);
+    assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+    const events = await orchestrator.eventStore.readRange(report.executionId);
+    assert.ok(!events.some((e) => e.type === "EXECUTION_PASSIVATED"), agent);
+  }
+  assert.throws(
+    () => testOrchestrator({ passivateAfterMs: -5 }),
+    /Invalid passivateAfterMs -5: expected a number of ms >= 0/,
+  );
+});
