@@ -93,6 +93,8 @@ async function waitingRss(isolation: "pool" | "execution"): Promise<Record<strin
   const orchestrator = new Orchestrator({
     // The old behaviour for the baseline: one worker per execution, held while waiting.
     ...(isolation === "execution" ? { passivateAfterMs: Infinity } : { passivateAfterMs: 200 }),
+    // Measured once the pools have shrunk: the steady state of waiting executions.
+    actorSystem: { pool: { idleMs: 5_000 } },
     policy: { timeoutMs: 600_000 },
     tools: [defineTool({ name: "wait", timeoutMs: 600_000, run: () => opened }) as never],
     agents: [{ name: "waiter", module: TEST_AGENT, version: "1.0.0", isolation }],
@@ -108,8 +110,10 @@ async function waitingRss(isolation: "pool" | "execution"): Promise<Record<strin
     const batch = Math.min(500, n - i);
     started.push(
       ...await Promise.all(
-        Array.from({ length: batch }, () =>
-          orchestrator.start("waiter", { calls: [{ tool: "wait" }] })),
+        Array.from(
+          { length: batch },
+          () => orchestrator.start("waiter", { calls: [{ tool: "wait" }] }),
+        ),
       ),
     );
   }
@@ -120,13 +124,19 @@ async function waitingRss(isolation: "pool" | "execution"): Promise<Record<strin
     if (events.some((e) => e.type === target)) checked++;
     else await settle(50);
   }
+  for (let i = 0; i < 100 && orchestrator.system.pooledWorkers > 0; i++) await settle(100);
   await settle(2_000);
   const perExecution = (rss() - before) / n;
   const actors = orchestrator.system.actors.length;
+  const workers = orchestrator.system.pooledWorkers;
   open();
   await Promise.all(started.map((s) => s.done));
   await orchestrator.close();
-  return { rssPerExecution: perExecution, actorsWhileWaiting: actors };
+  return {
+    rssPerExecution: perExecution,
+    actorsWhileWaiting: actors,
+    workersWhileWaiting: workers,
+  };
 }
 
 async function wake(passivated: boolean): Promise<Record<string, number>> {
@@ -171,8 +181,10 @@ async function idleActors(isolation: "shared" | "worker"): Promise<Record<string
   const before = rss();
   for (let i = 0; i < n; i += 1_000) {
     await Promise.all(
-      Array.from({ length: Math.min(1_000, n - i) }, (_, j) =>
-        system.spawn(counter, { name: `c${i + j}`, isolation, snapshot: "never" })),
+      Array.from(
+        { length: Math.min(1_000, n - i) },
+        (_, j) => system.spawn(counter, { name: `c${i + j}`, isolation, snapshot: "never" }),
+      ),
     );
   }
   await settle(2_000);

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { figure, type Figure } from "./_figure.ts";
+import { type Figure, figure } from "./_figure.ts";
 
 const quick = Deno.args.includes("--quick");
 const PROBE = new URL("./_density_probe.ts", import.meta.url).pathname;

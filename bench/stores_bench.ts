@@ -12,10 +12,14 @@
  * - `snapshot.save.throughput` — snapshots/s through
  *   `RedisPersistenceAdapter.save`; baseline: pipelined raw `SET`s of the
  *   same bytes. Target ≥ 0.8.
+ * - `snapshot.save_fenced.throughput` — the same with `version` and
+ *   `fencingToken` (what an actor saves: its message sequence and its
+ *   incarnation), against the same baseline. No target of its own: it shows
+ *   what the version and fencing checks cost.
  *
  * Store and baseline rounds alternate, after warm-up rounds; figures are
  * medians. Run: `deno run -A bench/stores_bench.ts [--rounds 10] [--warmup 3]
- * [--executions 1000] [--samples 2000]`. The last three lines are JSON.
+ * [--executions 1000] [--samples 2000]`. The last four lines are JSON.
  *
  * @module
  */
@@ -136,6 +140,44 @@ async function main(): Promise<void> {
     }
     figures.push(
       figure("snapshot.save.throughput", median(saveRates), "snapshots/s", median(setRates)),
+    );
+
+    // --- snapshot.save_fenced.throughput: every actor saves its next state, versioned and fenced ---
+    const fencedRates: number[] = [];
+    const fencedSetRates: number[] = [];
+    for (let round = 0; round < warmup + rounds; round++) {
+      let started = performance.now();
+      await Promise.all(
+        Array.from(
+          { length: executions },
+          (_, n) =>
+            snapshots.save(`exec-${n % 100}/fenced-${n}`, payload(n, round), {
+              version: round + 1,
+              fencingToken: 1,
+            }),
+        ),
+      );
+      const store = executions / ((performance.now() - started) / 1000);
+      const pipeline = raw.pipeline();
+      started = performance.now();
+      for (let n = 0; n < executions; n++) {
+        const key = `exec-${n % 100}/fenced-${n}`;
+        pipeline.set(`${prefix}r:{exec-${n % 100}}:snap:${key}`, JSON.stringify(payload(n, round)));
+      }
+      await pipeline.exec();
+      const baseline = executions / ((performance.now() - started) / 1000);
+      if (round >= warmup) {
+        fencedRates.push(store);
+        fencedSetRates.push(baseline);
+      }
+    }
+    figures.push(
+      figure(
+        "snapshot.save_fenced.throughput",
+        median(fencedRates),
+        "snapshots/s",
+        median(fencedSetRates),
+      ),
     );
 
     console.log(

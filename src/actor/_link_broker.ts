@@ -46,6 +46,8 @@ interface LinkInfo {
 export class LinkBroker {
   #nextId = 1;
   #links = new Map<number, LinkInfo>();
+  // Link ids by receiver and key: no scan of every link when one opens or a receiver goes.
+  #idsOf = new Map<ReceiverEndpoint, Map<string, number>>();
   #targetsOf = new Map<SenderEndpoint, Map<ReceiverEndpoint, string>>();
 
   /** Registers `sender` → `receiver` for sequence space `space`, and opens the link now if the receiver is up. */
@@ -69,6 +71,14 @@ export class LinkBroker {
       if (sender.alive) this.#open(sender, receiver, key);
       else receiver.inbound.delete(key);
     }
+    // Ids of links that were not reopened: the restarted receiver's inbox is
+    // empty, so no status word can name them any more.
+    const ids = this.#idsOf.get(receiver);
+    for (const [key, id] of ids ?? []) {
+      if (receiver.inbound.has(key)) continue;
+      ids!.delete(key);
+      this.#links.delete(id);
+    }
   }
 
   /** The receiver stopped for good (`drained`: gracefully): every sender learns it. */
@@ -78,7 +88,8 @@ export class LinkBroker {
       if (sender.alive) sender.failOutbound(receiver.path, error, drained);
     }
     receiver.inbound.clear();
-    for (const [id, info] of this.#links) if (info.receiver === receiver) this.#links.delete(id);
+    for (const id of this.#idsOf.get(receiver)?.values() ?? []) this.#links.delete(id);
+    this.#idsOf.delete(receiver);
   }
 
   /** A sender's worker ended: its receivers close their side of its links. */
@@ -101,9 +112,11 @@ export class LinkBroker {
   #open(sender: SenderEndpoint, receiver: ReceiverEndpoint, key: string): void {
     const { port1, port2 } = new MessageChannel();
     const linkId = this.#nextId++;
-    for (const [id, info] of this.#links) {
-      if (info.receiver === receiver && info.key === key) this.#links.delete(id);
-    }
+    let ids = this.#idsOf.get(receiver);
+    if (!ids) this.#idsOf.set(receiver, ids = new Map());
+    const previous = ids.get(key);
+    if (previous !== undefined) this.#links.delete(previous);
+    ids.set(key, linkId);
     this.#links.set(linkId, { receiver, key, from: sender.path });
     receiver.postLinkIn(key, sender.path, linkId, port2);
     sender.attachOutbound(receiver.path, port1);

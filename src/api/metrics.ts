@@ -76,6 +76,15 @@ export class OaoMetrics {
   readonly #violations = this.#registry.add(
     new Counter("oao_policy_violations_total", "Policy violations, by limit"),
   );
+  readonly #passivations = this.#registry.add(
+    new Counter(
+      "oao_passivations_total",
+      "Executions passivated: a step that waited on the host gave its worker back",
+    ),
+  );
+  readonly #activations = this.#registry.add(
+    new Counter("oao_activations_total", "Passivated executions activated again"),
+  );
   readonly #queue = this.#registry.add(
     new Gauge("oao_queue_depth", "Jobs in the queue, by state (waiting, delayed, in_flight, dead)"),
   );
@@ -157,6 +166,12 @@ export class OaoMetrics {
         break;
       case "POLICY_VIOLATION":
         this.#violations.inc({ limit: String(d.limit) });
+        break;
+      case "EXECUTION_PASSIVATED":
+        this.#passivations.inc();
+        break;
+      case "EXECUTION_ACTIVATED":
+        this.#activations.inc();
         break;
     }
     const status = FINAL[event.type];

@@ -164,6 +164,12 @@ export const SANDBOX_ENV: readonly EnvVarSpec[] = [
     default: "1024",
   },
   {
+    name: "OAO_PASSIVATE_AFTER_MS",
+    description:
+      "A step waiting this long on a tool gives its worker back until the tool answers (off: never)",
+    default: "1000",
+  },
+  {
     name: "OAO_BUNDLE_CACHE",
     description:
       "Folder of the verified agent bundles (used where this process may write; unset: $DENO_DIR/oao_bundles or ~/.cache/oao/bundles)",
@@ -314,6 +320,14 @@ export async function createRuntime(
       ctx.command.name,
     );
   }
+  const passivateText = ctx.env("OAO_PASSIVATE_AFTER_MS") || "1000";
+  const passivateAfterMs = passivateText === "off" ? Infinity : Number(passivateText);
+  if (passivateText !== "off" && (!/^[0-9]+$/.test(passivateText) || !(passivateAfterMs >= 0))) {
+    throw new UsageError(
+      `Invalid OAO_PASSIVATE_AFTER_MS "${passivateText}": expected a whole number of ms, or "off"`,
+      ctx.command.name,
+    );
+  }
   if (sandbox === "process") {
     const possible = canStartSandbox();
     if (possible !== true) {
@@ -390,6 +404,7 @@ export async function createRuntime(
     createOrchestrator(extra = {}) {
       const orchestrator = new Orchestrator({
         sandbox: sandbox === "thread" ? "thread" : { mode: sandbox, memoryMb },
+        passivateAfterMs,
         ...extra,
         persistence,
         eventStore,

@@ -514,6 +514,43 @@ export class ExecutionRun {
         this.#totals.tokens += request.tokens;
       }
     }
+    // Still running (a run of the step before a restart or a passivation
+    // started it): joined, never started twice.
+    const running = this.#ledger.running(key);
+    if (running) {
+      const joined = await running;
+      if (joined.ok) return joined.result;
+      throw fromErrorInfo(joined.error ?? { name: "Error", message: `Tool "${name}" failed` });
+    }
+    // Claimed before anything is awaited; what a joining run gets once it is known.
+    let settle!: (outcome: Outcome) => void;
+    this.#ledger.start(key, new Promise<Outcome>((resolve) => (settle = resolve)));
+    let settled: Outcome = {
+      ok: false,
+      error: { name: "Error", message: `The outcome of tool "${name}" could not be recorded` },
+    };
+    try {
+      return await this.#gatedCall(request, tool, step, hash, occurrence, key, replaying, (o) => {
+        settled = o;
+      });
+    } finally {
+      settle(settled);
+    }
+  }
+
+  // The rest of a tool call, once its key is claimed: the answer from the
+  // ledger or the log, or the admitted, recorded and timed run of the tool.
+  async #gatedCall(
+    request: ToolCallRequest,
+    tool: ToolDefinition<unknown, unknown>,
+    step: number,
+    hash: string,
+    occurrence: number,
+    key: string,
+    replaying: boolean,
+    known: (outcome: Outcome) => void,
+  ): Promise<unknown> {
+    const { name } = request;
     const span = this.#host.tracer.startSpan(`oao.tool.${name}`, {
       parent: this.#stepSpan?.context,
       kind: "client",
@@ -537,6 +574,7 @@ export class ExecutionRun {
         }
       }
       if (outcome?.ok) {
+        known(outcome);
         span.setAttribute("oao.tool.idempotent_skipped", true);
         // An activation's replay is not a skip: the log holds the call once.
         if (!replaying) {
@@ -547,13 +585,9 @@ export class ExecutionRun {
       }
       // Earlier in this attempt, the call failed: the step run again sees the same failure.
       const failed = this.#ledger.failedInAttempt(key);
-      if (failed) throw fromErrorInfo(failed);
-      // Still running (started by the step's previous run): joined, not started twice.
-      const running = this.#ledger.running(key);
-      if (running) {
-        const joined = await running;
-        if (joined.ok) return joined.result;
-        throw fromErrorInfo(joined.error ?? { name: "Error", message: `Tool "${name}" failed` });
+      if (failed) {
+        known({ ok: false, error: failed });
+        throw fromErrorInfo(failed);
       }
       // A call whose intent was recorded before a crash, without an outcome:
       // re-run only if the tool is idempotent; it was already counted and admitted.
@@ -585,13 +619,6 @@ export class ExecutionRun {
       });
       const started = this.#host.clock.now();
       const endWait = this.#waits.begin(`tool "${name}"`);
-      let settle!: (outcome: Outcome) => void;
-      this.#ledger.start(key, new Promise<Outcome>((resolve) => (settle = resolve)));
-      // What a run of the step that joins this call gets: the outcome once it is in the log.
-      let settled: Outcome = {
-        ok: false,
-        error: { name: "Error", message: `The outcome of tool "${name}" could not be recorded` },
-      };
       try {
         // Tools run under their span's context (OpenTelemetry's, when the tracer joins it).
         const result = await this.#host.tracer.runInContext(
@@ -605,30 +632,30 @@ export class ExecutionRun {
           `The result of tool "${name}"`,
           this.#host.limits.maxValueBytes,
         );
-        this.#ledger.record(key, { ok: true, result });
+        // Known to the ledger (and to a run of the step that asks again) once in the log.
         await this.#record("TOOL_CALL_SUCCESS", {
           tool: name,
           key,
           result: result ?? null,
           durationMs: this.#host.clock.now() - started,
         }, { step, key: `outcome:${key}` });
-        settled = { ok: true, result };
+        this.#ledger.record(key, { ok: true, result });
+        known({ ok: true, result });
         span.setStatus("ok");
         return result;
       } catch (error) {
         if (error instanceof FencedError) throw error;
         const info = this.#errorInfo(error);
-        this.#ledger.record(key, { ok: false, error: info });
         await this.#record("TOOL_CALL_FAILED", {
           tool: name,
           key,
           error: info,
           durationMs: this.#host.clock.now() - started,
         }, { step, key: `outcome:${key}` });
-        settled = { ok: false, error: info };
+        this.#ledger.record(key, { ok: false, error: info });
+        known({ ok: false, error: info });
         throw error;
       } finally {
-        settle(settled);
         endWait();
       }
     } catch (error) {
@@ -763,8 +790,8 @@ export class ExecutionRun {
       await this.#passivate();
       await this.#whenWaitsEnd(deadline);
       this.#throwIfFatal();
-      await this.#activate(passivatedAt);
-      await this.#ensureActors();
+      // Its workers start while the activation is recorded.
+      await Promise.all([this.#activate(passivatedAt), this.#ensureActors()]);
     }
   }
 

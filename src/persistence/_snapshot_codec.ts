@@ -17,13 +17,22 @@ export interface _SaveRules {
   ttlMs: number | undefined;
 }
 
+/** The rules of a save without options (one object for all: rules are never changed). */
+const NO_RULES: _SaveRules = Object.freeze({
+  version: undefined,
+  expectedVersion: undefined,
+  fencingToken: undefined,
+  ttlMs: undefined,
+});
+
 /**
  * Validates save options.
  *
  * @throws {RangeError} When a field is out of range; the message names it.
  */
 export function _saveRules(options: SaveOptions | undefined): _SaveRules {
-  const { version, expectedVersion, fencingToken, ttlSeconds } = options ?? {};
+  if (options === undefined) return NO_RULES;
+  const { version, expectedVersion, fencingToken, ttlSeconds } = options;
   if (version !== undefined) _integer(version, "version", 1);
   if (expectedVersion !== undefined) _integer(expectedVersion, "expectedVersion", 0);
   if (fencingToken !== undefined) _integer(fencingToken, "fencingToken", 0);

@@ -1,6 +1,6 @@
 /**
- * The group-commit scripts: one call appends the events, or saves the
- * snapshots, issued in one tick. They are sent with `sendCommand` (not through
+ * The group-commit scripts of the event store: one call appends the events
+ * issued in one tick (the snapshot saves have theirs, `_persistence_scripts.ts`). They are sent with `sendCommand` (not through
  * ioredis's auto-pipelining, which would only delay a command that already
  * carries a whole batch): `EVALSHA`, then `EVAL` once per server when the
  * script is not loaded yet.
@@ -181,116 +181,6 @@ end
 return table.concat(out, '\\n')
 `;
 
-/**
- * Saves a batch of snapshots, each under version and fencing rules,
- * maintaining the scope index and the expiries (the index lives at least as
- * long as its members). The saves of a scope are applied in the order they
- * were issued, so two saves of one key in a batch behave as two calls (saves
- * of different scopes touch different keys). Field `x` marks a snapshot that
- * has an expiry, so that the common case (an existing snapshot without expiry
- * saved again without one) costs two calls: `HMGET`, `HSET`.
- *
- * The arguments are grouped by scope, so that a save costs three (its hash,
- * its data, its options); the index member (the snapshot key) is the hash key
- * without its scope prefix.
- *
- * KEYS: batch record, then for each scope its index (sorted set of keys)
- * followed by the snapshot hashes of its saves.
- * ARGV: record lifetime (ms); `1` to look the record up first; the default
- * savedAt; then for each scope: the number of its saves and the length in
- * bytes of its snapshot key prefix (`<prefix>{<scope>}:snap:`), then for each
- * save its data JSON and its options, `""` (default savedAt, nothing else) or
- * `"<savedAt>,<version>,<expected version>,<fencing token>,<ttl ms>"` (each
- * part may be empty).
- * Reply: lines, one per save, in the order of KEYS: `V<version>` (saved),
- * `S<stored version>` (stale), `F<token>` (fenced) or `E<message>` (failed: a
- * key of the wrong type, out of memory; that save is not applied, the others
- * are unaffected).
- */
-const SAVE = `
-if ARGV[2] == '1' then
-  local done = redis.call('GET', KEYS[1])
-  if done then return done end
-end
-local function save(snap, index, skip, data, opts)
-  local savedAt, version, expected, token, ttl = ARGV[3], '', '', '', ''
-  if opts ~= '' then
-    savedAt, version, expected, token, ttl =
-      string.match(opts, '^(%d*),(%d*),(%d*),(%d*),(%d*)$')
-    if savedAt == '' then savedAt = ARGV[3] end
-  end
-  local cur = redis.pcall('HMGET', snap, 'v', 'f', 'w', 'x')
-  if cur.err then return 'E', cur.err end
-  local v = tonumber(cur[1]) or 0
-  if token ~= '' and cur[2] and tonumber(token) < tonumber(cur[2]) then
-    return 'F', cur[2]
-  end
-  if expected ~= '' and tonumber(expected) ~= v then return 'S', string.format('%d', v) end
-  local nv
-  if version ~= '' then
-    nv = version
-    if tonumber(nv) <= v then return 'S', string.format('%d', v) end
-  else
-    nv = string.format('%d', v + 1)
-  end
-  local indexed = ttl ~= '' or v == 0 or cur[4]
-  if indexed then
-    local kind = redis.call('TYPE', index).ok
-    if kind ~= 'zset' and kind ~= 'none' then
-      return 'E', 'WRONGTYPE Operation against a key holding the wrong kind of value'
-    end
-  end
-  local written
-  if token == '' and ttl == '' then
-    written = redis.pcall('HSET', snap, 'v', nv, 't', savedAt, 'd', data)
-  else
-    local fields = {'v', nv, 't', savedAt, 'd', data}
-    if token ~= '' then
-      fields[#fields + 1] = 'f'; fields[#fields + 1] = token
-      fields[#fields + 1] = 'w'; fields[#fields + 1] = token
-    end
-    if ttl ~= '' then fields[#fields + 1] = 'x'; fields[#fields + 1] = '1' end
-    written = redis.pcall('HSET', snap, unpack(fields))
-  end
-  if type(written) == 'table' and written.err then return 'E', written.err end
-  if token == '' and cur[3] then redis.call('HDEL', snap, 'w') end
-  if not indexed then return 'V', nv end
-  local key = string.sub(snap, skip + 1)
-  if ttl ~= '' then
-    redis.call('PEXPIRE', snap, ttl)
-    local indexTtl = redis.call('PTTL', index)
-    redis.call('ZADD', index, 0, key)
-    if indexTtl == -2 or (indexTtl >= 0 and indexTtl < tonumber(ttl)) then
-      redis.call('PEXPIRE', index, ttl)
-    end
-  else
-    if cur[4] then
-      redis.call('HDEL', snap, 'x')
-      redis.call('PERSIST', snap)
-    end
-    redis.call('ZADD', index, 0, key)
-    redis.call('PERSIST', index)
-  end
-  return 'V', nv
-end
-local out = {}
-local k, a = 2, 4
-while a <= #ARGV do
-  local index, c, skip = KEYS[k], tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-  k = k + 1
-  a = a + 2
-  for _ = 1, c do
-    local status, value = save(KEYS[k], index, skip, ARGV[a], ARGV[a + 1])
-    out[#out + 1] = status .. value
-    k = k + 1
-    a = a + 2
-  end
-end
-local reply = table.concat(out, '\\n')
-redis.call('SET', KEYS[1], reply, 'PX', ARGV[1])
-return reply
-`;
-
 /** A group-commit script. */
 export interface _BatchScript {
   lua: string;
@@ -305,11 +195,9 @@ function _script(lua: string): _BatchScript {
 export const _BATCH_SCRIPTS: {
   append: _BatchScript;
   direct: _BatchScript;
-  save: _BatchScript;
 } = {
   append: _script(APPEND),
   direct: _script(DIRECT),
-  save: _script(SAVE),
 };
 
 interface _Ioredis {

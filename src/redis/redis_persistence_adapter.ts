@@ -21,7 +21,15 @@
  * script call carries them all (up to 512, any scopes); on a Redis Cluster
  * one call per scope carries its saves. Each save keeps its own checks and
  * outcome; the saves of a scope are applied in the order they were issued
- * (the call groups its arguments by scope, three per save).
+ * (the call lists them in runs: consecutive saves of one scope sent with the
+ * same kind of options, see `_persistence_scripts.ts`).
+ *
+ * ## What a save costs
+ * A save reads its hash and writes it in the script (the version and
+ * fencing checks need the stored values; Redis 7 has no write conditional on
+ * a hash field). The script does little else for the saves the runtime
+ * makes (no options; `version` and/or `fencingToken`); `_persistence_scripts.ts`
+ * has the measurements behind that design.
  *
  * ## Retries
  * A batch is applied at most once: its script stores its reply under the
@@ -49,7 +57,8 @@ import {
 } from "../persistence/_snapshot_codec.ts";
 import type { RedisClient } from "./connection.ts";
 import { type _Batch, _GroupCommit } from "./_group_commit.ts";
-import { _BATCH_SCRIPTS, _replyError, _runBatchScript } from "./_batch_scripts.ts";
+import { _replyError, _runBatchScript } from "./_batch_scripts.ts";
+import { _SAVE_SCRIPT } from "./_persistence_scripts.ts";
 import { _StoreClient } from "./_store_client.ts";
 import type { RedisStoreOptions } from "./redis_store_options.ts";
 
@@ -61,6 +70,8 @@ const MAX_BATCH = 512;
 
 /** One save waiting for its batch. */
 interface _Save {
+  key: string;
+  data: unknown;
   tag: string;
   snapshot: string;
   index: string;
@@ -87,7 +98,7 @@ interface _Save {
  */
 export class RedisPersistenceAdapter implements PersistenceAdapter {
   #redis: _StoreClient;
-  #saves: _GroupCommit<_Save, [string, string]>;
+  #saves: _GroupCommit<_Save, Snapshot>;
 
   /**
    * Creates an adapter; the connection is opened by the first operation.
@@ -116,32 +127,27 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
    * @throws {CorruptDataError} When `data` is not JSON-serializable.
    * @throws {StoreUnavailableError} When Redis stays unreachable.
    */
-  async save<T>(key: string, data: T, options?: SaveOptions): Promise<Snapshot<T>> {
-    const keys = this.#keys(key);
-    const rules = _saveRules(options);
-    const json = _encodeData(key, data, keys.snapshot);
-    const savedAt = this.#redis.clock.now();
-    const [status, value] = await this.#saves.add(keys.index, `save("${key}")`, {
-      tag: keys.tag,
-      snapshot: keys.snapshot,
-      index: keys.index,
-      json,
-      savedAt,
-      rules,
-    });
-    const number = Number(value);
-    if (status === "F") throw new FencedError(key, rules.fencingToken!, number);
-    if (status === "S") {
-      const { expectedVersion: expected, version } = rules;
-      throw new StaleVersionError(
+  save<T>(key: string, data: T, options?: SaveOptions): Promise<Snapshot<T>> {
+    let save: _Save;
+    try {
+      const tag = this.#tag(_scopeOf(key));
+      const snapshot = `${tag}:snap:${key}`;
+      const rules = _saveRules(options);
+      const json = _encodeData(key, data, snapshot);
+      save = {
         key,
-        expected !== undefined && expected !== number ? expected : version!,
-        number,
-      );
+        data,
+        tag,
+        snapshot,
+        index: `${tag}:snapshots`,
+        json,
+        savedAt: this.#redis.clock.now(),
+        rules,
+      };
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const snapshot: Snapshot<T> = { key, version: number, data, savedAt };
-    if (rules.fencingToken !== undefined) snapshot.fencingToken = rules.fencingToken;
-    return snapshot;
+    return this.#saves.add(save.index, `save("${key}")`, save) as Promise<Snapshot<T>>;
   }
 
   /**
@@ -259,55 +265,88 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
 /** Byte lengths of snapshot key prefixes (the script cuts them off to get the key). */
 const prefixBytes = new Map<string, number>();
 const encoder = new TextEncoder();
+/** First characters of the reply lines of a save that was not applied. */
+const FENCED = 70, STALE = 83, FAILED = 69;
 
-/** Sends one batch of saves as one script call, grouped by scope. */
+/**
+ * The argument layout of a save (see `_persistence_scripts.ts`): `p` (plain:
+ * no options), `v` (`version` and/or `fencingToken` only: what actors and
+ * executions send) or `g` (any options).
+ */
+function _mode(save: _Save, savedAt: number): "p" | "v" | "g" {
+  const { version, expectedVersion, fencingToken, ttlMs } = save.rules;
+  if (save.savedAt !== savedAt || expectedVersion !== undefined || ttlMs !== undefined) return "g";
+  return version === undefined && fencingToken === undefined ? "p" : "v";
+}
+
+/**
+ * Sends one batch of saves as one script call: consecutive saves of one
+ * scope and one argument layout form a run (the group commit hands the saves
+ * of a scope over together, in the order they were issued).
+ */
 async function _sendSaves(
   client: RedisClient,
   saves: _Save[],
   batch: _Batch,
-): Promise<([string, string] | Error)[]> {
+): Promise<(Snapshot | Error)[]> {
   const savedAt = saves[0]!.savedAt;
-  const byScope = new Map<string, number[]>();
-  saves.forEach((save, i) => {
-    const positions = byScope.get(save.index);
-    if (positions) positions.push(i);
-    else byScope.set(save.index, [i]);
-  });
   const keys = [`${saves[0]!.tag}:batch:${batch.id}`];
   const args: (string | number)[] = [batch.recordMs, batch.lookup ? 1 : 0, savedAt];
-  const order: number[] = [];
-  for (const [index, positions] of byScope) {
-    const prefix = `${saves[positions[0]!]!.tag}:snap:`;
-    let skip = prefixBytes.get(prefix);
-    if (skip === undefined) {
-      skip = encoder.encode(prefix).length;
-      if (prefixBytes.size >= 10_000) prefixBytes.clear();
-      prefixBytes.set(prefix, skip);
+  let index = "";
+  let mode = "";
+  let count = 0;
+  for (const save of saves) {
+    const saveMode = _mode(save, savedAt);
+    if (save.index !== index || saveMode !== mode) {
+      const prefix = `${save.tag}:snap:`;
+      let skip = prefixBytes.get(prefix);
+      if (skip === undefined) {
+        skip = encoder.encode(prefix).length;
+        if (prefixBytes.size >= 10_000) prefixBytes.clear();
+        prefixBytes.set(prefix, skip);
+      }
+      index = save.index;
+      mode = saveMode;
+      keys.push(index);
+      count = args.push(mode, 0, skip) - 2;
     }
-    keys.push(index);
-    args.push(positions.length, skip);
-    for (const i of positions) {
-      const save = saves[i]!;
-      const { version, expectedVersion, fencingToken, ttlMs } = save.rules;
-      keys.push(save.snapshot);
+    (args[count] as number)++;
+    keys.push(save.snapshot);
+    const { version, expectedVersion, fencingToken, ttlMs } = save.rules;
+    if (mode === "p") args.push(save.json);
+    else if (mode === "v") args.push(save.json, version ?? "", fencingToken ?? "");
+    else {
       args.push(
         save.json,
-        save.savedAt === savedAt && version === undefined && expectedVersion === undefined &&
-          fencingToken === undefined && ttlMs === undefined
-          ? ""
-          : `${save.savedAt === savedAt ? "" : save.savedAt},${version ?? ""},${
-            expectedVersion ?? ""
-          },${fencingToken ?? ""},${ttlMs ?? ""}`,
+        `${save.savedAt === savedAt ? "" : save.savedAt},${version ?? ""},${
+          expectedVersion ?? ""
+        },${fencingToken ?? ""},${ttlMs ?? ""}`,
       );
-      order.push(i);
     }
   }
-  const reply = await _runBatchScript(client, _BATCH_SCRIPTS.save, keys, args);
-  const outcomes: ([string, string] | Error)[] = new Array(saves.length);
-  order.forEach((i, n) => {
-    const line = reply[n] ?? "";
-    const status = line[0]!;
-    outcomes[i] = status === "E" ? _replyError(line.slice(1)) : [status, line.slice(1)];
-  });
-  return outcomes;
+  const reply = await _runBatchScript(client, _SAVE_SCRIPT, keys, args);
+  return saves.map((save, i) => _outcome(save, reply[i] ?? "E"));
+}
+
+/** The snapshot a reply line reports saved, or the error it reports. */
+function _outcome(save: _Save, line: string): Snapshot | Error {
+  const { key, rules } = save;
+  switch (line.charCodeAt(0)) {
+    case FENCED:
+      return new FencedError(key, rules.fencingToken!, Number(line.slice(1)));
+    case STALE: {
+      const stored = Number(line.slice(1));
+      const { expectedVersion: expected, version } = rules;
+      return new StaleVersionError(
+        key,
+        expected !== undefined && expected !== stored ? expected : version!,
+        stored,
+      );
+    }
+    case FAILED:
+      return _replyError(line.slice(1));
+  }
+  const snapshot: Snapshot = { key, version: Number(line), data: save.data, savedAt: save.savedAt };
+  if (rules.fencingToken !== undefined) snapshot.fencingToken = rules.fencingToken;
+  return snapshot;
 }

@@ -1,6 +1,7 @@
 // /metrics is valid Prometheus text and counts what executions did.
 import assert from "node:assert/strict";
 import { startTestServer } from "./_server.ts";
+import { OaoMetrics } from "../../src/api/metrics.ts";
 
 interface Sample {
   name: string;
@@ -112,4 +113,16 @@ Deno.test("histogram buckets are cumulative and end with +Inf equal to the count
     buckets.at(-1)!.value,
     value(samples, "oao_step_duration_seconds_count", { state: "EXECUTE" }),
   );
+});
+
+Deno.test("/metrics counts passivations and activations of executions", async () => {
+  const metrics = new OaoMetrics();
+  const event = (type: string) => ({ type, time: 0, executionId: "e", data: {} });
+  metrics.observe(event("EXECUTION_PASSIVATED"));
+  metrics.observe(event("EXECUTION_ACTIVATED"));
+  metrics.observe(event("EXECUTION_PASSIVATED"));
+  const { samples, types } = parsePrometheus(await metrics.render());
+  assert.equal(types.get("oao_passivations_total"), "counter");
+  assert.equal(value(samples, "oao_passivations_total"), 2);
+  assert.equal(value(samples, "oao_activations_total"), 1);
 });

@@ -99,6 +99,7 @@ Deno.test("bad environment values fail fast naming the variable", async () => {
   ]);
   const redis = await inProcess(["status", "x"], { REDIS_URL: "http://nope" });
   const otel = await inProcess(["status", "x"], { OTEL_EXPORTER_OTLP_ENDPOINT: "not a url" });
+  const passivate = await inProcess(["status", "x"], { OAO_PASSIVATE_AFTER_MS: "soon" });
   assert.equal(port.code, 2);
   assert.match(port.stderr, /Invalid OAO_PORT value "eighty"/);
   assert.equal(level.code, 2);
@@ -107,6 +108,11 @@ Deno.test("bad environment values fail fast naming the variable", async () => {
   assert.match(redis.stderr, /REDIS_URL/);
   assert.equal(otel.code, 2);
   assert.match(otel.stderr, /OTEL_EXPORTER_OTLP_ENDPOINT/);
+  assert.equal(passivate.code, 2);
+  assert.match(
+    passivate.stderr,
+    /Invalid OAO_PASSIVATE_AFTER_MS "soon": expected a whole number of ms, or "off"/,
+  );
 });
 
 Deno.test("`serve` without REDIS_URL fails fast with a clear message", async () => {

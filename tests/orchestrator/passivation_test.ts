@@ -237,3 +237,44 @@ Deno.test("executions of agents with peers, and with passivateAfterMs Infinity, 
     /Invalid passivateAfterMs -5: expected a number of ms >= 0/,
   );
 });
+
+Deno.test("a pooled worker that crashes fails only the activations it held: each is restarted and completes, its tool run once", async () => {
+  const gate = new Gate();
+  await using orchestrator = testOrchestrator({
+    passivateAfterMs: Infinity, // both hold their place in the worker while they wait
+    tools: [gate.tool()],
+    agents: [{
+      name: "pooled",
+      module: new URL("../fixtures/pool_crash_agent.ts", import.meta.url),
+      version: "1.0.0",
+    }],
+  });
+  const bystander = await orchestrator.start("tester", {
+    calls: [{ tool: "gate", args: { label: "other agent" } }],
+  });
+  const victim = await orchestrator.start("pooled", { label: "victim" });
+  await waitFor(
+    () => orchestrator.eventStore.readRange(victim.executionId),
+    (e) => e.some((x) => x.type === "TOOL_CALL"),
+    "the victim waiting on its tool",
+  );
+  const crasher = await orchestrator.start("pooled", { label: "crasher", crash: true });
+  const failedIn = async (id: string) =>
+    (await orchestrator.eventStore.readRange(id)).filter((e) => e.type === "ACTOR_FAILED")
+      .map((e) => (e.data as { reason: string }).reason);
+  await waitFor(
+    () => orchestrator.eventStore.readRange(victim.executionId),
+    (e) => e.some((x) => x.type === "ACTOR_RESTARTED"),
+    "the victim's restart",
+  );
+  gate.open();
+  const [v, c, b] = await Promise.all([victim.done, crasher.done, bystander.done]);
+  for (const report of [v, c, b]) {
+    assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  }
+  assert.deepEqual(v.output, ["victim done"]);
+  assert.deepEqual(await failedIn(victim.executionId), ["unhandled_rejection"]);
+  assert.deepEqual(await failedIn(crasher.executionId), ["unhandled_rejection"]);
+  assert.deepEqual(await failedIn(bystander.executionId), [], "another agent's pool is untouched");
+  assert.deepEqual(Object.fromEntries(gate.runs), { "other agent": 1, victim: 1, crasher: 1 });
+});

@@ -157,6 +157,73 @@ export function testPersistenceConformance(label: string, factory: PersistenceFa
     assert.equal(loaded!.version, 4);
   });
 
+  test("an actor's save (version and fencing token) checks the token first, then the version", async ({ adapter }) => {
+    const key = "system-1/actor:a";
+    const first = await adapter.save(key, "v3", { version: 3, fencingToken: 2 });
+    assert.equal(first.version, 3);
+    assert.equal(first.fencingToken, 2);
+    assert.equal((await adapter.save(key, "v5", { version: 5, fencingToken: 2 })).version, 5);
+    await assert.rejects(adapter.save(key, "stale", { version: 5, fencingToken: 3 }), (error) => {
+      assert.ok(error instanceof StaleVersionError);
+      assert.equal(error.expected, 5);
+      assert.equal(error.actual, 5);
+      return true;
+    });
+    // A refused save records nothing, not even its newer token.
+    await assert.rejects(adapter.save(key, "zombie", { version: 9, fencingToken: 1 }), (error) => {
+      assert.ok(error instanceof FencedError);
+      assert.equal(error.current, 2);
+      return true;
+    });
+    await assert.rejects(
+      adapter.save(key, "both", { version: 4, fencingToken: 1 }),
+      FencedError,
+      "a stale version from an older owner is reported as fenced",
+    );
+    assert.deepEqual(await adapter.load(key), { ...first, version: 5, data: "v5" });
+    const successor = await adapter.save(key, "v6", { version: 6, fencingToken: 4 });
+    await assert.rejects(adapter.save(key, "old", { version: 7, fencingToken: 2 }), FencedError);
+    assert.deepEqual(await adapter.load(key), successor);
+    await adapter.save(key, "no token", { version: 8 });
+    assert.equal((await adapter.load(key))!.fencingToken, undefined, "the writer has no token");
+    await assert.rejects(adapter.save(key, "old", { version: 9, fencingToken: 3 }), FencedError);
+    assert.equal((await adapter.save(key, "next", { fencingToken: 4 })).version, 9);
+  });
+
+  test("of concurrent saves of one explicit version exactly one wins", async ({ adapter }) => {
+    await adapter.save("system-1/actor:a", 0, { version: 1, fencingToken: 1 });
+    const results = await Promise.allSettled(
+      Array.from(
+        { length: 20 },
+        (_, i) => adapter.save("system-1/actor:a", i + 1, { version: 2, fencingToken: 1 }),
+      ),
+    );
+    assert.equal(results.filter((r) => r.status === "fulfilled").length, 1);
+    for (const r of results) {
+      if (r.status === "rejected") assert.ok(r.reason instanceof StaleVersionError);
+    }
+    assert.equal((await adapter.load("system-1/actor:a"))!.version, 2);
+  });
+
+  test("saves issued together apply in the order they were issued, whatever their options", async ({ adapter }) => {
+    const saved = await Promise.all([
+      adapter.save("exec-1/a", "plain"),
+      adapter.save("exec-2/a", "other scope"),
+      adapter.save("exec-1/a", "actor", { version: 10, fencingToken: 1 }),
+      adapter.save("exec-1/b", "other key"),
+      adapter.save("exec-1/a", "plain again"),
+      adapter.save("exec-1/a", "with expiry", { ttlSeconds: 3600 }),
+      adapter.save("exec-1/a", "conditional", { expectedVersion: 12 }),
+      adapter.save("exec-1/a", "actor again", { version: 20, fencingToken: 1 }),
+      adapter.save("exec-1/a", "plain last"),
+    ]);
+    assert.deepEqual(saved.map((s) => s.version), [1, 1, 10, 1, 11, 12, 13, 20, 21]);
+    const loaded = await adapter.load("exec-1/a");
+    assert.equal(loaded!.version, 21);
+    assert.equal(loaded!.data, "plain last");
+    assert.equal(loaded!.fencingToken, undefined);
+  });
+
   test("list returns the keys of one scope, sorted", async ({ adapter }) => {
     for (
       const key of ["exec-1/b", "exec-1/a", "exec-1", "exec-10/a", "exec-2/a", "exec-1/a/nested"]
@@ -193,6 +260,16 @@ export function testPersistenceConformance(label: string, factory: PersistenceFa
     assert.equal(await adapter.load("exec-1/short"), undefined);
     assert.equal((await adapter.load("exec-1/kept"))!.data, 2);
     assert.deepEqual(await adapter.list("exec-1"), ["exec-1/kept", "exec-1/other"]);
+  });
+
+  test("an actor's save without ttlSeconds keeps a snapshot that had an expiry", async (h) => {
+    const { adapter } = h;
+    await adapter.save("system-1/actor:a", 1, { ttlSeconds: 0.3, fencingToken: 1 });
+    await adapter.save("system-1/actor:a", 2, { version: 5, fencingToken: 1 });
+    await adapter.save("system-1/actor:b", 1, { version: 1, fencingToken: 1 });
+    await h.elapse(450);
+    assert.equal((await adapter.load("system-1/actor:a"))!.data, 2);
+    assert.deepEqual(await adapter.list("system-1"), ["system-1/actor:a", "system-1/actor:b"]);
   });
 
   test("expireScope expires every snapshot of a finished execution, and only those", async (h) => {

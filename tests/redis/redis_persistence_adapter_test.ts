@@ -128,11 +128,21 @@ Deno.test("RedisPersistenceAdapter applies a save once when the reply of its scr
     retry: { initialDelayMs: 1 },
   });
   try {
-    // A conditional save retried after a lost reply must not see its own write as a conflict.
-    const saved = await adapter.save("exec-1/a", { n: 1 }, { expectedVersion: 0 });
+    await adapter.save("exec-1/b", { n: 0 }); // the first script call: its reply is lost
     assert.equal(executed, 2, "one lost reply, one retry");
-    assert.equal(saved.version, 1);
-    assert.equal((await adapter.load("exec-1/a"))?.version, 1);
+    // One batch of each kind of save, retried after a lost reply: a conditional save and an
+    // actor's save must not see their own writes as conflicts, a plain save must not store twice.
+    executed = 0;
+    const saved = await Promise.all([
+      adapter.save("exec-1/a", { n: 1 }, { expectedVersion: 0 }),
+      adapter.save("exec-1/b", { n: 1 }),
+      adapter.save("exec-1/c", { n: 1 }, { version: 3, fencingToken: 1 }),
+    ]);
+    assert.equal(executed, 2, "one lost reply, one retry");
+    assert.deepEqual(saved.map((s) => s.version), [1, 2, 3]);
+    for (const [key, version] of [["exec-1/a", 1], ["exec-1/b", 2], ["exec-1/c", 3]] as const) {
+      assert.equal((await adapter.load(key))?.version, version);
+    }
   } finally {
     await adapter.close();
     redis.disconnect();
@@ -157,6 +167,8 @@ Deno.test("RedisPersistenceAdapter batches the saves of one tick and isolates a 
       adapter.save("exec-1/a", 1),
       adapter.save("exec-1/a", 2),
       adapter.save("exec-2/bad", 1),
+      adapter.save("exec-2/bad", 2, { version: 7, fencingToken: 1 }),
+      adapter.save("exec-2/good", 1, { version: 7, fencingToken: 1 }),
       adapter.save("exec-3/b", 1, { expectedVersion: 5 }),
     ]);
     assert.equal(calls.filter((name) => /^eval/.test(name)).length, 1, calls.join(", "));
@@ -166,6 +178,8 @@ Deno.test("RedisPersistenceAdapter batches the saves of one tick and isolates a 
         1,
         2,
         "ReplyError: WRONGTYPE Operation against a key holding the wrong kind of value",
+        "ReplyError: WRONGTYPE Operation against a key holding the wrong kind of value",
+        7,
         'StaleVersionError: Cannot save "exec-3/b": expected version 5 but the store holds version 0',
       ],
     );
