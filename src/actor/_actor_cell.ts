@@ -28,6 +28,7 @@ import {
 import type { ResolvedSpawnOptions } from "./spawn_options.ts";
 import { invalidWorkerMessage } from "./_protocol_guard.ts";
 import type { GuestPort, WorkerPool } from "./_worker_pool.ts";
+import { runtimeEntry } from "./_runtime_bundle.ts";
 
 /** How an actor's run ended. */
 export type Exit =
@@ -68,23 +69,19 @@ type Status = "new" | "starting" | "running" | "stopping" | "failed" | "stopped"
 // Delay before a warm spare is started after the actor (re)started.
 const SPARE_DELAY_MS = 100;
 
-// The worker side of the runtime, bundled into one module (`deno task bundle`,
-// kept current by tests/worker/actor_worker_bundle_test.ts): a fresh worker
-// loads one file instead of a dozen, which is most of the spawn overhead.
-const WORKER_ENTRY = new URL("../worker/actor_worker.bundle.js", import.meta.url).href;
-
-// Evaluated between the runtime and the actor's bundle: the global scope is
-// hardened before any of the actor's code runs (src/worker/_guest_hardening.ts).
-const HARDEN_ENTRY = `data:application/javascript;base64,${
-  btoa(`import { hardenGuest } from ${JSON.stringify(WORKER_ENTRY)};\nhardenGuest();\n`)
-}`;
-
 // `entry` is the actor's verified bundle (src/actor/_module_sandbox.ts), never
-// the module itself: the module's own imports were decided by the host.
+// the module itself: the module's own imports were decided by the host. The
+// worker side of the runtime comes first (src/actor/_runtime_bundle.ts), then
+// a module that hardens the global scope (src/worker/_guest_hardening.ts),
+// evaluated before any of the actor's code runs.
 function bootstrapUrl(entry: string, pooled = false): string {
+  const runtime = JSON.stringify(runtimeEntry());
+  const harden = `data:application/javascript;base64,${
+    btoa(`import { hardenGuest } from ${runtime};\nhardenGuest();\n`)
+  }`;
   const start = pooled ? "startPooledActorWorker" : "startActorWorker";
-  const source = `import { ${start} } from ${JSON.stringify(WORKER_ENTRY)};\n` +
-    `import ${JSON.stringify(HARDEN_ENTRY)};\n` +
+  const source = `import { ${start} } from ${runtime};\n` +
+    `import ${JSON.stringify(harden)};\n` +
     `import * as actorModule from ${JSON.stringify(entry)};\n` +
     `${start}(actorModule);\n`;
   return `data:application/javascript;base64,${btoa(source)}`;

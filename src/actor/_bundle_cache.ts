@@ -45,10 +45,41 @@ function cacheDirectory(): CacheDirectory | undefined {
   return directory ?? undefined;
 }
 
-async function entryPath(key: string, write: boolean): Promise<string | undefined> {
+/**
+ * The cache file of an entry, where the cache may be read (or written).
+ *
+ * @param key What identifies the entry.
+ * @param write Whether it is to be written.
+ * @param extension The file's extension.
+ * @returns Its path, or `undefined` where there is no usable cache.
+ */
+export async function cacheFile(
+  key: string,
+  write: boolean,
+  extension = ".json",
+): Promise<string | undefined> {
   const dir = cacheDirectory();
   if (dir === undefined || (write && !dir.writable)) return undefined;
-  return `${dir.path}/${await sha256(`${FORMAT}\n${key}`)}.json`;
+  return `${dir.path}/${await sha256(`${FORMAT}\n${key}`)}${extension}`;
+}
+
+/**
+ * Writes a cache entry whole (a temporary file renamed), or not at all.
+ *
+ * @param path From `cacheFile(key, true)`.
+ * @param entry The entry: text as is, anything else as JSON.
+ * @returns Whether it was written.
+ */
+export async function storeCacheEntry(path: string, entry: unknown): Promise<boolean> {
+  try {
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    const temp = `${path}.${crypto.randomUUID()}.tmp`;
+    await Deno.writeTextFile(temp, typeof entry === "string" ? entry : JSON.stringify(entry));
+    await Deno.rename(temp, path);
+    return true;
+  } catch {
+    return false; // a cache that cannot be written is no cache: the next process builds again
+  }
 }
 
 /**
@@ -62,7 +93,7 @@ export async function readCachedBundle(
   key: string,
   policy: ModulePolicy,
 ): Promise<RawBundle | undefined> {
-  const path = await entryPath(key, false);
+  const path = await cacheFile(key, false);
   if (path === undefined) return undefined;
   let entry: Entry;
   try {
@@ -107,7 +138,7 @@ async function unchanged(policy: ModulePolicy, input: BundleInput): Promise<bool
  */
 export async function writeCachedBundle(key: string, bundle: RawBundle): Promise<void> {
   if (bundle.remote) return;
-  const path = await entryPath(key, true);
+  const path = await cacheFile(key, true);
   if (path === undefined) return;
   const entry: Entry = {
     format: FORMAT,
@@ -117,12 +148,5 @@ export async function writeCachedBundle(key: string, bundle: RawBundle): Promise
     externals: bundle.externals,
     inputs: bundle.inputs,
   };
-  try {
-    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-    const temp = `${path}.${crypto.randomUUID()}.tmp`;
-    await Deno.writeTextFile(temp, JSON.stringify(entry));
-    await Deno.rename(temp, path);
-  } catch {
-    // A cache that cannot be written is no cache: the in-memory one remains.
-  }
+  await storeCacheEntry(path, entry);
 }

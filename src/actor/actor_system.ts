@@ -54,6 +54,7 @@ import { HostEndpoint } from "./_host_endpoint.ts";
 import { LinkBroker } from "./_link_broker.ts";
 import type { WorkerToHost } from "./_protocol.ts";
 import { WorkerPool, type WorkerPoolOptions } from "./_worker_pool.ts";
+import { prepareRuntimeBundle } from "./_runtime_bundle.ts";
 import type { AskOptions } from "./actor_context.ts";
 import { ActorRef, type HostSendOptions } from "./actor_ref.ts";
 import { exceedingPermission, normalizePermissions, type PermissionValue } from "./permissions.ts";
@@ -555,6 +556,7 @@ export class ActorSystem {
   }
 
   async #verifyModules(spec: ChildSpec, parent?: ActorCell): Promise<void> {
+    await prepareRuntimeBundle();
     if ("supervisor" in spec) {
       const children = spec.supervisor?.children;
       if (Array.isArray(children)) {

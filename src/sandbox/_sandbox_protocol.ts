@@ -17,6 +17,10 @@ export interface SandboxHello {
   heartbeatMs?: number;
   heartbeatTimeoutMs?: number;
   limits?: Record<string, number>;
+  /** The worker runtime's bundle (src/actor/_runtime_bundle.ts): the sandbox builds none. */
+  runtime?: string;
+  /** Its URL (a file of the orchestrator's bundle cache), when it has one. */
+  runtimeUrl?: string;
 }
 
 /** Host → sandbox. */

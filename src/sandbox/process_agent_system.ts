@@ -27,6 +27,11 @@ import { normalizePermissions, type PermissionsSpec } from "../actor/permissions
 import { invalidSpan } from "../actor/_protocol_guard.ts";
 import { ActorFailedError, ActorSpawnError, toErrorInfo } from "../errors.ts";
 import { portableActorModule } from "../actor/_module_sandbox.ts";
+import {
+  prepareRuntimeBundle,
+  runtimeBundleCode,
+  runtimeBundleUrl,
+} from "../actor/_runtime_bundle.ts";
 import type { EventBus } from "../observability/event_bus.ts";
 import type { OaoEvent } from "../observability/events.ts";
 import type { AgentGroup, AgentRuntime } from "../orchestrator/agent_runtime.ts";
@@ -121,6 +126,7 @@ export class ProcessAgentSystem implements AgentRuntime {
 
   async supervise(spec: SupervisorSpec): Promise<AgentGroup> {
     if (this.#closed) throw new ActorFailedError("$sandbox", "the sandbox is closed");
+    await prepareRuntimeBundle(); // handed to the sandbox process in its hello
     const process = this.#processFor(spec);
     // Known before it starts: its first events (ACTOR_STARTED) come before the result.
     const group = new Group(spec.id, process);
@@ -233,6 +239,9 @@ export class ProcessAgentSystem implements AgentRuntime {
           ? { heartbeatTimeoutMs: this.#options.heartbeatTimeoutMs }
           : {}),
         ...(this.#options.limits ? { limits: this.#options.limits } : {}),
+        ...(runtimeBundleCode()
+          ? { runtime: runtimeBundleCode()!, runtimeUrl: runtimeBundleUrl()! }
+          : {}),
       },
     }, {
       onMessage: (message, from) => this.#onMessage(message, from),

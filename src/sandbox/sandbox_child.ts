@@ -16,6 +16,7 @@
  */
 import { ActorSystem } from "../actor/actor_system.ts";
 import { adoptActorModule } from "../actor/_module_sandbox.ts";
+import { adoptRuntimeBundle } from "../actor/_runtime_bundle.ts";
 import { type ErrorInfo, fromErrorInfo, toErrorInfo, ValueTooLargeError } from "../errors.ts";
 import { boundErrorInfo, jsonBytes, type Limits, resolveLimits } from "../limits.ts";
 import { configure, type LogRecord } from "@logtape/logtape";
@@ -86,6 +87,7 @@ function logLine(record: LogRecord) {
 /** Runs the sandbox until the orchestrator goes away. */
 export async function main(): Promise<void> {
   const hello = await readHello();
+  if (typeof hello.runtime === "string") adoptRuntimeBundle(hello.runtime, hello.runtimeUrl);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: hello.port });
   conn.setNoDelay(true); // small reply lines: no Nagle delay
   const out = new LineWriter(conn.writable);

@@ -1,31 +1,92 @@
-// Actor workers load the runtime from src/worker/actor_worker.bundle.js, a
-// bundle of src/worker/actor_worker.ts and what it imports. This test fails
-// when the bundle is out of date: run `deno task bundle` and commit it.
+// Workers start from a bundle of src/worker/actor_worker.ts and what it
+// imports, built on first use (src/actor/_runtime_bundle.ts) and kept in the
+// bundle cache, never committed.
 import assert from "node:assert/strict";
 
-Deno.test("the worker runtime bundle is built from the current sources (deno task bundle)", async () => {
-  const root = new URL("../../", import.meta.url).pathname;
-  const fresh = await Deno.makeTempFile({ suffix: ".js" });
+const ROOT = new URL("../../", import.meta.url);
+
+async function run(code: string, env: Record<string, string>) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--config", new URL("deno.json", ROOT).pathname, code],
+    cwd: ROOT.pathname,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: output.code,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
+
+Deno.test("the worker runtime is bundled on first use, from the current sources, into the cache", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "oao-runtime-cache-" });
   try {
-    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["bundle", "--quiet", "--platform=deno", "src/worker/actor_worker.ts", "-o", fresh],
-      cwd: root,
-      stderr: "piped",
-    }).output();
-    assert.equal(code, 0, new TextDecoder().decode(stderr));
-    const committed = await Deno.readTextFile(`${root}src/worker/actor_worker.bundle.js`);
+    const probe = `
+      import { prepareRuntimeBundle, runtimeEntry, runtimeBundleCode } from "./src/actor/_runtime_bundle.ts";
+      const before = runtimeEntry();
+      await prepareRuntimeBundle();
+      const code = runtimeBundleCode() ?? "";
+      console.log(JSON.stringify({
+        before, after: runtimeEntry(),
+        pooled: code.includes("startPooledActorWorker"), size: code.length,
+      }));`;
+    const first = await run(probe, { OAO_BUNDLE_CACHE: cache });
+    assert.equal(first.code, 0, first.stderr);
+    const built = JSON.parse(first.stdout) as Record<string, unknown>;
+    assert.match(String(built.before), /src\/worker\/actor_worker\.ts$/, "the modules before");
     assert.ok(
-      (await Deno.readTextFile(fresh)) === committed,
-      "src/worker/actor_worker.bundle.js is stale: run `deno task bundle`",
+      String(built.after).startsWith(`file://${cache}/`) && String(built.after).endsWith(".js"),
+      `the bundle after, as a module file of the cache: ${built.after}`,
     );
+    assert.equal(built.pooled, true, "built from the current sources");
+    const names = [...Deno.readDirSync(cache)].map((e) => e.name).sort();
+    assert.deepEqual(names.map((n) => n.slice(n.lastIndexOf("."))), [".js", ".json"]);
+    // A second process reads it (a changed source would make it build again).
+    const second = await run(probe, { OAO_BUNDLE_CACHE: cache });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal((JSON.parse(second.stdout) as { size: number }).size, built.size);
   } finally {
-    await Deno.remove(fresh);
+    await Deno.remove(cache, { recursive: true });
+  }
+});
+
+Deno.test("a stale cache entry is rebuilt and a tampered module file rewritten, never used", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "oao-runtime-cache-" });
+  try {
+    const probe = `
+      import { prepareRuntimeBundle, runtimeBundleCode } from "./src/actor/_runtime_bundle.ts";
+      await prepareRuntimeBundle();
+      console.log(runtimeBundleCode()?.includes("TAMPERED") ? "tampered" : "fresh");`;
+    assert.equal((await run(probe, { OAO_BUNDLE_CACHE: cache })).stdout.trim(), "fresh");
+    for (const entry of Deno.readDirSync(cache)) {
+      if (!entry.name.endsWith(".json")) continue;
+      const path = `${cache}/${entry.name}`;
+      const json = JSON.parse(await Deno.readTextFile(path));
+      json.code = `/* TAMPERED */ ${json.code}`;
+      json.inputs[0].sha256 = "0".repeat(64); // as if that source had changed since
+      await Deno.writeTextFile(path, JSON.stringify(json));
+    }
+    assert.equal((await run(probe, { OAO_BUNDLE_CACHE: cache })).stdout.trim(), "fresh");
+    // A module file that is not the bundle's code is written again before workers load it.
+    const module = [...Deno.readDirSync(cache)].find((e) => e.name.endsWith(".js"))!.name;
+    await Deno.writeTextFile(`${cache}/${module}`, "/* TAMPERED */");
+    assert.equal((await run(probe, { OAO_BUNDLE_CACHE: cache })).stdout.trim(), "fresh");
+    assert.ok(!(await Deno.readTextFile(`${cache}/${module}`)).includes("TAMPERED"));
+  } finally {
+    await Deno.remove(cache, { recursive: true });
   }
 });
 
 Deno.test("errors made by the bundled runtime are instances of the library's error classes", async () => {
-  const bundle = await import("../../src/worker/actor_worker.bundle.js") as Record<string, unknown>;
+  const { prepareRuntimeBundle, runtimeEntry } = await import(
+    "../../src/actor/_runtime_bundle.ts"
+  );
+  await prepareRuntimeBundle();
+  const bundle = await import(runtimeEntry()) as Record<string, unknown>;
   assert.equal(typeof bundle.startActorWorker, "function");
+  assert.equal(typeof bundle.startPooledActorWorker, "function");
   const { AskTimeoutError, OaoError, fromErrorInfo, MailboxFullError } = await import(
     "../../src/errors.ts"
   );
