@@ -120,7 +120,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   readonly entry: string;
   readonly options: ResolvedSpawnOptions;
   readonly snapshotKey: string;
-  readonly inbound = new Map<string, SenderEndpoint>();
+  readonly inbound: Map<string, SenderEndpoint> = new Map();
   readonly children: ActorCell[] = [];
   parent: ActorCell | undefined;
   owner: ChildOwner | undefined;
@@ -414,7 +414,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   }
 
   /** Targets this actor's worker was linked to (it may report them undeliverable). */
-  readonly targets = new Set<string>();
+  readonly targets: Set<string> = new Set();
 
   // ---- internals -----------------------------------------------------------
 
