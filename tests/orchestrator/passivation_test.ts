@@ -278,3 +278,24 @@ Deno.test("a pooled worker that crashes fails only the activations it held: each
   assert.deepEqual(await failedIn(bystander.executionId), [], "another agent's pool is untouched");
   assert.deepEqual(Object.fromEntries(gate.runs), { "other agent": 1, victim: 1, crasher: 1 });
 });
+
+Deno.test("in a sandbox process too, a waiting execution is passivated and activated", async () => {
+  const runs = new Map<string, number>();
+  await using orchestrator = testOrchestrator({
+    sandbox: "process",
+    passivateAfterMs: 20,
+    tools: [sleeper(runs)],
+  });
+  const report = await orchestrator.run("tester", {
+    tokens: 1,
+    calls: [
+      { tool: "sleep", args: { label: "a", ms: 200 } },
+      { tool: "sleep", args: { label: "b", ms: 1 } },
+    ],
+  });
+  assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  assert.deepEqual(Object.fromEntries(runs), { a: 1, b: 1 });
+  assert.equal(report.tokens, 4);
+  const types = executionTypes(await orchestrator.eventStore.readRange(report.executionId));
+  assert.ok(types.includes("EXECUTION_PASSIVATED") && types.includes("EXECUTION_ACTIVATED"));
+});
