@@ -52,7 +52,7 @@ import { exportWorkerSpans } from "../tracing/_packed_spans.ts";
 import { ActorCell, type CellHost, createActorWorker } from "./_actor_cell.ts";
 import { HostEndpoint } from "./_host_endpoint.ts";
 import { LinkBroker } from "./_link_broker.ts";
-import type { WorkerToHost } from "./_protocol.ts";
+import type { HostToWorker, WorkerToHost } from "./_protocol.ts";
 import { WorkerPool, type WorkerPoolOptions } from "./_worker_pool.ts";
 import { prepareRuntimeBundle } from "./_runtime_bundle.ts";
 import type { AskOptions } from "./actor_context.ts";
@@ -796,6 +796,12 @@ export class ActorSystem {
     id: number,
     request: Extract<WorkerToHost, { k: "request" }>["request"],
   ): Promise<void> {
+    // The answer goes to the incarnation that asked, never to a restarted one:
+    // its request ids start again at 1, and an old answer would settle a new request.
+    const incarnation = cell.incarnation;
+    const reply = (message: Extract<HostToWorker, { k: "reply" }>) => {
+      if (cell.incarnation === incarnation) cell.post(message);
+    };
     try {
       let value: unknown;
       switch (request.op) {
@@ -854,7 +860,7 @@ export class ActorSystem {
           }
           if (target === cell) {
             // Stopping itself: answer first, the worker goes away with the stop.
-            cell.post({ k: "reply", id, ok: true, value: undefined });
+            reply({ k: "reply", id, ok: true, value: undefined });
             void this.#stopTree(target, request.mode);
             return;
           }
@@ -878,12 +884,12 @@ export class ActorSystem {
         }
       }
       try {
-        cell.post({ k: "reply", id, ok: true, value });
+        reply({ k: "reply", id, ok: true, value });
       } catch (error) {
-        cell.post({ k: "reply", id, ok: false, error: toErrorInfo(error) });
+        reply({ k: "reply", id, ok: false, error: toErrorInfo(error) });
       }
     } catch (error) {
-      cell.post({ k: "reply", id, ok: false, error: toErrorInfo(error) });
+      reply({ k: "reply", id, ok: false, error: toErrorInfo(error) });
     }
   }
 }

@@ -1,6 +1,7 @@
-// One execution in progress: the governed step loop, tool calls, retries,
-// the deadline, cancellation, and the audit events — written ahead of every
-// transition. Internal: the Orchestrator creates runs.
+// One execution in progress: the governed step loop, retries, the deadline,
+// cancellation, passivation and activation, and the audit events — written
+// ahead of every transition. Tool calls go through its ToolGate
+// (_tool_gate.ts). Internal: the Orchestrator creates runs.
 import type { Logger } from "@logtape/logtape";
 import type { PermissionsSpec } from "../actor/permissions.ts";
 import { backoffDelay } from "../backoff.ts";
@@ -9,10 +10,8 @@ import {
   type ErrorInfo,
   ExecutionCancelledError,
   FencedError,
-  fromErrorInfo,
   OaoError,
   PolicyViolationError,
-  ToolOutcomeUnknownError,
   ValueTooLargeError,
 } from "../errors.ts";
 import { jsonBytes, type Limits, truncateText } from "../limits.ts";
@@ -34,21 +33,16 @@ import {
 import type { Span, Tracer } from "../tracing/tracer.ts";
 import type { AgentGroup, AgentRuntime } from "./agent_runtime.ts";
 import type { StepMessage, StepResult, ToolCallRequest } from "./agent.ts";
-import { canonicalJson } from "./canonical_json.ts";
 import type { ExecutionReport, ExecutionStatus, StateEntry } from "./execution_report.ts";
 import type { ExecutionView } from "./execution_view.ts";
 import { type LifecycleState, nextState } from "./lifecycle.ts";
 import type { StrictPolicy, Violation } from "./policy.ts";
 import { type RetryPolicy, toBackoff } from "./retry_policy.ts";
-import { callHash, callKey, type ToolDefinition } from "./tool.ts";
-import { type Outcome, ToolLedger } from "./_tool_ledger.ts";
+import type { ToolDefinition } from "./tool.ts";
+import { ToolLedger } from "./_tool_ledger.ts";
+import { type GateRun, ToolGate } from "./_tool_gate.ts";
 import { HostWaits } from "./_host_waits.ts";
-import {
-  assertJsonWithin,
-  boundedErrorInfo,
-  reportedTokens,
-  validateStepResult,
-} from "./_boundary.ts";
+import { boundedErrorInfo, reportedTokens, validateStepResult } from "./_boundary.ts";
 
 /** A registered agent, resolved. */
 export interface ResolvedAgent {
@@ -146,6 +140,7 @@ export class ExecutionRun {
   #status: ExecutionStatus = "RUNNING";
   #attemptTimeout: ((error: Error) => void) | undefined;
   #waits: HostWaits;
+  #gate: ToolGate;
   #onPassivate: (() => void) | undefined; // set while a step's activation is asked
   #replaying = false; // the step runs again after an activation: its calls are answered
 
@@ -163,6 +158,7 @@ export class ExecutionRun {
     // Agents with peers keep talking to them while they wait: never passivated (yet).
     const afterMs = init.agent.peers.length > 0 ? Infinity : host.passivateAfterMs;
     this.#waits = new HostWaits(host.clock, afterMs, () => this.#onPassivate?.());
+    this.#gate = new ToolGate(this.#gateRun());
     init.signal?.addEventListener("abort", () => this.cancel("the caller aborted"), { once: true });
   }
 
@@ -478,234 +474,45 @@ export class ExecutionRun {
     }
   }
 
-  /** Handles a tool call from the agent: governed, audited, idempotent. */
-  async toolCall(request: ToolCallRequest): Promise<unknown> {
-    // A step run again after an activation reports again the tokens it
-    // reported before its calls answered from the ledger: counted once.
-    const replaying = this.#replaying;
-    if (!replaying) this.#totals.tokens += request.tokens;
-    this.#throwIfFatal();
-    const step = this.#step;
-    if (request.step !== step) {
-      throw new OaoError(
-        "STALE_STEP",
-        `Tool call from step ${request.step} refused: the execution is at step ${step}`,
-      );
-    }
-    const { name } = request;
-    const tool = this.#host.tool(name);
-    const allowed = this.#init.agent.tools;
-    if (!tool || (allowed && !allowed.includes(name))) {
-      const names = allowed ?? this.#host.toolNames();
-      throw new TypeError(
-        `Agent "${this.#init.agent.name}" cannot call tool "${name}": ${
-          tool ? "not allowed for this agent" : "no such tool"
-        } (available: ${names.map((n) => `"${n}"`).join(", ") || "none"})`,
-      );
-    }
-    const hash = await callHash(name, request.args);
-    this.#ledger.enterRun(String(request.run));
-    const occurrence = this.#ledger.nextOccurrence(hash);
-    const key = callKey(hash, occurrence);
-    if (replaying) {
-      const answered = this.#ledger.outcome(key) ?? this.#ledger.running(key);
-      if (!answered) {
-        this.#replaying = false;
-        this.#totals.tokens += request.tokens;
-      }
-    }
-    // Still running (a run of the step before a restart or a passivation
-    // started it): joined, never started twice.
-    const running = this.#ledger.running(key);
-    if (running) {
-      const joined = await running;
-      if (joined.ok) return joined.result;
-      throw fromErrorInfo(joined.error ?? { name: "Error", message: `Tool "${name}" failed` });
-    }
-    // Claimed before anything is awaited; what a joining run gets once it is known.
-    let settle!: (outcome: Outcome) => void;
-    this.#ledger.start(key, new Promise<Outcome>((resolve) => (settle = resolve)));
-    let settled: Outcome = {
-      ok: false,
-      error: { name: "Error", message: `The outcome of tool "${name}" could not be recorded` },
-    };
-    try {
-      return await this.#gatedCall(request, tool, step, hash, occurrence, key, replaying, (o) => {
-        settled = o;
-      });
-    } finally {
-      settle(settled);
-    }
+  /** Handles a tool call from the agent: governed, audited, idempotent (see ToolGate). */
+  toolCall(request: ToolCallRequest): Promise<unknown> {
+    return this.#gate.call(request);
   }
 
-  // The rest of a tool call, once its key is claimed: the answer from the
-  // ledger or the log, or the admitted, recorded and timed run of the tool.
-  async #gatedCall(
-    request: ToolCallRequest,
-    tool: ToolDefinition<unknown, unknown>,
-    step: number,
-    hash: string,
-    occurrence: number,
-    key: string,
-    replaying: boolean,
-    known: (outcome: Outcome) => void,
-  ): Promise<unknown> {
-    const { name } = request;
-    const span = this.#host.tracer.startSpan(`oao.tool.${name}`, {
-      parent: this.#stepSpan?.context,
-      kind: "client",
-      attributes: {
-        "oao.execution.id": this.executionId,
-        "oao.step": step,
-        "oao.tool.name": name,
-        "oao.tool.key_hash": hash,
-        "oao.tool.occurrence": occurrence,
-        "oao.tool.idempotent_skipped": false,
+  // What the tool gate sees of this run.
+  #gateRun(): GateRun {
+    // deno-lint-ignore no-this-alias
+    const run = this;
+    return {
+      executionId: this.executionId,
+      host: this.#host,
+      agent: this.#init.agent,
+      policy: this.#init.policy,
+      ledger: this.#ledger,
+      waits: this.#waits,
+      get totals() {
+        return run.#totals;
       },
-    });
-    try {
-      let outcome = this.#ledger.outcome(key);
-      if (!outcome && this.#ledger.resumed) {
-        const stored = await this.#host.eventStore.findByKey(this.executionId, `outcome:${key}`);
-        if (stored) {
-          outcome = stored.type === "TOOL_CALL_SUCCESS"
-            ? { ok: true, result: (stored.data as { result?: unknown }).result }
-            : { ok: false };
-        }
-      }
-      if (outcome?.ok) {
-        known(outcome);
-        span.setAttribute("oao.tool.idempotent_skipped", true);
-        // An activation's replay is not a skip: the log holds the call once.
-        if (!replaying) {
-          await this.#record("IDEMPOTENT_TOOL_SKIPPED", { tool: name, key }, { step });
-        }
-        span.setStatus("ok");
-        return outcome.result;
-      }
-      // Earlier in this attempt, the call failed: the step run again sees the same failure.
-      const failed = this.#ledger.failedInAttempt(key);
-      if (failed) {
-        known({ ok: false, error: failed });
-        throw fromErrorInfo(failed);
-      }
-      // A call whose intent was recorded before a crash, without an outcome:
-      // re-run only if the tool is idempotent; it was already counted and admitted.
-      let rerun = false;
-      if (!outcome && this.#ledger.resumed && !this.#ledger.hasIntent(key)) {
-        const intent = await this.#host.eventStore.findByKey(this.executionId, `intent:${key}`);
-        if (intent && !tool.idempotent) {
-          const error = new ToolOutcomeUnknownError(name, key);
-          this.#fatal ??= error;
-          throw error;
-        }
-        rerun = intent !== undefined;
-      }
-      if (!rerun) {
-        const violation = this.#init.policy.checkToolCall(this.#totals, this.#elapsed());
-        if (violation) await this.#violation(violation);
-        this.#totals.toolCalls++;
-      }
-      this.#ledger.intent(key);
-      await this.#record("TOOL_CALL", {
-        tool: name,
-        key,
-        occurrence,
-        args: request.args ?? null,
-        rerun,
-      }, {
-        step,
-        key: `intent:${key}`,
-      });
-      const started = this.#host.clock.now();
-      const endWait = this.#waits.begin(`tool "${name}"`);
-      try {
-        // Tools run under their span's context (OpenTelemetry's, when the tracer joins it).
-        const result = await this.#host.tracer.runInContext(
-          span.context,
-          () => this.#invoke(tool, request.args, key, step),
-        );
-        // The result is recorded and sent to the agent: it must be JSON, and bounded.
-        canonicalJson(result ?? null);
-        assertJsonWithin(
-          result ?? null,
-          `The result of tool "${name}"`,
-          this.#host.limits.maxValueBytes,
-        );
-        // Known to the ledger (and to a run of the step that asks again) once in the log.
-        await this.#record("TOOL_CALL_SUCCESS", {
-          tool: name,
-          key,
-          result: result ?? null,
-          durationMs: this.#host.clock.now() - started,
-        }, { step, key: `outcome:${key}` });
-        this.#ledger.record(key, { ok: true, result });
-        known({ ok: true, result });
-        span.setStatus("ok");
-        return result;
-      } catch (error) {
-        if (error instanceof FencedError) throw error;
-        const info = this.#errorInfo(error);
-        await this.#record("TOOL_CALL_FAILED", {
-          tool: name,
-          key,
-          error: info,
-          durationMs: this.#host.clock.now() - started,
-        }, { step, key: `outcome:${key}` });
-        this.#ledger.record(key, { ok: false, error: info });
-        known({ ok: false, error: info });
-        throw error;
-      } finally {
-        endWait();
-      }
-    } catch (error) {
-      span.recordException(error);
-      throw error;
-    } finally {
-      span.end();
-    }
-  }
-
-  async #invoke(
-    tool: ToolDefinition<unknown, unknown>,
-    args: unknown,
-    key: string,
-    step: number,
-  ): Promise<unknown> {
-    const timeoutMs = tool.timeoutMs ?? 60_000;
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(this.#abort.signal.reason);
-    this.#abort.signal.addEventListener("abort", onAbort, { once: true });
-    let timer: TimerId | undefined;
-    try {
-      return await Promise.race([
-        Promise.resolve().then(() =>
-          tool.run(args as never, {
-            executionId: this.executionId,
-            agent: this.#init.agent.name,
-            step,
-            key,
-            signal: controller.signal,
-          })
-        ),
-        new Promise<never>((_, reject) => {
-          timer = this.#host.clock.setTimeout(() => {
-            const error = new OaoError(
-              "TOOL_TIMEOUT",
-              `Tool "${tool.name}" did not finish within ${timeoutMs} ms`,
-            );
-            controller.abort(error);
-            reject(error);
-          }, timeoutMs);
-          controller.signal.addEventListener("abort", () => reject(controller.signal.reason), {
-            once: true,
-          });
-        }),
-      ]);
-    } finally {
-      if (timer !== undefined) this.#host.clock.clearTimeout(timer);
-      this.#abort.signal.removeEventListener("abort", onAbort);
-    }
+      get step() {
+        return run.#step;
+      },
+      get stepSpan() {
+        return run.#stepSpan;
+      },
+      signal: this.#abort.signal,
+      get replaying() {
+        return run.#replaying;
+      },
+      set replaying(value: boolean) {
+        run.#replaying = value;
+      },
+      elapsed: () => this.#elapsed(),
+      throwIfFatal: () => this.#throwIfFatal(),
+      fail: (error) => void (this.#fatal ??= error),
+      violation: (violation) => this.#violation(violation),
+      record: (type, data, extra) => this.#record(type, data, extra),
+      errorInfo: (error) => this.#errorInfo(error),
+    };
   }
 
   async #violation(violation: Violation): Promise<never> {

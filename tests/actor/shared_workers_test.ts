@@ -155,3 +155,34 @@ Deno.test("invalid isolation and pool options are refused with the field named",
     /Invalid pool.idleMs -1/,
   );
 });
+
+for (const isolation of ["worker", "shared"] as const) {
+  Deno.test(`a service answer meant for an actor's earlier incarnation never settles a request of the restarted one (${isolation})`, async () => {
+    await using system = testSystem();
+    const gates = new Map<string, () => void>();
+    system.registerService(
+      "svc",
+      (payload) =>
+        new Promise((resolve) => gates.set(String(payload), () => resolve(`answer to ${payload}`))),
+    );
+    const caller = await system.spawn(fixture("service_caller"), {
+      name: "caller",
+      isolation,
+      snapshot: "never",
+      maxDeliveries: 1,
+    });
+    void caller.ask("old", { timeoutMs: 10_000 }).catch(() => {});
+    await eventually(() => gates.has("old") ? true : undefined, "the first call");
+    caller.kill("restart it");
+    await eventually(
+      () => system.recorded.some((e) => e.type === "ACTOR_RESTARTED") ? true : undefined,
+      "the restart",
+    );
+    const fresh = caller.ask<string>("new", { timeoutMs: 10_000 });
+    await eventually(() => gates.has("new") ? true : undefined, "the second call");
+    gates.get("old")!(); // both incarnations' request ids are 1
+    await new Promise((r) => setTimeout(r, 100));
+    gates.get("new")!();
+    assert.equal(await fresh, "answer to new");
+  });
+}
