@@ -52,8 +52,8 @@ export {
   Supervisor,
   type SupervisorChildSpec,
   type SupervisorSpec,
-} from "./src/supervision/supervisor.ts";
-export type { Strategy, SupervisorOptions } from "./src/supervision/supervisor_options.ts";
+} from "./src/actor/supervisor.ts";
+export type { Strategy, SupervisorOptions } from "./src/actor/supervisor_options.ts";
 
 // Observability
 export {

@@ -17,7 +17,7 @@ import { ActorSystem } from "../src/actor/actor_system.ts";
 import { EventBus } from "../src/observability/event_bus.ts";
 import type { AgentRuntime } from "../src/orchestrator/agent_runtime.ts";
 import { ProcessAgentSystem } from "../src/sandbox/process_agent_system.ts";
-import type { SupervisorSpec } from "../src/supervision/supervisor.ts";
+import type { SupervisorSpec } from "../src/actor/supervisor.ts";
 import { Tracer } from "../src/tracing/tracer.ts";
 import { figure, median, percentile } from "./_figure.ts";
 

@@ -44,8 +44,8 @@ import {
   Supervisor,
   type SupervisorChildSpec,
   type SupervisorSpec,
-} from "../supervision/supervisor.ts";
-import type { SupervisorOptions } from "../supervision/supervisor_options.ts";
+} from "./supervisor.ts";
+import type { SupervisorOptions } from "./supervisor_options.ts";
 import { formatTraceparent, newTraceContext } from "../tracing/trace_context.ts";
 import { Tracer } from "../tracing/tracer.ts";
 import { exportWorkerSpans } from "../tracing/_packed_spans.ts";

@@ -8,7 +8,7 @@
 import type { AskOptions } from "../actor/actor_context.ts";
 import type { HostSendOptions } from "../actor/actor_ref.ts";
 import type { ServiceHandler } from "../actor/actor_system.ts";
-import type { SupervisorSpec, SupervisorStatus } from "../supervision/supervisor.ts";
+import type { SupervisorSpec, SupervisorStatus } from "../actor/supervisor.ts";
 
 /** A supervised group of agents (one execution's), as its runtime reports it. */
 export interface AgentGroup {

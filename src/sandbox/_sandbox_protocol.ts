@@ -3,9 +3,9 @@
 import type { PortableModule } from "../actor/_module_sandbox.ts";
 import type { ErrorInfo } from "../errors.ts";
 import type { OaoEvent } from "../observability/events.ts";
-import type { SupervisorSpec } from "../supervision/supervisor.ts";
+import type { SupervisorSpec } from "../actor/supervisor.ts";
 import type { SpanData } from "../tracing/span_data.ts";
-import type { SupervisorStatus } from "../supervision/supervisor.ts";
+import type { SupervisorStatus } from "../actor/supervisor.ts";
 
 /** The first line the host writes on the child's stdin. */
 export interface SandboxHello {

@@ -35,7 +35,7 @@ import {
 import type { EventBus } from "../observability/event_bus.ts";
 import type { OaoEvent } from "../observability/events.ts";
 import type { AgentGroup, AgentRuntime } from "../orchestrator/agent_runtime.ts";
-import type { SupervisorSpec, SupervisorStatus } from "../supervision/supervisor.ts";
+import type { SupervisorSpec, SupervisorStatus } from "../actor/supervisor.ts";
 import { formatTraceparent } from "../tracing/trace_context.ts";
 import type { Tracer } from "../tracing/tracer.ts";
 import { unionPermissions } from "./_child_flags.ts";

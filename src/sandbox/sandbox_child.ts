@@ -21,7 +21,7 @@ import { type ErrorInfo, fromErrorInfo, toErrorInfo, ValueTooLargeError } from "
 import { boundErrorInfo, jsonBytes, type Limits, resolveLimits } from "../limits.ts";
 import { configure, type LogRecord } from "@logtape/logtape";
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Supervisor } from "../supervision/supervisor.ts";
+import type { Supervisor } from "../actor/supervisor.ts";
 import { parseTraceparent } from "../tracing/trace_context.ts";
 import { Tracer } from "../tracing/tracer.ts";
 import type { SpanData } from "../tracing/span_data.ts";

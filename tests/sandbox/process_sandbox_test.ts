@@ -6,7 +6,7 @@ import { alive } from "./_proc.ts";
 import { EventBus } from "../../src/observability/event_bus.ts";
 import type { OaoEvent } from "../../src/observability/events.ts";
 import { ProcessAgentSystem } from "../../src/sandbox/process_agent_system.ts";
-import type { SupervisorSpec } from "../../src/supervision/supervisor.ts";
+import type { SupervisorSpec } from "../../src/actor/supervisor.ts";
 import { Tracer } from "../../src/tracing/tracer.ts";
 import { normalizePermissions, type PermissionsSpec } from "../../src/actor/permissions.ts";
 import { childEnv } from "../../src/sandbox/_child_flags.ts";

@@ -6,7 +6,7 @@ import { InMemoryPersistenceAdapter } from "../../src/persistence/in_memory_pers
 import type { PersistenceAdapter } from "../../src/persistence/persistence_adapter.ts";
 import { RedisPersistenceAdapter } from "../../src/redis/redis_persistence_adapter.ts";
 import type { CrashMode } from "../../actors/summer.ts";
-import { actor, testSystem } from "../actor/_helpers.ts";
+import { actor, testSystem } from "./_helpers.ts";
 
 const N = 10_000;
 

@@ -1,7 +1,7 @@
 // `warmSpare: true` keeps a started worker ready, so that a restart does not
 // wait for a new worker; the spare is started after the actor got going.
 import assert from "node:assert/strict";
-import { actor, eventually, testSystem } from "../actor/_helpers.ts";
+import { actor, eventually, testSystem } from "./_helpers.ts";
 
 const noBackoff = { minMs: 0, maxMs: 0, factor: 1, jitter: 0 };
 

@@ -3,8 +3,8 @@ import { backoffBounds } from "../../src/backoff.ts";
 import { FencedError } from "../../src/errors.ts";
 import { InMemoryPersistenceAdapter } from "../../src/persistence/in_memory_persistence_adapter.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
-import type { Strategy } from "../../src/supervision/supervisor_options.ts";
-import { actor, eventually, testSystem } from "../actor/_helpers.ts";
+import type { Strategy } from "../../src/actor/supervisor_options.ts";
+import { actor, eventually, testSystem } from "./_helpers.ts";
 
 const noBackoff = { minMs: 0, maxMs: 0, factor: 1, jitter: 0 };
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { InMemoryPersistenceAdapter } from "../../src/persistence/in_memory_persistence_adapter.ts";
-import { actor, eventually, testSystem } from "../actor/_helpers.ts";
+import { actor, eventually, testSystem } from "./_helpers.ts";
 
 const noBackoff = { minMs: 0, maxMs: 0, factor: 1, jitter: 0 };
 

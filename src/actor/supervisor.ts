@@ -13,8 +13,8 @@ import { backoffDelay } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
 import { type ErrorInfo, SupervisorEscalationError, toErrorInfo } from "../errors.ts";
 import type { RuntimeEventData, RuntimeEventType } from "../observability/events.ts";
-import type { ActorCell, ChildOwner, Exit } from "../actor/_actor_cell.ts";
-import type { RestartType, SpawnOptions } from "../actor/spawn_options.ts";
+import type { ActorCell, ChildOwner, Exit } from "./_actor_cell.ts";
+import type { RestartType, SpawnOptions } from "./spawn_options.ts";
 import { RestartIntensity } from "./restart_intensity.ts";
 import {
   type ResolvedSupervisorOptions,
