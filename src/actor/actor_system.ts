@@ -28,6 +28,7 @@ import {
   toErrorInfo,
 } from "../errors.ts";
 import type { EventStore } from "../events/event_store.ts";
+import { storeJournal } from "../events/journal.ts";
 import { boundErrorInfo, type Limits, resolveLimits, truncateText } from "../limits.ts";
 import { EventBus } from "../observability/event_bus.ts";
 import {
@@ -174,27 +175,7 @@ export class ActorSystem {
     this.events = options.bus ?? new EventBus();
     const systemLogId = options.systemLogId ?? `system-${this.name}`;
     if (options.eventStore) {
-      const store = options.eventStore;
-      this.events.setJournal(async (event, publish) => {
-        const input: Parameters<EventStore["appendEvent"]>[1] = {
-          type: event.type,
-          data: event.data,
-          time: event.time,
-        };
-        if (event.step !== undefined) input.step = event.step;
-        if (event.totals) input.totals = event.totals;
-        if (event.traceId) input.traceId = event.traceId;
-        if (event.spanId) input.spanId = event.spanId;
-        const appendOptions: { expire?: number; fencingToken?: number } = {};
-        if (publish.expire !== undefined) appendOptions.expire = publish.expire;
-        if (publish.fencingToken !== undefined) appendOptions.fencingToken = publish.fencingToken;
-        const stored = await store.appendEvent(
-          event.executionId ?? systemLogId,
-          input,
-          appendOptions,
-        );
-        return { ...event, seq: stored.seq };
-      });
+      this.events.setJournal(storeJournal(options.eventStore, systemLogId));
     }
     const positive = (value: number | undefined, fallback: number, field: string) => {
       const v = value ?? fallback;

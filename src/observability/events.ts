@@ -91,6 +91,8 @@ export interface OaoEvent<T extends string = string> {
   spanId?: string;
   /** Sequence number in the event store, once stored. */
   seq?: number;
+  /** Index key in its log (`EventInput.key`): idempotent tool calls find their events by it. */
+  key?: string;
 }
 
 /** A runtime event with its typed payload. */

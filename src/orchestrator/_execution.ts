@@ -15,14 +15,8 @@ import {
   ValueTooLargeError,
 } from "../errors.ts";
 import { jsonBytes, type Limits, truncateText } from "../limits.ts";
-import type {
-  AppendOptions,
-  EventInput,
-  EventStore,
-  StoredEvent,
-  Totals,
-} from "../events/event_store.ts";
-import type { EventBus } from "../observability/event_bus.ts";
+import type { EventStore, Totals } from "../events/event_store.ts";
+import type { EventBus, PublishOptions } from "../observability/event_bus.ts";
 import type { OaoEvent } from "../observability/events.ts";
 import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
 import {
@@ -786,7 +780,7 @@ export class ExecutionRun {
     type: string,
     data: Record<string, unknown>,
     extra: { step?: number; key?: string } = {},
-  ): Promise<StoredEvent> {
+  ): Promise<OaoEvent> {
     // Events are the execution's source of truth (resume, replay, idempotent
     // tool answers): one that is too large is refused whole, never altered.
     const size = jsonBytes(data);
@@ -801,20 +795,25 @@ export class ExecutionRun {
       );
     }
     const span = this.#stepSpan ?? this.#rootSpan;
-    const time = this.#host.clock.now();
-    const input: EventInput = { type, data, totals: { ...this.#totals }, time };
-    if (extra.step !== undefined) input.step = extra.step;
-    if (extra.key !== undefined) input.key = extra.key;
+    const event: OaoEvent = {
+      type,
+      time: this.#host.clock.now(),
+      executionId: this.executionId,
+      data,
+      totals: { ...this.#totals },
+    };
+    if (extra.step !== undefined) event.step = extra.step;
+    if (extra.key !== undefined) event.key = extra.key;
     if (span?.context) {
-      input.traceId = span.context.traceId;
-      input.spanId = span.context.spanId;
+      event.traceId = span.context.traceId;
+      event.spanId = span.context.spanId;
     }
-    const options: AppendOptions = {};
+    const options: PublishOptions = {};
     if (this.#host.retentionSeconds !== undefined) options.expire = this.#host.retentionSeconds;
     if (this.#init.fencingToken !== undefined) options.fencingToken = this.#init.fencingToken;
-    let stored: StoredEvent;
+    // The bus's journal (src/events/journal.ts) appends it to the log, then its listeners see it.
     try {
-      stored = await this.#host.eventStore.appendEvent(this.executionId, input, options);
+      return await this.#host.bus.publish(event, options);
     } catch (error) {
       if (error instanceof FencedError) {
         this.#fatal = error;
@@ -822,18 +821,5 @@ export class ExecutionRun {
       }
       throw error;
     }
-    const event: OaoEvent = {
-      type,
-      time,
-      executionId: this.executionId,
-      data,
-      totals: input.totals!,
-      seq: stored.seq,
-    };
-    if (input.step !== undefined) event.step = input.step;
-    if (input.traceId) event.traceId = input.traceId;
-    if (input.spanId) event.spanId = input.spanId;
-    this.#host.bus.emitLocal(event);
-    return stored;
   }
 }

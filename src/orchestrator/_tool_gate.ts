@@ -12,7 +12,8 @@ import {
   OaoError,
   ToolOutcomeUnknownError,
 } from "../errors.ts";
-import type { StoredEvent, Totals } from "../events/event_store.ts";
+import type { Totals } from "../events/event_store.ts";
+import type { OaoEvent } from "../observability/events.ts";
 import type { Span } from "../tracing/tracer.ts";
 import type { ToolCallRequest } from "./agent.ts";
 import { canonicalJson } from "./canonical_json.ts";
@@ -50,7 +51,7 @@ export interface GateRun {
     type: string,
     data: Record<string, unknown>,
     extra?: { step?: number; key?: string },
-  ): Promise<StoredEvent>;
+  ): Promise<OaoEvent>;
   errorInfo(error: unknown): ErrorInfo;
 }
 
