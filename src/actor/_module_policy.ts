@@ -28,6 +28,7 @@ export const RUNTIME_EXPORTS: Readonly<Record<string, string>> = {
   "@oao/runtime": "mod.ts",
   "@oao/runtime/redis": "src/redis/mod.ts",
   "@oao/runtime/tracing": "src/tracing/mod.ts",
+  "@oao/runtime/testing": "src/testing/mod.ts",
 };
 
 // `node:` built-ins an actor may import. Left out on purpose: `vm` (runs code

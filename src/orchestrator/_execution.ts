@@ -3,9 +3,8 @@
 // ahead of every transition. Tool calls go through its ToolGate
 // (_tool_gate.ts). Internal: the Orchestrator creates runs.
 import type { Logger } from "@logtape/logtape";
-import type { PermissionsSpec } from "../actor/permissions.ts";
 import { backoffDelay } from "../backoff.ts";
-import type { Clock, TimerId } from "../clock.ts";
+import type { TimerId } from "../clock.ts";
 import {
   type ErrorInfo,
   ExecutionCancelledError,
@@ -14,59 +13,30 @@ import {
   PolicyViolationError,
   ValueTooLargeError,
 } from "../errors.ts";
-import { jsonBytes, type Limits, truncateText } from "../limits.ts";
-import type { EventStore, Totals } from "../events/event_store.ts";
-import type { EventBus, PublishOptions } from "../observability/event_bus.ts";
+import { jsonBytes, truncateText } from "../limits.ts";
+import type { Totals } from "../events/event_store.ts";
+import type { PublishOptions } from "../observability/event_bus.ts";
 import type { OaoEvent } from "../observability/events.ts";
-import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
 import {
   formatTraceparent,
   parseTraceparent,
   type TraceContext,
 } from "../tracing/trace_context.ts";
-import type { Span, Tracer } from "../tracing/tracer.ts";
-import type { AgentGroup, AgentRuntime } from "./agent_runtime.ts";
+import type { Span } from "../tracing/tracer.ts";
+import type { AgentGroup } from "./agent_runtime.ts";
 import type { StepMessage, StepResult, ToolCallRequest } from "./agent.ts";
 import type { ExecutionReport, ExecutionStatus, StateEntry } from "./execution_report.ts";
 import type { ExecutionView } from "./execution_view.ts";
 import { type LifecycleState, nextState } from "./lifecycle.ts";
 import type { StrictPolicy, Violation } from "./policy.ts";
-import { type RetryPolicy, toBackoff } from "./retry_policy.ts";
-import type { ToolDefinition } from "./tool.ts";
+import { toBackoff } from "./retry_policy.ts";
 import { ToolLedger } from "./_tool_ledger.ts";
 import { type GateRun, ToolGate } from "./_tool_gate.ts";
 import { HostWaits } from "./_host_waits.ts";
+import type { ResolvedAgent, RunHost } from "./_run_host.ts";
 import { boundedErrorInfo, reportedTokens, validateStepResult } from "./_boundary.ts";
 
-/** A registered agent, resolved. */
-export interface ResolvedAgent {
-  name: string;
-  module: string;
-  version: string;
-  permissions: PermissionsSpec;
-  isolation: "pool" | "execution";
-  tools: string[] | undefined;
-  peers: ResolvedAgent[];
-}
-
-/** What a run needs from its orchestrator. */
-export interface RunHost {
-  readonly system: AgentRuntime;
-  readonly eventStore: EventStore;
-  readonly persistence: PersistenceAdapter;
-  readonly clock: Clock;
-  readonly tracer: Tracer;
-  readonly bus: EventBus;
-  readonly retry: RetryPolicy;
-  readonly retentionSeconds: number | undefined;
-  readonly log: Logger;
-  /** Size limits on what agents send and on recorded events. */
-  readonly limits: Limits;
-  /** A step that waits this long on the host gives its worker back (Infinity: never). */
-  readonly passivateAfterMs: number;
-  tool(name: string): ToolDefinition<unknown, unknown> | undefined;
-  toolNames(): string[];
-}
+export type { ResolvedAgent, RunHost };
 
 /** How a run starts. */
 export interface RunInit {

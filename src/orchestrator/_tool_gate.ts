@@ -21,7 +21,7 @@ import type { StrictPolicy, Violation } from "./policy.ts";
 import { callHash, callKey, type ToolDefinition } from "./tool.ts";
 import type { Outcome, ToolLedger } from "./_tool_ledger.ts";
 import type { HostWaits } from "./_host_waits.ts";
-import type { ResolvedAgent, RunHost } from "./_execution.ts";
+import type { ResolvedAgent, RunHost } from "./_run_host.ts";
 import { assertJsonWithin } from "./_boundary.ts";
 
 /** What the gate needs from its execution's run. */

@@ -41,7 +41,7 @@ Deno.test("the worker runtime is bundled on first use, from the current sources,
       `the bundle after, as a module file of the cache: ${built.after}`,
     );
     assert.equal(built.pooled, true, "built from the current sources");
-    const extensions = [...Deno.readDirSync(cache)].map((e) =>
+    const extensions = (await Array.fromAsync(Deno.readDir(cache))).map((e) =>
       e.name.slice(e.name.lastIndexOf("."))
     );
     assert.deepEqual(extensions.sort(), [".js", ".json"], "one entry and its module file");
@@ -62,7 +62,7 @@ Deno.test("a stale cache entry is rebuilt and a tampered module file rewritten, 
       await prepareRuntimeBundle();
       console.log(runtimeBundleCode()?.includes("TAMPERED") ? "tampered" : "fresh");`;
     assert.equal((await run(probe, { OAO_BUNDLE_CACHE: cache })).stdout.trim(), "fresh");
-    for (const entry of Deno.readDirSync(cache)) {
+    for await (const entry of Deno.readDir(cache)) {
       if (!entry.name.endsWith(".json")) continue;
       const path = `${cache}/${entry.name}`;
       const json = JSON.parse(await Deno.readTextFile(path));
@@ -72,7 +72,9 @@ Deno.test("a stale cache entry is rebuilt and a tampered module file rewritten, 
     }
     assert.equal((await run(probe, { OAO_BUNDLE_CACHE: cache })).stdout.trim(), "fresh");
     // A module file that is not the bundle's code is written again before workers load it.
-    const module = [...Deno.readDirSync(cache)].find((e) => e.name.endsWith(".js"))!.name;
+    const module = (await Array.fromAsync(Deno.readDir(cache))).find((e) =>
+      e.name.endsWith(".js")
+    )!.name;
     await Deno.writeTextFile(`${cache}/${module}`, "/* TAMPERED */");
     assert.equal((await run(probe, { OAO_BUNDLE_CACHE: cache })).stdout.trim(), "fresh");
     assert.ok(!(await Deno.readTextFile(`${cache}/${module}`)).includes("TAMPERED"));

@@ -1,0 +1,44 @@
+// What an execution run needs from its orchestrator, and the agent it runs,
+// resolved: shared by the run (_execution.ts) and its tool gate
+// (_tool_gate.ts). Internal.
+import type { Logger } from "@logtape/logtape";
+import type { PermissionsSpec } from "../actor/permissions.ts";
+import type { Clock } from "../clock.ts";
+import type { EventStore } from "../events/event_store.ts";
+import type { Limits } from "../limits.ts";
+import type { EventBus } from "../observability/event_bus.ts";
+import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
+import type { Tracer } from "../tracing/tracer.ts";
+import type { AgentRuntime } from "./agent_runtime.ts";
+import type { RetryPolicy } from "./retry_policy.ts";
+import type { ToolDefinition } from "./tool.ts";
+
+/** A registered agent, resolved. */
+export interface ResolvedAgent {
+  name: string;
+  module: string;
+  version: string;
+  permissions: PermissionsSpec;
+  isolation: "pool" | "execution";
+  tools: string[] | undefined;
+  peers: ResolvedAgent[];
+}
+
+/** What a run needs from its orchestrator. */
+export interface RunHost {
+  readonly system: AgentRuntime;
+  readonly eventStore: EventStore;
+  readonly persistence: PersistenceAdapter;
+  readonly clock: Clock;
+  readonly tracer: Tracer;
+  readonly bus: EventBus;
+  readonly retry: RetryPolicy;
+  readonly retentionSeconds: number | undefined;
+  readonly log: Logger;
+  /** Size limits on what agents send and on recorded events. */
+  readonly limits: Limits;
+  /** A step that waits this long on the host gives its worker back (Infinity: never). */
+  readonly passivateAfterMs: number;
+  tool(name: string): ToolDefinition<unknown, unknown> | undefined;
+  toolNames(): string[];
+}
