@@ -100,7 +100,8 @@ export class OutboundLink {
       const extra: BatchExtra = {};
       if (askId !== undefined) extra.a = askId;
       if (traceparent !== frame.tp) extra.tp = traceparent;
-      if (tracestate !== frame.ts && tracestate) extra.ts = tracestate;
+      // "" says "no tracestate" for a message of a frame that has one.
+      if (tracestate !== frame.ts) extra.ts = tracestate ?? "";
       (frame.x ??= {})[index] = extra;
     }
     if (frame.m.length >= MAX_BATCH) this.flush();

@@ -8,7 +8,7 @@ import type { ResolvedSpawnOptions } from "./spawn_options.ts";
 export interface BatchExtra {
   a?: number; // ask id
   tp?: string; // traceparent, when it differs from the batch's
-  ts?: string; // tracestate
+  ts?: string; // tracestate ("": none, in a frame that has one)
   g?: 1; // gap: the sender could not send this seq (not cloneable); skip it
 }
 
