@@ -150,6 +150,10 @@ Deno.test("bad config files are usage errors naming the file and the field", asy
       /agents\[0\]\.permissions/,
     ],
     [
+      { agents: [{ name: "a", module: "./a.ts", isolation: "thread" }] },
+      /agents\[0\]\.isolation must be "pool" or "execution"/,
+    ],
+    [
       { agents: [{ name: "a", module: "./a.ts", peers: ["ghost"] }] },
       /lists the peer "ghost", which is not loaded/,
     ],

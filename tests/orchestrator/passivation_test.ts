@@ -236,6 +236,13 @@ Deno.test("executions of agents with peers, and with passivateAfterMs Infinity, 
     () => testOrchestrator({ passivateAfterMs: -5 }),
     /Invalid passivateAfterMs -5: expected a number of ms >= 0/,
   );
+  assert.throws(
+    () =>
+      testOrchestrator({
+        agents: [{ name: "odd", module: "actors/echo.ts", isolation: "shared" as never }],
+      }),
+    /Invalid isolation "shared" of agent "odd": expected "pool" or "execution"/,
+  );
 });
 
 Deno.test("a pooled worker that crashes fails only the activations it held: each is restarted and completes, its tool run once", async () => {
