@@ -40,37 +40,65 @@ async function probe(mode: string, n: number, stores = "memory"): Promise<Record
   return result;
 }
 
-const figures: Figure[] = [];
+// Each figure: its probe and its baseline's (mode, count, stores), the result
+// field compared, and the factor to its unit.
+interface Spec {
+  bench: string;
+  unit: string;
+  field: string;
+  scale: number;
+  value: [string, number, string?];
+  baseline: [string, number, string?];
+}
 const starts = quick ? 500 : 5_000;
-const pooled = await probe("start-pool", starts);
-const isolated = await probe("start-execution", quick ? 50 : 200);
-figures.push(figure("execution.start_rate", pooled.rate!, "executions/s", isolated.rate!));
-const pooledRedis = await probe("start-pool", starts, "redis");
-const isolatedRedis = await probe("start-execution", quick ? 50 : 200, "redis");
-figures.push(
-  figure("execution.start_rate_redis", pooledRedis.rate!, "executions/s", isolatedRedis.rate!),
-);
-const waiting = await probe("wait-pool", quick ? 1_000 : 10_000);
-const holding = await probe("wait-execution", quick ? 50 : 200);
-figures.push(
-  figure(
-    "execution.waiting_rss",
-    waiting.rssPerExecution! / 1024,
-    "KiB/execution",
-    holding.rssPerExecution! / 1024,
-  ),
-);
-const passivated = await probe("wake-passivated", quick ? 10 : 30);
-const active = await probe("wake-active", quick ? 10 : 30);
-figures.push(figure("execution.wake_p50", passivated.wakeMs!, "ms", active.wakeMs!));
-const shared = await probe("actors-shared", quick ? 10_000 : 100_000);
-const own = await probe("actors-worker", quick ? 50 : 100);
-figures.push(
-  figure(
-    "actor.shared_rss_per_actor",
-    shared.rssPerActor! / 1024,
-    "KiB/actor",
-    own.rssPerActor! / 1024,
-  ),
-);
+const isolatedStarts = quick ? 50 : 200;
+const SPECS: Spec[] = [
+  {
+    bench: "execution.start_rate",
+    unit: "executions/s",
+    field: "rate",
+    scale: 1,
+    value: ["start-pool", starts],
+    baseline: ["start-execution", isolatedStarts],
+  },
+  {
+    bench: "execution.start_rate_redis",
+    unit: "executions/s",
+    field: "rate",
+    scale: 1,
+    value: ["start-pool", starts, "redis"],
+    baseline: ["start-execution", isolatedStarts, "redis"],
+  },
+  {
+    bench: "execution.waiting_rss",
+    unit: "KiB/execution",
+    field: "rssPerExecution",
+    scale: 1 / 1024,
+    value: ["wait-pool", quick ? 1_000 : 10_000],
+    baseline: ["wait-execution", quick ? 50 : 200],
+  },
+  {
+    bench: "execution.wake_p50",
+    unit: "ms",
+    field: "wakeMs",
+    scale: 1,
+    value: ["wake-passivated", quick ? 10 : 30],
+    baseline: ["wake-active", quick ? 10 : 30],
+  },
+  {
+    bench: "actor.shared_rss_per_actor",
+    unit: "KiB/actor",
+    field: "rssPerActor",
+    scale: 1 / 1024,
+    value: ["actors-shared", quick ? 10_000 : 100_000],
+    baseline: ["actors-worker", quick ? 50 : 100],
+  },
+];
+
+const figures: Figure[] = [];
+for (const spec of SPECS) {
+  const value = (await probe(...spec.value))[spec.field]!;
+  const baseline = (await probe(...spec.baseline))[spec.field]!;
+  figures.push(figure(spec.bench, value * spec.scale, spec.unit, baseline * spec.scale));
+}
 for (const f of figures) console.log(JSON.stringify(f));

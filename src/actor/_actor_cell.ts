@@ -75,16 +75,30 @@ const SPARE_DELAY_MS = 100;
 // a module that hardens the global scope (src/worker/_guest_hardening.ts),
 // evaluated before any of the actor's code runs.
 function bootstrapUrl(entry: string, pooled = false): string {
-  const runtime = JSON.stringify(runtimeEntry());
-  const harden = `data:application/javascript;base64,${
-    btoa(`import { hardenGuest } from ${runtime};\nhardenGuest();\n`)
-  }`;
+  const { runtime, harden } = runtimeImports();
   const start = pooled ? "startPooledActorWorker" : "startActorWorker";
   const source = `import { ${start} } from ${runtime};\n` +
-    `import ${JSON.stringify(harden)};\n` +
+    `import ${harden};\n` +
     `import * as actorModule from ${JSON.stringify(entry)};\n` +
     `${start}(actorModule);\n`;
   return `data:application/javascript;base64,${btoa(source)}`;
+}
+
+// The runtime's import specifier and the hardening module's, made again only
+// when the runtime's entry changes (once, when its bundle is ready).
+let imports: { entry: string; runtime: string; harden: string } | undefined;
+function runtimeImports(): { runtime: string; harden: string } {
+  const entry = runtimeEntry();
+  if (imports?.entry !== entry) {
+    const runtime = JSON.stringify(entry);
+    const harden = JSON.stringify(
+      `data:application/javascript;base64,${
+        btoa(`import { hardenGuest } from ${runtime};\nhardenGuest();\n`)
+      }`,
+    );
+    imports = { entry, runtime, harden };
+  }
+  return imports;
 }
 
 // Worker load errors carry ANSI colours and a stack line into the bootstrap data URL.

@@ -50,6 +50,13 @@ export interface ProcessSandboxOptions {
   startTimeoutMs?: number;
 }
 
+// The worker runtime's bundle for a sandbox process's hello, when there is one.
+function runtimeHello(): { runtime?: string; runtimeUrl?: string } {
+  const runtime = runtimeBundleCode();
+  const runtimeUrl = runtimeBundleUrl();
+  return runtime === undefined || runtimeUrl === undefined ? {} : { runtime, runtimeUrl };
+}
+
 /** What the process agent system needs from its orchestrator. */
 export interface ProcessAgentSystemOptions extends ProcessSandboxOptions {
   /** The bus (with the journal) that runtime events from the sandboxes are published on. */
@@ -239,9 +246,7 @@ export class ProcessAgentSystem implements AgentRuntime {
           ? { heartbeatTimeoutMs: this.#options.heartbeatTimeoutMs }
           : {}),
         ...(this.#options.limits ? { limits: this.#options.limits } : {}),
-        ...(runtimeBundleCode()
-          ? { runtime: runtimeBundleCode()!, runtimeUrl: runtimeBundleUrl()! }
-          : {}),
+        ...runtimeHello(),
       },
     }, {
       onMessage: (message, from) => this.#onMessage(message, from),

@@ -45,13 +45,20 @@ export function startActorWorker(module: Record<string, unknown>): void {
     if (runtime) return runtime.onControl(event.data);
     if (event.data.k === "init") post({ k: "init-failed", error: toErrorInfo(invalid) });
   };
+  onUncaught((reason, error) => runtime?.fail(reason, error));
+}
+
+// Errors that escaped every handler of this worker's code, and what becomes of them.
+function onUncaught(
+  fail: (reason: "unhandled_rejection" | "worker_error", error: unknown) => void,
+) {
   globalThis.addEventListener("unhandledrejection", (event) => {
     event.preventDefault();
-    runtime?.fail("unhandled_rejection", event.reason);
+    fail("unhandled_rejection", event.reason);
   });
   globalThis.addEventListener("error", (event) => {
     event.preventDefault();
-    runtime?.fail("worker_error", event.error ?? new Error(event.message));
+    fail("worker_error", event.error ?? new Error(event.message));
   });
 }
 
@@ -86,6 +93,8 @@ export function startPooledActorWorker(module: Record<string, unknown>): void {
   }
   const runtimes = new Map<number, WorkerRuntime>();
   let retired = false;
+  // One timer beats every runtime: thousands of idle actors cost no timers of their own.
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
   scope.onmessage = (event) => {
     const data = event.data;
     if ("ping" in data) return scope.postMessage({ pong: data.ping });
@@ -107,27 +116,16 @@ export function startPooledActorWorker(module: Record<string, unknown>): void {
       runtimes.set(s, runtime);
     }
     runtime.onControl(data.m);
-    if (heartbeat === undefined && runtime.heartbeatMs > 0) beatEvery(runtime.heartbeatMs);
+    if (heartbeat === undefined && runtime.heartbeatMs > 0) {
+      heartbeat = setInterval(() => {
+        for (const r of runtimes.values()) r.beat();
+      }, runtime.heartbeatMs);
+    }
   };
-  // One timer beats every runtime: thousands of idle actors cost no timers of their own.
-  let heartbeat: ReturnType<typeof setInterval> | undefined;
-  const beatEvery = (ms: number) => {
-    heartbeat = setInterval(() => {
-      for (const runtime of runtimes.values()) runtime.beat();
-    }, ms);
-  };
-  const crash = (reason: "unhandled_rejection" | "worker_error", error: unknown) => {
+  onUncaught((reason, error) => {
     if (retired) return;
     retired = true;
     for (const runtime of runtimes.values()) runtime.fail(reason, error);
     scope.postMessage({ k: "retire", error: toErrorInfo(error) });
-  };
-  globalThis.addEventListener("unhandledrejection", (event) => {
-    event.preventDefault();
-    crash("unhandled_rejection", event.reason);
-  });
-  globalThis.addEventListener("error", (event) => {
-    event.preventDefault();
-    crash("worker_error", event.error ?? new Error(event.message));
   });
 }
