@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { ExecutionBackend } from "./execution_backend.ts";
+import type { ExecutionBackend } from "../orchestrator/execution_backend.ts";
 import type { OaoMetrics } from "./metrics.ts";
 import type { EventStore } from "../events/event_store.ts";
 import type { JobQueue } from "../queue/job_queue.ts";

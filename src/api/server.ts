@@ -8,7 +8,7 @@
  * @example
  * ```ts
  * import { startApiServer } from "./server.ts";
- * import { LocalBackend } from "./local_backend.ts";
+ * import { LocalBackend } from "../orchestrator/local_backend.ts";
  * import { Orchestrator } from "../orchestrator/orchestrator.ts";
  *
  * const orchestrator = new Orchestrator();
@@ -28,7 +28,7 @@
  */
 import { API_ROUTES } from "./api_routes.ts";
 import { ApiError, errorResponse } from "./_http.ts";
-import type { ExecutionBackend } from "./execution_backend.ts";
+import type { ExecutionBackend } from "../orchestrator/execution_backend.ts";
 import { OaoMetrics } from "./metrics.ts";
 import type { ApiDeps, Route } from "./route.ts";
 import { Router } from "./router.ts";

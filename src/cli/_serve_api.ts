@@ -15,7 +15,7 @@ import {
   type FlagSpec,
 } from "./_command.ts";
 import type { Runtime } from "./_runtime.ts";
-import type { ExecutionBackend } from "../api/execution_backend.ts";
+import type { ExecutionBackend } from "../orchestrator/execution_backend.ts";
 import type { OaoMetrics } from "../api/metrics.ts";
 import { type ApiServer, startApiServer } from "../api/server.ts";
 import { getOaoLogger } from "../logging/logger.ts";

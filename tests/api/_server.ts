@@ -1,7 +1,7 @@
 // A real API server on 127.0.0.1 (free port) over an in-process orchestrator
 // with the bundled agents, the test agent and a cancellable `sleep` tool.
 import { exampleTools } from "../../actors/example_tools.ts";
-import { LocalBackend } from "../../src/api/local_backend.ts";
+import { LocalBackend } from "../../src/orchestrator/local_backend.ts";
 import { OaoMetrics } from "../../src/api/metrics.ts";
 import { type ApiServer, startApiServer } from "../../src/api/server.ts";
 import { BUNDLED_AGENTS } from "../../src/cli/_runtime.ts";

@@ -6,7 +6,7 @@
  */
 import { ApiError, checkId, json, readJson } from "../_http.ts";
 import { executionStatus } from "../execution_status.ts";
-import type { SubmitRequest } from "../execution_backend.ts";
+import type { SubmitRequest } from "../../orchestrator/execution_backend.ts";
 import type { Route } from "../route.ts";
 import { isFinal } from "../../orchestrator/execution_report.ts";
 import { type PolicyLimits, StrictPolicy } from "../../orchestrator/policy.ts";

@@ -7,7 +7,7 @@
 import type { Command } from "../_command.ts";
 import { createRuntime, RUNTIME_ENV, RUNTIME_FLAGS } from "../_runtime.ts";
 import { serveApi, SERVER_ENV, SERVER_FLAGS } from "../_serve_api.ts";
-import { LocalBackend } from "../../api/local_backend.ts";
+import { LocalBackend } from "../../orchestrator/local_backend.ts";
 import { OaoMetrics } from "../../api/metrics.ts";
 
 /** The `start` command. */

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { PolicyLimits } from "../orchestrator/policy.ts";
+import type { PolicyLimits } from "./policy.ts";
 
 /** A request to run a task with an agent. */
 export interface SubmitRequest {

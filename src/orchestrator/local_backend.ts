@@ -10,7 +10,7 @@
  * @example
  * ```ts
  * import { LocalBackend } from "./local_backend.ts";
- * import { Orchestrator } from "../orchestrator/orchestrator.ts";
+ * import { Orchestrator } from "./orchestrator.ts";
  * import { exampleTools } from "../../actors/example_tools.ts";
  *
  * const orchestrator = new Orchestrator({
@@ -28,8 +28,8 @@
 import type { ExecutionBackend, SubmitRequest, SubmitResult } from "./execution_backend.ts";
 import { StaleVersionError } from "../errors.ts";
 import { getOaoLogger } from "../logging/logger.ts";
-import { sha256Hex } from "../orchestrator/canonical_json.ts";
-import { newExecutionId, type Orchestrator } from "../orchestrator/orchestrator.ts";
+import { sha256Hex } from "./canonical_json.ts";
+import { newExecutionId, type Orchestrator } from "./orchestrator.ts";
 
 /** Options of {@linkcode LocalBackend}. */
 export interface LocalBackendOptions {
