@@ -1,9 +1,10 @@
 /**
- * OAO's Prometheus metrics: a subscriber of the orchestrator's event stream
- * (executions by status, steps, tool calls, tokens, retries, restarts,
- * policy violations, durations as histograms) plus HTTP request metrics and
- * gauges read at scrape time (running executions, queue depth, actors).
- * Served as text by `GET /metrics`. No dependency.
+ * OAO's Prometheus metrics, on the maintained client `prom-client`: a
+ * subscriber of the orchestrator's event stream (executions by status, steps,
+ * tool calls, tokens, retries, restarts, policy violations, durations as
+ * histograms) plus HTTP request metrics, gauges read at scrape time (running
+ * executions, queue depth, actors, pooled workers) and prom-client's default
+ * process metrics. Served by `GET /metrics`.
  *
  * @example
  * ```ts
@@ -13,11 +14,13 @@
  * metrics.observe({ type: "EXECUTION_COMPLETED", time: 5, executionId: "e", data: { durationMs: 5 } });
  * const text = await metrics.render();
  * console.assert(text.includes('oao_executions_total{status="SUCCESS"} 1'));
+ * console.assert(metrics.contentType.startsWith("text/plain; version=0.0.4"));
  * ```
  *
  * @module
  */
-import { Counter, Gauge, Histogram, Registry } from "./_prometheus.ts";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { processRegistry } from "./_process_metrics.ts";
 import type { OaoEvent } from "../observability/events.ts";
 import type { QueueStats } from "../queue/job_queue.ts";
 
@@ -29,6 +32,8 @@ export interface ScrapeSources {
   queueStats?: (() => Promise<QueueStats>) | undefined;
   /** Actors running in this process. */
   actors?: (() => number) | undefined;
+  /** Workers hosting pooled actors in this process. */
+  pooledWorkers?: (() => number) | undefined;
 }
 
 const FINAL: Record<string, string> = {
@@ -37,119 +42,170 @@ const FINAL: Record<string, string> = {
   EXECUTION_CANCELLED: "CANCELLED",
 };
 
-/** The metrics of one OAO process. */
+/** The `method` label values; any other method is counted as `other`. */
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/** Buckets of the duration histograms, in seconds. */
+// deno-fmt-ignore
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/** The metrics of one OAO process. Each instance has its own registry. */
 export class OaoMetrics {
   readonly #registry = new Registry();
-  readonly #started = this.#registry.add(
-    new Counter("oao_executions_started_total", "Executions started (resumes excluded)"),
+  /** `Content-Type` of {@linkcode OaoMetrics.render}'s text (Prometheus text format 0.0.4). */
+  readonly contentType: string = this.#registry.contentType;
+  readonly #started = this.#counter(
+    "oao_executions_started_total",
+    "Executions started (resumes excluded)",
   );
-  readonly #finished = this.#registry.add(
-    new Counter("oao_executions_total", "Executions finished, by final status"),
+  readonly #finished = this.#counter(
+    "oao_executions_total",
+    "Executions finished, by final status",
+    ["status"],
   );
-  readonly #running = this.#registry.add(
-    new Gauge("oao_executions_running", "Executions running (or leased by workers) now"),
+  readonly #steps = this.#counter("oao_steps_total", "Steps entered, by lifecycle state", [
+    "state",
+  ]);
+  readonly #toolCalls = this.#counter(
+    "oao_tool_calls_total",
+    "Tool calls, by tool and outcome (success, failed, skipped)",
+    ["tool", "outcome"],
   );
-  readonly #steps = this.#registry.add(
-    new Counter("oao_steps_total", "Steps entered, by lifecycle state"),
+  readonly #tokens = this.#counter("oao_tokens_total", "Tokens recorded by agents");
+  readonly #retries = this.#counter(
+    "oao_retries_total",
+    "RETRY_ATTEMPTED events: step retries and actor restarts scheduled",
+    ["kind"],
   );
-  readonly #toolCalls = this.#registry.add(
-    new Counter(
-      "oao_tool_calls_total",
-      "Tool calls, by tool and outcome (success, failed, skipped)",
-    ),
+  readonly #restarts = this.#counter(
+    "oao_actor_restarts_total",
+    "Actors restarted from their snapshot",
   );
-  readonly #tokens = this.#registry.add(
-    new Counter("oao_tokens_total", "Tokens recorded by agents"),
+  readonly #failures = this.#counter("oao_actor_failures_total", "Actor failures, by reason", [
+    "reason",
+  ]);
+  readonly #violations = this.#counter(
+    "oao_policy_violations_total",
+    "Policy violations, by limit",
+    ["limit"],
   );
-  readonly #retries = this.#registry.add(
-    new Counter(
-      "oao_retries_total",
-      "RETRY_ATTEMPTED events: step retries and actor restarts scheduled",
-    ),
+  readonly #passivations = this.#counter(
+    "oao_passivations_total",
+    "Executions passivated: a step that waited on the host gave its worker back",
   );
-  readonly #restarts = this.#registry.add(
-    new Counter("oao_actor_restarts_total", "Actors restarted from their snapshot"),
+  readonly #activations = this.#counter(
+    "oao_activations_total",
+    "Passivated executions activated again",
   );
-  readonly #failures = this.#registry.add(
-    new Counter("oao_actor_failures_total", "Actor failures, by reason"),
+  readonly #executionSeconds = this.#histogram(
+    "oao_execution_duration_seconds",
+    "Execution durations, by final status",
+    ["status"],
   );
-  readonly #violations = this.#registry.add(
-    new Counter("oao_policy_violations_total", "Policy violations, by limit"),
+  readonly #stepSeconds = this.#histogram(
+    "oao_step_duration_seconds",
+    "Step durations, by lifecycle state",
+    ["state"],
   );
-  readonly #passivations = this.#registry.add(
-    new Counter(
-      "oao_passivations_total",
-      "Executions passivated: a step that waited on the host gave its worker back",
-    ),
+  readonly #toolSeconds = this.#histogram(
+    "oao_tool_call_duration_seconds",
+    "Tool call durations, by tool",
+    ["tool"],
   );
-  readonly #activations = this.#registry.add(
-    new Counter("oao_activations_total", "Passivated executions activated again"),
+  readonly #requests = this.#counter(
+    "oao_http_requests_total",
+    "HTTP requests, by method, route and status",
+    ["method", "route", "status"],
   );
-  readonly #queue = this.#registry.add(
-    new Gauge("oao_queue_depth", "Jobs in the queue, by state (waiting, delayed, in_flight, dead)"),
+  readonly #requestSeconds = this.#histogram(
+    "oao_http_request_duration_seconds",
+    "HTTP request durations (streams excluded)",
+    ["method", "route"],
   );
-  readonly #actors = this.#registry.add(
-    new Gauge("oao_actors", "Actors (agent workers) running in this process"),
-  );
-  readonly #executionSeconds = this.#registry.add(
-    new Histogram("oao_execution_duration_seconds", "Execution durations, by final status"),
-  );
-  readonly #stepSeconds = this.#registry.add(
-    new Histogram("oao_step_duration_seconds", "Step durations, by lifecycle state"),
-  );
-  readonly #toolSeconds = this.#registry.add(
-    new Histogram("oao_tool_call_duration_seconds", "Tool call durations, by tool"),
-  );
-  readonly #requests = this.#registry.add(
-    new Counter("oao_http_requests_total", "HTTP requests, by method, route and status"),
-  );
-  readonly #requestSeconds = this.#registry.add(
-    new Histogram("oao_http_request_duration_seconds", "HTTP request durations (streams excluded)"),
-  );
+  // Tokens counted so far, per execution neither finished nor passivated here.
   readonly #tokenMarks = new Map<string, number>();
-  readonly #sources: ScrapeSources;
 
   /**
-   * Creates the registry.
+   * Creates the registry and its gauges read at scrape time (a gauge without
+   * a source reads 0; a source that fails leaves its gauge as it was).
    *
    * @param sources Gauges read at scrape time.
+   * @example
+   * ```ts
+   * import { OaoMetrics } from "./metrics.ts";
+   * const metrics = new OaoMetrics({ actors: () => 3, pooledWorkers: () => 1 });
+   * console.assert((await metrics.render()).includes("oao_actors 3"));
+   * ```
    */
   constructor(sources: ScrapeSources = {}) {
-    this.#sources = sources;
+    const registers = [this.#registry];
+    const { inFlight, queueStats, actors, pooledWorkers } = sources;
+    _scrapeGauge(
+      registers,
+      "oao_executions_running",
+      "Executions running (or leased by workers) now",
+      inFlight,
+    );
+    new Gauge({
+      name: "oao_queue_depth",
+      help: "Jobs in the queue, by state (waiting, delayed, in_flight, dead)",
+      labelNames: ["state"],
+      registers,
+      async collect() {
+        let s: QueueStats = { waiting: 0, delayed: 0, inFlight: 0, dead: 0 };
+        try {
+          if (queueStats) s = await queueStats();
+        } catch {
+          return; // the source failed: the gauge keeps its last values
+        }
+        this.set({ state: "waiting" }, s.waiting);
+        this.set({ state: "delayed" }, s.delayed);
+        this.set({ state: "in_flight" }, s.inFlight);
+        this.set({ state: "dead" }, s.dead);
+      },
+    });
+    _scrapeGauge(registers, "oao_actors", "Actors (agent workers) running in this process", actors);
+    _scrapeGauge(registers, "oao_pooled_workers", "Workers hosting pooled actors", pooledWorkers);
+    processRegistry(); // the process metrics (event-loop delay sampled from now on)
   }
 
   /**
    * Counts an event of the orchestrator's stream (subscribe it:
-   * `orchestrator.events.subscribe((e) => metrics.observe(e))`).
+   * `orchestrator.events.subscribe((e) => metrics.observe(e))`). A missing or
+   * negative duration is not observed (the event is still counted).
    *
    * @param event The event.
+   * @example
+   * ```ts
+   * import { OaoMetrics } from "./metrics.ts";
+   * const metrics = new OaoMetrics();
+   * metrics.observe({ type: "TOOL_CALL_SUCCESS", time: 0, executionId: "e", data: { tool: "fetch", durationMs: 12 } });
+   * console.assert((await metrics.render()).includes('oao_tool_calls_total{tool="fetch",outcome="success"} 1'));
+   * ```
    */
   observe(event: OaoEvent): void {
     const d = event.data ?? {};
-    const id = event.executionId;
-    if (id && event.totals) {
-      // The first event seen of an execution sets its baseline (a resumed
-      // execution carries the tokens of its earlier process); later ones add.
-      const mark = this.#tokenMarks.get(id);
-      if (mark !== undefined) this.#tokens.inc({}, event.totals.tokens - mark);
-      this.#tokenMarks.set(id, event.totals.tokens);
+    const status = FINAL[event.type];
+    if (event.executionId) {
+      // A finished or passivated execution is forgotten: a long-running node
+      // keeps one entry per execution in progress here, not per execution seen.
+      this.#countTokens(event, status !== undefined || event.type === "EXECUTION_PASSIVATED");
     }
     switch (event.type) {
       case "EXECUTION_STARTED":
         this.#started.inc();
-        if (id && !this.#tokenMarks.has(id)) this.#tokenMarks.set(id, 0);
         break;
       case "STATE_ENTER":
         if (d.state !== "FAILED") this.#steps.inc({ state: String(d.state) });
         break;
       case "STEP_COMPLETED":
-        this.#stepSeconds.observe({ state: String(d.state) }, Number(d.durationMs) / 1000);
+        _observe(this.#stepSeconds, { state: String(d.state) }, Number(d.durationMs) / 1000);
         break;
       case "TOOL_CALL_SUCCESS":
       case "TOOL_CALL_FAILED": {
         const outcome = event.type === "TOOL_CALL_SUCCESS" ? "success" : "failed";
         this.#toolCalls.inc({ tool: String(d.tool), outcome });
-        this.#toolSeconds.observe({ tool: String(d.tool) }, Number(d.durationMs) / 1000);
+        _observe(this.#toolSeconds, { tool: String(d.tool) }, Number(d.durationMs) / 1000);
         break;
       }
       case "IDEMPOTENT_TOOL_SKIPPED":
@@ -174,55 +230,131 @@ export class OaoMetrics {
         this.#activations.inc();
         break;
     }
-    const status = FINAL[event.type];
     if (status) {
       this.#finished.inc({ status });
-      this.#executionSeconds.observe({ status }, Number(d.durationMs) / 1000);
-      if (id) this.#tokenMarks.delete(id);
+      _observe(this.#executionSeconds, { status }, Number(d.durationMs) / 1000);
     }
   }
 
   /**
-   * Counts an HTTP request.
+   * Counts an HTTP request. Labels stay bounded whatever clients send: a
+   * method other than GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS counts
+   * as `other`, and the status is truncated to an integer within 100–599 (a
+   * non-number counts as 500).
    *
-   * @param labels Method, route pattern (not the path: bounded cardinality) and status.
+   * @param labels Method, route pattern (`/executions/:id` or `unmatched`: not
+   * the path, which clients choose) and status.
    * @param seconds Its duration, or `undefined` for streams.
+   * @example
+   * ```ts
+   * import { OaoMetrics } from "./metrics.ts";
+   * const metrics = new OaoMetrics();
+   * metrics.observeRequest({ method: "BREW", route: "unmatched", status: 404 }, 0.001);
+   * console.assert((await metrics.render()).includes('method="other",route="unmatched",status="404"'));
+   * ```
    */
   observeRequest(
     labels: { method: string; route: string; status: number },
     seconds?: number,
   ): void {
-    this.#requests.inc({
-      method: labels.method,
-      route: labels.route,
-      status: String(labels.status),
-    });
-    if (seconds !== undefined) {
-      this.#requestSeconds.observe({ method: labels.method, route: labels.route }, seconds);
-    }
+    const method = METHODS.has(labels.method) ? labels.method : "other";
+    const route = String(labels.route);
+    const status = Number.isFinite(labels.status)
+      ? String(Math.min(599, Math.max(100, Math.trunc(labels.status))))
+      : "500";
+    this.#requests.inc({ method, route, status });
+    if (seconds !== undefined) _observe(this.#requestSeconds, { method, route }, seconds);
   }
 
   /**
-   * Renders the metrics, reading the scrape-time gauges first (a source that
-   * fails leaves its gauge as it was).
+   * Renders the metrics, reading the scrape-time gauges first, followed by
+   * the process metrics.
    *
-   * @returns Prometheus text exposition format 0.0.4.
+   * @returns Prometheus text exposition format 0.0.4 (see {@linkcode OaoMetrics.contentType}).
+   * @example
+   * ```ts
+   * import { OaoMetrics } from "./metrics.ts";
+   * const text = await new OaoMetrics().render();
+   * console.assert(text.includes("# TYPE process_resident_memory_bytes gauge"));
+   * ```
    */
   async render(): Promise<string> {
-    const { inFlight, queueStats, actors } = this.#sources;
-    const [running, stats] = await Promise.allSettled([
-      inFlight ? inFlight() : Promise.resolve(0),
-      queueStats ? queueStats() : Promise.resolve(undefined),
-    ]);
-    if (running.status === "fulfilled") this.#running.set({}, running.value);
-    if (stats.status === "fulfilled") {
-      const s = stats.value ?? { waiting: 0, delayed: 0, inFlight: 0, dead: 0 };
-      this.#queue.set({ state: "waiting" }, s.waiting);
-      this.#queue.set({ state: "delayed" }, s.delayed);
-      this.#queue.set({ state: "in_flight" }, s.inFlight);
-      this.#queue.set({ state: "dead" }, s.dead);
-    }
-    this.#actors.set({}, actors ? actors() : 0);
-    return this.#registry.render();
+    const text = await Registry.merge([this.#registry, processRegistry()]).metrics();
+    // prom-client 15 writes NaN as "Nan" (the event-loop delay mean and
+    // stddev before the monitor's first sample); the format says "NaN".
+    return text.replace(/^([^#\n].*) Nan$/gm, "$1 NaN");
   }
+
+  /**
+   * Executions whose token count is being followed (started or resumed here
+   * and neither finished nor passivated since).
+   *
+   * @internal For tests of the bound on memory; not part of the API.
+   * @returns Their number.
+   */
+  get trackedExecutions(): number {
+    return this.#tokenMarks.size;
+  }
+
+  // Adds the tokens recorded since the execution's previous event. The first
+  // event seen of an execution sets its baseline (a resumed execution carries
+  // the tokens of its earlier process; an activated one, those counted before
+  // its passivation); `last` forgets it.
+  #countTokens(event: OaoEvent, last: boolean): void {
+    const id = event.executionId!;
+    const tokens = event.totals?.tokens;
+    const mark = this.#tokenMarks.get(id);
+    if (typeof tokens === "number" && Number.isFinite(tokens)) {
+      if (mark !== undefined && tokens > mark) this.#tokens.inc(tokens - mark);
+      if (!last) this.#tokenMarks.set(id, tokens);
+    } else if (!last && mark === undefined && event.type === "EXECUTION_STARTED") {
+      this.#tokenMarks.set(id, 0);
+    }
+    if (last) this.#tokenMarks.delete(id);
+  }
+
+  #counter<L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.#registry] });
+  }
+
+  #histogram<L extends string>(name: string, help: string, labelNames: L[]): Histogram<L> {
+    return new Histogram({
+      name,
+      help,
+      labelNames,
+      buckets: DURATION_BUCKETS,
+      registers: [this.#registry],
+    });
+  }
+}
+
+// A label-less gauge read at scrape time (0 without a source).
+function _scrapeGauge(
+  registers: Registry[],
+  name: string,
+  help: string,
+  read: (() => number | Promise<number>) | undefined,
+): void {
+  new Gauge({
+    name,
+    help,
+    registers,
+    async collect() {
+      try {
+        this.set(read ? await read() : 0);
+      } catch {
+        // the source failed: the gauge keeps its last value
+      }
+    },
+  });
+}
+
+// prom-client throws on a NaN or negative observation; an event with a
+// missing duration is not observed.
+function _observe<L extends string>(
+  histogram: Histogram<L>,
+  labels: Partial<Record<L, string>>,
+  seconds: number,
+): void {
+  if (Number.isFinite(seconds) && seconds >= 0) histogram.observe(labels, seconds);
 }
