@@ -18,6 +18,9 @@ COPY --chown=deno:deno deno.json deno.lock ./
 RUN deno install --frozen
 
 # Sources, then the module graph of the command line and of agent workers.
+# actors/ holds the example agents, which the commands load from
+# actors/examples.oao.json (`oao demo` needs them; OAO_EXAMPLES=false, or an
+# image without actors/, runs without them).
 COPY --chown=deno:deno mod.ts ./
 COPY --chown=deno:deno src ./src
 COPY --chown=deno:deno actors ./actors

@@ -1,19 +1,25 @@
 /**
- * The agents and tools a command registers: the bundled agents of `actors/`
- * and the example tools, an agents config file (`--config`, `OAO_CONFIG`)
- * and `--agent name=module` flags with their `--agent-permissions` — each
+ * The agents and tools a command registers: the example agents and tools of
+ * `actors/`, declared by the config file `actors/examples.oao.json` and
+ * loaded like any other config (`--examples`/`--no-examples`,
+ * `OAO_EXAMPLES`), an agents config file (`--config`, `OAO_CONFIG`) and
+ * `--agent name=module` flags with their `--agent-permissions` — each
  * validated, with errors naming the file, entry and field.
+ *
+ * The command line does not import the examples: it reads their config file
+ * (next to this program, in `actors/`) at run time, so it runs without
+ * `actors/` as long as the examples are not asked for.
  *
  * @example
  * ```ts
- * import { BUNDLED_AGENTS } from "./_agents.ts";
- * console.assert(BUNDLED_AGENTS.some((a) => a.name === "researcher"));
+ * import { EXAMPLES_CONFIG } from "./_agents.ts";
+ * console.assert(EXAMPLES_CONFIG.pathname.endsWith("/actors/examples.oao.json"));
  * ```
  *
  * @module
  */
 import { type CommandContext, UsageError } from "./_command.ts";
-import { exampleTools } from "../../actors/example_tools.ts";
+import { getOaoLogger } from "../logging/logger.ts";
 import { normalizePermissions, type PermissionsSpec } from "../actor/permissions.ts";
 import type { AgentRegistration } from "../orchestrator/orchestrator.ts";
 import { defineTool, type ToolDefinition } from "../orchestrator/tool.ts";
@@ -24,39 +30,19 @@ export interface AgentsConfig {
   agents?: AgentRegistration[];
   /** Modules whose exported tools (definitions or arrays of them) are registered. */
   tools?: string[];
-  /** Include the bundled agents and example tools. @default {true} */
+  /**
+   * Include the example agents and tools ({@linkcode EXAMPLES_CONFIG}) when
+   * neither `--examples`/`--no-examples` nor `OAO_EXAMPLES` says.
+   * @default {true}
+   */
   bundled?: boolean;
 }
 
-/** The bundled example agents (in `actors/`). */
-export const BUNDLED_AGENTS: readonly AgentRegistration[] = [
-  {
-    name: "researcher",
-    module: new URL("../../actors/research_agent.ts", import.meta.url),
-    version: "1.0.0",
-    peers: ["critic"],
-    description:
-      "Plans, searches and fetches pages, then asks its critic peer; task {topic, sources?}",
-  },
-  {
-    name: "critic",
-    module: new URL("../../actors/critic_agent.ts", import.meta.url),
-    version: "1.0.0",
-    description: "Peer of the researcher: critiques a summary",
-  },
-  {
-    name: "flaky",
-    module: new URL("../../actors/flaky_agent.ts", import.meta.url),
-    version: "1.0.0",
-    description: "Crashes its worker mid-step once, is restarted and finishes; task {items?}",
-  },
-  {
-    name: "runaway",
-    module: new URL("../../actors/runaway_agent.ts", import.meta.url),
-    version: "1.0.0",
-    description: "Never finishes on its own: only its policy stops it; task {}",
-  },
-];
+/**
+ * The config file of the example agents and tools, shipped in `actors/`
+ * beside the command line: read (not imported) when the examples are loaded.
+ */
+export const EXAMPLES_CONFIG: URL = new URL("../../actors/examples.oao.json", import.meta.url);
 
 const CONFIG_KEYS = ["agents", "tools", "bundled"];
 const AGENT_KEYS = [
@@ -71,43 +57,35 @@ const AGENT_KEYS = [
 ];
 
 /**
- * The agents and tools a command registers: the bundled ones (unless the
- * config says `"bundled": false`), the config file's (`--config`,
- * `OAO_CONFIG`), then `--agent name=module` flags with their
- * `--agent-permissions`. A later definition of a name replaces an earlier one.
+ * The agents and tools a command registers: the examples' (unless
+ * `--no-examples`, `OAO_EXAMPLES=false` or the config's `"bundled": false`),
+ * the config file's (`--config`, `OAO_CONFIG`), then `--agent name=module`
+ * flags with their `--agent-permissions`. A later definition of a name
+ * replaces an earlier one.
  *
- * @param ctx The command's context.
+ * @param ctx The command's context (flags of `RUNTIME_FLAGS`).
+ * @param options `examples: "only"` loads the examples alone, whatever the
+ *   flags say (the demo).
  * @returns Agents and tools.
- * @throws {UsageError} Naming the file, entry and field that is wrong.
+ * @throws {UsageError} Naming the file, entry, flag and field that is wrong,
+ *   or a module that does not exist.
  */
 export async function loadAgents(
   ctx: CommandContext,
+  options: { examples?: "only" } = {},
 ): Promise<{ agents: AgentRegistration[]; tools: ToolDefinition<never, unknown>[] }> {
   const agents = new Map<string, AgentRegistration>();
   const tools = new Map<string, ToolDefinition<never, unknown>>();
-  const path = ctx.string("config");
+  const only = options.examples === "only";
+  const path = only ? undefined : ctx.string("config");
   const config = path ? await _readConfig(path) : undefined;
-  if (config?.file.bundled !== false) {
-    for (const agent of BUNDLED_AGENTS) agents.set(agent.name, agent);
-    for (const tool of exampleTools) tools.set(tool.name, tool);
+  const wanted = only ? true : ctx.toggle("examples");
+  if (wanted ?? config?.file.bundled ?? true) {
+    const examples = await _readExamples(only ? "only" : wanted !== undefined);
+    if (examples) await _addConfig(examples, agents, tools);
   }
-  if (config) {
-    const seen = new Set<string>();
-    for (const module of config.file.tools ?? []) {
-      for (const tool of await _loadTools(config.path, new URL(module, config.url))) {
-        if (seen.has(tool.name)) {
-          throw new UsageError(
-            `Invalid config "${config.path}": two tools are named "${tool.name}"`,
-          );
-        }
-        seen.add(tool.name);
-        tools.set(tool.name, tool);
-      }
-    }
-    for (const agent of config.file.agents ?? []) {
-      agents.set(agent.name, { ...agent, module: _resolve(agent.module as string, config.url) });
-    }
-  }
+  if (config) await _addConfig(config, agents, tools);
+  if (only) return { agents: [...agents.values()], tools: [...tools.values()] };
   const cwd = new URL(`file://${Deno.cwd().replace(/\/?$/, "/")}`);
   for (const value of ctx.strings("agent")) {
     const eq = value.indexOf("=");
@@ -119,7 +97,14 @@ export async function loadAgents(
         ctx.command.name,
       );
     }
-    agents.set(name, { name, module: _resolve(module, cwd) });
+    const resolved = _resolve(module, cwd);
+    await _assertModule(
+      resolved,
+      `Invalid flag "--agent" value "${value}"`,
+      "relative to the working directory",
+      ctx,
+    );
+    agents.set(name, { name, module: resolved });
   }
   for (const value of ctx.strings("agent-permissions")) {
     const eq = value.indexOf("=");
@@ -172,9 +157,93 @@ export async function loadAgents(
   return { agents: [...agents.values()], tools: [...tools.values()] };
 }
 
-async function _readConfig(
-  path: string,
-): Promise<{ path: string; url: URL; file: AgentsConfig }> {
+interface _Config {
+  path: string;
+  url: URL;
+  file: AgentsConfig;
+}
+
+// A config's tools, then its agents (modules resolved against the file, and checked).
+async function _addConfig(
+  config: _Config,
+  agents: Map<string, AgentRegistration>,
+  tools: Map<string, ToolDefinition<never, unknown>>,
+): Promise<void> {
+  const seen = new Set<string>();
+  for (const module of config.file.tools ?? []) {
+    for (const tool of await _loadTools(config.path, new URL(module, config.url))) {
+      if (seen.has(tool.name)) {
+        throw new UsageError(`Invalid config "${config.path}": two tools are named "${tool.name}"`);
+      }
+      seen.add(tool.name);
+      tools.set(tool.name, tool);
+    }
+  }
+  for (const [i, agent] of (config.file.agents ?? []).entries()) {
+    const module = _resolve(agent.module as string, config.url);
+    await _assertModule(
+      module,
+      `Invalid config "${config.path}": agents[${i}].module "${agent.module}"`,
+      "relative to the config file",
+    );
+    agents.set(agent.name, { ...agent, module });
+  }
+}
+
+// The examples' config; `undefined` when it is absent and was not asked for
+// (`asked`: by a flag or variable; `"only"`: by the demo, which has no flag).
+async function _readExamples(asked: boolean | "only"): Promise<_Config | undefined> {
+  const path = decodeURIComponent(EXAMPLES_CONFIG.pathname);
+  try {
+    await Deno.stat(EXAMPLES_CONFIG);
+  } catch (error) {
+    if (asked || !(error instanceof Deno.errors.NotFound)) {
+      const way = asked === "only" ? "" : " (or leave them out: --no-examples, OAO_EXAMPLES=false)";
+      throw new UsageError(
+        `Cannot load the example agents: "${path}" is missing or unreadable (${
+          (error as Error).message
+        }); they ship in actors/ beside src/${way}`,
+      );
+    }
+    getOaoLogger("cli").debug("No example agents: {path} is absent", { path });
+    return undefined;
+  }
+  return await _readConfig(path);
+}
+
+async function _readExampleAgents(): Promise<AgentRegistration[]> {
+  try {
+    const config = await _readConfig(decodeURIComponent(EXAMPLES_CONFIG.pathname));
+    return (config.file.agents ?? []).map((agent) => ({
+      ...agent,
+      module: _resolve(agent.module as string, config.url),
+    }));
+  } catch {
+    return [];
+  }
+}
+
+// A local module that does not exist is a usage error naming where it was given.
+async function _assertModule(
+  module: string,
+  where: string,
+  relativeTo: string,
+  ctx?: CommandContext,
+): Promise<void> {
+  if (!module.startsWith("file:")) return;
+  const path = decodeURIComponent(new URL(module).pathname);
+  try {
+    if ((await Deno.stat(new URL(module))).isFile) return;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) return; // unreadable: the spawn reports it
+  }
+  throw new UsageError(
+    `${where}: no agent module at "${path}" (a module path is ${relativeTo})`,
+    ctx?.command.name,
+  );
+}
+
+async function _readConfig(path: string): Promise<_Config> {
   const url = new URL(path, `file://${Deno.cwd().replace(/\/?$/, "/")}`);
   let text: string;
   try {
@@ -301,3 +370,13 @@ function _resolve(module: string, base: URL): string {
   if (/^[a-z][a-z0-9+.-]*:/i.test(module) && !/^[a-z]:[\\/]/i.test(module)) return module;
   return new URL(module, base).href;
 }
+
+/**
+ * The example agents of {@linkcode EXAMPLES_CONFIG}, read when this module
+ * is loaded (empty when the file is absent or unreadable). Declared last: the
+ * validation tables above must exist when it is read.
+ *
+ * @deprecated For code written before the examples config (the API tests'
+ * server): use {@linkcode loadAgents}, or a config file.
+ */
+export const BUNDLED_AGENTS: readonly AgentRegistration[] = await _readExampleAgents();

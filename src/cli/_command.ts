@@ -69,6 +69,8 @@ export interface FlagSpec {
   short?: string;
   /** Whether the flag may be repeated (values collected into a list; strings only). @default {false} */
   multiple?: boolean;
+  /** Whether `--no-<name>` turns it off (booleans; read with `ctx.toggle`). @default {false} */
+  negatable?: boolean;
   /** One line of help. */
   description: string;
   /** Environment variable read when the flag is not given (shown as `[env: NAME]`). */
@@ -152,6 +154,16 @@ export interface CommandContext {
    * @throws {TypeError} When the command declares no boolean flag of that name.
    */
   boolean(name: string): boolean;
+  /**
+   * A negatable `boolean` flag: `--name`, `--no-name` (the last one given
+   * wins), or its variable.
+   *
+   * @param name The flag's long name.
+   * @returns `true` or `false` when given or set by its variable, else its
+   *   default (`undefined` without one).
+   * @throws {TypeError} When the command declares no boolean flag of that name.
+   */
+  toggle(name: string): boolean | undefined;
   /**
    * Writes one line to standard output (command output: reports, timelines).
    *
@@ -278,16 +290,33 @@ export function parseCommandLine(
       ...(flag.multiple ? { multiple: true } : {}),
     };
   }
-  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  const negatable = new Set(flags.filter((f) => f.negatable).map((f) => f.name));
+  let parsed: {
+    values: Record<string, unknown>;
+    positionals: string[];
+    tokens?: { kind: string; name?: string; rawName?: string }[];
+  };
   try {
     parsed = parseArgs({
       args: [...argv],
       options,
       strict: true,
       allowPositionals: true,
-    }) as { values: Record<string, unknown>; positionals: string[] };
+      allowNegative: negatable.size > 0,
+      tokens: negatable.size > 0,
+    }) as typeof parsed;
   } catch (error) {
     throw new UsageError(_parseArgsMessage(error, command), command.name);
+  }
+  for (const token of parsed.tokens ?? []) {
+    const negated = token.kind === "option" && /^no-/.test(token.name ?? "") &&
+      !options[token.name!];
+    if (negated && !negatable.has(token.name!.slice(3))) {
+      throw new UsageError(
+        `Unknown flag "${token.rawName}" for command "${command.name}"`,
+        command.name,
+      );
+    }
   }
   if (parsed.values.help === true) return "help";
   const env = io.env ?? ((name: string) => Deno.env.get(name));
@@ -317,6 +346,7 @@ export function parseCommandLine(
     strings: (name) => (declared(name, ["string"], true) as string[] | undefined) ?? [],
     integer: (name) => declared(name, ["integer", "number"]) as number | undefined,
     boolean: (name) => declared(name, ["boolean"]) === true,
+    toggle: (name) => declared(name, ["boolean"]) as boolean | undefined,
     out: (line) => stdout(`${line}\n`),
     err: (line) => stderr(`${line}\n`),
   };
@@ -511,7 +541,8 @@ function _longName(name: string, command: Command): string {
 
 function _flagLabel(flag: FlagSpec): string {
   const value = flag.type === "boolean" ? "" : ` <${flag.valueName ?? flag.type}>`;
-  return `  ${flag.short ? `-${flag.short}, ` : "    "}--${flag.name}${value}`;
+  const name = flag.negatable ? `--${flag.name}, --no-${flag.name}` : `--${flag.name}`;
+  return `  ${flag.short ? `-${flag.short}, ` : "    "}${name}${value}`;
 }
 
 function _flagHelp(flag: FlagSpec): string {

@@ -2,11 +2,12 @@
  * Builds what a command runs on from the environment and the agent
  * configuration: the stores (Redis when `REDIS_URL` is set, the in-memory
  * stores otherwise, announced in one log line), the job queue, tracing
- * (`createTracingFromEnv`), the agents and tools to register (the bundled
- * agents and example tools, plus those of `--config`/`OAO_CONFIG` and
- * `--agent` flags), and orchestrators wired to all of it. `close()` shuts
- * it all down in order: orchestrators (cancelling what still runs), queue,
- * stores, the Redis connection, then a final trace flush.
+ * (`createTracingFromEnv`), the agents and tools to register (the example
+ * agents and tools of `actors/examples.oao.json` unless `--no-examples`,
+ * plus those of `--config`/`OAO_CONFIG` and `--agent` flags), and
+ * orchestrators wired to all of it. `close()` shuts it all down in order:
+ * orchestrators (cancelling what still runs), queue, stores, the Redis
+ * connection, then a final trace flush.
  *
  * Commands declare {@linkcode RUNTIME_FLAGS} and {@linkcode RUNTIME_ENV}
  * (and {@linkcode POLICY_FLAGS} when they start executions), then:
@@ -40,8 +41,7 @@
  * @module
  */
 import { type CommandContext, type EnvVarSpec, type FlagSpec, UsageError } from "./_command.ts";
-import { BUNDLED_AGENTS, loadAgents } from "./_agents.ts";
-import { exampleTools } from "../../actors/example_tools.ts";
+import { loadAgents } from "./_agents.ts";
 import type { EventStore } from "../events/event_store.ts";
 import { InMemoryEventStore } from "../events/in_memory_event_store.ts";
 import { getOaoLogger } from "../logging/logger.ts";
@@ -65,9 +65,12 @@ import { createTracingFromEnv, type Tracing } from "../tracing/tracing_from_env.
 import { readOtelEnv } from "../tracing/otel_env.ts";
 import { canStartSandbox } from "../sandbox/process_agent_system.ts";
 
-export { type AgentsConfig, BUNDLED_AGENTS, loadAgents } from "./_agents.ts";
+export { type AgentsConfig, BUNDLED_AGENTS, EXAMPLES_CONFIG, loadAgents } from "./_agents.ts";
 
-/** Flags of commands that load agents: `--config`, `--agent`, `--agent-permissions`. */
+/**
+ * Flags of commands that load agents: `--config`, `--examples` (and
+ * `--no-examples`), `--agent`, `--agent-permissions`.
+ */
 export const RUNTIME_FLAGS: readonly FlagSpec[] = [
   {
     name: "config",
@@ -76,6 +79,14 @@ export const RUNTIME_FLAGS: readonly FlagSpec[] = [
     valueName: "path",
     env: "OAO_CONFIG",
     description: "Agents config file (JSON: agents, tools, bundled)",
+  },
+  {
+    name: "examples",
+    type: "boolean",
+    negatable: true,
+    env: "OAO_EXAMPLES",
+    description:
+      'Load the example agents and tools (actors/examples.oao.json); default: yes, unless the config says "bundled": false',
   },
   {
     name: "agent",
@@ -179,6 +190,10 @@ export const SANDBOX_ENV: readonly EnvVarSpec[] = [
 /** Every variable {@linkcode createRuntime} reads (config, stores, sandbox, tracing, logging). */
 export const RUNTIME_ENV: readonly EnvVarSpec[] = [
   { name: "OAO_CONFIG", description: "Agents config file, when --config is not given" },
+  {
+    name: "OAO_EXAMPLES",
+    description: "Load the example agents (true/false), when --examples/--no-examples is not given",
+  },
   ...STORE_ENV,
   ...SANDBOX_ENV,
   ...OBSERVABILITY_ENV,
@@ -196,12 +211,12 @@ export interface RuntimeOptions {
   memory?: boolean;
   /**
    * Which agents and tools: `true` loads them with {@linkcode loadAgents}
-   * (the command declares {@linkcode RUNTIME_FLAGS}); `"bundled"` takes only
-   * the bundled agents and example tools; `false` none (commands that only
+   * (the command declares {@linkcode RUNTIME_FLAGS}); `"examples"` only the
+   * example agents and tools (the demo); `false` none (commands that only
    * read event logs).
    * @default {true}
    */
-  loadAgents?: boolean | "bundled";
+  loadAgents?: boolean | "examples";
   /**
    * The command only reads (status, events, replay, queue statistics): the
    * Redis durability warnings (`appendonly`, `maxmemory-policy`), meant for
@@ -236,9 +251,9 @@ export interface Runtime {
   readonly queue: JobQueue;
   /** Tracing (disabled without `OTEL_EXPORTER_OTLP_ENDPOINT`). */
   readonly tracing: Tracing;
-  /** Agents to register: bundled, then config file, then `--agent` flags. */
+  /** Agents to register: the examples', then the config file's, then `--agent` flags. */
   readonly agents: readonly AgentRegistration[];
-  /** Tools to register: the example tools, then the config file's. */
+  /** Tools to register: the examples', then the config file's. */
   readonly tools: readonly ToolDefinition<never, unknown>[];
   /**
    * An orchestrator on this runtime's stores and tracer with its agents and
@@ -289,9 +304,7 @@ export async function createRuntime(
   const log = getOaoLogger("cli");
   const { agents, tools } = options.loadAgents === false
     ? { agents: [], tools: [] }
-    : options.loadAgents === "bundled"
-    ? { agents: [...BUNDLED_AGENTS], tools: [...exampleTools] }
-    : await loadAgents(ctx);
+    : await loadAgents(ctx, options.loadAgents === "examples" ? { examples: "only" } : {});
   const rawUrl = options.memory ? undefined : ctx.env("REDIS_URL") || undefined;
   if (!rawUrl && options.requireRedis) {
     throw new UsageError(

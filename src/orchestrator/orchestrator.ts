@@ -3,17 +3,29 @@
  * audited, recoverable executions, and get reports.
  *
  * @example The monolithic setup of the deployment guide, in TypeScript
- * ```ts ignore
- * import { Orchestrator, RedisEventStore, RedisPersistenceAdapter } from "../../mod.ts";
+ * ```ts
+ * import { defineTool, Orchestrator } from "@oao/runtime";
+ * import { RedisEventStore, RedisPersistenceAdapter } from "@oao/runtime/redis";
+ * import assert from "node:assert/strict";
  *
+ * const redisUrl = Deno.env.get("REDIS_URL"); // default redis://localhost:6379
+ * const persistence = new RedisPersistenceAdapter({ redisUrl, keyPrefix: "oao-example:" });
+ * const eventStore = new RedisEventStore({ redisUrl, keyPrefix: "oao-example:" });
  * const orchestrator = new Orchestrator({
- *   persistence: new RedisPersistenceAdapter({ redisUrl: Deno.env.get("REDIS_URL") }),
- *   eventStore: new RedisEventStore({ redisUrl: Deno.env.get("REDIS_URL") }),
+ *   persistence,
+ *   eventStore,
+ *   retentionSeconds: 60,
+ *   tools: [defineTool({ name: "process_item", run: (args: { item: number }) => args.item + 1 })],
  * });
- * orchestrator.registerAgent({ name: "researcher", module: new URL("../../actors/research_agent.ts", import.meta.url) });
- * const report = await orchestrator.run("researcher", { topic: "actors" });
- * console.log(report.status, report.totalSteps);
+ * orchestrator.registerAgent({
+ *   name: "bench", // plans, calls "process_item" in EXECUTE, reviews
+ *   module: new URL("../../actors/bench_agent.ts", import.meta.url),
+ * });
+ * const report = await orchestrator.run("bench", { item: 1 });
+ * assert.equal(report.status, "SUCCESS");
+ * assert.deepEqual(report.stateHistory.map((s) => s.state), ["INIT", "PLAN", "EXECUTE", "REVIEW", "TERMINATE"]);
  * await orchestrator.close();
+ * await Promise.all([persistence.close(), eventStore.close()]); // the caller's to close
  * ```
  *
  * @module
@@ -59,16 +71,25 @@ import {
   type WorkflowSpec,
 } from "./workflow.ts";
 import { runWorkflow, type WorkflowHost } from "./_workflow_run.ts";
+import { assertAgentModuleExists, declaredAgentVersion } from "./_agent_module.ts";
 
 /** An agent as registered: by name, with its module and the permissions it is granted. */
 export interface AgentRegistration {
   /** Name jobs and API requests use. Letters, digits, `_`, `.`, `-`. */
   name: string;
-  /** The agent module (URL, or path relative to the working directory). */
+  /**
+   * The agent module: a `URL` (`new URL("./agent.ts", import.meta.url)`), a
+   * URL string (`import.meta.resolve("./agent.ts")`), or a path, relative to
+   * the working directory. A local module that does not exist is refused at
+   * registration.
+   */
   module: string | URL;
   /** Deno permissions of the agent's worker. @default {"none"} */
   permissions?: PermissionsSpec;
-  /** Version, part of the execution hash. @default {"0.0.0"} */
+  /**
+   * Version, part of the execution hash.
+   * @default {the `version` of the module's `defineAgent({...})` (read from its bundle before its first execution), else "0.0.0"}
+   */
   version?: string;
   /** Tools the agent may call. @default {every registered tool} */
   tools?: string[];
@@ -232,6 +253,10 @@ export class Orchestrator {
   readonly #limits: Limits;
   readonly #passivateAfterMs: number;
   readonly #agents = new Map<string, AgentRegistration>();
+  // Versions the agent modules declare (`defineAgent({ version })`), by module
+  // and import grant (one bundle each), for agents registered without one.
+  readonly #declared = new Map<string, string>();
+  readonly #declaring = new Map<string, Promise<void>>();
   readonly #tools = new Map<string, ToolDefinition<unknown, unknown>>();
   readonly #runs = new Map<string, ExecutionRun>();
   readonly #settled = new Map<string, Promise<unknown>>();
@@ -335,7 +360,8 @@ export class Orchestrator {
    *
    * @param registration Name, module, permissions, version, tools, peers.
    * @returns This orchestrator.
-   * @throws {TypeError} Naming the invalid field, or when the name is taken.
+   * @throws {TypeError} Naming the invalid field, when the name is taken, or
+   *   when the module is a local file that does not exist (naming the path tried).
    */
   registerAgent(registration: AgentRegistration): this {
     if (typeof registration !== "object" || registration === null) {
@@ -353,7 +379,7 @@ export class Orchestrator {
     if (this.#agents.has(registration.name)) {
       throw new TypeError(`An agent named "${registration.name}" is already registered`);
     }
-    resolveModule(registration.module);
+    const module = resolveModule(registration.module);
     normalizePermissions(registration.permissions, `permissions of agent "${registration.name}"`);
     const isolation = registration.isolation;
     if (isolation !== undefined && isolation !== "pool" && isolation !== "execution") {
@@ -362,6 +388,13 @@ export class Orchestrator {
           `expected "pool" or "execution"`,
       );
     }
+    if (registration.version !== undefined && typeof registration.version !== "string") {
+      const version = JSON.stringify(registration.version);
+      throw new TypeError(
+        `Invalid version ${version} of agent "${registration.name}": expected a string`,
+      );
+    }
+    assertAgentModuleExists(registration.name, registration.module, module);
     this.#agents.set(registration.name, { ...registration });
     return this;
   }
@@ -408,7 +441,7 @@ export class Orchestrator {
    */
   async start(agent: string, task: unknown, options: RunOptions = {}): Promise<StartedExecution> {
     this.#assertOpen();
-    const resolved = this.#resolveAgent(agent);
+    this.#resolveAgent(agent);
     canonicalJson(task ?? null);
     assertJsonWithin(task ?? null, "The task", this.#limits.maxValueBytes);
     const executionId = options.executionId ?? newExecutionId();
@@ -423,6 +456,7 @@ export class Orchestrator {
       throw new TypeError(`Execution "${executionId}" already exists`);
     }
     const policy = options.policy ? this.#policy.with(options.policy) : this.#policy;
+    const resolved = await this.#resolveAgentVersioned(agent);
     const hash = await this.executionHash(resolved, task, policy);
     if (options.fencingToken !== undefined) {
       await this.eventStore.fence(executionId, options.fencingToken);
@@ -473,7 +507,7 @@ export class Orchestrator {
     if (view.status !== "RUNNING") {
       return { executionId, done: Promise.resolve(reportFromView(view)) };
     }
-    const resolved = this.#resolveAgent(view.agent);
+    const resolved = await this.#resolveAgentVersioned(view.agent);
     const policy = new StrictPolicy({ ...recordedLimits(view.policy), ...options.policy });
     const hash = await this.executionHash(resolved, view.task, policy);
     if (hash !== view.hash) throw new ExecutionHashMismatchError(executionId, view.hash, hash);
@@ -554,7 +588,7 @@ export class Orchestrator {
         })`,
       );
     }
-    const resolved = this.#resolveAgent(source.agent);
+    const resolved = await this.#resolveAgentVersioned(source.agent);
     const policy = new StrictPolicy({ ...recordedLimits(source.policy), ...options.policy });
     const hash = await this.executionHash(resolved, source.task, policy);
     const newId = options.executionId ?? newExecutionId();
@@ -687,9 +721,54 @@ export class Orchestrator {
     await this.system.shutdown("orchestrator closed");
   }
 
-  /** Resolves an agent registration (and its peers). */
+  /**
+   * Resolves an agent registration (and its peers).
+   *
+   * @param name Registered agent name.
+   * @returns The agent; its `version` is the registered one, else the one its
+   *   module declares once an execution of it has read it, else `"0.0.0"`.
+   * @throws {UnknownAgentError} When no agent has that name.
+   * @throws {TypeError} When its peers form a cycle.
+   */
   resolveAgent(name: string): ResolvedAgent {
     return this.#resolveAgent(name);
+  }
+
+  // The agent resolved with the versions its modules declare, for the agents
+  // (and peers) registered without one. A module that cannot be bundled keeps
+  // "0.0.0" here: its spawn fails the execution with the reason.
+  async #resolveAgentVersioned(name: string): Promise<ResolvedAgent> {
+    const resolved = this.#resolveAgent(name);
+    const pending: Promise<void>[] = [];
+    const visit = (agent: ResolvedAgent) => {
+      if (this.#agents.get(agent.name)?.version === undefined) pending.push(this.#declare(agent));
+      agent.peers.forEach(visit);
+    };
+    visit(resolved);
+    if (pending.length === 0) return resolved;
+    await Promise.all(pending);
+    return this.#resolveAgent(name);
+  }
+
+  #declare(agent: ResolvedAgent): Promise<void> {
+    const importHosts = normalizePermissions(agent.permissions, "permissions").import;
+    const key = JSON.stringify([agent.module, importHosts]);
+    if (this.#declared.has(key)) return Promise.resolve();
+    let declaring = this.#declaring.get(key);
+    if (!declaring) {
+      declaring = declaredAgentVersion(agent.module, importHosts).then((version) => {
+        this.#declared.set(key, version ?? "0.0.0");
+        this.#declaring.delete(key);
+      }, (error) => {
+        this.#declaring.delete(key); // tried again by the next execution
+        this.#log.debug("Cannot read the version of agent module {module}: {error}", {
+          module: agent.module,
+          error,
+        });
+      });
+      this.#declaring.set(key, declaring);
+    }
+    return declaring;
   }
 
   #resolveAgent(name: string, seen = new Set<string>()): ResolvedAgent {
@@ -702,10 +781,17 @@ export class Orchestrator {
       }
       return this.#resolveAgent(peer, new Set(seen));
     });
+    const module = resolveModule(registration.module);
+    const declared = registration.version === undefined
+      ? this.#declared.get(JSON.stringify([
+        module,
+        normalizePermissions(registration.permissions, "permissions").import,
+      ]))
+      : undefined;
     return {
       name,
-      module: resolveModule(registration.module),
-      version: registration.version ?? "0.0.0",
+      module,
+      version: registration.version ?? declared ?? "0.0.0",
       permissions: registration.permissions ?? "none",
       isolation: registration.isolation ?? "pool",
       tools: registration.tools,

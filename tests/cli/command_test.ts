@@ -125,3 +125,35 @@ Deno.test("reading a flag the command does not declare is a programming error", 
   assert.throws(() => ctx.string("missing"), /declares no string flag "--missing"/);
   assert.throws(() => ctx.strings("mode"), /repeatable/);
 });
+
+Deno.test("a negatable flag is on, off (--no-…, last one wins) or unset, and falls back to its variable", () => {
+  const toggled: Command = {
+    ...command,
+    args: [],
+    flags: [
+      {
+        name: "colour",
+        type: "boolean",
+        negatable: true,
+        env: "PROBE_COLOUR",
+        description: "Paint",
+      },
+      { name: "quiet", type: "boolean", description: "Say less" },
+    ],
+  };
+  const read = (argv: string[], vars: Record<string, string> = {}) => {
+    const ctx = parseCommandLine(toggled, argv, env(vars));
+    assert.ok(ctx !== "help");
+    return [ctx.toggle("colour"), ctx.boolean("colour")];
+  };
+  assert.deepEqual(read([]), [undefined, false]);
+  assert.deepEqual(read(["--colour"]), [true, true]);
+  assert.deepEqual(read(["--no-colour"]), [false, false]);
+  assert.deepEqual(read(["--colour", "--no-colour"]), [false, false]);
+  assert.deepEqual(read(["--no-colour", "--colour"]), [true, true]);
+  assert.deepEqual(read([], { PROBE_COLOUR: "false" }), [false, false]);
+  assert.deepEqual(read(["--colour"], { PROBE_COLOUR: "false" }), [true, true]);
+  assert.throws(() => read(["--no-quiet"]), /Unknown flag "--no-quiet" for command "probe"/);
+  const help = renderCommandHelp(toggled);
+  assert.match(help, /--colour, --no-colour +Paint \[env: PROBE_COLOUR\]/);
+});

@@ -1,8 +1,14 @@
 // Building a command's runtime: stores from REDIS_URL, agents from the
-// bundled set, a config file and flags.
+// examples config, a config file and flags.
 import assert from "node:assert/strict";
 import { type Command, parseCommandLine, UsageError } from "../../src/cli/_command.ts";
-import { createRuntime, loadAgents, RUNTIME_ENV, RUNTIME_FLAGS } from "../../src/cli/_runtime.ts";
+import {
+  createRuntime,
+  EXAMPLES_CONFIG,
+  loadAgents,
+  RUNTIME_ENV,
+  RUNTIME_FLAGS,
+} from "../../src/cli/_runtime.ts";
 import { redisTestEnv } from "./_redis_env.ts";
 
 const command: Command = {
@@ -30,7 +36,7 @@ async function withConfig(config: unknown, body: (path: string, dir: string) => 
   }
 }
 
-Deno.test("without REDIS_URL the runtime is in memory with the bundled agents and example tools", async () => {
+Deno.test("without REDIS_URL the runtime is in memory with the example agents and tools", async () => {
   const runtime = await createRuntime(context([]), { announce: false });
   try {
     assert.equal(runtime.storage, "memory");
@@ -85,8 +91,9 @@ Deno.test("a config file adds agents (modules relative to it) and tool modules; 
       `export const double = { name: "double", run: ({ n }) => n * 2 };
       export const all = [double];`,
     );
+    await Deno.writeTextFile(`${dir}/agent.ts`, "export default {};");
     const { agents, tools } = await loadAgents(
-      context(["--config", path, "--agent", "extra=./x.ts"]),
+      context(["--config", path, "--agent", "extra=./tests/fixtures/test_agent.ts"]),
     );
     const mine = agents.find((a) => a.name === "mine")!;
     assert.equal(mine.module, new URL(`file://${dir}/agent.ts`).href);
@@ -98,7 +105,11 @@ Deno.test("a config file adds agents (modules relative to it) and tool modules; 
       "a tool exported twice counts once",
     );
     assert.equal(agents.at(-1)!.name, "extra");
-    assert.match(String(agents.at(-1)!.module), /^file:\/\/.*\/x\.ts$/);
+    assert.equal(
+      agents.at(-1)!.module,
+      new URL(`file://${Deno.cwd()}/tests/fixtures/test_agent.ts`).href,
+      "an --agent path is relative to the working directory",
+    );
     const fromEnv = await loadAgents(context([], { OAO_CONFIG: path }));
     assert.ok(fromEnv.agents.some((a) => a.name === "mine"));
   });
@@ -107,10 +118,17 @@ Deno.test("a config file adds agents (modules relative to it) and tool modules; 
 Deno.test('"bundled": false leaves out the bundled agents and tools', async () => {
   await withConfig(
     { bundled: false, agents: [{ name: "solo", module: "./solo.ts" }] },
-    async (path) => {
+    async (path, dir) => {
+      await Deno.writeTextFile(`${dir}/solo.ts`, "export default {};");
       const { agents, tools } = await loadAgents(context(["--config", path]));
       assert.deepEqual(agents.map((a) => a.name), ["solo"]);
       assert.deepEqual(tools, []);
+      const forced = await loadAgents(context(["--config", path], { OAO_EXAMPLES: "true" }));
+      assert.deepEqual(
+        forced.agents.map((a) => a.name),
+        ["researcher", "critic", "flaky", "runaway", "solo"],
+        'OAO_EXAMPLES=true outweighs the config\'s "bundled": false',
+      );
     },
   );
 });
@@ -165,7 +183,8 @@ Deno.test("bad config files are usage errors naming the file and the field", asy
     [{ bundled: "yes" }, /"bundled" must be true or false/],
   ];
   for (const [config, message] of cases) {
-    await withConfig(config, async (path) => {
+    await withConfig(config, async (path, dir) => {
+      await Deno.writeTextFile(`${dir}/a.ts`, "export default {};");
       await assert.rejects(loadAgents(context(["--config", path])), (error: unknown) => {
         assert.ok(error instanceof UsageError, String(error));
         assert.match(error.message, message);
@@ -189,4 +208,51 @@ Deno.test("REDIS_URL and OAO_KEY_PREFIX are validated before connecting", async 
     createRuntime(context([]), { requireRedis: true, requireRedisReason: "it must" }),
     /REDIS_URL is not set: it must/,
   );
+});
+
+Deno.test("the examples come from actors/examples.oao.json, loaded like any config file", async () => {
+  const { agents, tools } = await loadAgents(context([]));
+  const config = JSON.parse(await Deno.readTextFile(EXAMPLES_CONFIG)) as {
+    agents: { name: string; module: string }[];
+  };
+  assert.deepEqual(agents.map((a) => a.name), config.agents.map((a) => a.name));
+  assert.equal(
+    agents.find((a) => a.name === "researcher")!.module,
+    new URL("research_agent.ts", EXAMPLES_CONFIG).href,
+    "modules are relative to the examples config",
+  );
+  assert.deepEqual(tools.map((t) => t.name), ["search", "fetch", "process_item"]);
+});
+
+Deno.test("--no-examples and OAO_EXAMPLES=false leave the examples out; --examples brings them back", async () => {
+  const none = await loadAgents(context(["--no-examples"]));
+  assert.deepEqual([none.agents, none.tools], [[], []]);
+  const off = await loadAgents(context([], { OAO_EXAMPLES: "false" }));
+  assert.deepEqual(off.agents, []);
+  const last = await loadAgents(context(["--no-examples", "--examples"], { OAO_EXAMPLES: "0" }));
+  assert.equal(last.agents.length, 4, "the last flag wins, and a flag outweighs its variable");
+  assert.throws(() => context([], { OAO_EXAMPLES: "maybe" }), /Invalid OAO_EXAMPLES "maybe"/);
+  assert.throws(() => context(["--no-config"]), /Unknown flag "--no-config"/);
+});
+
+Deno.test("an agent module that does not exist is a usage error naming the flag or entry and the path", async () => {
+  await assert.rejects(
+    loadAgents(context(["--agent", "ghost=./no/such_agent.ts"])),
+    (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.equal(
+        error.message,
+        `Invalid flag "--agent" value "ghost=./no/such_agent.ts": no agent module at "${Deno.cwd()}/no/such_agent.ts" (a module path is relative to the working directory)`,
+      );
+      return true;
+    },
+  );
+  await withConfig({ agents: [{ name: "a", module: "./missing.ts" }] }, async (path, dir) => {
+    await assert.rejects(
+      loadAgents(context(["--config", path])),
+      new RegExp(
+        `Invalid config ".*oao\\.json": agents\\[0\\]\\.module "\\./missing\\.ts": no agent module at "${dir}/missing\\.ts" \\(a module path is relative to the config file\\)`,
+      ),
+    );
+  });
 });

@@ -71,7 +71,7 @@ export const demoCommand: Command = {
   async run(ctx) {
     const runtime = await createRuntime(ctx, {
       memory: true,
-      loadAgents: "bundled",
+      loadAgents: "examples",
       announce: false,
     });
     const results: { scene: _Scene; report: ExecutionReport; ok: boolean }[] = [];
