@@ -5,53 +5,155 @@
  * (or the in-memory default) holds snapshots, the event-sourced audit log and
  * the job queue; everything is traced.
  *
- * @example Spawn an actor, talk to it, survive a crash
- * ```ts ignore
- * import { ActorSystem } from "jsr:@oao/runtime";
+ * This entry point holds the orchestrator, agents, tools, policies,
+ * workflows, the actor system, the ports (`PersistenceAdapter`, `EventStore`,
+ * `JobQueue`, `Clock`) with their in-memory adapters, the errors callers
+ * catch and the event types. The adapters and helpers that load more have
+ * entry points of their own: `@oao/runtime/redis` (the Redis adapters),
+ * `@oao/runtime/tracing` (tracing, OTLP export), `@oao/runtime/logging`
+ * (structured, redacted logs) and `@oao/runtime/testing` (a manual clock
+ * and an in-memory orchestrator for tests).
  *
- * const system = new ActorSystem();
- * const counter = await system.spawn(new URL("./actors/counter.ts", import.meta.url), { name: "counter" });
- * counter.tell({ type: "add", n: 2 });
- * counter.kill("let it crash"); // restarted from its last snapshot
- * console.log(await counter.ask({ type: "get" })); // 2
- * await system.shutdown();
+ * @example Run an agent with a tool, on the in-memory stores
+ * ```ts
+ * import { defineTool, Orchestrator } from "@oao/runtime";
+ * import assert from "node:assert/strict";
+ *
+ * const orchestrator = new Orchestrator({
+ *   tools: [defineTool({ name: "process_item", run: (args: { item: number }) => args.item * 2 })],
+ * });
+ * // An agent module: `export default defineAgent({ plan, execute, review })`.
+ * // This one calls "process_item" in its EXECUTE step and returns the result.
+ * orchestrator.registerAgent({
+ *   name: "bench",
+ *   module: new URL("./actors/bench_agent.ts", import.meta.url),
+ * });
+ * const report = await orchestrator.run("bench", { item: 21 });
+ * assert.equal(report.status, "SUCCESS");
+ * assert.equal(report.output, 42);
+ * await orchestrator.close();
  * ```
  *
  * @module
  */
 
-// Errors and time
-export * from "./src/errors.ts";
-export { type Clock, sleepOn, systemClock, type TimerId } from "./src/clock.ts";
-export { backoffBounds, backoffDelay, type BackoffOptions, resolveBackoff } from "./src/backoff.ts";
+// Errors callers catch
+export {
+  AccessDeniedError,
+  ActorExistsError,
+  ActorFailedError,
+  ActorNotFoundError,
+  ActorSpawnError,
+  ActorStoppedError,
+  AskTimeoutError,
+  CorruptDataError,
+  type ErrorInfo,
+  ExecutionCancelledError,
+  ExecutionHashMismatchError,
+  ExecutionNotFoundError,
+  FencedError,
+  LeaseLostError,
+  MailboxFullError,
+  MessageNotCloneableError,
+  ModuleRefusedError,
+  OaoError,
+  PolicyViolationError,
+  StaleVersionError,
+  StoreUnavailableError,
+  SupervisorEscalationError,
+  ToolOutcomeUnknownError,
+  UnknownAgentError,
+  ValueTooLargeError,
+} from "./src/errors.ts";
+
+// Time
+export { type Clock, systemClock, type TimerId } from "./src/clock.ts";
+export type { BackoffOptions } from "./src/backoff.ts";
+
+// Orchestrator: agents, tools, policies, executions, workflows
+export {
+  type AgentIsolation,
+  type AgentRegistration,
+  Orchestrator,
+  type OrchestratorOptions,
+  type ReplayResult,
+  type RunOptions,
+  type SandboxMode,
+  type StartedExecution,
+} from "./src/orchestrator/orchestrator.ts";
+export type { ProcessSandboxOptions } from "./src/sandbox/process_agent_system.ts";
+export { DEFAULT_LIMITS, type Limits } from "./src/limits.ts";
+export {
+  type AgentContext,
+  type AgentDefinition,
+  type AgentModule,
+  defineAgent,
+  type PeerContext,
+  type ReviewResult,
+  type StepHook,
+} from "./src/orchestrator/agent.ts";
+export { defineTool, type ToolContext, type ToolDefinition } from "./src/orchestrator/tool.ts";
+export {
+  DEFAULT_POLICY,
+  type PolicyLimits,
+  StrictPolicy,
+  type Violation,
+} from "./src/orchestrator/policy.ts";
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./src/orchestrator/retry_policy.ts";
+export { LIFECYCLE_STATES, type LifecycleState } from "./src/orchestrator/lifecycle.ts";
+export {
+  EXECUTION_STATUSES,
+  type ExecutionReport,
+  type ExecutionStatus,
+  isFinal,
+  type StateEntry,
+} from "./src/orchestrator/execution_report.ts";
+export type {
+  CompletedStep,
+  ExecutionView,
+  ToolCallRecord,
+} from "./src/orchestrator/execution_view.ts";
+export type {
+  FailurePolicy,
+  TaskState,
+  TaskStatus,
+  WorkflowReport,
+  WorkflowSpec,
+  WorkflowTask,
+} from "./src/orchestrator/workflow.ts";
 
 // Actors
-export { type ActorBehavior, behaviorFromModule, defineBehavior } from "./src/actor/behavior.ts";
+export { type ActorBehavior, defineBehavior } from "./src/actor/behavior.ts";
 export type { ActorContext, ActorLogger, AskOptions } from "./src/actor/actor_context.ts";
-export { type Envelope, HOST_SENDER, type MessageMeta } from "./src/actor/envelope.ts";
-export { Mailbox, type MailboxOptions, type OverflowPolicy } from "./src/actor/mailbox.ts";
+export { HOST_SENDER, type MessageMeta } from "./src/actor/envelope.ts";
+export type { MailboxOptions, OverflowPolicy } from "./src/actor/mailbox.ts";
 export type {
   ActorPermissions,
   PermissionsSpec,
   PermissionValue,
 } from "./src/actor/permissions.ts";
-export type { RestartType, SnapshotPolicy, SpawnOptions } from "./src/actor/spawn_options.ts";
+export type {
+  Isolation,
+  RestartType,
+  SnapshotPolicy,
+  SpawnOptions,
+} from "./src/actor/spawn_options.ts";
 export { ActorRef, type HostSendOptions } from "./src/actor/actor_ref.ts";
 export {
   ActorSystem,
   type ActorSystemOptions,
   type DeadLetter,
-  resolveModule,
   type ServiceHandler,
 } from "./src/actor/actor_system.ts";
+export type { WorkerPoolOptions } from "./src/actor/_worker_pool.ts";
 
 // Supervision
-export {
-  type ActorChildSpec,
-  type ChildSpec,
+export type {
+  ActorChildSpec,
+  ChildSpec,
   Supervisor,
-  type SupervisorChildSpec,
-  type SupervisorSpec,
+  SupervisorChildSpec,
+  SupervisorSpec,
 } from "./src/actor/supervisor.ts";
 export type { Strategy, SupervisorOptions } from "./src/actor/supervisor_options.ts";
 
@@ -69,82 +171,8 @@ export type {
   RuntimeEventData,
   RuntimeEventType,
 } from "./src/observability/events.ts";
-export { type Span, type StartSpanOptions, Tracer } from "./src/tracing/tracer.ts";
-export {
-  formatTraceparent,
-  newTraceContext,
-  parseTraceparent,
-  type TraceContext,
-} from "./src/tracing/trace_context.ts";
-export type { SpanData, SpanSink } from "./src/tracing/span_data.ts";
 
-// Orchestrator: agents, tools, policies, executions, workflows
-export {
-  type AgentRegistration,
-  newExecutionId,
-  Orchestrator,
-  type OrchestratorOptions,
-  type ReplayResult,
-  reportFromView,
-  type RunOptions,
-  type SandboxMode,
-  type StartedExecution,
-} from "./src/orchestrator/orchestrator.ts";
-export type { ProcessSandboxOptions } from "./src/sandbox/process_agent_system.ts";
-export { DEFAULT_LIMITS, type Limits } from "./src/limits.ts";
-export {
-  type AgentContext,
-  type AgentDefinition,
-  type AgentModule,
-  defineAgent,
-  type PeerContext,
-  type ReviewResult,
-} from "./src/orchestrator/agent.ts";
-export {
-  callHash,
-  callKey,
-  defineTool,
-  type ToolContext,
-  type ToolDefinition,
-} from "./src/orchestrator/tool.ts";
-export {
-  DEFAULT_POLICY,
-  type PolicyLimits,
-  StrictPolicy,
-  toPolicy,
-  type Violation,
-} from "./src/orchestrator/policy.ts";
-export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./src/orchestrator/retry_policy.ts";
-export {
-  canTransition,
-  LIFECYCLE_STATES,
-  type LifecycleState,
-  nextState,
-} from "./src/orchestrator/lifecycle.ts";
-export {
-  EXECUTION_STATUSES,
-  type ExecutionReport,
-  type ExecutionStatus,
-  isFinal,
-  type StateEntry,
-} from "./src/orchestrator/execution_report.ts";
-export {
-  type ExecutionView,
-  projectExecution,
-  type ToolCallRecord,
-} from "./src/orchestrator/execution_view.ts";
-export {
-  type FailurePolicy,
-  type TaskState,
-  type TaskStatus,
-  validateWorkflow,
-  type WorkflowReport,
-  type WorkflowSpec,
-  type WorkflowTask,
-} from "./src/orchestrator/workflow.ts";
-export { canonicalJson, sha256Hex } from "./src/orchestrator/canonical_json.ts";
-
-// Persistence, event store, job queue: ports and adapters
+// Persistence, event store, job queue: ports and in-memory adapters
 export type {
   PersistenceAdapter,
   SaveOptions,
@@ -173,7 +201,3 @@ export type {
   ReserveOptions,
 } from "./src/queue/job_queue.ts";
 export { InMemoryJobQueue } from "./src/queue/in_memory_job_queue.ts";
-export { RedisPersistenceAdapter } from "./src/redis/redis_persistence_adapter.ts";
-export { RedisEventStore } from "./src/redis/redis_event_store.ts";
-export { RedisJobQueue } from "./src/redis/redis_job_queue.ts";
-export type { RedisStoreOptions } from "./src/redis/redis_store_options.ts";

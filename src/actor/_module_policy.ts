@@ -12,13 +12,21 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { ModuleRefusedError } from "../errors.ts";
 import type { PermissionValue } from "./permissions.ts";
 
-/** The OAO package: `mod.ts` and `src/` (an actor imports the runtime from there). */
-const PACKAGE_DIR = fileURLToPath(new URL("../../", import.meta.url)).replace(/[\\/]$/, "");
-const RUNTIME_SRC = `${PACKAGE_DIR}${sep}src`;
-const RUNTIME_MOD = `${PACKAGE_DIR}${sep}mod.ts`;
+/**
+ * The OAO package: `mod.ts` and `src/` (an actor imports the runtime from
+ * there). A `file:` URL in a checkout or a linked package, an `https:` one
+ * when the package comes from JSR.
+ */
+const PACKAGE_URL = new URL("../../", import.meta.url);
+// Its directory, when the runtime is made of local files (else no local file is the runtime's).
+const PACKAGE_DIR = PACKAGE_URL.protocol === "file:"
+  ? fileURLToPath(PACKAGE_URL).replace(/[\\/]$/, "")
+  : undefined;
+const RUNTIME_SRC = PACKAGE_DIR === undefined ? undefined : `${PACKAGE_DIR}${sep}src`;
+const RUNTIME_MOD = PACKAGE_DIR === undefined ? undefined : `${PACKAGE_DIR}${sep}mod.ts`;
 // The command line is no module for actors: it loads modules by computed path
 // (src/cli/_agents.ts), a way round the sandbox for whoever calls it.
-const RUNTIME_DENIED = `${RUNTIME_SRC}${sep}cli`;
+const RUNTIME_DENIED = RUNTIME_SRC === undefined ? undefined : `${RUNTIME_SRC}${sep}cli`;
 
 /**
  * The package's own name and subpaths (deno.json "exports"; a test keeps the
@@ -28,6 +36,7 @@ export const RUNTIME_EXPORTS: Readonly<Record<string, string>> = {
   "@oao/runtime": "mod.ts",
   "@oao/runtime/redis": "src/redis/mod.ts",
   "@oao/runtime/tracing": "src/tracing/mod.ts",
+  "@oao/runtime/logging": "src/logging/mod.ts",
   "@oao/runtime/testing": "src/testing/mod.ts",
 };
 
@@ -189,7 +198,7 @@ export function decideImport(
   }
   const runtimeExport = RUNTIME_EXPORTS[specifier];
   if (runtimeExport !== undefined) {
-    return { kind: "external", specifier: pathToFileURL(`${PACKAGE_DIR}/${runtimeExport}`).href };
+    return { kind: "external", specifier: new URL(runtimeExport, PACKAGE_URL).href };
   }
   const relative = /^\.{0,2}\//.test(specifier);
   if (!relative && !/^[a-z][a-z0-9+.-]*:/i.test(specifier)) {
@@ -250,11 +259,16 @@ function decideFile(
   if (policy.root !== "" && inside(path, policy.root)) {
     return { kind: "local", url: url.href, loader: loader! };
   }
-  if (path === RUNTIME_MOD || (inside(path, RUNTIME_SRC) && !inside(path, RUNTIME_DENIED))) {
+  if (
+    RUNTIME_SRC !== undefined && RUNTIME_DENIED !== undefined &&
+    (path === RUNTIME_MOD || (inside(path, RUNTIME_SRC) && !inside(path, RUNTIME_DENIED)))
+  ) {
     if (loader === "json") refuse("JSON modules are loaded only from inside the actor's root");
     return { kind: "external", specifier: url.href };
   }
-  if (inside(path, RUNTIME_DENIED)) refuse("the OAO command line is not a module for actors");
+  if (RUNTIME_DENIED !== undefined && inside(path, RUNTIME_DENIED)) {
+    refuse("the OAO command line is not a module for actors");
+  }
   return refuse(
     policy.root === ""
       ? "local files are not allowed in a remote actor module"

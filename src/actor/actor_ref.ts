@@ -26,10 +26,16 @@ export interface ActorRefHost {
  * A handle on one actor.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { ActorSystem } from "@oao/runtime";
+ * import assert from "node:assert/strict";
+ *
+ * const system = new ActorSystem();
  * const ref = await system.spawn(new URL("../../actors/counter.ts", import.meta.url), { name: "counter" });
  * ref.tell({ type: "add", n: 2 });
  * const total = await ref.ask<number>({ type: "get" });
+ * assert.equal(total, 2);
+ * await system.shutdown();
  * ```
  */
 export class ActorRef {

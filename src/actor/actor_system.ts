@@ -3,14 +3,20 @@
  * messages, supervises failures, persists snapshots, and publishes runtime
  * events on one event bus.
  *
- * @example
- * ```ts ignore
- * import { ActorSystem } from "../../mod.ts";
+ * @example Spawn an actor, talk to it, survive a crash
+ * ```ts
+ * import { ActorSystem } from "@oao/runtime";
+ * import assert from "node:assert/strict";
  *
  * const system = new ActorSystem();
- * const counter = await system.spawn(new URL("../../actors/counter.ts", import.meta.url), { name: "counter" });
+ * // A module whose default export is `defineBehavior({ initialState, receive })`.
+ * const counter = await system.spawn(new URL("../../actors/counter.ts", import.meta.url), {
+ *   name: "counter",
+ * });
  * counter.tell({ type: "add", n: 5 });
- * console.log(await counter.ask({ type: "get" })); // 5
+ * assert.equal(await counter.ask({ type: "get" }), 5);
+ * counter.kill("let it crash"); // restarted by its supervisor from its last snapshot
+ * assert.equal(await counter.ask({ type: "get" }), 5);
  * await system.shutdown();
  * ```
  *

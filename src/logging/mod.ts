@@ -5,7 +5,12 @@
  *
  * @example
  * ```ts
- * import { configureLoggingFromEnv, getOaoLogger, registerSecret, resetLogging } from "./mod.ts";
+ * import {
+ *   configureLoggingFromEnv,
+ *   getOaoLogger,
+ *   registerSecret,
+ *   resetLogging,
+ * } from "@oao/runtime/logging";
  *
  * await configureLoggingFromEnv({ OAO_LOG_LEVEL: "INFO" });
  * registerSecret("my-api-token-value");

@@ -8,14 +8,26 @@
  * workflow's progress is persisted, so a crashed workflow resumes without
  * re-running completed tasks.
  *
- * @example
- * ```ts ignore
+ * @example One task, then two that depend on it
+ * ```ts
+ * import { defineTool, Orchestrator } from "@oao/runtime";
+ * import assert from "node:assert/strict";
+ *
+ * const orchestrator = new Orchestrator({
+ *   tools: [defineTool({ name: "process_item", run: () => "processed" })],
+ *   agents: [{ name: "bench", module: new URL("../../actors/bench_agent.ts", import.meta.url) }],
+ * });
  * const report = await orchestrator.runWorkflow({
  *   tasks: [
- *     { name: "research", agent: "researcher", input: { topic: "actors" } },
- *     { name: "review", agent: "critic", dependsOn: ["research"] },
+ *     { name: "fetch", agent: "bench", input: { url: "https://example.com" } },
+ *     { name: "summarize", agent: "bench", dependsOn: ["fetch"] },
+ *     { name: "translate", agent: "bench", dependsOn: ["fetch"] },
  *   ],
  * });
+ * assert.equal(report.status, "SUCCESS");
+ * assert.equal(report.completionOrder[0], "fetch");
+ * assert.equal(report.tasks.summarize?.output, "processed");
+ * await orchestrator.close();
  * ```
  *
  * @module

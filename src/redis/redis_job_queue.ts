@@ -151,11 +151,12 @@ interface QueueKeys {
  * number of processes.
  *
  * @example Enqueue on an API node, reserve on a worker node
- * ```ts ignore
- * import { RedisJobQueue } from "./redis_job_queue.ts";
+ * ```ts
+ * import { RedisJobQueue } from "@oao/runtime/redis";
  *
- * const queue = new RedisJobQueue({ redisUrl: Deno.env.get("REDIS_URL"), name: "agents" });
- * await queue.enqueue({ executionId: "exec-1", agent: "echo", task: "hi" });
+ * const redisUrl = Deno.env.get("REDIS_URL"); // default redis://localhost:6379
+ * const queue = new RedisJobQueue({ redisUrl, keyPrefix: "oao-example:", name: "agents" });
+ * await queue.enqueue({ executionId: `exec-${crypto.randomUUID()}`, agent: "echo", task: "hi" });
  * const [lease] = await queue.reserve("worker-1", { blockMs: 5_000 });
  * if (lease) await queue.complete(lease);
  * await queue.close();

@@ -12,9 +12,20 @@
  * an agent was granted, and its heap is capped (`memoryMb`).
  *
  * @example
- * ```ts ignore
- * import { Orchestrator } from "../../mod.ts";
- * const orchestrator = new Orchestrator({ sandbox: { mode: "process", memoryMb: 512 } });
+ * ```ts
+ * import { defineTool, Orchestrator } from "@oao/runtime";
+ * import assert from "node:assert/strict";
+ *
+ * // Needs the `run` permission: agents run in a child process of this one.
+ * const orchestrator = new Orchestrator({
+ *   sandbox: { mode: "process", memoryMb: 512 },
+ *   tools: [defineTool({ name: "process_item", run: () => "processed" })],
+ *   agents: [{ name: "bench", module: new URL("../../actors/bench_agent.ts", import.meta.url) }],
+ * });
+ * assert.equal(orchestrator.sandbox, "process");
+ * const report = await orchestrator.run("bench", { item: 1 });
+ * assert.equal(report.status, "SUCCESS");
+ * await orchestrator.close(); // stops the sandbox processes
  * ```
  *
  * @module

@@ -33,14 +33,19 @@ export class ManualClock implements Clock {
   #nextId = 1;
 
   /**
-   * @param start Initial time in epoch milliseconds.
-   * @default {0}
+   * Creates a clock stopped at `start`.
+   *
+   * @param start Initial time in epoch milliseconds. @default {0}
    */
   constructor(start = 0) {
     this.#now = start;
   }
 
-  /** @returns The current manual time. */
+  /**
+   * The current manual time.
+   *
+   * @returns Epoch milliseconds, moved only by {@linkcode ManualClock.advance}.
+   */
   now(): number {
     return this.#now;
   }

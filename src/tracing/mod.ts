@@ -12,7 +12,7 @@
  *
  * @example
  * ```ts
- * import { createTracingFromEnv } from "./mod.ts";
+ * import { createTracingFromEnv } from "@oao/runtime/tracing";
  *
  * const tracing = await createTracingFromEnv(); // reads OTEL_* from Deno.env
  * const step = tracing.tracer.startSpan("oao.step.1", { attributes: { "oao.step": 1 } });
