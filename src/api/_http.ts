@@ -1,7 +1,7 @@
 /**
  * HTTP helpers of the API: JSON responses, the JSON error body
- * (`{ "error": { "code", "message" } }`), {@linkcode ApiError} for 4xx
- * answers, request-body reading with a size limit, and parameter checks.
+ * (`{ "error": { "code", "message" } }`, with `Retry-After` on every 503)
+ * and {@linkcode ApiError} for 4xx and 5xx answers.
  *
  * @module
  */
@@ -51,53 +51,41 @@ export function json(body: unknown, status = 200, headers: Record<string, string
  * The JSON error response of an {@linkcode ApiError}.
  *
  * @param error The error.
- * @returns `{ error: { code, message } }` with the error's status and headers.
+ * @returns `{ error: { code, message } }` with the error's status and headers
+ *   (and `Retry-After` when the status is 503).
  */
 export function errorResponse(error: ApiError): Response {
-  return json({ error: { code: error.code, message: error.message } }, error.status, error.headers);
+  const headers = error.status === 503 && !error.headers["retry-after"]
+    ? { ...error.headers, "retry-after": String(RETRY_AFTER_SECONDS) }
+    : error.headers;
+  return json({ error: { code: error.code, message: error.message } }, error.status, headers);
 }
 
-/** Execution ids: what `Orchestrator.start` accepts. */
-const ID = /^[A-Za-z0-9_.-]{1,200}$/;
-
 /**
- * Checks an execution id from the path.
+ * Answers a conditional GET: `304 Not Modified` when the request's
+ * `If-None-Match` names `tag`, else `response` with the tag. For answers
+ * whose version is known without hashing them (an execution's status is a
+ * function of its event count: the log is append-only).
  *
- * @param id The id.
- * @returns The id.
- * @throws {ApiError} 400 `invalid_id` naming it.
+ * @param request The request.
+ * @param tag The weak entity tag of the current answer (without `W/` and quotes).
+ * @param response Builds the full answer.
+ * @returns The 304 or the answer, both with `ETag` and `Cache-Control: no-cache`.
  */
-export function checkId(id: string | undefined): string {
-  if (!id || !ID.test(id)) {
-    throw new ApiError(
-      400,
-      "invalid_id",
-      `Invalid execution id ${
-        JSON.stringify(id ?? "")
-      }: expected 1–200 letters, digits, "_", "." or "-"`,
-    );
+export function conditional(request: Request, tag: string, response: () => Response): Response {
+  const etag = `W/"${tag}"`;
+  const given = request.headers.get("if-none-match");
+  if (given && given.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
+    return new Response(null, { status: 304, headers: { etag, "cache-control": "no-cache" } });
   }
-  return id;
+  const answer = response();
+  answer.headers.set("etag", etag);
+  answer.headers.set("cache-control", "no-cache");
+  return answer;
 }
 
-/**
- * Reads an optional integer query parameter.
- *
- * @param url The request URL.
- * @param name The parameter.
- * @param range Smallest and largest accepted values.
- * @returns The value, or `undefined` when absent.
- * @throws {ApiError} 400 `invalid_parameter` naming it.
- */
-export function integerParam(
-  url: URL,
-  name: string,
-  range: { min: number; max: number },
-): number | undefined {
-  const raw = url.searchParams.get(name);
-  if (raw === null) return undefined;
-  return checkInteger(raw, `query parameter "${name}"`, range);
-}
+/** Seconds a client is told to wait (`Retry-After`) before retrying a 503. */
+export const RETRY_AFTER_SECONDS = 5;
 
 /**
  * Checks that a string is an integer in range.
@@ -125,73 +113,4 @@ export function checkInteger(
     );
   }
   return value;
-}
-
-/**
- * Reads a JSON request body of at most `maxBytes`.
- *
- * @param request The request.
- * @param maxBytes The limit.
- * @param options `optional`: an empty body reads as `undefined`.
- * @returns The parsed body.
- * @throws {ApiError} 413 `body_too_large`, 415 `unsupported_media_type`, 400 `invalid_json`.
- */
-export async function readJson(
-  request: Request,
-  maxBytes: number,
-  options: { optional?: boolean } = {},
-): Promise<unknown> {
-  const type = request.headers.get("content-type");
-  if (type && !/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type.trim())) {
-    throw new ApiError(
-      415,
-      "unsupported_media_type",
-      `Unsupported content type "${type}": send application/json`,
-    );
-  }
-  const tooLarge = () =>
-    new ApiError(413, "body_too_large", `Request body exceeds the limit of ${maxBytes} bytes`);
-  const length = request.headers.get("content-length");
-  if (length !== null && Number(length) > maxBytes) throw tooLarge();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (request.body) {
-    const reader = request.body.getReader();
-    try {
-      while (true) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        size += value.byteLength;
-        if (size > maxBytes) throw tooLarge();
-        chunks.push(value);
-      }
-    } finally {
-      reader.releaseLock();
-    }
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new ApiError(400, "invalid_json", "Request body is not valid UTF-8");
-  }
-  if (text.trim() === "") {
-    if (options.optional) return undefined;
-    throw new ApiError(400, "invalid_json", "Request body is empty: expected a JSON object");
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new ApiError(
-      400,
-      "invalid_json",
-      `Request body is not valid JSON: ${(error as Error).message}`,
-    );
-  }
 }

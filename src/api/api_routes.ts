@@ -1,22 +1,26 @@
 /**
- * Every route of the HTTP API, in matching order. The OpenAPI document
- * (`openapi.ts`) describes exactly these; a test keeps the two in step.
+ * Every route of the HTTP API. The OpenAPI document (`openapi.ts`) is
+ * generated from these definitions; the API reference page's routes are
+ * served but not described.
  *
  * @example
  * ```ts
  * import { API_ROUTES } from "./api_routes.ts";
- * console.assert(API_ROUTES.some((r) => r.method === "POST" && r.path === "/executions"));
+ * console.assert(
+ *   API_ROUTES.some((r) => r.spec.method === "post" && r.spec.path === "/executions"),
+ * );
  * ```
  *
  * @module
  */
-import type { Route } from "./route.ts";
+import type { ApiRoute } from "./route.ts";
+import { DOCS_ROUTES } from "./routes/docs.ts";
 import { listEvents, streamEvents } from "./routes/events.ts";
 import { cancelExecution, getExecution, submitExecution } from "./routes/executions.ts";
 import { agents, healthz, metrics, openapi, readyz } from "./routes/service.ts";
 
 /** The routes. */
-export const API_ROUTES: readonly Route[] = [
+export const API_ROUTES: readonly ApiRoute[] = [
   submitExecution,
   getExecution,
   listEvents,
@@ -27,4 +31,5 @@ export const API_ROUTES: readonly Route[] = [
   readyz,
   metrics,
   openapi,
+  ...DOCS_ROUTES,
 ];

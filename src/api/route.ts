@@ -1,27 +1,36 @@
 /**
- * What a route of the HTTP API is: a method, a path pattern (`:name`
- * segments are parameters), whether it is public (no bearer token needed),
- * and a handler that gets the request, its parameters and the server's
- * dependencies ({@linkcode ApiDeps}).
+ * What a route of the HTTP API is: its OpenAPI definition (method, path,
+ * request schemas, responses — the same zod schemas validate the request
+ * and generate the document), whether it is public (no bearer token), the
+ * media types it answers with (`Accept` is checked against them), whether
+ * its answer carries an `ETag`, and a handler that gets the validated
+ * input and the server's dependencies ({@linkcode ApiDeps}).
  *
  * @example
  * ```ts
- * import type { Route } from "./route.ts";
- * const ping: Route = {
- *   method: "GET",
- *   path: "/ping",
+ * import { createRoute, z } from "@hono/zod-openapi";
+ * import type { ApiRoute } from "./route.ts";
+ * const ping: ApiRoute = {
+ *   spec: createRoute({
+ *     method: "get",
+ *     path: "/ping",
+ *     summary: "Answers pong",
+ *     responses: { 200: { description: "pong", content: { "text/plain": { schema: z.string() } } } },
+ *   }),
  *   public: true,
- *   summary: "Answers pong",
+ *   produces: ["text/plain"],
  *   handle: () => new Response("pong"),
  * };
- * console.assert(ping.path === "/ping");
+ * console.assert(ping.spec.path === "/ping");
  * ```
  *
  * @module
  */
-import type { ExecutionBackend } from "../orchestrator/execution_backend.ts";
+import type { RouteConfig } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { OaoMetrics } from "./metrics.ts";
 import type { EventStore } from "../events/event_store.ts";
+import type { ExecutionBackend } from "../orchestrator/execution_backend.ts";
 import type { JobQueue } from "../queue/job_queue.ts";
 
 /** What route handlers use. */
@@ -36,47 +45,67 @@ export interface ApiDeps {
   ready: () => Promise<boolean>;
   /** The job queue, for its depth in `/metrics`. */
   queue?: JobQueue | undefined;
-  /** Number of actors running in this process, for `/metrics`. */
-  actorCount?: (() => number) | undefined;
   /** Largest accepted request body, in bytes. */
   maxBodyBytes: number;
   /** Aborts when the server shuts down (ends live streams). */
   shutdown: AbortSignal;
   /** Interval of SSE keep-alive comments, in ms. */
   keepAliveMs: number;
+  /** The OpenAPI document of the served routes, with this server's URL. */
+  openApi: (serverUrl: string) => Record<string, unknown>;
 }
 
-/** A request as a handler sees it. */
-export interface RouteContext {
-  /** The request. */
-  request: Request;
-  /** Its URL. */
-  url: URL;
-  /** Path parameters, decoded. */
+/** The Hono environment of the API: per-request variables. */
+export interface ApiEnv {
+  /** Variables set by the API's middleware. */
+  Variables: {
+    /** The matched route's path pattern (`/executions/:id`), for metrics and logs. */
+    route: string;
+    /** Request id (`X-Request-Id`, taken from the request when valid). */
+    requestId: string;
+  };
+}
+
+/** A request's validated parts, as a handler receives them. */
+export interface RouteInput {
+  /** Path parameters (after the route's `params` schema). */
   params: Record<string, string>;
-  /** The server's dependencies. */
-  deps: ApiDeps;
+  /** Query parameters (after the route's `query` schema). */
+  query: Record<string, unknown>;
+  /** The JSON body (after the route's body schema); `undefined` when optional and absent. */
+  body: unknown;
 }
-
-/** HTTP methods the API uses. */
-export type Method = "GET" | "POST";
 
 /** A route. */
-export interface Route {
-  /** Method. */
-  method: Method;
-  /** Path pattern, e.g. `/executions/:id/events`. */
-  path: string;
-  /** Served without the bearer token (health checks). @default {false} */
+export interface ApiRoute {
+  /** Its OpenAPI definition (`createRoute`): method, path with `{name}` parameters, schemas. */
+  spec: RouteConfig;
+  /** Served without the bearer token (health checks, the API reference). @default {false} */
   public?: boolean;
-  /** One line, for logs and the OpenAPI document. */
-  summary: string;
+  /** Left out of the OpenAPI document (the API reference page itself). @default {false} */
+  undocumented?: boolean;
+  /** Media types of its successful answers; a request whose `Accept` allows none gets 406. */
+  produces: readonly string[];
+  /** Its answers carry an `ETag` and `If-None-Match` gets 304. @default {false} */
+  etag?: boolean;
   /**
    * Answers the request.
    *
-   * @param ctx Request, URL, parameters, dependencies.
+   * @param c The Hono context.
+   * @param input The validated path, query and body.
+   * @param deps The server's dependencies.
    * @returns The response.
-   * @throws {ApiError} For an answer with a 4xx status.
+   * @throws {ApiError} For an answer with a 4xx or 5xx status.
    */
-  handle(ctx: RouteContext): Response | Promise<Response>;
+  handle(c: Context<ApiEnv>, input: RouteInput, deps: ApiDeps): Response | Promise<Response>;
+}
+
+/**
+ * The route's path in Hono's pattern syntax (`/executions/:id`).
+ *
+ * @param route The route.
+ * @returns Its path with `:name` parameters.
+ */
+export function honoPath(route: ApiRoute): string {
+  return route.spec.path.replaceAll(/\{(\w+)\}/g, ":$1");
 }

@@ -12,6 +12,7 @@ import {
   type EnvVarSpec,
   EXIT_FAILURE,
   EXIT_OK,
+  EXIT_USAGE,
   type FlagSpec,
 } from "./_command.ts";
 import type { Runtime } from "./_runtime.ts";
@@ -62,6 +63,16 @@ export const SERVER_ENV: readonly EnvVarSpec[] = [
     description: "Bearer token required on every route but /healthz and /readyz (unset: open)",
   },
   {
+    name: "OAO_CORS_ORIGINS",
+    description:
+      "Origins (comma-separated, * for any) whose browsers may call the API (unset: none)",
+  },
+  {
+    name: "OAO_ALLOWED_HOSTS",
+    description:
+      "Host names the API answers for (comma-separated; unset: loopback names on loopback, else any)",
+  },
+  {
     name: "OAO_SHUTDOWN_GRACE_MS",
     description: "Grace period of running executions at shutdown",
     default: "10000",
@@ -92,6 +103,8 @@ export async function serveApi(
       metrics: options.metrics,
       ready: () => runtime.ready(),
       token: ctx.env("OAO_API_TOKEN"),
+      corsOrigins: _list(ctx.env("OAO_CORS_ORIGINS")),
+      allowedHosts: ctx.env("OAO_ALLOWED_HOSTS") ? _list(ctx.env("OAO_ALLOWED_HOSTS")) : undefined,
       hostname,
       port,
     });
@@ -101,6 +114,10 @@ export async function serveApi(
     if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrNotAvailable) {
       ctx.err(`error: Cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
       return EXIT_FAILURE;
+    }
+    if (error instanceof TypeError && /CORS origin/.test(error.message)) {
+      ctx.err(`error: Invalid OAO_CORS_ORIGINS: ${error.message}`);
+      return EXIT_USAGE;
     }
     throw error;
   }
@@ -117,9 +134,14 @@ export async function serveApi(
   log.info("Shutting down: no new requests; running executions have {graceMs} ms to finish", {
     graceMs,
   });
-  await server.shutdown();
+  server.drain(); // the listener stays open, answering 503 shutting_down, through the grace period
   await runtime.close({ graceMs });
+  await server.shutdown();
   await options.backend.close();
   log.info("Stopped");
   return EXIT_OK;
+}
+
+function _list(value: string | undefined): string[] {
+  return (value ?? "").split(",").map((v) => v.trim()).filter(Boolean);
 }

@@ -39,7 +39,11 @@
  *
  * @module
  */
-import type { ExecutionBackend, SubmitRequest, SubmitResult } from "../orchestrator/execution_backend.ts";
+import type {
+  ExecutionBackend,
+  SubmitRequest,
+  SubmitResult,
+} from "../orchestrator/execution_backend.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { ExecutionNotFoundError, UnknownAgentError } from "../errors.ts";
 import type { AppendOptions, EventStore } from "../events/event_store.ts";

@@ -57,6 +57,12 @@ export const DEFAULT_POLICY: PolicyLimits = {
 /** Limits measured in milliseconds (any positive number, `Infinity` included). */
 const TIME_LIMITS: ReadonlySet<string> = new Set(["timeoutMs", "stepTimeoutMs"]);
 
+/**
+ * Largest finite time limit (`timeoutMs`, `stepTimeoutMs`), in ms: the
+ * longest timer a runtime can set (about 24.8 days). `Infinity` means none.
+ */
+export const MAX_TIME_LIMIT_MS = 2_147_483_647;
+
 /** A policy object: limits plus the checks. */
 export class StrictPolicy {
   /** The limits. */
@@ -86,6 +92,11 @@ export class StrictPolicy {
           `Invalid policy ${key} ${JSON.stringify(value)}: expected a positive ${
             integer ? "integer" : "number"
           }`,
+        );
+      }
+      if (!integer && value !== Infinity && value > MAX_TIME_LIMIT_MS) {
+        throw new RangeError(
+          `Invalid policy ${key} ${value}: expected at most ${MAX_TIME_LIMIT_MS} ms (about 24.8 days, the longest timer)`,
         );
       }
     }

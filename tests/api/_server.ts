@@ -42,7 +42,12 @@ export interface TestServer extends AsyncDisposable {
 }
 
 export function startTestServer(
-  options: { token?: string; maxBodyBytes?: number; ready?: () => Promise<boolean> } = {},
+  options: {
+    token?: string;
+    maxBodyBytes?: number;
+    ready?: () => Promise<boolean>;
+    corsOrigins?: string[];
+  } = {},
 ): Promise<TestServer> {
   const orchestrator = new Orchestrator({
     tools: [...exampleTools, sleepTool as never],
@@ -70,6 +75,7 @@ export function startTestServer(
     token: options.token,
     ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
     ...(options.ready ? { ready: options.ready } : {}),
+    ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
   });
   const call: TestServer["call"] = async (method, path, init = {}) => {
     const response = await fetch(`${server.url}${path}`, {

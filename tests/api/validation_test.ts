@@ -127,7 +127,9 @@ Deno.test("unknown ids, bad ids and bad parameters are 4xx with JSON errors", as
     assert.equal(response.body.error.code, code, `${method} ${path}`);
   }
   const notAllowed = await api.call("GET", "/executions");
-  assert.equal(notAllowed.headers.get("allow"), "POST");
+  assert.equal(notAllowed.headers.get("allow"), "POST, OPTIONS");
+  const head = await api.call("POST", "/executions/exec-nope");
+  assert.equal(head.headers.get("allow"), "GET, HEAD, OPTIONS", "Allow lists HEAD beside GET");
 });
 
 Deno.test("bad Last-Event-ID and bad cancel bodies are 400", async () => {

@@ -25,7 +25,7 @@ Deno.test("`start` serves the API on the in-memory stores and stops gracefully o
   assert.match(stderr, /Shutting down/);
 });
 
-Deno.test("`start` cancels executions still running after the grace period, then exits 0 on SIGINT", async () => {
+Deno.test("`start` drains on SIGINT (503 shutting_down, streams end), cancels what still runs after the grace period, exits 0", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(
@@ -56,7 +56,7 @@ Deno.test("`start` cancels executions still running after the grace period, then
       }),
     );
     await using server = await oaoServer(
-      ["start", "--port", "0", "--config", `${dir}/oao.json`, "--shutdown-grace-ms", "200"],
+      ["start", "--port", "0", "--config", `${dir}/oao.json`, "--shutdown-grace-ms", "1500"],
     );
     const submit = await fetch(`${server.url}/executions`, {
       method: "POST",
@@ -64,12 +64,30 @@ Deno.test("`start` cancels executions still running after the grace period, then
       body: JSON.stringify({ agent: "slow", task: {} }),
     });
     assert.equal(submit.status, 202);
-    await submit.body?.cancel();
+    const { executionId } = await submit.json();
+    const stream = await fetch(`${server.url}/executions/${executionId}/stream`);
+    const text = stream.text();
+    await new Promise((r) => setTimeout(r, 200));
     const started = Date.now();
-    const { code, stderr } = await server.stop("SIGINT");
+    const stopping = server.stop("SIGINT");
+    await new Promise((r) => setTimeout(r, 300));
+    // Through the grace period the listener stays open and says it is stopping.
+    const refused = await fetch(`${server.url}/executions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ agent: "slow", task: {} }),
+    });
+    assert.equal(refused.status, 503);
+    assert.equal((await refused.json()).error.code, "shutting_down");
+    assert.match(refused.headers.get("retry-after") ?? "", /^\d+$/);
+    const ready = await fetch(`${server.url}/readyz`);
+    assert.equal(ready.status, 503);
+    await ready.body?.cancel();
+    assert.match(await text, /event: end\ndata: .*"reason":"server_stopping"/);
+    const { code, stderr } = await stopping;
     assert.equal(code, 0, stderr);
     assert.ok(Date.now() - started < 10_000);
-    assert.match(stderr, /200 ms to finish/);
+    assert.match(stderr, /1500 ms to finish/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

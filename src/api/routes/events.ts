@@ -7,48 +7,111 @@
  *
  * @module
  */
-import { checkId, checkInteger, integerParam, json } from "../_http.ts";
-import type { Route } from "../route.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { checkInteger, conditional, json } from "../_http.ts";
+import type { ApiRoute } from "../route.ts";
+import { EventsPageSchema, ExecutionIdParams, integerQuery, MAX_SEQ } from "../schemas.ts";
 import { notFound } from "./executions.ts";
+import { ID_ANSWERS, jsonContent } from "./_responses.ts";
 import type { StoredEvent } from "../../events/event_store.ts";
 
 const FINAL = new Set(["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"]);
-const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+const after = (description: string) =>
+  integerQuery({ min: 0, max: MAX_SEQ, default: 0, description });
 
 /** `GET /executions/:id/events?after=<seq>&limit=<n>`: the timeline, in pages. */
-export const listEvents: Route = {
-  method: "GET",
-  path: "/executions/:id/events",
-  summary: "Timeline of an execution",
-  async handle({ url, params, deps }) {
-    const id = checkId(params.id);
-    const after = integerParam(url, "after", { min: 0, max: MAX_SEQ }) ?? 0;
-    const limit = integerParam(url, "limit", { min: 1, max: 1000 }) ?? 1000;
+export const listEvents: ApiRoute = {
+  spec: createRoute({
+    method: "get",
+    path: "/executions/{id}/events",
+    operationId: "listEvents",
+    summary: "Timeline of an execution, in pages (answers carry an ETag)",
+    request: {
+      params: ExecutionIdParams,
+      query: z.object({
+        after: after("Only events with a greater sequence number"),
+        limit: integerQuery({
+          min: 1,
+          max: 1000,
+          default: 1000,
+          description: "At most this many events",
+        }),
+      }),
+    },
+    responses: {
+      200: { description: "Events", content: jsonContent(EventsPageSchema) },
+      304: { description: "Not modified since the ETag given in If-None-Match" },
+      ...ID_ANSWERS,
+    },
+  }),
+  produces: ["application/json"],
+  async handle(c, { params, query }, deps) {
+    const id = params.id!;
+    const after = (query.after as number | undefined) ?? 0;
+    const limit = (query.limit as number | undefined) ?? 1000;
     if ((await deps.eventStore.count(id)) === 0) throw notFound(id);
     const events = await deps.eventStore.readAfter(id, after, limit);
-    return json({
-      executionId: id,
-      events,
-      nextAfter: events.at(-1)?.seq ?? after,
-      final: events.some((e) => FINAL.has(e.type)),
-    });
+    const last = events.at(-1)?.seq ?? after;
+    // Events are immutable: the page is known by its bounds.
+    return conditional(c.req.raw, `${after}-${limit}-${events.length}-${last}`, () =>
+      json({
+        executionId: id,
+        events,
+        nextAfter: last,
+        final: events.some((e) => FINAL.has(e.type)),
+      }));
   },
 };
 
 /** `GET /executions/:id/stream`: Server-Sent Events, `id:` = event seq. */
-export const streamEvents: Route = {
-  method: "GET",
-  path: "/executions/:id/stream",
-  summary: "Live events of an execution (Server-Sent Events)",
-  async handle({ request, url, params, deps }) {
-    const id = checkId(params.id);
+export const streamEvents: ApiRoute = {
+  spec: createRoute({
+    method: "get",
+    path: "/executions/{id}/stream",
+    operationId: "streamEvents",
+    summary: "Live events (Server-Sent Events)",
+    description:
+      "The backlog after Last-Event-ID (or ?after=), then live events as they are recorded. Each message has `id:` = the event's sequence number and `data:` = the event as JSON. After the execution's final event comes `event: end` with { executionId, status, seq }, and the stream closes. Comments (`: keep-alive`) are sent every 15 s.",
+    request: {
+      params: ExecutionIdParams,
+      query: z.object({
+        after: after("Resume after this sequence number (when there is no Last-Event-ID)"),
+      }),
+      headers: z.object({
+        "last-event-id": z.string().optional().openapi({
+          type: "integer",
+          minimum: 0,
+          description: "Resume after this sequence number",
+        }),
+      }),
+    },
+    responses: {
+      200: {
+        description: "An event stream",
+        content: { "text/event-stream": { schema: z.string() } },
+      },
+      204: {
+        description:
+          "Nothing more will come: the resume point is at or after the final event (EventSource stops reconnecting)",
+      },
+      ...ID_ANSWERS,
+    },
+  }),
+  produces: ["text/event-stream"],
+  async handle(c, { params, query }, deps) {
+    const id = params.id!;
+    const request = c.req.raw;
     const header = request.headers.get("last-event-id");
     const after = header !== null && header.trim() !== ""
       ? checkInteger(header, "Last-Event-ID header", { min: 0, max: MAX_SEQ })
-      : integerParam(url, "after", { min: 0, max: MAX_SEQ }) ?? 0;
+      : (query.after as number | undefined) ?? 0;
     const log = await deps.eventStore.readRange(id);
     if (log.length === 0) throw notFound(id);
     const finalEvent = log.find((e) => FINAL.has(e.type));
+    // A reconnect at or after the final event has nothing more to get:
+    // 204 tells EventSource to stop reconnecting.
+    if (finalEvent && after >= finalEvent.seq) return new Response(null, { status: 204 });
     // The stream ends with the final event: housekeeping recorded after it
     // (actors stopping) is left to GET /events, so a live and a replayed
     // stream carry the same events.
@@ -81,6 +144,14 @@ export const streamEvents: Route = {
               }
             }
           }
+          if (!last && deps.shutdown.aborted) {
+            // The server stops: say so, so that the client reconnects (elsewhere).
+            send(
+              `event: end\ndata: ${
+                JSON.stringify({ executionId: id, status: "RUNNING", reason: "server_stopping" })
+              }\n\n`,
+            );
+          }
           if (last && !signal.aborted) {
             const status = last.type === "EXECUTION_COMPLETED"
               ? "SUCCESS"
@@ -109,7 +180,7 @@ export const streamEvents: Route = {
     return new Response(body, {
       headers: {
         "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-cache",
+        "cache-control": "no-cache, no-transform",
         "x-accel-buffering": "no",
       },
     });

@@ -4,23 +4,64 @@
  *
  * @module
  */
-import { ApiError, checkId, json, readJson } from "../_http.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { ApiError, conditional, json } from "../_http.ts";
 import { executionStatus } from "../execution_status.ts";
-import type { SubmitRequest } from "../../orchestrator/execution_backend.ts";
-import type { Route } from "../route.ts";
+import type { ApiRoute } from "../route.ts";
+import {
+  CancelRequestSchema,
+  ExecutionIdParams,
+  ExecutionStatusSchema,
+  SubmitRequestSchema,
+  SubmitResponseSchema,
+} from "../schemas.ts";
+import { AUTH_ANSWERS, errorAnswer, ID_ANSWERS, jsonContent } from "./_responses.ts";
 import { isFinal } from "../../orchestrator/execution_report.ts";
+import type { SubmitRequest } from "../../orchestrator/execution_backend.ts";
 import { type PolicyLimits, StrictPolicy } from "../../orchestrator/policy.ts";
 
-const SUBMIT_FIELDS = ["agent", "task", "policy", "idempotencyKey"];
+const SubmitHeaders = z.object({
+  "idempotency-key": z.string().min(1, { error: "expected a string of 1–200 characters" })
+    .max(200, { error: "expected a string of 1–200 characters" }).optional()
+    .openapi({ description: "Same as the body's idempotencyKey" }),
+  traceparent: z.string().optional().openapi({
+    description: "W3C trace context of the caller; the execution's trace continues it",
+  }),
+  tracestate: z.string().optional().openapi({ description: "W3C tracestate of the caller" }),
+});
 
 /** `POST /executions`: starts (or enqueues) an execution; 202 with its id. */
-export const submitExecution: Route = {
-  method: "POST",
-  path: "/executions",
-  summary: "Start an execution",
-  async handle({ request, deps }) {
-    const body = await readJson(request, deps.maxBodyBytes);
-    const submit = _parseSubmit(body, request.headers, deps.backend.agents());
+export const submitExecution: ApiRoute = {
+  spec: createRoute({
+    method: "post",
+    path: "/executions",
+    operationId: "submitExecution",
+    summary: "Start an execution",
+    request: {
+      headers: SubmitHeaders,
+      body: { required: true, content: jsonContent(SubmitRequestSchema) },
+    },
+    responses: {
+      202: {
+        description: "Accepted: the execution is running (or queued for a worker)",
+        headers: z.object({ Location: z.string() }),
+        content: jsonContent(SubmitResponseSchema),
+      },
+      400: errorAnswer("Malformed JSON, wrong field types, unknown fields, invalid policy"),
+      ...AUTH_ANSWERS,
+      413: errorAnswer("Body larger than the limit (1 MiB by default)"),
+      415: errorAnswer("Content type other than application/json"),
+      422: errorAnswer("Unknown agent"),
+      503: errorAnswer("The stores are unreachable (with Retry-After)"),
+    },
+  }),
+  produces: ["application/json"],
+  async handle(c, { body }, deps) {
+    const submit = _submitRequest(
+      body as z.output<typeof SubmitRequestSchema>,
+      c.req.raw.headers,
+      deps.backend.agents(),
+    );
     const result = await deps.backend.submit(submit);
     const base = `/executions/${encodeURIComponent(result.executionId)}`;
     return json(
@@ -42,50 +83,55 @@ export const submitExecution: Route = {
 };
 
 /** `GET /executions/:id`: status, step, totals, and the report once final. */
-export const getExecution: Route = {
-  method: "GET",
-  path: "/executions/:id",
-  summary: "Status of an execution",
-  async handle({ params, deps }) {
-    const id = checkId(params.id);
-    const status = executionStatus(id, await deps.eventStore.readRange(id));
-    if (!status) throw notFound(id);
-    return json(status);
+export const getExecution: ApiRoute = {
+  spec: createRoute({
+    method: "get",
+    path: "/executions/{id}",
+    operationId: "getExecution",
+    summary: "Status of an execution (for polling; answers carry an ETag)",
+    request: { params: ExecutionIdParams },
+    responses: {
+      200: { description: "Status", content: jsonContent(ExecutionStatusSchema) },
+      304: { description: "Not modified since the ETag given in If-None-Match" },
+      ...ID_ANSWERS,
+    },
+  }),
+  produces: ["application/json"],
+  async handle(c, { params }, deps) {
+    const status = executionStatus(params.id!, await deps.eventStore.readRange(params.id!));
+    if (!status) throw notFound(params.id!);
+    return conditional(c.req.raw, `${status.eventCount}-${status.lastEventAt}`, () => json(status));
   },
 };
 
 /** `POST /executions/:id/cancel`: requests cancellation; 202. */
-export const cancelExecution: Route = {
-  method: "POST",
-  path: "/executions/:id/cancel",
-  summary: "Cancel an execution",
-  async handle({ request, params, deps }) {
-    const id = checkId(params.id);
-    const body = await readJson(request, deps.maxBodyBytes, { optional: true });
-    let reason: string | undefined;
-    if (body !== undefined) {
-      if (typeof body !== "object" || body === null || Array.isArray(body)) {
-        throw new ApiError(
-          400,
-          "invalid_body",
-          'Request body must be a JSON object: { "reason"?: string }',
-        );
-      }
-      for (const key of Object.keys(body)) {
-        if (key !== "reason") {
-          throw new ApiError(400, "unknown_field", `Unknown field "${key}" (expected "reason")`);
-        }
-      }
-      const given = (body as { reason?: unknown }).reason;
-      if (given !== undefined && (typeof given !== "string" || given.length > 500)) {
-        throw new ApiError(
-          400,
-          "invalid_field",
-          `Invalid field "reason": expected a string of at most 500 characters`,
-        );
-      }
-      reason = given as string | undefined;
-    }
+export const cancelExecution: ApiRoute = {
+  spec: createRoute({
+    method: "post",
+    path: "/executions/{id}/cancel",
+    operationId: "cancelExecution",
+    summary: "Cancel an execution",
+    request: {
+      params: ExecutionIdParams,
+      body: { required: false, content: jsonContent(CancelRequestSchema) },
+    },
+    responses: {
+      202: {
+        description: "Cancellation requested; the status becomes CANCELLED shortly",
+        content: jsonContent(
+          z.object({ executionId: z.string(), cancelRequested: z.literal(true) }),
+        ),
+      },
+      ...ID_ANSWERS,
+      409: errorAnswer("Already finished, or not running in this process"),
+      413: errorAnswer("Body larger than the limit (1 MiB by default)"),
+      415: errorAnswer("Content type other than application/json"),
+    },
+  }),
+  produces: ["application/json"],
+  async handle(_c, { params, body }, deps) {
+    const id = params.id!;
+    const reason = (body as z.output<typeof CancelRequestSchema> | undefined)?.reason;
     const status = executionStatus(id, await deps.eventStore.readRange(id));
     if (!status) throw notFound(id);
     if (isFinal(status.status)) {
@@ -118,48 +164,24 @@ export function notFound(id: string): ApiError {
   return new ApiError(404, "execution_not_found", `No execution "${id}" is recorded`);
 }
 
-function _parseSubmit(body: unknown, headers: Headers, agents: string[]): SubmitRequest {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new ApiError(
-      400,
-      "invalid_body",
-      'Request body must be a JSON object: { "agent": string, "task": any, "policy"?: object, "idempotencyKey"?: string }',
-    );
-  }
-  const record = body as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    if (!SUBMIT_FIELDS.includes(key)) {
-      throw new ApiError(
-        400,
-        "unknown_field",
-        `Unknown field "${key}" (expected ${SUBMIT_FIELDS.map((f) => `"${f}"`).join(", ")})`,
-      );
-    }
-  }
-  const field = (name: string, expected: string) =>
-    new ApiError(400, "invalid_field", `Invalid field "${name}": expected ${expected}`);
-  if (typeof record.agent !== "string" || record.agent === "") {
-    throw field("agent", "the name of a registered agent (a string)");
-  }
-  if (!agents.includes(record.agent)) {
+function _submitRequest(
+  body: z.output<typeof SubmitRequestSchema>,
+  headers: Headers,
+  agents: string[],
+): SubmitRequest {
+  if (!agents.includes(body.agent)) {
     throw new ApiError(
       422,
       "unknown_agent",
-      `No agent is registered as ${JSON.stringify(record.agent)} (registered: ${
+      `No agent is registered as ${JSON.stringify(body.agent)} (registered: ${
         agents.map((a) => `"${a}"`).join(", ") || "none"
       })`,
     );
   }
-  if (!("task" in record)) throw field("task", "the task (any JSON value)");
-  const request: SubmitRequest = { agent: record.agent, task: record.task };
-  if (record.policy !== undefined) {
-    if (
-      typeof record.policy !== "object" || record.policy === null || Array.isArray(record.policy)
-    ) {
-      throw field("policy", "an object of limits (maxSteps, maxTokens, maxToolCalls, timeoutMs)");
-    }
+  const request: SubmitRequest = { agent: body.agent, task: body.task };
+  if (body.policy !== undefined) {
     try {
-      new StrictPolicy(record.policy as Partial<PolicyLimits>);
+      new StrictPolicy(body.policy as Partial<PolicyLimits>);
     } catch (error) {
       throw new ApiError(
         400,
@@ -167,15 +189,10 @@ function _parseSubmit(body: unknown, headers: Headers, agents: string[]): Submit
         `Invalid field "policy": ${(error as Error).message}`,
       );
     }
-    request.policy = record.policy as Partial<PolicyLimits>;
+    request.policy = body.policy as Partial<PolicyLimits>;
   }
-  const key = record.idempotencyKey ?? headers.get("idempotency-key") ?? undefined;
-  if (key !== undefined) {
-    if (typeof key !== "string" || key.length < 1 || key.length > 200) {
-      throw field("idempotencyKey", "a string of 1–200 characters");
-    }
-    request.idempotencyKey = key;
-  }
+  const key = body.idempotencyKey ?? headers.get("idempotency-key") ?? undefined;
+  if (key !== undefined) request.idempotencyKey = key;
   const traceparent = headers.get("traceparent");
   if (traceparent) request.traceparent = traceparent;
   const tracestate = headers.get("tracestate");

@@ -5,26 +5,52 @@
  *
  * @module
  */
+import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError, json } from "../_http.ts";
-import { openApiDocument } from "../openapi.ts";
-import type { Route } from "../route.ts";
+import type { ApiRoute } from "../route.ts";
+import { AUTH_ANSWERS, EDGE_ANSWERS, errorAnswer, jsonContent } from "./_responses.ts";
 
 /** `GET /healthz`: the process is up. Public. */
-export const healthz: Route = {
-  method: "GET",
-  path: "/healthz",
+export const healthz: ApiRoute = {
+  spec: createRoute({
+    method: "get",
+    path: "/healthz",
+    operationId: "healthz",
+    summary: "Liveness",
+    security: [],
+    responses: {
+      200: {
+        description: "The process is up",
+        content: jsonContent(z.object({ status: z.literal("ok") })),
+      },
+      ...EDGE_ANSWERS,
+    },
+  }),
   public: true,
-  summary: "Liveness",
+  produces: ["application/json"],
   handle: () => json({ status: "ok" }),
 };
 
 /** `GET /readyz`: the stores (Redis) are reachable and the server is not shutting down. Public. */
-export const readyz: Route = {
-  method: "GET",
-  path: "/readyz",
+export const readyz: ApiRoute = {
+  spec: createRoute({
+    method: "get",
+    path: "/readyz",
+    operationId: "readyz",
+    summary: "Readiness: the stores are reachable and the server is not shutting down",
+    security: [],
+    responses: {
+      200: {
+        description: "Ready",
+        content: jsonContent(z.object({ status: z.literal("ready") })),
+      },
+      ...EDGE_ANSWERS,
+      503: errorAnswer("Stores unreachable, or shutting down (with Retry-After)"),
+    },
+  }),
   public: true,
-  summary: "Readiness (Redis reachable)",
-  async handle({ deps }) {
+  produces: ["application/json"],
+  async handle(_c, _input, deps) {
     if (deps.shutdown.aborted) {
       throw new ApiError(503, "shutting_down", "The server is shutting down");
     }
@@ -40,29 +66,64 @@ export const readyz: Route = {
 };
 
 /** `GET /metrics`: Prometheus text format. */
-export const metrics: Route = {
-  method: "GET",
-  path: "/metrics",
-  summary: "Prometheus metrics",
-  async handle({ deps }) {
+export const metrics: ApiRoute = {
+  spec: createRoute({
+    method: "get",
+    path: "/metrics",
+    operationId: "metrics",
+    summary: "Prometheus metrics (text format 0.0.4)",
+    responses: {
+      200: { description: "Metrics", content: { "text/plain": { schema: z.string() } } },
+      ...AUTH_ANSWERS,
+    },
+  }),
+  produces: ["text/plain"],
+  async handle(_c, _input, deps) {
     return new Response(await deps.metrics.render(), {
-      headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+      headers: { "content-type": deps.metrics.contentType },
     });
   },
 };
 
 /** `GET /openapi.json`: the OpenAPI 3.1 description of this API. */
-export const openapi: Route = {
-  method: "GET",
-  path: "/openapi.json",
-  summary: "OpenAPI description",
-  handle: ({ deps }) => json(openApiDocument({ agents: deps.backend.agents() })),
+export const openapi: ApiRoute = {
+  spec: createRoute({
+    method: "get",
+    path: "/openapi.json",
+    operationId: "openapi",
+    summary: "This document",
+    responses: {
+      200: {
+        description: "OpenAPI 3.1",
+        content: jsonContent(z.record(z.string(), z.unknown())),
+      },
+      ...AUTH_ANSWERS,
+    },
+  }),
+  produces: ["application/json"],
+  etag: true,
+  handle: (c, _input, deps) => json(deps.openApi(new URL(c.req.url).origin)),
 };
 
 /** `GET /agents`: names of the agents `POST /executions` accepts. */
-export const agents: Route = {
-  method: "GET",
-  path: "/agents",
-  summary: "Registered agents",
-  handle: ({ deps }) => json({ agents: deps.backend.agents(), mode: deps.backend.mode }),
+export const agents: ApiRoute = {
+  spec: createRoute({
+    method: "get",
+    path: "/agents",
+    operationId: "listAgents",
+    summary: "Agents that can be requested",
+    responses: {
+      200: {
+        description: "Agent names and the backend mode",
+        content: jsonContent(z.object({
+          agents: z.array(z.string()),
+          mode: z.enum(["local", "queue"]),
+        })),
+      },
+      ...AUTH_ANSWERS,
+    },
+  }),
+  produces: ["application/json"],
+  etag: true,
+  handle: (_c, _input, deps) => json({ agents: deps.backend.agents(), mode: deps.backend.mode }),
 };

@@ -35,6 +35,7 @@ export const startCommand: Command = {
       inFlight: () => backend.inFlight(),
       queueStats: () => runtime.queue.stats(),
       actors: () => orchestrator.system.actors.length,
+      pooledWorkers: () => orchestrator.system.pooledWorkers,
     });
     orchestrator.events.subscribe((event) => metrics.observe(event));
     return await serveApi(ctx, runtime, {

@@ -1,0 +1,77 @@
+/**
+ * Response compression: brotli when the client prefers it, else Hono's
+ * `compress` middleware (gzip, deflate). Event streams, small bodies,
+ * bodies already encoded and `Cache-Control: no-transform` are left alone.
+ *
+ * Why a brotli branch by hand: Hono's `compress` offers gzip and deflate
+ * only (it is built on `CompressionStream`), and `Deno.serve` does not
+ * compress. Brotli comes from `node:zlib`, on buffered bodies only (the
+ * API's JSON and `/metrics`; streams go to gzip).
+ *
+ * @module
+ */
+import { promisify } from "node:util";
+import { brotliCompress as brotliCallback, constants } from "node:zlib";
+import type { MiddlewareHandler } from "hono";
+import { compress } from "hono/compress";
+import { COMPRESSIBLE_CONTENT_TYPE_REGEX } from "hono/utils/compress";
+
+const brotli = promisify(brotliCallback);
+const THRESHOLD = 1024;
+
+/**
+ * The middleware.
+ *
+ * @returns A middleware compressing answers the client accepts compressed.
+ */
+export function compression(): MiddlewareHandler {
+  const gzip = compress({ threshold: THRESHOLD });
+  return async (c, next) => {
+    if (c.req.method === "HEAD" || !_prefersBrotli(c.req.header("accept-encoding"))) {
+      return await gzip(c, next);
+    }
+    await next();
+    const res = c.res;
+    const type = res.headers.get("content-type") ?? "";
+    if (
+      !res.body || res.status === 204 || res.status === 304 ||
+      res.headers.has("content-encoding") || !COMPRESSIBLE_CONTENT_TYPE_REGEX.test(type) ||
+      /no-transform/i.test(res.headers.get("cache-control") ?? "")
+    ) return;
+    const length = Number(res.headers.get("content-length") ?? NaN);
+    if (!Number.isNaN(length) && length < THRESHOLD) return;
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const headers = new Headers(res.headers);
+    if (bytes.byteLength < THRESHOLD) {
+      c.res = new Response(bytes, { status: res.status, headers });
+      return;
+    }
+    const body = await brotli(bytes, {
+      params: {
+        [constants.BROTLI_PARAM_QUALITY]: 5,
+        [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length,
+      },
+    });
+    headers.set("content-encoding", "br");
+    headers.delete("content-length");
+    const vary = headers.get("vary");
+    if (!vary) headers.set("vary", "accept-encoding");
+    else if (!/accept-encoding/i.test(vary)) headers.set("vary", `${vary}, accept-encoding`);
+    c.res = new Response(new Uint8Array(body), { status: res.status, headers });
+  };
+}
+
+/** Whether `br` has the highest q-value of the encodings this server offers. */
+function _prefersBrotli(header: string | undefined): boolean {
+  if (!header) return false;
+  const q = new Map<string, number>();
+  for (const part of header.toLowerCase().split(",")) {
+    const [name, ...params] = part.trim().split(";");
+    const qParam = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    const value = qParam ? Number(qParam.slice(2)) : 1;
+    if (name) q.set(name.trim(), Number.isNaN(value) ? 0 : value);
+  }
+  const of = (name: string) => q.get(name) ?? q.get("*") ?? 0;
+  const br = of("br");
+  return br > 0 && br >= of("gzip") && br >= of("deflate");
+}

@@ -1,0 +1,421 @@
+/**
+ * The HTTP API as a Hono application: the routes of {@linkcode API_ROUTES}
+ * behind the middleware a production edge needs — request ids, secure
+ * headers, `Server-Timing`, CORS from a setting (off by default),
+ * compression, bearer-token authentication (all routes but the public
+ * ones), `Accept` negotiation (406), body limits, validation against the
+ * routes' schemas, ETags on cacheable answers, request metrics with
+ * bounded labels, 404 and 405 with a complete `Allow`, and the JSON error
+ * envelope (`{ error: { code, message } }`) for every failure.
+ *
+ * @example
+ * ```ts
+ * import { createApiApp } from "./app.ts";
+ * import { OaoMetrics } from "./metrics.ts";
+ * import { LocalBackend } from "../orchestrator/local_backend.ts";
+ * import { Orchestrator } from "../orchestrator/orchestrator.ts";
+ *
+ * const orchestrator = new Orchestrator();
+ * const metrics = new OaoMetrics();
+ * const app = createApiApp({
+ *   backend: new LocalBackend(orchestrator),
+ *   eventStore: orchestrator.eventStore,
+ *   metrics,
+ * });
+ * const response = await app.request("/healthz");
+ * console.assert(response.status === 200);
+ * await orchestrator.close();
+ * ```
+ *
+ * @module
+ */
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { cors } from "hono/cors";
+import { etag } from "hono/etag";
+import { HTTPException } from "hono/http-exception";
+import { requestId } from "hono/request-id";
+import { secureHeaders } from "hono/secure-headers";
+import { timing } from "hono/timing";
+import { API_ROUTES } from "./api_routes.ts";
+import { compression } from "./_compression.ts";
+import { ApiError, errorResponse } from "./_http.ts";
+import { readRouteInput } from "./_request_input.ts";
+import type { OaoMetrics } from "./metrics.ts";
+import { openApiDocument } from "./openapi.ts";
+import { type ApiDeps, type ApiEnv, type ApiRoute, honoPath } from "./route.ts";
+import {
+  ExecutionNotFoundError,
+  FencedError,
+  StoreUnavailableError,
+  UnknownAgentError,
+} from "../errors.ts";
+import type { EventStore } from "../events/event_store.ts";
+import { getOaoLogger } from "../logging/logger.ts";
+import type { ExecutionBackend } from "../orchestrator/execution_backend.ts";
+import type { JobQueue } from "../queue/job_queue.ts";
+
+/** Default largest request body: 1 MiB. */
+export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+
+/** Options of {@linkcode createApiApp}. */
+export interface ApiAppOptions {
+  /** Runs or enqueues executions. */
+  backend: ExecutionBackend;
+  /** The audit log (status, events, streams). */
+  eventStore: EventStore;
+  /** Metrics served at `/metrics`; requests are observed into it. */
+  metrics: OaoMetrics;
+  /** Readiness check. @default {always ready} */
+  ready?: () => Promise<boolean>;
+  /** Job queue, for its depth in `/metrics`. */
+  queue?: JobQueue | undefined;
+  /** Bearer token required on every route but the public ones. @default {none: open} */
+  token?: string | undefined;
+  /**
+   * Origins allowed to call the API from a browser (CORS), e.g.
+   * `["https://ops.example.com"]`; `["*"]` allows any. @default {[] (CORS off)}
+   */
+  corsOrigins?: readonly string[];
+  /**
+   * Host names (`Host` header, port ignored) the server answers for; others
+   * get 403 (DNS rebinding). `undefined` answers any. `startApiServer` sets
+   * the loopback names when it listens on loopback.
+   * @default {undefined}
+   */
+  allowedHosts?: readonly string[] | undefined;
+  /** Largest request body in bytes (larger: 413). @default {DEFAULT_MAX_BODY_BYTES} */
+  maxBodyBytes?: number;
+  /** Interval of SSE keep-alive comments, in ms. @default {15000} */
+  keepAliveMs?: number;
+  /** Aborts when the server shuts down (ends live streams, `/readyz` answers 503). */
+  shutdown?: AbortSignal;
+  /** The routes. @default {API_ROUTES} */
+  routes?: readonly ApiRoute[];
+}
+
+const METHODS_OF_GET = ["GET", "HEAD"];
+
+/**
+ * Builds the application.
+ *
+ * @param options Backend, stores, metrics, token, CORS, limits.
+ * @returns The Hono application (`app.fetch` serves requests).
+ * @throws {RangeError} When `maxBodyBytes` is not a positive integer.
+ * @throws {TypeError} When a CORS origin is not an origin (`scheme://host[:port]`) or `*`.
+ */
+export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
+  const log = getOaoLogger("api");
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) {
+    throw new RangeError(
+      `Invalid maxBodyBytes ${JSON.stringify(maxBodyBytes)}: expected a positive integer`,
+    );
+  }
+  const routes = options.routes ?? API_ROUTES;
+  const deps: ApiDeps = {
+    backend: options.backend,
+    eventStore: options.eventStore,
+    metrics: options.metrics,
+    ready: options.ready ?? (() => Promise.resolve(true)),
+    queue: options.queue,
+    maxBodyBytes,
+    shutdown: options.shutdown ?? new AbortController().signal,
+    keepAliveMs: options.keepAliveMs ?? 15_000,
+    openApi: (serverUrl) =>
+      openApiDocument(routes, { agents: options.backend.agents(), serverUrl }),
+  };
+  const token = options.token || undefined;
+  const patterns = routes.map((route) => ({
+    regex: _patternRegex(honoPath(route)),
+    method: route.spec.method.toUpperCase(),
+  }));
+  const allowOf = (path: string): string[] => {
+    const methods = new Set<string>();
+    for (const p of patterns) {
+      if (!p.regex.test(path)) continue;
+      for (const m of p.method === "GET" ? METHODS_OF_GET : [p.method]) methods.add(m);
+    }
+    if (methods.size) methods.add("OPTIONS");
+    return [...methods];
+  };
+
+  const app = new Hono<ApiEnv>({ strict: false });
+  app.use(_observe(options.metrics));
+  app.use(requestId({ limitLength: 200 }), async (c, next) => {
+    await next();
+    // Handlers build their own Response objects: carry the id over to them.
+    c.res.headers.set("x-request-id", c.get("requestId"));
+  });
+  app.use(secureHeaders({ strictTransportSecurity: false, crossOriginResourcePolicy: false }));
+  app.use(timing({ total: true, crossOrigin: false }));
+  const origins = _corsOrigins(options.corsOrigins ?? []);
+  if (origins.length) {
+    app.use(cors({
+      origin: origins.includes("*") ? "*" : [...origins],
+      allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
+      allowHeaders: [
+        "authorization",
+        "content-type",
+        "idempotency-key",
+        "last-event-id",
+        "traceparent",
+        "tracestate",
+      ],
+      exposeHeaders: ["location", "retry-after", "x-request-id", "etag", "allow"],
+      maxAge: 600,
+    }));
+  }
+  app.use(_guard(options.allowedHosts, origins));
+  app.use(async (c, next) => {
+    if (deps.shutdown.aborted && c.req.method === "POST") {
+      throw new ApiError(
+        503,
+        "shutting_down",
+        "The server is shutting down: send the request to another node or retry later",
+      );
+    }
+    await next();
+  });
+  app.use(compression());
+  app.use(async (c, next) => {
+    try {
+      decodeURIComponent(new URL(c.req.url).pathname);
+    } catch {
+      throw new ApiError(400, "invalid_path", "The path is not valid percent-encoding");
+    }
+    await next();
+  });
+
+  for (const route of routes) {
+    const path = honoPath(route);
+    const chain: MiddlewareHandler<ApiEnv>[] = [async (c, next) => {
+      c.set("route", path);
+      if (token && !route.public && !_authorized(c.req.header("authorization"), token)) {
+        throw new ApiError(
+          401,
+          "unauthorized",
+          "Missing or wrong bearer token: send the header Authorization: Bearer <OAO_API_TOKEN>",
+          { "www-authenticate": 'Bearer realm="oao"' },
+        );
+      }
+      _negotiate(c.req.header("accept"), route.produces);
+      await next();
+    }];
+    if (route.etag) chain.push(etag({ weak: true }));
+    app.on([route.spec.method.toUpperCase()], [path], ...chain, async (c) => {
+      const input = await readRouteInput(c, route.spec, maxBodyBytes);
+      return await route.handle(c, input, deps);
+    });
+  }
+  app.options("*", (c) => {
+    const allow = allowOf(new URL(c.req.url).pathname);
+    if (!allow.length) return errorResponse(_notFound(c));
+    return new Response(null, { status: 204, headers: { allow: allow.join(", ") } });
+  });
+  app.notFound((c) => {
+    const allow = allowOf(new URL(c.req.url).pathname);
+    if (!allow.length) return errorResponse(_notFound(c));
+    return errorResponse(
+      new ApiError(
+        405,
+        "method_not_allowed",
+        `Method ${c.req.method} is not allowed on "${new URL(c.req.url).pathname}" (allowed: ${
+          allow.join(", ")
+        })`,
+        { allow: allow.join(", ") },
+      ),
+    );
+  });
+  app.onError((error, c) => {
+    const response = errorResponse(toApiError(error, log, c.get("requestId")));
+    response.headers.set("x-request-id", c.get("requestId") ?? "");
+    return response;
+  });
+  return app;
+}
+
+/**
+ * The API error of anything a handler or middleware threw. What is not a
+ * known condition is an internal error: 500 with the request id (the log
+ * line carries the same id and the details), never a 4xx and never a stack
+ * trace or server path in the answer.
+ *
+ * @param error What was thrown.
+ * @param log Where unexpected errors are logged.
+ * @param requestId The request's id, for the 500's message.
+ * @returns The error to answer with.
+ */
+export function toApiError(
+  error: unknown,
+  log: ReturnType<typeof getOaoLogger>,
+  requestId?: string,
+): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof UnknownAgentError) return new ApiError(422, "unknown_agent", error.message);
+  if (error instanceof ExecutionNotFoundError) {
+    return new ApiError(404, "execution_not_found", error.message);
+  }
+  if (error instanceof URIError) {
+    return new ApiError(400, "invalid_path", "The path is not valid percent-encoding");
+  }
+  if (error instanceof StoreUnavailableError) {
+    log.error("Store unavailable: {error}", { error, requestId });
+    return new ApiError(503, "store_unavailable", "The stores are unreachable; retry later");
+  }
+  if (error instanceof FencedError) return new ApiError(409, "fenced", error.message);
+  if (error instanceof HTTPException && error.status < 500) {
+    return new ApiError(error.status, `http_${error.status}`, error.message || "Request refused");
+  }
+  log.error("Request {requestId} failed: {error}", { error, requestId: requestId ?? "-" });
+  return new ApiError(
+    500,
+    "internal_error",
+    `Internal error (request id ${requestId ?? "unknown"}: see the server log)`,
+  );
+}
+
+function _observe(metrics: OaoMetrics): MiddlewareHandler<ApiEnv> {
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    const streaming = c.res.headers.get("content-type")?.startsWith("text/event-stream");
+    metrics.observeRequest(
+      { method: c.req.method, route: c.get("route") ?? "unmatched", status: c.res.status },
+      streaming ? undefined : (performance.now() - started) / 1000,
+    );
+  };
+}
+
+/**
+ * Refuses requests for a host this server does not answer for (403
+ * `host_not_allowed`: DNS rebinding) and browser requests from another site
+ * that CORS does not allow (403 `cross_site_refused`: a page elsewhere
+ * cannot start executions on a server without a token).
+ */
+function _guard(
+  allowedHosts: readonly string[] | undefined,
+  corsOrigins: readonly string[],
+): MiddlewareHandler<ApiEnv> {
+  const hosts = allowedHosts?.map((h) => h.toLowerCase().replace(/^\[|\]$/g, ""));
+  return async (c, next) => {
+    if (hosts) {
+      const host = _hostName(c.req.header("host") ?? "");
+      if (
+        !hosts.includes(host) && !(hosts.includes("127.0.0.1") && /^127\.\d+\.\d+\.\d+$/.test(host))
+      ) {
+        throw new ApiError(
+          403,
+          "host_not_allowed",
+          `This server does not answer for the host ${
+            JSON.stringify(host.slice(0, 100))
+          } (allowed: ${hosts.join(", ")}; set OAO_ALLOWED_HOSTS)`,
+        );
+      }
+    }
+    const origin = c.req.header("origin");
+    const site = c.req.header("sec-fetch-site");
+    const crossSite = site === "cross-site" || site === "same-site" ||
+      (origin !== undefined && origin !== "null" && !_sameOrigin(origin, c.req.url)) ||
+      origin === "null";
+    if (crossSite && !corsOrigins.includes("*") && !(origin && corsOrigins.includes(origin))) {
+      throw new ApiError(
+        403,
+        "cross_site_refused",
+        `Requests from another site are refused${
+          origin ? ` (origin ${JSON.stringify(origin.slice(0, 100))})` : ""
+        }: list the origin in OAO_CORS_ORIGINS to allow it`,
+      );
+    }
+    await next();
+  };
+}
+
+function _hostName(host: string): string {
+  const lower = host.trim().toLowerCase();
+  if (lower.startsWith("[")) {
+    return lower.slice(1, lower.indexOf("]") > 0 ? lower.indexOf("]") : undefined);
+  }
+  return lower.replace(/:\d+$/, "");
+}
+
+function _sameOrigin(origin: string, url: string): boolean {
+  try {
+    return new URL(origin).host === new URL(url).host;
+  } catch {
+    return false;
+  }
+}
+
+function _notFound(c: Context): ApiError {
+  return new ApiError(
+    404,
+    "not_found",
+    `No route "${new URL(c.req.url).pathname}" (see /openapi.json)`,
+  );
+}
+
+/** Refuses a request whose `Accept` allows none of `produces` (406). */
+function _negotiate(accept: string | undefined, produces: readonly string[]): void {
+  if (!accept || !accept.trim()) return;
+  const ranges = accept.split(",").map((part) => {
+    const [range, ...params] = part.trim().toLowerCase().split(";");
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    return { range: (range ?? "").trim(), q: q ? Number(q.slice(2)) : 1 };
+  });
+  const accepts = (type: string) => {
+    const [major] = type.split("/");
+    const match = ranges
+      .filter((r) => r.range === type || r.range === `${major}/*` || r.range === "*/*")
+      .sort((a, b) => b.range.length - a.range.length)[0];
+    return match !== undefined && match.q > 0;
+  };
+  if (produces.some(accepts)) return;
+  throw new ApiError(
+    406,
+    "not_acceptable",
+    `Cannot answer with any type the Accept header "${accept}" allows (this route answers ${
+      produces.join(", ")
+    })`,
+  );
+}
+
+function _patternRegex(path: string): RegExp {
+  const body = path.split("/").map((s) => s.startsWith(":") ? "[^/]+" : _escape(s)).join("/");
+  return new RegExp(`^${body}/?$`);
+}
+
+function _escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function _corsOrigins(origins: readonly string[]): string[] {
+  return origins.map((o) => o.trim()).filter(Boolean).map((origin) => {
+    if (origin === "*") return origin;
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new TypeError(
+        `Invalid CORS origin ${JSON.stringify(origin)}: expected scheme://host[:port] or "*"`,
+      );
+    }
+    if (url.origin !== origin.replace(/\/$/, "")) {
+      throw new TypeError(
+        `Invalid CORS origin ${
+          JSON.stringify(origin)
+        }: expected scheme://host[:port] with no path, or "*"`,
+      );
+    }
+    return url.origin;
+  });
+}
+
+function _authorized(header: string | undefined, token: string): boolean {
+  const match = /^Bearer\s+(.+)$/i.exec((header ?? "").trim());
+  if (!match) return false;
+  const a = new TextEncoder().encode(match[1]);
+  const b = new TextEncoder().encode(token);
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) diff |= (a[i % (a.length || 1)] ?? 0) ^ b[i]!;
+  return diff === 0;
+}
