@@ -27,15 +27,19 @@ const THRESHOLD = 1024;
 export function compression(): MiddlewareHandler {
   const gzip = compress({ threshold: THRESHOLD });
   return async (c, next) => {
-    if (c.req.method === "HEAD" || !_prefersBrotli(c.req.header("accept-encoding"))) {
-      return await gzip(c, next);
-    }
+    const choice = c.req.method === "HEAD" ? undefined : _choose(c.req.header("accept-encoding"));
+    if (choice === "gzip") return await gzip(c, next);
     await next();
+    if (choice === undefined) return; // identity: any cache may serve it to anyone
     const res = c.res;
     const type = res.headers.get("content-type") ?? "";
+    if (!COMPRESSIBLE_CONTENT_TYPE_REGEX.test(type)) return;
+    // Headers are set on the response itself: Hono's c.header() on a
+    // finished response rebuilds it around a stream, off Deno's fast path.
+    _vary(res.headers);
     if (
-      !res.body || res.status === 204 || res.status === 304 ||
-      res.headers.has("content-encoding") || !COMPRESSIBLE_CONTENT_TYPE_REGEX.test(type) ||
+      choice !== "br" || !res.body || res.status === 204 || res.status === 304 ||
+      res.headers.has("content-encoding") ||
       /no-transform/i.test(res.headers.get("cache-control") ?? "")
     ) return;
     const length = Number(res.headers.get("content-length") ?? NaN);
@@ -54,16 +58,19 @@ export function compression(): MiddlewareHandler {
     });
     headers.set("content-encoding", "br");
     headers.delete("content-length");
-    const vary = headers.get("vary");
-    if (!vary) headers.set("vary", "accept-encoding");
-    else if (!/accept-encoding/i.test(vary)) headers.set("vary", `${vary}, accept-encoding`);
     c.res = new Response(new Uint8Array(body), { status: res.status, headers });
   };
 }
 
-/** Whether `br` has the highest q-value of the encodings this server offers. */
-function _prefersBrotli(header: string | undefined): boolean {
-  if (!header) return false;
+function _vary(headers: Headers): void {
+  const vary = headers.get("vary");
+  if (!vary) headers.set("vary", "accept-encoding");
+  else if (!/accept-encoding|\*/i.test(vary)) headers.set("vary", `${vary}, accept-encoding`);
+}
+
+/** The encoding to use: `br` when it has the highest q-value, else `gzip` (or deflate, by Hono) when accepted. */
+function _choose(header: string | undefined): "br" | "gzip" | undefined {
+  if (!header) return undefined;
   const q = new Map<string, number>();
   for (const part of header.toLowerCase().split(",")) {
     const [name, ...params] = part.trim().split(";");
@@ -73,5 +80,7 @@ function _prefersBrotli(header: string | undefined): boolean {
   }
   const of = (name: string) => q.get(name) ?? q.get("*") ?? 0;
   const br = of("br");
-  return br > 0 && br >= of("gzip") && br >= of("deflate");
+  const other = Math.max(of("gzip"), of("deflate"));
+  if (br > 0 && br >= other) return "br";
+  return other > 0 ? "gzip" : undefined;
 }

@@ -70,17 +70,17 @@ export function errorResponse(error: ApiError): Response {
  * @param request The request.
  * @param tag The weak entity tag of the current answer (without `W/` and quotes).
  * @param response Builds the full answer.
- * @returns The 304 or the answer, both with `ETag` and `Cache-Control: no-cache`.
+ * @returns The 304 or the answer, both with the `ETag` (weak; with no
+ *   `Last-Modified`, caches revalidate instead of guessing a freshness).
  */
 export function conditional(request: Request, tag: string, response: () => Response): Response {
   const etag = `W/"${tag}"`;
   const given = request.headers.get("if-none-match");
   if (given && given.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
-    return new Response(null, { status: 304, headers: { etag, "cache-control": "no-cache" } });
+    return new Response(null, { status: 304, headers: { etag } });
   }
   const answer = response();
   answer.headers.set("etag", etag);
-  answer.headers.set("cache-control", "no-cache");
   return answer;
 }
 

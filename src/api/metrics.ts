@@ -262,9 +262,27 @@ export class OaoMetrics {
     const status = Number.isFinite(labels.status)
       ? String(Math.min(599, Math.max(100, Math.trunc(labels.status))))
       : "500";
-    this.#requests.inc({ method, route, status });
-    if (seconds !== undefined) _observe(this.#requestSeconds, { method, route }, seconds);
+    // Children by label values, kept here: prom-client hashes the labels on
+    // every call otherwise, a cost on the request path (the label sets are bounded).
+    const key = `${method} ${route} ${status}`;
+    let child = this.#requestChildren.get(key);
+    if (!child) {
+      child = {
+        count: this.#requests.labels({ method, route, status }),
+        seconds: this.#requestSeconds.labels({ method, route }),
+      };
+      this.#requestChildren.set(key, child);
+    }
+    child.count.inc();
+    if (seconds !== undefined && Number.isFinite(seconds) && seconds >= 0) {
+      child.seconds.observe(seconds);
+    }
   }
+
+  readonly #requestChildren = new Map<
+    string,
+    { count: { inc(): void }; seconds: { observe(value: number): void } }
+  >();
 
   /**
    * Renders the metrics, reading the scrape-time gauges first, followed by
