@@ -48,7 +48,11 @@ import {
 } from "../errors.ts";
 import type { EventStore } from "../events/event_store.ts";
 import { getOaoLogger } from "../logging/logger.ts";
-import type { ExecutionBackend } from "../orchestrator/execution_backend.ts";
+import {
+  BackendBusyError,
+  type ExecutionBackend,
+  IdempotencyKeyReusedError,
+} from "../orchestrator/execution_backend.ts";
 import type { JobQueue } from "../queue/job_queue.ts";
 
 /** Default largest request body: 1 MiB. */
@@ -250,6 +254,14 @@ export function toApiError(
     return new ApiError(503, "store_unavailable", "The stores are unreachable; retry later");
   }
   if (error instanceof FencedError) return new ApiError(409, "fenced", error.message);
+  if (error instanceof BackendBusyError) {
+    return new ApiError(429, "too_many_executions", error.message, {
+      "retry-after": String(error.retryAfterSeconds),
+    });
+  }
+  if (error instanceof IdempotencyKeyReusedError) {
+    return new ApiError(409, "idempotency_key_reused", error.message);
+  }
   if (error instanceof HTTPException && error.status < 500) {
     return new ApiError(error.status, `http_${error.status}`, error.message || "Request refused");
   }

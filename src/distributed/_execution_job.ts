@@ -15,7 +15,7 @@ import type { Orchestrator, RunOptions, StartedExecution } from "../orchestrator
 import type { PolicyLimits } from "../orchestrator/policy.ts";
 import { parseTraceparent } from "../tracing/trace_context.ts";
 import type { ActiveJob, JobHandler, JobOutcome } from "./job_loop.ts";
-import { CANCEL_KEY, CANCEL_REQUESTED, cancelRequest } from "./_queue_markers.ts";
+import { CANCEL_KEY, CANCEL_REQUESTED, cancelRequest } from "../orchestrator/_queue_markers.ts";
 
 const FINAL = new Set(["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"]);
 

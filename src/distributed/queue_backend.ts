@@ -56,7 +56,7 @@ import { StrictPolicy } from "../orchestrator/policy.ts";
 import type { EnqueueOptions, JobQueue, JobSpec, QueueStats } from "../queue/job_queue.ts";
 import { formatTraceparent, parseTraceparent } from "../tracing/trace_context.ts";
 import type { Tracer } from "../tracing/tracer.ts";
-import { CANCEL_KEY, CANCEL_REQUESTED, EXECUTION_QUEUED } from "./_queue_markers.ts";
+import { CANCEL_KEY, CANCEL_REQUESTED, EXECUTION_QUEUED } from "../orchestrator/_queue_markers.ts";
 
 /** Options of {@linkcode QueueBackend}. */
 export interface QueueBackendOptions {

@@ -6,7 +6,41 @@
  *
  * @module
  */
+import { OaoError } from "../errors.ts";
 import type { PolicyLimits } from "./policy.ts";
+
+/**
+ * The node runs as many executions as it may and its waiting line is full:
+ * the submit is refused (HTTP 429 with `Retry-After`); nothing was written.
+ */
+export class BackendBusyError extends OaoError {
+  /** Seconds after which a retry is likely to be accepted. */
+  readonly retryAfterSeconds: number;
+  /**
+   * @param message What is full.
+   * @param retryAfterSeconds When to retry.
+   */
+  constructor(message: string, retryAfterSeconds: number) {
+    super("BACKEND_BUSY", message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** An idempotency key was used again with a different request (HTTP 409). */
+export class IdempotencyKeyReusedError extends OaoError {
+  /** The execution the key belongs to. */
+  readonly executionId: string;
+  /**
+   * @param executionId The execution the key was first used for.
+   */
+  constructor(executionId: string) {
+    super(
+      "IDEMPOTENCY_KEY_REUSED",
+      `The idempotency key was used for execution "${executionId}" with a different request (agent, task or policy): use a new key for a new request`,
+    );
+    this.executionId = executionId;
+  }
+}
 
 /** A request to run a task with an agent. */
 export interface SubmitRequest {
@@ -30,6 +64,8 @@ export interface SubmitResult {
   executionId: string;
   /** True when the idempotency key matched an earlier submit. */
   duplicate: boolean;
+  /** True when it waits for a free place on this node (status `QUEUED`) instead of running. */
+  queued?: boolean;
 }
 
 /** Runs or enqueues executions. */
@@ -41,6 +77,8 @@ export interface ExecutionBackend {
   /**
    * Starts (or enqueues) an execution; resolves once it is accepted.
    * @throws {UnknownAgentError} When the agent is not registered.
+   * @throws {BackendBusyError} When the node cannot take more now.
+   * @throws {IdempotencyKeyReusedError} When the key was used for a different request.
    */
   submit(request: SubmitRequest): Promise<SubmitResult>;
   /** Requests cancellation; resolves `false` when the execution is unknown or already finished. */

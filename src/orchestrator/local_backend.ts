@@ -25,16 +25,49 @@
  *
  * @module
  */
-import type { ExecutionBackend, SubmitRequest, SubmitResult } from "./execution_backend.ts";
+import {
+  BackendBusyError,
+  type ExecutionBackend,
+  IdempotencyKeyReusedError,
+  type SubmitRequest,
+  type SubmitResult,
+} from "./execution_backend.ts";
+import { CANCEL_KEY, CANCEL_REQUESTED, EXECUTION_QUEUED } from "./_queue_markers.ts";
 import { StaleVersionError } from "../errors.ts";
 import { getOaoLogger } from "../logging/logger.ts";
-import { sha256Hex } from "./canonical_json.ts";
+import { canonicalJson, sha256Hex } from "./canonical_json.ts";
 import { newExecutionId, type Orchestrator } from "./orchestrator.ts";
 
 /** Options of {@linkcode LocalBackend}. */
 export interface LocalBackendOptions {
   /** How long an idempotency key is remembered, in seconds. @default {86400} */
   idempotencyTtlSeconds?: number;
+  /**
+   * Executions this backend runs at once; more wait in line (status
+   * `QUEUED`) and start as others finish. @default {DEFAULT_MAX_RUNNING}
+   */
+  maxRunning?: number;
+  /**
+   * Executions that may wait in line; a submit beyond is refused with
+   * {@linkcode BackendBusyError} (HTTP 429). @default {DEFAULT_MAX_QUEUED}
+   */
+  maxQueued?: number;
+}
+
+/**
+ * Default of {@linkcode LocalBackendOptions.maxRunning}. A waiting
+ * execution costs about 70 KiB once passivated and a pooled actor about
+ * 10 KiB (bench/density_bench.ts); executions that run steps at once share
+ * the node's cores, so the bound is about time to a step, not memory.
+ */
+export const DEFAULT_MAX_RUNNING = 1000;
+
+/** Default of {@linkcode LocalBackendOptions.maxQueued}. */
+export const DEFAULT_MAX_QUEUED = 10_000;
+
+interface Waiting {
+  executionId: string;
+  request: SubmitRequest;
 }
 
 /** Runs executions on an orchestrator in this process. */
@@ -43,6 +76,10 @@ export class LocalBackend implements ExecutionBackend {
   readonly mode = "local" as const;
   readonly #orchestrator: Orchestrator;
   readonly #ttl: number;
+  readonly #maxRunning: number;
+  readonly #maxQueued: number;
+  readonly #waiting: Waiting[] = [];
+  #active = 0;
   readonly #log = getOaoLogger("api");
 
   /**
@@ -60,6 +97,13 @@ export class LocalBackend implements ExecutionBackend {
         `Invalid idempotencyTtlSeconds ${JSON.stringify(this.#ttl)}: expected a positive integer`,
       );
     }
+    this.#maxRunning = _positive(options.maxRunning ?? DEFAULT_MAX_RUNNING, "maxRunning");
+    this.#maxQueued = _positive(options.maxQueued ?? DEFAULT_MAX_QUEUED, "maxQueued", 0);
+  }
+
+  /** Executions waiting in line for a place. */
+  get queued(): number {
+    return this.#waiting.length;
   }
 
   /**
@@ -83,24 +127,34 @@ export class LocalBackend implements ExecutionBackend {
   async submit(request: SubmitRequest): Promise<SubmitResult> {
     this.#orchestrator.resolveAgent(request.agent);
     let executionId = newExecutionId();
+    let release = () => Promise.resolve();
     if (request.idempotencyKey !== undefined) {
-      const key = `api-idempotency-${
-        (await sha256Hex(request.idempotencyKey)).slice(0, 40)
-      }/submit`;
-      try {
-        await this.#orchestrator.persistence.save(key, { executionId }, {
-          expectedVersion: 0,
-          ttlSeconds: this.#ttl,
-        });
-      } catch (error) {
-        if (!(error instanceof StaleVersionError)) throw error;
-        const earlier = await this.#orchestrator.persistence.load<{ executionId: string }>(key);
-        if (earlier) return { executionId: earlier.data.executionId, duplicate: true };
-        throw error;
-      }
+      const reserved = await this.#reserve(request, executionId);
+      if ("duplicate" in reserved) return reserved.duplicate;
+      release = reserved.release;
     }
-    executionId = await this.#start(executionId, request);
-    return { executionId, duplicate: false };
+    try {
+      if (this.#active < this.#maxRunning && this.#waiting.length === 0) {
+        executionId = await this.#start(executionId, request);
+        return { executionId, duplicate: false };
+      }
+      if (this.#waiting.length >= this.#maxQueued) throw this.#busy();
+      await this.#orchestrator.eventStore.appendEvent(executionId, {
+        type: EXECUTION_QUEUED,
+        time: Date.now(),
+        data: {
+          agent: request.agent,
+          task: request.task,
+          ...(request.policy ? { policy: request.policy } : {}),
+        },
+      });
+      this.#waiting.push({ executionId, request });
+      return { executionId, duplicate: false, queued: true };
+    } catch (error) {
+      // Only an accepted submit keeps its key: a refused one may be sent again.
+      await release().catch(() => {});
+      throw error;
+    }
   }
 
   /**
@@ -110,8 +164,17 @@ export class LocalBackend implements ExecutionBackend {
    * @param reason Recorded with the cancellation.
    * @returns `false` when it is not running here.
    */
-  cancel(executionId: string, reason?: string): Promise<boolean> {
-    return Promise.resolve(this.#orchestrator.cancel(executionId, reason));
+  async cancel(executionId: string, reason?: string): Promise<boolean> {
+    const at = this.#waiting.findIndex((w) => w.executionId === executionId);
+    if (at < 0) return this.#orchestrator.cancel(executionId, reason);
+    this.#waiting.splice(at, 1);
+    await this.#orchestrator.eventStore.appendEvent(executionId, {
+      type: CANCEL_REQUESTED,
+      time: Date.now(),
+      key: CANCEL_KEY,
+      data: { reason: reason ?? "cancelled while queued" },
+    });
+    return true;
   }
 
   /**
@@ -129,10 +192,72 @@ export class LocalBackend implements ExecutionBackend {
    * @returns Once closed.
    */
   async close(): Promise<void> {
+    this.#waiting.length = 0; // their logs say QUEUED: nothing of theirs ran
     await this.#orchestrator.close();
   }
 
+  // Reserves the idempotency key for this request: the key maps to the
+  // execution id and a hash of what was asked, so that the same key with
+  // another request is told apart from a repeat.
+  async #reserve(
+    request: SubmitRequest,
+    executionId: string,
+  ): Promise<{ duplicate: SubmitResult } | { release: () => Promise<void> }> {
+    const persistence = this.#orchestrator.persistence;
+    const key = `api-idempotency-${(await sha256Hex(request.idempotencyKey!)).slice(0, 40)}/submit`;
+    const fingerprint = await sha256Hex(
+      canonicalJson({ agent: request.agent, task: request.task, policy: request.policy ?? null }),
+    );
+    try {
+      await persistence.save(key, { executionId, fingerprint }, {
+        expectedVersion: 0,
+        ttlSeconds: this.#ttl,
+      });
+      return {
+        release: async () => {
+          await persistence.delete(key);
+        },
+      };
+    } catch (error) {
+      if (!(error instanceof StaleVersionError)) throw error;
+      const earlier = await persistence.load<{ executionId: string; fingerprint?: string }>(key);
+      if (!earlier) throw error;
+      if (earlier.data.fingerprint !== undefined && earlier.data.fingerprint !== fingerprint) {
+        throw new IdempotencyKeyReusedError(earlier.data.executionId);
+      }
+      return { duplicate: { executionId: earlier.data.executionId, duplicate: true } };
+    }
+  }
+
+  #busy(): BackendBusyError {
+    return new BackendBusyError(
+      `This node runs ${this.#active} executions (at most ${this.#maxRunning}) and ${this.#waiting.length} wait (at most ${this.#maxQueued}): retry later`,
+      5,
+    );
+  }
+
+  // Starts waiting executions while there is room.
+  #drain(): void {
+    while (this.#active < this.#maxRunning && this.#waiting.length > 0) {
+      const next = this.#waiting.shift()!;
+      this.#start(next.executionId, next.request).catch((error) => {
+        this.#log.error("Queued execution {executionId} could not start: {error}", {
+          executionId: next.executionId,
+          error,
+        });
+      });
+    }
+  }
+
   async #start(executionId: string, request: SubmitRequest): Promise<string> {
+    this.#active++;
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      this.#active--;
+      this.#drain();
+    };
     let unsubscribe = () => {};
     const recorded = new Promise<void>((resolve) => {
       unsubscribe = this.#orchestrator.events.subscribe((event) => {
@@ -152,11 +277,23 @@ export class LocalBackend implements ExecutionBackend {
         });
         throw error;
       });
+      done.then(finish, finish);
       await Promise.race([recorded, done]);
-      done.catch(() => {});
       return started.executionId;
+    } catch (error) {
+      finish();
+      throw error;
     } finally {
       unsubscribe();
     }
   }
+}
+
+function _positive(value: number, name: string, min = 1): number {
+  if (!Number.isInteger(value) || value < min) {
+    throw new RangeError(
+      `Invalid ${name} ${JSON.stringify(value)}: expected an integer >= ${min}`,
+    );
+  }
+  return value;
 }

@@ -1,7 +1,7 @@
 // A real API server on 127.0.0.1 (free port) over an in-process orchestrator
 // with the bundled agents, the test agent and a cancellable `sleep` tool.
 import { exampleTools } from "../../actors/example_tools.ts";
-import { LocalBackend } from "../../src/orchestrator/local_backend.ts";
+import { LocalBackend, type LocalBackendOptions } from "../../src/orchestrator/local_backend.ts";
 import { OaoMetrics } from "../../src/api/metrics.ts";
 import { type ApiServer, startApiServer } from "../../src/api/server.ts";
 import { BUNDLED_AGENTS } from "../../src/cli/_runtime.ts";
@@ -47,6 +47,7 @@ export function startTestServer(
     maxBodyBytes?: number;
     ready?: () => Promise<boolean>;
     corsOrigins?: string[];
+    backend?: LocalBackendOptions;
   } = {},
 ): Promise<TestServer> {
   const orchestrator = new Orchestrator({
@@ -61,7 +62,7 @@ export function startTestServer(
       },
     ],
   });
-  const backend = new LocalBackend(orchestrator);
+  const backend = new LocalBackend(orchestrator, options.backend ?? {});
   const metrics = new OaoMetrics({
     inFlight: () => backend.inFlight(),
     actors: () => orchestrator.system.actors.length,

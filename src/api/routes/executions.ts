@@ -43,7 +43,8 @@ export const submitExecution: ApiRoute = {
     },
     responses: {
       202: {
-        description: "Accepted: the execution is running (or queued for a worker)",
+        description:
+          "Accepted: the execution is running, or queued (for a worker, or for a place on this node)",
         headers: z.object({ Location: z.string() }),
         content: jsonContent(SubmitResponseSchema),
       },
@@ -51,7 +52,9 @@ export const submitExecution: ApiRoute = {
       ...AUTH_ANSWERS,
       413: errorAnswer("Body larger than the limit (1 MiB by default)"),
       415: errorAnswer("Content type other than application/json"),
+      409: errorAnswer("The idempotency key was used for a different request"),
       422: errorAnswer("Unknown agent"),
+      429: errorAnswer("The node runs and queues as many executions as it may (with Retry-After)"),
       503: errorAnswer("The stores are unreachable (with Retry-After)"),
     },
   }),
@@ -67,7 +70,7 @@ export const submitExecution: ApiRoute = {
     return json(
       {
         executionId: result.executionId,
-        status: deps.backend.mode === "local" ? "RUNNING" : "QUEUED",
+        status: deps.backend.mode === "local" && !result.queued ? "RUNNING" : "QUEUED",
         duplicate: result.duplicate,
         links: {
           status: base,

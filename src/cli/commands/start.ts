@@ -4,11 +4,37 @@
  *
  * @module
  */
-import type { Command } from "../_command.ts";
+import type { Command, FlagSpec } from "../_command.ts";
 import { createRuntime, RUNTIME_ENV, RUNTIME_FLAGS } from "../_runtime.ts";
 import { serveApi, SERVER_ENV, SERVER_FLAGS } from "../_serve_api.ts";
-import { LocalBackend } from "../../orchestrator/local_backend.ts";
+import {
+  DEFAULT_MAX_QUEUED,
+  DEFAULT_MAX_RUNNING,
+  LocalBackend,
+} from "../../orchestrator/local_backend.ts";
 import { OaoMetrics } from "../../api/metrics.ts";
+
+/** Admission: how many executions run at once, how many may wait. */
+const ADMISSION_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "max-running",
+    type: "integer",
+    min: 1,
+    valueName: "n",
+    env: "OAO_MAX_RUNNING",
+    default: DEFAULT_MAX_RUNNING,
+    description: "Executions this node runs at once; more wait in line as QUEUED",
+  },
+  {
+    name: "max-queued",
+    type: "integer",
+    min: 0,
+    valueName: "n",
+    env: "OAO_MAX_QUEUED",
+    default: DEFAULT_MAX_QUEUED,
+    description: "Executions that may wait in line; beyond, submits get 429 with Retry-After",
+  },
+];
 
 /** The `start` command. */
 export const startCommand: Command = {
@@ -20,7 +46,7 @@ export const startCommand: Command = {
     "in-memory stores (say so in one log line). SIGINT/SIGTERM: stop taking requests, give",
     "running executions the grace period, cancel the rest, flush traces, exit 0.",
   ].join("\n"),
-  flags: [...SERVER_FLAGS, ...RUNTIME_FLAGS],
+  flags: [...SERVER_FLAGS, ...ADMISSION_FLAGS, ...RUNTIME_FLAGS],
   env: [...SERVER_ENV, ...RUNTIME_ENV],
   examples: [
     "start",
@@ -30,7 +56,10 @@ export const startCommand: Command = {
   async run(ctx) {
     const runtime = await createRuntime(ctx);
     const orchestrator = runtime.createOrchestrator();
-    const backend = new LocalBackend(orchestrator);
+    const backend = new LocalBackend(orchestrator, {
+      maxRunning: ctx.integer("max-running")!,
+      maxQueued: ctx.integer("max-queued")!,
+    });
     const metrics = new OaoMetrics({
       inFlight: () => backend.inFlight(),
       queueStats: () => runtime.queue.stats(),

@@ -1,0 +1,77 @@
+// Admission: a node runs at most maxRunning executions, lets maxQueued wait
+// (QUEUED, started as others finish), and refuses more with 429; an
+// idempotency key belongs to the accepted request only.
+import assert from "node:assert/strict";
+import { startTestServer } from "./_server.ts";
+
+const sleeper = (ms: number) =>
+  JSON.stringify({ agent: "tester", task: { calls: [{ tool: "sleep", args: { ms } }] } });
+
+Deno.test("beyond maxRunning executions wait as QUEUED and run later; beyond maxQueued, 429 with Retry-After", async () => {
+  await using api = await startTestServer({ backend: { maxRunning: 1, maxQueued: 1 } });
+  const first = await api.call("POST", "/executions", { body: sleeper(400) });
+  assert.equal(first.status, 202);
+  assert.equal(first.body.status, "RUNNING");
+  const second = await api.call("POST", "/executions", { body: sleeper(10) });
+  assert.equal(second.status, 202);
+  assert.equal(second.body.status, "QUEUED");
+  assert.equal(
+    (await api.call("GET", `/executions/${second.body.executionId}`)).body.status,
+    "QUEUED",
+  );
+  const third = await api.call("POST", "/executions", { body: sleeper(10) });
+  assert.equal(third.status, 429, third.text);
+  assert.equal(third.body.error.code, "too_many_executions");
+  assert.match(third.headers.get("retry-after") ?? "", /^\d+$/);
+  assert.equal(api.orchestrator.running.length, 1, "the refused and the queued do not run");
+  const done = await api.waitFor(second.body.executionId, (s) => s.status === "SUCCESS");
+  assert.equal(done.status, "SUCCESS", "the queued one ran once the first finished");
+  assert.equal(
+    (await api.call("GET", `/executions/${first.body.executionId}`)).body.status,
+    "SUCCESS",
+  );
+});
+
+Deno.test("a queued execution can be cancelled before it starts, and never runs", async () => {
+  await using api = await startTestServer({ backend: { maxRunning: 1, maxQueued: 5 } });
+  const first = await api.call("POST", "/executions", { body: sleeper(300) });
+  const queued = await api.call("POST", "/executions", { body: sleeper(10) });
+  assert.equal(queued.body.status, "QUEUED");
+  const cancel = await api.call("POST", `/executions/${queued.body.executionId}/cancel`, {
+    body: JSON.stringify({ reason: "not needed" }),
+  });
+  assert.equal(cancel.status, 202, cancel.text);
+  await api.waitFor(first.body.executionId, (s) => s.status === "SUCCESS");
+  await new Promise((r) => setTimeout(r, 100));
+  const status = await api.call("GET", `/executions/${queued.body.executionId}`);
+  assert.equal(status.body.status, "CANCELLED");
+  const events = await api.call("GET", `/executions/${queued.body.executionId}/events`);
+  assert.ok(
+    !events.body.events.some((e: { type: string }) => e.type === "EXECUTION_STARTED"),
+    "it never started",
+  );
+});
+
+Deno.test("an idempotency key used with another request is 409; a refused submit does not keep its key", async () => {
+  await using api = await startTestServer({ backend: { maxRunning: 1, maxQueued: 0 } });
+  const key = { "content-type": "application/json", "idempotency-key": "order-9" };
+  const first = await api.call("POST", "/executions", { body: sleeper(200), headers: key });
+  assert.equal(first.status, 202);
+  const again = await api.call("POST", "/executions", { body: sleeper(200), headers: key });
+  assert.equal(again.status, 202);
+  assert.equal(again.body.duplicate, true);
+  assert.equal(again.body.executionId, first.body.executionId);
+  const other = await api.call("POST", "/executions", { body: sleeper(999), headers: key });
+  assert.equal(other.status, 409);
+  assert.equal(other.body.error.code, "idempotency_key_reused");
+  assert.match(other.body.error.message, new RegExp(first.body.executionId));
+
+  const fresh = { "content-type": "application/json", "idempotency-key": "order-10" };
+  const refused = await api.call("POST", "/executions", { body: sleeper(10), headers: fresh });
+  assert.equal(refused.status, 429, "the node is full");
+  await api.waitFor(first.body.executionId, (s) => s.status === "SUCCESS");
+  const accepted = await api.call("POST", "/executions", { body: sleeper(10), headers: fresh });
+  assert.equal(accepted.status, 202);
+  assert.equal(accepted.body.duplicate, false, "the refused submit left the key free");
+  await api.waitFor(accepted.body.executionId, (s) => s.status === "SUCCESS");
+});
