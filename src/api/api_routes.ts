@@ -15,7 +15,7 @@
  */
 import type { ApiRoute } from "./route.ts";
 import { DOCS_ROUTES } from "./routes/docs.ts";
-import { listEvents, streamEvents } from "./routes/events.ts";
+import { listEvents, streamEvents, streamToken } from "./routes/events.ts";
 import { cancelExecution, getExecution, submitExecution } from "./routes/executions.ts";
 import { agents, healthz, metrics, openapi, readyz } from "./routes/service.ts";
 
@@ -25,6 +25,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   getExecution,
   listEvents,
   streamEvents,
+  streamToken,
   cancelExecution,
   agents,
   healthz,

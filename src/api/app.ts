@@ -37,6 +37,7 @@ import { API_ROUTES } from "./api_routes.ts";
 import { compression } from "./_compression.ts";
 import { ApiError, errorResponse } from "./_http.ts";
 import { readRouteInput } from "./_request_input.ts";
+import { issueStreamToken, verifyStreamToken } from "./_stream_token.ts";
 import type { OaoMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { type ApiDeps, type ApiEnv, type ApiRoute, honoPath } from "./route.ts";
@@ -122,6 +123,9 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     maxBodyBytes,
     shutdown: options.shutdown ?? new AbortController().signal,
     keepAliveMs: options.keepAliveMs ?? 15_000,
+    issueStreamToken: options.token
+      ? (executionId) => issueStreamToken(options.token!, executionId, Date.now())
+      : undefined,
     openApi: (serverUrl) =>
       openApiDocument(routes, { agents: options.backend.agents(), serverUrl }),
   };
@@ -167,19 +171,23 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
 
   for (const route of routes) {
     const path = honoPath(route);
-    const admit = (c: Context<ApiEnv>) => {
+    // Checks what can be checked at once; answers whether a stream token
+    // (?token=) must still be verified (asynchronously, in serve).
+    const admit = (c: Context<ApiEnv>): string | undefined => {
       c.set("route", path);
+      let pending: string | undefined;
       if (token && !route.public && !_authorized(c.req.header("authorization"), token)) {
-        throw new ApiError(
-          401,
-          "unauthorized",
-          "Missing or wrong bearer token: send the header Authorization: Bearer <OAO_API_TOKEN>",
-          { "www-authenticate": 'Bearer realm="oao"' },
-        );
+        pending = route.streamToken ? c.req.query("token") : undefined;
+        if (!pending) throw _unauthorized();
       }
       _negotiate(c.req.header("accept"), route.produces);
+      return pending;
     };
-    const serve = async (c: Context<ApiEnv>) => {
+    const serve = async (c: Context<ApiEnv>, pending: string | undefined) => {
+      if (
+        pending !== undefined &&
+        !(await verifyStreamToken(token!, c.req.param("id") ?? "", pending, Date.now()))
+      ) throw _unauthorized("The stream token is wrong, expired or for another execution");
       const input = await readRouteInput(c, route.spec, maxBodyBytes);
       const response = await route.handle(c, input, deps);
       response.headers.set("x-request-id", c.get("requestId"));
@@ -190,14 +198,11 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
       // Hono's etag hashes the answer: for the few routes without a cheaper version.
       const tag = etag({ weak: true });
       app.on(method, [path], async (c, next) => {
-        admit(c);
-        await tag(c, next);
-      }, serve);
-    } else {
-      app.on(method, [path], (c) => {
-        admit(c);
-        return serve(c);
+        const pending = admit(c);
+        await tag(c, () => serve(c, pending).then((r) => void (c.res = r)));
       });
+    } else {
+      app.on(method, [path], (c) => serve(c, admit(c)));
     }
   }
   app.options("*", (c) => {
@@ -401,6 +406,12 @@ function _sameOrigin(origin: string, url: string): boolean {
   } catch {
     return false;
   }
+}
+
+function _unauthorized(
+  message = "Missing or wrong bearer token: send the header Authorization: Bearer <OAO_API_TOKEN>",
+): ApiError {
+  return new ApiError(401, "unauthorized", message, { "www-authenticate": 'Bearer realm="oao"' });
 }
 
 function _notFound(c: Context): ApiError {

@@ -51,6 +51,13 @@ export interface ApiDeps {
   shutdown: AbortSignal;
   /** Interval of SSE keep-alive comments, in ms. */
   keepAliveMs: number;
+  /**
+   * Issues a stream token for an execution (`undefined`: the server has no
+   * API token, streams are open).
+   */
+  issueStreamToken?:
+    | ((executionId: string) => Promise<{ token: string; expiresAt: number }>)
+    | undefined;
   /** The OpenAPI document of the served routes, with this server's URL. */
   openApi: (serverUrl: string) => Record<string, unknown>;
 }
@@ -82,6 +89,12 @@ export interface ApiRoute {
   spec: RouteConfig;
   /** Served without the bearer token (health checks, the API reference). @default {false} */
   public?: boolean;
+  /**
+   * Also opened by a stream token (`?token=`, see `POST
+   * /executions/:id/stream-token`) for the execution of its `id`, where a
+   * browser cannot send the bearer token. @default {false}
+   */
+  streamToken?: boolean;
   /** Left out of the OpenAPI document (the API reference page itself). @default {false} */
   undocumented?: boolean;
   /** Media types of its successful answers; a request whose `Accept` allows none gets 406. */

@@ -53,6 +53,9 @@ import { StoreUnavailableError } from "../errors.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
 /** Every command, in the order `--help` lists them. */
+/** Shortest `OAO_API_TOKEN` accepted: a bearer token that guards the API must not be guessable. */
+const MIN_API_TOKEN_LENGTH = 16;
+
 export const COMMANDS: readonly Command[] = [
   startCommand,
   serveCommand,
@@ -122,6 +125,11 @@ export async function main(argv: readonly string[], io: CommandIo = {}): Promise
       throw new UsageError((error as Error).message);
     }
     const token = env("OAO_API_TOKEN");
+    if (token !== undefined && token !== "" && token.trim().length < MIN_API_TOKEN_LENGTH) {
+      throw new UsageError(
+        `Invalid OAO_API_TOKEN: expected at least ${MIN_API_TOKEN_LENGTH} characters (got ${token.trim().length}); make one with: openssl rand -hex 32`,
+      );
+    }
     if (token) registerSecret(token);
     _listen(onSignal, true);
     return await command.run(ctx);

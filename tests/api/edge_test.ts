@@ -341,3 +341,59 @@ Deno.test("a loopback server answers only for loopback host names (DNS rebinding
   assert.match(await ask(`127.0.0.1:${port}`), /^HTTP\/1\.1 200/);
   assert.match(await ask(`[::1]:${port}`), /^HTTP\/1\.1 200/);
 });
+
+Deno.test("no stack trace or server path in a status, an event page or a stream", async () => {
+  await using api = await startTestServer();
+  const { body } = await api.call("POST", "/executions", {
+    body: JSON.stringify({ agent: "runaway", task: {}, policy: { maxSteps: 3 } }),
+  });
+  const status = await api.waitFor(body.executionId, (s) => s.status !== "RUNNING");
+  assert.equal(status.status, "FAILED");
+  const root = new URL("../../", import.meta.url).pathname;
+  const events = await api.call("GET", `/executions/${body.executionId}/events`);
+  const stream = await fetch(`${api.url}/executions/${body.executionId}/stream`);
+  for (const text of [JSON.stringify(status), events.text, await stream.text()]) {
+    assert.doesNotMatch(text, /"stack"/);
+    assert.ok(!text.includes(root), "no server path");
+  }
+  const started = events.body.events.find((e: { type: string }) => e.type === "EXECUTION_STARTED");
+  assert.equal(started.data.module, "runaway_agent.ts");
+  const stored = await api.orchestrator.eventStore.readRange(body.executionId);
+  assert.ok(JSON.stringify(stored).includes(root), "the log itself keeps the module's path");
+  assert.match(JSON.stringify(stored), /"stack"/, "and the stacks: the API drops them");
+});
+
+Deno.test("with a token, a browser opens a stream with a short-lived stream token, for that execution only", async () => {
+  const auth = { authorization: "Bearer s3cret-token" };
+  await using api = await startTestServer({ token: "s3cret-token" });
+  const submit = async () =>
+    (await api.call("POST", "/executions", {
+      body: JSON.stringify({ agent: "flaky", task: { items: 1 } }),
+      headers: { ...auth, "content-type": "application/json" },
+    })).body.executionId as string;
+  const [id, other] = [await submit(), await submit()];
+  const issued = await api.call("POST", `/executions/${id}/stream-token`, { headers: auth });
+  assert.equal(issued.status, 200, issued.text);
+  assert.ok(issued.body.expiresAt > Date.now());
+  assert.ok(!issued.body.stream.includes("s3cret-token"), "the API token is never in a URL");
+  const opened = await fetch(`${api.url}${issued.body.stream}`);
+  assert.equal(opened.status, 200);
+  assert.match(await opened.text(), /event: end/);
+  const elsewhere = await fetch(
+    `${api.url}/executions/${other}/stream?token=${encodeURIComponent(issued.body.token)}`,
+  );
+  assert.equal(elsewhere.status, 401, "it opens only its own execution");
+  await elsewhere.body?.cancel();
+  const forged = await fetch(
+    `${api.url}/executions/${id}/stream?token=9999999999999.${"A".repeat(43)}`,
+  );
+  assert.equal(forged.status, 401);
+  await forged.body?.cancel();
+  const events = await fetch(
+    `${api.url}/executions/${id}/events?token=${encodeURIComponent(issued.body.token)}`,
+  );
+  assert.equal(events.status, 401, "and only the stream");
+  await events.body?.cancel();
+  const anonymous = await api.call("POST", `/executions/${id}/stream-token`);
+  assert.equal(anonymous.status, 401, "issuing one needs the bearer token");
+});

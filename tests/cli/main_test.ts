@@ -100,6 +100,10 @@ Deno.test("bad environment values fail fast naming the variable", async () => {
   const redis = await inProcess(["status", "x"], { REDIS_URL: "http://nope" });
   const otel = await inProcess(["status", "x"], { OTEL_EXPORTER_OTLP_ENDPOINT: "not a url" });
   const passivate = await inProcess(["status", "x"], { OAO_PASSIVATE_AFTER_MS: "soon" });
+  const token = await inProcess(["status", "x"], { OAO_API_TOKEN: "t" });
+  const cors = await oao(["start", "--port", "0"], {
+    env: { OAO_CORS_ORIGINS: "ops.example.com/x" },
+  });
   assert.equal(port.code, 2);
   assert.match(port.stderr, /Invalid OAO_PORT value "eighty"/);
   assert.equal(level.code, 2);
@@ -108,6 +112,10 @@ Deno.test("bad environment values fail fast naming the variable", async () => {
   assert.match(redis.stderr, /REDIS_URL/);
   assert.equal(otel.code, 2);
   assert.match(otel.stderr, /OTEL_EXPORTER_OTLP_ENDPOINT/);
+  assert.equal(token.code, 2);
+  assert.match(token.stderr, /Invalid OAO_API_TOKEN: expected at least 16 characters \(got 1\)/);
+  assert.equal(cors.code, 2, cors.stderr);
+  assert.match(cors.stderr, /Invalid OAO_CORS_ORIGINS/);
   assert.equal(passivate.code, 2);
   assert.match(
     passivate.stderr,

@@ -98,7 +98,7 @@ Deno.test("`start` beyond loopback without OAO_API_TOKEN warns; with one it does
   const { stderr } = await open.stop();
   assert.match(stderr, /beyond loopback, without authentication: set OAO_API_TOKEN/);
   await using closed = await oaoServer(["start", "--port", "0", "--host", "0.0.0.0"], {
-    env: { OAO_API_TOKEN: "t0ken-value" },
+    env: { OAO_API_TOKEN: "t0ken-value-long-enough" },
   });
   const unauthorized = await fetch(`${closed.url.replace("0.0.0.0", "127.0.0.1")}/metrics`);
   assert.equal(unauthorized.status, 401);

@@ -9,6 +9,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { checkInteger, conditional, json } from "../_http.ts";
+import { publicEvent } from "../_public.ts";
 import type { ApiRoute } from "../route.ts";
 import { EventsPageSchema, ExecutionIdParams, integerQuery, MAX_SEQ } from "../schemas.ts";
 import { notFound } from "./executions.ts";
@@ -57,7 +58,7 @@ export const listEvents: ApiRoute = {
     return conditional(c.req.raw, `${after}-${limit}-${events.length}-${last}`, () =>
       json({
         executionId: id,
-        events,
+        events: events.map(publicEvent),
         nextAfter: last,
         final: events.some((e) => FINAL.has(e.type)),
       }));
@@ -77,6 +78,10 @@ export const streamEvents: ApiRoute = {
       params: ExecutionIdParams,
       query: z.object({
         after: after("Resume after this sequence number (when there is no Last-Event-ID)"),
+        token: z.string().max(100).optional().openapi({
+          description:
+            "A stream token (POST /executions/{id}/stream-token), for browsers' EventSource, which cannot send the bearer token",
+        }),
       }),
       headers: z.object({
         "last-event-id": z.string().optional().openapi({
@@ -99,6 +104,7 @@ export const streamEvents: ApiRoute = {
     },
   }),
   produces: ["text/event-stream"],
+  streamToken: true,
   async handle(c, { params, query }, deps) {
     const id = params.id!;
     const request = c.req.raw;
@@ -188,5 +194,37 @@ export const streamEvents: ApiRoute = {
 };
 
 function _frame(event: StoredEvent): string {
-  return `id: ${event.seq}\ndata: ${JSON.stringify(event)}\n\n`;
+  return `id: ${event.seq}\ndata: ${JSON.stringify(publicEvent(event))}\n\n`;
 }
+
+/** `POST /executions/:id/stream-token`: a short-lived token that opens this execution's stream. */
+export const streamToken: ApiRoute = {
+  spec: createRoute({
+    method: "post",
+    path: "/executions/{id}/stream-token",
+    operationId: "streamToken",
+    summary: "A token that opens this execution's stream for a few minutes (for EventSource)",
+    request: { params: ExecutionIdParams },
+    responses: {
+      200: {
+        description:
+          "The token and the stream's URL with it (`token` is null when the server has no API token: streams are open)",
+        content: jsonContent(z.object({
+          token: z.string().nullable(),
+          expiresAt: z.int().nullable().openapi({ description: "Epoch ms" }),
+          stream: z.string(),
+        })),
+      },
+      ...ID_ANSWERS,
+    },
+  }),
+  produces: ["application/json"],
+  async handle(_c, { params }, deps) {
+    const id = params.id!;
+    if ((await deps.eventStore.count(id)) === 0) throw notFound(id);
+    const base = `/executions/${encodeURIComponent(id)}/stream`;
+    if (!deps.issueStreamToken) return json({ token: null, expiresAt: null, stream: base });
+    const { token, expiresAt } = await deps.issueStreamToken(id);
+    return json({ token, expiresAt, stream: `${base}?token=${encodeURIComponent(token)}` });
+  },
+};

@@ -6,6 +6,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError, conditional, json } from "../_http.ts";
+import { publicStatus } from "../_public.ts";
 import { executionStatus } from "../execution_status.ts";
 import type { ApiRoute } from "../route.ts";
 import {
@@ -103,7 +104,11 @@ export const getExecution: ApiRoute = {
   async handle(c, { params }, deps) {
     const status = executionStatus(params.id!, await deps.eventStore.readRange(params.id!));
     if (!status) throw notFound(params.id!);
-    return conditional(c.req.raw, `${status.eventCount}-${status.lastEventAt}`, () => json(status));
+    return conditional(
+      c.req.raw,
+      `${status.eventCount}-${status.lastEventAt}`,
+      () => json(publicStatus(status)),
+    );
   },
 };
 

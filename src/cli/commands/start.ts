@@ -47,7 +47,20 @@ export const startCommand: Command = {
     "running executions the grace period, cancel the rest, flush traces, exit 0.",
   ].join("\n"),
   flags: [...SERVER_FLAGS, ...ADMISSION_FLAGS, ...RUNTIME_FLAGS],
-  env: [...SERVER_ENV, ...RUNTIME_ENV],
+  env: [
+    ...SERVER_ENV,
+    {
+      name: "OAO_MAX_RUNNING",
+      description: "Executions this node runs at once",
+      default: String(DEFAULT_MAX_RUNNING),
+    },
+    {
+      name: "OAO_MAX_QUEUED",
+      description: "Executions that may wait in line (beyond: 429)",
+      default: String(DEFAULT_MAX_QUEUED),
+    },
+    ...RUNTIME_ENV,
+  ],
   examples: [
     "start",
     "start --port 9000 --config oao.json",
