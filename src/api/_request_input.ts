@@ -27,6 +27,7 @@ type Part = "params" | "query" | "headers";
  * @param c The Hono context.
  * @param spec The route's definition.
  * @param maxBodyBytes Largest accepted body.
+ * @param bodyTimeoutMs How long the body may take to arrive.
  * @returns The validated parts.
  * @throws {ApiError} 400, 413 or 415 naming what is wrong.
  */
@@ -34,6 +35,7 @@ export async function readRouteInput(
   c: Context,
   spec: RouteConfig,
   maxBodyBytes: number,
+  bodyTimeoutMs: number = BODY_TIMEOUT_MS,
 ): Promise<RouteInput> {
   const request = spec.request ?? {};
   const params = request.params
@@ -47,7 +49,10 @@ export async function readRouteInput(
     | undefined;
   if (content?.schema) {
     const required = request.body?.required === true;
-    const raw = await readJson(c.req.raw, maxBodyBytes, { optional: !required });
+    const raw = await readJson(c.req.raw, maxBodyBytes, {
+      optional: !required,
+      timeoutMs: bodyTimeoutMs,
+    });
     if (raw !== undefined) body = _parseBody(content.schema, raw);
   }
   return {
@@ -63,14 +68,16 @@ export async function readRouteInput(
  *
  * @param request The request.
  * @param maxBytes The limit.
- * @param options `optional`: an empty body reads as `undefined`.
+ * @param options `optional`: an empty body reads as `undefined`; `timeoutMs`:
+ *   how long the whole body may take to arrive ({@linkcode BODY_TIMEOUT_MS}).
  * @returns The parsed body.
- * @throws {ApiError} 413 `body_too_large`, 415 `unsupported_media_type`, 400 `invalid_json`.
+ * @throws {ApiError} 413 `body_too_large`, 415 `unsupported_media_type`, 400
+ *   `invalid_json`, 408 `body_timeout` (a client that sends its body too slowly).
  */
 export async function readJson(
   request: Request,
   maxBytes: number,
-  options: { optional?: boolean } = {},
+  options: { optional?: boolean; timeoutMs?: number } = {},
 ): Promise<unknown> {
   const type = request.headers.get("content-type");
   if (type && !/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type.trim())) {
@@ -84,13 +91,36 @@ export async function readJson(
     new ApiError(413, "body_too_large", `Request body exceeds the limit of ${maxBytes} bytes`);
   const length = request.headers.get("content-length");
   if (length !== null && Number(length) > maxBytes) throw tooLarge();
+  // Length known and within the limit (Deno refuses a body longer than its
+  // Content-Length): read it whole, the fast path; else count as it comes.
+  const reading = length !== null || !request.body
+    ? request.bytes()
+    : _readLimited(request.body, maxBytes, tooLarge);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeoutMs = options.timeoutMs ?? BODY_TIMEOUT_MS;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new ApiError(
+          408,
+          "body_timeout",
+          `The request body did not arrive within ${timeoutMs} ms`,
+          {
+            connection: "close",
+          },
+        ),
+      );
+    }, timeoutMs);
+  });
   let bytes: Uint8Array;
-  if (length !== null || !request.body) {
-    // Length known and within the limit (Deno refuses a body longer than
-    // its Content-Length): read it whole, the fast path.
-    bytes = await request.bytes();
-  } else {
-    bytes = await _readLimited(request.body, maxBytes, tooLarge);
+  try {
+    bytes = await Promise.race([reading, late]);
+  } catch (error) {
+    reading.catch(() => {});
+    if (error instanceof ApiError && error.status === 408) request.body?.cancel().catch(() => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
   }
   const size = bytes.byteLength;
   if (!type && size > 0) {
@@ -129,6 +159,9 @@ export async function readJson(
   }
   return value;
 }
+
+/** How long a request body may take to arrive, in ms: a slow client does not hold a request open. */
+export const BODY_TIMEOUT_MS = 10_000;
 
 /** Deepest nesting of arrays and objects a request body may have. */
 export const MAX_JSON_DEPTH = 64;

@@ -17,7 +17,9 @@ import type { ApiRoute } from "./route.ts";
 import { DOCS_ROUTES } from "./routes/docs.ts";
 import { listEvents, streamEvents, streamToken } from "./routes/events.ts";
 import { cancelExecution, getExecution, submitExecution } from "./routes/executions.ts";
+import { forkExecution } from "./routes/forks.ts";
 import { agents, healthz, metrics, openapi, readyz } from "./routes/service.ts";
+import { WORKFLOW_ROUTES } from "./routes/workflows.ts";
 
 /** The routes. */
 export const API_ROUTES: readonly ApiRoute[] = [
@@ -27,6 +29,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
   streamEvents,
   streamToken,
   cancelExecution,
+  forkExecution,
+  ...WORKFLOW_ROUTES,
   agents,
   healthz,
   readyz,

@@ -36,7 +36,7 @@ import { HTTPException } from "hono/http-exception";
 import { API_ROUTES } from "./api_routes.ts";
 import { compression } from "./_compression.ts";
 import { ApiError, errorResponse } from "./_http.ts";
-import { readRouteInput } from "./_request_input.ts";
+import { BODY_TIMEOUT_MS, readRouteInput } from "./_request_input.ts";
 import { issueStreamToken, verifyStreamToken } from "./_stream_token.ts";
 import type { OaoMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -87,6 +87,8 @@ export interface ApiAppOptions {
   allowedHosts?: readonly string[] | undefined;
   /** Largest request body in bytes (larger: 413). @default {DEFAULT_MAX_BODY_BYTES} */
   maxBodyBytes?: number;
+  /** How long a request body may take to arrive, in ms (slower: 408). @default {BODY_TIMEOUT_MS} */
+  bodyTimeoutMs?: number;
   /** Interval of SSE keep-alive comments, in ms. @default {15000} */
   keepAliveMs?: number;
   /** Aborts when the server shuts down (ends live streams, `/readyz` answers 503). */
@@ -114,6 +116,7 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     );
   }
   const routes = options.routes ?? API_ROUTES;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
   const deps: ApiDeps = {
     backend: options.backend,
     eventStore: options.eventStore,
@@ -188,7 +191,7 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
         pending !== undefined &&
         !(await verifyStreamToken(token!, c.req.param("id") ?? "", pending, Date.now()))
       ) throw _unauthorized("The stream token is wrong, expired or for another execution");
-      const input = await readRouteInput(c, route.spec, maxBodyBytes);
+      const input = await readRouteInput(c, route.spec, maxBodyBytes, bodyTimeoutMs);
       const response = await route.handle(c, input, deps);
       response.headers.set("x-request-id", c.get("requestId"));
       return response;

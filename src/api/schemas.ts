@@ -199,3 +199,136 @@ export const SubmitResponseSchema = z.object({
     cancel: z.string(),
   }),
 }).openapi("SubmitResponse");
+
+/** The `id` path parameter of a workflow. */
+export const WorkflowIdParams = z.object({
+  id: z.string().regex(EXECUTION_ID, {
+    error: 'expected 1–200 letters, digits, "_", "." or "-"',
+  }).openapi({
+    param: { name: "id", in: "path" },
+    description: "Workflow id",
+    example: "wf-nightly-1",
+  }),
+});
+
+const TASK_NAME = /^[A-Za-z0-9_.-]{1,200}$/;
+
+/** One task of a workflow. */
+export const WorkflowTaskSchema = z.strictObject({
+  name: z.string({ error: 'expected a task name (1–200 letters, digits, "_", "." or "-")' })
+    .regex(TASK_NAME, { error: 'expected a task name (1–200 letters, digits, "_", "." or "-")' }),
+  agent: z.string({ error: "expected the name of a registered agent (a string)" }).min(1, {
+    error: "expected the name of a registered agent (a string)",
+  }),
+  input: z.unknown().optional().openapi({
+    description: "The task given to the agent as `ctx.task` (any JSON; default null)",
+  }),
+  dependsOn: z.array(z.string({ error: "expected a task name (a string)" }), {
+    error: "expected an array of task names",
+  }).optional().openapi({
+    description:
+      "Tasks that must succeed first; their outputs reach the agent as `ctx.dependencies`",
+  }),
+  policy: PolicySchema.optional(),
+}, {
+  error:
+    'expected a task object: { "name": string, "agent": string, "input"?: any, "dependsOn"?: string[], "policy"?: object }',
+}).openapi("WorkflowTask");
+
+/** The body of `POST /workflows`: a workflow spec, as `oao workflow run` reads it. */
+export const WorkflowRequestSchema = z.strictObject({
+  id: z.string({ error: 'expected 1–200 letters, digits, "_", "." or "-"' })
+    .regex(EXECUTION_ID, { error: 'expected 1–200 letters, digits, "_", "." or "-"' })
+    .optional().openapi({
+      description: "Workflow id (default: a new one); tasks run as <id>.<name>",
+    }),
+  tasks: z.array(WorkflowTaskSchema, { error: "expected an array of 1–1000 tasks" })
+    .min(1, { error: "expected an array of 1–1000 tasks" })
+    .max(1000, { error: "expected an array of 1–1000 tasks" }),
+  concurrency: z.int({ error: "expected an integer 1–1000" })
+    .min(1, { error: "expected an integer 1–1000" })
+    .max(1000, { error: "expected an integer 1–1000" })
+    .optional().openapi({ description: "Tasks running at once (default 4)" }),
+  onFailure: z.enum(["skip-dependents", "fail-fast"], {
+    error: 'expected "skip-dependents" or "fail-fast"',
+  }).optional().openapi({
+    description:
+      "skip-dependents (default): a failed task's dependents are skipped, the others go on; fail-fast: running tasks are cancelled, pending ones skipped",
+  }),
+}, {
+  error:
+    'expected a JSON object: { "id"?: string, "tasks": [...], "concurrency"?: integer, "onFailure"?: string }',
+}).openapi("WorkflowRequest", { required: ["tasks"] });
+
+/** The 202 of `POST /workflows`. */
+export const WorkflowSubmitResponseSchema = z.object({
+  workflowId: z.string(),
+  status: z.literal("RUNNING"),
+  links: z.object({ status: z.string(), cancel: z.string() }),
+}).openapi("WorkflowSubmitResponse");
+
+const WorkflowStatusEnum = z.enum(["RUNNING", "SUCCESS", "FAILED", "CANCELLED"]);
+const TaskStatusEnum = z.enum(["PENDING", "RUNNING", "SUCCESS", "FAILED", "SKIPPED", "CANCELLED"]);
+
+/** `GET /workflows/:id`: the workflow as its log describes it. */
+export const WorkflowStatusSchema = z.object({
+  workflowId: z.string(),
+  status: WorkflowStatusEnum,
+  concurrency: z.int().optional(),
+  onFailure: z.enum(["skip-dependents", "fail-fast"]).optional(),
+  tasks: z.array(z.object({
+    name: z.string(),
+    agent: z.string().optional(),
+    dependsOn: z.array(z.string()),
+    executionId: z.string().openapi({
+      description: "The task's execution: its output and events are at /executions/{executionId}",
+    }),
+    status: TaskStatusEnum,
+    error: ErrorInfoSchema.optional(),
+    reason: z.string().optional().openapi({ description: "Why it was skipped or cancelled" }),
+  })),
+  completionOrder: z.array(z.string()),
+  cancelRequested: z.object({ reason: z.string(), at: z.int() }).optional(),
+  resumes: z.int(),
+  startedAt: z.int().openapi({ description: "Epoch ms" }),
+  finishedAt: z.int().optional().openapi({ description: "Epoch ms" }),
+  lastEventAt: z.int().openapi({ description: "Epoch ms" }),
+  eventCount: z.int(),
+}).openapi("WorkflowStatus");
+
+/** `GET /workflows`: a page of workflows, newest first. */
+export const WorkflowListSchema = z.object({
+  workflows: z.array(z.object({
+    workflowId: z.string(),
+    status: WorkflowStatusEnum,
+    tasks: z.int().openapi({ description: "Number of tasks" }),
+    taskStatuses: z.record(z.string(), z.int()).openapi({
+      description: "Number of tasks by status",
+    }),
+    startedAt: z.int().openapi({ description: "Epoch ms" }),
+    finishedAt: z.int().optional().openapi({ description: "Epoch ms" }),
+  })),
+  nextCursor: z.string().optional().openapi({
+    description: "Pass as ?cursor= for the next (older) page; absent on the last page",
+  }),
+}).openapi("WorkflowList");
+
+/** The body of `POST /executions/:id/fork`. */
+export const ForkRequestSchema = z.strictObject({
+  fromStep: z.int({ error: "expected the number of a completed step (an integer >= 1)" })
+    .min(1, { error: "expected the number of a completed step (an integer >= 1)" })
+    .openapi({ description: "The new execution shares the history up to and including this step" }),
+  id: z.string({ error: 'expected 1–200 letters, digits, "_", "." or "-"' })
+    .regex(EXECUTION_ID, { error: 'expected 1–200 letters, digits, "_", "." or "-"' })
+    .optional().openapi({ description: "Id of the new execution (default: a new one)" }),
+}, {
+  error: 'expected a JSON object: { "fromStep": integer, "id"?: string }',
+}).openapi("ForkRequest", { required: ["fromStep"] });
+
+/** The 202 of `POST /executions/:id/fork`. */
+export const ForkResponseSchema = z.object({
+  executionId: z.string().openapi({ description: "The new execution" }),
+  forkedFrom: z.object({ executionId: z.string(), step: z.int() }),
+  status: z.literal("RUNNING"),
+  links: z.object({ status: z.string(), events: z.string(), stream: z.string() }),
+}).openapi("ForkResponse");

@@ -1,7 +1,8 @@
 // A real API server on 127.0.0.1 (free port) over an in-process orchestrator
 // with the bundled agents, the test agent and a cancellable `sleep` tool.
 import { exampleTools } from "../../actors/example_tools.ts";
-import { LocalBackend, type LocalBackendOptions } from "../../src/orchestrator/local_backend.ts";
+import type { LocalBackendOptions } from "../../src/orchestrator/local_backend.ts";
+import { LocalWorkflowBackend } from "../../src/orchestrator/local_workflow_backend.ts";
 import { OaoMetrics } from "../../src/api/metrics.ts";
 import { type ApiServer, startApiServer } from "../../src/api/server.ts";
 import { BUNDLED_AGENTS } from "../../src/cli/_runtime.ts";
@@ -48,6 +49,7 @@ export function startTestServer(
     ready?: () => Promise<boolean>;
     corsOrigins?: string[];
     backend?: LocalBackendOptions;
+    bodyTimeoutMs?: number;
   } = {},
 ): Promise<TestServer> {
   const orchestrator = new Orchestrator({
@@ -62,7 +64,7 @@ export function startTestServer(
       },
     ],
   });
-  const backend = new LocalBackend(orchestrator, options.backend ?? {});
+  const backend = new LocalWorkflowBackend(orchestrator, options.backend ?? {});
   const metrics = new OaoMetrics({
     inFlight: () => backend.inFlight(),
     actors: () => orchestrator.system.actors.length,
@@ -77,6 +79,7 @@ export function startTestServer(
     ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
     ...(options.ready ? { ready: options.ready } : {}),
     ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
+    ...(options.bodyTimeoutMs ? { bodyTimeoutMs: options.bodyTimeoutMs } : {}),
   });
   const call: TestServer["call"] = async (method, path, init = {}) => {
     const response = await fetch(`${server.url}${path}`, {

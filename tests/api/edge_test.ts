@@ -397,3 +397,25 @@ Deno.test("with a token, a browser opens a stream with a short-lived stream toke
   const anonymous = await api.call("POST", `/executions/${id}/stream-token`);
   assert.equal(anonymous.status, 401, "issuing one needs the bearer token");
 });
+
+Deno.test("a client that sends its body too slowly gets 408 when the time is up", async () => {
+  await using api = await startTestServer({ bodyTimeoutMs: 300 });
+  const { port } = new URL(api.url);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+  const started = Date.now();
+  await conn.write(new TextEncoder().encode(
+    `POST /executions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"agent":`,
+  ));
+  let text = "";
+  const buffer = new Uint8Array(4096);
+  while (!text.includes("body_timeout") && Date.now() - started < 5000) {
+    const n = await conn.read(buffer);
+    if (n === null) break;
+    text += new TextDecoder().decode(buffer.subarray(0, n));
+  }
+  conn.close();
+  assert.match(text, /^HTTP\/1\.1 408/);
+  assert.match(text, /body_timeout/);
+  assert.ok(Date.now() - started < 3000, "answered when the time was up");
+  assert.equal(api.orchestrator.running.length, 0);
+});
