@@ -24,6 +24,8 @@ export const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_MAX_ATTEMPTS = 3;
 /** Default lifetime of an idempotency key: one day. */
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 86_400_000;
+/** Default time a dead job is kept for `deadLetters` and `requeueDead`: 7 days, like event logs. */
+export const DEFAULT_DEAD_RETENTION_MS = 7 * 86_400_000;
 /** How long a completed job is remembered so that a repeated `complete` is a no-op. */
 export const COMPLETED_MEMORY_MS = 60_000;
 /** Most jobs one `reserve` may take. */
@@ -39,6 +41,7 @@ export interface CommonQueueOptions {
   maxAttempts?: number;
   backoff?: Partial<BackoffOptions>;
   idempotencyTtlMs?: number;
+  deadRetentionMs?: number;
   random?: () => number;
 }
 
@@ -48,6 +51,7 @@ export interface ResolvedQueueOptions {
   maxAttempts: number;
   backoff: BackoffOptions;
   idempotencyTtlMs: number;
+  deadRetentionMs: number;
   random: () => number;
 }
 
@@ -76,11 +80,13 @@ export function resolveQueueOptions(options: CommonQueueOptions): ResolvedQueueO
     maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     backoff: resolveBackoff(options.backoff, "job queue option backoff", DEFAULT_QUEUE_BACKOFF),
     idempotencyTtlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
+    deadRetentionMs: options.deadRetentionMs ?? DEFAULT_DEAD_RETENTION_MS,
     random: options.random ?? Math.random,
   };
   checkPositiveInteger("job queue option", "leaseMs", resolved.leaseMs);
   checkPositiveInteger("job queue option", "maxAttempts", resolved.maxAttempts);
   checkPositiveInteger("job queue option", "idempotencyTtlMs", resolved.idempotencyTtlMs);
+  checkPositiveInteger("job queue option", "deadRetentionMs", resolved.deadRetentionMs);
   if (typeof resolved.random !== "function") {
     throw new TypeError(`Invalid job queue option "random": must be a function`);
   }

@@ -53,6 +53,12 @@ export interface InMemoryJobQueueOptions {
   backoff?: Partial<BackoffOptions>;
   /** How long an idempotency key is remembered, in ms. @default {86400000} */
   idempotencyTtlMs?: number;
+  /**
+   * How long a dead job is kept (listed by `deadLetters`, revived by
+   * `requeueDead`) after it died, in ms; then it is forgotten.
+   * @default {DEFAULT_DEAD_RETENTION_MS}
+   */
+  deadRetentionMs?: number;
   /** Uniform numbers in `[0, 1)` for the jitter. @default {Math.random} */
   random?: () => number;
 }
@@ -337,6 +343,7 @@ export class InMemoryJobQueue implements JobQueue {
     return Promise.try(() => {
       this.#assertOpen("deadLetters");
       checkDeadLimit(limit);
+      this.#forgetDead(this.#clock.now());
       const jobs: DeadJob[] = [];
       for (const job of this.#dead.values()) {
         if (jobs.length >= limit) break;
@@ -359,6 +366,7 @@ export class InMemoryJobQueue implements JobQueue {
     return Promise.try(() => {
       this.#assertOpen("requeueDead");
       checkJobId(jobId);
+      this.#forgetDead(this.#clock.now());
       const job = this.#dead.get(jobId);
       if (!job) return false;
       this.#dead.delete(jobId);
@@ -381,6 +389,7 @@ export class InMemoryJobQueue implements JobQueue {
     return Promise.try(() => {
       this.#assertOpen("stats");
       const now = this.#clock.now();
+      this.#forgetDead(now);
       const due = upperBound(this.#delayed, (job) => job.dueAt <= now);
       return {
         waiting: this.#ready.length + due,
@@ -466,6 +475,16 @@ export class InMemoryJobQueue implements JobQueue {
     job.deadAt = now;
     job.outcome = "dead";
     this.#dead.set(job.id, job);
+    this.#forgetDead(now);
+  }
+
+  /** Forgets the dead jobs older than `deadRetentionMs` (they died in insertion order). */
+  #forgetDead(now: number): void {
+    for (const [id, job] of this.#dead) {
+      if (job.deadAt + this.#options.deadRetentionMs > now) break;
+      this.#dead.delete(id);
+      this.#jobs.delete(id);
+    }
   }
 
   #held(lease: Lease): Job | undefined {

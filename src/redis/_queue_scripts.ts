@@ -46,6 +46,14 @@ end
 local function rank_of(prio, seq_key)
   return (9 - tonumber(prio)) * 1e13 + redis.call('INCR', seq_key)
 end
+local function forget_dead(dead_key, now, ttl)
+  redis.call('ZREMRANGEBYSCORE', dead_key, '-inf', now - tonumber(ttl))
+end
+local function bury(dead_key, job_key, id, now, ttl)
+  redis.call('ZADD', dead_key, now, id)
+  redis.call('PEXPIRE', job_key, ttl)
+  forget_dead(dead_key, now, ttl)
+end
 `;
 
 /**
@@ -86,7 +94,7 @@ return {ARGV[1], ARGV[3], 0}
 
 /**
  * KEYS: ready, delayed, active, dead, wake, seq.
- * ARGV: prefix, consumer, count, leaseMs.
+ * ARGV: prefix, consumer, count, leaseMs, deadRetentionMs.
  * Promotes due delayed jobs, moves expired leases back to their place (or to
  * the dead-letter queue once their attempts are used up), then pops up to
  * `count` ready jobs and leases them under a new fencing token.
@@ -116,7 +124,7 @@ for _, id in ipairs(expired) do
     if tonumber(j[1]) >= tonumber(j[2]) then
       redis.call('HSET', key, 'state', 'dead', 'dead', now, 'out', 'dead',
         'err', 'Lease of consumer "' .. (j[3] or '') .. '" expired')
-      redis.call('ZADD', KEYS[4], now, id)
+      bury(KEYS[4], key, id, now, ARGV[5])
     else
       redis.call('HSET', key, 'state', 'ready', 'next', 'reclaimed', 'prev', j[3])
       redis.call('ZADD', KEYS[1], j[4], id)
@@ -181,7 +189,8 @@ return {'lost', j[1] or '', j[2] or ''}
 `;
 
 /**
- * KEYS: delayed, active, dead, wake, job. ARGV: jobId, token, error, retry ('1'/'0'), delayMs.
+ * KEYS: delayed, active, dead, wake, job.
+ * ARGV: jobId, token, error, retry ('1'/'0'), delayMs, deadRetentionMs.
  * Returns {'retry'}, {'dead'} or {'lost', state, token}.
  */
 const FAIL = `
@@ -191,7 +200,7 @@ if j[1] == 'active' and j[2] == ARGV[2] then
   redis.call('ZREM', KEYS[2], ARGV[1])
   if ARGV[4] == '0' or tonumber(j[4]) >= tonumber(j[5]) then
     redis.call('HSET', KEYS[5], 'state', 'dead', 'err', ARGV[3], 'dead', now, 'out', 'dead')
-    redis.call('ZADD', KEYS[3], now, ARGV[1])
+    bury(KEYS[3], KEYS[5], ARGV[1], now, ARGV[6])
     return {'dead'}
   end
   redis.call('HSET', KEYS[5], 'state', 'delayed', 'err', ARGV[3], 'next', 'retry', 'prev', '',
@@ -233,16 +242,18 @@ if not prio then return 0 end
 local rank = rank_of(prio, KEYS[4])
 redis.call('HSET', KEYS[5], 'state', 'ready', 'rank', rank, 'att', 0, 'next', 'requeued',
   'prev', '', 'out', '')
+redis.call('PERSIST', KEYS[5])
 redis.call('ZADD', KEYS[1], rank, ARGV[1])
 wake(KEYS[3])
 return 1
 `;
 
 /**
- * KEYS: dead. ARGV: prefix, limit.
+ * KEYS: dead. ARGV: prefix, limit, deadRetentionMs.
  * Returns {{jobId, spec, attempts, lastError, deadAt}...}, oldest first.
  */
 const DEAD_LETTERS = `
+forget_dead(KEYS[1], now_ms(), ARGV[3])
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)) do
   local j = redis.call('HMGET', ARGV[1] .. 'job:' .. id, 'spec', 'att', 'err', 'dead')
@@ -252,11 +263,13 @@ return out
 `;
 
 /**
- * KEYS: ready, delayed, active, dead.
+ * KEYS: ready, delayed, active, dead. ARGV: deadRetentionMs.
  * Returns {waiting, delayed, inFlight, dead}; due delayed jobs count as waiting.
  */
 const STATS = `
-local due = redis.call('ZCOUNT', KEYS[2], '-inf', now_ms())
+local now = now_ms()
+forget_dead(KEYS[4], now, ARGV[1])
+local due = redis.call('ZCOUNT', KEYS[2], '-inf', now)
 return {redis.call('ZCARD', KEYS[1]) + due, redis.call('ZCARD', KEYS[2]) - due,
   redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4])}
 `;

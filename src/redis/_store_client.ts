@@ -21,7 +21,12 @@
 import { type Clock, systemClock } from "../clock.ts";
 import { StoreUnavailableError } from "../errors.ts";
 import { connectRedis, type RedisClient } from "./connection.ts";
-import { type RetryOptions, withRetry, type WithRetryOptions } from "./retry.ts";
+import {
+  _unavailableAfterMs,
+  type RetryOptions,
+  withRetry,
+  type WithRetryOptions,
+} from "./retry.ts";
 import type { RedisStoreOptions } from "./redis_store_options.ts";
 
 export type { RedisStoreOptions };
@@ -43,7 +48,10 @@ export interface _StoreClientOptions {
 /** What a batched command is issued on: the client or a pipeline. */
 export type _Target =
   & _Scripts
-  & Pick<Redis, "hmget" | "xrange" | "xrevrange" | "xlen" | "exists" | "zadd" | "zrevrange">;
+  & Pick<
+    Redis,
+    "hmget" | "xrange" | "xrevrange" | "xlen" | "exists" | "zadd" | "zrevrange" | "zremrangebyscore"
+  >;
 
 /** @internal Lazily connected client of one store. */
 export class _StoreClient {
@@ -64,6 +72,7 @@ export class _StoreClient {
   }[] = [];
   #watchdog: _CommandWatchdog | undefined;
   #timeoutMs: number;
+  #unavailableAfterMs: number;
   #generation = 0;
   #onClose = () => this.#generation++;
   #retryIf = (error: unknown) => this.transient(error);
@@ -80,6 +89,7 @@ export class _StoreClient {
       throw new TypeError(`Invalid keyPrefix "${this.prefix}": it must not contain "{" or "}"`);
     }
     this.retry = options.retry ?? {};
+    this.#unavailableAfterMs = _unavailableAfterMs(options.unavailableAfterMs);
     this.#owned = !options.client;
     this.#client = options.client;
     options.client?.on("close", this.#onClose);
@@ -193,6 +203,7 @@ export class _StoreClient {
       redisUrl: this.#options.redisUrl,
       clock: this.clock,
       retry: this.retry,
+      unavailableAfterMs: this.#unavailableAfterMs,
       signal: this.#abort.signal,
     }).then(
       (client) => {
@@ -213,11 +224,17 @@ export class _StoreClient {
   }
 
   /**
-   * Options for {@linkcode withRetry}: the store's budget, clock and close
+   * Options for {@linkcode withRetry}: the store's budgets, clock and close
    * signal; a transient failure starts a new generation.
    */
   get retryOptions(): WithRetryOptions {
-    return { ...this.retry, clock: this.clock, signal: this.#abort.signal, retryIf: this.#retryIf };
+    return {
+      ...this.retry,
+      unavailableAfterMs: this.#unavailableAfterMs,
+      clock: this.clock,
+      signal: this.#abort.signal,
+      retryIf: this.#retryIf,
+    };
   }
 
   /**

@@ -15,13 +15,17 @@
  *
  * ## How outages are handled
  * The client reconnects forever in the background (ioredis `retryStrategy`,
- * real time, delays from {@linkcode RetryOptions}). Commands issued while
- * disconnected wait in ioredis's offline queue until the next reconnection
- * attempt; a command whose connection drops — sent or not — is rejected
+ * real time, delays from {@linkcode RetryOptions}). A command issued while
+ * disconnected fails at once (no offline queue: nothing waits for a Redis
+ * that is down, and nothing is sent late after its caller gave up); a
+ * command whose connection drops — sent or not — is rejected
  * (`maxRetriesPerRequest: 0`, no automatic resend) so that the retry
- * decision belongs to {@linkcode withRetry}. Because a dropped command may
- * still have been executed, operations passed to `withRetry` must be
- * idempotent (the OAO scripts are).
+ * decision belongs to {@linkcode withRetry}, which retries such failures
+ * until the connection is back or `unavailableAfterMs` has passed. Because a
+ * dropped command may still have been executed, operations passed to
+ * `withRetry` must be idempotent (the OAO scripts are). Connections made
+ * elsewhere and passed to the stores as `client` keep their own settings:
+ * give them `enableOfflineQueue: false` for the same fast failure.
  *
  * Log category: `["oao", "redis"]`.
  *
@@ -30,10 +34,11 @@
 import type { Cluster, Redis, RedisOptions } from "ioredis";
 import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import { getLogger } from "@logtape/logtape";
-import { type Clock, systemClock } from "../clock.ts";
+import { type Clock, systemClock, type TimerId } from "../clock.ts";
 import { StoreUnavailableError } from "../errors.ts";
 import { parseRedisUrl, redactRedisUrl, type RedisUrlParts } from "./redis_url.ts";
 import {
+  _unavailableAfterMs,
   DEFAULT_RETRY_OPTIONS,
   isTransientRedisError,
   resolveRetryOptions,
@@ -91,6 +96,13 @@ export interface ConnectRedisOptions {
   commandTimeoutMs?: number;
   /** Abandon one TCP connection attempt after this many ms. @default {5000} */
   connectTimeoutMs?: number;
+  /**
+   * Give up the first connection once its attempts have been failing for
+   * this long, in ms (from the first failure), even if `retry.maxElapsedMs`
+   * allows more: Redis is down.
+   * @default {Infinity}
+   */
+  unavailableAfterMs?: number;
   /** Run {@linkcode checkRedisServer} once connected. @default {true} */
   checkServer?: boolean;
   /**
@@ -153,6 +165,7 @@ export async function connectRedis(options: ConnectRedisOptions = {}): Promise<R
   const redacted = redactRedisUrl(url);
   const clock = options.clock ?? systemClock;
   const retry = resolveRetryOptions(options.retry);
+  const unavailableAfterMs = _unavailableAfterMs(options.unavailableAfterMs);
   const { Redis, Cluster } = await import("ioredis");
   const nodeOptions = _nodeOptions(parts, retry, options);
 
@@ -167,7 +180,13 @@ export async function connectRedis(options: ConnectRedisOptions = {}): Promise<R
   });
   _watch(standalone, redacted);
   try {
-    await _waitReady(standalone, { clock, retry, redacted, signal: options.signal });
+    await _waitReady(standalone, {
+      clock,
+      retry,
+      unavailableAfterMs,
+      redacted,
+      signal: options.signal,
+    });
     const mode = options.cluster ?? "auto";
     let clusterEnabled = mode === true;
     if (mode === "auto" || options.checkServer !== false) {
@@ -188,14 +207,20 @@ export async function connectRedis(options: ConnectRedisOptions = {}): Promise<R
       redisOptions: { ...nodeOptions, ...options.redisOptions },
       lazyConnect: true,
       enableAutoPipelining: options.enableAutoPipelining ?? true,
-      enableOfflineQueue: true,
+      enableOfflineQueue: false,
       clusterRetryStrategy: (times: number) => retryDelay(times, retry),
       ...(parts.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
     });
     checkedClients.add(cluster);
     _watch(cluster, redacted);
     try {
-      await _waitReady(cluster, { clock, retry, redacted, signal: options.signal });
+      await _waitReady(cluster, {
+        clock,
+        retry,
+        unavailableAfterMs,
+        redacted,
+        signal: options.signal,
+      });
     } catch (error) {
       cluster.disconnect();
       throw error;
@@ -225,7 +250,7 @@ export async function connectRedis(options: ConnectRedisOptions = {}): Promise<R
  * ```ts
  * import { Redis } from "ioredis";
  * import { checkRedisServer } from "./connection.ts";
- * const client = new Redis();
+ * const client = new Redis(Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379");
  * await checkRedisServer(client);
  * client.disconnect();
  * ```
@@ -330,7 +355,7 @@ function _nodeOptions(
     connectTimeout: options.connectTimeoutMs ?? 5_000,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    enableOfflineQueue: true,
+    enableOfflineQueue: false,
     retryStrategy: (times: number) => retryDelay(times, retry),
   };
   const commandTimeout = options.commandTimeoutMs ?? 10_000;
@@ -344,17 +369,20 @@ function _nodeOptions(
 interface WaitOptions {
   clock: Clock;
   retry: Required<RetryOptions>;
+  unavailableAfterMs: number;
   redacted: string;
   signal: AbortSignal | undefined;
 }
 
 function _waitReady(client: RedisClient, options: WaitOptions): Promise<void> {
-  const { clock, retry, redacted, signal } = options;
+  const { clock, retry, unavailableAfterMs, redacted, signal } = options;
   return new Promise<void>((resolve, reject) => {
     let lastError: unknown;
     let failures = 0;
+    let down: TimerId | undefined;
     const cleanup = () => {
       clock.clearTimeout(timer);
+      if (down !== undefined) clock.clearTimeout(down);
       client.off("ready", onReady);
       client.off("error", onError);
       signal?.removeEventListener("abort", onAbort);
@@ -380,7 +408,10 @@ function _waitReady(client: RedisClient, options: WaitOptions): Promise<void> {
           }),
         );
       }
-      if (failures >= retry.maxAttempts) giveUp();
+      if (failures >= retry.maxAttempts) return giveUp();
+      if (down === undefined && unavailableAfterMs < retry.maxElapsedMs) {
+        down = clock.setTimeout(giveUp, Math.min(unavailableAfterMs, 2 ** 31 - 1));
+      }
     };
     const onAbort = () => fail(signal?.reason);
     const timer = clock.setTimeout(

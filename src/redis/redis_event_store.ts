@@ -62,10 +62,15 @@
  * when the score grows. On a Redis Cluster the index lives in another slot,
  * so it is updated by a `ZADD GT` sent right after the scripts (one for the
  * appends of a tick); it may then list an execution whose append was
- * rejected by fencing. The index keeps ids whose log has expired until
- * {@linkcode RedisEventStore.listExecutions} meets them: listing skips logs
- * that no longer exist and removes them from the index. A failure to update
- * the index is logged, never reported as a failed append.
+ * rejected by fencing. Listing skips logs that no longer exist and removes
+ * them from the index, and the index is trimmed: at most once a minute, an
+ * append removes the ids whose last append is older than the longest
+ * retention the store has used (plus a minute), so the index holds the
+ * executions of one retention, not every execution ever run. (An execution
+ * whose appends give a longer `expire` than those of the store that trims
+ * may leave the listing before its log expires; give one retention to every
+ * writer.) A failure to update or trim the index is logged, never reported
+ * as a failed append.
  *
  * ## Retention
  * An append keeps the expiry of the stream and the meta hash at `expire`
@@ -135,6 +140,8 @@ const PAGE = 1_000;
 const MAX_BATCH = 512;
 /** Executions with appends in one tick before they are routed without waiting for its end. */
 const ROUTE_AT = 256;
+/** How often the executions index is trimmed, and how much older than the retention an id must be. */
+const TRIM_EVERY_MS = 60_000;
 
 /**
  * One append, from the call to its outcome: routed at the end of its tick,
@@ -178,6 +185,9 @@ export class RedisEventStore implements EventStore {
   #tick: _Head<_Append>[] = [];
   #retentionSeconds: number;
   #ttlMs: number;
+  /** The longest retention of this store's appends (ms): index entries older than it are trimmed. */
+  #longestTtlMs: number;
+  #trimmedAt = -Infinity;
   #blockMs: number;
   #pending = new Map<string, number>();
   #flush: Promise<void> | undefined;
@@ -189,7 +199,8 @@ export class RedisEventStore implements EventStore {
    *
    * @param options URL (or client), key prefix, retention, clock and retry budget.
    * @throws {TypeError} When `keyPrefix` is invalid.
-   * @throws {RangeError} When `retentionSeconds`, `subscribeBlockMs` or a `retry` option is out of range.
+   * @throws {RangeError} When `retentionSeconds`, `subscribeBlockMs`, `unavailableAfterMs` or a
+   * `retry` option is out of range.
    */
   constructor(options: RedisEventStoreOptions = {}) {
     this.#redis = new _StoreClient("RedisEventStore", options, { watchdog: true });
@@ -200,6 +211,7 @@ export class RedisEventStore implements EventStore {
     this.#retentionSeconds = options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
     _checkRetention(this.#retentionSeconds, "retentionSeconds");
     this.#ttlMs = Math.ceil(this.#retentionSeconds * 1000);
+    this.#longestTtlMs = this.#ttlMs;
     this.#blockMs = options.subscribeBlockMs ?? 5_000;
     if (!Number.isSafeInteger(this.#blockMs) || this.#blockMs < 1) {
       throw new RangeError(
@@ -235,7 +247,10 @@ export class RedisEventStore implements EventStore {
       if (options === undefined) {
         ttlMs = this.#ttlMs;
         fencingToken = undefined;
-      } else ({ ttlMs, fencingToken } = _appendOptions(options, this.#retentionSeconds));
+      } else {
+        ({ ttlMs, fencingToken } = _appendOptions(options, this.#retentionSeconds));
+        if (ttlMs > this.#longestTtlMs) this.#longestTtlMs = ttlMs;
+      }
       time = this.#redis.clock.now();
       head = this.#heads.get(executionId);
       const encoded = _encodeEvent(executionId, event, {
@@ -532,6 +547,7 @@ export class RedisEventStore implements EventStore {
     const client = this.#redis.current;
     const direct = client !== undefined && !client.isCluster && !this.#redis.closed;
     const now = this.#redis.clock.now();
+    if (now - this.#trimmedAt >= TRIM_EVERY_MS) this.#trimIndex(now);
     const generation = this.#redis.generation;
     const fast: _Append[] = [];
     for (const head of heads) {
@@ -621,6 +637,28 @@ export class RedisEventStore implements EventStore {
       if (outcome === "script") this.#script(append);
       else append.reject(outcome);
     }
+  }
+
+  /**
+   * Removes from the executions index the ids whose last append is older
+   * than the longest retention in use (their logs have expired). Never
+   * rejects: a failure is logged, and the next trim catches up.
+   */
+  #trimIndex(now: number): void {
+    this.#trimmedAt = now;
+    const before = now - this.#longestTtlMs - TRIM_EVERY_MS;
+    const done: Promise<void> = this.#redis.send(
+      "executions index trim",
+      (target) => target.zremrangebyscore(this.#indexKey, "-inf", `(${before}`),
+    ).then(
+      () => {},
+      (error: unknown) => {
+        logger.debug("Cannot trim the executions index: {error}", {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      },
+    ).finally(() => this.#inflight.delete(done));
+    this.#inflight.add(done);
   }
 
   /**
@@ -834,7 +872,9 @@ export class RedisEventStore implements EventStore {
 /**
  * A connection of its own for blocking reads, without auto-pipelining; a
  * command without reply is abandoned after `timeoutMs` (the block time plus
- * the store's command timeout; 0 for none).
+ * the store's command timeout; 0 for none). It connects on its first read,
+ * which waits for the connection (offline queue on: a read is safe to send
+ * late).
  */
 function _duplicate(client: RedisClient, timeoutMs: number): RedisClient {
   let tail: RedisClient;
@@ -843,11 +883,13 @@ function _duplicate(client: RedisClient, timeoutMs: number): RedisClient {
       {};
     tail = client.duplicate(undefined, {
       enableAutoPipelining: false,
+      enableOfflineQueue: true,
       redisOptions: { ...redisOptions, ...(timeoutMs > 0 ? { commandTimeout: timeoutMs } : {}) },
     });
   } else {
     tail = client.duplicate({
       enableAutoPipelining: false,
+      enableOfflineQueue: true,
       commandTimeout: timeoutMs > 0 ? timeoutMs : undefined,
     });
   }

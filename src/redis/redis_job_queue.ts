@@ -12,7 +12,7 @@
  * | `oao:{queue:<name>}:ready` | sorted set | ready jobs; score = `(9 − priority) × 10¹³ + order` |
  * | `oao:{queue:<name>}:delayed` | sorted set | delayed jobs and retries; score = due time |
  * | `oao:{queue:<name>}:active` | sorted set | leased jobs; score = lease expiry |
- * | `oao:{queue:<name>}:dead` | sorted set | the dead-letter queue; score = time of death |
+ * | `oao:{queue:<name>}:dead` | sorted set | the dead-letter queue; score = time of death; trimmed after `deadRetentionMs` |
  * | `oao:{queue:<name>}:idem:<key>` | string | `<jobId>\n<executionId>` of an idempotency key, with a TTL |
  * | `oao:{queue:<name>}:seq` | string | counter giving ready jobs their order |
  * | `oao:{queue:<name>}:wake` | list | wake-up markers for blocked reservers (at most 16) |
@@ -22,8 +22,12 @@
  * `ZCOUNT`.
  *
  * A completed job's hash is replaced by a small tombstone that expires after a
- * minute (so a repeated `complete` is recognized); dead jobs stay until they
- * are re-enqueued.
+ * minute (so a repeated `complete` is recognized); a dead job's hash expires
+ * `deadRetentionMs` (7 days) after its death, when its entry leaves the
+ * dead-letter set, unless it is re-enqueued first. So nothing a queue writes
+ * outlives its use: job hashes go when their job is done (or dead long
+ * enough), `ready`, `delayed` and `active` hold the jobs in progress, `dead`
+ * is trimmed by age, `wake` holds at most 16 markers and `seq` is one counter.
  *
  * Why sorted sets rather than a Stream with a consumer group: priorities
  * would need one stream per level, and `XREADGROUP` over several streams does
@@ -126,6 +130,13 @@ export interface RedisJobQueueOptions extends RedisStoreOptions {
   backoff?: Partial<BackoffOptions>;
   /** How long an idempotency key is remembered, in ms. @default {86400000} */
   idempotencyTtlMs?: number;
+  /**
+   * How long a dead job is kept (listed by `deadLetters`, revived by
+   * `requeueDead`) after it died, in ms: its hash expires then and its entry
+   * leaves the dead-letter set.
+   * @default {DEFAULT_DEAD_RETENTION_MS}
+   */
+  deadRetentionMs?: number;
   /** Uniform numbers in `[0, 1)` for the jitter. @default {Math.random} */
   random?: () => number;
   /**
@@ -361,7 +372,14 @@ export class RedisJobQueue implements JobQueue {
       this.#keys.dead,
       this.#keys.wake,
       this.#jobKey(lease.jobId),
-    ], [lease.jobId, lease.token, message, options.retry === false ? "0" : "1", delay]) as string[];
+    ], [
+      lease.jobId,
+      lease.token,
+      message,
+      options.retry === false ? "0" : "1",
+      delay,
+      this.#options.deadRetentionMs,
+    ]) as string[];
     this.#checkSettled(lease, reply);
     return reply[0] as "retry" | "dead";
   }
@@ -403,6 +421,7 @@ export class RedisJobQueue implements JobQueue {
     const reply = await this.#run("deadLetters", QUEUE_SCRIPTS.deadLetters, [this.#keys.dead], [
       this.#prefix,
       limit,
+      this.#options.deadRetentionMs,
     ]) as [string, string, string, string, string][];
     return reply.map(([jobId, spec, attempts, lastError, deadAt]) => ({
       jobId,
@@ -449,7 +468,7 @@ export class RedisJobQueue implements JobQueue {
       this.#keys.delayed,
       this.#keys.active,
       this.#keys.dead,
-    ], []) as [number, number, number, number];
+    ], [this.#options.deadRetentionMs]) as [number, number, number, number];
     return { waiting, delayed, inFlight, dead };
   }
 
@@ -479,7 +498,7 @@ export class RedisJobQueue implements JobQueue {
       "reserve",
       QUEUE_SCRIPTS.reserve,
       [keys.ready, keys.delayed, keys.active, keys.dead, keys.wake, keys.seq],
-      [this.#prefix, consumer, request.count, request.leaseMs],
+      [this.#prefix, consumer, request.count, request.leaseMs, this.#options.deadRetentionMs],
       request.signal,
     ) as [number, ...[string, string, number, number, number, Lease["reason"], string][]];
     const [hintMs, ...jobs] = reply;
@@ -528,9 +547,11 @@ export class RedisJobQueue implements JobQueue {
   }
 
   #newBlockingConnection(client: RedisClient): RedisClient {
+    // It connects on its first wait, which may wait for the connection (a
+    // wake-up wait is safe to send late).
     const connection: RedisClient = client.isCluster
-      ? (client as Cluster).duplicate()
-      : (client as Redis).duplicate();
+      ? (client as Cluster).duplicate(undefined, { enableOfflineQueue: true })
+      : (client as Redis).duplicate({ enableOfflineQueue: true });
     connection.on("error", () => {/* reconnects by itself; reserve retries the wait */});
     this.#blocking.add(connection);
     return connection;

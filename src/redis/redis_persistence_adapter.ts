@@ -14,7 +14,11 @@
  * The hash tag `{<scope>}` keeps a scope in one Redis Cluster slot, so a save
  * (version and fencing checks, write, index, expiries) is atomic in one Lua
  * script. The index never expires before its members; entries of snapshots
- * that expired on their own are dropped when the scope is listed.
+ * that expired on their own are dropped when the scope is listed. A snapshot
+ * saved without `ttlSeconds` does not expire: the orchestrator saves an
+ * execution's state with the execution's retention and, once the execution
+ * has ended, expires its whole scope with its event log
+ * ({@linkcode RedisPersistenceAdapter.expireScope}).
  *
  * ## Group commit
  * The saves issued in one tick are sent together: on a standalone server one
@@ -105,7 +109,7 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
    *
    * @param options URL (or client), key prefix, clock and retry budget.
    * @throws {TypeError} When `keyPrefix` is invalid.
-   * @throws {RangeError} When a `retry` option is out of range.
+   * @throws {RangeError} When `unavailableAfterMs` or a `retry` option is out of range.
    */
   constructor(options: RedisPersistenceAdapterOptions = {}) {
     this.#redis = new _StoreClient("RedisPersistenceAdapter", options, { watchdog: true });

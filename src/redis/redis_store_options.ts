@@ -31,6 +31,18 @@ export interface RedisStoreOptions {
   clock?: Clock;
   /** Retry backoff and budget of each operation (and of the connection). @default {DEFAULT_RETRY_OPTIONS} */
   retry?: RetryOptions;
+  /**
+   * How long an operation waits for a Redis it cannot reach before it fails
+   * with `StoreUnavailableError`, in ms: while the connection is down
+   * (refused, reset, closed, not yet open) or Redis answers `LOADING`,
+   * commands fail at once and are retried for this long (first connection
+   * included). A Redis that is reachable but slow is waited for up to
+   * `retry.maxElapsedMs`, each command up to `connection.commandTimeoutMs`.
+   * Short values suit request paths (an HTTP API answers 503 at once);
+   * long ones let running work ride out a Redis restart or failover.
+   * @default {the retry budget, `retry.maxElapsedMs` (30000)}
+   */
+  unavailableAfterMs?: number;
   /** Further connection options (cluster mode, timeouts, TLS, ioredis options). @default {{}} */
   connection?: Omit<ConnectRedisOptions, "redisUrl" | "clock" | "retry" | "signal">;
 }

@@ -51,6 +51,18 @@ export interface WithRetryOptions extends RetryOptions {
   retryIf?: (error: unknown) => boolean;
   /** Random source in `[0, 1)` for the jitter. @default {Math.random} */
   random?: () => number;
+  /**
+   * Give up sooner when Redis cannot be reached: once the failures that say
+   * so (connection refused, reset or closed, a command refused because the
+   * client is not connected, `LOADING`, `MASTERDOWN`, `CLUSTERDOWN`) have
+   * lasted this long, in ms, counted from the start of the first of them.
+   * Other transient failures (a command that timed out on a live
+   * connection, `BUSY`, `TRYAGAIN`, `READONLY`) are bounded by
+   * `maxElapsedMs` only, so that a slow Redis is waited for and a stopped
+   * one is not.
+   * @default {Infinity}
+   */
+  unavailableAfterMs?: number;
 }
 
 const logger = getLogger(["oao", "redis"]);
@@ -185,10 +197,12 @@ const TRANSIENT_MESSAGES = [
  *
  * @param operation What is attempted, for the error message, e.g. `appendEvent("exec-1")`.
  * @param fn The attempt; receives the attempt number (1, 2, …).
- * @param options Backoff, budget, clock, abort signal and error filter.
+ * @param options Backoff, budget (`maxElapsedMs`, and `unavailableAfterMs`
+ * while Redis cannot be reached), clock, abort signal and error filter.
  * @returns What `fn` returned.
  * @throws {StoreUnavailableError} When transient failures outlast the budget
  * (`cause` is the last one).
+ * @throws {RangeError} When a retry option or `unavailableAfterMs` is out of range.
  * @throws Any non-transient error of `fn`, unchanged, and the signal's reason on abort.
  *
  * @example
@@ -209,18 +223,35 @@ export async function withRetry<T>(
   options: WithRetryOptions = {},
 ): Promise<T> {
   const retry = resolveRetryOptions(options);
+  const unavailableAfterMs = _unavailableAfterMs(options.unavailableAfterMs);
   const clock = options.clock ?? systemClock;
   const retryIf = options.retryIf ?? isTransientRedisError;
   const start = clock.now();
+  let downSince: number | undefined;
   for (let attempt = 1;; attempt++) {
     options.signal?.throwIfAborted();
+    const attemptStart = clock.now();
     try {
       return await fn(attempt);
     } catch (error) {
       if (!retryIf(error)) throw error;
-      const remaining = retry.maxElapsedMs - (clock.now() - start);
+      const now = clock.now();
+      if (_isUnreachable(error)) downSince ??= attemptStart;
+      else downSince = undefined;
+      let remaining = retry.maxElapsedMs - (now - start);
+      if (downSince !== undefined) {
+        remaining = Math.min(remaining, unavailableAfterMs - (now - downSince));
+      }
       if (attempt >= retry.maxAttempts || remaining <= 0) {
-        throw new StoreUnavailableError(operation, { cause: error });
+        const cause = downSince !== undefined && attempt > 1
+          ? new Error(
+            `Redis could not be reached for ${now - downSince} ms (${
+              /^Stream isn't writeable/.test(_message(error)) ? "not connected" : _message(error)
+            })`,
+            { cause: error },
+          )
+          : error;
+        throw new StoreUnavailableError(operation, { cause });
       }
       const delay = Math.min(remaining, retryDelay(attempt, retry, options.random));
       logger.debug("Retrying {operation} in {delay} ms after attempt {attempt} failed: {error}", {
@@ -233,6 +264,48 @@ export async function withRetry<T>(
     }
   }
 }
+
+/**
+ * Validates {@linkcode WithRetryOptions.unavailableAfterMs}.
+ *
+ * @throws {RangeError} When it is not a non-negative number.
+ */
+export function _unavailableAfterMs(
+  value: number | undefined,
+  name = "unavailableAfterMs",
+): number {
+  if (value === undefined) return Infinity;
+  if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
+    throw new RangeError(`Invalid ${name} ${String(value)}: expected a non-negative number of ms`);
+  }
+  return value;
+}
+
+/**
+ * Whether a transient error says that Redis cannot be reached at all (as
+ * opposed to answering slowly or being busy): see
+ * {@linkcode WithRetryOptions.unavailableAfterMs}.
+ */
+function _isUnreachable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const { name, message } = error;
+  if (name === "MaxRetriesPerRequestError") return true;
+  if (name === "ReplyError") return /^(LOADING|MASTERDOWN|CLUSTERDOWN)\b/.test(message);
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && TRANSIENT_CODES.has(code)) return true;
+  return UNREACHABLE_MESSAGES.some((pattern) => pattern.test(message));
+}
+
+const UNREACHABLE_MESSAGES = [
+  /^Connection is closed/,
+  /^Stream isn't writeable/,
+  /^Socket closed unexpectedly/,
+  /^Reached the max retries per request limit/,
+  /^None of startup nodes is available/,
+  /^Cluster isn't ready/,
+  /^Failed to refresh slots cache/,
+  /^connect E[A-Z]+/,
+];
 
 function _message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -24,6 +24,8 @@ export interface HarnessOptions {
   backoff: BackoffOptions;
   /** Jitter source. */
   random: () => number;
+  /** How long dead jobs are kept (the implementation's default when absent). */
+  deadRetentionMs?: number;
 }
 
 /** A queue under test plus control over its time. */
@@ -75,7 +77,11 @@ async function enqueueAll(queue: JobQueue, specs: JobSpec[]): Promise<string[]> 
  */
 export function jobQueueCases(factory: HarnessFactory): ConformanceCase[] {
   const cases: ConformanceCase[] = [];
-  const add = (name: string, body: (h: QueueHarness) => Promise<void>) => {
+  const add = (
+    name: string,
+    body: (h: QueueHarness) => Promise<void>,
+    extra: Partial<HarnessOptions> = {},
+  ) => {
     cases.push({
       name,
       fn: async () => {
@@ -84,6 +90,7 @@ export function jobQueueCases(factory: HarnessFactory): ConformanceCase[] {
           maxAttempts: 3,
           backoff: BACKOFF,
           random: () => 0.25,
+          ...extra,
         });
         try {
           await body(harness);
@@ -337,6 +344,20 @@ export function jobQueueCases(factory: HarnessFactory): ConformanceCase[] {
     assert.deepEqual((await h.queue.deadLetters()).map((d) => d.lastError), ["e1", "e2", "e3"]);
     assert.deepEqual((await h.queue.deadLetters(2)).map((d) => d.lastError), ["e1", "e2"]);
   });
+
+  add("forgets a dead job deadRetentionMs after it died", async (h) => {
+    const old = await h.queue.enqueue(spec(1));
+    const [first] = await h.queue.reserve("w1");
+    await h.queue.fail(first!, "old", { retry: false });
+    await h.advance(500);
+    await h.queue.enqueue(spec(2));
+    const [second] = await h.queue.reserve("w1");
+    await h.queue.fail(second!, "recent", { retry: false });
+    await h.advance(700); // the first died 1200 ms ago, the second 700 ms ago
+    assert.deepEqual((await h.queue.deadLetters()).map((d) => d.lastError), ["recent"]);
+    assert.equal((await h.queue.stats()).dead, 1);
+    assert.equal(await h.queue.requeueDead(old.jobId), false);
+  }, { deadRetentionMs: 1_000 });
 
   add("requeueDead re-enqueues a dead job with fresh attempts", async ({ queue }) => {
     const { jobId } = await queue.enqueue(spec(1));

@@ -4,7 +4,7 @@ import { connectRedis } from "../../src/redis/connection.ts";
 import { RedisJobQueue } from "../../src/redis/redis_job_queue.ts";
 import { startRedisCluster } from "../_support/redis_cluster.ts";
 import { jobQueueCases } from "./_conformance.ts";
-import { deleteKeys, redisHarnessFactory } from "./_redis_harness.ts";
+import { deleteKeys, redisHarnessFactory } from "./_redis_queue_harness.ts";
 
 Deno.test("RedisJobQueue on a 3-master Redis Cluster", async (t) => {
   await using cluster = await startRedisCluster();

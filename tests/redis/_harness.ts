@@ -1,24 +1,23 @@
 /**
- * Helpers for tests against the shared Redis (127.0.0.1:6379 unless
- * `OAO_TEST_REDIS_URL` says otherwise): a unique key prefix per test, removal
- * of a prefix's keys, raw clients for inspection, and log capture.
+ * Helpers for tests against the suite's Redis (`OAO_TEST_REDIS_URL`, or a
+ * `redis-server` of the test file's own: see tests/_support/test_redis.ts):
+ * a unique key prefix per test, removal of a prefix's keys, raw clients for
+ * inspection, and log capture.
+ *
+ * Importing this module gets that Redis first: when none can be had, every
+ * test of the importing file fails at once with one line saying why. Tests
+ * that bring their own server import tests/redis/_redis_helpers.ts instead.
  *
  * @module
  */
 import type { Redis } from "ioredis";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { testRedisUrl } from "../_support/test_redis.ts";
+import * as helpers from "./_redis_helpers.ts";
 
-/** The shared test Redis. */
-export const REDIS_URL: string = Deno.env.get("OAO_TEST_REDIS_URL") ?? "redis://127.0.0.1:6379";
+export { type CapturedLogs, captureLogs, testPrefix } from "./_redis_helpers.ts";
 
-/**
- * A key prefix no other test uses.
- *
- * @returns `oao-test-<uuid>:`.
- */
-export function testPrefix(): string {
-  return `oao-test-${crypto.randomUUID()}:`;
-}
+/** The suite's Redis. */
+export const REDIS_URL: string = await testRedisUrl();
 
 /**
  * A plain ioredis client (no OAO options), for inspecting and corrupting data.
@@ -26,11 +25,8 @@ export function testPrefix(): string {
  * @param url The server.
  * @returns A client; call `disconnect()` when done.
  */
-export async function rawClient(url: string = REDIS_URL): Promise<Redis> {
-  const { Redis } = await import("ioredis");
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await client.connect();
-  return client;
+export function rawClient(url: string = REDIS_URL): Promise<Redis> {
+  return helpers.rawClient(url);
 }
 
 /**
@@ -40,50 +36,6 @@ export async function rawClient(url: string = REDIS_URL): Promise<Redis> {
  * @param url The server.
  * @returns Once deleted.
  */
-export async function deleteByPrefix(prefix: string, url: string = REDIS_URL): Promise<void> {
-  const client = await rawClient(url);
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      cursor = next;
-      // One key per command: a Cluster node refuses multi-key DEL across slots.
-      await Promise.all(keys.map((key) => client.del(key)));
-    } while (cursor !== "0");
-  } finally {
-    client.disconnect();
-  }
-}
-
-/** Log records captured by {@linkcode captureLogs}. */
-export interface CapturedLogs extends AsyncDisposable {
-  /** Records of category `["oao", "redis"]`, oldest first. */
-  records: LogRecord[];
-  /** The rendered messages, for `assert.match`. */
-  messages(level?: LogRecord["level"]): string[];
-}
-
-/**
- * Captures the logs of category `["oao", "redis"]` (debug and above) until disposed.
- *
- * @returns The capture; dispose it to reset logtape.
- */
-export async function captureLogs(): Promise<CapturedLogs> {
-  const records: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { memory: (record) => records.push(record) },
-    loggers: [
-      { category: ["oao", "redis"], lowestLevel: "debug", sinks: ["memory"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
-    ],
-  });
-  return {
-    records,
-    messages: (level) =>
-      records.filter((r) => level === undefined || r.level === level).map((r) =>
-        r.message.map((part) => typeof part === "string" ? part : JSON.stringify(part)).join("")
-      ),
-    [Symbol.asyncDispose]: () => reset(),
-  };
+export function deleteByPrefix(prefix: string, url: string = REDIS_URL): Promise<void> {
+  return helpers.deleteByPrefix(prefix, url);
 }

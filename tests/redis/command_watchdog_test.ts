@@ -3,7 +3,7 @@ import { _CommandWatchdog } from "../../src/redis/_command_watchdog.ts";
 import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
 import { RedisServer } from "../_support/redis_server.ts";
-import { captureLogs } from "./_harness.ts";
+import { captureLogs } from "./_redis_helpers.ts";
 
 Deno.test("the command watchdog rejects an operation unanswered after the timeout, between 1 and 1.5 timeouts", async () => {
   const clock = new ManualClock(0);

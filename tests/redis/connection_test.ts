@@ -11,7 +11,7 @@ import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 import { RedisPersistenceAdapter } from "../../src/redis/redis_persistence_adapter.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
 import { freePort, RedisServer } from "../_support/redis_server.ts";
-import { captureLogs, rawClient } from "./_harness.ts";
+import { captureLogs, rawClient } from "./_redis_helpers.ts";
 
 const transient = () =>
   Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" });

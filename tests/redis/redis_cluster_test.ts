@@ -11,7 +11,7 @@ import { ManualClock } from "../../src/testing/manual_clock.ts";
 import { RedisServer } from "../_support/redis_server.ts";
 import { testEventStoreConformance } from "../events/_conformance.ts";
 import { testPersistenceConformance } from "../persistence/_conformance.ts";
-import { deleteByPrefix, testPrefix } from "./_harness.ts";
+import { deleteByPrefix, testPrefix } from "./_redis_helpers.ts";
 
 // Started at module load, so that no single test owns the process.
 const server = await RedisServer.start({ cluster: true });

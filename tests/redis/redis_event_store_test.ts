@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
+import { type Clock, sleepOn } from "../../src/clock.ts";
 import { CorruptDataError } from "../../src/errors.ts";
 import type { StoredEvent } from "../../src/events/event_store.ts";
 import { RedisEventStore, type RedisEventStoreOptions } from "../../src/redis/redis_event_store.ts";
@@ -8,12 +9,54 @@ import { RedisServer } from "../_support/redis_server.ts";
 import { testEventStoreConformance } from "../events/_conformance.ts";
 import { deleteByPrefix, rawClient, REDIS_URL, testPrefix } from "./_harness.ts";
 
+/**
+ * The store's clock in the conformance suite: the time of `manual`, and
+ * timers that fire when `manual` reaches them or when as much real time
+ * passed, whichever comes first. The retry delays and the connection budget
+ * wait on these timers: on `manual` alone they would never pass, and a test
+ * whose Redis went away would wait forever instead of failing.
+ */
+function manualTimeRealTimers(manual: ManualClock): Clock {
+  const timers = new Map<number, () => void>();
+  let next = 1;
+  const clock: Clock = {
+    now: () => manual.now(),
+    setTimeout(fn, ms) {
+      const id = next++;
+      const fire = () => {
+        if (!timers.has(id)) return;
+        clock.clearTimeout(id);
+        fn();
+      };
+      const onManual = manual.setTimeout(fire, ms);
+      const onReal = setTimeout(fire, ms);
+      timers.set(id, () => {
+        manual.clearTimeout(onManual);
+        clearTimeout(onReal);
+      });
+      return id;
+    },
+    clearTimeout(id) {
+      timers.get(id as number)?.();
+      timers.delete(id as number);
+    },
+    sleep: (ms, signal) => sleepOn(clock, ms, signal),
+  };
+  return clock;
+}
+
 testEventStoreConformance("RedisEventStore", (options = {}) => {
   const keyPrefix = testPrefix();
   const clock = new ManualClock(1_700_000_000_000);
+  const storeClock = manualTimeRealTimers(clock);
   const stores: RedisEventStore[] = [];
   const open = () => {
-    const store = new RedisEventStore({ redisUrl: REDIS_URL, keyPrefix, clock, ...options });
+    const store = new RedisEventStore({
+      redisUrl: REDIS_URL,
+      keyPrefix,
+      clock: storeClock,
+      ...options,
+    });
     stores.push(store);
     return store;
   };
