@@ -2,7 +2,7 @@
  * A test-owned `redis-server` on a free loopback port in a temporary
  * directory, for tests that must stop, kill (`SIGKILL`) or restart Redis, or
  * need a particular configuration (password, AOF, eviction policy, Cluster
- * mode) — never the shared Redis at 127.0.0.1:6379.
+ * mode) — never the suite's shared Redis (tests/_support/test_redis.ts).
  *
  * ```ts
  * import { RedisServer } from "./redis_server.ts";

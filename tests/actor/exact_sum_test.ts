@@ -7,6 +7,7 @@ import type { PersistenceAdapter } from "../../src/persistence/persistence_adapt
 import { RedisPersistenceAdapter } from "../../src/redis/redis_persistence_adapter.ts";
 import type { CrashMode } from "../../actors/summer.ts";
 import { actor, testSystem } from "./_helpers.ts";
+import { testRedisUrl } from "../_support/test_redis.ts";
 
 const N = 10_000;
 
@@ -92,7 +93,7 @@ Deno.test("an actor killed at random points sums 10,000 messages exactly (in-mem
 
 Deno.test("an actor killed at random points sums 10,000 messages exactly (Redis snapshots)", async () => {
   const persistence = new RedisPersistenceAdapter({
-    redisUrl: Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379",
+    redisUrl: await testRedisUrl(),
     keyPrefix: `oao-test-${crypto.randomUUID()}:`,
   });
   try {

@@ -14,7 +14,12 @@ export const TASK_FLAGS = [
 
 const KEEP = ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "DENO_NO_UPDATE_CHECK"];
 
-function env(extra: Record<string, string>): Record<string, string> {
+/**
+ * A clean environment for a subprocess (use with `clearEnv: true`): what Deno
+ * needs to find its cache, `NO_COLOR`, and `extra` — never the developer's
+ * `REDIS_URL` or `OAO_*` settings unless a test passes them on purpose.
+ */
+export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const out: Record<string, string> = { NO_COLOR: "1" };
   for (const name of KEEP) {
     const value = Deno.env.get(name);
@@ -36,7 +41,7 @@ export async function oao(
 ): Promise<CliResult> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...TASK_FLAGS, MAIN, ...args],
-    env: env(options.env ?? {}),
+    env: cleanEnv(options.env ?? {}),
     clearEnv: true,
     ...(options.cwd ? { cwd: options.cwd } : {}),
     stdout: "piped",
@@ -65,7 +70,7 @@ export async function oaoServer(
 ): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...TASK_FLAGS, MAIN, ...args],
-    env: env(options.env ?? {}),
+    env: cleanEnv(options.env ?? {}),
     clearEnv: true,
     stdout: "piped",
     stderr: "piped",

@@ -1,15 +1,32 @@
-// Environment of CLI tests on the shared Redis: a unique key prefix and
-// queue per test, and the clean-up of its keys.
+// Environment of CLI tests on the suite's Redis (tests/_support/test_redis.ts):
+// a unique key prefix and queue per test, and the clean-up of its keys.
 import { Redis } from "ioredis";
+import { testRedisUrl } from "../_support/test_redis.ts";
 
-export const SHARED_REDIS_URL = "redis://127.0.0.1:6379";
+// Got when this module loads, outside any test; only the tests that call
+// redisTestEnv() fail (at once, with the reason) when there is none.
+const shared: { url: string } | { error: Error } = await testRedisUrl().then(
+  (url) => ({ url }),
+  (error: Error) => ({ error }),
+);
+
+/** The suite's Redis ("" when there is none: {@linkcode redisTestEnv} then throws why). */
+export const SHARED_REDIS_URL: string = "url" in shared ? shared.url : "";
 
 export interface RedisTestEnv extends AsyncDisposable {
   env: Record<string, string>;
   prefix: string;
 }
 
+/**
+ * The environment of a CLI test on the suite's Redis: `REDIS_URL` (set on
+ * purpose: the subprocesses under test read it), a unique `OAO_KEY_PREFIX`
+ * and `OAO_QUEUE`. Disposing it removes the prefix's keys.
+ *
+ * @throws {TestRedisUnavailableError} When there is no Redis for the tests.
+ */
 export function redisTestEnv(): RedisTestEnv {
+  if ("error" in shared) throw shared.error;
   const prefix = `oao-test-${crypto.randomUUID()}:`;
   return {
     prefix,

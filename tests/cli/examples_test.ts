@@ -2,7 +2,7 @@
 // actors/examples.oao.json when they are there, runs users' agents without
 // them, and says where they should be when they are asked for.
 import assert from "node:assert/strict";
-import { TASK_FLAGS } from "./_cli.ts";
+import { cleanEnv, TASK_FLAGS } from "./_cli.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
@@ -32,7 +32,8 @@ async function oaoIn(dir: string, args: string[]) {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...TASK_FLAGS, `${dir}/src/cli/main.ts`, ...args],
     cwd: dir,
-    env: { NO_COLOR: "1", OAO_LOG_LEVEL: "ERROR" },
+    env: cleanEnv({ OAO_LOG_LEVEL: "ERROR" }),
+    clearEnv: true,
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -10,7 +10,7 @@ import { projectExecution } from "../../src/orchestrator/execution_view.ts";
 import { connectRedis } from "../../src/redis/connection.ts";
 import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 import { RedisJobQueue } from "../../src/redis/redis_job_queue.ts";
-import { deleteKeys } from "../queue/_redis_harness.ts";
+import { deleteKeys } from "../queue/_redis_queue_harness.ts";
 import {
   type Deployment,
   type JobLine,

@@ -7,12 +7,18 @@ import { projectExecution } from "../../src/orchestrator/execution_view.ts";
 import { connectRedis } from "../../src/redis/connection.ts";
 import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 import { RedisJobQueue } from "../../src/redis/redis_job_queue.ts";
-import { deleteKeys } from "../queue/_redis_harness.ts";
+import { deleteKeys } from "../queue/_redis_queue_harness.ts";
+import { testRedisUrl } from "../_support/test_redis.ts";
 
 const CLI = new URL("../fixtures/distributed_cli.ts", import.meta.url).pathname;
 const CONFIG = new URL("../fixtures/distributed_config.json", import.meta.url).pathname;
-/** The shared test Redis: the side-effect counters live there in every scenario. */
-export const SHARED_REDIS_URL = Deno.env.get("OAO_TEST_REDIS_URL") ?? "redis://127.0.0.1:6379";
+/**
+ * The suite's Redis (tests/_support/test_redis.ts): the side-effect counters
+ * live there in every scenario. Importing this module gets it first: when
+ * none can be had, every test of the importing file fails at once with one
+ * line saying why.
+ */
+export const SHARED_REDIS_URL: string = await testRedisUrl();
 
 /** One line of `oao worker --json`. */
 export interface JobLine {

@@ -6,8 +6,10 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 import type { ExecutionReport } from "../../src/orchestrator/execution_report.ts";
+import { testRedisUrl } from "../_support/test_redis.ts";
 
-const REDIS_URL = Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379";
+// Every test here needs the suite's Redis: without one, they fail at once saying why.
+const REDIS_URL = await testRedisUrl();
 const FIXTURE = new URL("../fixtures/orchestrator_process.ts", import.meta.url).pathname;
 
 function child(mode: "run" | "resume", executionId: string, options: Record<string, unknown>) {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { UnknownAgentError } from "../../src/errors.ts";
 import type { WorkflowTask } from "../../src/orchestrator/workflow.ts";
 import { testOrchestrator } from "./_helpers.ts";
+import { testRedisUrl } from "../_support/test_redis.ts";
 
 const agents = [{ name: "wf", module: "tests/fixtures/workflow_agent.ts", version: "1.0.0" }];
 
@@ -114,7 +115,7 @@ Deno.test("fail-fast: a failure cancels running tasks and skips pending ones", a
 
 Deno.test("a crashed workflow resumes without re-running completed tasks", async () => {
   const { Redis } = await import("ioredis");
-  const redisUrl = Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379";
+  const redisUrl = await testRedisUrl();
   const id = crypto.randomUUID().slice(0, 8);
   const options = { redisUrl, keyPrefix: `oao-test-${id}:`, effectsKey: `oao-test-${id}-effects` };
   const workflowId = `wf-crash-${id}`;

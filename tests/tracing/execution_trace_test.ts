@@ -17,8 +17,8 @@ import {
 } from "../_support/otlp_receiver.ts";
 import type { ExecutionReport } from "../../src/orchestrator/execution_report.ts";
 import { traceTestAgents, traceTestTools } from "../fixtures/trace_registrations.ts";
+import { testRedisUrl } from "../_support/test_redis.ts";
 
-const REDIS_URL = Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379";
 const CHILD = new URL("../fixtures/trace_orchestrator_process.ts", import.meta.url).pathname;
 const WAIT_MS = 15_000;
 const INTERNAL = 1;
@@ -249,13 +249,14 @@ Deno.test("a policy violation is a span event of its step; the failed execution'
 });
 
 Deno.test("an execution resumed after its process was killed continues the same trace", async () => {
+  const redisUrl = await testRedisUrl();
   const receiver = await startOtlpReceiver();
   const id = crypto.randomUUID().slice(0, 8);
   const keyPrefix = `oao-test-${id}:`;
   const executionId = `exec-trace-${id}`;
-  const redis = new Redis(REDIS_URL);
-  const persistence = new RedisPersistenceAdapter({ redisUrl: REDIS_URL, keyPrefix });
-  const eventStore = new RedisEventStore({ redisUrl: REDIS_URL, keyPrefix });
+  const redis = new Redis(redisUrl);
+  const persistence = new RedisPersistenceAdapter({ redisUrl, keyPrefix });
+  const eventStore = new RedisEventStore({ redisUrl, keyPrefix });
   const tracing = await createTracingFromEnv({
     ...otelEnv(receiver),
     OTEL_SERVICE_NAME: "oao-resumer",
@@ -270,7 +271,7 @@ Deno.test("an execution resumed after its process was killed continues the same 
         "--unstable-worker-options",
         CHILD,
         executionId,
-        JSON.stringify({ redisUrl: REDIS_URL, keyPrefix, calls: 12, delayMs: 150 }),
+        JSON.stringify({ redisUrl, keyPrefix, calls: 12, delayMs: 150 }),
       ],
       // Export promptly, so spans arrive while the process still runs (it is killed mid-run).
       env: {
