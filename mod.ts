@@ -115,8 +115,10 @@ export type {
 } from "./src/orchestrator/execution_view.ts";
 export type {
   FailurePolicy,
+  StartedWorkflow,
   TaskState,
   TaskStatus,
+  WorkflowOutcome,
   WorkflowReport,
   WorkflowSpec,
   WorkflowTask,

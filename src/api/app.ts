@@ -200,7 +200,7 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     if (route.etag) {
       // Hono's etag hashes the answer: for the few routes without a cheaper version.
       const tag = etag({ weak: true });
-      app.on(method, [path], async (c, next) => {
+      app.on(method, [path], async (c) => {
         const pending = admit(c);
         await tag(c, () => serve(c, pending).then((r) => void (c.res = r)));
       });

@@ -32,11 +32,14 @@ export interface EventLike {
   executionId?: string | undefined;
 }
 
-/** Event types that end an execution. */
+/** Event types that end an execution or a workflow. */
 export const FINAL_EVENT_TYPES: readonly string[] = [
   "EXECUTION_COMPLETED",
   "EXECUTION_FAILED",
   "EXECUTION_CANCELLED",
+  "WORKFLOW_COMPLETED",
+  "WORKFLOW_FAILED",
+  "WORKFLOW_CANCELLED",
 ];
 
 const PROGRESS_HIDDEN = new Set(["STEP_COMPLETED", "TOOL_CALL", "ACTOR_STARTED", "ACTOR_STOPPED"]);
@@ -120,6 +123,29 @@ export function describeEvent(event: EventLike): string {
       return `EXECUTION_FAILED after ${d.durationMs} ms: ${error}`;
     case "EXECUTION_CANCELLED":
       return `EXECUTION_CANCELLED after ${d.durationMs} ms: ${error}`;
+    case "WORKFLOW_STARTED":
+      return `WORKFLOW_STARTED tasks ${
+        (d.tasks as string[] | undefined)?.join(", ")
+      } (concurrency ${d.concurrency}, ${d.onFailure})`;
+    case "TASK_STARTED":
+      return `task ${d.task} started: agent "${d.agent}" as ${d.executionId}`;
+    case "TASK_COMPLETED":
+      return `task ${d.task} SUCCESS`;
+    case "TASK_FAILED":
+      return `task ${d.task} FAILED: ${error}`;
+    case "TASK_CANCELLED":
+      return `task ${d.task} CANCELLED: ${error ?? d.reason}`;
+    case "TASK_SKIPPED":
+      return `task ${d.task} SKIPPED: ${d.reason}`;
+    case "WORKFLOW_CANCEL_REQUESTED":
+      return `WORKFLOW_CANCEL_REQUESTED: ${d.reason}`;
+    case "WORKFLOW_COMPLETED":
+    case "WORKFLOW_FAILED":
+    case "WORKFLOW_CANCELLED":
+      return `${event.type} ${
+        Object.entries((d.tasks ?? {}) as Record<string, string>).map(([n, s]) => `${n} ${s}`)
+          .join(", ")
+      }${d.reason ? ` (${d.reason})` : ""}`;
     default:
       return `${event.type}${event.step ? ` step ${event.step}` : ""}${
         Object.keys(d).length ? ` ${brief(d, 60)}` : ""

@@ -1,15 +1,17 @@
 /**
- * The message of the commands that look an execution up (`status`,
- * `events`, `resume`, `replay`) when it is not found.
+ * The message of the commands that look an execution or a workflow up
+ * (`status`, `events`, `resume`, `replay`, `fork`, `workflow`) when it is
+ * not found.
  *
  * @module
  */
 
 /**
- * Says that an execution is not recorded, and why that may be.
+ * Says that an execution (or a workflow) is not recorded, and why that may be.
  *
  * @param executionId The id looked up.
  * @param storage Where the command looked.
+ * @param kind What was looked up. @default {"execution"}
  * @returns The message.
  *
  * @example
@@ -18,8 +20,12 @@
  * console.assert(notFoundMessage("exec-1", "memory").includes("REDIS_URL"));
  * ```
  */
-export function notFoundMessage(executionId: string, storage: "redis" | "memory"): string {
+export function notFoundMessage(
+  executionId: string,
+  storage: "redis" | "memory",
+  kind: "execution" | "workflow" = "execution",
+): string {
   return storage === "redis"
-    ? `No execution "${executionId}" is recorded in Redis (check REDIS_URL, OAO_KEY_PREFIX, and the 7-day retention)`
-    : `No execution "${executionId}" is recorded: REDIS_URL is unset, so this command has its own empty in-memory stores (ask the process running it over HTTP, or set REDIS_URL)`;
+    ? `No ${kind} "${executionId}" is recorded in Redis (check REDIS_URL, OAO_KEY_PREFIX, and the 7-day retention)`
+    : `No ${kind} "${executionId}" is recorded: REDIS_URL is unset, so this command has its own empty in-memory stores (ask the process running it over HTTP, or set REDIS_URL)`;
 }

@@ -136,7 +136,15 @@ export const POLICY_FLAGS: readonly FlagSpec[] = [
   },
 ];
 
-/** Environment of the stores: `REDIS_URL`, `OAO_KEY_PREFIX`, `OAO_QUEUE`. */
+/** Default of `OAO_REDIS_TIMEOUT_MS`: requests answer 503 within about a second. */
+export const DEFAULT_REDIS_TIMEOUT_MS = 1_000;
+/** Default of `OAO_REDIS_TIMEOUT_MS` for commands that run executions and serve no requests. */
+export const PATIENT_REDIS_TIMEOUT_MS = 30_000;
+
+/**
+ * Environment of the stores: `REDIS_URL`, `OAO_KEY_PREFIX`, `OAO_QUEUE`,
+ * `OAO_REDIS_TIMEOUT_MS`.
+ */
 export const STORE_ENV: readonly EnvVarSpec[] = [
   {
     name: "REDIS_URL",
@@ -144,6 +152,12 @@ export const STORE_ENV: readonly EnvVarSpec[] = [
   },
   { name: "OAO_KEY_PREFIX", description: "Prefix of every Redis key", default: "oao:" },
   { name: "OAO_QUEUE", description: "Name of the Redis job queue", default: "default" },
+  {
+    name: "OAO_REDIS_TIMEOUT_MS",
+    description:
+      "How long an operation waits for a Redis it cannot reach before failing (HTTP: 503), in ms",
+    default: `${DEFAULT_REDIS_TIMEOUT_MS} (run, resume, worker: ${PATIENT_REDIS_TIMEOUT_MS})`,
+  },
 ];
 
 /** Environment of tracing and logging: `OTEL_*`, `OAO_LOG_LEVEL`, `OAO_LOG_FORMAT`. */
@@ -224,6 +238,13 @@ export interface RuntimeOptions {
    * @default {false}
    */
   readOnly?: boolean;
+  /**
+   * How long a store operation waits for a Redis it cannot reach, when
+   * `OAO_REDIS_TIMEOUT_MS` is unset, in ms: short where requests wait on the
+   * stores, long where running executions should ride out a Redis restart.
+   * @default {DEFAULT_REDIS_TIMEOUT_MS}
+   */
+  redisTimeoutMs?: number;
 }
 
 /**
@@ -347,6 +368,15 @@ export async function createRuntime(
       throw new UsageError(`OAO_SANDBOX=process is not possible: ${possible}`, ctx.command.name);
     }
   }
+  const timeoutText = ctx.env("OAO_REDIS_TIMEOUT_MS") ||
+    String(options.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS);
+  const unavailableAfterMs = Number(timeoutText);
+  if (!/^[0-9]+$/.test(timeoutText) || !(unavailableAfterMs >= 1)) {
+    throw new UsageError(
+      `Invalid OAO_REDIS_TIMEOUT_MS "${timeoutText}": expected a whole number of ms, at least 1`,
+      ctx.command.name,
+    );
+  }
   const queueName = ctx.env("OAO_QUEUE") || "default";
   if (/[{}]/.test(queueName)) {
     throw new UsageError(`Invalid OAO_QUEUE "${queueName}": it must not contain "{" or "}"`);
@@ -378,14 +408,16 @@ export async function createRuntime(
         redisUrl: rawUrl,
         signal: ctx.signal,
         configWarnings: !options.readOnly,
+        // A query gives up as soon as a request would; a node waits for Redis at start.
+        ...(options.readOnly ? { unavailableAfterMs } : {}),
       });
     } catch (error) {
       await tracing.shutdown();
       throw error;
     }
-    eventStore = new RedisEventStore({ client, keyPrefix });
-    persistence = new RedisPersistenceAdapter({ client, keyPrefix });
-    queue = new RedisJobQueue({ client, keyPrefix, name: queueName });
+    eventStore = new RedisEventStore({ client, keyPrefix, unavailableAfterMs });
+    persistence = new RedisPersistenceAdapter({ client, keyPrefix, unavailableAfterMs });
+    queue = new RedisJobQueue({ client, keyPrefix, name: queueName, unavailableAfterMs });
     if (options.announce !== false) {
       log.info("Using Redis at {redisUrl} (key prefix {keyPrefix}, queue {queue})", {
         redisUrl,

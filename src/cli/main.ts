@@ -37,6 +37,7 @@ import {
 } from "./_command.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { eventsCommand } from "./commands/events.ts";
+import { forkCommand } from "./commands/fork.ts";
 import { replayCommand } from "./commands/replay.ts";
 import { resumeCommand } from "./commands/resume.ts";
 import { runCommand } from "./commands/run.ts";
@@ -45,6 +46,7 @@ import { serveCommand } from "./commands/serve.ts";
 import { startCommand } from "./commands/start.ts";
 import { statusCommand } from "./commands/status.ts";
 import { workerCommand } from "./commands/worker.ts";
+import { workflowCommand } from "./commands/workflow.ts";
 import { configureLoggingFromEnv } from "../logging/configure_logging.ts";
 import { loggingSettingsFromEnv } from "../logging/logging_env.ts";
 import { getOaoLogger } from "../logging/logger.ts";
@@ -66,6 +68,8 @@ export const COMMANDS: readonly Command[] = [
   eventsCommand,
   resumeCommand,
   replayCommand,
+  forkCommand,
+  workflowCommand,
   demoCommand,
 ];
 

@@ -57,6 +57,7 @@ import type { EnqueueOptions, JobQueue, JobSpec, QueueStats } from "../queue/job
 import { formatTraceparent, parseTraceparent } from "../tracing/trace_context.ts";
 import type { Tracer } from "../tracing/tracer.ts";
 import { CANCEL_KEY, CANCEL_REQUESTED, EXECUTION_QUEUED } from "../orchestrator/_queue_markers.ts";
+import { requestWorkflowCancel } from "../orchestrator/_workflow_run.ts";
 
 /** Options of {@linkcode QueueBackend}. */
 export interface QueueBackendOptions {
@@ -287,6 +288,27 @@ export class QueueBackend implements ExecutionBackend {
       time: this.#clock.now(),
     }, this.#append);
     return true;
+  }
+
+  /**
+   * Requests the cancellation of a workflow that another process runs on the
+   * shared stores (`oao workflow run` with `REDIS_URL`): the request is
+   * recorded in the workflow's log, and that process cancels the workflow
+   * within a second. (Worker nodes run no workflows; `startWorkflow` and
+   * `fork` are not offered.)
+   *
+   * @param workflowId The workflow.
+   * @param reason Recorded with the cancellation.
+   * @returns `false` when there is no such workflow or it already finished.
+   * @throws {TypeError} When the id is invalid.
+   */
+  async cancelWorkflow(workflowId: string, reason = "cancelled on request"): Promise<boolean> {
+    this.#assertOpen("cancelWorkflow");
+    return await requestWorkflowCancel(this.#store, workflowId, {
+      reason,
+      time: this.#clock.now(),
+      append: this.#append,
+    });
   }
 
   /**

@@ -14,7 +14,8 @@ import {
   ValueTooLargeError,
 } from "../errors.ts";
 import { jsonBytes, truncateText } from "../limits.ts";
-import type { Totals } from "../events/event_store.ts";
+import { DEFAULT_RETENTION_SECONDS, type Totals } from "../events/event_store.ts";
+import type { SaveOptions } from "../persistence/persistence_adapter.ts";
 import type { PublishOptions } from "../observability/event_bus.ts";
 import type { OaoEvent } from "../observability/events.ts";
 import {
@@ -43,6 +44,8 @@ export interface RunInit {
   executionId: string;
   agent: ResolvedAgent;
   task: unknown;
+  /** Outputs of the workflow tasks it depends on (workflow tasks only). */
+  dependencies?: Record<string, unknown>;
   policy: StrictPolicy;
   hash: string;
   view?: ExecutionView;
@@ -221,6 +224,7 @@ export class ExecutionRun {
           version: this.#init.agent.version,
           module: this.#init.agent.module,
           task: this.#init.task,
+          ...(this.#init.dependencies ? { dependencies: this.#init.dependencies } : {}),
           policy: this.#init.policy.limits,
           hash: this.#init.hash,
           peers: this.#init.agent.peers.map((p) => p.name),
@@ -241,6 +245,7 @@ export class ExecutionRun {
         output,
         durationMs: clock.now() - this.#startedAt,
       });
+      await this.#expireSnapshots();
       root.setStatus("ok");
     } catch (caught) {
       const failure = this.#fatal ?? caught;
@@ -252,6 +257,7 @@ export class ExecutionRun {
       root.recordException(failure);
       try {
         await this.#recordFailure(failure, error);
+        await this.#expireSnapshots();
       } catch (recordError) {
         if (recordError instanceof FencedError) throw recordError;
         this.#log.error("Cannot record the failure of execution {executionId}: {error}", {
@@ -337,9 +343,9 @@ export class ExecutionRun {
           ? reviewOutput.value
           : result.state;
       }
-      const saveOptions = this.#init.fencingToken === undefined
-        ? {}
-        : { fencingToken: this.#init.fencingToken };
+      // The state lives as long as the events: a retention from its last save.
+      const saveOptions: SaveOptions = { ttlSeconds: this.#retentionSeconds };
+      if (this.#init.fencingToken !== undefined) saveOptions.fencingToken = this.#init.fencingToken;
       await persistence.save(
         `${this.executionId}/state`,
         { step, phase, agentState: result.state, totals: this.#totals },
@@ -382,6 +388,7 @@ export class ExecutionRun {
         iteration,
         attempt,
         task: this.#init.task,
+        ...(this.#init.dependencies ? { dependencies: this.#init.dependencies } : {}),
         state: this.#agentState,
         peers: this.#peers,
       };
@@ -494,6 +501,26 @@ export class ExecutionRun {
     }
     this.#interrupt();
     throw error;
+  }
+
+  /** The retention of the execution's events and snapshots, in seconds. */
+  get #retentionSeconds(): number {
+    return this.#host.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
+  }
+
+  /**
+   * Once the final event is written, the snapshots of the execution expire
+   * with its events (a retention from now), never before them. Never throws:
+   * they would expire a retention after their last save anyway.
+   */
+  async #expireSnapshots(): Promise<void> {
+    try {
+      await this.#host.persistence.expireScope(this.executionId, this.#retentionSeconds);
+    } catch (error) {
+      this.#log.warn("Cannot set the expiry of the snapshots of {executionId}: {error}", {
+        error: this.#errorInfo(error).message,
+      });
+    }
   }
 
   async #recordFailure(failure: unknown, error: ErrorInfo): Promise<void> {

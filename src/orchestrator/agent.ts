@@ -46,8 +46,14 @@ export interface AgentContext<S = unknown, T = unknown> {
   readonly attempt: number;
   /** True when this step is delivered again because the agent's worker was restarted mid-step. */
   readonly redelivered: boolean;
-  /** The task the execution was started with. */
+  /** The task the execution was started with (in a workflow: the task's `input`). */
   readonly task: T;
+  /**
+   * In a workflow, the outputs of the tasks this one depends on, by task
+   * name (`{ fetch: <output of "fetch"> }`); `{}` outside workflows and for
+   * tasks without dependencies.
+   */
+  readonly dependencies: Readonly<Record<string, unknown>>;
   /** The agent's state: persisted after every step. Mutate it or return a new one. */
   state: S;
   /** Structured logger; records carry the execution id and the agent. */
@@ -120,6 +126,8 @@ export interface StepMessage {
   iteration: number;
   attempt: number;
   task: unknown;
+  /** Outputs of the workflow tasks this execution depends on (absent outside workflows). */
+  dependencies?: Record<string, unknown>;
   state: unknown;
   peers: Record<string, string>;
 }
@@ -242,6 +250,7 @@ async function runStep<S, T>(
     attempt: message.attempt,
     redelivered: actor.message.redelivered,
     task: message.task as T,
+    dependencies: Object.freeze({ ...message.dependencies }),
     state:
       (message.phase === "INIT" && message.state === undefined
         ? (agent.initialState ? agent.initialState(message.task as T) : {})

@@ -8,6 +8,7 @@
  */
 import { OaoError } from "../errors.ts";
 import type { PolicyLimits } from "./policy.ts";
+import type { WorkflowSpec } from "./workflow.ts";
 
 /**
  * The node runs as many executions as it may and its waiting line is full:
@@ -87,4 +88,33 @@ export interface ExecutionBackend {
   inFlight(): Promise<number>;
   /** Releases resources. */
   close(): Promise<void>;
+  /**
+   * Starts a workflow; resolves once its start is recorded. Absent when the
+   * backend runs no workflows (the HTTP API answers 501).
+   * @throws {TypeError | RangeError} Naming what is invalid, or a taken id; nothing is written then.
+   * @throws {UnknownAgentError} When a task names an unregistered agent.
+   */
+  startWorkflow?(spec: WorkflowSpec): Promise<{ workflowId: string }>;
+  /**
+   * Requests a workflow's cancellation; resolves `false` when it is unknown
+   * or already finished. Absent when the backend runs no workflows.
+   */
+  cancelWorkflow?(workflowId: string, reason?: string): Promise<boolean>;
+  /**
+   * Starts a new execution sharing an execution's history up to step
+   * `fromStep`; resolves with its id once its log is written. Absent when the
+   * backend cannot fork (the HTTP API answers 501).
+   * @throws {ExecutionNotFoundError} When there is no such execution.
+   * @throws {RangeError} When `fromStep` is not a completed step.
+   * @throws {TypeError} When the new id is invalid or taken; nothing is written then.
+   */
+  fork?(executionId: string, options: ForkRequest): Promise<{ executionId: string }>;
+}
+
+/** What {@linkcode ExecutionBackend.fork} needs. */
+export interface ForkRequest {
+  /** A completed step of the execution: the fork continues after it. */
+  fromStep: number;
+  /** Id of the new execution. @default {a new one} */
+  executionId?: string;
 }

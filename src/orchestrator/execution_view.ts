@@ -82,6 +82,8 @@ export interface ExecutionView {
   version: string;
   /** The task. */
   task: unknown;
+  /** Outputs of the workflow tasks it depends on (workflow tasks only). */
+  dependencies?: Record<string, unknown>;
   /** Policy limits in force. */
   policy: PolicyLimits;
   /** Execution hash. */
@@ -173,6 +175,9 @@ export function projectExecution(
   };
   if (typeof d.traceparent === "string") view.traceparent = d.traceparent;
   if (d.forkedFrom) view.forkedFrom = d.forkedFrom as { executionId: string; step: number };
+  if (typeof d.dependencies === "object" && d.dependencies !== null) {
+    view.dependencies = d.dependencies as Record<string, unknown>;
+  }
   const calls = new Map<string, ToolCallRecord>();
   let segmentStart = start.time;
   for (const event of events) {

@@ -64,13 +64,15 @@ import { resolveRetryPolicy, type RetryPolicy } from "./retry_policy.ts";
 import { defineTool, type ToolDefinition } from "./tool.ts";
 import { ExecutionRun, type ResolvedAgent, type RunHost } from "./_execution.ts";
 import { assertJsonWithin, validateToolCallRequest } from "./_boundary.ts";
+import type { StartedWorkflow, WorkflowReport, WorkflowSpec } from "./workflow.ts";
 import {
-  validateWorkflow,
-  type WorkflowRecord,
-  type WorkflowReport,
-  type WorkflowSpec,
-} from "./workflow.ts";
-import { runWorkflow, type WorkflowHost } from "./_workflow_run.ts";
+  loadWorkflow,
+  prepareWorkflow,
+  requestWorkflowCancel,
+  type WorkflowHost,
+  WorkflowRun,
+} from "./_workflow_run.ts";
+import { assertDependencies, assertId } from "./_inputs.ts";
 import { assertAgentModuleExists, declaredAgentVersion } from "./_agent_module.ts";
 
 /** An agent as registered: by name, with its module and the permissions it is granted. */
@@ -185,6 +187,12 @@ export interface RunOptions {
   fencingToken?: number;
   /** Cancels the execution. */
   signal?: AbortSignal;
+  /**
+   * Outputs of the tasks this execution depends on, by name, given to the
+   * agent as `ctx.dependencies` (workflows set it for their tasks). JSON;
+   * part of the execution hash. @default {{}}
+   */
+  dependencies?: Record<string, unknown>;
 }
 
 /** An execution started in the background. */
@@ -260,6 +268,7 @@ export class Orchestrator {
   readonly #tools = new Map<string, ToolDefinition<unknown, unknown>>();
   readonly #runs = new Map<string, ExecutionRun>();
   readonly #settled = new Map<string, Promise<unknown>>();
+  readonly #workflows = new Map<string, { run: WorkflowRun; done: Promise<unknown> }>();
   readonly #log = getLogger(["oao", "orchestrator"]);
   #closed = false;
 
@@ -438,26 +447,23 @@ export class Orchestrator {
    * @param options As for {@linkcode Orchestrator.run}.
    * @returns The id and a promise of the report.
    * @throws {UnknownAgentError} When no agent has that name.
+   * @throws {TypeError} When the task or the dependencies are not JSON, or
+   *   the execution id is invalid (1–200 letters, digits, `_`, `.`, `-`) or taken.
    */
   async start(agent: string, task: unknown, options: RunOptions = {}): Promise<StartedExecution> {
     this.#assertOpen();
     this.#resolveAgent(agent);
     canonicalJson(task ?? null);
     assertJsonWithin(task ?? null, "The task", this.#limits.maxValueBytes);
-    const executionId = options.executionId ?? newExecutionId();
-    if (!NAME.test(executionId)) {
-      throw new TypeError(
-        `Invalid executionId ${
-          JSON.stringify(executionId)
-        }: expected letters, digits, "_", "." or "-"`,
-      );
-    }
+    const { dependencies } = options;
+    if (dependencies !== undefined) assertDependencies(dependencies, this.#limits.maxValueBytes);
+    const executionId = assertId(options.executionId ?? newExecutionId(), "executionId");
     if (this.#runs.has(executionId) || (await this.#started(executionId))) {
       throw new TypeError(`Execution "${executionId}" already exists`);
     }
     const policy = options.policy ? this.#policy.with(options.policy) : this.#policy;
     const resolved = await this.#resolveAgentVersioned(agent);
-    const hash = await this.executionHash(resolved, task, policy);
+    const hash = await this.#hash(resolved, task, policy, dependencies);
     if (options.fencingToken !== undefined) {
       await this.eventStore.fence(executionId, options.fencingToken);
     }
@@ -465,6 +471,7 @@ export class Orchestrator {
       executionId,
       agent: resolved,
       task,
+      ...(dependencies ? { dependencies } : {}),
       policy,
       hash,
       ...this.#runExtras(options),
@@ -509,12 +516,13 @@ export class Orchestrator {
     }
     const resolved = await this.#resolveAgentVersioned(view.agent);
     const policy = new StrictPolicy({ ...recordedLimits(view.policy), ...options.policy });
-    const hash = await this.executionHash(resolved, view.task, policy);
+    const hash = await this.#hash(resolved, view.task, policy, view.dependencies);
     if (hash !== view.hash) throw new ExecutionHashMismatchError(executionId, view.hash, hash);
     const run = new ExecutionRun(this.#runHost(), {
       executionId,
       agent: resolved,
       task: view.task,
+      ...(view.dependencies ? { dependencies: view.dependencies } : {}),
       policy,
       hash,
       view,
@@ -556,6 +564,8 @@ export class Orchestrator {
    * @param options `fromStep` (a completed step) and run options for the new execution.
    * @returns The new execution's report.
    * @throws {RangeError} When `fromStep` is not a completed step.
+   * @throws {TypeError} When the new id is invalid or taken (nothing is written then).
+   * @throws {ExecutionNotFoundError} When there is no such execution.
    */
   async fork(
     executionId: string,
@@ -570,12 +580,17 @@ export class Orchestrator {
    * @param executionId The execution to fork.
    * @param options `fromStep` and run options.
    * @returns The new id and a promise of the report.
+   * @throws {RangeError} When `fromStep` is not a completed step.
+   * @throws {TypeError} When the new id is invalid or taken (nothing is written then).
+   * @throws {ExecutionNotFoundError} When there is no such execution.
    */
   async startFork(
     executionId: string,
     options: RunOptions & { fromStep: number },
   ): Promise<StartedExecution> {
     this.#assertOpen();
+    assertId(executionId, "executionId");
+    const newId = assertId(options.executionId ?? newExecutionId(), "executionId of the fork");
     const events = await this.eventStore.readRange(executionId);
     const source = projectExecution(executionId, events);
     const { fromStep } = options;
@@ -590,9 +605,8 @@ export class Orchestrator {
     }
     const resolved = await this.#resolveAgentVersioned(source.agent);
     const policy = new StrictPolicy({ ...recordedLimits(source.policy), ...options.policy });
-    const hash = await this.executionHash(resolved, source.task, policy);
-    const newId = options.executionId ?? newExecutionId();
-    if ((await this.eventStore.count(newId)) > 0) {
+    const hash = await this.#hash(resolved, source.task, policy, source.dependencies);
+    if (this.#runs.has(newId) || (await this.eventStore.count(newId)) > 0) {
       throw new TypeError(`Execution "${newId}" already exists`);
     }
     const cut = events.findIndex((e) => e.type === "STEP_COMPLETED" && e.step === fromStep);
@@ -638,8 +652,20 @@ export class Orchestrator {
    * @returns 64 hex characters.
    */
   async executionHash(agent: ResolvedAgent, task: unknown, policy: StrictPolicy): Promise<string> {
+    return await this.#hash(agent, task, policy, undefined);
+  }
+
+  // The execution hash; the dependencies of a workflow task are part of it
+  // (left out when there are none, so other executions keep their hash).
+  async #hash(
+    agent: ResolvedAgent,
+    task: unknown,
+    policy: StrictPolicy,
+    dependencies: Record<string, unknown> | undefined,
+  ): Promise<string> {
     const tools = (agent.tools ?? [...this.#tools.keys()]).slice().sort();
     return await sha256Hex(canonicalJson({
+      ...(dependencies ? { dependencies } : {}),
       task: task ?? null,
       agent: {
         name: agent.name,
@@ -652,44 +678,80 @@ export class Orchestrator {
   }
 
   /**
-   * Runs a workflow (a DAG of tasks, each an execution) to the end.
+   * Runs a workflow (a DAG of tasks, each an execution) to the end. Each
+   * task's agent gets the task's `input` as `ctx.task` and the outputs of
+   * its dependencies as `ctx.dependencies`.
    *
    * @param spec Tasks, dependencies, concurrency and failure policy.
    * @returns The workflow report.
-   * @throws {TypeError} Naming a duplicate task, an unknown dependency, a cycle or an unknown agent.
+   * @throws {TypeError | RangeError} Naming an invalid field, a duplicate task,
+   *   an unknown dependency, a cycle, or a taken id; nothing is written then.
+   * @throws {UnknownAgentError} When a task names an unregistered agent.
    */
   async runWorkflow(spec: WorkflowSpec): Promise<WorkflowReport> {
+    return await (await this.startWorkflow(spec)).done;
+  }
+
+  /**
+   * Like {@linkcode Orchestrator.runWorkflow}, returning once the workflow
+   * is validated and its start recorded.
+   *
+   * @param spec Tasks, dependencies, concurrency and failure policy.
+   * @returns The workflow id and a promise of the report.
+   * @throws {TypeError | RangeError} As for `runWorkflow`; nothing is written then.
+   * @throws {UnknownAgentError} When a task names an unregistered agent.
+   */
+  async startWorkflow(spec: WorkflowSpec): Promise<StartedWorkflow> {
     this.#assertOpen();
-    const id = spec.id ?? `wf-${Date.now().toString(36)}-${newSpanId().slice(0, 10)}`;
-    const validated = validateWorkflow(spec, id);
-    for (const task of validated.tasks) this.#resolveAgent(task.agent);
-    if ((await this.eventStore.count(id)) > 0) {
-      throw new TypeError(`Workflow "${id}" already exists`);
-    }
-    const record: WorkflowRecord = {
-      spec: validated,
-      tasks: Object.fromEntries(
-        validated.tasks.map((t) => [t.name, { status: "PENDING", executionId: `${id}.${t.name}` }]),
-      ),
-      completionOrder: [],
-      startedAt: this.#clock.now(),
-    };
-    return await runWorkflow(this.#workflowHost(), record, false);
+    const run = await prepareWorkflow(this.#workflowHost(), spec);
+    return { workflowId: run.workflowId, done: this.#trackWorkflow(run) };
   }
 
   /**
    * Continues a workflow whose process died: completed tasks are not run
-   * again; tasks that were running are resumed.
+   * again; tasks that were running are resumed. A workflow that already
+   * finished is not run again: its recorded report is returned.
    *
    * @param workflowId The workflow.
    * @returns The workflow report.
    * @throws {ExecutionNotFoundError} When no such workflow was recorded.
+   * @throws {TypeError} When the id is invalid or the workflow runs in this process.
    */
   async resumeWorkflow(workflowId: string): Promise<WorkflowReport> {
     this.#assertOpen();
-    const snapshot = await this.persistence.load<WorkflowRecord>(`${workflowId}/workflow`);
-    if (!snapshot) throw new ExecutionNotFoundError(workflowId);
-    return await runWorkflow(this.#workflowHost(), snapshot.data, true);
+    if (this.#workflows.has(workflowId)) {
+      throw new TypeError(`Workflow "${workflowId}" is already running in this process`);
+    }
+    const loaded = await loadWorkflow(this.#workflowHost(), workflowId);
+    return loaded instanceof WorkflowRun ? await this.#trackWorkflow(loaded) : loaded;
+  }
+
+  /**
+   * Cancels a workflow: its running tasks are cancelled and its pending ones
+   * never start; it ends `CANCELLED`. The request is recorded in the
+   * workflow's log, so a workflow running in another process sharing the
+   * stores is cancelled too (within a second), and one whose process died
+   * ends cancelled when it is resumed.
+   *
+   * @param workflowId The workflow.
+   * @param reason Recorded with the cancellation. @default {"cancelled on request"}
+   * @returns `false` when there is no such workflow or it already finished.
+   * @throws {TypeError} When the id is invalid.
+   */
+  async cancelWorkflow(workflowId: string, reason = "cancelled on request"): Promise<boolean> {
+    const requested = await requestWorkflowCancel(this.eventStore, workflowId, {
+      reason,
+      time: this.#clock.now(),
+      ...(this.#retention === undefined ? {} : { append: { expire: this.#retention } }),
+    });
+    if (requested) this.#workflows.get(workflowId)?.run.cancel(reason);
+    return requested;
+  }
+
+  #trackWorkflow(run: WorkflowRun): Promise<WorkflowReport> {
+    const done = run.run().finally(() => this.#workflows.delete(run.workflowId));
+    this.#workflows.set(run.workflowId, { run, done: done.catch(() => {}) });
+    return done;
   }
 
   #workflowHost(): WorkflowHost {
@@ -698,6 +760,12 @@ export class Orchestrator {
       eventStore: this.eventStore,
       clock: this.#clock,
       retentionSeconds: this.#retention,
+      checkTask: (task) => {
+        this.#resolveAgent(task.agent);
+        if (task.policy) this.#policy.with(task.policy);
+        const { maxValueBytes } = this.#limits;
+        assertJsonWithin(task.input ?? null, `The input of task "${task.name}"`, maxValueBytes);
+      },
       start: (agent, task, options) => this.start(agent, task, options),
       resume: (executionId) => this.startResume(executionId),
       exists: async (executionId) => (await this.eventStore.count(executionId)) > 0,
@@ -713,8 +781,10 @@ export class Orchestrator {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const workflows = [...this.#workflows.values()];
+    for (const { run } of workflows) run.cancel("the orchestrator is shutting down");
     for (const run of this.#runs.values()) run.cancel("the orchestrator is shutting down");
-    await Promise.allSettled([...this.#settled.values()]);
+    await Promise.allSettled([...this.#settled.values(), ...workflows.map((w) => w.done)]);
     if (this.#agentRuntime !== this.system) {
       await this.#agentRuntime.shutdown("orchestrator closed");
     }

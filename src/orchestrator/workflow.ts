@@ -1,39 +1,53 @@
 /**
  * Workflows: a DAG of named tasks, each run by an agent as an execution.
- * Validated up front (unknown dependency, cycle, duplicate name), scheduled
- * as soon as a task's dependencies complete (not level by level), with a
- * concurrency limit. Each task receives its dependencies' outputs. A failed
- * task fails the workflow; its dependents are skipped (`skip-dependents`,
- * the default) or everything still pending is cancelled (`fail-fast`). The
- * workflow's progress is persisted, so a crashed workflow resumes without
- * re-running completed tasks.
+ * Validated before anything is written (ids, the type of every field, JSON
+ * inputs, unknown dependencies, cycles, duplicate names, unknown agents),
+ * scheduled as soon as a task's dependencies complete (not level by level),
+ * with a concurrency limit. An agent receives its task's `input` as
+ * `ctx.task` and its dependencies' outputs as `ctx.dependencies`, by task
+ * name. A failed task fails the workflow; its dependents are skipped
+ * (`skip-dependents`, the default) or everything still pending is cancelled
+ * (`fail-fast`). The workflow's progress is persisted, so a crashed workflow
+ * resumes without re-running completed tasks; its events (`WORKFLOW_STARTED`,
+ * `TASK_STARTED`, …) are the log of the workflow id.
  *
- * @example One task, then two that depend on it
+ * @example Two research tasks, then a critic that reads both outputs
  * ```ts
- * import { defineTool, Orchestrator } from "@oao/runtime";
+ * import { Orchestrator } from "@oao/runtime";
+ * import { exampleTools } from "../../actors/example_tools.ts";
  * import assert from "node:assert/strict";
  *
  * const orchestrator = new Orchestrator({
- *   tools: [defineTool({ name: "process_item", run: () => "processed" })],
- *   agents: [{ name: "bench", module: new URL("../../actors/bench_agent.ts", import.meta.url) }],
+ *   tools: exampleTools,
+ *   agents: [
+ *     { name: "researcher", module: new URL("../../actors/research_agent.ts", import.meta.url) },
+ *     { name: "critic", module: new URL("../../actors/critic_agent.ts", import.meta.url) },
+ *   ],
  * });
  * const report = await orchestrator.runWorkflow({
  *   tasks: [
- *     { name: "fetch", agent: "bench", input: { url: "https://example.com" } },
- *     { name: "summarize", agent: "bench", dependsOn: ["fetch"] },
- *     { name: "translate", agent: "bench", dependsOn: ["fetch"] },
+ *     { name: "actors", agent: "researcher", input: { topic: "Actor systems", sources: 2 } },
+ *     { name: "dags", agent: "researcher", input: { topic: "DAGs", sources: 1 } },
+ *     { name: "review", agent: "critic", dependsOn: ["actors", "dags"] },
  *   ],
  * });
  * assert.equal(report.status, "SUCCESS");
- * assert.equal(report.completionOrder[0], "fetch");
- * assert.equal(report.tasks.summarize?.output, "processed");
+ * const actors = report.tasks.actors?.output as { summary: string; notes: string[] };
+ * assert.equal(actors.summary, "Actor systems: 2 sources read");
+ * assert.match(actors.notes[0]!, /^Page https:\/\/example\.org\/actor-systems-\(part-1\)\/1: /);
+ * // The critic ran on its dependencies' outputs (ctx.dependencies).
+ * assert.deepEqual(report.tasks.review?.output, { actors: "well sourced", dags: "too thin" });
+ * assert.equal(report.tasks.review?.executionId, `${report.workflowId}.review`);
  * await orchestrator.close();
  * ```
  *
  * @module
  */
 import type { ErrorInfo } from "../errors.ts";
+import { newSpanId } from "../tracing/trace_context.ts";
+import { canonicalJson } from "./canonical_json.ts";
 import type { PolicyLimits } from "./policy.ts";
+import { assertId, MAX_ID_LENGTH } from "./_inputs.ts";
 
 /** One task of a workflow. */
 export interface WorkflowTask {
@@ -41,7 +55,11 @@ export interface WorkflowTask {
   name: string;
   /** Registered agent that runs it. */
   agent: string;
-  /** Task input (JSON); the agent receives `{ input, dependencies: { <name>: output } }`. */
+  /**
+   * Task input (JSON): the agent receives it as `ctx.task`; the outputs of
+   * the tasks it depends on are `ctx.dependencies` (`{ <name>: output }`).
+   * @default {null}
+   */
   input?: unknown;
   /** Names of tasks that must succeed first. @default {[]} */
   dependsOn?: string[];
@@ -52,9 +70,15 @@ export interface WorkflowTask {
 /** What happens when a task fails. */
 export type FailurePolicy = "skip-dependents" | "fail-fast";
 
+/** The failure policies. */
+export const FAILURE_POLICIES: readonly FailurePolicy[] = ["skip-dependents", "fail-fast"];
+
 /** A workflow. */
 export interface WorkflowSpec {
-  /** Workflow id; task executions are `<id>.<task name>`. @default {a new id} */
+  /**
+   * Workflow id (1–200 letters, digits, `_`, `.`, `-`); task executions are
+   * `<id>.<task name>`. @default {a new id, `wf-…`}
+   */
   id?: string;
   /** The tasks. */
   tasks: WorkflowTask[];
@@ -86,18 +110,29 @@ export interface TaskState {
   reason?: string;
 }
 
+/** Status of a finished workflow. */
+export type WorkflowOutcome = "SUCCESS" | "FAILED" | "CANCELLED";
+
 /** The result of a workflow. */
 export interface WorkflowReport {
   /** Workflow id. */
   workflowId: string;
-  /** `SUCCESS` when every task succeeded. */
-  status: "SUCCESS" | "FAILED";
+  /** `SUCCESS` when every task succeeded, `CANCELLED` when the workflow was cancelled. */
+  status: WorkflowOutcome;
   /** Every task's state. */
   tasks: Record<string, TaskState>;
   /** Task names in the order they finished. */
   completionOrder: string[];
   /** Start to finish (across resumes), in ms. */
   durationMs: number;
+}
+
+/** A workflow started in the background. */
+export interface StartedWorkflow {
+  /** Its id. */
+  workflowId: string;
+  /** Settles with the report. */
+  done: Promise<WorkflowReport>;
 }
 
 /** The persisted progress of a workflow. */
@@ -107,64 +142,88 @@ export interface WorkflowRecord {
   completionOrder: string[];
   startedAt: number;
   finishedAt?: number;
+  /** How it ended (absent while it runs). */
+  status?: WorkflowOutcome;
 }
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
+const SPEC_FIELDS = ["id", "tasks", "concurrency", "onFailure"];
+const TASK_FIELDS = ["name", "agent", "input", "dependsOn", "policy"];
 
 /**
- * Validates a workflow and fills in defaults.
+ * A new workflow id: time-ordered and unique.
+ *
+ * @returns `wf-<base36 time>-<random>`.
+ *
+ * @example
+ * ```ts
+ * import { newWorkflowId } from "./workflow.ts";
+ * console.assert(/^wf-[0-9a-z]+-[0-9a-f]{10}$/.test(newWorkflowId()));
+ * ```
+ */
+export function newWorkflowId(): string {
+  return `wf-${Date.now().toString(36)}-${newSpanId().slice(0, 10)}`;
+}
+
+/**
+ * Validates a workflow and fills in defaults. Every field is checked (type,
+ * range, unknown fields refused, inputs JSON), so that nothing is written
+ * for a workflow that cannot run.
  *
  * @param spec The workflow.
- * @param id The id to use when the spec has none.
+ * @param id The id to use when the spec has none. @default {a new id}
  * @returns The complete spec.
- * @throws {TypeError} Naming the duplicate task, the unknown dependency or the cycle.
- * @throws {RangeError} For a bad concurrency.
+ * @throws {TypeError} Naming the field of the wrong type, the unknown field,
+ *   the duplicate task, the unknown dependency or the cycle.
+ * @throws {RangeError} For a bad concurrency, or a task whose execution id
+ *   (`<id>.<name>`) would be longer than 200 characters.
  *
  * @example
  * ```ts
  * import { validateWorkflow } from "./workflow.ts";
- * try {
- *   validateWorkflow({ tasks: [{ name: "a", agent: "x", dependsOn: ["b"] }, { name: "b", agent: "x", dependsOn: ["a"] }] }, "wf");
- * } catch (e) {
- *   console.assert((e as Error).message.includes("cycle"));
- * }
+ * import assert from "node:assert/strict";
+ * assert.throws(
+ *   () => validateWorkflow({ tasks: [{ name: "a", agent: "x", dependsOn: ["b"] }, { name: "b", agent: "x", dependsOn: ["a"] }] }, "wf"),
+ *   /has a cycle/,
+ * );
+ * const spec = JSON.parse('{ "tasks": [{ "name": "b", "agent": "x", "dependsOn": "a" }] }');
+ * assert.throws(
+ *   () => validateWorkflow(spec, "wf"),
+ *   /Invalid workflow field "tasks\[0\]\.dependsOn" "a": expected an array of task names/,
+ * );
+ * assert.equal(validateWorkflow({ tasks: [{ name: "a", agent: "x" }] }, "wf").concurrency, 4);
  * ```
  */
-export function validateWorkflow(spec: WorkflowSpec, id: string): WorkflowRecord["spec"] {
-  if (typeof spec !== "object" || spec === null || !Array.isArray(spec.tasks)) {
-    throw new TypeError(`Invalid workflow: expected { tasks: [...] }`);
+export function validateWorkflow(spec: WorkflowSpec, id?: string): WorkflowRecord["spec"] {
+  if (!_isObject(spec)) {
+    throw new TypeError(`Invalid workflow ${_brief(spec)}: expected { tasks: [...] }`);
   }
-  if (spec.tasks.length === 0) throw new TypeError(`Invalid workflow "${id}": it has no tasks`);
+  _refuseUnknown(spec, SPEC_FIELDS, "");
+  const workflowId = assertId(spec.id ?? id ?? newWorkflowId(), "workflow id");
+  if (!Array.isArray(spec.tasks)) throw _fieldError("tasks", spec.tasks, "an array of tasks");
+  if (spec.tasks.length === 0) {
+    throw new TypeError(`Invalid workflow "${workflowId}": it has no tasks`);
+  }
   const concurrency = spec.concurrency ?? 4;
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
+  if (typeof concurrency !== "number" || !Number.isInteger(concurrency) || concurrency < 1) {
     throw new RangeError(
-      `Invalid workflow concurrency ${JSON.stringify(concurrency)}: expected an integer >= 1`,
+      `Invalid workflow field "concurrency" ${_brief(concurrency)}: expected an integer >= 1`,
     );
   }
   const onFailure = spec.onFailure ?? "skip-dependents";
-  if (onFailure !== "skip-dependents" && onFailure !== "fail-fast") {
-    throw new TypeError(
-      `Invalid workflow onFailure ${
-        JSON.stringify(onFailure)
-      }: expected "skip-dependents" or "fail-fast"`,
-    );
+  if (!FAILURE_POLICIES.includes(onFailure)) {
+    throw _fieldError("onFailure", onFailure, `"skip-dependents" or "fail-fast"`);
   }
   const names = new Set<string>();
-  for (const task of spec.tasks) {
-    if (typeof task?.name !== "string" || !NAME.test(task.name)) {
-      throw new TypeError(
-        `Invalid task name ${
-          JSON.stringify(task?.name)
-        }: expected letters, digits, "_", "." or "-"`,
-      );
+  const tasks = spec.tasks.map((task, i) => {
+    const checked = _validateTask(task, `tasks[${i}]`, workflowId);
+    if (names.has(checked.name)) {
+      throw new TypeError(`Duplicate task name "${checked.name}" in workflow "${workflowId}"`);
     }
-    if (names.has(task.name)) {
-      throw new TypeError(`Duplicate task name "${task.name}" in workflow "${id}"`);
-    }
-    names.add(task.name);
-    if (typeof task.agent !== "string") throw new TypeError(`Task "${task.name}" names no agent`);
-  }
-  for (const task of spec.tasks) {
+    names.add(checked.name);
+    return checked;
+  });
+  for (const task of tasks) {
     for (const dep of task.dependsOn ?? []) {
       if (!names.has(dep)) {
         throw new TypeError(`Task "${task.name}" depends on unknown task "${dep}"`);
@@ -172,9 +231,76 @@ export function validateWorkflow(spec: WorkflowSpec, id: string): WorkflowRecord
       if (dep === task.name) throw new TypeError(`Task "${task.name}" depends on itself (a cycle)`);
     }
   }
-  const cycle = findCycle(spec.tasks);
-  if (cycle) throw new TypeError(`Workflow "${id}" has a cycle: ${cycle.join(" → ")}`);
-  return { id, tasks: spec.tasks, concurrency, onFailure };
+  const cycle = findCycle(tasks);
+  if (cycle) throw new TypeError(`Workflow "${workflowId}" has a cycle: ${cycle.join(" → ")}`);
+  return { id: workflowId, tasks, concurrency, onFailure };
+}
+
+function _validateTask(task: unknown, path: string, workflowId: string): WorkflowTask {
+  if (!_isObject(task)) throw _fieldError(path, task, "a task object { name, agent, ... }");
+  _refuseUnknown(task, TASK_FIELDS, `${path}.`);
+  const { name, agent, input, dependsOn, policy } = task as Partial<WorkflowTask>;
+  if (typeof name !== "string" || !NAME.test(name)) {
+    throw _fieldError(`${path}.name`, name, `letters, digits, "_", "." or "-"`);
+  }
+  if (workflowId.length + 1 + name.length > MAX_ID_LENGTH) {
+    throw new RangeError(
+      `Invalid workflow field "${path}.name" "${name}": its execution id "${workflowId}.${name}" would be longer than ${MAX_ID_LENGTH} characters`,
+    );
+  }
+  if (typeof agent !== "string" || agent === "") {
+    throw _fieldError(`${path}.agent`, agent, "the name of a registered agent");
+  }
+  if (
+    dependsOn !== undefined &&
+    (!Array.isArray(dependsOn) || dependsOn.some((d: unknown) => typeof d !== "string"))
+  ) {
+    throw _fieldError(`${path}.dependsOn`, dependsOn, "an array of task names");
+  }
+  if (policy !== undefined && (!_isObject(policy) || Array.isArray(policy))) {
+    throw _fieldError(`${path}.policy`, policy, "an object of policy limits");
+  }
+  try {
+    canonicalJson(input ?? null);
+  } catch (error) {
+    throw new TypeError(
+      `Invalid workflow field "${path}.input" of task "${name}": ${(error as Error).message}`,
+    );
+  }
+  const checked: WorkflowTask = { name, agent };
+  if (input !== undefined) checked.input = input;
+  if (dependsOn !== undefined) checked.dependsOn = [...dependsOn];
+  if (policy !== undefined) checked.policy = policy;
+  return checked;
+}
+
+function _isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function _refuseUnknown(value: Record<string, unknown>, fields: string[], path: string): void {
+  const unknown = Object.keys(value).find((key) => !fields.includes(key));
+  if (unknown !== undefined) {
+    throw new TypeError(
+      `Unknown workflow field "${path}${unknown}" (expected ${
+        fields.map((f) => `"${path}${f}"`).join(", ")
+      })`,
+    );
+  }
+}
+
+function _fieldError(path: string, value: unknown, expected: string): TypeError {
+  return new TypeError(`Invalid workflow field "${path}" ${_brief(value)}: expected ${expected}`);
+}
+
+function _brief(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
 }
 
 function findCycle(tasks: WorkflowTask[]): string[] | undefined {

@@ -2,12 +2,14 @@
 // execution id, list, cancel, fork; invalid requests refused with nothing
 // written; 501 on a node that hands executions to workers.
 import assert from "node:assert/strict";
-import { type Json, startTestServer, type TestServer } from "./_server.ts";
+import { type Json, sleepTool, startTestServer, type TestServer } from "./_server.ts";
 import { createApiApp } from "../../src/api/app.ts";
 import { OaoMetrics } from "../../src/api/metrics.ts";
 import { QueueBackend } from "../../src/distributed/queue_backend.ts";
 import { InMemoryEventStore } from "../../src/events/in_memory_event_store.ts";
 import { InMemoryJobQueue } from "../../src/queue/in_memory_job_queue.ts";
+import { InMemoryPersistenceAdapter } from "../../src/persistence/in_memory_persistence_adapter.ts";
+import { Orchestrator } from "../../src/orchestrator/orchestrator.ts";
 
 const body = (value: unknown) => ({ body: JSON.stringify(value) });
 
@@ -274,20 +276,28 @@ Deno.test("POST /executions/:id/fork starts a new execution from a completed ste
   }
 });
 
-Deno.test("a node that hands executions to workers answers 501 to workflows and forks, and still reads workflows", async () => {
+Deno.test("a node that hands executions to workers answers 501 to starting workflows and to forks, and cancels a workflow another process runs", async () => {
   const queue = new InMemoryJobQueue();
   const eventStore = new InMemoryEventStore();
+  const persistence = new InMemoryPersistenceAdapter();
   const backend = new QueueBackend({ queue, eventStore, agents: ["tester"] });
   const app = createApiApp({
     backend,
     eventStore,
     metrics: new OaoMetrics({ inFlight: () => backend.inFlight() }),
   });
-  const post = (path: string, value: unknown) =>
+  // Another process on the same stores (`oao workflow run` with REDIS_URL).
+  const runner = new Orchestrator({
+    eventStore,
+    persistence,
+    tools: [sleepTool as never],
+    agents: [{ name: "tester", module: new URL("../fixtures/test_agent.ts", import.meta.url) }],
+  });
+  const post = (path: string, value?: unknown) =>
     app.request(path, {
       method: "POST",
       headers: { "content-type": "application/json", host: "localhost" },
-      body: JSON.stringify(value),
+      ...(value === undefined ? {} : { body: JSON.stringify(value) }),
     });
   try {
     for (
@@ -301,9 +311,26 @@ Deno.test("a node that hands executions to workers answers 501 to workflows and 
       assert.equal((await answer.json()).error.code, "not_supported");
     }
     assert.deepEqual(await eventStore.listExecutions(), []);
+    const started = await runner.startWorkflow({
+      id: "wf-elsewhere",
+      tasks: [{
+        name: "long",
+        agent: "tester",
+        input: { calls: [{ tool: "sleep", args: { ms: 10_000 } }] },
+      }],
+    });
     const list = await app.request("/workflows", { headers: { host: "localhost" } });
-    assert.deepEqual(await list.json(), { workflows: [] });
+    assert.deepEqual((await list.json()).workflows.map((w: Json) => w.workflowId), [
+      "wf-elsewhere",
+    ]);
+    const cancel = await post("/workflows/wf-elsewhere/cancel");
+    assert.equal(cancel.status, 202, await cancel.clone().text());
+    const report = await started.done;
+    assert.equal(report.status, "CANCELLED");
+    assert.equal(report.tasks.long?.status, "CANCELLED");
+    assert.equal((await post("/workflows/wf-elsewhere/cancel")).status, 409);
   } finally {
+    await runner.close();
     await backend.close();
     await queue.close();
     await eventStore.close();

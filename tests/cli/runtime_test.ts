@@ -65,7 +65,7 @@ Deno.test("with REDIS_URL every store is on Redis, under OAO_KEY_PREFIX, and rea
   const runtime = await createRuntime(context([], redis.env), { announce: false });
   try {
     assert.equal(runtime.storage, "redis");
-    assert.equal(runtime.redisUrl, "redis://127.0.0.1:6379");
+    assert.equal(runtime.redisUrl, redis.env.REDIS_URL);
     assert.equal(await runtime.ready(), true);
     await runtime.eventStore.appendEvent("exec-rt", { type: "PROBE" });
     await runtime.queue.enqueue({ executionId: "exec-rt", agent: "flaky", task: {} });

@@ -35,6 +35,7 @@ export const forkExecution: ApiRoute = {
         content: jsonContent(ForkResponseSchema),
       },
       ...ID_ANSWERS,
+      408: errorAnswer("The body did not arrive in time"),
       409: errorAnswer("The new execution id is taken"),
       413: errorAnswer("Body larger than the limit (1 MiB by default)"),
       415: errorAnswer("Content type other than application/json"),

@@ -2,8 +2,10 @@
  * Routes of workflows: start (`POST /workflows`), list (`GET /workflows`),
  * status with every task's state and execution id (`GET /workflows/:id`)
  * and cancellation (`POST /workflows/:id/cancel`). Status and list are read
- * from the workflow's log in the event store; starting and cancelling need a
- * backend that runs workflows (the monolithic node): others answer 501.
+ * from the workflow's log in the event store. Starting needs a backend that
+ * runs workflows (the monolithic node; an API node answers 501); cancelling
+ * records a request in the workflow's log, which the process running it acts
+ * on (any backend with `cancelWorkflow`).
  *
  * @module
  */
@@ -58,6 +60,7 @@ export const submitWorkflow: ApiRoute = {
         "Malformed JSON, wrong field types, unknown fields, an unknown dependency, a cycle, a duplicate task",
       ),
       ...AUTH_ANSWERS,
+      408: errorAnswer("The body did not arrive in time"),
       409: errorAnswer("The workflow id, or the execution id of one of its tasks, is taken"),
       413: errorAnswer("Body larger than the limit (1 MiB by default)"),
       415: errorAnswer("Content type other than application/json"),
@@ -167,6 +170,7 @@ export const cancelWorkflow: ApiRoute = {
       },
       ...ID_ANSWERS,
       404: errorAnswer("No such workflow"),
+      408: errorAnswer("The body did not arrive in time"),
       409: errorAnswer("Already finished"),
       413: errorAnswer("Body larger than the limit (1 MiB by default)"),
       415: errorAnswer("Content type other than application/json"),

@@ -1,6 +1,7 @@
 /**
  * `oao replay <id>`: rebuilds an execution from its events alone — no agent
- * code, no tool runs — and prints its timeline and the rebuilt report.
+ * code, no tool runs — and prints its timeline and the rebuilt report; for a
+ * workflow id, the workflow's timeline and status.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { createRuntime, OBSERVABILITY_ENV, QUERY_RUNTIME, STORE_ENV } from "../_
 import { ExecutionNotFoundError } from "../../errors.ts";
 import { projectExecution } from "../../orchestrator/execution_view.ts";
 import { reportFromView } from "../../orchestrator/orchestrator.ts";
+import { findWorkflow, taskOutputs, workflowStatusLines } from "../_workflow.ts";
 
 /** The `replay` command. */
 export const replayCommand: Command = {
@@ -19,9 +21,11 @@ export const replayCommand: Command = {
   description: [
     "Reads the event log and folds it into the execution's state: the timeline, the tool",
     "calls with their recorded results, and the report. No agent code and no tool runs.",
+    "Given a workflow id, the workflow's timeline and the state of each task (whose",
+    "executions replay on their own: oao replay <workflow id>.<task>).",
     "Exit code 1 when there is no such execution.",
   ].join("\n"),
-  args: [{ name: "id", description: "Execution id" }],
+  args: [{ name: "id", description: "Execution id (or workflow id)" }],
   flags: [
     { name: "json", type: "boolean", description: "Print { report, toolCalls, timeline } as JSON" },
   ],
@@ -37,8 +41,21 @@ export const replayCommand: Command = {
         view = projectExecution(id, timeline);
       } catch (error) {
         if (!(error instanceof ExecutionNotFoundError)) throw error;
-        ctx.err(`error: ${notFoundMessage(id, runtime.storage)}`);
-        return EXIT_FAILURE;
+        const workflow = await findWorkflow(runtime, id);
+        if (!("view" in workflow)) {
+          ctx.err(`error: ${notFoundMessage(id, runtime.storage)}`);
+          return EXIT_FAILURE;
+        }
+        const outputs = await taskOutputs(runtime.eventStore, workflow.view);
+        if (ctx.boolean("json")) {
+          ctx.out(JSON.stringify({ workflow: workflow.view, outputs, timeline }, null, 2));
+          return EXIT_OK;
+        }
+        ctx.out(`Timeline of workflow ${id} (${timeline.length} events, rebuilt from the log)`);
+        timelineLines(timeline).forEach((line) => ctx.out(line));
+        ctx.out("");
+        workflowStatusLines(workflow.view, outputs).forEach((line) => ctx.out(line));
+        return EXIT_OK;
       }
       const report = reportFromView(view);
       if (ctx.boolean("json")) {

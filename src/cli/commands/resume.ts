@@ -8,8 +8,14 @@ import { type Command, EXIT_FAILURE, EXIT_OK } from "../_command.ts";
 import { reportLines } from "../_format.ts";
 import { runLive } from "../_live.ts";
 import { notFoundMessage } from "../_not_found.ts";
-import { createRuntime, RUNTIME_ENV, RUNTIME_FLAGS } from "../_runtime.ts";
+import {
+  createRuntime,
+  PATIENT_REDIS_TIMEOUT_MS,
+  RUNTIME_ENV,
+  RUNTIME_FLAGS,
+} from "../_runtime.ts";
 import { ExecutionNotFoundError } from "../../errors.ts";
+import { findWorkflow } from "../_workflow.ts";
 
 /** The `resume` command. */
 export const resumeCommand: Command = {
@@ -33,7 +39,7 @@ export const resumeCommand: Command = {
   examples: ["resume exec-mwz08qmm-e67d12d24b"],
   async run(ctx) {
     const [id] = ctx.args as [string];
-    const runtime = await createRuntime(ctx);
+    const runtime = await createRuntime(ctx, { redisTimeoutMs: PATIENT_REDIS_TIMEOUT_MS });
     try {
       const orchestrator = runtime.createOrchestrator();
       const json = ctx.boolean("json");
@@ -45,7 +51,14 @@ export const resumeCommand: Command = {
         });
       } catch (error) {
         if (error instanceof ExecutionNotFoundError) {
-          ctx.err(`error: ${notFoundMessage(id, runtime.storage)}`);
+          const workflow = await findWorkflow(runtime, id);
+          ctx.err(
+            `error: ${
+              "view" in workflow
+                ? `"${id}" is a workflow: resume it with "oao workflow resume ${id}"`
+                : notFoundMessage(id, runtime.storage)
+            }`,
+          );
           return EXIT_FAILURE;
         }
         throw error;

@@ -9,6 +9,7 @@ import { reportLines } from "../_format.ts";
 import { runLive } from "../_live.ts";
 import {
   createRuntime,
+  PATIENT_REDIS_TIMEOUT_MS,
   POLICY_FLAGS,
   policyFromFlags,
   RUNTIME_ENV,
@@ -65,7 +66,7 @@ export const runCommand: Command = {
         `Invalid flag "--id" value "${executionId}": expected letters, digits, "_", "." or "-"`,
       );
     }
-    const runtime = await createRuntime(ctx);
+    const runtime = await createRuntime(ctx, { redisTimeoutMs: PATIENT_REDIS_TIMEOUT_MS });
     try {
       const orchestrator = runtime.createOrchestrator();
       try {

@@ -8,6 +8,7 @@ import type { Command } from "../_command.ts";
 import { createRuntime, RUNTIME_ENV, RUNTIME_FLAGS } from "../_runtime.ts";
 import { serveApi, SERVER_ENV, SERVER_FLAGS } from "../_serve_api.ts";
 import { OaoMetrics } from "../../api/metrics.ts";
+import { bounded } from "../_bounded.ts";
 import { QueueBackend } from "../../distributed/queue_backend.ts";
 
 /** The `serve` command. */
@@ -36,8 +37,9 @@ export const serveCommand: Command = {
       tracer: runtime.tracing.tracer,
     });
     const metrics = new OaoMetrics({
-      inFlight: () => backend.inFlight(),
-      queueStats: () => runtime.queue.stats(),
+      // Both read Redis: a scrape never waits on it (the last counts are kept).
+      inFlight: bounded(() => backend.inFlight()),
+      queueStats: bounded(() => runtime.queue.stats()),
     });
     return await serveApi(ctx, runtime, {
       backend,

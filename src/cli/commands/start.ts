@@ -7,12 +7,10 @@
 import type { Command, FlagSpec } from "../_command.ts";
 import { createRuntime, RUNTIME_ENV, RUNTIME_FLAGS } from "../_runtime.ts";
 import { serveApi, SERVER_ENV, SERVER_FLAGS } from "../_serve_api.ts";
-import {
-  DEFAULT_MAX_QUEUED,
-  DEFAULT_MAX_RUNNING,
-  LocalBackend,
-} from "../../orchestrator/local_backend.ts";
+import { DEFAULT_MAX_QUEUED, DEFAULT_MAX_RUNNING } from "../../orchestrator/local_backend.ts";
+import { LocalWorkflowBackend } from "../../orchestrator/local_workflow_backend.ts";
 import { OaoMetrics } from "../../api/metrics.ts";
+import { bounded } from "../_bounded.ts";
 
 /** Admission: how many executions run at once, how many may wait. */
 const ADMISSION_FLAGS: readonly FlagSpec[] = [
@@ -69,13 +67,13 @@ export const startCommand: Command = {
   async run(ctx) {
     const runtime = await createRuntime(ctx);
     const orchestrator = runtime.createOrchestrator();
-    const backend = new LocalBackend(orchestrator, {
+    const backend = new LocalWorkflowBackend(orchestrator, {
       maxRunning: ctx.integer("max-running")!,
       maxQueued: ctx.integer("max-queued")!,
     });
     const metrics = new OaoMetrics({
       inFlight: () => backend.inFlight(),
-      queueStats: () => runtime.queue.stats(),
+      queueStats: bounded(() => runtime.queue.stats()), // never waits on Redis
       actors: () => orchestrator.system.actors.length,
       pooledWorkers: () => orchestrator.system.pooledWorkers,
     });

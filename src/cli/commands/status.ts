@@ -1,6 +1,7 @@
 /**
  * `oao status <id>`: an execution's status, step, totals and report, from
- * its event log (Redis when `REDIS_URL` is set).
+ * its event log (Redis when `REDIS_URL` is set); for a workflow id, the
+ * workflow's status (as `oao workflow status` shows it).
  *
  * @module
  */
@@ -9,6 +10,7 @@ import { brief, reportLines } from "../_format.ts";
 import { createRuntime, OBSERVABILITY_ENV, QUERY_RUNTIME, STORE_ENV } from "../_runtime.ts";
 import { notFoundMessage } from "../_not_found.ts";
 import { executionStatus } from "../../api/execution_status.ts";
+import { findWorkflow, printWorkflowStatus } from "../_workflow.ts";
 
 /** The `status` command. */
 export const statusCommand: Command = {
@@ -17,9 +19,10 @@ export const statusCommand: Command = {
   description: [
     "Reads the execution's event log. Without REDIS_URL the stores are this command's",
     "own (empty): ask the process that runs the execution (GET /executions/:id) instead.",
+    'Given a workflow id, shows the workflow (as "oao workflow status" does).',
     "Exit code 0 when found, 1 when there is no such execution.",
   ].join("\n"),
-  args: [{ name: "id", description: "Execution id" }],
+  args: [{ name: "id", description: "Execution id (or workflow id)" }],
   flags: [{ name: "json", type: "boolean", description: "Print the status document as JSON" }],
   env: [...STORE_ENV, ...OBSERVABILITY_ENV],
   examples: ["status exec-mwz08qmm-e67d12d24b", "status exec-mwz08qmm-e67d12d24b --json"],
@@ -29,6 +32,8 @@ export const statusCommand: Command = {
     try {
       const status = executionStatus(id, await runtime.eventStore.readRange(id));
       if (!status) {
+        const workflow = await findWorkflow(runtime, id);
+        if ("view" in workflow) return await printWorkflowStatus(ctx, runtime, workflow.view);
         ctx.err(`error: ${notFoundMessage(id, runtime.storage)}`);
         return EXIT_FAILURE;
       }

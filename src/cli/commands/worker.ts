@@ -8,7 +8,12 @@
  * @module
  */
 import { type Command, EXIT_OK, UsageError } from "../_command.ts";
-import { createRuntime, RUNTIME_ENV, RUNTIME_FLAGS } from "../_runtime.ts";
+import {
+  createRuntime,
+  PATIENT_REDIS_TIMEOUT_MS,
+  RUNTIME_ENV,
+  RUNTIME_FLAGS,
+} from "../_runtime.ts";
 import { getOaoLogger } from "../../logging/logger.ts";
 import { WorkerNode, type WorkerNodeEvent } from "../../distributed/worker_node.ts";
 
@@ -131,6 +136,7 @@ export const workerCommand: Command = {
     const runtime = await createRuntime(ctx, {
       requireRedis: true,
       requireRedisReason: `"worker" takes its jobs from the Redis queue shared with the API nodes`,
+      redisTimeoutMs: PATIENT_REDIS_TIMEOUT_MS, // running executions ride out a Redis restart
     });
     const log = getOaoLogger("worker");
     try {
