@@ -6,7 +6,11 @@
 // Orchestrator.
 import type { Clock, TimerId } from "../clock.ts";
 import { ExecutionNotFoundError, StaleVersionError, toErrorInfo } from "../errors.ts";
-import type { AppendOptions, EventStore } from "../events/event_store.ts";
+import {
+  type AppendOptions,
+  DEFAULT_RETENTION_SECONDS,
+  type EventStore,
+} from "../events/event_store.ts";
 import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
 import type { ExecutionReport } from "./execution_report.ts";
 import type { PolicyLimits } from "./policy.ts";
@@ -87,7 +91,10 @@ export async function prepareWorkflow(
     startedAt: host.clock.now(),
   };
   try {
-    await host.persistence.save(recordKey(id), record, { expectedVersion: 0 });
+    await host.persistence.save(recordKey(id), record, {
+      expectedVersion: 0,
+      ttlSeconds: retentionSeconds(host),
+    });
   } catch (error) {
     if (error instanceof StaleVersionError) throw taken();
     throw error;
@@ -165,6 +172,10 @@ export async function requestWorkflowCancel(
   return true;
 }
 
+function retentionSeconds(host: WorkflowHost): number {
+  return host.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
+}
+
 function retention(host: WorkflowHost): AppendOptions {
   return host.retentionSeconds === undefined ? {} : { expire: host.retentionSeconds };
 }
@@ -237,6 +248,9 @@ export class WorkflowRun {
       data.reason = this.#cancelReason;
     }
     await this.#log(type, data);
+    // Finished: the record goes with the events (a retention from now), never before them.
+    await this.#host.persistence.expireScope(this.workflowId, retentionSeconds(this.#host))
+      .catch(() => {});
     return reportOf(record);
   }
 
@@ -418,8 +432,11 @@ export class WorkflowRun {
     return typeof reason === "string" && reason !== "" ? reason : "cancelled on request";
   }
 
+  // The record lives as long as the workflow's events: a retention from its last save.
   #save(): Promise<unknown> {
-    return this.#host.persistence.save(recordKey(this.workflowId), this.#record);
+    return this.#host.persistence.save(recordKey(this.workflowId), this.#record, {
+      ttlSeconds: retentionSeconds(this.#host),
+    });
   }
 
   async #log(type: string, data: Record<string, unknown>): Promise<void> {

@@ -1,6 +1,6 @@
 // Nothing lives forever in Redis: after executions of every kind (success,
 // failure, cancellation, a crash and its resume in another process, an
-// idempotent submit, a job run by a worker node, a dead job), every key under
+// idempotent submit, a workflow, a job run by a worker node, a dead job), every key under
 // the deployment's prefix either expires or is one of the few bounded indexes
 // listed below; the snapshots of a finished execution expire with its events,
 // never before them. Runs on a redis-server of its own.
@@ -97,6 +97,16 @@ Deno.test("after executions of every kind, every Redis key expires or is a docum
     const submitted = await local.submit({ agent: "tester", task: {}, idempotencyKey: "order-7" });
     await until(() => finished(submitted.executionId), "the submitted execution");
     ids.push(success.executionId, failure.executionId, hanging.executionId, submitted.executionId);
+
+    // A workflow of two tasks: its record and its tasks' logs.
+    const workflow = await orchestrator.runWorkflow({
+      tasks: [
+        { name: "a", agent: "tester", input: {} },
+        { name: "b", agent: "tester", input: {}, dependsOn: ["a"] },
+      ],
+    });
+    assert.equal(workflow.status, "SUCCESS");
+    ids.push(workflow.workflowId, `${workflow.workflowId}.a`, `${workflow.workflowId}.b`);
 
     // A crash: the process running the execution is killed; another resumes it.
     const crashed = `exec-crash-${crypto.randomUUID().slice(0, 8)}`;
