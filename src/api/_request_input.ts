@@ -39,7 +39,12 @@ export async function readRouteInput(
 ): Promise<RouteInput> {
   const request = spec.request ?? {};
   const params = request.params
-    ? _parse(request.params as z.ZodType, c.req.param(), "params")
+    ? _parse(
+      request.params as z.ZodType,
+      c.req.param(),
+      "params",
+      spec.path.startsWith("/workflows") ? "workflow id" : "execution id",
+    )
     : c.req.param();
   const query = request.query ? _parse(request.query as z.ZodType, c.req.query(), "query") : {};
   if (request.headers) _parse(request.headers as z.ZodType, c.req.header(), "headers");
@@ -215,14 +220,19 @@ async function _readLimited(
   return bytes;
 }
 
-function _parse(schema: z.ZodType, value: Record<string, string>, part: Part): unknown {
+function _parse(
+  schema: z.ZodType,
+  value: Record<string, string>,
+  part: Part,
+  what = "execution id",
+): unknown {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const name = String(issue.path[0] ?? "");
   const raw = _truncate(JSON.stringify(value[name] ?? ""));
   if (part === "params") {
-    return _throw(400, "invalid_id", `Invalid execution id ${raw}: ${issue.message}`);
+    return _throw(400, "invalid_id", `Invalid ${what} ${raw}: ${issue.message}`);
   }
   if (part === "query") {
     return _throw(

@@ -155,6 +155,9 @@ Deno.test("an invalid workflow is refused with a status and message naming the p
     assert.match(answer.body.error.message, message);
   }
   assert.equal((await api.call("GET", "/workflows/wf-bad")).status, 404);
+  const badId = await api.call("GET", "/workflows/bad%20id");
+  assert.equal(badId.status, 400);
+  assert.match(badId.body.error.message, /^Invalid workflow id "bad id"/);
   assert.deepEqual(await api.orchestrator.eventStore.listExecutions(), [], "nothing was written");
   assert.equal(await api.orchestrator.persistence.load("wf-bad/workflow"), undefined);
 });
