@@ -23,55 +23,11 @@
  */
 import { parseArgs } from "node:util";
 import { figure } from "./_figure.ts";
+import { startOaoNode } from "./_oao_node.ts";
 
 /** The last commit with the hand-written HTTP server (before the move to Hono). */
 const DEFAULT_BASELINE = "b6b4bdc";
 const ROOT = new URL("../", import.meta.url).pathname;
-const FLAGS = [
-  "run",
-  "--unstable-worker-options",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-sys",
-  "--allow-run",
-];
-
-interface Server {
-  url: string;
-  stop(): Promise<void>;
-}
-
-async function startServer(tree: string, port: number): Promise<Server> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...FLAGS, "src/cli/main.ts", "start", "--port", String(port)],
-    cwd: tree,
-    env: { OAO_LOG_LEVEL: "error", OAO_PASSIVATE_AFTER_MS: "off" },
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  while (true) {
-    try {
-      const response = await fetch(`${url}/healthz`);
-      await response.body?.cancel();
-      if (response.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`The server in ${tree} did not start in 60 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-    },
-  };
-}
 
 async function finishedExecution(url: string): Promise<string> {
   const response = await fetch(`${url}/executions`, {
@@ -108,7 +64,18 @@ async function measure(
   seconds: number,
   postScript: string,
 ): Promise<{ get: number; post: number }> {
-  const server = await startServer(tree, port);
+  const server = await startOaoNode(tree, port, {
+    env: { OAO_PASSIVATE_AFTER_MS: "off" },
+    flags: [
+      "--unstable-worker-options",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-net",
+      "--allow-sys",
+      "--allow-run",
+    ],
+  });
   try {
     const id = await finishedExecution(server.url);
     await wrk(`${server.url}/executions/${id}`, 1); // warm-up

@@ -15,48 +15,9 @@
  */
 import { parseArgs } from "node:util";
 import { figure, percentile } from "./_figure.ts";
+import { startOaoNode } from "./_oao_node.ts";
 
-const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
-
-interface Node {
-  url: string;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-async function startNode(port: number, redisUrl: string | undefined): Promise<Node> {
-  const env: Record<string, string> = { OAO_LOG_LEVEL: "error" };
-  if (redisUrl) env.REDIS_URL = redisUrl;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--unstable-worker-options", "-A", MAIN, "start", "--port", String(port)],
-    cwd: ROOT,
-    env,
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  while (true) {
-    try {
-      const response = await fetch(`${url}/healthz`);
-      await response.body?.cancel();
-      if (response.ok) break;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error("The node did not start in 60 s");
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    pid: child.pid,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-    },
-  };
-}
 
 async function rssMiB(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
@@ -91,7 +52,9 @@ async function main(): Promise<void> {
   });
   const clients = Number(values.clients);
   const seconds = Number(values.seconds);
-  const node = await startNode(18_700, values.redis);
+  const node = await startOaoNode(ROOT, 18_700, {
+    env: values.redis ? { REDIS_URL: values.redis } : {},
+  });
   try {
     const restRss = await rssMiB(node.pid);
     // A lone client first: the latency the node gives when it is not loaded.

@@ -15,6 +15,7 @@ import { brotliCompress as brotliCallback, constants } from "node:zlib";
 import type { MiddlewareHandler } from "hono";
 import { compress } from "hono/compress";
 import { COMPRESSIBLE_CONTENT_TYPE_REGEX } from "hono/utils/compress";
+import { qualities } from "./_http.ts";
 
 const brotli = promisify(brotliCallback);
 const THRESHOLD = 1024;
@@ -71,13 +72,7 @@ function _vary(headers: Headers): void {
 /** The encoding to use: `br` when it has the highest q-value, else `gzip` (or deflate, by Hono) when accepted. */
 function _choose(header: string | undefined): "br" | "gzip" | undefined {
   if (!header) return undefined;
-  const q = new Map<string, number>();
-  for (const part of header.toLowerCase().split(",")) {
-    const [name, ...params] = part.trim().split(";");
-    const qParam = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
-    const value = qParam ? Number(qParam.slice(2)) : 1;
-    if (name) q.set(name.trim(), Number.isNaN(value) ? 0 : value);
-  }
+  const q = new Map(qualities(header).map(({ value, q }) => [value, q]));
   const of = (name: string) => q.get(name) ?? q.get("*") ?? 0;
   const br = of("br");
   const other = Math.max(of("gzip"), of("deflate"));

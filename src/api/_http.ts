@@ -114,3 +114,19 @@ export function checkInteger(
   }
   return value;
 }
+
+/**
+ * The values of a list header with their q-values (`Accept`,
+ * `Accept-Encoding`): lower-cased, `q` 1 when absent and 0 when malformed.
+ *
+ * @param header The header's value.
+ * @returns Each value and its quality, in the header's order.
+ */
+export function qualities(header: string): { value: string; q: number }[] {
+  return header.toLowerCase().split(",").map((part) => {
+    const [value, ...params] = part.trim().split(";");
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    const quality = q ? Number(q.slice(2)) : 1;
+    return { value: (value ?? "").trim(), q: Number.isNaN(quality) ? 0 : quality };
+  }).filter((entry) => entry.value !== "");
+}

@@ -35,7 +35,7 @@ import { etag } from "hono/etag";
 import { HTTPException } from "hono/http-exception";
 import { API_ROUTES } from "./api_routes.ts";
 import { compression } from "./_compression.ts";
-import { ApiError, errorResponse } from "./_http.ts";
+import { ApiError, errorResponse, qualities } from "./_http.ts";
 import { BODY_TIMEOUT_MS, readRouteInput } from "./_request_input.ts";
 import { issueStreamToken, verifyStreamToken } from "./_stream_token.ts";
 import type { OaoMetrics } from "./metrics.ts";
@@ -433,11 +433,7 @@ function _notFound(c: Context): ApiError {
 /** Refuses a request whose `Accept` allows none of `produces` (406). */
 function _negotiate(accept: string | undefined, produces: readonly string[]): void {
   if (!accept || !accept.trim()) return;
-  const ranges = accept.split(",").map((part) => {
-    const [range, ...params] = part.trim().toLowerCase().split(";");
-    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
-    return { range: (range ?? "").trim(), q: q ? Number(q.slice(2)) : 1 };
-  });
+  const ranges = qualities(accept).map(({ value, q }) => ({ range: value, q }));
   const accepts = (type: string) => {
     const [major] = type.split("/");
     const match = ranges

@@ -23,14 +23,20 @@ export function assertId(value: unknown, what: string): string {
   if (typeof value !== "string" || !EXECUTION_ID.test(value)) {
     throw new TypeError(
       `Invalid ${what} ${
-        _quote(value)
+        briefValue(value)
       }: expected 1–${MAX_ID_LENGTH} letters, digits, "_", "." or "-"`,
     );
   }
   return value;
 }
 
-function _quote(value: unknown): string {
+/**
+ * A value for an error message: its JSON (or text) cut to 80 characters.
+ *
+ * @param value Anything.
+ * @returns The text.
+ */
+export function briefValue(value: unknown): string {
   let text: string;
   try {
     text = JSON.stringify(value) ?? String(value);
@@ -50,7 +56,7 @@ function _quote(value: unknown): string {
  */
 export function assertDependencies(value: unknown, maxBytes: number): void {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new TypeError(`Invalid dependencies ${_quote(value)}: expected an object of outputs`);
+    throw new TypeError(`Invalid dependencies ${briefValue(value)}: expected an object of outputs`);
   }
   canonicalJson(value);
   const size = jsonBytes(value)!;

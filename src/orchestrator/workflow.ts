@@ -47,7 +47,7 @@ import type { ErrorInfo } from "../errors.ts";
 import { newSpanId } from "../tracing/trace_context.ts";
 import { canonicalJson } from "./canonical_json.ts";
 import type { PolicyLimits } from "./policy.ts";
-import { assertId, MAX_ID_LENGTH } from "./_inputs.ts";
+import { assertId, briefValue, MAX_ID_LENGTH } from "./_inputs.ts";
 
 /** One task of a workflow. */
 export interface WorkflowTask {
@@ -196,7 +196,7 @@ export function newWorkflowId(): string {
  */
 export function validateWorkflow(spec: WorkflowSpec, id?: string): WorkflowRecord["spec"] {
   if (!_isObject(spec)) {
-    throw new TypeError(`Invalid workflow ${_brief(spec)}: expected { tasks: [...] }`);
+    throw new TypeError(`Invalid workflow ${briefValue(spec)}: expected { tasks: [...] }`);
   }
   _refuseUnknown(spec, SPEC_FIELDS, "");
   const workflowId = assertId(spec.id ?? id ?? newWorkflowId(), "workflow id");
@@ -207,7 +207,7 @@ export function validateWorkflow(spec: WorkflowSpec, id?: string): WorkflowRecor
   const concurrency = spec.concurrency ?? 4;
   if (typeof concurrency !== "number" || !Number.isInteger(concurrency) || concurrency < 1) {
     throw new RangeError(
-      `Invalid workflow field "concurrency" ${_brief(concurrency)}: expected an integer >= 1`,
+      `Invalid workflow field "concurrency" ${briefValue(concurrency)}: expected an integer >= 1`,
     );
   }
   const onFailure = spec.onFailure ?? "skip-dependents";
@@ -290,17 +290,9 @@ function _refuseUnknown(value: Record<string, unknown>, fields: string[], path: 
 }
 
 function _fieldError(path: string, value: unknown, expected: string): TypeError {
-  return new TypeError(`Invalid workflow field "${path}" ${_brief(value)}: expected ${expected}`);
-}
-
-function _brief(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
+  return new TypeError(
+    `Invalid workflow field "${path}" ${briefValue(value)}: expected ${expected}`,
+  );
 }
 
 function findCycle(tasks: WorkflowTask[]): string[] | undefined {
