@@ -48,6 +48,7 @@ export {
   AskTimeoutError,
   CorruptDataError,
   type ErrorInfo,
+  ExecutionBusyError,
   ExecutionCancelledError,
   ExecutionHashMismatchError,
   ExecutionNotFoundError,
@@ -102,10 +103,12 @@ export {
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./src/orchestrator/retry_policy.ts";
 export { LIFECYCLE_STATES, type LifecycleState } from "./src/orchestrator/lifecycle.ts";
 export {
+  type Decision,
   EXECUTION_STATUSES,
   type ExecutionReport,
   type ExecutionStatus,
   isFinal,
+  type PendingDecision,
   type StateEntry,
 } from "./src/orchestrator/execution_report.ts";
 export type {

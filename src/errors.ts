@@ -365,6 +365,35 @@ export class ToolOutcomeUnknownError extends OaoError {
   }
 }
 
+/**
+ * Another runner holds the execution: only one process runs an execution at a
+ * time, and the holder's lease must expire (or be released) first.
+ */
+export class ExecutionBusyError extends OaoError {
+  /** The execution concerned. */
+  readonly executionId: string;
+  /** Who holds it, e.g. `"process 4242 on host-a"`. */
+  readonly holder: string;
+  /** Milliseconds until the holder's lease expires unless it renews it. */
+  readonly expiresInMs: number;
+  /**
+   * @param executionId The execution concerned.
+   * @param holder Who holds it.
+   * @param expiresInMs Milliseconds until the holder's lease expires.
+   */
+  constructor(executionId: string, holder: string, expiresInMs: number) {
+    super(
+      "EXECUTION_BUSY",
+      `Execution "${executionId}" is being run by ${holder}; its lease expires in ${
+        Math.ceil(expiresInMs / 1000)
+      } s unless renewed. Wait for that runner to finish, or stop it and retry after the lease expires`,
+    );
+    this.executionId = executionId;
+    this.holder = holder;
+    this.expiresInMs = expiresInMs;
+  }
+}
+
 /** The execution was cancelled on request. */
 export class ExecutionCancelledError extends OaoError {
   /**
@@ -555,6 +584,7 @@ const ERROR_CLASSES: Record<string, { prototype: OaoError }> = {
   UNKNOWN_AGENT: UnknownAgentError,
   TOOL_OUTCOME_UNKNOWN: ToolOutcomeUnknownError,
   EXECUTION_CANCELLED: ExecutionCancelledError,
+  EXECUTION_BUSY: ExecutionBusyError,
   LEASE_LOST: LeaseLostError,
   PROTOCOL_VIOLATION: ProtocolViolationError,
   ACCESS_DENIED: AccessDeniedError,

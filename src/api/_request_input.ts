@@ -232,7 +232,8 @@ function _parse(
   const name = String(issue.path[0] ?? "");
   const raw = _truncate(JSON.stringify(value[name] ?? ""));
   if (part === "params") {
-    return _throw(400, "invalid_id", `Invalid ${what} ${raw}: ${issue.message}`);
+    const label = name === "id" ? what : `path parameter "${name}"`;
+    return _throw(400, "invalid_id", `Invalid ${label} ${raw}: ${issue.message}`);
   }
   if (part === "query") {
     return _throw(

@@ -18,6 +18,7 @@ import { DOCS_ROUTES } from "./routes/docs.ts";
 import { listEvents, streamEvents, streamToken } from "./routes/events.ts";
 import { cancelExecution, getExecution, submitExecution } from "./routes/executions.ts";
 import { forkExecution } from "./routes/forks.ts";
+import { decideCall } from "./routes/decisions.ts";
 import { agents, healthz, metrics, openapi, readyz } from "./routes/service.ts";
 import { WORKFLOW_ROUTES } from "./routes/workflows.ts";
 
@@ -30,6 +31,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   streamToken,
   cancelExecution,
   forkExecution,
+  decideCall,
   ...WORKFLOW_ROUTES,
   agents,
   healthz,

@@ -22,6 +22,7 @@ import {
   type ExecutionReport,
   type ExecutionStatus,
   isFinal,
+  type PendingDecision,
 } from "../orchestrator/execution_report.ts";
 import { projectExecution } from "../orchestrator/execution_view.ts";
 import type { LifecycleState } from "../orchestrator/lifecycle.ts";
@@ -61,7 +62,9 @@ export interface ExecutionStatusBody {
   /** Number of events in the log (the sequence number of the last). */
   eventCount: number;
   /** Why it failed or was cancelled. */
-  error?: ErrorInfo;
+  error?: ErrorInfo & { retryable?: boolean };
+  /** The call an operator must decide on (status NEEDS_DECISION). */
+  decision?: PendingDecision;
   /** The report, once the status is final. */
   report?: ExecutionReport;
 }
@@ -107,6 +110,7 @@ export function executionStatus(
   if (state) body.state = state;
   if (view.finishedAt !== undefined) body.finishedAt = view.finishedAt;
   if (view.error) body.error = view.error;
+  if (view.decision) body.decision = view.decision;
   if (isFinal(view.status)) body.report = reportFromView(view);
   return body;
 }

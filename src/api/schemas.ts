@@ -119,13 +119,34 @@ export const ErrorInfoSchema = z.object({
   message: z.string(),
   code: z.string().optional(),
   stack: z.string().optional(),
+  retryable: z.boolean().optional().openapi({
+    description: "The environment failed, not the agent: `oao resume --retry` continues it",
+  }),
 }).openapi("ErrorInfo");
+
+/** The tool call an execution in NEEDS_DECISION waits for a decision on. */
+export const PendingDecisionSchema = z.object({
+  callId: z.string(),
+  tool: z.string(),
+  args: z.unknown(),
+  step: z.int(),
+}).openapi("PendingDecision");
+
+/** `POST /executions/:id/decisions/:callId`: exactly one of the three fields. */
+export const DecisionRequestSchema = z.strictObject({
+  succeeded: z.unknown().optional().openapi({ description: "The call succeeded with this result" }),
+  failed: z.string().max(2000).optional().openapi({ description: "The call failed: the reason" }),
+  rerun: z.literal(true).optional().openapi({ description: "Run the call again" }),
+}, {
+  error:
+    'expected a JSON object: { "succeeded": <json> } | { "failed": string } | { "rerun": true }',
+}).openapi("DecisionRequest");
 
 /** The report of a finished execution. */
 export const ExecutionReportSchema = z.object({
   executionId: z.string(),
   agent: z.string(),
-  status: z.enum(["SUCCESS", "FAILED", "CANCELLED"]),
+  status: z.enum(["SUCCESS", "FAILED", "CANCELLED", "NEEDS_DECISION"]),
   totalSteps: z.int(),
   tokens: z.int(),
   toolCalls: z.int(),
@@ -142,7 +163,7 @@ export const ExecutionReportSchema = z.object({
 /** `GET /executions/:id`. */
 export const ExecutionStatusSchema = z.object({
   executionId: z.string(),
-  status: z.enum(["QUEUED", "RUNNING", "SUCCESS", "FAILED", "CANCELLED"]),
+  status: z.enum(["QUEUED", "RUNNING", "NEEDS_DECISION", "SUCCESS", "FAILED", "CANCELLED"]),
   agent: z.string().optional(),
   version: z.string().optional(),
   state: z.enum(["INIT", "PLAN", "EXECUTE", "REVIEW", "TERMINATE", "FAILED"]).optional()
@@ -158,6 +179,9 @@ export const ExecutionStatusSchema = z.object({
   lastEventAt: z.int().openapi({ description: "Epoch ms" }),
   eventCount: z.int(),
   error: ErrorInfoSchema.optional(),
+  decision: PendingDecisionSchema.optional().openapi({
+    description: "The call an operator must decide on (status NEEDS_DECISION)",
+  }),
   report: ExecutionReportSchema.optional(),
 }).openapi("ExecutionStatus");
 

@@ -236,7 +236,14 @@ export function reportLines(report: ExecutionReport): string[] {
     `  states  ${report.stateHistory.map((s) => s.state).join(" → ") || "-"}`,
   ];
   if (report.error) lines.push(`  error   ${report.error.message}`);
-  else lines.push(`  output  ${brief(report.output, 100)}`);
+  if (report.decision) {
+    const { callId, tool, args, step } = report.decision;
+    lines.push(
+      `  waits   a decision on call ${callId} of tool "${tool}" (step ${step}), args ${
+        brief(args, 80)
+      }`,
+    );
+  } else lines.push(`  output  ${brief(report.output, 100)}`);
   if (report.traceId) lines.push(`  trace   ${report.traceId}`);
   return lines;
 }

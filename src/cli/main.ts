@@ -39,6 +39,7 @@ import { demoCommand } from "./commands/demo.ts";
 import { eventsCommand } from "./commands/events.ts";
 import { forkCommand } from "./commands/fork.ts";
 import { replayCommand } from "./commands/replay.ts";
+import { resolveCommand } from "./commands/resolve.ts";
 import { resumeCommand } from "./commands/resume.ts";
 import { runCommand } from "./commands/run.ts";
 import { queueCommand } from "./commands/queue.ts";
@@ -67,6 +68,7 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   eventsCommand,
   resumeCommand,
+  resolveCommand,
   replayCommand,
   forkCommand,
   workflowCommand,

@@ -1,21 +1,32 @@
 // Runs one leased job as an execution: the JobHandler of WorkerNode. Internal.
 //
-// Per lease: a first delivery starts the execution (unless a cancellation was
-// requested while it was queued); any later delivery fences the event log
-// with the new token, records RETRY_ATTEMPTED for a reclaim or a retry, and
-// resumes the execution from its log (or starts it, if no worker got as far
-// as EXECUTION_STARTED). A FencedError anywhere means another worker owns the
-// execution now: the job is dropped without reporting. When the lease is lost
-// (or the job handed back at shutdown) the log is fenced with token + 1 before
+// Per lease: the node first claims the execution (`_ownership.ts`), so that
+// no other runner — a CLI resume, another process — runs it at the same time;
+// a later delivery (reclaim, retry, hand-back) takes the claim over from the
+// runner whose lease the queue gave up on. A first delivery starts the
+// execution (unless a cancellation was requested while it was queued); any
+// later delivery records RETRY_ATTEMPTED for a reclaim or a retry and resumes
+// the execution from its log (or starts it, if no worker got as far as
+// EXECUTION_STARTED). Every write carries the claim's fencing token. A
+// FencedError anywhere means another runner owns the execution now: the job
+// is dropped without reporting. When the lease is lost (or the job handed back
+// at shutdown) the claim is revoked (the log fenced with its token + 1) before
 // the run is aborted, so that its cancellation is not recorded either.
 import type { Logger } from "@logtape/logtape";
-import { ExecutionCancelledError, FencedError, toErrorInfo } from "../errors.ts";
+import { systemClock } from "../clock.ts";
+import {
+  ExecutionBusyError,
+  ExecutionCancelledError,
+  FencedError,
+  toErrorInfo,
+} from "../errors.ts";
 import type { AppendOptions, EventStore, StoredEvent } from "../events/event_store.ts";
 import type { Orchestrator, RunOptions, StartedExecution } from "../orchestrator/orchestrator.ts";
 import type { PolicyLimits } from "../orchestrator/policy.ts";
 import { parseTraceparent } from "../tracing/trace_context.ts";
 import type { ActiveJob, JobHandler, JobOutcome } from "./job_loop.ts";
 import { CANCEL_KEY, CANCEL_REQUESTED, cancelRequest } from "../orchestrator/_queue_markers.ts";
+import { type ExecutionClaim, Ownership } from "../orchestrator/_ownership.ts";
 
 const FINAL = new Set(["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"]);
 
@@ -32,10 +43,13 @@ export interface ExecutionJobHost {
 export class ExecutionJobHandler implements JobHandler {
   readonly #host: ExecutionJobHost;
   readonly #store: EventStore;
+  readonly #ownership: Ownership;
+  readonly #claims = new Map<string, ExecutionClaim>();
 
   constructor(host: ExecutionJobHost) {
     this.#host = host;
     this.#store = host.orchestrator.eventStore;
+    this.#ownership = new Ownership(this.#store, { clock: systemClock, log: host.log });
   }
 
   async run(job: ActiveJob): Promise<JobOutcome> {
@@ -51,24 +65,27 @@ export class ExecutionJobHandler implements JobHandler {
       };
     }
     const id = spec.executionId;
+    let claim: ExecutionClaim | undefined;
     try {
+      claim = await this.#ownership.acquire(id, { takeOver: lease.reason !== "new" });
+      this.#claims.set(lease.jobId, claim);
+      if (job.signal.aborted) return { type: "lost" };
       let started = false;
       let cancel: string | undefined;
       if (lease.reason === "new") {
         cancel = await cancelRequest(this.#store, id);
       } else {
-        await this.#store.fence(id, lease.token);
-        if (lease.reason !== "requeued") await this.#recordRetry(job);
+        if (lease.reason !== "requeued") await this.#recordRetry(job, claim.token);
         const events = await this.#store.readRange(id);
         started = events.some((e) => e.type === "EXECUTION_STARTED");
         cancel = _cancelReason(events);
       }
       if (job.signal.aborted) return { type: "lost" };
       if (!started && cancel !== undefined) {
-        await this.#recordCancelled(job, cancel);
+        await this.#recordCancelled(job, cancel, claim.token);
         return { type: "complete", detail: { executionId: id, status: "CANCELLED" } };
       }
-      const options = this.#runOptions(job);
+      const options = this.#runOptions(job, claim);
       const execution: StartedExecution = started
         ? await orchestrator.startResume(id, options)
         : await orchestrator.start(spec.agent, spec.task, options);
@@ -84,10 +101,16 @@ export class ExecutionJobHandler implements JobHandler {
       }
       return { type: "complete", detail: report };
     } catch (error) {
-      if (error instanceof FencedError || job.state !== "running") {
+      if (
+        error instanceof FencedError || error instanceof ExecutionBusyError ||
+        job.state !== "running"
+      ) {
         return { type: "lost", error: toErrorInfo(error).message };
       }
       return { type: "fail", error: toErrorInfo(error).message };
+    } finally {
+      if (this.#claims.get(lease.jobId) === claim) this.#claims.delete(lease.jobId);
+      await claim?.release();
     }
   }
 
@@ -95,7 +118,7 @@ export class ExecutionJobHandler implements JobHandler {
     // Fence out this lease's writes first: the abort that follows must not
     // record EXECUTION_CANCELLED in a log another worker continues.
     try {
-      await this.#store.fence(job.lease.spec.executionId, job.lease.token + 1);
+      await this.#claims.get(job.lease.jobId)?.revoke();
       return true;
     } catch (error) {
       this.#host.log.warn(
@@ -123,10 +146,10 @@ export class ExecutionJobHandler implements JobHandler {
     return this.#host.orchestrator.cancel(id, reason || undefined);
   }
 
-  #runOptions(job: ActiveJob): RunOptions {
-    const { spec, token } = job.lease;
-    const options: RunOptions = { executionId: spec.executionId, fencingToken: token };
-    options.signal = job.signal;
+  #runOptions(job: ActiveJob, claim: ExecutionClaim): RunOptions {
+    const { spec } = job.lease;
+    const options: RunOptions = { executionId: spec.executionId, fencingToken: claim.token };
+    options.signal = AbortSignal.any([job.signal, claim.lost]);
     const trace = parseTraceparent(spec.traceparent, spec.tracestate);
     if (trace) options.trace = trace;
     const policy = spec.options?.policy;
@@ -134,7 +157,7 @@ export class ExecutionJobHandler implements JobHandler {
     return options;
   }
 
-  async #recordRetry(job: ActiveJob): Promise<void> {
+  async #recordRetry(job: ActiveJob, token: number): Promise<void> {
     const { lease } = job;
     const data: Record<string, unknown> = {
       reason: lease.reason,
@@ -147,7 +170,7 @@ export class ExecutionJobHandler implements JobHandler {
     await this.#store.appendEvent(lease.spec.executionId, {
       type: "RETRY_ATTEMPTED",
       data,
-    }, this.#appendOptions(lease.token));
+    }, this.#appendOptions(token));
     this.#host.log.warn(
       "RETRY_ATTEMPTED execution {executionId} attempt {attempt} ({reason}{from}) on {nodeId}",
       {
@@ -160,7 +183,7 @@ export class ExecutionJobHandler implements JobHandler {
     );
   }
 
-  async #recordCancelled(job: ActiveJob, reason: string): Promise<void> {
+  async #recordCancelled(job: ActiveJob, reason: string, token: number): Promise<void> {
     const id = job.lease.spec.executionId;
     const { stack: _stack, ...error } = toErrorInfo(
       new ExecutionCancelledError(id, reason || undefined),
@@ -168,7 +191,7 @@ export class ExecutionJobHandler implements JobHandler {
     await this.#store.appendEvent(id, {
       type: "EXECUTION_CANCELLED",
       data: { error, durationMs: 0, beforeStart: true },
-    }, this.#appendOptions(job.lease.token));
+    }, this.#appendOptions(token));
   }
 
   async #finalRecorded(executionId: string): Promise<boolean> {

@@ -155,6 +155,19 @@ export function _appendOptions(
   return { ttlMs: Math.ceil(expire * 1000), fencingToken };
 }
 
+/** Throws unless `request` is a valid claim: an owner string and `ttlMs` in 1 – 2^31−1. */
+export function _checkClaim(request: { owner: unknown; ttlMs: unknown }): void {
+  if (typeof request?.owner !== "string") {
+    throw new TypeError(`Invalid claim owner ${String(request?.owner)}: expected a string`);
+  }
+  const { ttlMs } = request;
+  if (typeof ttlMs !== "number" || !Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > 2 ** 31 - 1) {
+    throw new RangeError(
+      `Invalid claim ttlMs ${String(ttlMs)}: expected an integer from 1 to ${2 ** 31 - 1}`,
+    );
+  }
+}
+
 /** Throws a RangeError unless `seconds` is a positive finite number. */
 export function _checkRetention(seconds: unknown, name: string): asserts seconds is number {
   if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds <= 0) {

@@ -95,6 +95,37 @@ export interface RangeOptions {
   limit?: number;
 }
 
+/** What a runner asks for in {@linkcode EventStore.claim}. */
+export interface ClaimRequest {
+  /** Who asks, as shown to a runner that is refused (e.g. `"process 42 on host-a"`). */
+  owner: string;
+  /** How long the claim holds unless renewed, in ms (1 – 2^31−1). */
+  ttlMs: number;
+  /**
+   * Take the execution even from a live holder, whose writes are then fenced
+   * (for a runner that holds another authority over it, such as a job
+   * queue's lease). @default {false}
+   */
+  takeOver?: boolean;
+}
+
+/** What {@linkcode EventStore.claim} answered. */
+export type ClaimResult =
+  | {
+    /** The execution is the caller's until the claim expires or is released. */
+    acquired: true;
+    /** The caller's fencing token, registered as the newest (see {@linkcode EventStore.fence}). */
+    token: number;
+  }
+  | {
+    /** Another runner holds the execution. */
+    acquired: false;
+    /** Its `owner`. */
+    holder: string;
+    /** Milliseconds until its claim expires unless renewed. */
+    expiresInMs: number;
+  };
+
 /** Append-only, per-execution event logs. */
 export interface EventStore {
   /**
@@ -129,6 +160,25 @@ export interface EventStore {
    * appends that carry an older token are rejected. Tokens only grow.
    */
   fence(executionId: string, token: number): Promise<void>;
+  /**
+   * Claims an execution for one runner: granted when nobody holds it (or the
+   * holder's claim expired, or `takeOver`), atomically with a new fencing
+   * token one above the newest, so that the writes of every earlier holder
+   * are rejected from then on. A claim whose token was fenced out is no
+   * longer held.
+   *
+   * @throws {RangeError} When `ttlMs` is out of range.
+   */
+  claim(executionId: string, request: ClaimRequest): Promise<ClaimResult>;
+  /**
+   * Extends the caller's claim by `ttlMs` from now.
+   *
+   * @returns `false` when the claim is no longer the caller's (fenced out or
+   *   released); an expired claim nobody took since is renewed.
+   */
+  renewClaim(executionId: string, token: number, ttlMs: number): Promise<boolean>;
+  /** Gives up the caller's claim, if it still holds it; the fencing token stays. */
+  releaseClaim(executionId: string, token: number): Promise<void>;
   /** Ids of executions with a log, most recently appended first. */
   listExecutions(limit?: number): Promise<string[]>;
   /** Releases connections and ends subscriptions. Idempotent. */

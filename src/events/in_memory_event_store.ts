@@ -10,6 +10,8 @@ import { type Clock, systemClock } from "../clock.ts";
 import { FencedError, StoreUnavailableError } from "../errors.ts";
 import {
   type AppendOptions,
+  type ClaimRequest,
+  type ClaimResult,
   DEFAULT_RETENTION_SECONDS,
   type EventInput,
   type EventStore,
@@ -20,6 +22,7 @@ import {
 import {
   _after,
   _appendOptions,
+  _checkClaim,
   _checkExecutionId,
   _checkRetention,
   _checkToken,
@@ -47,6 +50,8 @@ interface Log {
   keys: Map<string, number>;
   fence: number;
   expiresAt: number;
+  /** The runner holding the execution (see `claim`). */
+  claim?: { owner: string; token: number; until: number };
 }
 
 const SWEEP_INTERVAL_MS = 60_000;
@@ -243,18 +248,67 @@ export class InMemoryEventStore implements EventStore {
   fence(executionId: string, token: number): Promise<void> {
     return this.#read("fence", executionId, () => {
       _checkToken(token, "token");
-      let log = this.#live(executionId);
-      if (!log) {
-        if (token === 0) return;
-        log = {
-          events: [],
-          keys: new Map(),
-          fence: 0,
-          expiresAt: this.#clock.now() + this.#retentionSeconds * 1000,
-        };
-        this.#logs.set(executionId, log);
-      }
+      if (token === 0 && !this.#live(executionId)) return;
+      const log = this.#logOf(executionId);
       log.fence = Math.max(log.fence, token);
+    });
+  }
+
+  /**
+   * Claims an execution for one runner, with a new fencing token.
+   *
+   * @param executionId The execution.
+   * @param request Owner, duration and whether to take over from a live holder.
+   * @returns The token, or who holds the execution.
+   * @throws {RangeError} When `ttlMs` is out of range.
+   */
+  claim(executionId: string, request: ClaimRequest): Promise<ClaimResult> {
+    return this.#read("claim", executionId, () => {
+      _checkClaim(request);
+      const now = this.#clock.now();
+      const log = this.#logOf(executionId);
+      const held = log.claim;
+      if (held && !request.takeOver && held.until > now && held.token >= log.fence) {
+        return { acquired: false, holder: held.owner, expiresInMs: held.until - now };
+      }
+      const token = log.fence + 1;
+      log.fence = token;
+      log.claim = { owner: request.owner, token, until: now + request.ttlMs };
+      return { acquired: true, token };
+    });
+  }
+
+  /**
+   * Extends the caller's claim.
+   *
+   * @param executionId The execution.
+   * @param token The caller's token.
+   * @param ttlMs New duration from now.
+   * @returns Whether the claim is still the caller's.
+   */
+  renewClaim(executionId: string, token: number, ttlMs: number): Promise<boolean> {
+    return this.#read("renewClaim", executionId, () => {
+      _checkToken(token, "token");
+      _checkClaim({ owner: "", ttlMs });
+      const log = this.#live(executionId);
+      if (log?.claim?.token !== token || log.fence !== token) return false;
+      log.claim.until = this.#clock.now() + ttlMs;
+      return true;
+    });
+  }
+
+  /**
+   * Gives up the caller's claim, if it still holds it.
+   *
+   * @param executionId The execution.
+   * @param token The caller's token.
+   * @returns Once released.
+   */
+  releaseClaim(executionId: string, token: number): Promise<void> {
+    return this.#read("releaseClaim", executionId, () => {
+      _checkToken(token, "token");
+      const log = this.#live(executionId);
+      if (log?.claim?.token === token) delete log.claim;
     });
   }
 
@@ -318,6 +372,21 @@ export class InMemoryEventStore implements EventStore {
     if (log && this.#clock.now() >= log.expiresAt) {
       this.#logs.delete(executionId);
       return undefined;
+    }
+    return log;
+  }
+
+  // The live log of an execution, created empty (fence and claim only) if none.
+  #logOf(executionId: string): Log {
+    let log = this.#live(executionId);
+    if (!log) {
+      log = {
+        events: [],
+        keys: new Map(),
+        fence: 0,
+        expiresAt: this.#clock.now() + this.#retentionSeconds * 1000,
+      };
+      this.#logs.set(executionId, log);
     }
     return log;
   }

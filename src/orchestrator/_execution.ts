@@ -11,6 +11,7 @@ import {
   FencedError,
   OaoError,
   PolicyViolationError,
+  StoreUnavailableError,
   ValueTooLargeError,
 } from "../errors.ts";
 import { jsonBytes, truncateText } from "../limits.ts";
@@ -26,7 +27,12 @@ import {
 import type { Span } from "../tracing/tracer.ts";
 import type { AgentGroup } from "./agent_runtime.ts";
 import type { StepMessage, StepResult, ToolCallRequest } from "./agent.ts";
-import type { ExecutionReport, ExecutionStatus, StateEntry } from "./execution_report.ts";
+import type {
+  ExecutionReport,
+  ExecutionStatus,
+  PendingDecision,
+  StateEntry,
+} from "./execution_report.ts";
 import type { ExecutionView } from "./execution_view.ts";
 import { type LifecycleState, nextState } from "./lifecycle.ts";
 import type { StrictPolicy, Violation } from "./policy.ts";
@@ -93,6 +99,7 @@ export class ExecutionRun {
   #ledger: ToolLedger;
   #startedAt = 0;
   #fatal: Error | undefined;
+  #parked: PendingDecision | undefined; // waits for an operator's decision on this call
   #violationRecorded = false;
   #abort = new AbortController();
   #deadline: TimerId | undefined;
@@ -209,7 +216,7 @@ export class ExecutionRun {
       traceId: root.context.traceId,
     });
     let output: unknown;
-    let error: ErrorInfo | undefined;
+    let error: (ErrorInfo & { retryable?: boolean }) | undefined;
     try {
       if (view) {
         this.#startedAt = clock.now() - view.activeMs;
@@ -255,9 +262,17 @@ export class ExecutionRun {
       }
       error = this.#errorInfo(failure);
       root.recordException(failure);
+      const retryable = isEnvironmentFailure(failure);
+      if (retryable) {
+        error = { ...error, message: retryHint(error.message, this.executionId), retryable };
+      }
       try {
-        await this.#recordFailure(failure, error);
-        await this.#expireSnapshots();
+        if (this.#parked) this.#status = "NEEDS_DECISION";
+        else {
+          const { retryable: _, ...recorded } = error;
+          await this.#recordFailure(failure, recorded, retryable);
+          if (!retryable) await this.#expireSnapshots();
+        }
       } catch (recordError) {
         if (recordError instanceof FencedError) throw recordError;
         this.#log.error("Cannot record the failure of execution {executionId}: {error}", {
@@ -289,6 +304,7 @@ export class ExecutionRun {
       traceId: root.context.traceId,
     };
     if (error) report.error = error;
+    if (this.#parked) report.decision = this.#parked;
     return report;
   }
 
@@ -480,6 +496,11 @@ export class ExecutionRun {
       elapsed: () => this.#elapsed(),
       throwIfFatal: () => this.#throwIfFatal(),
       fail: (error) => void (this.#fatal ??= error),
+      park: (pending, error) => {
+        if (this.#fatal) return;
+        this.#fatal = error;
+        this.#parked = pending;
+      },
       violation: (violation) => this.#violation(violation),
       record: (type, data, extra) => this.#record(type, data, extra),
       errorInfo: (error) => this.#errorInfo(error),
@@ -523,7 +544,7 @@ export class ExecutionRun {
     }
   }
 
-  async #recordFailure(failure: unknown, error: ErrorInfo): Promise<void> {
+  async #recordFailure(failure: unknown, error: ErrorInfo, retryable: boolean): Promise<void> {
     const durationMs = this.#host.clock.now() - this.#startedAt;
     if (failure instanceof ExecutionCancelledError) {
       this.#status = "CANCELLED";
@@ -549,7 +570,11 @@ export class ExecutionRun {
     this.#stepSpan?.recordException(failure);
     const entered = await this.#record("STATE_ENTER", { state: "FAILED" }, { step: this.#step });
     this.#history.push({ step: this.#step, state: "FAILED", at: entered.time });
-    await this.#record("EXECUTION_FAILED", { error, durationMs }, { step: this.#step });
+    await this.#record(
+      "EXECUTION_FAILED",
+      { error, durationMs, ...(retryable ? { retryable } : {}) },
+      { step: this.#step },
+    );
     this.#log.error("Execution {executionId} failed: {message}", { message: error.message });
   }
 
@@ -819,4 +844,17 @@ export class ExecutionRun {
       throw error;
     }
   }
+}
+
+// Failures of the environment rather than the agent: fixed outside the
+// execution, after which it can go on (`resume` with `retry`).
+function isEnvironmentFailure(error: unknown): boolean {
+  return error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied ||
+    error instanceof StoreUnavailableError ||
+    (error instanceof OaoError && error.code === "ACTOR_SPAWN_FAILED");
+}
+
+function retryHint(message: string, executionId: string): string {
+  return `${message}. This is the environment's failure, not the agent's: fix it, then continue ` +
+    `the execution with \`oao resume --retry ${executionId}\` (or resume(id, { retry: true }))`;
 }

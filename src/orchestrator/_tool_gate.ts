@@ -5,13 +5,7 @@
 // and it still runs, and otherwise run under its timeout and the execution's
 // abort signal. Internal: each ExecutionRun has one.
 import type { TimerId } from "../clock.ts";
-import {
-  type ErrorInfo,
-  FencedError,
-  fromErrorInfo,
-  OaoError,
-  ToolOutcomeUnknownError,
-} from "../errors.ts";
+import { type ErrorInfo, FencedError, fromErrorInfo, OaoError } from "../errors.ts";
 import type { Totals } from "../events/event_store.ts";
 import type { OaoEvent } from "../observability/events.ts";
 import type { Span } from "../tracing/tracer.ts";
@@ -23,6 +17,8 @@ import type { Outcome, ToolLedger } from "./_tool_ledger.ts";
 import type { HostWaits } from "./_host_waits.ts";
 import type { ResolvedAgent, RunHost } from "./_run_host.ts";
 import { assertJsonWithin } from "./_boundary.ts";
+import type { PendingDecision } from "./execution_report.ts";
+import { decidedFailure, decisionRequiredError, findDecision } from "./_decisions.ts";
 
 /** What the gate needs from its execution's run. */
 export interface GateRun {
@@ -46,6 +42,8 @@ export interface GateRun {
   throwIfFatal(): void;
   /** Ends the execution with `error`, unless it is ending already. */
   fail(error: Error): void;
+  /** Stops the execution until an operator decides on a call (status NEEDS_DECISION). */
+  park(pending: PendingDecision, error: Error): void;
   violation(violation: Violation): Promise<never>;
   record(
     type: string,
@@ -164,13 +162,15 @@ export class ToolGate {
     });
     try {
       let outcome = run.ledger.outcome(key);
+      // A call that failed because the environment did (a missing permission)
+      // runs again once the execution is retried, and is not counted again.
+      let rerun = false;
       if (!outcome && run.ledger.resumed) {
         const stored = await run.host.eventStore.findByKey(run.executionId, `outcome:${key}`);
-        if (stored) {
-          outcome = stored.type === "TOOL_CALL_SUCCESS"
-            ? { ok: true, result: (stored.data as { result?: unknown }).result }
-            : { ok: false };
-        }
+        const data = stored?.data as { result?: unknown; environment?: boolean } | undefined;
+        if (stored?.type === "TOOL_CALL_SUCCESS") outcome = { ok: true, result: data?.result };
+        else if (data?.environment === true) rerun = true;
+        else if (stored) outcome = { ok: false };
       }
       if (outcome?.ok) {
         known(outcome);
@@ -189,14 +189,43 @@ export class ToolGate {
         throw fromErrorInfo(failed);
       }
       // A call whose intent was recorded before a crash, without an outcome:
-      // re-run only if the tool is idempotent; it was already counted and admitted.
-      let rerun = false;
-      if (!outcome && run.ledger.resumed && !run.ledger.hasIntent(key)) {
+      // re-run if the tool is idempotent, else as an operator decides; it was
+      // already counted and admitted.
+      if (!outcome && !rerun && run.ledger.resumed && !run.ledger.hasIntent(key)) {
         const intent = await run.host.eventStore.findByKey(run.executionId, `intent:${key}`);
         if (intent && !tool.idempotent) {
-          const error = new ToolOutcomeUnknownError(name, key);
-          run.fail(error);
-          throw error;
+          const decision = await findDecision(run.host.eventStore, run.executionId, key);
+          if (!decision) {
+            const pending = { callId: key, tool: name, args: request.args ?? null, step };
+            const error = decisionRequiredError(run.executionId, pending);
+            await run.record("DECISION_REQUIRED", {
+              tool: name,
+              key,
+              args: pending.args,
+              error: run.errorInfo(error),
+            }, { step });
+            run.park(pending, error);
+            throw error;
+          }
+          if (decision.decision !== "rerun") {
+            const ok = decision.decision === "succeeded";
+            const error = ok ? undefined : decidedFailure(decision);
+            await run.record(ok ? "TOOL_CALL_SUCCESS" : "TOOL_CALL_FAILED", {
+              tool: name,
+              key,
+              ...(ok ? { result: decision.result ?? null } : { error: run.errorInfo(error) }),
+              decidedBy: decision.by,
+              durationMs: 0,
+            }, { step, key: `outcome:${key}` });
+            const decided: Outcome = ok
+              ? { ok: true, result: decision.result ?? null }
+              : { ok: false, error: run.errorInfo(error) };
+            run.ledger.record(key, decided);
+            known(decided);
+            if (error) throw error;
+            span.setStatus("ok");
+            return decision.result ?? null;
+          }
         }
         rerun = intent !== undefined;
       }
@@ -245,14 +274,20 @@ export class ToolGate {
       } catch (error) {
         if (error instanceof FencedError) throw error;
         const info = run.errorInfo(error);
+        // A tool this process lacks a permission for fails the execution,
+        // retryably: it is the environment's failure, not the agent's.
+        const environment = error instanceof Deno.errors.NotCapable ||
+          error instanceof Deno.errors.PermissionDenied;
         await run.record("TOOL_CALL_FAILED", {
           tool: name,
           key,
           error: info,
           durationMs: run.host.clock.now() - started,
+          ...(environment ? { environment: true } : {}),
         }, { step, key: `outcome:${key}` });
         run.ledger.record(key, { ok: false, error: info });
         known({ ok: false, error: info });
+        if (environment) run.fail(error as Error);
         throw error;
       } finally {
         endWait();

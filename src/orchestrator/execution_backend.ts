@@ -9,6 +9,7 @@
 import { OaoError } from "../errors.ts";
 import type { PolicyLimits } from "./policy.ts";
 import type { WorkflowSpec } from "./workflow.ts";
+import type { Decision } from "./execution_report.ts";
 
 /**
  * The node runs as many executions as it may and its waiting line is full:
@@ -84,6 +85,15 @@ export interface ExecutionBackend {
   submit(request: SubmitRequest): Promise<SubmitResult>;
   /** Requests cancellation; resolves `false` when the execution is unknown or already finished. */
   cancel(executionId: string, reason?: string): Promise<boolean>;
+  /**
+   * Records an operator's decision on the call an execution waits for
+   * (`NEEDS_DECISION`) and continues the execution. Absent when this backend
+   * does not run executions in its process (the HTTP API answers 501).
+   *
+   * @throws {ExecutionNotFoundError} When there is no such execution.
+   * @throws {TypeError} When it waits for no decision on that call, or the decision is malformed.
+   */
+  resolve?(executionId: string, callId: string, decision: Decision, by: string): Promise<void>;
   /** Executions running (or leased) now, for metrics. */
   inFlight(): Promise<number>;
   /** Releases resources. */

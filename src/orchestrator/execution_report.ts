@@ -8,18 +8,30 @@ import type { ErrorInfo } from "../errors.ts";
 import type { LifecycleState } from "./lifecycle.ts";
 
 /** Status of an execution. */
-export type ExecutionStatus = "QUEUED" | "RUNNING" | "SUCCESS" | "FAILED" | "CANCELLED";
+export type ExecutionStatus =
+  | "QUEUED"
+  | "RUNNING"
+  | "NEEDS_DECISION"
+  | "SUCCESS"
+  | "FAILED"
+  | "CANCELLED";
 
 /** Every status. */
 export const EXECUTION_STATUSES: readonly ExecutionStatus[] = [
   "QUEUED",
   "RUNNING",
+  "NEEDS_DECISION",
   "SUCCESS",
   "FAILED",
   "CANCELLED",
 ];
 
-/** Whether a status is final. */
+/**
+ * Whether a status is final. `NEEDS_DECISION` is not: the execution waits
+ * for an operator's decision (`Orchestrator.resolve`) and then goes on. A
+ * `FAILED` execution whose error is `retryable` (the environment failed, not
+ * the agent) can be continued with `resume(id, { retry: true })`.
+ */
 export function isFinal(status: ExecutionStatus): boolean {
   return status === "SUCCESS" || status === "FAILED" || status === "CANCELLED";
 }
@@ -33,6 +45,32 @@ export interface StateEntry {
   /** Epoch ms. */
   at: number;
 }
+
+/**
+ * A tool call whose outcome is unknown after a crash (its intent is in the
+ * log, its outcome is not, and the tool is not idempotent): the execution
+ * waits until an operator says what happened.
+ */
+export interface PendingDecision {
+  /** The call's key (`oao resolve` takes it, or a unique prefix of 8+ characters). */
+  callId: string;
+  /** The tool. */
+  tool: string;
+  /** Its arguments. */
+  args: unknown;
+  /** The step that made the call. */
+  step: number;
+}
+
+/**
+ * What an operator decided about a call whose outcome is unknown: it
+ * succeeded (with this JSON result), it failed (for this reason), or it must
+ * run again.
+ */
+export type Decision =
+  | { succeeded: unknown }
+  | { failed: string }
+  | { rerun: true };
 
 /** What `Orchestrator.run` returns. */
 export interface ExecutionReport {
@@ -56,8 +94,14 @@ export interface ExecutionReport {
   output: unknown;
   /** SHA-256 of the execution's canonical specification. */
   executionHash: string;
-  /** Why it failed, when it failed. */
-  error?: ErrorInfo;
+  /**
+   * Why it failed, when it failed, or why it waits for a decision. A failure
+   * caused by the environment (a missing permission, the store unreachable, a
+   * worker that could not start) is `retryable`.
+   */
+  error?: ErrorInfo & { retryable?: boolean };
+  /** The tool call an operator must decide on, when the status is `NEEDS_DECISION`. */
+  decision?: PendingDecision;
   /** Epoch ms of the start. */
   startedAt: number;
   /** Epoch ms of the end. */

@@ -32,7 +32,7 @@ import {
 } from "../errors.ts";
 import type { StoredEvent, Totals } from "../events/event_store.ts";
 import { boundErrorInfo, DEFAULT_LIMITS } from "../limits.ts";
-import type { ExecutionStatus, StateEntry } from "./execution_report.ts";
+import type { ExecutionStatus, PendingDecision, StateEntry } from "./execution_report.ts";
 import type { LifecycleState } from "./lifecycle.ts";
 import type { PolicyLimits } from "./policy.ts";
 
@@ -116,8 +116,10 @@ export interface ExecutionView {
   reviewOutput?: { value: unknown };
   /** Final output. */
   output?: unknown;
-  /** Why it failed. */
-  error?: ErrorInfo;
+  /** Why it failed (or waits for a decision); `retryable` for a failure of the environment. */
+  error?: ErrorInfo & { retryable?: boolean };
+  /** The call waiting for an operator's decision (status `NEEDS_DECISION`). */
+  decision?: PendingDecision;
   /** Epoch ms of EXECUTION_STARTED. */
   startedAt: number;
   /** Epoch ms of the final event. */
@@ -180,12 +182,34 @@ export function projectExecution(
   }
   const calls = new Map<string, ToolCallRecord>();
   let segmentStart = start.time;
+  // The state to enter next when a retryable failure ended the run.
+  let nextBeforeFailure: LifecycleState | undefined;
   for (const event of events) {
     if (event.type === "EXECUTION_QUEUED") continue;
     const data = (event.data ?? {}) as Record<string, unknown>;
     if (event.totals) view.totals = { ...event.totals };
     view.lastEventAt = event.time;
     switch (event.type) {
+      case "DECISION_REQUIRED": {
+        view.status = "NEEDS_DECISION";
+        view.decision = {
+          callId: String(data.key),
+          tool: String(data.tool),
+          args: data.args,
+          step: event.step ?? view.lastStep,
+        };
+        const error = projectedError(data.error);
+        if (error) view.error = error;
+        break;
+      }
+      case "DECISION_RECORDED":
+      case "EXECUTION_RETRIED":
+        if (event.type === "EXECUTION_RETRIED") view.nextPhase = nextBeforeFailure;
+        view.status = "RUNNING";
+        delete view.decision;
+        delete view.error;
+        delete view.finishedAt;
+        break;
       case "EXECUTION_RESUMED":
         view.activeMs += Math.max(0, previousTime(events, event) - segmentStart);
         segmentStart = event.time;
@@ -269,7 +293,9 @@ export function projectExecution(
       case "EXECUTION_CANCELLED": {
         view.status = event.type === "EXECUTION_FAILED" ? "FAILED" : "CANCELLED";
         const error = projectedError(data.error);
-        if (error) view.error = error;
+        if (error) view.error = data.retryable === true ? { ...error, retryable: true } : error;
+        delete view.decision;
+        nextBeforeFailure = view.nextPhase;
         view.finishedAt = event.time;
         view.nextPhase = undefined;
         break;

@@ -33,6 +33,7 @@ import {
   type SubmitResult,
 } from "./execution_backend.ts";
 import { CANCEL_KEY, CANCEL_REQUESTED, EXECUTION_QUEUED } from "./_queue_markers.ts";
+import type { Decision } from "./execution_report.ts";
 import { StaleVersionError } from "../errors.ts";
 import { getOaoLogger } from "../logging/logger.ts";
 import { canonicalJson, sha256Hex } from "./canonical_json.ts";
@@ -175,6 +176,32 @@ export class LocalBackend implements ExecutionBackend {
       data: { reason: reason ?? "cancelled while queued" },
     });
     return true;
+  }
+
+  /**
+   * Records an operator's decision and resumes the execution in this process.
+   *
+   * @param executionId The execution (status `NEEDS_DECISION`).
+   * @param callId The call's id, or 8+ first characters of it.
+   * @param decision What happened to the call.
+   * @param by Who decided (recorded).
+   * @returns Once the decision is recorded; the execution goes on in the background.
+   * @throws {TypeError} When it waits for no decision on that call, or the decision is malformed.
+   */
+  async resolve(
+    executionId: string,
+    callId: string,
+    decision: Decision,
+    by: string,
+  ): Promise<void> {
+    await this.#orchestrator.resolve(executionId, callId, decision, { by });
+    const resumed = await this.#orchestrator.startResume(executionId);
+    resumed.done.catch((error) => {
+      this.#log.error("Resuming execution {executionId} after a decision failed: {error}", {
+        executionId,
+        error: String(error),
+      });
+    });
   }
 
   /**

@@ -43,11 +43,12 @@ import type { PermissionsSpec } from "../actor/permissions.ts";
 import { normalizePermissions } from "../actor/permissions.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import {
+  ExecutionBusyError,
   ExecutionHashMismatchError,
   ExecutionNotFoundError,
   UnknownAgentError,
 } from "../errors.ts";
-import type { EventStore, StoredEvent } from "../events/event_store.ts";
+import type { AppendOptions, EventStore, StoredEvent } from "../events/event_store.ts";
 import { type Limits, resolveLimits } from "../limits.ts";
 import { InMemoryEventStore } from "../events/in_memory_event_store.ts";
 import { EventBus } from "../observability/event_bus.ts";
@@ -73,6 +74,8 @@ import {
   WorkflowRun,
 } from "./_workflow_run.ts";
 import { assertDependencies, assertId } from "./_inputs.ts";
+import { type Decision, decisionKey, matchPending, validateDecision } from "./_decisions.ts";
+import { DEFAULT_CLAIM_TTL_MS, type ExecutionClaim, Ownership } from "./_ownership.ts";
 import { assertAgentModuleExists, declaredAgentVersion } from "./_agent_module.ts";
 
 /** An agent as registered: by name, with its module and the permissions it is granted. */
@@ -142,6 +145,14 @@ export interface OrchestratorOptions {
    * with peers are never passivated. @default {1000}
    */
   passivateAfterMs?: number;
+  /**
+   * How long a runner's claim on an execution holds without renewal (it is
+   * renewed every third of it while the execution runs here). Another
+   * process that resumes the execution is refused with `ExecutionBusyError`
+   * until then, unless this process is seen to have died on the same machine.
+   * @default {15000}
+   */
+  claimTtlMs?: number;
   /** Options of the actor system the agents run in. */
   actorSystem?: {
     heartbeatMs?: number;
@@ -183,10 +194,23 @@ export interface RunOptions {
   trace?: TraceContext;
   /** W3C `traceparent` of the parent, when `trace` is not given. */
   traceparent?: string;
-  /** Fencing token of the caller's lease (distributed workers): stale writers are rejected. */
+  /**
+   * Fencing token of a claim the caller holds on the execution (worker
+   * nodes claim it before they run it): the orchestrator then takes no claim
+   * of its own, and writes with an older token are rejected. Without it the
+   * orchestrator claims the execution for the run, and refuses with
+   * `ExecutionBusyError` when another runner holds it.
+   */
   fencingToken?: number;
   /** Cancels the execution. */
   signal?: AbortSignal;
+  /**
+   * `resume` only: continue an execution that `FAILED` because of its
+   * environment (its error is `retryable`: a missing permission, the store
+   * unreachable, a worker that could not start) once the cause is fixed.
+   * Recorded as EXECUTION_RETRIED. @default {false}
+   */
+  retry?: boolean;
   /**
    * Outputs of the tasks this execution depends on, by name, given to the
    * agent as `ctx.dependencies` (workflows set it for their tasks). JSON;
@@ -270,6 +294,7 @@ export class Orchestrator {
   readonly #settled = new Map<string, Promise<unknown>>();
   readonly #workflows = new Map<string, { run: WorkflowRun; done: Promise<unknown> }>();
   readonly #log = getLogger(["oao", "orchestrator"]);
+  readonly #ownership: Ownership;
   #closed = false;
 
   /**
@@ -303,6 +328,19 @@ export class Orchestrator {
       );
     }
     this.#passivateAfterMs = passivateAfterMs;
+    const claimTtlMs = options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS;
+    if (!Number.isInteger(claimTtlMs) || claimTtlMs < 3 || claimTtlMs > 2 ** 31 - 1) {
+      throw new RangeError(
+        `Invalid claimTtlMs ${JSON.stringify(claimTtlMs)}: expected an integer from 3 to ${
+          2 ** 31 - 1
+        } ms`,
+      );
+    }
+    this.#ownership = new Ownership(this.eventStore, {
+      clock: this.#clock,
+      log: this.#log,
+      ttlMs: claimTtlMs,
+    });
     this.system = new ActorSystem({
       name: options.actorSystem?.name ?? "oao",
       persistence: this.persistence,
@@ -458,25 +496,31 @@ export class Orchestrator {
     const { dependencies } = options;
     if (dependencies !== undefined) assertDependencies(dependencies, this.#limits.maxValueBytes);
     const executionId = assertId(options.executionId ?? newExecutionId(), "executionId");
-    if (this.#runs.has(executionId) || (await this.#started(executionId))) {
+    if (this.#runs.has(executionId)) {
       throw new TypeError(`Execution "${executionId}" already exists`);
     }
-    const policy = options.policy ? this.#policy.with(options.policy) : this.#policy;
-    const resolved = await this.#resolveAgentVersioned(agent);
-    const hash = await this.#hash(resolved, task, policy, dependencies);
-    if (options.fencingToken !== undefined) {
-      await this.eventStore.fence(executionId, options.fencingToken);
+    const claim = await this.#claim(executionId, options);
+    try {
+      if (await this.#started(executionId)) {
+        throw new TypeError(`Execution "${executionId}" already exists`);
+      }
+      const policy = options.policy ? this.#policy.with(options.policy) : this.#policy;
+      const resolved = await this.#resolveAgentVersioned(agent);
+      const hash = await this.#hash(resolved, task, policy, dependencies);
+      const run = new ExecutionRun(this.#runHost(), {
+        executionId,
+        agent: resolved,
+        task,
+        ...(dependencies ? { dependencies } : {}),
+        policy,
+        hash,
+        ...this.#runExtras(options, claim),
+      });
+      return { executionId, done: this.#track(run, claim) };
+    } catch (error) {
+      await claim?.release();
+      throw error;
     }
-    const run = new ExecutionRun(this.#runHost(), {
-      executionId,
-      agent: resolved,
-      task,
-      ...(dependencies ? { dependencies } : {}),
-      policy,
-      hash,
-      ...this.#runExtras(options),
-    });
-    return { executionId, done: this.#track(run) };
   }
 
   /**
@@ -489,6 +533,7 @@ export class Orchestrator {
    * @returns The report; at once if the execution had already finished.
    * @throws {ExecutionNotFoundError} When there is no such execution.
    * @throws {ExecutionHashMismatchError} When the agent, its version, the tools or the policy changed.
+   * @throws {ExecutionBusyError} When another runner (in this or another process) runs it.
    */
   async resume(executionId: string, options: RunOptions = {}): Promise<ExecutionReport> {
     return await (await this.startResume(executionId, options)).done;
@@ -503,32 +548,87 @@ export class Orchestrator {
    */
   async startResume(executionId: string, options: RunOptions = {}): Promise<StartedExecution> {
     this.#assertOpen();
-    const running = this.#runs.get(executionId);
-    if (running) {
-      throw new TypeError(`Execution "${executionId}" is already running in this process`);
+    if (this.#runs.has(executionId)) {
+      throw new ExecutionBusyError(executionId, "this process", 0);
     }
-    if (options.fencingToken !== undefined) {
-      await this.eventStore.fence(executionId, options.fencingToken);
+    const claim = await this.#claim(executionId, options);
+    try {
+      let view = projectExecution(executionId, await this.eventStore.readRange(executionId));
+      if (options.retry && view.status === "FAILED" && view.error?.retryable) {
+        await this.eventStore.appendEvent(executionId, {
+          type: "EXECUTION_RETRIED",
+          data: { error: view.error },
+        }, this.#appendOptions(claim?.token ?? options.fencingToken));
+        view = projectExecution(executionId, await this.eventStore.readRange(executionId));
+      }
+      if (view.status !== "RUNNING") {
+        await claim?.release();
+        return { executionId, done: Promise.resolve(reportFromView(view)) };
+      }
+      const resolved = await this.#resolveAgentVersioned(view.agent);
+      const policy = new StrictPolicy({ ...recordedLimits(view.policy), ...options.policy });
+      const hash = await this.#hash(resolved, view.task, policy, view.dependencies);
+      if (hash !== view.hash) throw new ExecutionHashMismatchError(executionId, view.hash, hash);
+      const run = new ExecutionRun(this.#runHost(), {
+        executionId,
+        agent: resolved,
+        task: view.task,
+        ...(view.dependencies ? { dependencies: view.dependencies } : {}),
+        policy,
+        hash,
+        view,
+        ...this.#runExtras(options, claim),
+      });
+      return { executionId, done: this.#track(run, claim) };
+    } catch (error) {
+      await claim?.release();
+      throw error;
     }
-    const view = projectExecution(executionId, await this.eventStore.readRange(executionId));
-    if (view.status !== "RUNNING") {
-      return { executionId, done: Promise.resolve(reportFromView(view)) };
+  }
+
+  /**
+   * Records an operator's decision on the tool call an execution waits for
+   * (status `NEEDS_DECISION`: a non-idempotent call whose outcome a crash
+   * left unknown). Resume the execution afterwards: the call is answered with
+   * `succeeded`'s result, fails with `failed`'s reason, or runs again.
+   *
+   * @param executionId The execution.
+   * @param callId The call's id (`report.decision.callId`), or 8+ first characters of it.
+   * @param decision `{ succeeded: <JSON result> }`, `{ failed: "<reason>" }` or `{ rerun: true }`.
+   * @param options Who decided (recorded in the audit log).
+   * @returns Once recorded.
+   * @throws {ExecutionNotFoundError} When there is no such execution.
+   * @throws {TypeError} When it waits for no decision, for one on another call, or the decision is malformed.
+   * @throws {ExecutionBusyError} When another runner holds it.
+   */
+  async resolve(
+    executionId: string,
+    callId: string,
+    decision: Decision,
+    options: { by?: string } = {},
+  ): Promise<void> {
+    this.#assertOpen();
+    const checked = validateDecision(decision, this.#limits.maxValueBytes);
+    const claim = await this.#ownership.acquire(executionId);
+    try {
+      const view = projectExecution(executionId, await this.eventStore.readRange(executionId));
+      const pending = matchPending(executionId, view.decision, callId);
+      const by = (options.by ?? "an operator").slice(0, 200);
+      await this.eventStore.appendEvent(executionId, {
+        type: "DECISION_RECORDED",
+        step: pending.step,
+        key: decisionKey(pending.callId),
+        data: { tool: pending.tool, key: pending.callId, ...checked, by },
+      }, this.#appendOptions(claim.token));
+      this.#log.warn("Decision on call {callId} of execution {executionId}: {decision} by {by}", {
+        executionId,
+        callId: pending.callId.slice(0, 12),
+        decision: checked.decision,
+        by,
+      });
+    } finally {
+      await claim.release();
     }
-    const resolved = await this.#resolveAgentVersioned(view.agent);
-    const policy = new StrictPolicy({ ...recordedLimits(view.policy), ...options.policy });
-    const hash = await this.#hash(resolved, view.task, policy, view.dependencies);
-    if (hash !== view.hash) throw new ExecutionHashMismatchError(executionId, view.hash, hash);
-    const run = new ExecutionRun(this.#runHost(), {
-      executionId,
-      agent: resolved,
-      task: view.task,
-      ...(view.dependencies ? { dependencies: view.dependencies } : {}),
-      policy,
-      hash,
-      view,
-      ...this.#runExtras(options),
-    });
-    return { executionId, done: this.#track(run) };
   }
 
   /**
@@ -789,6 +889,7 @@ export class Orchestrator {
       await this.#agentRuntime.shutdown("orchestrator closed");
     }
     await this.system.shutdown("orchestrator closed");
+    this.#ownership.close();
   }
 
   /**
@@ -878,21 +979,42 @@ export class Orchestrator {
     return events.some((e) => e.type === "EXECUTION_STARTED");
   }
 
-  #runExtras(options: RunOptions) {
+  #appendOptions(token: number | undefined): AppendOptions {
+    const options: AppendOptions = {};
+    if (token !== undefined) options.fencingToken = token;
+    if (this.#retention !== undefined) options.expire = this.#retention;
+    return options;
+  }
+
+  // The run's own claim, unless the caller holds one (a fencing token).
+  async #claim(executionId: string, options: RunOptions): Promise<ExecutionClaim | undefined> {
+    if (options.fencingToken !== undefined) {
+      await this.eventStore.fence(executionId, options.fencingToken);
+      return undefined;
+    }
+    return await this.#ownership.acquire(executionId);
+  }
+
+  #runExtras(options: RunOptions, claim: ExecutionClaim | undefined) {
     const extras: { fencingToken?: number; parentTrace?: TraceContext; signal?: AbortSignal } = {};
-    if (options.fencingToken !== undefined) extras.fencingToken = options.fencingToken;
+    const token = claim?.token ?? options.fencingToken;
+    if (token !== undefined) extras.fencingToken = token;
     const trace = options.trace ?? parseTraceparent(options.traceparent) ??
       this.#tracer.activeContext();
     if (trace) extras.parentTrace = trace;
-    if (options.signal) extras.signal = options.signal;
+    const signals = [options.signal, claim?.lost].filter((s) => s !== undefined);
+    if (signals.length) {
+      extras.signal = signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
+    }
     return extras;
   }
 
-  #track(run: ExecutionRun): Promise<ExecutionReport> {
+  #track(run: ExecutionRun, claim: ExecutionClaim | undefined): Promise<ExecutionReport> {
     this.#runs.set(run.executionId, run);
-    const done = run.run().finally(() => {
+    const done = run.run().finally(async () => {
       this.#runs.delete(run.executionId);
       this.#settled.delete(run.executionId);
+      await claim?.release();
     });
     this.#settled.set(run.executionId, done.catch(() => {}));
     return done;
@@ -969,6 +1091,7 @@ export function reportFromView(view: ExecutionView): ExecutionReport {
     finishedAt: view.finishedAt ?? view.lastEventAt,
   };
   if (view.error) report.error = view.error;
+  if (view.decision) report.decision = view.decision;
   const trace = parseTraceparent(view.traceparent);
   if (trace) report.traceId = trace.traceId;
   return report;

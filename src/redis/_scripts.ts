@@ -27,6 +27,49 @@ if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]
 return token
 `;
 
+// The claim fields of the meta hash: `owner`, `otoken` (its fencing token)
+// and `ountil` (expiry, ms on the Redis server's clock: every process
+// compares against the same time).
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/**
+ * Claims an execution (see `EventStore.claim`).
+ *
+ * KEYS: meta hash. ARGV: owner, ttl (ms), take over ('1' or ''), retention
+ * (ms) for a meta hash created here.
+ * Returns `{1, token}` or `{0, holder, ms until its claim expires}`.
+ */
+const CLAIM = `${NOW}
+local h = redis.call('HMGET', KEYS[1], 'fence', 'owner', 'otoken', 'ountil')
+local fence = tonumber(h[1] or '0')
+if h[2] and ARGV[3] ~= '1' and tonumber(h[4]) > now and tonumber(h[3]) >= fence then
+  return {0, h[2], tonumber(h[4]) - now}
+end
+local token = fence + 1
+redis.call('HSET', KEYS[1], 'fence', token, 'owner', ARGV[1], 'otoken', token,
+  'ountil', now + tonumber(ARGV[2]))
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return {1, token}
+`;
+
+/**
+ * Extends a claim. KEYS: meta hash. ARGV: token, ttl (ms).
+ * Returns 1, or 0 when the token no longer holds the claim.
+ */
+const RENEW_CLAIM = `${NOW}
+local h = redis.call('HMGET', KEYS[1], 'fence', 'otoken')
+if h[2] ~= ARGV[1] or h[1] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'ountil', now + tonumber(ARGV[2]))
+return 1
+`;
+
+/** Gives up a claim if the token holds it. KEYS: meta hash. ARGV: token. */
+const RELEASE_CLAIM = `
+if redis.call('HGET', KEYS[1], 'otoken') ~= ARGV[1] then return 0 end
+return redis.call('HDEL', KEYS[1], 'owner', 'otoken', 'ountil')
+`;
+
 /**
  * The latest event appended with an index key.
  *
@@ -107,6 +150,9 @@ return n
 export interface _Scripts {
   oaoFence(...args: (string | number)[]): Promise<number>;
   oaoFindByKey(...args: (string | number)[]): Promise<unknown>;
+  oaoClaim(...args: (string | number)[]): Promise<[number, string | number, number?]>;
+  oaoRenewClaim(...args: (string | number)[]): Promise<number>;
+  oaoReleaseClaim(...args: (string | number)[]): Promise<number>;
   oaoDelete(...args: (string | number)[]): Promise<number>;
   oaoList(...args: (string | number)[]): Promise<string[]>;
   oaoExpireScope(...args: (string | number)[]): Promise<number>;
@@ -116,6 +162,9 @@ export interface _Scripts {
 const SCRIPTS: Record<keyof _Scripts, { lua: string; numberOfKeys: number }> = {
   oaoFence: { lua: FENCE, numberOfKeys: 1 },
   oaoFindByKey: { lua: FIND_BY_KEY, numberOfKeys: 2 },
+  oaoClaim: { lua: CLAIM, numberOfKeys: 1 },
+  oaoRenewClaim: { lua: RENEW_CLAIM, numberOfKeys: 1 },
+  oaoReleaseClaim: { lua: RELEASE_CLAIM, numberOfKeys: 1 },
   oaoDelete: { lua: DELETE, numberOfKeys: 2 },
   oaoList: { lua: LIST, numberOfKeys: 1 },
   oaoExpireScope: { lua: EXPIRE_SCOPE, numberOfKeys: 1 },

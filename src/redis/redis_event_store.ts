@@ -5,9 +5,10 @@
  * - `oao:{<executionId>}:events` — the stream; entry id `<seq>-0`, field `e`
  *   holds the event as JSON (without execution id and sequence number).
  *   Entries are never deleted, so the length of the stream is the last seq.
- * - `oao:{<executionId>}:meta` — a hash, created by the first fence or index
- *   key: `fence` (fencing token) and `k:<key>` (index key → seq, for
- *   {@linkcode RedisEventStore.findByKey}).
+ * - `oao:{<executionId>}:meta` — a hash, created by the first fence, claim or
+ *   index key: `fence` (fencing token), `k:<key>` (index key → seq, for
+ *   {@linkcode RedisEventStore.findByKey}) and the claim of the runner that
+ *   holds the execution (`owner`, `otoken`, `ountil`).
  * - `oao:{<executionId>}:batch:<uuid>` — the reply of one script batch of
  *   appends, kept 90 s (twice the retry budget plus 30 s) so that a retried
  *   batch is answered, not applied again.
@@ -90,6 +91,8 @@ import { getLogger } from "@logtape/logtape";
 import { FencedError } from "../errors.ts";
 import {
   type AppendOptions,
+  type ClaimRequest,
+  type ClaimResult,
   DEFAULT_RETENTION_SECONDS,
   type EventInput,
   type EventStore,
@@ -100,6 +103,7 @@ import {
 import {
   _after,
   _appendOptions,
+  _checkClaim,
   _checkExecutionId,
   _checkRetention,
   _checkToken,
@@ -457,6 +461,76 @@ export class RedisEventStore implements EventStore {
     await this.#redis.run(
       `fence("${executionId}")`,
       (_, scripts) => scripts.oaoFence(meta, token, ttlMs),
+    );
+  }
+
+  /**
+   * Claims an execution for one runner (atomically, in Lua, on the Redis
+   * server's clock), with a new fencing token.
+   *
+   * @param executionId The execution.
+   * @param request Owner, duration and whether to take over from a live holder.
+   * @returns The token, or who holds the execution.
+   * @throws {RangeError} When `ttlMs` is out of range.
+   * @throws {StoreUnavailableError} When Redis stays unreachable.
+   */
+  async claim(executionId: string, request: ClaimRequest): Promise<ClaimResult> {
+    _checkExecutionId(executionId);
+    _checkClaim(request);
+    const meta = this.#keys(executionId).meta;
+    const retentionMs = Math.ceil(this.#retentionSeconds * 1000);
+    const [ok, value, expiresInMs] = await this.#redis.run(
+      `claim("${executionId}")`,
+      (_, scripts) =>
+        scripts.oaoClaim(
+          meta,
+          request.owner,
+          request.ttlMs,
+          request.takeOver ? "1" : "",
+          retentionMs,
+        ),
+    );
+    this.#heads.get(executionId).fenced = true;
+    return ok === 1
+      ? { acquired: true, token: Number(value) }
+      : { acquired: false, holder: String(value), expiresInMs: Number(expiresInMs) };
+  }
+
+  /**
+   * Extends the caller's claim by `ttlMs` from now.
+   *
+   * @param executionId The execution.
+   * @param token The caller's token.
+   * @param ttlMs New duration from now.
+   * @returns Whether the claim is still the caller's.
+   * @throws {StoreUnavailableError} When Redis stays unreachable.
+   */
+  async renewClaim(executionId: string, token: number, ttlMs: number): Promise<boolean> {
+    _checkExecutionId(executionId);
+    _checkToken(token, "token");
+    _checkClaim({ owner: "", ttlMs });
+    const meta = this.#keys(executionId).meta;
+    return (await this.#redis.run(
+      `renewClaim("${executionId}")`,
+      (_, scripts) => scripts.oaoRenewClaim(meta, token, ttlMs),
+    )) === 1;
+  }
+
+  /**
+   * Gives up the caller's claim, if it still holds it.
+   *
+   * @param executionId The execution.
+   * @param token The caller's token.
+   * @returns Once released.
+   * @throws {StoreUnavailableError} When Redis stays unreachable.
+   */
+  async releaseClaim(executionId: string, token: number): Promise<void> {
+    _checkExecutionId(executionId);
+    _checkToken(token, "token");
+    const meta = this.#keys(executionId).meta;
+    await this.#redis.run(
+      `releaseClaim("${executionId}")`,
+      (_, scripts) => scripts.oaoReleaseClaim(meta, token),
     );
   }
 

@@ -158,6 +158,12 @@ export async function runCoreScenario(options: CoreScenarioOptions): Promise<Cor
       200,
     );
     const seconds = (Date.now() - started) / 1000;
+    // A worker replaced last may still be starting: its signal handlers come with it.
+    await until(
+      () => workers.every((w) => w.lines.some((l) => l.type === "started")),
+      "every worker to have started",
+      30_000,
+    );
     for (const worker of workers) worker.signal("SIGTERM");
     for (const worker of workers) {
       const status = await worker.exited();

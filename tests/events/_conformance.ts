@@ -201,6 +201,93 @@ export function testEventStoreConformance(label: string, factory: EventStoreFact
     assert.equal((await store.appendEvent("exec-new", { type: "A" }, { fencingToken: 2 })).seq, 1);
   });
 
+  test("claim grants one runner at a time and names the holder to the others", async (h) => {
+    const other = await h.another();
+    const first = await h.store.claim("exec-1", { owner: "runner A", ttlMs: 60_000 });
+    assert.equal(first.acquired, true);
+    const second = await other.claim("exec-1", { owner: "runner B", ttlMs: 60_000 });
+    assert.equal(second.acquired, false);
+    if (second.acquired) return;
+    assert.equal(second.holder, "runner A");
+    assert.ok(second.expiresInMs > 50_000 && second.expiresInMs <= 60_000, `${second.expiresInMs}`);
+  });
+
+  test("a claim's token fences out every earlier writer", async ({ store }) => {
+    await store.fence("exec-1", 4);
+    const claim = await store.claim("exec-1", { owner: "A", ttlMs: 60_000 });
+    assert.deepEqual(claim, { acquired: true, token: 5 });
+    await assert.rejects(
+      store.appendEvent("exec-1", { type: "A" }, { fencingToken: 4 }),
+      FencedError,
+    );
+    assert.equal((await store.appendEvent("exec-1", { type: "A" }, { fencingToken: 5 })).seq, 1);
+  });
+
+  test("an expired claim goes to the next runner, and the old holder can no longer renew", async (h) => {
+    const a = await h.store.claim("exec-1", { owner: "A", ttlMs: 150 });
+    assert.ok(a.acquired);
+    await h.elapse(250);
+    const b = await h.store.claim("exec-1", { owner: "B", ttlMs: 60_000 });
+    assert.ok(b.acquired);
+    assert.ok(b.token > a.token);
+    assert.equal(await h.store.renewClaim("exec-1", a.token, 60_000), false);
+    assert.equal(await h.store.renewClaim("exec-1", b.token, 60_000), true);
+  });
+
+  test("renewClaim keeps a claim past its first expiry", async (h) => {
+    const a = await h.store.claim("exec-1", { owner: "A", ttlMs: 300 });
+    assert.ok(a.acquired);
+    await h.elapse(150);
+    assert.equal(await h.store.renewClaim("exec-1", a.token, 300), true);
+    await h.elapse(200);
+    const b = await h.store.claim("exec-1", { owner: "B", ttlMs: 300 });
+    assert.equal(b.acquired, false);
+  });
+
+  test("releaseClaim frees the execution at once; a stale release changes nothing", async ({ store }) => {
+    const a = await store.claim("exec-1", { owner: "A", ttlMs: 60_000 });
+    assert.ok(a.acquired);
+    await store.releaseClaim("exec-1", a.token + 7);
+    assert.equal((await store.claim("exec-1", { owner: "B", ttlMs: 60_000 })).acquired, false);
+    await store.releaseClaim("exec-1", a.token);
+    const b = await store.claim("exec-1", { owner: "B", ttlMs: 60_000 });
+    assert.deepEqual(b, { acquired: true, token: a.token + 1 });
+    await store.releaseClaim("exec-1", a.token); // the old holder's late release
+    assert.equal((await store.claim("exec-1", { owner: "C", ttlMs: 60_000 })).acquired, false);
+  });
+
+  test("takeOver takes a live claim and fences its holder", async ({ store }) => {
+    const a = await store.claim("exec-1", { owner: "A", ttlMs: 60_000 });
+    const b = await store.claim("exec-1", { owner: "B", ttlMs: 60_000, takeOver: true });
+    assert.ok(a.acquired && b.acquired);
+    assert.equal(b.token, a.token + 1);
+    await assert.rejects(
+      store.appendEvent("exec-1", { type: "A" }, { fencingToken: a.token }),
+      FencedError,
+    );
+    assert.equal(await store.renewClaim("exec-1", a.token, 1000), false);
+  });
+
+  test("a fence above a claim's token ends the claim", async ({ store }) => {
+    const a = await store.claim("exec-1", { owner: "A", ttlMs: 60_000 });
+    assert.ok(a.acquired);
+    await store.fence("exec-1", a.token + 1);
+    assert.equal(await store.renewClaim("exec-1", a.token, 1000), false);
+    const b = await store.claim("exec-1", { owner: "B", ttlMs: 60_000 });
+    assert.deepEqual(b, { acquired: true, token: a.token + 2 });
+  });
+
+  test("claim refuses a bad ttlMs or owner, naming it", async ({ store }) => {
+    for (const ttlMs of [0, -1, 1.5, 2 ** 31, Number.NaN]) {
+      await assert.rejects(store.claim("exec-1", { owner: "A", ttlMs }), /ttlMs/);
+    }
+    await assert.rejects(
+      store.claim("exec-1", { owner: 5 as unknown as string, ttlMs: 10 }),
+      /owner/,
+    );
+    await assert.rejects(store.renewClaim("exec-1", -1, 10), RangeError);
+  });
+
   test("listExecutions lists the most recently appended first", async ({ store, clock }) => {
     await store.appendEvent("exec-a", { type: "A" });
     await clock.advance(10);

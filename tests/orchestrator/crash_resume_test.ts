@@ -7,27 +7,10 @@ import { Redis } from "ioredis";
 import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 import type { ExecutionReport } from "../../src/orchestrator/execution_report.ts";
 import { testRedisUrl } from "../_support/test_redis.ts";
+import { orchestratorChild as child } from "../_support/orchestrator_child.ts";
 
 // Every test here needs the suite's Redis: without one, they fail at once saying why.
 const REDIS_URL = await testRedisUrl();
-const FIXTURE = new URL("../fixtures/orchestrator_process.ts", import.meta.url).pathname;
-
-function child(mode: "run" | "resume", executionId: string, options: Record<string, unknown>) {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--unstable-worker-options",
-      FIXTURE,
-      mode,
-      executionId,
-      JSON.stringify(options),
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
 // The execution's own last event (the actor system's come in their own time).
 function lastOwnEvent(events: { type: string }[]): string | undefined {
   return events.filter((e) => !e.type.startsWith("ACTOR_")).at(-1)?.type;

@@ -15,9 +15,9 @@ import { RedisJobQueue } from "../../src/redis/redis_job_queue.ts";
 import { RedisPersistenceAdapter } from "../../src/redis/redis_persistence_adapter.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
 import { RedisServer } from "../_support/redis_server.ts";
+import { orchestratorChild as fixture } from "../_support/orchestrator_child.ts";
 import { testOrchestrator } from "../orchestrator/_helpers.ts";
 
-const FIXTURE = new URL("../fixtures/orchestrator_process.ts", import.meta.url).pathname;
 const FINAL = ["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"];
 const RETENTION_MS = DEFAULT_RETENTION_SECONDS * 1000;
 
@@ -38,23 +38,6 @@ async function until(condition: () => Promise<boolean>, what: string): Promise<v
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-}
-
-/** Runs the orchestrator fixture in a process of its own (killed with SIGKILL by the caller). */
-function fixture(mode: "run" | "resume", executionId: string, options: Record<string, unknown>) {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--unstable-worker-options",
-      FIXTURE,
-      mode,
-      executionId,
-      JSON.stringify(options),
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
 }
 
 async function keysOf(redis: Redis, prefix: string): Promise<Map<string, number>> {

@@ -27,16 +27,25 @@ export const resumeCommand: Command = {
     "already finished is not run again: its report is printed. The agent, its version,",
     "its tools and the policy must be those it started with. Needs REDIS_URL (the",
     "in-memory stores die with the process). Exit code 0 when it succeeds, 1 otherwise.",
+    "Another process running it makes this one refuse, naming it, until its lease expires.",
+    "An execution that failed because of its environment (a permission this process lacked,",
+    "the store unreachable, a worker that could not start) goes on with --retry once fixed.",
+    'One that waits for a decision (NEEDS_DECISION) goes on with "oao resolve".',
   ].join("\n"),
   args: [{ name: "id", description: "Execution id" }],
   flags: [
     ...RUNTIME_FLAGS,
+    {
+      name: "retry",
+      type: "boolean",
+      description: "Continue an execution that FAILED because of its environment (error retryable)",
+    },
     { name: "json", type: "boolean", description: "Print only the report, as JSON" },
     { name: "quiet", short: "q", type: "boolean", description: "No live progress" },
   ],
   defaultLogLevel: "WARN",
   env: RUNTIME_ENV,
-  examples: ["resume exec-mwz08qmm-e67d12d24b"],
+  examples: ["resume exec-mwz08qmm-e67d12d24b", "resume --retry exec-mwz08qmm-e67d12d24b"],
   async run(ctx) {
     const [id] = ctx.args as [string];
     const runtime = await createRuntime(ctx, { redisTimeoutMs: PATIENT_REDIS_TIMEOUT_MS });
@@ -46,9 +55,15 @@ export const resumeCommand: Command = {
       if (!json) ctx.out(`Resuming ${id}`);
       let report;
       try {
-        report = await runLive(ctx, orchestrator, id, (eid) => orchestrator.startResume(eid), {
-          progress: !json && !ctx.boolean("quiet"),
-        });
+        report = await runLive(
+          ctx,
+          orchestrator,
+          id,
+          (eid) => orchestrator.startResume(eid, { retry: ctx.boolean("retry") }),
+          {
+            progress: !json && !ctx.boolean("quiet"),
+          },
+        );
       } catch (error) {
         if (error instanceof ExecutionNotFoundError) {
           const workflow = await findWorkflow(runtime, id);

@@ -36,8 +36,8 @@ export const workerCommand: Command = {
     "over by another worker once its lease expires and resumed from its event log.",
     "SIGTERM/SIGINT: stop taking jobs, finish running ones within --grace-ms, hand the rest",
     "back to the queue, flush traces, exit 0 (a second signal exits at once).",
-    "With --json, one JSON line per job event (reserved, completed, failed, lost, released)",
-    "is printed on stdout.",
+    'With --json, a "started" line once it takes jobs, then one JSON line per job event',
+    "(reserved, completed, failed, lost, released) is printed on stdout.",
   ].join("\n"),
   flags: [
     ...RUNTIME_FLAGS,
@@ -163,6 +163,9 @@ export const workerCommand: Command = {
         throw error;
       }
       node.start();
+      if (ctx.boolean("json")) {
+        ctx.out(JSON.stringify({ type: "started", nodeId: node.nodeId, time: Date.now() }));
+      }
       await new Promise<void>((resolve) => {
         if (ctx.signal.aborted) return resolve();
         ctx.signal.addEventListener("abort", () => resolve(), { once: true });
