@@ -8,8 +8,12 @@
  * This entry point holds the orchestrator, agents, tools, policies,
  * workflows, the actor system, the ports (`PersistenceAdapter`, `EventStore`,
  * `JobQueue`, `Clock`) with their in-memory adapters, the errors callers
- * catch and the event types. The adapters and helpers that load more have
- * entry points of their own: `@oao/runtime/redis` (the Redis adapters),
+ * catch and the event types. Agents call models with `ctx.generateText`
+ * (made by the host, governed and journaled) and `llmAgent` makes an LLM
+ * agent of a model and tools. The adapters and helpers that load more have
+ * entry points of their own: `@oao/runtime/model` (the model layer on the
+ * Vercel AI SDK: providers, prices, rate limits, a local model server),
+ * `@oao/runtime/redis` (the Redis adapters),
  * `@oao/runtime/tracing` (tracing, OTLP export), `@oao/runtime/logging`
  * (structured, redacted logs) and `@oao/runtime/testing` (a manual clock
  * and an in-memory orchestrator for tests).
@@ -50,6 +54,7 @@ export {
   type ErrorInfo,
   ExecutionBusyError,
   ExecutionCancelledError,
+  ExecutionFinishedError,
   ExecutionHashMismatchError,
   ExecutionNotFoundError,
   FencedError,
@@ -89,10 +94,26 @@ export {
   type AgentDefinition,
   type AgentModule,
   defineAgent,
+  type GenerateTextRequest,
+  type GenerateTextResult,
   type PeerContext,
   type ReviewResult,
   type StepHook,
 } from "./src/orchestrator/agent.ts";
+export {
+  llmAgent,
+  type LlmAgentOptions,
+  type LlmAgentState,
+  type LlmMessage,
+  type LlmTask,
+  type LlmTool,
+} from "./src/orchestrator/llm_agent.ts";
+export { DEFAULT_MODEL_TIMEOUT_MS, type ModelOptions } from "./src/orchestrator/model_options.ts";
+export {
+  ModelCallError,
+  type ModelCallErrorInit,
+  type ModelFailureReason,
+} from "./src/model/model_errors.ts";
 export { defineTool, type ToolContext, type ToolDefinition } from "./src/orchestrator/tool.ts";
 export {
   DEFAULT_POLICY,
@@ -114,6 +135,7 @@ export {
 export type {
   CompletedStep,
   ExecutionView,
+  ModelCallRecord,
   ToolCallRecord,
 } from "./src/orchestrator/execution_view.ts";
 export type {

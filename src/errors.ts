@@ -270,7 +270,7 @@ export class SupervisorEscalationError extends OaoError {
 
 /** A governance policy limit was reached. Never retried. */
 export class PolicyViolationError extends OaoError {
-  /** Which limit: `"maxSteps"`, `"maxTokens"`, `"maxToolCalls"` or `"timeoutMs"`. */
+  /** Which limit: `"maxSteps"`, `"maxTokens"`, `"maxCostUsd"`, `"maxToolCalls"` or `"timeoutMs"`. */
   readonly limit: string;
   /** The value that reached the limit. */
   readonly value: number;
@@ -391,6 +391,26 @@ export class ExecutionBusyError extends OaoError {
     this.executionId = executionId;
     this.holder = holder;
     this.expiresInMs = expiresInMs;
+  }
+}
+
+/** The execution already ended: what was asked of it (a signal, a decision) has no taker. */
+export class ExecutionFinishedError extends OaoError {
+  /** The execution. */
+  readonly executionId: string;
+  /** Its final status. */
+  readonly status: string;
+  /**
+   * @param executionId The execution.
+   * @param status Its final status.
+   */
+  constructor(executionId: string, status: string) {
+    super(
+      "EXECUTION_FINISHED",
+      `Execution "${executionId}" already finished with status ${status}`,
+    );
+    this.executionId = executionId;
+    this.status = status;
   }
 }
 
@@ -564,6 +584,38 @@ export function fromErrorInfo(info: ErrorInfo): OaoError {
   return error;
 }
 
+/**
+ * Registers the class of an error code defined beside the layer that throws
+ * it (the model layer's `ModelCallError`, …), so that {@linkcode fromErrorInfo}
+ * rebuilds it as an instance of that class and `instanceof` matches copies
+ * made by another copy of the module. Codes of this module cannot be replaced.
+ *
+ * @param code The stable code, e.g. `"MODEL_CALL_FAILED"`.
+ * @param errorClass The class whose instances carry that code.
+ * @throws {TypeError} When the code is registered for another class.
+ *
+ * @example
+ * ```ts
+ * import { fromErrorInfo, OaoError, registerErrorClass } from "./errors.ts";
+ * class QuotaError extends OaoError {
+ *   constructor(message: string) {
+ *     super("EXAMPLE_QUOTA", message);
+ *   }
+ * }
+ * registerErrorClass("EXAMPLE_QUOTA", QuotaError);
+ * const copy = fromErrorInfo({ name: "QuotaError", message: "over quota", code: "EXAMPLE_QUOTA" });
+ * console.assert(copy instanceof QuotaError);
+ * ```
+ */
+export function registerErrorClass(code: string, errorClass: { prototype: OaoError }): void {
+  const known = Object.hasOwn(ERROR_CLASSES, code) ? ERROR_CLASSES[code] : undefined;
+  if (known === errorClass) return;
+  if (known) {
+    throw new TypeError(`Cannot register error code "${code}": it belongs to another class`);
+  }
+  ERROR_CLASSES[code] = errorClass;
+}
+
 const ERROR_CLASSES: Record<string, { prototype: OaoError }> = {
   ACTOR_NOT_FOUND: ActorNotFoundError,
   ACTOR_EXISTS: ActorExistsError,
@@ -585,6 +637,7 @@ const ERROR_CLASSES: Record<string, { prototype: OaoError }> = {
   TOOL_OUTCOME_UNKNOWN: ToolOutcomeUnknownError,
   EXECUTION_CANCELLED: ExecutionCancelledError,
   EXECUTION_BUSY: ExecutionBusyError,
+  EXECUTION_FINISHED: ExecutionFinishedError,
   LEASE_LOST: LeaseLostError,
   PROTOCOL_VIOLATION: ProtocolViolationError,
   ACCESS_DENIED: AccessDeniedError,

@@ -38,6 +38,7 @@ export const RUNTIME_EXPORTS: Readonly<Record<string, string>> = {
   "@oao/runtime/tracing": "src/tracing/mod.ts",
   "@oao/runtime/logging": "src/logging/mod.ts",
   "@oao/runtime/testing": "src/testing/mod.ts",
+  "@oao/runtime/model": "src/model/mod.ts",
 };
 
 // `node:` built-ins an actor may import. Left out on purpose: `vm` (runs code

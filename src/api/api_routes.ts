@@ -19,6 +19,7 @@ import { listEvents, streamEvents, streamToken } from "./routes/events.ts";
 import { cancelExecution, getExecution, submitExecution } from "./routes/executions.ts";
 import { forkExecution } from "./routes/forks.ts";
 import { decideCall } from "./routes/decisions.ts";
+import { sendSignalRoute } from "./routes/signals.ts";
 import { agents, healthz, metrics, openapi, readyz } from "./routes/service.ts";
 import { WORKFLOW_ROUTES } from "./routes/workflows.ts";
 
@@ -32,6 +33,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   cancelExecution,
   forkExecution,
   decideCall,
+  sendSignalRoute,
   ...WORKFLOW_ROUTES,
   agents,
   healthz,

@@ -24,7 +24,7 @@ import {
   isFinal,
   type PendingDecision,
 } from "../orchestrator/execution_report.ts";
-import { projectExecution } from "../orchestrator/execution_view.ts";
+import { type ExecutionView, projectExecution } from "../orchestrator/execution_view.ts";
 import type { LifecycleState } from "../orchestrator/lifecycle.ts";
 import { reportFromView } from "../orchestrator/orchestrator.ts";
 import type { PolicyLimits } from "../orchestrator/policy.ts";
@@ -65,6 +65,8 @@ export interface ExecutionStatusBody {
   error?: ErrorInfo & { retryable?: boolean };
   /** The call an operator must decide on (status NEEDS_DECISION). */
   decision?: PendingDecision;
+  /** What the running step waits for: a signal or a timer. */
+  waitingFor?: ExecutionView["waitingFor"];
   /** The report, once the status is final. */
   report?: ExecutionReport;
 }
@@ -111,6 +113,7 @@ export function executionStatus(
   if (view.finishedAt !== undefined) body.finishedAt = view.finishedAt;
   if (view.error) body.error = view.error;
   if (view.decision) body.decision = view.decision;
+  if (view.waitingFor && view.status === "RUNNING") body.waitingFor = view.waitingFor;
   if (isFinal(view.status)) body.report = reportFromView(view);
   return body;
 }

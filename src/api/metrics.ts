@@ -1,8 +1,8 @@
 /**
  * OAO's Prometheus metrics, on the maintained client `prom-client`: a
  * subscriber of the orchestrator's event stream (executions by status, steps,
- * tool calls, tokens, retries, restarts, policy violations, durations as
- * histograms) plus HTTP request metrics, gauges read at scrape time (running
+ * tool calls, tokens, model calls with their tokens and cost by model and
+ * agent, retries, restarts, policy violations, durations as histograms) plus HTTP request metrics, gauges read at scrape time (running
  * executions, queue depth, actors, pooled workers) and prom-client's default
  * process metrics. Served by `GET /metrics`.
  *
@@ -63,6 +63,20 @@ export class OaoMetrics {
     "Executions finished, by final status",
     ["status"],
   );
+  readonly #decisions = this.#counter(
+    "oao_decisions_required_total",
+    "Tool calls a crash left unknown that an operator must decide on (status NEEDS_DECISION)",
+  );
+  readonly #waits = this.#counter(
+    "oao_waits_total",
+    "Durable waits started, by kind (signal, timer)",
+    ["kind"],
+  );
+  readonly #signalWaitsEnded = this.#counter(
+    "oao_signal_waits_ended_total",
+    "Signal waits ended, by outcome (taken, timed_out)",
+    ["outcome"],
+  );
   readonly #steps = this.#counter("oao_steps_total", "Steps entered, by lifecycle state", [
     "state",
   ]);
@@ -72,6 +86,26 @@ export class OaoMetrics {
     ["tool", "outcome"],
   );
   readonly #tokens = this.#counter("oao_tokens_total", "Tokens recorded by agents");
+  readonly #modelCalls = this.#counter(
+    "oao_model_calls_total",
+    "Model calls, by model, agent and outcome (success, failed)",
+    ["model", "agent", "outcome"],
+  );
+  readonly #modelTokens = this.#counter(
+    "oao_model_tokens_total",
+    "Tokens of completed model calls, by model, agent and type (input, output, cached_input; input includes cached_input)",
+    ["model", "agent", "type"],
+  );
+  readonly #modelCost = this.#counter(
+    "oao_model_cost_usd_total",
+    "Cost of completed model calls in USD (from the price table), by model and agent",
+    ["model", "agent"],
+  );
+  readonly #modelSeconds = this.#histogram(
+    "oao_model_call_duration_seconds",
+    "Model call latencies (the successful attempt), by model",
+    ["model"],
+  );
   readonly #retries = this.#counter(
     "oao_retries_total",
     "RETRY_ATTEMPTED events: step retries and actor restarts scheduled",
@@ -212,8 +246,38 @@ export class OaoMetrics {
         this.#toolCalls.inc({ tool: String(d.tool), outcome: "skipped" });
         break;
       case "RETRY_ATTEMPTED":
-        this.#retries.inc({ kind: typeof d.actor === "string" ? "actor_restart" : "step_retry" });
+        this.#retries.inc({
+          kind: typeof d.actor === "string"
+            ? "actor_restart"
+            : typeof d.model === "string"
+            ? "model_retry"
+            : "step_retry",
+        });
         break;
+      case "MODEL_CALL_COMPLETED":
+      case "MODEL_CALL_FAILED": {
+        const model = _label(d.model);
+        const agent = _label(d.agent);
+        const ok = event.type === "MODEL_CALL_COMPLETED";
+        this.#modelCalls.inc({ model, agent, outcome: ok ? "success" : "failed" });
+        if (!ok) break;
+        const usage = (d.usage ?? {}) as Record<string, unknown>;
+        for (
+          const [type, value] of [
+            ["input", usage.inputTokens],
+            ["output", usage.outputTokens],
+            ["cached_input", usage.cachedInputTokens],
+          ] as const
+        ) {
+          if (typeof value === "number" && Number.isFinite(value) && value > 0) {
+            this.#modelTokens.inc({ model, agent, type }, value);
+          }
+        }
+        const cost = Number(d.costUsd);
+        if (Number.isFinite(cost) && cost > 0) this.#modelCost.inc({ model, agent }, cost);
+        _observe(this.#modelSeconds, { model }, Number(d.latencyMs) / 1000);
+        break;
+      }
       case "ACTOR_RESTARTED":
         this.#restarts.inc();
         break;
@@ -225,6 +289,19 @@ export class OaoMetrics {
         break;
       case "EXECUTION_PASSIVATED":
         this.#passivations.inc();
+        break;
+      case "DECISION_REQUIRED":
+        this.#decisions.inc();
+        break;
+      case "WAITING_FOR_SIGNAL":
+      case "TIMER_STARTED":
+        this.#waits.inc({ kind: event.type === "TIMER_STARTED" ? "timer" : "signal" });
+        break;
+      case "SIGNAL_CONSUMED":
+      case "SIGNAL_TIMED_OUT":
+        this.#signalWaitsEnded.inc({
+          outcome: event.type === "SIGNAL_CONSUMED" ? "taken" : "timed_out",
+        });
         break;
       case "EXECUTION_ACTIVATED":
         this.#activations.inc();
@@ -365,6 +442,11 @@ function _scrapeGauge(
       }
     },
   });
+}
+
+// A label value from an event: a string, bounded (an unknown one reads "unknown").
+function _label(value: unknown): string {
+  return typeof value === "string" && value ? value.slice(0, 100) : "unknown";
 }
 
 // prom-client throws on a NaN or negative observation; an event with a

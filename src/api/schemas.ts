@@ -67,9 +67,12 @@ export const PolicySchema = z.strictObject({
   stepTimeoutMs: z.number().gt(0).max(MAX_TIME_LIMIT_MS).optional().openapi({
     description: "Time allowed for one attempt of one step, in ms (default 300000)",
   }),
+  maxCostUsd: z.number().gt(0).optional().openapi({
+    description: "Cost of model calls allowed, in USD (default: no limit)",
+  }),
 }, {
   error:
-    "expected an object of limits (maxSteps, maxTokens, maxToolCalls, timeoutMs, stepTimeoutMs)",
+    "expected an object of limits (maxSteps, maxTokens, maxToolCalls, timeoutMs, stepTimeoutMs, maxCostUsd)",
 }).openapi("Policy", { description: "Limits overriding the server's default policy" });
 
 /** The body of `POST /executions`. */
@@ -111,6 +114,9 @@ export const TotalsSchema = z.object({
   steps: z.int(),
   tokens: z.int(),
   toolCalls: z.int(),
+  costUsd: z.number().optional().openapi({
+    description: "Cost of the model calls made, in USD (absent until one completes)",
+  }),
 }).openapi("Totals");
 
 /** What an error became in the log. */
@@ -150,6 +156,7 @@ export const ExecutionReportSchema = z.object({
   totalSteps: z.int(),
   tokens: z.int(),
   toolCalls: z.int(),
+  costUsd: z.number().optional().openapi({ description: "Cost of the model calls, in USD" }),
   durationMs: z.number(),
   stateHistory: z.array(z.object({ step: z.int(), state: z.string(), at: z.int() })),
   output: z.unknown().optional(),
@@ -182,6 +189,14 @@ export const ExecutionStatusSchema = z.object({
   decision: PendingDecisionSchema.optional().openapi({
     description: "The call an operator must decide on (status NEEDS_DECISION)",
   }),
+  waitingFor: z.union([
+    z.object({
+      kind: z.literal("signal"),
+      name: z.string(),
+      deadline: z.int().nullable().openapi({ description: "Epoch ms, or null: no timeout" }),
+    }),
+    z.object({ kind: z.literal("timer"), until: z.int().openapi({ description: "Epoch ms" }) }),
+  ]).optional().openapi({ description: "What the running step waits for" }),
   report: ExecutionReportSchema.optional(),
 }).openapi("ExecutionStatus");
 

@@ -4,7 +4,8 @@
  * loaded like any other config (`--examples`/`--no-examples`,
  * `OAO_EXAMPLES`), an agents config file (`--config`, `OAO_CONFIG`) and
  * `--agent name=module` flags with their `--agent-permissions` — each
- * validated, with errors naming the file, entry and field.
+ * validated, with errors naming the file, entry and field — and the config
+ * file's `"models"` section (providers, prices, rate limits of model calls).
  *
  * The command line does not import the examples: it reads their config file
  * (next to this program, in `actors/`) at run time, so it runs without
@@ -23,6 +24,7 @@ import { getOaoLogger } from "../logging/logger.ts";
 import { normalizePermissions, type PermissionsSpec } from "../actor/permissions.ts";
 import type { AgentRegistration } from "../orchestrator/orchestrator.ts";
 import { defineTool, type ToolDefinition } from "../orchestrator/tool.ts";
+import { checkModelsConfig, type ModelsConfig } from "./_models_config.ts";
 
 /** The agents config file (`--config`, `OAO_CONFIG`). */
 export interface AgentsConfig {
@@ -36,6 +38,8 @@ export interface AgentsConfig {
    * @default {true}
    */
   bundled?: boolean;
+  /** Model providers (base URLs, the variables holding their keys), prices and rate limits. */
+  models?: ModelsConfig;
 }
 
 /**
@@ -44,7 +48,7 @@ export interface AgentsConfig {
  */
 export const EXAMPLES_CONFIG: URL = new URL("../../actors/examples.oao.json", import.meta.url);
 
-const CONFIG_KEYS = ["agents", "tools", "bundled"];
+const CONFIG_KEYS = ["agents", "tools", "bundled", "models"];
 const AGENT_KEYS = [
   "name",
   "module",
@@ -54,6 +58,7 @@ const AGENT_KEYS = [
   "tools",
   "description",
   "isolation",
+  "maxRunning",
 ];
 
 /**
@@ -61,19 +66,21 @@ const AGENT_KEYS = [
  * `--no-examples`, `OAO_EXAMPLES=false` or the config's `"bundled": false`),
  * the config file's (`--config`, `OAO_CONFIG`), then `--agent name=module`
  * flags with their `--agent-permissions`. A later definition of a name
- * replaces an earlier one.
+ * replaces an earlier one. The `"models"` section comes from the config file.
  *
  * @param ctx The command's context (flags of `RUNTIME_FLAGS`).
  * @param options `examples: "only"` loads the examples alone, whatever the
  *   flags say (the demo).
- * @returns Agents and tools.
+ * @returns Agents, tools and the config file's `"models"` section.
  * @throws {UsageError} Naming the file, entry, flag and field that is wrong,
  *   or a module that does not exist.
  */
 export async function loadAgents(
   ctx: CommandContext,
   options: { examples?: "only" } = {},
-): Promise<{ agents: AgentRegistration[]; tools: ToolDefinition<never, unknown>[] }> {
+): Promise<
+  { agents: AgentRegistration[]; tools: ToolDefinition<never, unknown>[]; models?: ModelsConfig }
+> {
   const agents = new Map<string, AgentRegistration>();
   const tools = new Map<string, ToolDefinition<never, unknown>>();
   const only = options.examples === "only";
@@ -86,6 +93,7 @@ export async function loadAgents(
   }
   if (config) await _addConfig(config, agents, tools);
   if (only) return { agents: [...agents.values()], tools: [...tools.values()] };
+  const models = config?.file.models;
   const cwd = new URL(`file://${Deno.cwd().replace(/\/?$/, "/")}`);
   for (const value of ctx.strings("agent")) {
     const eq = value.indexOf("=");
@@ -154,7 +162,11 @@ export async function loadAgents(
       }
     }
   }
-  return { agents: [...agents.values()], tools: [...tools.values()] };
+  return {
+    agents: [...agents.values()],
+    tools: [...tools.values()],
+    ...(models ? { models } : {}),
+  };
 }
 
 interface _Config {
@@ -279,6 +291,13 @@ async function _readConfig(path: string): Promise<_Config> {
   if (record.agents !== undefined && !Array.isArray(record.agents)) {
     throw bad(`"agents" must be a list`);
   }
+  if (record.models !== undefined) {
+    try {
+      checkModelsConfig(record.models);
+    } catch (error) {
+      throw bad((error as Error).message);
+    }
+  }
   const names = new Set<string>();
   for (const [i, entry] of ((record.agents ?? []) as unknown[]).entries()) {
     const at = `agents[${i}]`;
@@ -307,6 +326,10 @@ async function _readConfig(path: string): Promise<_Config> {
       agent.isolation !== "execution"
     ) {
       throw bad(`${at}.isolation must be "pool" or "execution"`);
+    }
+    const { maxRunning } = agent;
+    if (maxRunning !== undefined && (!Number.isInteger(maxRunning) || Number(maxRunning) < 1)) {
+      throw bad(`${at}.maxRunning must be an integer >= 1`);
     }
     for (const key of ["peers", "tools"]) {
       const list = agent[key];

@@ -42,7 +42,13 @@ export const FINAL_EVENT_TYPES: readonly string[] = [
   "WORKFLOW_CANCELLED",
 ];
 
-const PROGRESS_HIDDEN = new Set(["STEP_COMPLETED", "TOOL_CALL", "ACTOR_STARTED", "ACTOR_STOPPED"]);
+const PROGRESS_HIDDEN = new Set([
+  "STEP_COMPLETED",
+  "TOOL_CALL",
+  "MODEL_CALL_STARTED",
+  "ACTOR_STARTED",
+  "ACTOR_STOPPED",
+]);
 
 /**
  * Shortens a value's JSON to at most `max` characters.
@@ -65,6 +71,22 @@ export function brief(value: unknown, max = 80): string {
     text = String(value);
   }
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/**
+ * An amount in USD for people: `$0.000270`, `$1.2346` (six decimals below a cent, else four).
+ *
+ * @param usd The amount.
+ * @returns The text.
+ *
+ * @example
+ * ```ts
+ * import { formatUsd } from "./_format.ts";
+ * console.assert(formatUsd(0.00027) === "$0.000270" && formatUsd(2.5) === "$2.5000");
+ * ```
+ */
+export function formatUsd(usd: number): string {
+  return `$${usd.toFixed(Math.abs(usd) < 0.01 ? 6 : 4)}`;
 }
 
 /**
@@ -103,6 +125,18 @@ export function describeEvent(event: EventLike): string {
       return `tool ${d.tool} ok in ${d.durationMs} ms → ${brief(d.result, 60)}`;
     case "TOOL_CALL_FAILED":
       return `tool ${d.tool} FAILED in ${d.durationMs} ms: ${error}`;
+    case "MODEL_CALL_STARTED":
+      return `model ${d.model}${
+        typeof d.maxOutputTokens === "number" ? ` (at most ${d.maxOutputTokens} output tokens)` : ""
+      }${d.rerun ? " (made again: a crash cut it)" : ""}`;
+    case "MODEL_CALL_COMPLETED": {
+      const usage = (d.usage ?? {}) as { inputTokens?: number; outputTokens?: number };
+      return `model ${d.model} ${d.finishReason} in ${d.latencyMs} ms: ${usage.inputTokens} in, ${usage.outputTokens} out${
+        typeof d.costUsd === "number" && d.costUsd > 0 ? `, ${formatUsd(d.costUsd)}` : ""
+      }`;
+    }
+    case "MODEL_CALL_FAILED":
+      return `model ${d.model} FAILED: ${error}`;
     case "IDEMPOTENT_TOOL_SKIPPED":
       return `IDEMPOTENT_TOOL_SKIPPED ${d.tool} (answered from the log, not run again)`;
     case "POLICY_VIOLATION":
@@ -232,7 +266,9 @@ export function timelineLine(event: EventLike, origin: number): string {
 export function reportLines(report: ExecutionReport): string[] {
   const lines = [
     `${report.status}  ${report.agent}  ${report.executionId}`,
-    `  steps ${report.totalSteps}, tool calls ${report.toolCalls}, tokens ${report.tokens}, ${report.durationMs} ms`,
+    `  steps ${report.totalSteps}, tool calls ${report.toolCalls}, tokens ${report.tokens}${
+      report.costUsd === undefined ? "" : `, cost ${formatUsd(report.costUsd)}`
+    }, ${report.durationMs} ms`,
     `  states  ${report.stateHistory.map((s) => s.state).join(" → ") || "-"}`,
   ];
   if (report.error) lines.push(`  error   ${report.error.message}`);

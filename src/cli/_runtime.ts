@@ -42,6 +42,7 @@
  */
 import { type CommandContext, type EnvVarSpec, type FlagSpec, UsageError } from "./_command.ts";
 import { loadAgents } from "./_agents.ts";
+import { modelOptions, type ModelsConfig } from "./_models_config.ts";
 import type { EventStore } from "../events/event_store.ts";
 import { InMemoryEventStore } from "../events/in_memory_event_store.ts";
 import { getOaoLogger } from "../logging/logger.ts";
@@ -126,6 +127,13 @@ export const POLICY_FLAGS: readonly FlagSpec[] = [
     min: 1,
     valueName: "n",
     description: `Policy: tool calls allowed (default ${DEFAULT_POLICY.maxToolCalls})`,
+  },
+  {
+    name: "max-cost-usd",
+    type: "number",
+    min: 0.000001,
+    valueName: "usd",
+    description: "Policy: cost of model calls allowed, in USD (default: no limit)",
   },
   {
     name: "timeout-ms",
@@ -277,6 +285,12 @@ export interface Runtime {
   /** Tools to register: the examples', then the config file's. */
   readonly tools: readonly ToolDefinition<never, unknown>[];
   /**
+   * The config file's `"models"` section; its orchestrators make model calls
+   * with it, keys read from the variables it names (and the providers' usual
+   * ones: OPENAI_API_KEY, ANTHROPIC_API_KEY, …).
+   */
+  readonly models: ModelsConfig | undefined;
+  /**
    * An orchestrator on this runtime's stores and tracer with its agents and
    * tools; closed by {@linkcode Runtime.close}.
    *
@@ -323,8 +337,8 @@ export async function createRuntime(
   options: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = getOaoLogger("cli");
-  const { agents, tools } = options.loadAgents === false
-    ? { agents: [], tools: [] }
+  const { agents, tools, models } = options.loadAgents === false
+    ? { agents: [], tools: [], models: undefined }
     : await loadAgents(ctx, options.loadAgents === "examples" ? { examples: "only" } : {});
   const rawUrl = options.memory ? undefined : ctx.env("REDIS_URL") || undefined;
   if (!rawUrl && options.requireRedis) {
@@ -446,10 +460,12 @@ export async function createRuntime(
     tracing,
     agents,
     tools,
+    models,
     createOrchestrator(extra = {}) {
       const orchestrator = new Orchestrator({
         sandbox: sandbox === "thread" ? "thread" : { mode: sandbox, memoryMb },
         passivateAfterMs,
+        models: modelOptions(models, (name) => ctx.env(name)),
         ...extra,
         persistence,
         eventStore,
@@ -526,6 +542,7 @@ export function policyFromFlags(ctx: CommandContext): Partial<PolicyLimits> {
     ["max-steps", "maxSteps"],
     ["max-tokens", "maxTokens"],
     ["max-tool-calls", "maxToolCalls"],
+    ["max-cost-usd", "maxCostUsd"],
     ["timeout-ms", "timeoutMs"],
   ] as const;
   for (const [flag, field] of pairs) {

@@ -40,6 +40,7 @@ import { eventsCommand } from "./commands/events.ts";
 import { forkCommand } from "./commands/fork.ts";
 import { replayCommand } from "./commands/replay.ts";
 import { resolveCommand } from "./commands/resolve.ts";
+import { signalCommand } from "./commands/signal.ts";
 import { resumeCommand } from "./commands/resume.ts";
 import { runCommand } from "./commands/run.ts";
 import { queueCommand } from "./commands/queue.ts";
@@ -69,6 +70,7 @@ export const COMMANDS: readonly Command[] = [
   eventsCommand,
   resumeCommand,
   resolveCommand,
+  signalCommand,
   replayCommand,
   forkCommand,
   workflowCommand,

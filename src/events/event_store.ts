@@ -27,6 +27,11 @@ export interface Totals {
   tokens: number;
   /** Tool calls made so far (skipped idempotent calls excluded). */
   toolCalls: number;
+  /**
+   * Cost of the model calls made so far, in USD, from the price table
+   * (absent until a model call completes).
+   */
+  costUsd?: number;
 }
 
 /** An event as given to {@linkcode EventStore.appendEvent}. */

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { OaoError } from "../errors.ts";
+import { OaoError, registerErrorClass } from "../errors.ts";
 
 /**
  * Why a model call failed. `rate_limited` (429), `provider_error` (5xx),
@@ -106,3 +106,6 @@ export class ModelCallError extends OaoError {
     this.detail = init.detail;
   }
 }
+
+// Rebuilt as a ModelCallError from its code (fromErrorInfo), in the host and in agents' workers.
+registerErrorClass("MODEL_CALL_FAILED", ModelCallError);

@@ -39,6 +39,10 @@ import type { StrictPolicy, Violation } from "./policy.ts";
 import { toBackoff } from "./retry_policy.ts";
 import { ToolLedger } from "./_tool_ledger.ts";
 import { type GateRun, ToolGate } from "./_tool_gate.ts";
+import { type CheckedWait, WaitGate } from "./_wait_gate.ts";
+import { ModelGate } from "./_model_gate.ts";
+import type { ModelServiceRequest } from "./agent.ts";
+import type { ModelCallResult } from "../model/model_call.ts";
 import { HostWaits } from "./_host_waits.ts";
 import type { ResolvedAgent, RunHost } from "./_run_host.ts";
 import { boundedErrorInfo, reportedTokens, validateStepResult } from "./_boundary.ts";
@@ -115,6 +119,8 @@ export class ExecutionRun {
   #attemptTimeout: ((error: Error) => void) | undefined;
   #waits: HostWaits;
   #gate: ToolGate;
+  #modelGate: ModelGate | undefined; // made on the first model call
+  #waitGate: WaitGate | undefined; // made on the first wait
   #onPassivate: (() => void) | undefined; // set while a step's activation is asked
   #replaying = false; // the step runs again after an activation: its calls are answered
 
@@ -237,6 +243,8 @@ export class ExecutionRun {
           peers: this.#init.agent.peers.map((p) => p.name),
           traceparent: formatTraceparent(root.context),
         };
+        // Lets a resuming run re-export this root if this process dies (_crashed_spans.ts).
+        if (parent) data.parentSpanId = parent.spanId;
         if (this.#init.forkedFrom) data.forkedFrom = this.#init.forkedFrom;
         await this.#record("EXECUTION_STARTED", data);
       }
@@ -464,6 +472,18 @@ export class ExecutionRun {
   /** Handles a tool call from the agent: governed, audited, idempotent (see ToolGate). */
   toolCall(request: ToolCallRequest): Promise<unknown> {
     return this.#gate.call(request);
+  }
+
+  /** Handles a durable wait of the agent: a signal or a timer (see WaitGate). */
+  wait(request: CheckedWait): Promise<unknown> {
+    this.#waitGate ??= new WaitGate(this.#gateRun());
+    return this.#waitGate.wait(request);
+  }
+
+  /** Handles a model call from the agent: governed, journaled, made once (see ModelGate). */
+  modelCall(request: ModelServiceRequest): Promise<ModelCallResult> {
+    this.#modelGate ??= new ModelGate(this.#gateRun());
+    return this.#modelGate.call(request);
   }
 
   // What the tool gate sees of this run.

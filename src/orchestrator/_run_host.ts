@@ -1,6 +1,6 @@
 // What an execution run needs from its orchestrator, and the agent it runs,
-// resolved: shared by the run (_execution.ts) and its tool gate
-// (_tool_gate.ts). Internal.
+// resolved: shared by the run (_execution.ts), its tool gate (_tool_gate.ts)
+// and its model gate (_model_gate.ts). Internal.
 import type { Logger } from "@logtape/logtape";
 import type { PermissionsSpec } from "../actor/permissions.ts";
 import type { Clock } from "../clock.ts";
@@ -10,6 +10,7 @@ import type { EventBus } from "../observability/event_bus.ts";
 import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
 import type { Tracer } from "../tracing/tracer.ts";
 import type { AgentRuntime } from "./agent_runtime.ts";
+import type { ModelHost } from "./_model_host.ts";
 import type { RetryPolicy } from "./retry_policy.ts";
 import type { ToolDefinition } from "./tool.ts";
 
@@ -39,6 +40,8 @@ export interface RunHost {
   readonly limits: Limits;
   /** A step that waits this long on the host gives its worker back (Infinity: never). */
   readonly passivateAfterMs: number;
+  /** The orchestrator's model providers, prices and rate limits. */
+  readonly models: ModelHost;
   tool(name: string): ToolDefinition<unknown, unknown> | undefined;
   toolNames(): string[];
 }

@@ -3,7 +3,9 @@
  * lifecycle (INIT → PLAN → EXECUTE → REVIEW → TERMINATE). The orchestrator
  * sends one message per step; the agent's hook for that state runs with a
  * context that holds the task, the agent's persisted state, tool calls,
- * token accounting, a logger, and messaging to other agents.
+ * model calls (`ctx.generateText`, made by the host: the worker needs no
+ * network permission and never sees a key), token accounting, a logger, and
+ * messaging to other agents.
  *
  * @example An agent module
  * ```ts
@@ -28,7 +30,26 @@ import type { ActorBehavior } from "../actor/behavior.ts";
 import type { ActorContext, ActorLogger, AskOptions } from "../actor/actor_context.ts";
 import { HOST_SENDER } from "../actor/envelope.ts";
 import { AccessDeniedError, type ErrorInfo, toErrorInfo } from "../errors.ts";
+import type { ModelCallRequest, ModelCallResult } from "../model/model_call.ts";
 import type { LifecycleState } from "./lifecycle.ts";
+
+/**
+ * A model call as an agent asks for it: the options of the AI SDK's
+ * `generateText` that are plain JSON — `model` (`"openai:gpt-4o-mini"`),
+ * `system`, `prompt` or `messages`, `tools` the model may ask for (with a
+ * JSON Schema input), `toolChoice`, `output` (a JSON Schema for a structured
+ * answer), `maxOutputTokens` and `temperature`. Messages hold text, tool calls
+ * and tool results; images and files are not accepted (yet).
+ */
+export type GenerateTextRequest = Omit<ModelCallRequest, "stream">;
+
+/**
+ * The answer to {@linkcode AgentContext.generateText}: text, the tools the
+ * model asked for (not run: call them with `ctx.tool`), the structured
+ * `object`, usage (input, output, cached tokens), cost in USD, finish reason,
+ * latency and attempts. Plain JSON, as recorded in the execution's log.
+ */
+export type GenerateTextResult = ModelCallResult;
 
 /** What an agent's hook can use during one step. */
 export interface AgentContext<S = unknown, T = unknown> {
@@ -64,6 +85,40 @@ export interface AgentContext<S = unknown, T = unknown> {
    * @throws {PolicyViolationError} When the call would exceed the policy.
    */
   tool<R = unknown>(name: string, args?: unknown): Promise<R>;
+  /**
+   * Calls a model through the orchestrator, like the AI SDK's `generateText`:
+   * a governed, journaled step. The host makes the call (with its keys, its
+   * retries and rate limits), counts its usage and cost against the policy
+   * (`maxTokens`, `maxCostUsd`) and records it; a completed call is answered
+   * from the log when the step runs again (resume, activation), never made
+   * twice. The tools the model asks for are returned, not run.
+   *
+   * @throws {PolicyViolationError} When the call could exceed the token or cost budget by its
+   *   `maxOutputTokens` (refused before it is made).
+   * @throws {ModelCallError} When the provider refuses or fails for good (code `MODEL_CALL_FAILED`).
+   * @throws {TypeError | RangeError} When the request is malformed, naming the field.
+   */
+  generateText(request: GenerateTextRequest): Promise<GenerateTextResult>;
+  /**
+   * Waits for the next signal of this name (sent with `POST
+   * /executions/:id/signals/:name`, `oao signal` or `Orchestrator.signal`)
+   * and returns its JSON payload. Durable: a signal sent before the wait, or
+   * while no process runs the execution, is taken when the wait comes; each
+   * signal is taken once, in order per name. While it waits the execution
+   * holds no worker.
+   *
+   * @throws {OaoError} Code `SIGNAL_TIMEOUT` when `timeoutMs` passes first
+   *   (the deadline counts from the first time the wait was reached, across resumes).
+   */
+  waitForSignal<P = unknown>(name: string, options?: { timeoutMs?: number }): Promise<P>;
+  /**
+   * Sleeps durably: the due time is recorded, so a resume after a crash
+   * wakes the execution when it was due, not `ms` after the resume. Holds
+   * no worker while it sleeps.
+   */
+  sleep(ms: number): Promise<void>;
+  /** Like {@linkcode AgentContext.sleep}, until an epoch-ms time or a `Date`. */
+  sleepUntil(time: number | Date): Promise<void>;
   /** Records tokens spent (counted against the policy). */
   recordTokens(tokens: number): void;
   /** Asks another actor or agent of this execution (by path) and waits for the reply. */
@@ -163,6 +218,36 @@ export interface ToolCallRequest {
   tokens: number;
 }
 
+/** Service name of durable waits (signals, timers) on the actor system. */
+export const WAIT_SERVICE = "oao.wait";
+
+/** A durable wait from an agent to the orchestrator. */
+export interface WaitServiceRequest {
+  executionId: string;
+  step: number;
+  /** Which run of the step: `<attempt>:<worker incarnation>`. */
+  run: string;
+  /** What is awaited: a signal by name, or a timer (`ms` from now, or `until` an epoch-ms time). */
+  wait:
+    | { kind: "signal"; name: string; timeoutMs?: number }
+    | { kind: "timer"; ms?: number; until?: number };
+}
+
+/** Service name of model calls on the actor system. */
+export const MODEL_SERVICE = "oao.model";
+
+/** A model call from an agent to the orchestrator. */
+export interface ModelServiceRequest {
+  executionId: string;
+  step: number;
+  /** Which run of the step: `<attempt>:<worker incarnation>`. */
+  run: string;
+  /** The call, as the agent asked for it. */
+  request: GenerateTextRequest;
+  /** Tokens recorded by the agent since its last call. */
+  tokens: number;
+}
+
 /**
  * Defines an agent. The result is an actor behaviour (so the module can be
  * spawned into its own worker) that runs the agent's hooks on step messages.
@@ -230,6 +315,19 @@ export function defineAgent<S = Record<string, unknown>, T = unknown>(
   };
 }
 
+function waitRequest(
+  message: StepMessage,
+  actor: ActorContext,
+  wait: WaitServiceRequest["wait"],
+): WaitServiceRequest {
+  return {
+    executionId: message.executionId,
+    step: message.step,
+    run: `${message.attempt}:${actor.incarnation}`,
+    wait,
+  };
+}
+
 function isStepMessage(message: unknown): message is StepMessage {
   return typeof message === "object" && message !== null &&
     (message as { type?: unknown }).type === "oao.step";
@@ -267,6 +365,29 @@ async function runStep<S, T>(
       };
       tokens = 0;
       return await actor.call<R>(TOOL_SERVICE, request);
+    },
+    async generateText(request: GenerateTextRequest): Promise<GenerateTextResult> {
+      const call: ModelServiceRequest = {
+        executionId: message.executionId,
+        step: message.step,
+        run: `${message.attempt}:${actor.incarnation}`,
+        request,
+        tokens,
+      };
+      tokens = 0;
+      return await actor.call<GenerateTextResult>(MODEL_SERVICE, call);
+    },
+    async waitForSignal<P>(name: string, options: { timeoutMs?: number } = {}): Promise<P> {
+      const wait: WaitServiceRequest["wait"] = { kind: "signal", name };
+      if (options.timeoutMs !== undefined) wait.timeoutMs = options.timeoutMs;
+      return await actor.call<P>(WAIT_SERVICE, waitRequest(message, actor, wait));
+    },
+    async sleep(ms: number): Promise<void> {
+      await actor.call(WAIT_SERVICE, waitRequest(message, actor, { kind: "timer", ms }));
+    },
+    async sleepUntil(time: number | Date): Promise<void> {
+      const until = time instanceof Date ? time.getTime() : time;
+      await actor.call(WAIT_SERVICE, waitRequest(message, actor, { kind: "timer", until }));
     },
     recordTokens(n: number) {
       if (!Number.isFinite(n) || n < 0) {

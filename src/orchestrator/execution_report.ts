@@ -86,6 +86,8 @@ export interface ExecutionReport {
   tokens: number;
   /** Tool calls made (idempotent skips excluded). */
   toolCalls: number;
+  /** Cost of the model calls made, in USD from the price table (absent when none completed). */
+  costUsd?: number;
   /** Start to finish, in ms (across resumes). */
   durationMs: number;
   /** States entered, in order. */

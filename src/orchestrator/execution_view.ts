@@ -72,6 +72,26 @@ export interface ToolCallRecord {
   error?: ErrorInfo;
 }
 
+/** A recorded model call (`ctx.generateText`). */
+export interface ModelCallRecord {
+  /** Step of the call. */
+  step: number;
+  /** The model id, e.g. `"openai:gpt-4o-mini"`. */
+  model: string;
+  /** Call key. */
+  key: string;
+  /** `success`, `failed` or `pending` (started, no outcome recorded). */
+  outcome: "success" | "failed" | "pending";
+  /** Token counts of a completed call. */
+  usage?: { inputTokens: number; outputTokens: number; cachedInputTokens: number };
+  /** Cost of a completed call, in USD. */
+  costUsd?: number;
+  /** Finish reason of a completed call. */
+  finishReason?: string;
+  /** Error of a failed call. */
+  error?: ErrorInfo;
+}
+
 /** An execution as its events describe it. */
 export interface ExecutionView {
   /** The execution id. */
@@ -120,6 +140,11 @@ export interface ExecutionView {
   error?: ErrorInfo & { retryable?: boolean };
   /** The call waiting for an operator's decision (status `NEEDS_DECISION`). */
   decision?: PendingDecision;
+  /** What the running step waits for: a signal (with its deadline) or a timer. */
+  waitingFor?: { kind: "signal"; name: string; deadline: number | null } | {
+    kind: "timer";
+    until: number;
+  };
   /** Epoch ms of EXECUTION_STARTED. */
   startedAt: number;
   /** Epoch ms of the final event. */
@@ -130,6 +155,8 @@ export interface ExecutionView {
   activeMs: number;
   /** Tool calls in order. */
   toolCalls: ToolCallRecord[];
+  /** Model calls in order (made again after a crash: recorded again). */
+  modelCalls: ModelCallRecord[];
   /** Highest occurrence per call hash among completed steps (resume restarts counters here). */
   occurrences: Map<string, number>;
   /** Number of events. */
@@ -172,6 +199,7 @@ export function projectExecution(
     lastEventAt: start.time,
     activeMs: 0,
     toolCalls: [],
+    modelCalls: [],
     occurrences: new Map(),
     eventCount: events.length,
   };
@@ -181,6 +209,7 @@ export function projectExecution(
     view.dependencies = d.dependencies as Record<string, unknown>;
   }
   const calls = new Map<string, ToolCallRecord>();
+  const modelCalls = new Map<string, ModelCallRecord>();
   let segmentStart = start.time;
   // The state to enter next when a retryable failure ended the run.
   let nextBeforeFailure: LifecycleState | undefined;
@@ -190,6 +219,21 @@ export function projectExecution(
     if (event.totals) view.totals = { ...event.totals };
     view.lastEventAt = event.time;
     switch (event.type) {
+      case "WAITING_FOR_SIGNAL":
+        view.waitingFor = {
+          kind: "signal",
+          name: String(data.name),
+          deadline: typeof data.deadline === "number" ? data.deadline : null,
+        };
+        break;
+      case "TIMER_STARTED":
+        view.waitingFor = { kind: "timer", until: Number(data.until) };
+        break;
+      case "SIGNAL_CONSUMED":
+      case "SIGNAL_TIMED_OUT":
+      case "TIMER_FIRED":
+        delete view.waitingFor;
+        break;
       case "DECISION_REQUIRED": {
         view.status = "NEEDS_DECISION";
         view.decision = {
@@ -282,6 +326,40 @@ export function projectExecution(
         view.toolCalls.push(record);
         break;
       }
+      case "MODEL_CALL_STARTED": {
+        const record: ModelCallRecord = {
+          step: event.step ?? view.lastStep,
+          model: String(data.model),
+          key: String(data.key),
+          outcome: "pending",
+        };
+        modelCalls.set(record.key, record);
+        view.modelCalls.push(record);
+        break;
+      }
+      case "MODEL_CALL_COMPLETED":
+      case "MODEL_CALL_FAILED": {
+        const record = modelCalls.get(String(data.key));
+        if (!record) break;
+        if (event.type === "MODEL_CALL_COMPLETED") {
+          record.outcome = "success";
+          const usage = data.usage as ModelCallRecord["usage"] | undefined;
+          if (usage) {
+            record.usage = {
+              inputTokens: usage.inputTokens,
+              outputTokens: usage.outputTokens,
+              cachedInputTokens: usage.cachedInputTokens,
+            };
+          }
+          if (typeof data.costUsd === "number") record.costUsd = data.costUsd;
+          if (typeof data.finishReason === "string") record.finishReason = data.finishReason;
+        } else {
+          record.outcome = "failed";
+          const error = projectedError(data.error);
+          if (error) record.error = error;
+        }
+        break;
+      }
       case "EXECUTION_COMPLETED":
         view.status = "SUCCESS";
         view.output = data.output;
@@ -304,7 +382,7 @@ export function projectExecution(
   }
   view.activeMs += Math.max(0, view.lastEventAt - segmentStart);
   const resumeFrom = view.incomplete?.step ?? Infinity;
-  for (const call of view.toolCalls) {
+  for (const call of [...view.toolCalls, ...view.modelCalls]) {
     if (call.step >= resumeFrom) continue;
     const [hash, occurrence] = splitKey(call.key);
     view.occurrences.set(hash, Math.max(view.occurrences.get(hash) ?? 0, occurrence));
@@ -338,6 +416,7 @@ function queuedView(executionId: string, events: readonly StoredEvent[]): Execut
     lastEventAt: Math.max(queued.time, last.time),
     activeMs: 0,
     toolCalls: [],
+    modelCalls: [],
     occurrences: new Map(),
     eventCount: events.length,
   };

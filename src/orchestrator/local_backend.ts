@@ -45,7 +45,7 @@ export interface LocalBackendOptions {
   idempotencyTtlSeconds?: number;
   /**
    * Executions this backend runs at once; more wait in line (status
-   * `QUEUED`) and start as others finish. @default {DEFAULT_MAX_RUNNING}
+   * `QUEUED`) and start as others finish. @default {defaultMaxRunning()}
    */
   maxRunning?: number;
   /**
@@ -56,12 +56,44 @@ export interface LocalBackendOptions {
 }
 
 /**
- * Default of {@linkcode LocalBackendOptions.maxRunning}. A waiting
+ * Upper bound of {@linkcode defaultMaxRunning}. A waiting
  * execution costs about 70 KiB once passivated and a pooled actor about
  * 10 KiB (bench/density_bench.ts); executions that run steps at once share
  * the node's cores, so the bound is about time to a step, not memory.
  */
 export const DEFAULT_MAX_RUNNING = 1000;
+
+/**
+ * The default of {@linkcode LocalBackendOptions.maxRunning} for a machine:
+ * as many executions as 4 MiB each fit in half its memory, between 16 and
+ * {@linkcode DEFAULT_MAX_RUNNING}. Measured (bench/overload_bench.ts, 50
+ * clients for 20 s): 1,000 running executions peaked at 901 MiB of RSS for
+ * the whole node, under 1 MiB each; 4 MiB leaves room for steps that hold
+ * large values. 24 GiB gives 1,000; 1 GiB, 128; 512 MiB, 64.
+ *
+ * @param totalMemoryBytes The machine's (or container's) memory.
+ *   @default {Deno.systemMemoryInfo().total, or unknown without the `sys` permission}
+ * @returns The number of executions to run at once.
+ *
+ * @example
+ * ```ts
+ * import { defaultMaxRunning } from "./local_backend.ts";
+ * console.assert(defaultMaxRunning(1024 ** 3) === 128);
+ * ```
+ */
+export function defaultMaxRunning(totalMemoryBytes: number = systemMemoryBytes()): number {
+  if (!(totalMemoryBytes > 0)) return DEFAULT_MAX_RUNNING;
+  const fit = Math.floor(totalMemoryBytes / 2 / (4 * 1024 ** 2));
+  return Math.max(16, Math.min(DEFAULT_MAX_RUNNING, fit));
+}
+
+function systemMemoryBytes(): number {
+  try {
+    return Deno.systemMemoryInfo().total;
+  } catch {
+    return 0; // no `sys` permission: unknown
+  }
+}
 
 /** Default of {@linkcode LocalBackendOptions.maxQueued}. */
 export const DEFAULT_MAX_QUEUED = 10_000;
@@ -80,7 +112,10 @@ export class LocalBackend implements ExecutionBackend {
   readonly #maxRunning: number;
   readonly #maxQueued: number;
   readonly #waiting: Waiting[] = [];
+  // Workflow tasks waiting for a place (they were admitted with their workflow).
+  readonly #slotWaiters: (() => void)[] = [];
   #active = 0;
+  readonly #activeByAgent = new Map<string, number>();
   readonly #log = getOaoLogger("api");
 
   /**
@@ -98,7 +133,7 @@ export class LocalBackend implements ExecutionBackend {
         `Invalid idempotencyTtlSeconds ${JSON.stringify(this.#ttl)}: expected a positive integer`,
       );
     }
-    this.#maxRunning = _positive(options.maxRunning ?? DEFAULT_MAX_RUNNING, "maxRunning");
+    this.#maxRunning = _positive(options.maxRunning ?? defaultMaxRunning(), "maxRunning");
     this.#maxQueued = _positive(options.maxQueued ?? DEFAULT_MAX_QUEUED, "maxQueued", 0);
   }
 
@@ -135,7 +170,9 @@ export class LocalBackend implements ExecutionBackend {
       release = reserved.release;
     }
     try {
-      if (this.#active < this.#maxRunning && this.#waiting.length === 0) {
+      // With room on the node, whatever waits is held by its agent's own
+      // limit (#drain starts the rest as soon as room frees): not passed by this.
+      if (this.#active < this.#maxRunning && this.#agentHasRoom(request.agent)) {
         executionId = await this.#start(executionId, request);
         return { executionId, duplicate: false };
       }
@@ -147,6 +184,7 @@ export class LocalBackend implements ExecutionBackend {
           agent: request.agent,
           task: request.task,
           ...(request.policy ? { policy: request.policy } : {}),
+          local: true, // in this node's line, not a job queue's: see recover()
         },
       });
       this.#waiting.push({ executionId, request });
@@ -156,6 +194,38 @@ export class LocalBackend implements ExecutionBackend {
       await release().catch(() => {});
       throw error;
     }
+  }
+
+  /**
+   * Takes back into line the executions a node on the same stores accepted
+   * and queued but stopped before starting (killed, crashed): their last
+   * event is this backend's EXECUTION_QUEUED. Call it once at start, before
+   * serving; with in-memory stores there is nothing to find.
+   *
+   * @param limit How many of the most recently written executions to look at.
+   * @returns How many were taken back.
+   */
+  async recover(limit = 10_000): Promise<number> {
+    const store = this.#orchestrator.eventStore;
+    const ids = await store.listExecutions(limit);
+    const found: Waiting[] = [];
+    for (let at = 0; at < ids.length; at += 100) {
+      const latest = await Promise.all(ids.slice(at, at + 100).map((id) => store.latest(id)));
+      for (const event of latest) {
+        const data = event?.data as (SubmitRequest & { local?: unknown }) | undefined;
+        if (event?.type !== EXECUTION_QUEUED || data?.local !== true) continue;
+        const request: SubmitRequest = { agent: String(data.agent), task: data.task };
+        if (data.policy) request.policy = data.policy;
+        found.push({ executionId: event.executionId, request });
+      }
+    }
+    const known = new Set(this.#waiting.map((w) => w.executionId));
+    // Most recently written first: back into line oldest first.
+    for (const waiting of found.reverse()) {
+      if (!known.has(waiting.executionId)) this.#waiting.push(waiting);
+    }
+    this.#drain();
+    return found.length;
   }
 
   /**
@@ -263,10 +333,49 @@ export class LocalBackend implements ExecutionBackend {
     );
   }
 
-  // Starts waiting executions while there is room.
+  /**
+   * Waits for a place among the executions this node runs (for the tasks of
+   * a workflow, admitted with it) and takes it.
+   *
+   * @returns Gives the place back (once).
+   */
+  protected async admit(): Promise<() => void> {
+    if (this.#active >= this.#maxRunning || this.#slotWaiters.length > 0) {
+      await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
+    } else this.#active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#active--;
+      this.#drain();
+    };
+  }
+
+  /**
+   * Whether this node has room for more work: a workflow is refused at the
+   * door (429) when its executions and waiting line are full.
+   *
+   * @throws {BackendBusyError} When it has none.
+   */
+  protected assertRoom(): void {
+    if (this.#waiting.length + this.#slotWaiters.length >= this.#maxQueued) throw this.#busy();
+  }
+
+  // Starts waiting work while there is room: workflow tasks first (their
+  // workflow was admitted already), then queued submits.
   #drain(): void {
-    while (this.#active < this.#maxRunning && this.#waiting.length > 0) {
-      const next = this.#waiting.shift()!;
+    while (this.#active < this.#maxRunning && this.#slotWaiters.length > 0) {
+      this.#active++;
+      this.#slotWaiters.shift()!();
+    }
+    for (let at = 0; this.#active < this.#maxRunning && at < this.#waiting.length;) {
+      // In order, skipping executions whose agent runs its own maximum already.
+      if (!this.#agentHasRoom(this.#waiting[at]!.request.agent)) {
+        at++;
+        continue;
+      }
+      const next = this.#waiting.splice(at, 1)[0]!;
       this.#start(next.executionId, next.request).catch((error) => {
         this.#log.error("Queued execution {executionId} could not start: {error}", {
           executionId: next.executionId,
@@ -276,13 +385,23 @@ export class LocalBackend implements ExecutionBackend {
     }
   }
 
+  #agentHasRoom(agent: string): boolean {
+    const limit = this.#orchestrator.agents.find((a) => a.name === agent)?.maxRunning;
+    return limit === undefined || (this.#activeByAgent.get(agent) ?? 0) < limit;
+  }
+
   async #start(executionId: string, request: SubmitRequest): Promise<string> {
+    const { agent } = request;
     this.#active++;
+    this.#activeByAgent.set(agent, (this.#activeByAgent.get(agent) ?? 0) + 1);
     let finished = false;
     const finish = () => {
       if (finished) return;
       finished = true;
       this.#active--;
+      const left = this.#activeByAgent.get(agent)! - 1;
+      if (left > 0) this.#activeByAgent.set(agent, left);
+      else this.#activeByAgent.delete(agent);
       this.#drain();
     };
     let unsubscribe = () => {};

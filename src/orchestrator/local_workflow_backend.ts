@@ -56,7 +56,10 @@ export class LocalWorkflowBackend extends LocalBackend {
    * @throws {UnknownAgentError} When a task names an unregistered agent.
    */
   async startWorkflow(spec: WorkflowSpec): Promise<{ workflowId: string }> {
-    const { workflowId, done } = await this.#orchestrator.startWorkflow(spec);
+    this.assertRoom();
+    const { workflowId, done } = await this.#orchestrator.startWorkflow(spec, {
+      admit: () => this.admit(),
+    });
     done.catch((error) => {
       this.#log.error("Workflow {workflowId} ended abnormally: {error}", { workflowId, error });
     });

@@ -48,7 +48,7 @@ import {
   ExecutionNotFoundError,
   UnknownAgentError,
 } from "../errors.ts";
-import type { AppendOptions, EventStore, StoredEvent } from "../events/event_store.ts";
+import type { AppendOptions, EventStore, StoredEvent, Totals } from "../events/event_store.ts";
 import { type Limits, resolveLimits } from "../limits.ts";
 import { InMemoryEventStore } from "../events/in_memory_event_store.ts";
 import { EventBus } from "../observability/event_bus.ts";
@@ -56,7 +56,12 @@ import { InMemoryPersistenceAdapter } from "../persistence/in_memory_persistence
 import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
 import { newSpanId, parseTraceparent, type TraceContext } from "../tracing/trace_context.ts";
 import { Tracer } from "../tracing/tracer.ts";
-import { TOOL_SERVICE, type ToolCallRequest } from "./agent.ts";
+import { MODEL_SERVICE, TOOL_SERVICE, type ToolCallRequest, WAIT_SERVICE } from "./agent.ts";
+import { validateWaitRequest } from "./_wait_boundary.ts";
+import { sendSignal } from "./_signals.ts";
+import type { ModelOptions } from "./model_options.ts";
+import { ModelHost } from "./_model_host.ts";
+import { validateModelServiceRequest } from "./_model_boundary.ts";
 import { canonicalJson, sha256Hex } from "./canonical_json.ts";
 import type { ExecutionReport } from "./execution_report.ts";
 import { type ExecutionView, projectExecution } from "./execution_view.ts";
@@ -75,6 +80,7 @@ import {
 } from "./_workflow_run.ts";
 import { assertDependencies, assertId } from "./_inputs.ts";
 import { type Decision, decisionKey, matchPending, validateDecision } from "./_decisions.ts";
+import { crashedSpans } from "./_crashed_spans.ts";
 import { DEFAULT_CLAIM_TTL_MS, type ExecutionClaim, Ownership } from "./_ownership.ts";
 import { assertAgentModuleExists, declaredAgentVersion } from "./_agent_module.ts";
 
@@ -110,6 +116,12 @@ export interface AgentRegistration {
    * ~25 ms to start each). @default {"pool"}
    */
   isolation?: AgentIsolation;
+  /**
+   * Executions of this agent a node runs at once (a `LocalBackend`'s
+   * admission: more wait as `QUEUED`, behind the node's own limit).
+   * @default {no limit of its own}
+   */
+  maxRunning?: number;
 }
 
 /** Where an agent's executions run: pooled workers, or a worker per execution. */
@@ -176,6 +188,13 @@ export interface OrchestratorOptions {
    * @default {"thread"}
    */
   sandbox?: SandboxMode | ({ mode: "process" | "auto" } & ProcessSandboxOptions);
+  /**
+   * How agents' model calls (`ctx.generateText`) are made: provider keys and
+   * base URLs, prices, per-provider rate limits, attempts and time limits.
+   * The model layer is loaded on the first model call.
+   * @default {providers from their environment variables, the built-in prices, no rate limits}
+   */
+  models?: ModelOptions;
 }
 
 /** Where agent workers run; see {@linkcode OrchestratorOptions.sandbox}. */
@@ -284,6 +303,7 @@ export class Orchestrator {
   readonly #retention: number | undefined;
   readonly #limits: Limits;
   readonly #passivateAfterMs: number;
+  readonly #models: ModelHost;
   readonly #agents = new Map<string, AgentRegistration>();
   // Versions the agent modules declare (`defineAgent({ version })`), by module
   // and import grant (one bundle each), for agents registered without one.
@@ -328,6 +348,7 @@ export class Orchestrator {
       );
     }
     this.#passivateAfterMs = passivateAfterMs;
+    this.#models = new ModelHost(options.models, this.#clock);
     const claimTtlMs = options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS;
     if (!Number.isInteger(claimTtlMs) || claimTtlMs < 3 || claimTtlMs > 2 ** 31 - 1) {
       throw new RangeError(
@@ -374,6 +395,14 @@ export class Orchestrator {
     this.#agentRuntime.registerService(
       TOOL_SERVICE,
       (payload, caller) => this.#onToolCall(payload, caller),
+    );
+    this.#agentRuntime.registerService(
+      MODEL_SERVICE,
+      (payload, caller) => this.#onModelCall(payload, caller),
+    );
+    this.#agentRuntime.registerService(
+      WAIT_SERVICE,
+      (payload, caller) => this.#onWait(payload, caller),
     );
     this.events.subscribe((event) => {
       if (event.executionId) this.#runs.get(event.executionId)?.onRuntimeEvent(event);
@@ -433,6 +462,13 @@ export class Orchestrator {
       throw new TypeError(
         `Invalid isolation ${JSON.stringify(isolation)} of agent "${registration.name}": ` +
           `expected "pool" or "execution"`,
+      );
+    }
+    const { maxRunning } = registration;
+    if (maxRunning !== undefined && (!Number.isInteger(maxRunning) || maxRunning < 1)) {
+      throw new RangeError(
+        `Invalid maxRunning ${JSON.stringify(maxRunning)} of agent "${registration.name}": ` +
+          `expected an integer >= 1`,
       );
     }
     if (registration.version !== undefined && typeof registration.version !== "string") {
@@ -553,17 +589,22 @@ export class Orchestrator {
     }
     const claim = await this.#claim(executionId, options);
     try {
-      let view = projectExecution(executionId, await this.eventStore.readRange(executionId));
+      let events = await this.eventStore.readRange(executionId);
+      let view = projectExecution(executionId, events);
       if (options.retry && view.status === "FAILED" && view.error?.retryable) {
         await this.eventStore.appendEvent(executionId, {
           type: "EXECUTION_RETRIED",
           data: { error: view.error },
         }, this.#appendOptions(claim?.token ?? options.fencingToken));
-        view = projectExecution(executionId, await this.eventStore.readRange(executionId));
+        events = await this.eventStore.readRange(executionId);
+        view = projectExecution(executionId, events);
       }
       if (view.status !== "RUNNING") {
         await claim?.release();
         return { executionId, done: Promise.resolve(reportFromView(view)) };
+      }
+      if (parseTraceparent(view.traceparent)?.sampled) {
+        this.#tracer.exportFinished(crashedSpans(events, view.agent));
       }
       const resolved = await this.#resolveAgentVersioned(view.agent);
       const policy = new StrictPolicy({ ...recordedLimits(view.policy), ...options.policy });
@@ -629,6 +670,29 @@ export class Orchestrator {
     } finally {
       await claim.release();
     }
+  }
+
+  /**
+   * Sends a signal to an execution: recorded in its log at once (durable),
+   * taken by the agent's `ctx.waitForSignal(name)` in whichever process runs
+   * the execution, or when it is resumed. Signals of one name are taken in
+   * order, each once.
+   *
+   * @param executionId The execution.
+   * @param name 1–100 letters, digits, `_`, `.`, `:` or `-`.
+   * @param payload JSON, at most 64 KiB. @default {null}
+   * @returns The sequence number of its `SIGNAL_RECEIVED` event.
+   * @throws {ExecutionNotFoundError} When there is no such execution.
+   * @throws {ExecutionFinishedError} When it already finished.
+   * @throws {TypeError} When the name or the payload is invalid.
+   * @throws {ValueTooLargeError} When the payload is over 64 KiB.
+   */
+  async signal(executionId: string, name: string, payload: unknown = null): Promise<number> {
+    return await sendSignal(this.eventStore, executionId, {
+      name,
+      payload,
+      retentionSeconds: this.#retention,
+    });
   }
 
   /**
@@ -797,13 +861,18 @@ export class Orchestrator {
    * is validated and its start recorded.
    *
    * @param spec Tasks, dependencies, concurrency and failure policy.
+   * @param options `admit`: waits for a place before each task starts and
+   *   returns its release (a node's admission control: see `LocalBackend`).
    * @returns The workflow id and a promise of the report.
    * @throws {TypeError | RangeError} As for `runWorkflow`; nothing is written then.
    * @throws {UnknownAgentError} When a task names an unregistered agent.
    */
-  async startWorkflow(spec: WorkflowSpec): Promise<StartedWorkflow> {
+  async startWorkflow(
+    spec: WorkflowSpec,
+    options: { admit?: () => Promise<() => void> } = {},
+  ): Promise<StartedWorkflow> {
     this.#assertOpen();
-    const run = await prepareWorkflow(this.#workflowHost(), spec);
+    const run = await prepareWorkflow(this.#workflowHost(options.admit), spec);
     return { workflowId: run.workflowId, done: this.#trackWorkflow(run) };
   }
 
@@ -854,7 +923,19 @@ export class Orchestrator {
     return done;
   }
 
-  #workflowHost(): WorkflowHost {
+  #workflowHost(admit?: () => Promise<() => void>): WorkflowHost {
+    // Each task holds a place from before its start to its end.
+    const admitted = async (start: () => Promise<StartedExecution>) => {
+      const release = admit ? await admit() : () => {};
+      try {
+        const started = await start();
+        started.done.then(release, release);
+        return started;
+      } catch (error) {
+        release();
+        throw error;
+      }
+    };
     return {
       persistence: this.persistence,
       eventStore: this.eventStore,
@@ -866,8 +947,8 @@ export class Orchestrator {
         const { maxValueBytes } = this.#limits;
         assertJsonWithin(task.input ?? null, `The input of task "${task.name}"`, maxValueBytes);
       },
-      start: (agent, task, options) => this.start(agent, task, options),
-      resume: (executionId) => this.startResume(executionId),
+      start: (agent, task, options) => admitted(() => this.start(agent, task, options)),
+      resume: (executionId) => admitted(() => this.startResume(executionId)),
       exists: async (executionId) => (await this.eventStore.count(executionId)) > 0,
       cancel: (executionId, reason) => void this.cancel(executionId, reason),
     };
@@ -1011,7 +1092,7 @@ export class Orchestrator {
 
   #track(run: ExecutionRun, claim: ExecutionClaim | undefined): Promise<ExecutionReport> {
     this.#runs.set(run.executionId, run);
-    const done = run.run().finally(async () => {
+    const done = run.run().then((report) => withCost(report, run.totals)).finally(async () => {
       this.#runs.delete(run.executionId);
       this.#settled.delete(run.executionId);
       await claim?.release();
@@ -1033,6 +1114,7 @@ export class Orchestrator {
       log: this.#log,
       limits: this.#limits,
       passivateAfterMs: this.#passivateAfterMs,
+      models: this.#models,
       tool: (name) => this.#tools.get(name),
       toolNames: () => [...this.#tools.keys()],
     };
@@ -1053,6 +1135,39 @@ export class Orchestrator {
     const run = this.#runs.get(request.executionId);
     if (!run) throw new ExecutionNotFoundError(request.executionId);
     return await run.toolCall(request);
+  }
+
+  // A model call from an agent's worker: untrusted, so checked field by field
+  // (and its request bounded) before anything is touched.
+  async #onModelCall(
+    payload: unknown,
+    caller: { path: string; executionId: string | undefined },
+  ): Promise<unknown> {
+    const call = validateModelServiceRequest(payload, this.#limits);
+    if (call.executionId !== caller.executionId) {
+      throw new TypeError(
+        `Model call refused: "${caller.path}" is not an agent of execution "${call.executionId}"`,
+      );
+    }
+    const run = this.#runs.get(call.executionId);
+    if (!run) throw new ExecutionNotFoundError(call.executionId);
+    return await run.modelCall(call);
+  }
+
+  // A wait from an agent's worker: untrusted, checked before anything is recorded.
+  async #onWait(
+    payload: unknown,
+    caller: { path: string; executionId: string | undefined },
+  ): Promise<unknown> {
+    const request = validateWaitRequest(payload, this.#clock.now());
+    if (request.executionId !== caller.executionId) {
+      throw new TypeError(
+        `Wait refused: "${caller.path}" is not an agent of execution "${request.executionId}"`,
+      );
+    }
+    const run = this.#runs.get(request.executionId);
+    if (!run) throw new ExecutionNotFoundError(request.executionId);
+    return await run.wait(request);
   }
 
   #assertOpen(): void {
@@ -1090,6 +1205,7 @@ export function reportFromView(view: ExecutionView): ExecutionReport {
     startedAt: view.startedAt,
     finishedAt: view.finishedAt ?? view.lastEventAt,
   };
+  if (view.totals.costUsd !== undefined) report.costUsd = view.totals.costUsd;
   if (view.error) report.error = view.error;
   if (view.decision) report.decision = view.decision;
   const trace = parseTraceparent(view.traceparent);
@@ -1097,17 +1213,23 @@ export function reportFromView(view: ExecutionView): ExecutionReport {
   return report;
 }
 
-// The policy limits as they enter the execution hash. `stepTimeoutMs` at its
-// default is left out, so that executions started before it existed keep
-// their hash (and can be resumed); `Infinity` is written as a string (JSON
-// has no such number).
+// The policy limits as they enter the execution hash. `stepTimeoutMs` and
+// `maxCostUsd` at their defaults are left out, so that executions started
+// before they existed keep their hash (and can be resumed); `Infinity` is
+// written as a string (JSON has no such number).
 function hashedLimits(limits: Readonly<PolicyLimits>): Record<string, number | string> {
   const hashed: Record<string, number | string> = {};
   for (const [key, value] of Object.entries(limits)) {
     if (key === "stepTimeoutMs" && value === DEFAULT_POLICY.stepTimeoutMs) continue;
+    if (key === "maxCostUsd" && value === DEFAULT_POLICY.maxCostUsd) continue;
     hashed[key] = Number.isFinite(value) ? value : String(value);
   }
   return hashed;
+}
+
+// The report with the cost of the execution's model calls, once one was made.
+function withCost(report: ExecutionReport, totals: Totals): ExecutionReport {
+  return totals.costUsd === undefined ? report : { ...report, costUsd: totals.costUsd };
 }
 
 // Policy limits as recorded in EXECUTION_STARTED: JSON wrote `Infinity` as null.

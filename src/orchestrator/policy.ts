@@ -1,7 +1,8 @@
 /**
- * Governance: hard limits on steps, tokens, tool calls and wall-clock time.
- * Checked before every step and before every tool call; a violation fails
- * the execution at once and is never retried. One more limit bounds each
+ * Governance: hard limits on steps, tokens, model cost, tool calls and
+ * wall-clock time. Checked before every step, every tool call and every model
+ * call (which is refused when its `maxOutputTokens` could exceed the token or
+ * cost budget); a violation fails the execution at once and is never retried. One more limit bounds each
  * step on its own (`stepTimeoutMs`): a step that runs longer is stopped and
  * counts as a failed attempt, retried by the retry policy.
  *
@@ -20,7 +21,7 @@ import type { Totals } from "../events/event_store.ts";
 export interface PolicyLimits {
   /** Steps (state entries) allowed. @default {50} */
   maxSteps: number;
-  /** Tokens allowed (as recorded by the agent). @default {100000} */
+  /** Tokens allowed: model calls' usage plus what agents record. @default {100000} */
   maxTokens: number;
   /** Tool calls allowed. @default {100} */
   maxToolCalls: number;
@@ -33,6 +34,12 @@ export interface PolicyLimits {
    * @default {300000}
    */
   stepTimeoutMs: number;
+  /**
+   * Cost of model calls allowed, in USD, from the price table (models it does
+   * not price cost 0). Any positive number; `Infinity` is no limit.
+   * @default {Infinity}
+   */
+  maxCostUsd: number;
 }
 
 /** A limit that was reached. */
@@ -52,10 +59,13 @@ export const DEFAULT_POLICY: PolicyLimits = {
   maxToolCalls: 100,
   timeoutMs: 300_000,
   stepTimeoutMs: 300_000,
+  maxCostUsd: Infinity,
 };
 
 /** Limits measured in milliseconds (any positive number, `Infinity` included). */
 const TIME_LIMITS: ReadonlySet<string> = new Set(["timeoutMs", "stepTimeoutMs"]);
+/** Limits that are any positive number; the others are integers. */
+const NUMBER_LIMITS: ReadonlySet<string> = new Set([...TIME_LIMITS, "maxCostUsd"]);
 
 /**
  * Largest finite time limit (`timeoutMs`, `stepTimeoutMs`), in ms: the
@@ -83,7 +93,7 @@ export class StrictPolicy {
         );
       }
       const value = merged[key];
-      const integer = !TIME_LIMITS.has(key);
+      const integer = !NUMBER_LIMITS.has(key);
       if (
         typeof value !== "number" || !(value > 0) ||
         (integer && !Number.isInteger(value) && value !== Infinity)
@@ -94,7 +104,7 @@ export class StrictPolicy {
           }`,
         );
       }
-      if (!integer && value !== Infinity && value > MAX_TIME_LIMIT_MS) {
+      if (TIME_LIMITS.has(key) && value !== Infinity && value > MAX_TIME_LIMIT_MS) {
         throw new RangeError(
           `Invalid policy ${key} ${value}: expected at most ${MAX_TIME_LIMIT_MS} ms (about 24.8 days, the longest timer)`,
         );
@@ -132,7 +142,43 @@ export class StrictPolicy {
   }
 
   /**
-   * Checks the limits that hold at every moment (tokens, time).
+   * Checks whether a model call may be made: the budgets must hold even if
+   * it writes all of `maxOutputTokens` (priced at `outputPerMTokUsd`).
+   *
+   * @param totals Totals so far.
+   * @param elapsedMs Time since the execution started.
+   * @param call The call's output bound and its model's output price (USD per million tokens).
+   * @returns The violation, or `undefined`.
+   *
+   * @example
+   * ```ts
+   * import { StrictPolicy } from "./policy.ts";
+   * const policy = new StrictPolicy({ maxTokens: 1_000 });
+   * const totals = { steps: 2, tokens: 900, toolCalls: 0 };
+   * console.assert(policy.checkModelCall(totals, 0, { maxOutputTokens: 200 })?.limit === "maxTokens");
+   * ```
+   */
+  checkModelCall(
+    totals: Totals,
+    elapsedMs: number,
+    call: { maxOutputTokens?: number | undefined; outputPerMTokUsd?: number | undefined },
+  ): Violation | undefined {
+    const now = this.#check(totals, elapsedMs);
+    if (now) return now;
+    const output = call.maxOutputTokens ?? 0;
+    const tokens = totals.tokens + output;
+    if (tokens > this.limits.maxTokens) {
+      return { limit: "maxTokens", value: tokens, max: this.limits.maxTokens };
+    }
+    const cost = roundUsd((totals.costUsd ?? 0) + output * (call.outputPerMTokUsd ?? 0) / 1e6);
+    if (cost > this.limits.maxCostUsd) {
+      return { limit: "maxCostUsd", value: cost, max: this.limits.maxCostUsd };
+    }
+    return undefined;
+  }
+
+  /**
+   * Checks the limits that hold at every moment (tokens, cost, time).
    *
    * @param totals Totals so far.
    * @param elapsedMs Time since the execution started.
@@ -145,6 +191,9 @@ export class StrictPolicy {
   #check(totals: Totals, elapsedMs: number): Violation | undefined {
     if (totals.tokens > this.limits.maxTokens) {
       return { limit: "maxTokens", value: totals.tokens, max: this.limits.maxTokens };
+    }
+    if ((totals.costUsd ?? 0) > this.limits.maxCostUsd) {
+      return { limit: "maxCostUsd", value: totals.costUsd!, max: this.limits.maxCostUsd };
     }
     if (elapsedMs > this.limits.timeoutMs) {
       return { limit: "timeoutMs", value: Math.round(elapsedMs), max: this.limits.timeoutMs };
@@ -184,4 +233,20 @@ export function toPolicy(policy: StrictPolicy | Partial<PolicyLimits> | undefine
     return new StrictPolicy((policy as { limits: Partial<PolicyLimits> }).limits);
   }
   return new StrictPolicy(policy ?? {});
+}
+
+/**
+ * Rounds an amount in USD to 1e-12 (a sum of prices per token stays exact enough to compare).
+ *
+ * @param usd The amount.
+ * @returns The rounded amount.
+ *
+ * @example
+ * ```ts
+ * import { roundUsd } from "./policy.ts";
+ * console.assert(roundUsd(0.1 + 0.2) === 0.3);
+ * ```
+ */
+export function roundUsd(usd: number): number {
+  return Math.round(usd * 1e12) / 1e12;
 }

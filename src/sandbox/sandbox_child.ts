@@ -142,6 +142,8 @@ export async function main(): Promise<void> {
       }));
   };
   ensureService("oao.tool");
+  ensureService("oao.model");
+  ensureService("oao.wait");
 
   const statusOf = (path: string) => supervisors.get(path.split("/")[0]!)?.status;
   const handle = async (message: HostToSandbox) => {

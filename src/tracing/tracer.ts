@@ -231,6 +231,22 @@ export class Tracer {
   }
 
   /**
+   * Exports spans that are already finished (the spans a killed process
+   * never exported, rebuilt from its log); nothing when recording is off.
+   *
+   * @param spans The finished spans.
+   *
+   * @example
+   * ```ts
+   * import { Tracer } from "./tracer.ts";
+   * new Tracer().exportFinished([]); // recording is off: nothing happens
+   * ```
+   */
+  exportFinished(spans: SpanData[]): void {
+    if (this.#sink && spans.length > 0) this.#sink.export(spans);
+  }
+
+  /**
    * Starts a span as a child of `options.parent` (or of a new trace).
    *
    * @param name Span name.

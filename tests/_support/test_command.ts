@@ -31,7 +31,14 @@ import {
 } from "./test_redis.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const TEST = ["test", "--no-check", "--doc", "--unstable-worker-options", "--allow-all"];
+const TEST = [
+  "test",
+  "--no-check",
+  "--doc",
+  "--unstable-worker-options",
+  "--unstable-kv",
+  "--allow-all",
+];
 
 /**
  * Runs the two `deno test` runs.

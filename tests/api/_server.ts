@@ -50,6 +50,8 @@ export function startTestServer(
     corsOrigins?: string[];
     backend?: LocalBackendOptions;
     bodyTimeoutMs?: number;
+    /** The test agent's own `maxRunning`. */
+    testerMaxRunning?: number;
   } = {},
 ): Promise<TestServer> {
   const orchestrator = new Orchestrator({
@@ -61,6 +63,7 @@ export function startTestServer(
         name: "tester",
         module: new URL("../fixtures/test_agent.ts", import.meta.url),
         version: "1.0.0",
+        ...(options.testerMaxRunning ? { maxRunning: options.testerMaxRunning } : {}),
       },
     ],
   });

@@ -75,3 +75,58 @@ Deno.test("an idempotency key used with another request is 409; a refused submit
   assert.equal(accepted.body.duplicate, false, "the refused submit left the key free");
   await api.waitFor(accepted.body.executionId, (s) => s.status === "SUCCESS");
 });
+
+Deno.test("a workflow's tasks take places like submits: with maxRunning 2, six parallel tasks run two at a time; a full node refuses a workflow with 429", async () => {
+  await using api = await startTestServer({ backend: { maxRunning: 2, maxQueued: 1 } });
+  const tasks = Array.from({ length: 6 }, (_, i) => ({
+    name: `t${i}`,
+    agent: "tester",
+    input: { calls: [{ tool: "sleep", args: { ms: 150 } }] },
+  }));
+  const submitted = await api.call("POST", "/workflows", {
+    body: JSON.stringify({ id: "wf-admitted", concurrency: 6, tasks }),
+  });
+  assert.equal(submitted.status, 202, submitted.text);
+  let most = 0;
+  let refused = false;
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    most = Math.max(most, api.orchestrator.running.length);
+    const status = await api.call("GET", "/workflows/wf-admitted");
+    if (status.body.status !== "RUNNING") {
+      assert.equal(status.body.status, "SUCCESS", status.text);
+      break;
+    }
+    if (!refused && api.orchestrator.running.length === 2) {
+      // Two run and four wait: another workflow finds no room.
+      const another = await api.call("POST", "/workflows", {
+        body: JSON.stringify({ tasks: [{ name: "a", agent: "tester", input: {} }] }),
+      });
+      refused = another.status === 429;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(most, 2, "at most 2 executions at once");
+  assert.ok(refused, "a workflow was refused with 429 while the node was full");
+});
+
+Deno.test("an agent's own maxRunning queues its executions while other agents' start at once", async () => {
+  await using api = await startTestServer({ backend: { maxRunning: 10 }, testerMaxRunning: 1 });
+  const first = await api.call("POST", "/executions", { body: sleeper(300) });
+  const second = await api.call("POST", "/executions", { body: sleeper(10) });
+  const other = await api.call("POST", "/executions", {
+    body: JSON.stringify({ agent: "researcher", task: { topic: "actors", sources: 1 } }),
+  });
+  assert.deepEqual(
+    [first.body.status, second.body.status, other.body.status],
+    ["RUNNING", "QUEUED", "RUNNING"],
+  );
+  await api.waitFor(other.body.executionId, (s) => s.status === "SUCCESS");
+  assert.equal(
+    (await api.call("GET", `/executions/${second.body.executionId}`)).body.status,
+    "QUEUED",
+    "still behind the first tester, although the node has room",
+  );
+  const done = await api.waitFor(second.body.executionId, (s) => s.status === "SUCCESS");
+  assert.equal(done.status, "SUCCESS");
+});

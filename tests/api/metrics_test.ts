@@ -360,3 +360,21 @@ Deno.test("scrape-time gauges read their sources; a failing source keeps the las
   assert.equal(value(samples, "oao_executions_running"), 5);
   assert.match(await new OaoMetrics().render(), /^oao_pooled_workers 0$/m);
 });
+
+Deno.test("decisions and durable waits are counted: required decisions, waits by kind, signal waits by outcome", async () => {
+  const metrics = new OaoMetrics();
+  const at = (type: string, data: Record<string, unknown> = {}) =>
+    metrics.observe({ type, time: 1, executionId: "e", data });
+  at("DECISION_REQUIRED", { tool: "charge" });
+  at("WAITING_FOR_SIGNAL", { name: "approved" });
+  at("WAITING_FOR_SIGNAL", { name: "approved" });
+  at("TIMER_STARTED", { until: 5 });
+  at("SIGNAL_CONSUMED", { name: "approved" });
+  at("SIGNAL_TIMED_OUT", { name: "approved" });
+  const { samples } = parsePrometheus(await metrics.render());
+  assert.equal(value(samples, "oao_decisions_required_total", {}), 1);
+  assert.equal(value(samples, "oao_waits_total", { kind: "signal" }), 2);
+  assert.equal(value(samples, "oao_waits_total", { kind: "timer" }), 1);
+  assert.equal(value(samples, "oao_signal_waits_ended_total", { outcome: "taken" }), 1);
+  assert.equal(value(samples, "oao_signal_waits_ended_total", { outcome: "timed_out" }), 1);
+});

@@ -371,7 +371,7 @@ Deno.test("bad input: unknown agent, non-JSON task, duplicate id", async () => {
   );
 });
 
-Deno.test("a non-idempotent tool whose outcome is unknown after a crash fails the execution for an operator to decide", async () => {
+Deno.test("a non-idempotent tool whose outcome is unknown after a crash parks the execution in NEEDS_DECISION for an operator", async () => {
   await using orchestrator = testOrchestrator();
   // A run whose tool call never finishes; its log is then cut right after the TOOL_CALL intent,
   // as if the process had died between the side effect and its record.
@@ -399,11 +399,12 @@ Deno.test("a non-idempotent tool whose outcome is unknown after a crash fails th
   }
   const effects = orchestrator.effects.count();
   const report = await orchestrator.resume(copyId);
-  assert.equal(report.status, "FAILED");
+  assert.equal(report.status, "NEEDS_DECISION");
   assert.equal(report.error?.code, "TOOL_OUTCOME_UNKNOWN");
-  assert.match(
-    report.error!.message,
-    /"effect".*not declared idempotent, so an operator must decide/,
-  );
+  assert.match(report.error!.message, /"effect".*not declared idempotent.*oao resolve /);
+  assert.equal(report.decision?.tool, "effect");
   assert.equal(orchestrator.effects.count(), effects, "the tool did not run again");
+  const view = await orchestrator.status(copyId);
+  assert.equal(view.status, "NEEDS_DECISION");
+  assert.deepEqual(view.decision, report.decision);
 });

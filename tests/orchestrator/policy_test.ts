@@ -59,3 +59,53 @@ Deno.test("stepTimeoutMs defaults to 300000 ms and is validated like the other t
   }
   assert.equal(toPolicy({ stepTimeoutMs: 10 }).with({ maxSteps: 2 }).limits.stepTimeoutMs, 10);
 });
+
+Deno.test("maxCostUsd is any positive number, Infinity by default, and bounds the cost at every check", () => {
+  assert.equal(DEFAULT_POLICY.maxCostUsd, Infinity);
+  assert.equal(new StrictPolicy({ maxCostUsd: 0.25 }).limits.maxCostUsd, 0.25);
+  for (const bad of [0, -1, NaN, "1"]) {
+    assert.throws(
+      () => new StrictPolicy({ maxCostUsd: bad as number }),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        e.message.startsWith(
+          `Invalid policy maxCostUsd ${JSON.stringify(bad)}: expected a positive number`,
+        ),
+      String(bad),
+    );
+  }
+  const policy = new StrictPolicy({ maxCostUsd: 0.5 });
+  assert.equal(policy.checkStep({ ...totals(1, 0, 0), costUsd: 0.5 }, 0), undefined);
+  assert.deepEqual(policy.checkToolCall({ ...totals(1, 0, 0), costUsd: 0.51 }, 0), {
+    limit: "maxCostUsd",
+    value: 0.51,
+    max: 0.5,
+  });
+});
+
+Deno.test("a model call may be made only while its maxOutputTokens keeps tokens and cost within the budgets", () => {
+  const policy = new StrictPolicy({ maxTokens: 1_000, maxCostUsd: 0.01 });
+  const spent = { ...totals(2, 600, 0), costUsd: 0.006 };
+  assert.equal(policy.checkModelCall(spent, 0, { maxOutputTokens: 400 }), undefined);
+  assert.deepEqual(policy.checkModelCall(spent, 0, { maxOutputTokens: 401 }), {
+    limit: "maxTokens",
+    value: 1_001,
+    max: 1_000,
+  });
+  // 400 tokens at 10 USD per million: 0.004, on top of 0.006 is exactly the budget.
+  assert.equal(
+    policy.checkModelCall(spent, 0, { maxOutputTokens: 400, outputPerMTokUsd: 10 }),
+    undefined,
+  );
+  assert.deepEqual(
+    policy.checkModelCall(spent, 0, { maxOutputTokens: 400, outputPerMTokUsd: 11 }),
+    {
+      limit: "maxCostUsd",
+      value: 0.0104,
+      max: 0.01,
+    },
+  );
+  // Without maxOutputTokens, only what was spent is checked.
+  assert.equal(policy.checkModelCall(spent, 0, { outputPerMTokUsd: 1_000 }), undefined);
+  assert.equal(policy.checkModelCall({ ...spent, tokens: 1_001 }, 0, {})?.limit, "maxTokens");
+});

@@ -7,10 +7,11 @@
 import type { Command, FlagSpec } from "../_command.ts";
 import { createRuntime, RUNTIME_ENV, RUNTIME_FLAGS } from "../_runtime.ts";
 import { serveApi, SERVER_ENV, SERVER_FLAGS } from "../_serve_api.ts";
-import { DEFAULT_MAX_QUEUED, DEFAULT_MAX_RUNNING } from "../../orchestrator/local_backend.ts";
+import { DEFAULT_MAX_QUEUED, defaultMaxRunning } from "../../orchestrator/local_backend.ts";
 import { LocalWorkflowBackend } from "../../orchestrator/local_workflow_backend.ts";
 import { OaoMetrics } from "../../api/metrics.ts";
 import { bounded } from "../_bounded.ts";
+import { getOaoLogger } from "../../logging/logger.ts";
 
 /** Admission: how many executions run at once, how many may wait. */
 const ADMISSION_FLAGS: readonly FlagSpec[] = [
@@ -20,8 +21,9 @@ const ADMISSION_FLAGS: readonly FlagSpec[] = [
     min: 1,
     valueName: "n",
     env: "OAO_MAX_RUNNING",
-    default: DEFAULT_MAX_RUNNING,
-    description: "Executions this node runs at once; more wait in line as QUEUED",
+    default: defaultMaxRunning(),
+    description:
+      "Executions this node runs at once; more wait in line as QUEUED (default: 4 MiB each in half the memory, at most 1000)",
   },
   {
     name: "max-queued",
@@ -50,7 +52,7 @@ export const startCommand: Command = {
     {
       name: "OAO_MAX_RUNNING",
       description: "Executions this node runs at once",
-      default: String(DEFAULT_MAX_RUNNING),
+      default: String(defaultMaxRunning()),
     },
     {
       name: "OAO_MAX_QUEUED",
@@ -71,6 +73,13 @@ export const startCommand: Command = {
       maxRunning: ctx.integer("max-running")!,
       maxQueued: ctx.integer("max-queued")!,
     });
+    const recovered = await backend.recover();
+    if (recovered > 0) {
+      getOaoLogger("cli").warn(
+        "{recovered} executions accepted by an earlier run of this node and never started are back in line",
+        { recovered },
+      );
+    }
     const metrics = new OaoMetrics({
       inFlight: () => backend.inFlight(),
       queueStats: bounded(() => runtime.queue.stats()), // never waits on Redis

@@ -6,7 +6,7 @@
  * @module
  */
 import { type Command, EXIT_FAILURE, EXIT_OK } from "../_command.ts";
-import { brief, reportLines } from "../_format.ts";
+import { brief, formatUsd, reportLines } from "../_format.ts";
 import { createRuntime, OBSERVABILITY_ENV, QUERY_RUNTIME, STORE_ENV } from "../_runtime.ts";
 import { notFoundMessage } from "../_not_found.ts";
 import { executionStatus } from "../../api/execution_status.ts";
@@ -45,8 +45,11 @@ export const statusCommand: Command = {
       ctx.out(
         `  state   ${status.state ?? "-"} (step ${status.step}, iteration ${status.iteration})`,
       );
+      const cost = status.totals.costUsd;
       ctx.out(
-        `  totals  steps ${status.totals.steps}, tool calls ${status.totals.toolCalls}, tokens ${status.totals.tokens}`,
+        `  totals  steps ${status.totals.steps}, tool calls ${status.totals.toolCalls}, tokens ${status.totals.tokens}${
+          cost === undefined ? "" : `, cost ${formatUsd(cost)}`
+        }`,
       );
       if (status.startedAt !== undefined) {
         ctx.out(`  started ${new Date(status.startedAt).toISOString()}`);
@@ -55,6 +58,23 @@ export const statusCommand: Command = {
         `  last    ${new Date(status.lastEventAt).toISOString()} (${status.eventCount} events)`,
       );
       if (status.task !== undefined) ctx.out(`  task    ${brief(status.task, 100)}`);
+      const waiting = status.waitingFor;
+      if (waiting?.kind === "signal") {
+        ctx.out(
+          `  waits   for signal "${waiting.name}"${
+            waiting.deadline === null ? "" : ` until ${new Date(waiting.deadline).toISOString()}`
+          } (send it with: oao signal ${status.executionId} ${waiting.name} '<json>')`,
+        );
+      } else if (waiting?.kind === "timer") {
+        ctx.out(`  waits   until ${new Date(waiting.until).toISOString()} (a durable sleep)`);
+      }
+      if (status.decision) {
+        ctx.out(
+          `  decide  call ${status.decision.callId} of tool "${status.decision.tool}": oao resolve ${status.executionId} ${
+            status.decision.callId.slice(0, 12)
+          } --succeeded <json> | --failed <reason> | --rerun`,
+        );
+      }
       if (status.report) {
         ctx.out("");
         reportLines(status.report).forEach((line) => ctx.out(line));

@@ -1,0 +1,217 @@
+// Durable waits of an execution: signals and timers. Internal: each
+// ExecutionRun has one.
+//
+// A wait is keyed like a tool call: a hash of what is awaited and of the
+// step, plus its occurrence in the step, so that the same wait in a step run
+// again (a retry, an activation, a resume in another process) is recognised.
+// Everything a wait decides is in the log, keyed by the wait:
+//
+// - a timer: TIMER_STARTED (its due time, kept across resumes) and
+//   TIMER_FIRED;
+// - a signal: WAITING_FOR_SIGNAL (its deadline, kept across resumes) and
+//   SIGNAL_CONSUMED (which SIGNAL_RECEIVED it took, with the payload) or
+//   SIGNAL_TIMED_OUT. Signals are appended by `Orchestrator.signal` from any
+//   process; a wait takes the oldest of its name that no wait consumed.
+//
+// While it waits, the step waits on the host (`HostWaits`): the execution
+// is passivated and holds no worker.
+import type { TimerId } from "../clock.ts";
+import { OaoError } from "../errors.ts";
+import type { StoredEvent } from "../events/event_store.ts";
+import { canonicalJson, sha256Hex } from "./canonical_json.ts";
+import { callKey } from "./tool.ts";
+import type { GateRun } from "./_tool_gate.ts";
+import type { validateWaitRequest } from "./_wait_boundary.ts";
+
+/** A wait as `validateWaitRequest` returns it. */
+export type CheckedWait = ReturnType<typeof validateWaitRequest>;
+
+/** The answer to a signal wait. */
+export type SignalOutcome = { payload: unknown };
+
+/** A signal wait that reached its deadline: the agent's call fails with it. */
+export class SignalTimeoutError extends OaoError {
+  /**
+   * @param name The signal's name.
+   * @param timeoutMs How long the wait was.
+   */
+  constructor(name: string, timeoutMs: number) {
+    super("SIGNAL_TIMEOUT", `No signal "${name}" arrived within ${timeoutMs} ms`);
+  }
+}
+
+export class WaitGate {
+  readonly #run: GateRun;
+  // One wait at a time takes signals, so two waits for one name take two.
+  #taking: Promise<unknown> = Promise.resolve();
+
+  constructor(run: GateRun) {
+    this.#run = run;
+  }
+
+  /**
+   * Handles a wait from the agent (checked by `validateWaitRequest`).
+   *
+   * @returns The signal's payload, or `null` for a timer.
+   * @throws {SignalTimeoutError} When a signal wait reaches its deadline.
+   */
+  async wait(request: CheckedWait): Promise<unknown> {
+    const run = this.#run;
+    run.throwIfFatal();
+    if (request.step !== run.step) {
+      throw new OaoError(
+        "STALE_STEP",
+        `Wait from step ${request.step} refused: the execution is at step ${run.step}`,
+      );
+    }
+    run.ledger.enterRun(request.run);
+    const { wait } = request;
+    if (wait.kind === "timer") {
+      await this.sleep(wait.until, request.step);
+      return null;
+    }
+    return await this.signal(wait.name, wait.timeoutMs, request.step);
+  }
+
+  /** Waits until the timer is due (durably); resolves with its due time. */
+  async sleep(until: number, step: number): Promise<number> {
+    const run = this.#run;
+    const key = await this.#key({ kind: "timer" }, step);
+    const store = run.host.eventStore;
+    if (await store.findByKey(run.executionId, `fired:${key}`)) return until;
+    const started = await store.findByKey(run.executionId, `timer:${key}`);
+    const due = started ? Number((started.data as { until: number }).until) : until;
+    if (!started) await run.record("TIMER_STARTED", { until: due }, { step, key: `timer:${key}` });
+    await this.#waitUntil(due, `timer until ${new Date(due).toISOString()}`);
+    await run.record("TIMER_FIRED", { until: due }, { step, key: `fired:${key}` });
+    return due;
+  }
+
+  /** Waits for the next signal of a name (durably); its payload, or a timeout error. */
+  async signal(name: string, timeoutMs: number | undefined, step: number): Promise<unknown> {
+    const run = this.#run;
+    const key = await this.#key({ kind: "signal", name }, step);
+    const store = run.host.eventStore;
+    const done = await store.findByKey(run.executionId, `consumed:${key}`);
+    if (done) return this.#answer(done, name);
+    const waiting = await store.findByKey(run.executionId, `waiting:${key}`);
+    let deadline = (waiting?.data as { deadline?: number | null } | undefined)?.deadline ?? null;
+    if (!waiting) {
+      deadline = timeoutMs === undefined ? null : run.host.clock.now() + timeoutMs;
+      await run.record("WAITING_FOR_SIGNAL", { name, timeoutMs: timeoutMs ?? null, deadline }, {
+        step,
+        key: `waiting:${key}`,
+      });
+    }
+    const end = run.waits.begin(`signal "${name}"`);
+    try {
+      while (true) {
+        // Signals appended after `seen` reach the subscription; the others, #take.
+        const seen = (await store.latest(run.executionId))?.seq ?? 0;
+        const taken = await this.#take(name, key, step);
+        if (taken) return this.#answer(taken, name);
+        if (deadline !== null && run.host.clock.now() >= deadline) {
+          const event = await run.record("SIGNAL_TIMED_OUT", { name, timeoutMs }, {
+            step,
+            key: `consumed:${key}`,
+          });
+          return this.#answer(event as unknown as StoredEvent, name);
+        }
+        await this.#nextSignal(name, deadline, seen);
+      }
+    } finally {
+      end();
+    }
+  }
+
+  #answer(event: Pick<StoredEvent, "type" | "data">, name: string): unknown {
+    const data = (event.data ?? {}) as { payload?: unknown; timeoutMs?: number };
+    if (event.type === "SIGNAL_TIMED_OUT") throw new SignalTimeoutError(name, data.timeoutMs ?? 0);
+    return data.payload ?? null;
+  }
+
+  // Takes the oldest unconsumed signal of the name, recording SIGNAL_CONSUMED.
+  #take(name: string, key: string, step: number): Promise<StoredEvent | undefined> {
+    const take = this.#taking.then(async () => {
+      const run = this.#run;
+      const events = await run.host.eventStore.readRange(run.executionId);
+      const consumed = new Set(
+        events.filter((e) => e.type === "SIGNAL_CONSUMED")
+          .map((e) => (e.data as { receivedSeq: number }).receivedSeq),
+      );
+      const next = events.find((e) =>
+        e.type === "SIGNAL_RECEIVED" && (e.data as { name?: unknown }).name === name &&
+        !consumed.has(e.seq)
+      );
+      if (!next) return undefined;
+      const payload = (next.data as { payload?: unknown }).payload ?? null;
+      const event = await run.record("SIGNAL_CONSUMED", { name, receivedSeq: next.seq, payload }, {
+        step,
+        key: `consumed:${key}`,
+      });
+      return event as unknown as StoredEvent;
+    });
+    this.#taking = take.catch(() => {});
+    return take;
+  }
+
+  // Resolves when a signal of the name is appended, the deadline passes or the run stops.
+  async #nextSignal(name: string, deadline: number | null, afterSeq: number): Promise<void> {
+    const run = this.#run;
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    run.signal.addEventListener("abort", onAbort, { once: true });
+    let timer: TimerId | undefined;
+    if (deadline !== null) {
+      timer = run.host.clock.setTimeout(
+        () => stop.abort(),
+        Math.max(0, deadline - run.host.clock.now()),
+      );
+    }
+    try {
+      for await (
+        const event of run.host.eventStore.subscribe(run.executionId, {
+          afterSeq,
+          signal: stop.signal,
+        })
+      ) {
+        if (event.type === "SIGNAL_RECEIVED" && (event.data as { name?: unknown }).name === name) {
+          return;
+        }
+      }
+    } catch (error) {
+      if (!stop.signal.aborted) throw error; // the deadline or the run's end, else a store failure
+    } finally {
+      if (timer !== undefined) run.host.clock.clearTimeout(timer);
+      run.signal.removeEventListener("abort", onAbort);
+    }
+    run.throwIfFatal();
+  }
+
+  async #waitUntil(due: number, what: string): Promise<void> {
+    const run = this.#run;
+    const delay = due - run.host.clock.now();
+    if (delay <= 0) return;
+    const end = run.waits.begin(what);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          run.host.clock.clearTimeout(timer);
+          reject(run.signal.reason);
+        };
+        const timer = run.host.clock.setTimeout(() => {
+          run.signal.removeEventListener("abort", onAbort);
+          resolve();
+        }, delay);
+        run.signal.addEventListener("abort", onAbort, { once: true });
+      });
+    } finally {
+      end();
+    }
+  }
+
+  async #key(what: Record<string, unknown>, step: number): Promise<string> {
+    const hash = await sha256Hex(canonicalJson({ wait: what, step }));
+    return callKey(hash, this.#run.ledger.nextOccurrence(hash));
+  }
+}

@@ -1,0 +1,43 @@
+// POST /executions/:id/signals/:name over real HTTP (the waits that take
+// signals are followed end to end in tests/orchestrator/signals_test.ts).
+import assert from "node:assert/strict";
+import { startTestServer } from "./_server.ts";
+
+Deno.test("a signal to a running execution is 202 and recorded; unknown 404, finished 409, bad name 400, over 64 KiB 413", async () => {
+  await using api = await startTestServer();
+  const unknown = await api.call("POST", "/executions/exec-nope/signals/go", { body: "1" });
+  assert.equal(unknown.status, 404, unknown.text);
+
+  const { body } = await api.call("POST", "/executions", {
+    body: JSON.stringify({
+      agent: "tester",
+      task: { calls: [{ tool: "sleep", args: { ms: 500 } }] },
+    }),
+  });
+  const id = body.executionId;
+  const sent = await api.call("POST", `/executions/${id}/signals/approved`, {
+    body: JSON.stringify({ by: "alice" }),
+  });
+  assert.equal(sent.status, 202, sent.text);
+  assert.equal(sent.body.name, "approved");
+  const events = await api.call("GET", `/executions/${id}/events`);
+  const received = events.body.events.find((e: { seq: number }) => e.seq === sent.body.seq);
+  assert.equal(received.type, "SIGNAL_RECEIVED");
+  assert.deepEqual(received.data, { name: "approved", payload: { by: "alice" } });
+
+  const scalar = await api.call("POST", `/executions/${id}/signals/n`, { body: "42" });
+  assert.equal(scalar.status, 202, "any JSON value is a payload");
+  const badName = await api.call("POST", `/executions/${id}/signals/a%20b`, { body: "1" });
+  assert.equal(badName.status, 400, badName.text);
+  assert.match(badName.body.error.message, /path parameter "name"/);
+  const large = await api.call("POST", `/executions/${id}/signals/big`, {
+    body: JSON.stringify("x".repeat(70_000)),
+  });
+  assert.equal(large.status, 413, large.text);
+  assert.match(large.body.error.message, /over the limit of 65536 bytes/);
+
+  await api.waitFor(id, (s) => s.status === "SUCCESS");
+  const late = await api.call("POST", `/executions/${id}/signals/go`, { body: "1" });
+  assert.equal(late.status, 409, late.text);
+  assert.equal(late.body.error.code, "already_finished");
+});

@@ -1,0 +1,238 @@
+// Durable waits: signals (`ctx.waitForSignal`, `Orchestrator.signal`) and
+// timers (`ctx.sleep`), in one process and across a SIGKILL on Redis.
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { Orchestrator } from "../../src/orchestrator/orchestrator.ts";
+import { defineTool } from "../../src/orchestrator/tool.ts";
+import type { ExecutionReport } from "../../src/orchestrator/execution_report.ts";
+import type { StoredEvent } from "../../src/events/event_store.ts";
+import {
+  ExecutionFinishedError,
+  ExecutionNotFoundError,
+  ValueTooLargeError,
+} from "../../src/errors.ts";
+import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
+import { testRedisUrl } from "../_support/test_redis.ts";
+import { lastJsonLine } from "../_support/orchestrator_child.ts";
+
+const AGENT = new URL("../fixtures/wait_agent.ts", import.meta.url);
+const PROCESS = new URL("../fixtures/wait_process.ts", import.meta.url).pathname;
+
+function waiter(options: { passivateAfterMs?: number } = {}) {
+  let effects = 0;
+  const orchestrator = new Orchestrator({
+    agents: [{ name: "waiter", module: AGENT }],
+    tools: [defineTool({ name: "effect", run: () => ({ n: ++effects }) }) as never],
+    ...options,
+  });
+  return { orchestrator, effects: () => effects };
+}
+
+async function until(
+  orchestrator: Orchestrator,
+  executionId: string,
+  ok: (events: StoredEvent[]) => boolean,
+) {
+  const deadline = Date.now() + 15_000;
+  while (!ok(await orchestrator.eventStore.readRange(executionId))) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const has = (type: string) => (events: StoredEvent[]) => events.some((e) => e.type === type);
+
+Deno.test("a waiting execution takes a signal sent later, holds no worker while it waits, and records what it took", async () => {
+  const { orchestrator } = waiter({ passivateAfterMs: 20 });
+  try {
+    const { executionId, done } = await orchestrator.start("waiter", {
+      signal: { name: "approved" },
+    });
+    await until(orchestrator, executionId, has("EXECUTION_PASSIVATED"));
+    const status = await orchestrator.status(executionId);
+    assert.deepEqual(status.waitingFor, { kind: "signal", name: "approved", deadline: null });
+    await orchestrator.signal(executionId, "approved", { by: "alice" });
+    const report = await done;
+    assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+    assert.deepEqual((report.output as { payloads: unknown[] }).payloads, [{ by: "alice" }]);
+    const events = await orchestrator.eventStore.readRange(executionId);
+    const received = events.find((e) => e.type === "SIGNAL_RECEIVED")!;
+    const consumed = events.find((e) => e.type === "SIGNAL_CONSUMED")!;
+    assert.equal((consumed.data as { receivedSeq: number }).receivedSeq, received.seq);
+    assert.ok(events.findIndex((e) => e.type === "WAITING_FOR_SIGNAL") < received.seq);
+  } finally {
+    await orchestrator.close();
+  }
+});
+
+Deno.test("signals sent before the wait are kept; two waits take two signals of one name in order, each once", async () => {
+  const { orchestrator } = waiter();
+  try {
+    const { executionId, done } = await orchestrator.start("waiter", {
+      effectBefore: true,
+      signal: { name: "next", count: 2 },
+    });
+    await orchestrator.signal(executionId, "next", 1);
+    await orchestrator.signal(executionId, "other", "ignored");
+    await orchestrator.signal(executionId, "next", 2);
+    await orchestrator.signal(executionId, "next", 3);
+    const report = await done;
+    assert.deepEqual((report.output as { payloads: unknown[] }).payloads, [1, 2]);
+    const events = await orchestrator.eventStore.readRange(executionId);
+    assert.equal(events.filter((e) => e.type === "SIGNAL_CONSUMED").length, 2);
+  } finally {
+    await orchestrator.close();
+  }
+});
+
+Deno.test("a signal wait that reaches its timeout fails the agent's call with SIGNAL_TIMEOUT", async () => {
+  const { orchestrator } = waiter();
+  try {
+    const report = await orchestrator.run("waiter", { signal: { name: "late", timeoutMs: 100 } });
+    assert.equal(report.status, "SUCCESS");
+    assert.equal((report.output as { timedOut?: string }).timedOut, "SIGNAL_TIMEOUT");
+    const events = await orchestrator.eventStore.readRange(report.executionId);
+    assert.ok(events.some((e) => e.type === "SIGNAL_TIMED_OUT"));
+  } finally {
+    await orchestrator.close();
+  }
+});
+
+Deno.test("a signal to an unknown or finished execution, with a bad name or too large a payload, is refused naming why", async () => {
+  const { orchestrator } = waiter();
+  try {
+    await assert.rejects(orchestrator.signal("exec-nope", "x"), ExecutionNotFoundError);
+    const report = await orchestrator.run("waiter", {});
+    await assert.rejects(orchestrator.signal(report.executionId, "x"), ExecutionFinishedError);
+    const { executionId, done } = await orchestrator.start("waiter", { signal: { name: "go" } });
+    for (const name of ["", "a b", "x".repeat(101), "é"]) {
+      await assert.rejects(orchestrator.signal(executionId, name), /Invalid signal name/);
+    }
+    await assert.rejects(
+      orchestrator.signal(executionId, "go", "x".repeat(70_000)),
+      ValueTooLargeError,
+    );
+    await orchestrator.signal(executionId, "go", null);
+    assert.equal((await done).status, "SUCCESS");
+  } finally {
+    await orchestrator.close();
+  }
+});
+
+Deno.test("a durable sleep records its due time and wakes when due", async () => {
+  const { orchestrator } = waiter({ passivateAfterMs: 20 });
+  try {
+    const started = Date.now();
+    const report = await orchestrator.run("waiter", { sleepMs: 300 });
+    assert.equal(report.status, "SUCCESS");
+    const sleptAt = (report.output as { sleptAt: number }).sleptAt;
+    assert.ok(sleptAt - started >= 290, `${sleptAt - started} ms`);
+    const events = await orchestrator.eventStore.readRange(report.executionId);
+    const timer = events.find((e) => e.type === "TIMER_STARTED")!;
+    assert.ok(Math.abs((timer.data as { until: number }).until - (timer.time + 300)) < 50);
+    assert.ok(events.some((e) => e.type === "TIMER_FIRED"));
+    assert.ok(events.some((e) => e.type === "EXECUTION_PASSIVATED"), "no worker while sleeping");
+  } finally {
+    await orchestrator.close();
+  }
+});
+
+function inProcess(
+  mode: "run" | "resume",
+  executionId: string,
+  options: Record<string, unknown>,
+) {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--unstable-worker-options",
+      PROCESS,
+      mode,
+      executionId,
+      JSON.stringify(options),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+Deno.test("SIGKILL while waiting for a signal; the signal is sent while no process runs it; the resume takes it, effects once", async () => {
+  const redisUrl = await testRedisUrl();
+  const id = crypto.randomUUID().slice(0, 8);
+  const keyPrefix = `oao-test-${id}:`;
+  const effectsKey = `oao-test-${id}-effects`;
+  const executionId = `exec-signal-${id}`;
+  const options = {
+    redisUrl,
+    keyPrefix,
+    effectsKey,
+    task: { effectBefore: true, signal: { name: "approved" } },
+  };
+  const store = new RedisEventStore({ redisUrl, keyPrefix });
+  const redis = new Redis(redisUrl);
+  const orchestrator = new Orchestrator({ eventStore: store });
+  try {
+    const first = inProcess("run", executionId, options);
+    const deadline = Date.now() + 30_000;
+    while (!(await store.readRange(executionId)).some((e) => e.type === "WAITING_FOR_SIGNAL")) {
+      if (Date.now() > deadline) throw new Error("no wait");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    first.kill("SIGKILL");
+    await first.output();
+    await orchestrator.signal(executionId, "approved", { ok: true });
+    const output = await (inProcess("resume", executionId, options)).output();
+    const report = lastJsonLine<ExecutionReport>(output);
+    assert.equal(report?.status, "SUCCESS", new TextDecoder().decode(output.stderr));
+    assert.deepEqual((report.output as { payloads: unknown[] }).payloads, [{ ok: true }]);
+    assert.equal(Number(await redis.get(effectsKey)), 1, "the effect before the wait ran once");
+  } finally {
+    await orchestrator.close();
+    const keys = await redis.keys(`${keyPrefix}*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.del(effectsKey);
+    redis.disconnect();
+    await store.close();
+  }
+});
+
+Deno.test("SIGKILL during a durable sleep: the resume wakes at the recorded due time, not a full sleep later", async () => {
+  const redisUrl = await testRedisUrl();
+  const id = crypto.randomUUID().slice(0, 8);
+  const keyPrefix = `oao-test-${id}:`;
+  const executionId = `exec-sleep-${id}`;
+  const options = {
+    redisUrl,
+    keyPrefix,
+    effectsKey: `${keyPrefix}effects`,
+    task: { sleepMs: 4_000 },
+  };
+  const store = new RedisEventStore({ redisUrl, keyPrefix });
+  const redis = new Redis(redisUrl);
+  try {
+    const first = inProcess("run", executionId, options);
+    const deadline = Date.now() + 30_000;
+    let timer: StoredEvent | undefined;
+    while (
+      !(timer = (await store.readRange(executionId)).find((e) => e.type === "TIMER_STARTED"))
+    ) {
+      if (Date.now() > deadline) throw new Error("no timer");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    first.kill("SIGKILL");
+    await first.output();
+    const output = await (inProcess("resume", executionId, options)).output();
+    const report = lastJsonLine<ExecutionReport>(output);
+    assert.equal(report?.status, "SUCCESS", new TextDecoder().decode(output.stderr));
+    const due = (timer.data as { until: number }).until;
+    const sleptAt = (report.output as { sleptAt: number }).sleptAt;
+    assert.ok(sleptAt >= due - 20, "not before it was due");
+    assert.ok(sleptAt < due + 2_500, `woke ${sleptAt - due} ms after it was due`);
+  } finally {
+    const keys = await redis.keys(`${keyPrefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    await store.close();
+  }
+});
