@@ -48,6 +48,12 @@ export interface AgentsConfig {
  */
 export const EXAMPLES_CONFIG: URL = new URL("../../actors/examples.oao.json", import.meta.url);
 
+/**
+ * The example LLM agent (`llmAgent`), which `oao demo` runs against a local
+ * model server; not in {@linkcode EXAMPLES_CONFIG}, since it needs a model.
+ */
+export const EXAMPLE_LLM_AGENT: URL = new URL("../../actors/assistant_agent.ts", import.meta.url);
+
 const CONFIG_KEYS = ["agents", "tools", "bundled", "models"];
 const AGENT_KEYS = [
   "name",

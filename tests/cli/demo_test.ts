@@ -3,25 +3,29 @@ import assert from "node:assert/strict";
 import { oao } from "./_cli.ts";
 import { startOtlpReceiver } from "../_support/otlp_receiver.ts";
 
-Deno.test("`demo` runs the three scenes with the task's permissions and exits 0", async () => {
+Deno.test("`demo` runs the four scenes with the task's permissions and exits 0", async () => {
   // REDIS_URL is ignored by the demo: a bad one must not matter.
   const { code, stdout, stderr } = await oao(["demo"], {
     env: { REDIS_URL: "redis://127.0.0.1:1" },
   });
   assert.equal(code, 0, `${stdout}\n${stderr}`);
   // Live progress of each scene.
-  assert.match(stdout, /1\/3 .*researcher/);
+  assert.match(stdout, /1\/4 .*researcher/);
   assert.match(stdout, /tool search ok in \d+ ms/);
   assert.match(stdout, /ACTOR_FAILED flaky \(worker_error\): simulated crash/);
   assert.match(stdout, /RETRY_ATTEMPTED attempt 1/);
   assert.match(stdout, /ACTOR_RESTARTED flaky incarnation 2 from its snapshot/);
   assert.match(stdout, /IDEMPOTENT_TOOL_SKIPPED process_item/);
   assert.match(stdout, /POLICY_VIOLATION maxToolCalls: 4 exceeds the maximum 3/);
+  // The LLM scene, against the local model server the demo starts (no key, no network).
+  assert.match(stdout, /model openai:gpt-4o-mini tool-calls in \d+ ms: \d+ in, \d+ out, \$/);
+  assert.match(stdout, /model openai:gpt-4o-mini stop in \d+ ms/);
   // The reports.
   const reports = stdout.slice(stdout.indexOf("\nReports\n"));
   assert.match(reports, /SUCCESS {2}researcher {2}exec-/);
   assert.match(reports, /SUCCESS {2}flaky {2}exec-/);
   assert.match(reports, /FAILED {2}runaway {2}exec-/);
+  assert.match(reports, /SUCCESS {2}assistant {2}exec-/);
   assert.match(reports, /error {3}Policy limit "maxToolCalls" reached/);
   assert.doesNotMatch(reports, /unexpected/);
   // A readable timeline of the crash, from the event log.

@@ -2,8 +2,10 @@
  * `oao demo`: what OAO is for, in a few seconds, with no Redis and no
  * network — a multi-step agent with tools and a peer, an agent whose worker
  * crashes mid-step and is restarted from its snapshot (`RETRY_ATTEMPTED`),
- * and a runaway agent stopped by its policy (`POLICY_VIOLATION`). Progress
- * is printed live; the reports and a timeline follow.
+ * a runaway agent stopped by its policy (`POLICY_VIOLATION`), and an LLM
+ * agent whose model — a local model server speaking the OpenAI wire format,
+ * started here: no key, no network — asks for a tool before it answers.
+ * Progress is printed live; the reports and a timeline follow.
  *
  * @module
  */
@@ -14,6 +16,8 @@ import { createRuntime, OBSERVABILITY_ENV } from "../_runtime.ts";
 import type { ExecutionReport } from "../../orchestrator/execution_report.ts";
 import type { PolicyLimits } from "../../orchestrator/policy.ts";
 import { newExecutionId } from "../../orchestrator/orchestrator.ts";
+import { startLocalModelServer } from "../../model/local_model_server.ts";
+import { EXAMPLE_LLM_AGENT } from "../_agents.ts";
 
 interface _Scene {
   title: string;
@@ -48,18 +52,29 @@ const SCENES: readonly _Scene[] = [
     policy: { maxToolCalls: 3 },
     expect: (r, types) => r.status === "FAILED" && types.includes("POLICY_VIOLATION"),
   },
+  {
+    title: 'An LLM agent: "assistant" (llmAgent) asks its model, which asks for the search ' +
+      "tool, then answers; every model call is journaled with its tokens and cost",
+    agent: "assistant",
+    task: "What are actor systems good for?",
+    expect: (r, types) =>
+      r.status === "SUCCESS" && types.includes("MODEL_CALL_COMPLETED") &&
+      types.includes("TOOL_CALL_SUCCESS"),
+  },
 ];
 
 /** The `demo` command. */
 export const demoCommand: Command = {
   name: "demo",
-  summary: "Run the bundled example agents: tools, a crash and restart, a policy stop",
+  summary: "Run the bundled example agents: tools, a crash and restart, a policy stop, an LLM",
   description: [
-    "Three executions on the in-memory stores (REDIS_URL is ignored; no network):",
+    "Four executions on the in-memory stores (REDIS_URL is ignored; no network):",
     "  1. researcher — a multi-step agent using tools and a peer agent",
     "  2. flaky      — its worker crashes mid-step, is restarted from its snapshot",
     "                  (RETRY_ATTEMPTED) and finishes; completed tool calls are not re-run",
     "  3. runaway    — never finishes on its own; its policy stops it (POLICY_VIOLATION)",
+    "  4. assistant  — an LLM agent; its model (a local model server started here, no key)",
+    "                  asks for a tool, then answers (MODEL_CALL_COMPLETED)",
     "Progress is printed live, then the reports and the crash's timeline. Traces are",
     "exported when OTEL_EXPORTER_OTLP_ENDPOINT is set. Exit code 0 when every scene",
     "ends as described, 1 otherwise.",
@@ -75,10 +90,21 @@ export const demoCommand: Command = {
       announce: false,
     });
     const results: { scene: _Scene; report: ExecutionReport; ok: boolean }[] = [];
+    // The assistant's model: asks for a search first, then answers from it.
+    await using model = startLocalModelServer();
+    model.script(
+      { toolCalls: [{ name: "search", input: { query: "actor systems" } }] },
+      {
+        text: "Actor systems suit concurrent, failure-prone work: each actor owns its state " +
+          "and supervisors restart what fails (local model, no network).",
+      },
+    );
     try {
       const orchestrator = runtime.createOrchestrator({
         retry: { attempts: 3, initialDelayMs: 20, maxDelayMs: 200 },
+        models: { providers: { openai: { baseURL: model.baseURL, apiKey: "local-demo" } } },
       });
+      orchestrator.registerAgent({ name: "assistant", module: EXAMPLE_LLM_AGENT });
       ctx.out("OAO demo — bundled example agents on the in-memory stores (no Redis, no network)");
       for (const [i, scene] of SCENES.entries()) {
         if (ctx.signal.aborted) break;
