@@ -112,7 +112,7 @@ Deno.test("a workflow's tasks take places like submits: with maxRunning 2, six p
 
 Deno.test("an agent's own maxRunning queues its executions while other agents' start at once", async () => {
   await using api = await startTestServer({ backend: { maxRunning: 10 }, testerMaxRunning: 1 });
-  const first = await api.call("POST", "/executions", { body: sleeper(300) });
+  const first = await api.call("POST", "/executions", { body: sleeper(3_000) });
   const second = await api.call("POST", "/executions", { body: sleeper(10) });
   const other = await api.call("POST", "/executions", {
     body: JSON.stringify({ agent: "researcher", task: { topic: "actors", sources: 1 } }),
