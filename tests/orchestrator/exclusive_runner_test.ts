@@ -134,18 +134,20 @@ Deno.test("a resumer killed with SIGKILL is replaced at once by the next resume 
   });
 });
 
-Deno.test("a paused holder keeps its execution until its claim expires; then another process takes over and the holder's late writes are fenced", async () => {
+Deno.test("a paused holder keeps its execution until its claim expires (6 s); then another process takes over and the holder's late writes are fenced", async () => {
   await withExecution(async ({ executionId, options, store, effectsKey, redis, waitFor }) => {
     const holder = orchestratorChild("run", executionId, options);
     await waitFor("2 tool calls", (events) => successes(events) >= 2);
     holder.kill("SIGSTOP");
+    const stoppedAt = Date.now();
     try {
       const refused = await finish(orchestratorChild("resume", executionId, options));
       assert.ok("error" in refused, JSON.stringify(refused));
       assert.equal(refused.error.code, "EXECUTION_BUSY");
       assert.match(refused.error.message, new RegExp(`process ${holder.pid} on `));
       assert.match(refused.error.message, /lease expires in \d+ s/);
-      await new Promise((r) => setTimeout(r, 1_600)); // the holder's 1.5 s claim expires
+      // Renewed every 2 s, the holder's 6 s claim expires at most 6 s after it stopped.
+      await new Promise((r) => setTimeout(r, Math.max(0, stoppedAt + 6_300 - Date.now())));
       const report = await finish(orchestratorChild("resume", executionId, options));
       assert.ok("status" in report && report.status === "SUCCESS", JSON.stringify(report));
     } finally {
@@ -157,5 +159,5 @@ Deno.test("a paused holder keeps its execution until its claim expires; then ano
     assert.equal(events.filter((e) => FINAL.includes(e.type)).length, 1);
     assert.ok(events.some((e) => e.type === "EXECUTION_COMPLETED"));
     assert.equal(await redis.hlen(effectsKey), 16);
-  }, { claimTtlMs: 1_500 });
+  }, { claimTtlMs: 6_000 });
 });
