@@ -49,10 +49,28 @@ export interface AgentsConfig {
 export const EXAMPLES_CONFIG: URL = new URL("../../actors/examples.oao.json", import.meta.url);
 
 /**
- * The example LLM agent (`llmAgent`), which `oao demo` runs against a local
- * model server; not in {@linkcode EXAMPLES_CONFIG}, since it needs a model.
+ * The config of the example LLM agent (`llmAgent`), which `oao demo` runs
+ * against a local model server; apart from {@linkcode EXAMPLES_CONFIG},
+ * since it needs a model.
  */
-export const EXAMPLE_LLM_AGENT: URL = new URL("../../actors/assistant_agent.ts", import.meta.url);
+export const EXAMPLE_LLM_CONFIG: URL = new URL(
+  "../../actors/llm_examples.oao.json",
+  import.meta.url,
+);
+
+/**
+ * The agents of {@linkcode EXAMPLE_LLM_CONFIG}, their modules resolved.
+ *
+ * @returns The registrations.
+ * @throws {UsageError} When the file is missing or invalid.
+ */
+export async function readExampleLlmAgents(): Promise<AgentRegistration[]> {
+  const config = await _readConfig(decodeURIComponent(EXAMPLE_LLM_CONFIG.pathname));
+  return (config.file.agents ?? []).map((agent) => ({
+    ...agent,
+    module: _resolve(agent.module as string, config.url),
+  }));
+}
 
 const CONFIG_KEYS = ["agents", "tools", "bundled", "models"];
 const AGENT_KEYS = [

@@ -17,7 +17,7 @@ import type { ExecutionReport } from "../../orchestrator/execution_report.ts";
 import type { PolicyLimits } from "../../orchestrator/policy.ts";
 import { newExecutionId } from "../../orchestrator/orchestrator.ts";
 import { startLocalModelServer } from "../../model/local_model_server.ts";
-import { EXAMPLE_LLM_AGENT } from "../_agents.ts";
+import { readExampleLlmAgents } from "../_agents.ts";
 
 interface _Scene {
   title: string;
@@ -104,7 +104,7 @@ export const demoCommand: Command = {
         retry: { attempts: 3, initialDelayMs: 20, maxDelayMs: 200 },
         models: { providers: { openai: { baseURL: model.baseURL, apiKey: "local-demo" } } },
       });
-      orchestrator.registerAgent({ name: "assistant", module: EXAMPLE_LLM_AGENT });
+      for (const agent of await readExampleLlmAgents()) orchestrator.registerAgent(agent);
       ctx.out("OAO demo — bundled example agents on the in-memory stores (no Redis, no network)");
       for (const [i, scene] of SCENES.entries()) {
         if (ctx.signal.aborted) break;
