@@ -54,5 +54,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # tini (in the base image) is PID 1 and forwards signals. The permissions are
 # those of `deno task start`; SIGTERM stops it gracefully (no new requests,
 # running executions get OAO_SHUTDOWN_GRACE_MS, traces are flushed).
-ENTRYPOINT ["/tini", "--", "deno", "run", "--cached-only", "--unstable-worker-options", "--allow-read", "--allow-env", "--allow-net", "--allow-sys", "--allow-run", "src/cli/main.ts"]
+ENTRYPOINT ["/tini", "--", "deno", "run", "--cached-only", "--unstable-worker-options", "--unstable-kv", "--allow-read", "--allow-write=./.oao", "--allow-env", "--allow-net", "--allow-sys", "--allow-run", "src/cli/main.ts"]
 CMD ["start"]

@@ -22,9 +22,12 @@
  */
 export function notFoundMessage(
   executionId: string,
-  storage: "redis" | "memory",
+  storage: "redis" | "kv" | "memory",
   kind: "execution" | "workflow" = "execution",
 ): string {
+  if (storage === "kv") {
+    return `No ${kind} "${executionId}" is recorded in the Deno KV file (check OAO_STORE, OAO_KEY_PREFIX, and the 7-day retention)`;
+  }
   return storage === "redis"
     ? `No ${kind} "${executionId}" is recorded in Redis (check REDIS_URL, OAO_KEY_PREFIX, and the 7-day retention)`
     : `No ${kind} "${executionId}" is recorded: REDIS_URL is unset, so this command has its own empty in-memory stores (ask the process running it over HTTP, or set REDIS_URL)`;

@@ -60,6 +60,10 @@ import type { JobQueue } from "../queue/job_queue.ts";
 import { connectRedis, type RedisClient } from "../redis/connection.ts";
 import { RedisEventStore } from "../redis/redis_event_store.ts";
 import { RedisJobQueue } from "../redis/redis_job_queue.ts";
+import { KvEventStore } from "../kv/kv_event_store.ts";
+import { KvJobQueue } from "../kv/kv_job_queue.ts";
+import { KvPersistenceAdapter } from "../kv/kv_persistence_adapter.ts";
+import { DEFAULT_KV_PATH } from "../kv/open_kv.ts";
 import { RedisPersistenceAdapter } from "../redis/redis_persistence_adapter.ts";
 import { parseRedisUrl, redactRedisUrl } from "../redis/redis_url.ts";
 import { createTracingFromEnv, type Tracing } from "../tracing/tracing_from_env.ts";
@@ -157,6 +161,12 @@ export const STORE_ENV: readonly EnvVarSpec[] = [
   {
     name: "REDIS_URL",
     description: "Redis for snapshots, event logs and the job queue (unset: in-memory stores)",
+  },
+  {
+    name: "OAO_STORE",
+    description:
+      "Which stores: memory, kv (a Deno KV file, ./.oao/oao.kv), kv:<path>, or redis (REDIS_URL); needs --unstable-kv for kv",
+    default: "redis when REDIS_URL is set, else memory",
   },
   { name: "OAO_KEY_PREFIX", description: "Prefix of every Redis key", default: "oao:" },
   { name: "OAO_QUEUE", description: "Name of the Redis job queue", default: "default" },
@@ -268,8 +278,10 @@ export const QUERY_RUNTIME: Readonly<RuntimeOptions> = {
 
 /** What commands run on. */
 export interface Runtime {
-  /** `"redis"` when `REDIS_URL` is set, else `"memory"`. */
-  readonly storage: "redis" | "memory";
+  /** `"redis"` when `REDIS_URL` is set, `"kv"` for `OAO_STORE=kv`, else `"memory"`. */
+  readonly storage: "redis" | "kv" | "memory";
+  /** The Deno KV file, when `storage` is `"kv"`. */
+  readonly kvPath?: string;
   /** `REDIS_URL` with its password masked, when set. */
   readonly redisUrl: string | undefined;
   /** The audit log. */
@@ -340,7 +352,8 @@ export async function createRuntime(
   const { agents, tools, models } = options.loadAgents === false
     ? { agents: [], tools: [], models: undefined }
     : await loadAgents(ctx, options.loadAgents === "examples" ? { examples: "only" } : {});
-  const rawUrl = options.memory ? undefined : ctx.env("REDIS_URL") || undefined;
+  const store = options.memory ? { kind: "memory" as const } : _storeChoice(ctx);
+  const rawUrl = store.kind === "redis" ? ctx.env("REDIS_URL") || undefined : undefined;
   if (!rawUrl && options.requireRedis) {
     throw new UsageError(
       `REDIS_URL is not set: ${
@@ -439,6 +452,20 @@ export async function createRuntime(
         queue: queueName,
       });
     }
+  } else if (store.kind === "kv") {
+    const kv = { path: store.path, keyPrefix: keyPrefix.replace(/:$/, "") || "oao" };
+    eventStore = new KvEventStore(kv);
+    persistence = new KvPersistenceAdapter(kv);
+    queue = new KvJobQueue({ ...kv, name: queueName });
+    try {
+      await eventStore.count("oao-store-check"); // opens the file: a bad one fails here, named
+    } catch (error) {
+      await tracing.shutdown();
+      throw error;
+    }
+    if (options.announce !== false) {
+      log.info("Using the Deno KV file {path} (durable on this machine)", { path: store.path });
+    }
   } else {
     eventStore = new InMemoryEventStore();
     persistence = new InMemoryPersistenceAdapter();
@@ -452,7 +479,8 @@ export async function createRuntime(
   const orchestrators: Orchestrator[] = [];
   let closing: Promise<void> | undefined;
   return {
-    storage: client ? "redis" : "memory",
+    storage: store.kind,
+    ...(store.kind === "kv" ? { kvPath: store.path } : {}),
     redisUrl,
     eventStore,
     persistence,
@@ -528,6 +556,31 @@ export async function createRuntime(
       return closing;
     },
   };
+}
+
+// OAO_STORE: memory, kv, kv:<path> or redis; unset, redis when REDIS_URL is set.
+function _storeChoice(
+  ctx: CommandContext,
+): { kind: "memory" } | { kind: "redis" } | { kind: "kv"; path: string } {
+  const raw = ctx.env("OAO_STORE") || "";
+  const redisUrl = ctx.env("REDIS_URL") || "";
+  if (raw === "") return { kind: redisUrl ? "redis" : "memory" };
+  if (raw === "memory") return { kind: "memory" };
+  if (raw === "redis") {
+    if (!redisUrl) {
+      throw new UsageError(
+        `OAO_STORE=redis needs REDIS_URL (e.g. redis://localhost:6379)`,
+        ctx.command.name,
+      );
+    }
+    return { kind: "redis" };
+  }
+  if (raw === "kv") return { kind: "kv", path: DEFAULT_KV_PATH };
+  if (raw.startsWith("kv:") && raw.length > 3) return { kind: "kv", path: raw.slice(3) };
+  throw new UsageError(
+    `Invalid OAO_STORE "${raw.slice(0, 100)}": expected memory, kv, kv:<path> or redis`,
+    ctx.command.name,
+  );
 }
 
 /**

@@ -123,7 +123,11 @@ export async function serveApi(
   }
   ctx.out(
     `OAO API listening on ${server.url} (${options.mode}; ${
-      runtime.storage === "redis" ? `Redis ${runtime.redisUrl}` : "in-memory stores"
+      runtime.storage === "redis"
+        ? `Redis ${runtime.redisUrl}`
+        : runtime.storage === "kv"
+        ? `Deno KV ${runtime.kvPath}`
+        : "in-memory stores"
     }; agents: ${options.backend.agents().join(", ") || "none"})`,
   );
   await new Promise<void>((resolve) => {

@@ -5,7 +5,9 @@ export const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 /** The flags of `deno task demo|start|oao`. */
 export const TASK_FLAGS = [
   "--unstable-worker-options",
+  "--unstable-kv",
   "--allow-read",
+  "--allow-write=./.oao",
   "--allow-env",
   "--allow-net",
   "--allow-sys",
