@@ -257,8 +257,14 @@ function boundedString(value: unknown, field: string, max: number): string {
   return value;
 }
 
-// A short description of an untrusted value: its type, and small primitives quoted.
-function describe(value: unknown): string {
+/**
+ * A short description of an untrusted value, for error messages: its type,
+ * and small primitives quoted.
+ *
+ * @param value The value.
+ * @returns E.g. `the string "x"`, `number 3`, `an object`.
+ */
+export function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   switch (typeof value) {

@@ -7,6 +7,7 @@
 import { ValueTooLargeError } from "../errors.ts";
 import { jsonBytes, type Limits } from "../limits.ts";
 import type { GenerateTextRequest, ModelServiceRequest } from "./agent.ts";
+import { describe } from "./_boundary.ts";
 
 /** Longest model id accepted. */
 export const MAX_MODEL_ID_CHARS = 200;
@@ -331,29 +332,9 @@ function _fail(
   what: string,
   value: unknown,
 ): never {
-  throw new Kind(`${PREFIX}: field "${at}" ${what}, got ${_describe(value)}`);
+  throw new Kind(`${PREFIX}: field "${at}" ${what}, got ${describe(value)}`);
 }
 
 function _clip(text: string): string {
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
-}
-
-// A short description of an untrusted value: its type, and small primitives quoted.
-function _describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  switch (typeof value) {
-    case "string":
-      return value.length <= 40 ? `the string ${JSON.stringify(value)}` : "a long string";
-    case "number":
-    case "boolean":
-    case "bigint":
-      return `${typeof value} ${String(value)}`;
-    case "undefined":
-      return "undefined";
-    case "object":
-      return "an object";
-    default:
-      return `a ${typeof value}`;
-  }
 }
