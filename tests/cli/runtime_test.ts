@@ -172,6 +172,14 @@ Deno.test("bad config files are usage errors naming the file and the field", asy
       /agents\[0\]\.isolation must be "pool" or "execution"/,
     ],
     [
+      { agents: [{ name: "a", module: "./a.ts", maxRunning: 0 }] },
+      /agents\[0\]\.maxRunning must be an integer >= 1/,
+    ],
+    [
+      { agents: [{ name: "a", module: "./a.ts", maxRunning: "10" }] },
+      /agents\[0\]\.maxRunning must be an integer >= 1/,
+    ],
+    [
       { agents: [{ name: "a", module: "./a.ts", peers: ["ghost"] }] },
       /lists the peer "ghost", which is not loaded/,
     ],
