@@ -15,7 +15,7 @@
 //
 // While it waits, the step waits on the host (`HostWaits`): the execution
 // is passivated and holds no worker.
-import type { TimerId } from "../clock.ts";
+import { sleepOn, type TimerId } from "../clock.ts";
 import { OaoError } from "../errors.ts";
 import type { StoredEvent } from "../events/event_store.ts";
 import { canonicalJson, sha256Hex } from "./canonical_json.ts";
@@ -194,17 +194,7 @@ export class WaitGate {
     if (delay <= 0) return;
     const end = run.waits.begin(what);
     try {
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => {
-          run.host.clock.clearTimeout(timer);
-          reject(run.signal.reason);
-        };
-        const timer = run.host.clock.setTimeout(() => {
-          run.signal.removeEventListener("abort", onAbort);
-          resolve();
-        }, delay);
-        run.signal.addEventListener("abort", onAbort, { once: true });
-      });
+      await sleepOn(run.host.clock, delay, run.signal);
     } finally {
       end();
     }
