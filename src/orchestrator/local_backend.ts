@@ -369,9 +369,10 @@ export class LocalBackend implements ExecutionBackend {
       this.#active++;
       this.#slotWaiters.shift()!();
     }
+    const limits = this.#agentLimits();
     for (let at = 0; this.#active < this.#maxRunning && at < this.#waiting.length;) {
       // In order, skipping executions whose agent runs its own maximum already.
-      if (!this.#agentHasRoom(this.#waiting[at]!.request.agent)) {
+      if (!this.#agentHasRoom(this.#waiting[at]!.request.agent, limits)) {
         at++;
         continue;
       }
@@ -385,8 +386,14 @@ export class LocalBackend implements ExecutionBackend {
     }
   }
 
-  #agentHasRoom(agent: string): boolean {
-    const limit = this.#orchestrator.agents.find((a) => a.name === agent)?.maxRunning;
+  // The agents' own maxRunning, read once per pass over the line (the
+  // registrations are copied on every read).
+  #agentLimits(): Map<string, number | undefined> {
+    return new Map(this.#orchestrator.agents.map((a) => [a.name, a.maxRunning]));
+  }
+
+  #agentHasRoom(agent: string, limits = this.#agentLimits()): boolean {
+    const limit = limits.get(agent);
     return limit === undefined || (this.#activeByAgent.get(agent) ?? 0) < limit;
   }
 
