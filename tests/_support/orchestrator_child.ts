@@ -1,6 +1,8 @@
 /**
- * Starts `tests/fixtures/orchestrator_process.ts` as a real `deno run`
- * process (for the crash, resume and ownership tests).
+ * Starts a fixture process (`tests/fixtures/*_process.ts`, by default
+ * `orchestrator_process.ts`) as a real `deno run` process, for the crash,
+ * resume and ownership tests. Each fixture takes `<run|resume> <executionId>
+ * <json options>` and prints its last line as JSON.
  *
  * @module
  */
@@ -12,19 +14,21 @@ const FIXTURE = new URL("../fixtures/orchestrator_process.ts", import.meta.url).
  * @param mode `run` starts the execution, `resume` continues it.
  * @param executionId The execution.
  * @param options The fixture's options (see its header).
+ * @param fixture Path of the fixture. @default {orchestrator_process.ts}
  * @returns The child, with stdout and stderr piped.
  */
 export function orchestratorChild(
   mode: "run" | "resume",
   executionId: string,
-  options: Record<string, unknown>,
+  options: unknown,
+  fixture: string = FIXTURE,
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
       "--unstable-worker-options",
-      FIXTURE,
+      fixture,
       mode,
       executionId,
       JSON.stringify(options),

@@ -3,6 +3,7 @@
 // answers the calls that completed from the log (the local model server,
 // in this process, counts the requests it gets) and makes again the call
 // that was cut mid-answer, counting its usage and cost.
+import { orchestratorChild } from "../_support/orchestrator_child.ts";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
@@ -19,21 +20,8 @@ const KEY = "sk-crash-6a0d93e1f4";
 const USAGE = { inputTokens: 1_000, outputTokens: 100 };
 const COST = costUsd("openai:gpt-4o-mini", USAGE);
 
-function child(mode: "run" | "resume", executionId: string, options: unknown) {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--unstable-worker-options",
-      FIXTURE,
-      mode,
-      executionId,
-      JSON.stringify(options),
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
+const child = (mode: "run" | "resume", executionId: string, options: unknown) =>
+  orchestratorChild(mode, executionId, options, FIXTURE);
 
 function promptOf(request: RecordedModelRequest): string {
   const messages = (request.body as { messages: { role: string; content: string }[] }).messages;

@@ -13,7 +13,7 @@ import {
 } from "../../src/errors.ts";
 import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 import { testRedisUrl } from "../_support/test_redis.ts";
-import { lastJsonLine } from "../_support/orchestrator_child.ts";
+import { lastJsonLine, orchestratorChild } from "../_support/orchestrator_child.ts";
 
 const AGENT = new URL("../fixtures/wait_agent.ts", import.meta.url);
 const PROCESS = new URL("../fixtures/wait_process.ts", import.meta.url).pathname;
@@ -137,25 +137,8 @@ Deno.test("a durable sleep records its due time and wakes when due", async () =>
   }
 });
 
-function inProcess(
-  mode: "run" | "resume",
-  executionId: string,
-  options: Record<string, unknown>,
-) {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--unstable-worker-options",
-      PROCESS,
-      mode,
-      executionId,
-      JSON.stringify(options),
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
+const inProcess = (mode: "run" | "resume", executionId: string, options: unknown) =>
+  orchestratorChild(mode, executionId, options, PROCESS);
 
 Deno.test("SIGKILL while waiting for a signal; the signal is sent while no process runs it; the resume takes it, effects once", async () => {
   const redisUrl = await testRedisUrl();
