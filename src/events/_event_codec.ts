@@ -160,12 +160,29 @@ export function _checkClaim(request: { owner: unknown; ttlMs: unknown }): void {
   if (typeof request?.owner !== "string") {
     throw new TypeError(`Invalid claim owner ${String(request?.owner)}: expected a string`);
   }
+  const { replacing } = request as { replacing?: unknown };
+  if (replacing !== undefined && typeof replacing !== "string") {
+    throw new TypeError(`Invalid claim replacing ${String(replacing)}: expected a string`);
+  }
   const { ttlMs } = request;
   if (typeof ttlMs !== "number" || !Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > 2 ** 31 - 1) {
     throw new RangeError(
       `Invalid claim ttlMs ${String(ttlMs)}: expected an integer from 1 to ${2 ** 31 - 1}`,
     );
   }
+}
+
+/**
+ * Whether a claim request may take the execution from the live holder
+ * `holder` (`takeOver`, or `replacing` names exactly that holder).
+ */
+export function _mayReplace(
+  request: { takeOver?: boolean; replacing?: string },
+  holder: string,
+): boolean {
+  return request.takeOver === true ||
+    (typeof request.replacing === "string" && request.replacing !== "" &&
+      request.replacing === holder);
 }
 
 /** Throws a RangeError unless `seconds` is a positive finite number. */

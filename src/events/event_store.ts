@@ -112,6 +112,12 @@ export interface ClaimRequest {
    * queue's lease). @default {false}
    */
   takeOver?: boolean;
+  /**
+   * Take the execution from this holder only, even before its claim expires
+   * (one known to have died): a claim held by anyone else, or taken over by
+   * another runner meanwhile, is refused as usual. Ignored when `takeOver`.
+   */
+  replacing?: string;
 }
 
 /** What {@linkcode EventStore.claim} answered. */

@@ -29,6 +29,7 @@ import {
   _decodeEvent,
   _encodeEvent,
   _listLimit,
+  _mayReplace,
   _range,
   _storedEvent,
   _subscribeStart,
@@ -268,7 +269,9 @@ export class InMemoryEventStore implements EventStore {
       const now = this.#clock.now();
       const log = this.#logOf(executionId);
       const held = log.claim;
-      if (held && !request.takeOver && held.until > now && held.token >= log.fence) {
+      if (
+        held && !_mayReplace(request, held.owner) && held.until > now && held.token >= log.fence
+      ) {
         return { acquired: false, holder: held.owner, expiresInMs: held.until - now };
       }
       const token = log.fence + 1;

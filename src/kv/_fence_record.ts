@@ -15,6 +15,7 @@
  */
 import { CorruptDataError } from "../errors.ts";
 import type { ClaimRequest, ClaimResult } from "../events/event_store.ts";
+import { _mayReplace } from "../events/_event_codec.ts";
 import type { _LogHead } from "./_event_log.ts";
 
 /** @internal The stored record. */
@@ -127,7 +128,7 @@ export function _claimed(
 ): { result: ClaimResult; record: _FenceRecord | undefined } {
   const { current, now } = ctx;
   const held = current?.c;
-  if (held && !request.takeOver && held.u > now && held.t >= current.f) {
+  if (held && !_mayReplace(request, held.o) && held.u > now && held.t >= current.f) {
     return {
       result: { acquired: false, holder: held.o, expiresInMs: held.u - now },
       record: undefined,

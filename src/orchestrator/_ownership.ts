@@ -92,7 +92,8 @@ export class Ownership {
         executionId,
         holder: result.holder,
       });
-      result = await this.#store.claim(executionId, { ...request, takeOver: true });
+      // Only from that holder: another resumer may have replaced it meanwhile.
+      result = await this.#store.claim(executionId, { ...request, replacing: result.holder });
     }
     if (!result.acquired) {
       throw new ExecutionBusyError(executionId, result.holder, result.expiresInMs);

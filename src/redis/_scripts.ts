@@ -37,13 +37,14 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
  * Claims an execution (see `EventStore.claim`).
  *
  * KEYS: meta hash. ARGV: owner, ttl (ms), take over ('1' or ''), retention
- * (ms) for a meta hash created here.
+ * (ms) for a meta hash created here, the holder to replace ('' for none).
  * Returns `{1, token}` or `{0, holder, ms until its claim expires}`.
  */
 const CLAIM = `${NOW}
 local h = redis.call('HMGET', KEYS[1], 'fence', 'owner', 'otoken', 'ountil')
 local fence = tonumber(h[1] or '0')
-if h[2] and ARGV[3] ~= '1' and tonumber(h[4]) > now and tonumber(h[3]) >= fence then
+local replace = ARGV[3] == '1' or (ARGV[5] ~= '' and h[2] == ARGV[5])
+if h[2] and not replace and tonumber(h[4]) > now and tonumber(h[3]) >= fence then
   return {0, h[2], tonumber(h[4]) - now}
 end
 local token = fence + 1

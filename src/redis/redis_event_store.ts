@@ -488,6 +488,7 @@ export class RedisEventStore implements EventStore {
           request.ttlMs,
           request.takeOver ? "1" : "",
           retentionMs,
+          request.replacing ?? "",
         ),
     );
     this.#heads.get(executionId).fenced = true;

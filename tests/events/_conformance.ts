@@ -268,6 +268,22 @@ export function testEventStoreConformance(label: string, factory: EventStoreFact
     assert.equal(await store.renewClaim("exec-1", a.token, 1000), false);
   });
 
+  test("replacing takes a live claim from the named holder only, once", async ({ store }) => {
+    const dead = await store.claim("exec-1", { owner: "A", ttlMs: 60_000 });
+    assert.ok(dead.acquired);
+    // Two runners both saw A die: the first replaces it, the second is refused naming the first.
+    const b = await store.claim("exec-1", { owner: "B", ttlMs: 60_000, replacing: "A" });
+    const c = await store.claim("exec-1", { owner: "C", ttlMs: 60_000, replacing: "A" });
+    assert.deepEqual(b, { acquired: true, token: dead.token + 1 });
+    assert.equal(c.acquired, false);
+    assert.equal(!c.acquired && c.holder, "B");
+    assert.equal(await store.renewClaim("exec-1", b.acquired ? b.token : -1, 1000), true);
+    await assert.rejects(
+      store.claim("exec-1", { owner: "D", ttlMs: 1000, replacing: 7 as unknown as string }),
+      TypeError,
+    );
+  });
+
   test("a fence above a claim's token ends the claim", async ({ store }) => {
     const a = await store.claim("exec-1", { owner: "A", ttlMs: 60_000 });
     assert.ok(a.acquired);
