@@ -13,6 +13,11 @@ FROM denoland/deno:2.9.6
 # (COPY without --chown); that user writes only to its Deno cache, /deno-dir
 # (DENO_DIR), which holds the dependencies and the bundles built below.
 WORKDIR /app
+# The one folder of /app the user may write: the Deno KV file of the default
+# store (./.oao/oao.kv), declared a volume below. uid 1993 is the base image's
+# deno user.
+USER root
+RUN install -d -o 1993 -g 1993 .oao
 USER deno
 
 # Dependencies in their own layer: rebuilt only when deno.json or deno.lock change.
@@ -31,9 +36,13 @@ RUN deno cache --frozen src/cli/main.ts src/worker/actor_worker.ts actors/*.ts
 # containers read it instead of building it at their first spawn.
 RUN deno task bundle
 
+# Executions, event logs and the queue without REDIS_URL: keep them across
+# containers with a volume (docker run -v oao-data:/app/.oao …).
+VOLUME /app/.oao
+
 # The deployment guide's variables. REDIS_URL, OTEL_EXPORTER_OTLP_ENDPOINT,
 # OTEL_RESOURCE_ATTRIBUTES and OAO_API_TOKEN are set when the container is run:
-# without REDIS_URL it runs on the in-memory stores (and says so); without
+# without REDIS_URL it runs on the Deno KV file of /app/.oao (and says so); without
 # OTEL_EXPORTER_OTLP_ENDPOINT no traces are exported. OAO_LOG_LEVEL is left to
 # each command's default (INFO for the servers, none for the demo).
 # OAO_SHUTDOWN_GRACE_MS stays below docker stop's 10 s, so that running

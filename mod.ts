@@ -139,6 +139,12 @@ export type {
   ToolCallRecord,
 } from "./src/orchestrator/execution_view.ts";
 export type {
+  ExecutionList,
+  ExecutionListFilter,
+  ExecutionSummary,
+  WaitKind,
+} from "./src/orchestrator/execution_list.ts";
+export type {
   FailurePolicy,
   StartedWorkflow,
   TaskState,
@@ -216,6 +222,12 @@ export {
   type SubscribeOptions,
   type Totals,
 } from "./src/events/event_store.ts";
+export type {
+  ExecutionIndexEntry,
+  ExecutionPage,
+  ExecutionQuery,
+  IndexedExecution,
+} from "./src/events/execution_index.ts";
 export { InMemoryEventStore } from "./src/events/in_memory_event_store.ts";
 export type {
   DeadJob,
@@ -228,3 +240,27 @@ export type {
   ReserveOptions,
 } from "./src/queue/job_queue.ts";
 export { InMemoryJobQueue } from "./src/queue/in_memory_job_queue.ts";
+
+// Cron schedules: the scheduler, the store port and its in-memory adapter
+export {
+  CATCH_UP_POLICIES,
+  type CatchUpPolicy,
+  DEFAULT_CATCH_UP_LIMIT,
+  type FiringTick,
+  MAX_CATCH_UP_LIMIT,
+  MAX_SCHEDULE_TASK_BYTES,
+  newSchedule,
+  OVERLAP_POLICIES,
+  type OverlapPolicy,
+  type Schedule,
+  SCHEDULE_ID,
+  type ScheduleSpec,
+  tickIdempotencyKey,
+} from "./src/schedule/schedule.ts";
+export {
+  ScheduleExistsError,
+  ScheduleNotFoundError,
+  type ScheduleStore,
+} from "./src/schedule/schedule_store.ts";
+export { InMemoryScheduleStore } from "./src/schedule/in_memory_schedule_store.ts";
+export { ScheduleLimitError, Scheduler, type SchedulerOptions } from "./src/schedule/scheduler.ts";

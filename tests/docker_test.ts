@@ -135,6 +135,10 @@ class Image {
   healthcheck: string[] = [];
   /** Files and folders under the working directory as the COPY lines left them. */
   copied = new Map<string, string>();
+  /** The VOLUME paths (absolute in the image). */
+  volumes: string[] = [];
+  /** Each RUN line with the user it ran as. */
+  runs: { user: string; args: string }[] = [];
   #base: Record<string, string>;
 
   constructor(root: string, base: Record<string, string>) {
@@ -156,6 +160,10 @@ class Image {
     for (const { name, args } of instructions) {
       this.instructions.push({ name, args });
       if (name === "FROM" || name === "EXPOSE") continue;
+      if (name === "VOLUME") {
+        this.volumes.push(args.startsWith("/") ? args : `${this.workdir}/${args}`);
+        continue;
+      }
       if (name === "WORKDIR") {
         this.workdir = args.startsWith("/") ? args : `${this.workdir}/${args}`;
         await Deno.mkdir(this.cwd, { recursive: true });
@@ -181,6 +189,7 @@ class Image {
         }
         await snapshot(this.cwd, this.copied);
       } else if (name === "RUN") {
+        this.runs.push({ user: this.user, args });
         const network = Object.fromEntries(
           NETWORK_ENV.flatMap((k) => Deno.env.get(k) ? [[k, Deno.env.get(k)!]] : []),
         );
@@ -225,10 +234,18 @@ class Image {
     });
   }
 
-  /** Files and folders the running container changed or added under the working directory. */
+  /**
+   * Files and folders the running container changed or added under the
+   * working directory, outside its volumes.
+   */
   async writes(): Promise<string[]> {
     const now = await snapshot(this.cwd);
-    return [...now].filter(([path, stamp]) => this.copied.get(path) !== stamp).map(([p]) => p);
+    const inVolume = (path: string) =>
+      this.volumes.some((v) =>
+        `${this.workdir}/${path}`.startsWith(`${v}/`) || `${this.workdir}/${path}` === v
+      );
+    return [...now].filter(([path, stamp]) => this.copied.get(path) !== stamp && !inVolume(path))
+      .map(([p]) => p);
   }
 }
 
@@ -319,8 +336,15 @@ Deno.test("the image, laid out as the Dockerfile builds it, runs with --cached-o
         );
         await image.build(instructions, context);
         assert.equal(image.user, "deno");
-        const firstRun = image.instructions.findIndex((i) => i.name === "RUN");
-        assert.ok(image.instructions.findIndex((i) => i.name === "USER") < firstRun, "RUN as deno");
+        // Root only creates the deno user's data folder; the cache is filled as deno.
+        for (const { user, args } of image.runs) {
+          assert.ok(
+            user === "deno" || /^install -d -o 1993 -g 1993 \S+$/.test(args),
+            `RUN ${args}`,
+          );
+        }
+        assert.ok(image.runs.some((r) => r.user === "deno" && /deno install/.test(r.args)));
+        assert.deepEqual(image.volumes, ["/app/.oao"], "the Deno KV file's folder is a volume");
         assert.deepEqual(await image.writes(), [], "the build wrote nothing under the workdir");
       },
     );

@@ -17,15 +17,19 @@ import type { ApiRoute } from "./route.ts";
 import { DOCS_ROUTES } from "./routes/docs.ts";
 import { listEvents, streamEvents, streamToken } from "./routes/events.ts";
 import { cancelExecution, getExecution, submitExecution } from "./routes/executions.ts";
+import { listExecutionsRoute } from "./routes/execution_list.ts";
 import { forkExecution } from "./routes/forks.ts";
 import { decideCall } from "./routes/decisions.ts";
 import { sendSignalRoute } from "./routes/signals.ts";
+import { decideApprovalRoute, listApprovalsRoute } from "./routes/approvals.ts";
 import { agents, healthz, metrics, openapi, readyz } from "./routes/service.ts";
 import { WORKFLOW_ROUTES } from "./routes/workflows.ts";
+import { SCHEDULE_ROUTES } from "./routes/schedules.ts";
 
 /** The routes. */
 export const API_ROUTES: readonly ApiRoute[] = [
   submitExecution,
+  listExecutionsRoute,
   getExecution,
   listEvents,
   streamEvents,
@@ -34,7 +38,10 @@ export const API_ROUTES: readonly ApiRoute[] = [
   forkExecution,
   decideCall,
   sendSignalRoute,
+  decideApprovalRoute,
+  listApprovalsRoute,
   ...WORKFLOW_ROUTES,
+  ...SCHEDULE_ROUTES,
   agents,
   healthz,
   readyz,

@@ -55,6 +55,8 @@ import {
   IdempotencyKeyReusedError,
 } from "../orchestrator/execution_backend.ts";
 import type { JobQueue } from "../queue/job_queue.ts";
+import type { Scheduler } from "../schedule/scheduler.ts";
+import { type ApiToken, DEFAULT_TOKEN_NAME } from "./api_tokens.ts";
 
 /** Default largest request body: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
@@ -71,8 +73,14 @@ export interface ApiAppOptions {
   ready?: () => Promise<boolean>;
   /** Job queue, for its depth in `/metrics`. */
   queue?: JobQueue | undefined;
-  /** Bearer token required on every route but the public ones. @default {none: open} */
+  /** Bearer token required on every route but the public ones, named `"default"`. @default {none: open} */
   token?: string | undefined;
+  /**
+   * Named bearer tokens (`OAO_API_TOKENS`), accepted beside `token`; the
+   * name of the token a request carries is who it acts as (recorded as who
+   * decided an approval). @default {[]}
+   */
+  tokens?: readonly ApiToken[] | undefined;
   /**
    * Origins allowed to call the API from a browser (CORS), e.g.
    * `["https://ops.example.com"]`; `["*"]` allows any. @default {[] (CORS off)}
@@ -95,6 +103,8 @@ export interface ApiAppOptions {
   shutdown?: AbortSignal;
   /** The routes. @default {API_ROUTES} */
   routes?: readonly ApiRoute[];
+  /** The node's scheduler, for `/schedules` (absent: those routes answer 501). */
+  scheduler?: Scheduler | undefined;
 }
 
 const METHODS_OF_GET = ["GET", "HEAD"];
@@ -116,6 +126,10 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     );
   }
   const routes = options.routes ?? API_ROUTES;
+  const tokens: readonly ApiToken[] = [
+    ...(options.token ? [{ name: DEFAULT_TOKEN_NAME, token: options.token }] : []),
+    ...(options.tokens ?? []),
+  ];
   const bodyTimeoutMs = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
   const deps: ApiDeps = {
     backend: options.backend,
@@ -126,13 +140,13 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     maxBodyBytes,
     shutdown: options.shutdown ?? new AbortController().signal,
     keepAliveMs: options.keepAliveMs ?? 15_000,
-    issueStreamToken: options.token
-      ? (executionId) => issueStreamToken(options.token!, executionId, Date.now())
+    issueStreamToken: tokens.length
+      ? (executionId) => issueStreamToken(tokens[0]!.token, executionId, Date.now())
       : undefined,
+    scheduler: options.scheduler,
     openApi: (serverUrl) =>
       openApiDocument(routes, { agents: options.backend.agents(), serverUrl }),
   };
-  const token = options.token || undefined;
   const patterns = routes.map((route) => ({
     regex: _patternRegex(honoPath(route)),
     method: route.spec.method.toUpperCase(),
@@ -158,7 +172,7 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
   if (origins.length) {
     app.use(cors({
       origin: origins.includes("*") ? "*" : [...origins],
-      allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
+      allowMethods: ["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
       allowHeaders: [
         "authorization",
         "content-type",
@@ -179,9 +193,13 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     const admit = (c: Context<ApiEnv>): string | undefined => {
       c.set("route", path);
       let pending: string | undefined;
-      if (token && !route.public && !_authorized(c.req.header("authorization"), token)) {
-        pending = route.streamToken ? c.req.query("token") : undefined;
-        if (!pending) throw _unauthorized();
+      if (tokens.length && !route.public) {
+        const holder = _holder(c.req.header("authorization"), tokens);
+        if (holder !== undefined) c.set("principal", holder);
+        else {
+          pending = route.streamToken ? c.req.query("token") : undefined;
+          if (!pending) throw _unauthorized();
+        }
       }
       _negotiate(c.req.header("accept"), route.produces);
       return pending;
@@ -189,7 +207,7 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     const serve = async (c: Context<ApiEnv>, pending: string | undefined) => {
       if (
         pending !== undefined &&
-        !(await verifyStreamToken(token!, c.req.param("id") ?? "", pending, Date.now()))
+        !(await verifyStreamToken(tokens[0]!.token, c.req.param("id") ?? "", pending, Date.now()))
       ) throw _unauthorized("The stream token is wrong, expired or for another execution");
       const input = await readRouteInput(c, route.spec, maxBodyBytes, bodyTimeoutMs);
       const response = await route.handle(c, input, deps);
@@ -482,12 +500,17 @@ function _corsOrigins(origins: readonly string[]): string[] {
   });
 }
 
-function _authorized(header: string | undefined, token: string): boolean {
+// The name of the token the header carries, compared in constant time with every token.
+function _holder(header: string | undefined, tokens: readonly ApiToken[]): string | undefined {
   const match = /^Bearer\s+(.+)$/i.exec((header ?? "").trim());
-  if (!match) return false;
+  if (!match) return undefined;
   const a = new TextEncoder().encode(match[1]);
-  const b = new TextEncoder().encode(token);
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < b.length; i++) diff |= (a[i % (a.length || 1)] ?? 0) ^ b[i]!;
-  return diff === 0;
+  let holder: string | undefined;
+  for (const { name, token } of tokens) {
+    const b = new TextEncoder().encode(token);
+    let diff = a.length ^ b.length;
+    for (let i = 0; i < b.length; i++) diff |= (a[i % (a.length || 1)] ?? 0) ^ b[i]!;
+    if (diff === 0 && holder === undefined) holder = name;
+  }
+  return holder;
 }

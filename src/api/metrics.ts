@@ -77,6 +77,13 @@ export class OaoMetrics {
     "Signal waits ended, by outcome (taken, timed_out)",
     ["outcome"],
   );
+  readonly #approvals = this.#counter(
+    "oao_approvals_total",
+    "Waits for a person's approval of a tool call that ended, by outcome (approved, denied, timed_out, interrupted)",
+    ["outcome"],
+  );
+  // Approvals the executions of this process wait for now, by execution and call.
+  readonly #approvalsWaiting = new Set<string>();
   readonly #steps = this.#counter("oao_steps_total", "Steps entered, by lifecycle state", [
     "state",
   ]);
@@ -130,6 +137,11 @@ export class OaoMetrics {
   readonly #activations = this.#counter(
     "oao_activations_total",
     "Passivated executions activated again",
+  );
+  readonly #scheduleTicks = this.#counter(
+    "oao_schedule_ticks_total",
+    "Schedule ticks handled by this node, by outcome (fired, skipped, buffered, failed) and reason",
+    ["outcome", "reason"],
   );
   readonly #executionSeconds = this.#histogram(
     "oao_execution_duration_seconds",
@@ -199,6 +211,12 @@ export class OaoMetrics {
       },
     });
     _scrapeGauge(registers, "oao_actors", "Actors (agent workers) running in this process", actors);
+    _scrapeGauge(
+      registers,
+      "oao_approvals_pending",
+      "Tool calls that executions running in this process wait to be approved by a person",
+      () => this.#approvalsWaiting.size,
+    );
     _scrapeGauge(registers, "oao_pooled_workers", "Workers hosting pooled actors", pooledWorkers);
     processRegistry(); // the process metrics (event-loop delay sampled from now on)
   }
@@ -306,6 +324,21 @@ export class OaoMetrics {
       case "EXECUTION_ACTIVATED":
         this.#activations.inc();
         break;
+      case "APPROVAL_WAITING":
+        this.#approvalsWaiting.add(`${event.executionId} ${String(d.callId)}`);
+        break;
+      case "APPROVAL_WAIT_ENDED":
+        this.#approvalsWaiting.delete(`${event.executionId} ${String(d.callId)}`);
+        this.#approvals.inc({ outcome: String(d.outcome) });
+        break;
+      case "SCHEDULE_TICK": {
+        const count = Number(d.count);
+        this.#scheduleTicks.inc(
+          { outcome: _label(d.outcome), reason: _label(d.reason) },
+          Number.isFinite(count) && count > 0 ? count : 1,
+        );
+        break;
+      }
     }
     if (status) {
       this.#finished.inc({ status });

@@ -32,6 +32,7 @@ import type { OaoMetrics } from "./metrics.ts";
 import type { EventStore } from "../events/event_store.ts";
 import type { ExecutionBackend } from "../orchestrator/execution_backend.ts";
 import type { JobQueue } from "../queue/job_queue.ts";
+import type { Scheduler } from "../schedule/scheduler.ts";
 
 /** What route handlers use. */
 export interface ApiDeps {
@@ -60,6 +61,8 @@ export interface ApiDeps {
     | undefined;
   /** The OpenAPI document of the served routes, with this server's URL. */
   openApi: (serverUrl: string) => Record<string, unknown>;
+  /** The node's scheduler (`/schedules`; absent: 501). */
+  scheduler?: Scheduler | undefined;
 }
 
 /** The Hono environment of the API: per-request variables. */
@@ -70,6 +73,8 @@ export interface ApiEnv {
     route: string;
     /** Request id (`X-Request-Id`, taken from the request when valid). */
     requestId: string;
+    /** Name of the API token the request carries (unset when the API has no tokens). */
+    principal: string | undefined;
   };
 }
 

@@ -17,6 +17,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { MAX_TIME_LIMIT_MS } from "../orchestrator/policy.ts";
+import { EXECUTION_STATUSES, type ExecutionStatus } from "../orchestrator/execution_report.ts";
 
 /** Execution ids: what `Orchestrator.start` accepts. */
 export const EXECUTION_ID = /^[A-Za-z0-9_.-]{1,200}$/;
@@ -70,9 +71,19 @@ export const PolicySchema = z.strictObject({
   maxCostUsd: z.number().gt(0).optional().openapi({
     description: "Cost of model calls allowed, in USD (default: no limit)",
   }),
+  requireApproval: z.array(
+    z.string().regex(/^[A-Za-z0-9_.:-]{1,200}$/, { error: "expected tool names" }),
+    { error: "expected an array of tool names" },
+  ).max(1_000).optional().openapi({
+    description:
+      "Tools whose calls wait for a person's approval, added to the server's (default: none)",
+  }),
+  approvalTimeoutMs: z.number().gt(0).max(MAX_TIME_LIMIT_MS).optional().openapi({
+    description: "How long a call waits for its approval, in ms (default: no limit)",
+  }),
 }, {
   error:
-    "expected an object of limits (maxSteps, maxTokens, maxToolCalls, timeoutMs, stepTimeoutMs, maxCostUsd)",
+    "expected an object of limits (maxSteps, maxTokens, maxToolCalls, timeoutMs, stepTimeoutMs, maxCostUsd, requireApproval, approvalTimeoutMs)",
 }).openapi("Policy", { description: "Limits overriding the server's default policy" });
 
 /** The body of `POST /executions`. */
@@ -196,6 +207,14 @@ export const ExecutionStatusSchema = z.object({
       deadline: z.int().nullable().openapi({ description: "Epoch ms, or null: no timeout" }),
     }),
     z.object({ kind: z.literal("timer"), until: z.int().openapi({ description: "Epoch ms" }) }),
+    z.object({
+      kind: z.literal("approval"),
+      callId: z.string().openapi({
+        description: "Decide with POST /executions/:id/approvals/:callId",
+      }),
+      tool: z.string(),
+      deadline: z.int().nullable().openapi({ description: "Epoch ms, or null: no timeout" }),
+    }),
   ]).optional().openapi({ description: "What the running step waits for" }),
   report: ExecutionReportSchema.optional(),
 }).openapi("ExecutionStatus");
@@ -225,6 +244,25 @@ export const EventsPageSchema = z.object({
     description: "Whether this page holds the execution's final event",
   }),
 }).openapi("EventsPage");
+
+/** One execution of `GET /executions`. */
+export const ExecutionSummarySchema = z.object({
+  executionId: z.string(),
+  agent: z.string(),
+  status: z.enum(EXECUTION_STATUSES as [ExecutionStatus, ...ExecutionStatus[]]),
+  createdAt: z.int().openapi({ description: "Epoch ms (queued or started)" }),
+  updatedAt: z.int().openapi({ description: "Epoch ms of the last status change" }),
+  waitingFor: z.enum(["signal", "timer", "approval", "decision"]).optional(),
+}).openapi("ExecutionSummary");
+
+/** `GET /executions`. */
+export const ExecutionListSchema = z.object({
+  executions: z.array(ExecutionSummarySchema),
+  nextCursor: z.string().optional().openapi({
+    description:
+      "Pass as ?cursor= for the next page; absent on the last page (a page may hold fewer than limit executions and still have a next one)",
+  }),
+}).openapi("ExecutionList");
 
 /** The 202 of `POST /executions`. */
 export const SubmitResponseSchema = z.object({
@@ -371,3 +409,111 @@ export const ForkResponseSchema = z.object({
   status: z.literal("RUNNING"),
   links: z.object({ status: z.string(), events: z.string(), stream: z.string() }),
 }).openapi("ForkResponse");
+
+/** The body of `POST /executions/:id/approvals/:callId`. */
+export const ApprovalDecisionSchema = z.strictObject({
+  decision: z.enum(["approve", "deny"], { error: 'expected "approve" or "deny"' }),
+  reason: z.string({ error: "expected a string of at most 2000 characters" })
+    .max(2000, { error: "expected a string of at most 2000 characters" }).optional()
+    .openapi({ description: "Why, for the audit log" }),
+}, {
+  error: 'expected a JSON object: { "decision": "approve" | "deny", "reason"?: string }',
+}).openapi("ApprovalDecision");
+
+/** A tool call that waits for a person's approval. */
+export const PendingApprovalSchema = z.object({
+  executionId: z.string(),
+  agent: z.string(),
+  callId: z.string().openapi({
+    description: "What `POST /executions/:id/approvals/:callId` names",
+  }),
+  tool: z.string(),
+  args: z.unknown().openapi({ description: "The call's arguments" }),
+  step: z.int(),
+  requestedAt: z.int().openapi({ description: "Epoch ms of the request" }),
+  deadline: z.int().nullable().openapi({
+    description: "Epoch ms after which the call fails with APPROVAL_TIMEOUT (null: none)",
+  }),
+}).openapi("PendingApproval");
+
+/** The `id` path parameter of a schedule. */
+export const ScheduleIdParams = z.object({
+  id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, {
+    error: 'expected 1–64 letters, digits, "_", "." or "-"',
+  }).openapi({ param: { name: "id", in: "path" }, description: "Schedule id", example: "nightly" }),
+});
+
+/** The body of `POST /schedules`. */
+export const ScheduleRequestSchema = z.strictObject({
+  id: z.string({ error: 'expected 1–64 letters, digits, "_", "." or "-"' })
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'expected 1–64 letters, digits, "_", "." or "-"' })
+    .optional().openapi({ description: "Schedule id (default: a new one)" }),
+  cron: z.string({ error: "expected a cron expression (a string)" })
+    .min(1, { error: "expected a cron expression (a string)" })
+    .max(200, { error: "expected a cron expression of at most 200 characters" })
+    .openapi({
+      description:
+        "5 fields (minute hour day-of-month month day-of-week) or @yearly, @monthly, @weekly, @daily, @hourly",
+      example: "0 3 * * *",
+    }),
+  timezone: z.string({ error: "expected an IANA time zone name (a string)" })
+    .max(100, { error: "expected an IANA time zone name (a string)" })
+    .optional().openapi({ description: "IANA time zone (default UTC)", example: "Europe/Berlin" }),
+  agent: z.string({ error: "expected the name of a registered agent (a string)" }).min(1, {
+    error: "expected the name of a registered agent (a string)",
+  }).max(200, { error: "expected the name of a registered agent (a string)" }),
+  task: z.unknown().optional().openapi({
+    description: "The task of each execution (any JSON, at most 32 KiB; default null)",
+  }),
+  policy: PolicySchema.optional(),
+  overlap: z.enum(["skip", "buffer-one", "allow"], {
+    error: 'expected "skip", "buffer-one" or "allow"',
+  }).optional().openapi({
+    description:
+      "A tick due while the previous execution runs: skip it (default), hold one until it ends (buffer-one), or start it (allow)",
+  }),
+  catchUp: z.enum(["skip", "run-once", "run-all"], {
+    error: 'expected "skip", "run-once" or "run-all"',
+  }).optional().openapi({
+    description:
+      "Ticks missed while no node ran: none run (skip, default), one execution for them (run-once), each of the latest catchUpLimit (run-all)",
+  }),
+  catchUpLimit: z.int({ error: "expected an integer 1–1000" })
+    .min(1, { error: "expected an integer 1–1000" })
+    .max(1000, { error: "expected an integer 1–1000" })
+    .optional().openapi({ description: "Most missed ticks run-all starts (default 10)" }),
+  paused: z.boolean({ error: "expected true or false" }).optional().openapi({
+    description: "Create it paused",
+  }),
+}, {
+  error:
+    'expected a JSON object: { "cron": string, "agent": string, "timezone"?: string, "task"?: any, "overlap"?: string, "catchUp"?: string, … }',
+}).openapi("ScheduleRequest", { required: ["cron", "agent"] });
+
+/** A schedule as the API shows it. */
+export const ScheduleSchema = z.object({
+  id: z.string(),
+  cron: z.string(),
+  timezone: z.string(),
+  agent: z.string(),
+  task: z.unknown(),
+  policy: PolicySchema.optional(),
+  overlap: z.enum(["skip", "buffer-one", "allow"]),
+  catchUp: z.enum(["skip", "run-once", "run-all"]),
+  catchUpLimit: z.int(),
+  paused: z.boolean(),
+  createdAt: z.int().openapi({ description: "Epoch ms" }),
+  updatedAt: z.int().openapi({ description: "Epoch ms" }),
+  lastTick: z.int().openapi({ description: "Every tick up to this one (epoch ms) was handled" }),
+  nextTick: z.int().optional().openapi({ description: "Epoch ms (absent when paused)" }),
+  lastFiredTick: z.int().optional().openapi({ description: "Tick of the latest execution" }),
+  lastExecutionId: z.string().optional(),
+  buffered: z.int().optional().openapi({
+    description: "A tick held (buffer-one) until the latest execution ends",
+  }),
+  lastError: z.string().optional().openapi({ description: "Why the latest start failed" }),
+}).openapi("Schedule");
+
+/** `GET /schedules`. */
+export const ScheduleListSchema = z.object({ schedules: z.array(ScheduleSchema) })
+  .openapi("ScheduleList");

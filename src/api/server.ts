@@ -98,7 +98,7 @@ export function startApiServer(options: ApiServerOptions): ApiServer {
     shutdown: closing.signal,
     allowedHosts: options.allowedHosts ?? (_isLoopback(hostname) ? LOOPBACK_HOSTS : undefined),
   });
-  if (!options.token && !_isLoopback(hostname)) {
+  if (!options.token && !options.tokens?.length && !_isLoopback(hostname)) {
     log.warn(
       "The API listens on {hostname}, beyond loopback, without authentication: set OAO_API_TOKEN",
       { hostname },

@@ -173,6 +173,19 @@ export function describeEvent(event: EventLike): string {
       return `task ${d.task} SKIPPED: ${d.reason}`;
     case "WORKFLOW_CANCEL_REQUESTED":
       return `WORKFLOW_CANCEL_REQUESTED: ${d.reason}`;
+    case "APPROVAL_REQUESTED":
+      return `APPROVAL_REQUESTED tool ${d.tool} ${brief(d.args, 60)} (call ${
+        String(d.callId).slice(0, 12)
+      })`;
+    case "APPROVAL_DECIDED":
+      return `APPROVAL_DECIDED tool ${d.tool}: ${d.decision} by "${d.by}"${
+        d.reason ? ` (${brief(d.reason, 60)})` : ""
+      }`;
+    case "APPROVAL_WAITING":
+    case "APPROVAL_WAIT_ENDED":
+      return `${event.type} tool ${d.tool}${
+        d.outcome ? `: ${d.outcome} after ${d.waitedMs} ms` : ""
+      }`;
     case "WORKFLOW_COMPLETED":
     case "WORKFLOW_FAILED":
     case "WORKFLOW_CANCELLED":

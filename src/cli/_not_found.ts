@@ -17,7 +17,7 @@
  * @example
  * ```ts
  * import { notFoundMessage } from "./_not_found.ts";
- * console.assert(notFoundMessage("exec-1", "memory").includes("REDIS_URL"));
+ * console.assert(notFoundMessage("exec-1", "memory").includes("OAO_STORE=kv"));
  * ```
  */
 export function notFoundMessage(
@@ -30,5 +30,5 @@ export function notFoundMessage(
   }
   return storage === "redis"
     ? `No ${kind} "${executionId}" is recorded in Redis (check REDIS_URL, OAO_KEY_PREFIX, and the 7-day retention)`
-    : `No ${kind} "${executionId}" is recorded: REDIS_URL is unset, so this command has its own empty in-memory stores (ask the process running it over HTTP, or set REDIS_URL)`;
+    : `No ${kind} "${executionId}" is recorded: this command runs on its own empty in-memory stores (OAO_STORE=memory, or Deno KV unavailable: ask the process running it over HTTP, or use OAO_STORE=kv or REDIS_URL)`;
 }

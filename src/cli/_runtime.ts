@@ -1,7 +1,8 @@
 /**
  * Builds what a command runs on from the environment and the agent
- * configuration: the stores (Redis when `REDIS_URL` is set, the in-memory
- * stores otherwise, announced in one log line), the job queue, tracing
+ * configuration: the stores (Redis when `REDIS_URL` is set, else the Deno KV
+ * file `./.oao/oao.kv`, or the in-memory stores: see `OAO_STORE`; announced
+ * in one log line), the job queue, tracing
  * (`createTracingFromEnv`), the agents and tools to register (the example
  * agents and tools of `actors/examples.oao.json` unless `--no-examples`,
  * plus those of `--config`/`OAO_CONFIG` and `--agent` flags), and
@@ -13,7 +14,7 @@
  * (and {@linkcode POLICY_FLAGS} when they start executions), then:
  *
  * ```ts ignore
- * const runtime = await createRuntime(ctx, { requireRedis: true });
+ * const runtime = await createRuntime(ctx, { requireSharedStore: true });
  * try {
  *   const orchestrator = runtime.createOrchestrator();
  *   // … work until ctx.signal aborts …
@@ -30,7 +31,8 @@
  * import { createRuntime, RUNTIME_ENV, RUNTIME_FLAGS } from "./_runtime.ts";
  *
  * const command: Command = { name: "x", summary: "", flags: RUNTIME_FLAGS, env: RUNTIME_ENV, run: () => 0 };
- * const ctx = parseCommandLine(command, [], { env: () => undefined });
+ * const env = (name: string) => name === "OAO_STORE" ? "memory" : undefined;
+ * const ctx = parseCommandLine(command, [], { env });
  * if (ctx !== "help") {
  *   const runtime = await createRuntime(ctx);
  *   console.assert(runtime.storage === "memory" && runtime.agents.some((a) => a.name === "researcher"));
@@ -56,12 +58,16 @@ import type { ToolDefinition } from "../orchestrator/tool.ts";
 import { InMemoryPersistenceAdapter } from "../persistence/in_memory_persistence_adapter.ts";
 import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
 import { InMemoryJobQueue } from "../queue/in_memory_job_queue.ts";
+import { InMemoryScheduleStore } from "../schedule/in_memory_schedule_store.ts";
+import type { ScheduleStore } from "../schedule/schedule_store.ts";
 import type { JobQueue } from "../queue/job_queue.ts";
 import { connectRedis, type RedisClient } from "../redis/connection.ts";
 import { RedisEventStore } from "../redis/redis_event_store.ts";
 import { RedisJobQueue } from "../redis/redis_job_queue.ts";
+import { RedisScheduleStore } from "../redis/redis_schedule_store.ts";
 import { KvEventStore } from "../kv/kv_event_store.ts";
 import { KvJobQueue } from "../kv/kv_job_queue.ts";
+import { KvScheduleStore } from "../kv/kv_schedule_store.ts";
 import { KvPersistenceAdapter } from "../kv/kv_persistence_adapter.ts";
 import { DEFAULT_KV_PATH } from "../kv/open_kv.ts";
 import { RedisPersistenceAdapter } from "../redis/redis_persistence_adapter.ts";
@@ -160,13 +166,14 @@ export const PATIENT_REDIS_TIMEOUT_MS = 30_000;
 export const STORE_ENV: readonly EnvVarSpec[] = [
   {
     name: "REDIS_URL",
-    description: "Redis for snapshots, event logs and the job queue (unset: in-memory stores)",
+    description:
+      "Redis for snapshots, event logs and the job queue (unset: the Deno KV file, see OAO_STORE)",
   },
   {
     name: "OAO_STORE",
     description:
       "Which stores: memory, kv (a Deno KV file, ./.oao/oao.kv), kv:<path>, or redis (REDIS_URL); needs --unstable-kv for kv",
-    default: "redis when REDIS_URL is set, else memory",
+    default: "redis when REDIS_URL is set, else kv (demo: memory)",
   },
   { name: "OAO_KEY_PREFIX", description: "Prefix of every Redis key", default: "oao:" },
   { name: "OAO_QUEUE", description: "Name of the Redis job queue", default: "default" },
@@ -233,10 +240,14 @@ export const RUNTIME_ENV: readonly EnvVarSpec[] = [
 
 /** Options of {@linkcode createRuntime}. */
 export interface RuntimeOptions {
-  /** Fail with a {@linkcode UsageError} when `REDIS_URL` is unset (API and worker nodes). @default {false} */
-  requireRedis?: boolean;
-  /** Why Redis is required, for that message, e.g. `"serve" hands executions to workers`. */
-  requireRedisReason?: string;
+  /**
+   * Fail with a {@linkcode UsageError} when the stores are this process's
+   * memory: the command shares them with other processes (API and worker
+   * nodes: Redis, or a Deno KV file on one machine). @default {false}
+   */
+  requireSharedStore?: boolean;
+  /** Why shared stores are required, for that message, e.g. `"serve" hands executions to workers`. */
+  sharedStoreReason?: string;
   /** Log the storage line (in-memory or Redis) at start. @default {true} */
   announce?: boolean;
   /** Use the in-memory stores even when `REDIS_URL` is set (the demo). @default {false} */
@@ -290,6 +301,8 @@ export interface Runtime {
   readonly persistence: PersistenceAdapter;
   /** The job queue (Redis, or an in-memory queue useful within this process only). */
   readonly queue: JobQueue;
+  /** Cron schedules (same place as the other stores). */
+  readonly schedules: ScheduleStore;
   /** Tracing (disabled without `OTEL_EXPORTER_OTLP_ENDPOINT`). */
   readonly tracing: Tracing;
   /** Agents to register: the examples', then the config file's, then `--agent` flags. */
@@ -352,13 +365,12 @@ export async function createRuntime(
   const { agents, tools, models } = options.loadAgents === false
     ? { agents: [], tools: [], models: undefined }
     : await loadAgents(ctx, options.loadAgents === "examples" ? { examples: "only" } : {});
-  const store = options.memory ? { kind: "memory" as const } : _storeChoice(ctx);
+  const store: StoreChoice = options.memory ? { kind: "memory" } : _storeChoice(ctx);
   const rawUrl = store.kind === "redis" ? ctx.env("REDIS_URL") || undefined : undefined;
-  if (!rawUrl && options.requireRedis) {
+  if (store.kind === "memory" && options.requireSharedStore) {
     throw new UsageError(
-      `REDIS_URL is not set: ${
-        options.requireRedisReason ?? `"${ctx.command.name}" needs Redis`
-      }; set REDIS_URL=redis://host:6379 (or use "start" for one process on the in-memory stores)`,
+      `${store.fallback ?? "OAO_STORE=memory"}: ${(options.sharedStoreReason ??
+        `"${ctx.command.name}" needs stores shared with other processes`)}; set REDIS_URL=redis://host:6379, or OAO_STORE=kv for processes of one machine (or use "start" for one process)`,
       ctx.command.name,
     );
   }
@@ -422,6 +434,7 @@ export async function createRuntime(
   let eventStore: EventStore;
   let persistence: PersistenceAdapter;
   let queue: JobQueue;
+  let schedules: ScheduleStore;
   if (rawUrl) {
     try {
       parseRedisUrl(rawUrl);
@@ -445,6 +458,7 @@ export async function createRuntime(
     eventStore = new RedisEventStore({ client, keyPrefix, unavailableAfterMs });
     persistence = new RedisPersistenceAdapter({ client, keyPrefix, unavailableAfterMs });
     queue = new RedisJobQueue({ client, keyPrefix, name: queueName, unavailableAfterMs });
+    schedules = new RedisScheduleStore({ client, keyPrefix, unavailableAfterMs });
     if (options.announce !== false) {
       log.info("Using Redis at {redisUrl} (key prefix {keyPrefix}, queue {queue})", {
         redisUrl,
@@ -457,6 +471,7 @@ export async function createRuntime(
     eventStore = new KvEventStore(kv);
     persistence = new KvPersistenceAdapter(kv);
     queue = new KvJobQueue({ ...kv, name: queueName });
+    schedules = new KvScheduleStore(kv);
     try {
       await eventStore.count("oao-store-check"); // opens the file: a bad one fails here, named
     } catch (error) {
@@ -470,9 +485,11 @@ export async function createRuntime(
     eventStore = new InMemoryEventStore();
     persistence = new InMemoryPersistenceAdapter();
     queue = new InMemoryJobQueue();
+    schedules = new InMemoryScheduleStore();
     if (options.announce !== false) {
+      const why = (store.kind === "memory" && store.fallback) || "OAO_STORE=memory";
       log.warn(
-        "REDIS_URL is not set: running on the in-memory stores (state and event logs last as long as this process)",
+        `${why}: running on the in-memory stores (state and event logs last as long as this process)`,
       );
     }
   }
@@ -485,6 +502,7 @@ export async function createRuntime(
     eventStore,
     persistence,
     queue,
+    schedules,
     tracing,
     agents,
     tools,
@@ -534,7 +552,12 @@ export async function createRuntime(
         }
         const stores = (async () => {
           await Promise.allSettled(orchestrators.map((o) => o.close()));
-          await Promise.allSettled([queue.close(), eventStore.close(), persistence.close()]);
+          await Promise.allSettled([
+            queue.close(),
+            eventStore.close(),
+            persistence.close(),
+            schedules.close(),
+          ]);
           // QUIT waits for Redis; when it is down, do not wait for it to come back.
           await client?.quit().catch(() => {});
         })();
@@ -558,13 +581,25 @@ export async function createRuntime(
   };
 }
 
-// OAO_STORE: memory, kv, kv:<path> or redis; unset, redis when REDIS_URL is set.
-function _storeChoice(
-  ctx: CommandContext,
-): { kind: "memory" } | { kind: "redis" } | { kind: "kv"; path: string } {
+type StoreChoice =
+  /** `fallback`: why the default Deno KV file could not be used. */
+  | { kind: "memory"; fallback?: string }
+  | { kind: "redis" }
+  | { kind: "kv"; path: string };
+
+// OAO_STORE: memory, kv, kv:<path> or redis. Unset: redis when REDIS_URL is
+// set, else the default Deno KV file — or, when this Deno cannot open it
+// (no --unstable-kv, no write access to ./.oao), the in-memory stores with
+// a warning that says why and how to get the file. An explicit OAO_STORE=kv
+// fails instead, naming the path (see openKv).
+function _storeChoice(ctx: CommandContext): StoreChoice {
   const raw = ctx.env("OAO_STORE") || "";
   const redisUrl = ctx.env("REDIS_URL") || "";
-  if (raw === "") return { kind: redisUrl ? "redis" : "memory" };
+  if (raw === "" && redisUrl) return { kind: "redis" };
+  if (raw === "") {
+    const why = _kvUnusable(DEFAULT_KV_PATH);
+    return why ? { kind: "memory", fallback: why } : { kind: "kv", path: DEFAULT_KV_PATH };
+  }
   if (raw === "memory") return { kind: "memory" };
   if (raw === "redis") {
     if (!redisUrl) {
@@ -581,6 +616,20 @@ function _storeChoice(
     `Invalid OAO_STORE "${raw.slice(0, 100)}": expected memory, kv, kv:<path> or redis`,
     ctx.command.name,
   );
+}
+
+// Why the default Deno KV file cannot be used here, or undefined.
+function _kvUnusable(path: string): string | undefined {
+  if (typeof Deno.openKv !== "function") {
+    return "REDIS_URL is not set and Deno KV is not enabled (run with --unstable-kv for the durable ./.oao/oao.kv)";
+  }
+  const dir = path.slice(0, path.lastIndexOf("/")) || ".";
+  const granted = (name: "read" | "write") =>
+    Deno.permissions.querySync({ name, path: dir }).state === "granted";
+  if (!granted("read") || !granted("write")) {
+    return `REDIS_URL is not set and this process may not write "${dir}" (grant --allow-write=${dir} for the durable ${path})`;
+  }
+  return undefined;
 }
 
 /**

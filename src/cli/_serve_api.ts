@@ -20,6 +20,8 @@ import type { ExecutionBackend } from "../orchestrator/execution_backend.ts";
 import type { OaoMetrics } from "../api/metrics.ts";
 import { type ApiServer, startApiServer } from "../api/server.ts";
 import { getOaoLogger } from "../logging/logger.ts";
+import { parseApiTokens } from "../api/api_tokens.ts";
+import { Scheduler } from "../schedule/scheduler.ts";
 
 /** Flags of the HTTP server: `--host`, `--port`, `--shutdown-grace-ms`. */
 export const SERVER_FLAGS: readonly FlagSpec[] = [
@@ -60,7 +62,13 @@ export const SERVER_ENV: readonly EnvVarSpec[] = [
   { name: "OAO_PORT", description: "TCP port", default: "8080" },
   {
     name: "OAO_API_TOKEN",
-    description: "Bearer token required on every route but /healthz and /readyz (unset: open)",
+    description:
+      'Bearer token required on every route but /healthz and /readyz, named "default" (unset: open)',
+  },
+  {
+    name: "OAO_API_TOKENS",
+    description:
+      "Named bearer tokens, name:token,… (beside OAO_API_TOKEN); a token's name is recorded as who decided an approval",
   },
   {
     name: "OAO_CORS_ORIGINS",
@@ -95,14 +103,26 @@ export async function serveApi(
   const log = getOaoLogger("cli");
   const hostname = ctx.string("host")!;
   const port = ctx.integer("port")!;
+  // The node's scheduler: cron schedules in the runtime's stores start
+  // executions through this backend (exactly one node per tick).
+  const scheduler = new Scheduler({
+    store: runtime.schedules,
+    backend: options.backend,
+    eventStore: runtime.eventStore,
+    onEvent: (event) => options.metrics.observe(event),
+  });
   let server: ApiServer;
   try {
     server = startApiServer({
       backend: options.backend,
+      scheduler,
       eventStore: runtime.eventStore,
       metrics: options.metrics,
       ready: () => runtime.ready(),
-      token: ctx.env("OAO_API_TOKEN"),
+      tokens: parseApiTokens({
+        OAO_API_TOKEN: ctx.env("OAO_API_TOKEN"),
+        OAO_API_TOKENS: ctx.env("OAO_API_TOKENS"),
+      }),
       corsOrigins: _list(ctx.env("OAO_CORS_ORIGINS")),
       allowedHosts: ctx.env("OAO_ALLOWED_HOSTS") ? _list(ctx.env("OAO_ALLOWED_HOSTS")) : undefined,
       hostname,
@@ -130,6 +150,7 @@ export async function serveApi(
         : "in-memory stores"
     }; agents: ${options.backend.agents().join(", ") || "none"})`,
   );
+  scheduler.start();
   await new Promise<void>((resolve) => {
     if (ctx.signal.aborted) resolve();
     ctx.signal.addEventListener("abort", () => resolve(), { once: true });
@@ -139,6 +160,7 @@ export async function serveApi(
     graceMs,
   });
   server.drain(); // the listener stays open, answering 503 shutting_down, through the grace period
+  await scheduler.stop(); // no tick starts an execution during the grace period
   await runtime.close({ graceMs });
   await server.shutdown();
   await options.backend.close();

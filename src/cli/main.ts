@@ -9,7 +9,8 @@
  *
  * `main` picks the command, parses its flags (`--help` shows them with the
  * environment variables they read), configures logging from `OAO_LOG_LEVEL`
- * and `OAO_LOG_FORMAT`, registers `OAO_API_TOKEN` for log redaction, turns
+ * and `OAO_LOG_FORMAT`, checks and registers `OAO_API_TOKEN` and
+ * `OAO_API_TOKENS` (named tokens) for log redaction, turns
  * SIGINT/SIGTERM into the command's shutdown signal (a second signal exits
  * at once with 130), runs the command and returns its exit code. Bad flags,
  * arguments or environment values print one message naming them and exit 2.
@@ -41,25 +42,27 @@ import { forkCommand } from "./commands/fork.ts";
 import { replayCommand } from "./commands/replay.ts";
 import { resolveCommand } from "./commands/resolve.ts";
 import { signalCommand } from "./commands/signal.ts";
+import { approvalsCommand, approveCommand, denyCommand } from "./commands/approvals.ts";
 import { resumeCommand } from "./commands/resume.ts";
 import { runCommand } from "./commands/run.ts";
 import { queueCommand } from "./commands/queue.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { startCommand } from "./commands/start.ts";
 import { statusCommand } from "./commands/status.ts";
+import { listCommand } from "./commands/list.ts";
 import { workerCommand } from "./commands/worker.ts";
+import { migrateCommand } from "./commands/migrate.ts";
 import { workflowCommand } from "./commands/workflow.ts";
+import { scheduleCommand } from "./commands/schedule.ts";
 import { configureLoggingFromEnv } from "../logging/configure_logging.ts";
 import { loggingSettingsFromEnv } from "../logging/logging_env.ts";
 import { getOaoLogger } from "../logging/logger.ts";
 import { registerSecret } from "../logging/redaction.ts";
+import { parseApiTokens } from "../api/api_tokens.ts";
 import { StoreUnavailableError } from "../errors.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
 /** Every command, in the order `--help` lists them. */
-/** Shortest `OAO_API_TOKEN` accepted: a bearer token that guards the API must not be guessable. */
-const MIN_API_TOKEN_LENGTH = 16;
-
 export const COMMANDS: readonly Command[] = [
   startCommand,
   serveCommand,
@@ -67,13 +70,19 @@ export const COMMANDS: readonly Command[] = [
   queueCommand,
   runCommand,
   statusCommand,
+  listCommand,
   eventsCommand,
   resumeCommand,
   resolveCommand,
   signalCommand,
+  approvalsCommand,
+  approveCommand,
+  denyCommand,
   replayCommand,
   forkCommand,
   workflowCommand,
+  scheduleCommand,
+  migrateCommand,
   demoCommand,
 ];
 
@@ -132,13 +141,18 @@ export async function main(argv: readonly string[], io: CommandIo = {}): Promise
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    const token = env("OAO_API_TOKEN");
-    if (token !== undefined && token !== "" && token.trim().length < MIN_API_TOKEN_LENGTH) {
-      throw new UsageError(
-        `Invalid OAO_API_TOKEN: expected at least ${MIN_API_TOKEN_LENGTH} characters (got ${token.trim().length}); make one with: openssl rand -hex 32`,
-      );
+    let tokens;
+    try {
+      tokens = parseApiTokens({
+        OAO_API_TOKEN: env("OAO_API_TOKEN"),
+        OAO_API_TOKENS: env("OAO_API_TOKENS"),
+      });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
     }
+    const token = env("OAO_API_TOKEN");
     if (token) registerSecret(token);
+    for (const named of tokens) registerSecret(named.token);
     _listen(onSignal, true);
     return await command.run(ctx);
   } catch (error) {

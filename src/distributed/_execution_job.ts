@@ -26,6 +26,7 @@ import type { PolicyLimits } from "../orchestrator/policy.ts";
 import { parseTraceparent } from "../tracing/trace_context.ts";
 import type { ActiveJob, JobHandler, JobOutcome } from "./job_loop.ts";
 import { CANCEL_KEY, CANCEL_REQUESTED, cancelRequest } from "../orchestrator/_queue_markers.ts";
+import { indexEntry } from "../orchestrator/_index_entries.ts";
 import { type ExecutionClaim, Ownership } from "../orchestrator/_ownership.ts";
 
 const FINAL = new Set(["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"]);
@@ -188,10 +189,15 @@ export class ExecutionJobHandler implements JobHandler {
     const { stack: _stack, ...error } = toErrorInfo(
       new ExecutionCancelledError(id, reason || undefined),
     );
+    // The entry keeps the creation time of its queued state.
+    const createdAt = Date.now();
     await this.#store.appendEvent(id, {
       type: "EXECUTION_CANCELLED",
       data: { error, durationMs: 0, beforeStart: true },
-    }, this.#appendOptions(token));
+    }, {
+      ...this.#appendOptions(token),
+      index: indexEntry("EXECUTION_CANCELLED", { agent: job.lease.spec.agent, createdAt })!,
+    });
   }
 
   async #finalRecorded(executionId: string): Promise<boolean> {

@@ -57,6 +57,7 @@ import type { EnqueueOptions, JobQueue, JobSpec, QueueStats } from "../queue/job
 import { formatTraceparent, parseTraceparent } from "../tracing/trace_context.ts";
 import type { Tracer } from "../tracing/tracer.ts";
 import { CANCEL_KEY, CANCEL_REQUESTED, EXECUTION_QUEUED } from "../orchestrator/_queue_markers.ts";
+import { indexEntry } from "../orchestrator/_index_entries.ts";
 import { requestWorkflowCancel } from "../orchestrator/_workflow_run.ts";
 
 /** Options of {@linkcode QueueBackend}. */
@@ -273,20 +274,25 @@ export class QueueBackend implements ExecutionBackend {
   async cancel(executionId: string, reason = "cancelled on request"): Promise<boolean> {
     this.#assertOpen("cancel");
     if (typeof executionId !== "string" || executionId === "") return false;
-    let status;
+    let view;
     try {
-      status = projectExecution(executionId, await this.#store.readRange(executionId)).status;
+      view = projectExecution(executionId, await this.#store.readRange(executionId));
     } catch (error) {
       if (error instanceof ExecutionNotFoundError) return false;
       throw error;
     }
-    if (isFinal(status)) return false;
+    if (isFinal(view.status)) return false;
+    const options: AppendOptions = { ...this.#append };
+    if (view.status === "QUEUED") { // not started: the request cancels it (execution_view.ts)
+      const execution = { agent: view.agent, createdAt: view.startedAt };
+      options.index = indexEntry("EXECUTION_CANCELLED", execution)!;
+    }
     await this.#store.appendEvent(executionId, {
       type: CANCEL_REQUESTED,
       data: { reason },
       key: CANCEL_KEY,
       time: this.#clock.now(),
-    }, this.#append);
+    }, options);
     return true;
   }
 
@@ -350,11 +356,19 @@ export class QueueBackend implements ExecutionBackend {
     if (policy) data.policy = policy;
     if (spec.traceparent) data.traceparent = spec.traceparent;
     try {
+      const time = this.#clock.now();
       await this.#store.appendEvent(spec.executionId, {
         type: EXECUTION_QUEUED,
         data,
-        time: this.#clock.now(),
-      }, this.#append);
+        time,
+      }, {
+        ...this.#append,
+        // Initial: it may land after a worker started the execution.
+        index: {
+          ...indexEntry(EXECUTION_QUEUED, { agent: spec.agent, createdAt: time })!,
+          initial: true,
+        },
+      });
     } catch (error) {
       // The job is enqueued and will run; only the QUEUED status is missing until it starts.
       this.#log.warn("Cannot record execution {executionId} as queued: {message}", {

@@ -16,6 +16,8 @@
  * @module
  */
 
+import type { ExecutionIndexEntry, ExecutionPage, ExecutionQuery } from "./execution_index.ts";
+
 /** Default retention of an execution's log: 7 days, in seconds. */
 export const DEFAULT_RETENTION_SECONDS = 604_800;
 
@@ -80,6 +82,13 @@ export interface AppendOptions {
    * {@linkcode EventStore.fence}.
    */
   fencingToken?: number;
+  /**
+   * The execution's entry in the executions index after this event (for an
+   * event that changes its status, agent or what it waits for), written
+   * atomically with the event; see `execution_index.ts`. Only a stored
+   * event writes it (a fenced append does not).
+   */
+  index?: ExecutionIndexEntry;
 }
 
 /** Options of {@linkcode EventStore.subscribe}. */
@@ -192,6 +201,15 @@ export interface EventStore {
   releaseClaim(executionId: string, token: number): Promise<void>;
   /** Ids of executions with a log, most recently appended first. */
   listExecutions(limit?: number): Promise<string[]>;
+  /**
+   * A page of the executions index (entries written with
+   * `AppendOptions.index`), newest first; expired entries are never listed.
+   *
+   * @throws {TypeError} When a filter or the cursor is malformed.
+   * @throws {RangeError} When `limit` or a time bound is out of range.
+   * @throws {StoreUnavailableError} When the store stays unreachable.
+   */
+  queryExecutions(query?: ExecutionQuery): Promise<ExecutionPage>;
   /** Releases connections and ends subscriptions. Idempotent. */
   close(): Promise<void>;
 }

@@ -34,6 +34,20 @@ import {
   _storedEvent,
   _subscribeStart,
 } from "./_event_codec.ts";
+import type {
+  ExecutionIndexEntry,
+  ExecutionPage,
+  ExecutionQuery,
+  IndexedExecution,
+} from "./execution_index.ts";
+import {
+  _afterCursor,
+  _checkIndexEntry,
+  _checkQuery,
+  _compare,
+  _encodeCursor,
+  _matches,
+} from "./_index_codec.ts";
 
 /** Options of {@linkcode InMemoryEventStore}. */
 export interface InMemoryEventStoreOptions {
@@ -74,6 +88,8 @@ export class InMemoryEventStore implements EventStore {
   #clock: Clock;
   #retentionSeconds: number;
   #logs = new Map<string, Log>();
+  /** The executions index: entries with their expiry (epoch ms). */
+  #index = new Map<string, { entry: IndexedExecution; expiresAt: number }>();
   #waiters = new Map<string, Set<() => void>>();
   #lastSweep: number;
   #closed = false;
@@ -118,11 +134,14 @@ export class InMemoryEventStore implements EventStore {
         time: now,
         where: `memory:${executionId}`,
       });
+      const index = options?.index;
+      if (index !== undefined) _checkIndexEntry(executionId, index);
       const log: Log = this.#live(executionId) ??
         { events: [], keys: new Map(), fence: 0, expiresAt: 0 };
       if (fencingToken !== undefined && fencingToken < log.fence) {
         throw new FencedError(executionId, fencingToken, log.fence);
       }
+      if (index !== undefined) this.#indexEntry(executionId, index, now + ttlMs);
       log.events.push(json);
       const seq = log.events.length;
       if (record.key !== undefined) log.keys.set(record.key, seq);
@@ -339,6 +358,37 @@ export class InMemoryEventStore implements EventStore {
   }
 
   /**
+   * A page of the executions index, newest first (a sort of the live entries).
+   *
+   * @param query Filters, cursor and limit.
+   * @returns The page.
+   * @throws {TypeError} When a filter or the cursor is malformed.
+   * @throws {RangeError} When `limit` or a time bound is out of range.
+   */
+  queryExecutions(query?: ExecutionQuery): Promise<ExecutionPage> {
+    try {
+      this.#open("queryExecutions", undefined);
+      const q = _checkQuery(query);
+      const now = this.#clock.now();
+      const found: IndexedExecution[] = [];
+      for (const [id, { entry, expiresAt }] of this.#index) {
+        if (now >= expiresAt) this.#index.delete(id);
+        else if (_matches(entry, q) && _afterCursor(_position(entry), q.cursor)) found.push(entry);
+      }
+      found.sort((a, b) => _compare(_position(a), _position(b)));
+      const executions = found.slice(0, q.limit).map((entry) => ({ ...entry }));
+      const last = executions.at(-1);
+      return Promise.resolve(
+        found.length > q.limit && last
+          ? { executions, nextCursor: _encodeCursor(_position(last)) }
+          : { executions },
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
    * Ends subscriptions and refuses further calls. Idempotent.
    *
    * @returns Once closed.
@@ -394,6 +444,24 @@ export class InMemoryEventStore implements EventStore {
     return log;
   }
 
+  #indexEntry(executionId: string, index: ExecutionIndexEntry, expiresAt: number): void {
+    const now = this.#clock.now();
+    const old = this.#index.get(executionId);
+    const live = old !== undefined && now < old.expiresAt;
+    if (live && index.initial) return;
+    const createdAt = live ? old.entry.createdAt : index.createdAt;
+    const entry: IndexedExecution = {
+      executionId,
+      status: index.status,
+      agent: index.agent,
+      createdAt,
+      updatedAt: now,
+    };
+    if (index.waitingFor !== undefined) entry.waitingFor = index.waitingFor;
+    this.#index.delete(executionId);
+    this.#index.set(executionId, { entry, expiresAt });
+  }
+
   #slice(executionId: string, from: number, to: number, limit: number): StoredEvent[] {
     const events = this.#live(executionId)?.events ?? [];
     const last = Math.min(to, events.length, from - 1 + limit);
@@ -412,6 +480,7 @@ export class InMemoryEventStore implements EventStore {
     if (!force && now - this.#lastSweep < SWEEP_INTERVAL_MS) return;
     this.#lastSweep = now;
     for (const [id, log] of this.#logs) if (now >= log.expiresAt) this.#logs.delete(id);
+    for (const [id, { expiresAt }] of this.#index) if (now >= expiresAt) this.#index.delete(id);
   }
 
   #wait(executionId: string, signal: AbortSignal | undefined): Promise<void> {
@@ -435,4 +504,8 @@ export class InMemoryEventStore implements EventStore {
     const waiters = this.#waiters.get(executionId);
     if (waiters) { for (const wake of [...waiters]) wake(); }
   }
+}
+
+function _position(entry: IndexedExecution): { c: number; id: string } {
+  return { c: entry.createdAt, id: entry.executionId };
 }

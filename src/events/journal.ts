@@ -39,6 +39,10 @@ export function storeJournal(store: EventStore, systemLogId: string): Journal {
     const options: AppendOptions = {};
     if (publish.expire !== undefined) options.expire = publish.expire;
     if (publish.fencingToken !== undefined) options.fencingToken = publish.fencingToken;
+    // A system log (no execution) is never indexed.
+    if (publish.index !== undefined && event.executionId !== undefined) {
+      options.index = publish.index;
+    }
     const stored = await store.appendEvent(event.executionId ?? systemLogId, input, options);
     return { ...event, seq: stored.seq };
   };

@@ -53,6 +53,8 @@ import type { _KvClient } from "./_kv_client.ts";
 import { _keySize, MAX_BATCH_BYTES, MAX_CHECKS, MAX_KEY_BYTES, MAX_MUTATIONS } from "./_limits.ts";
 import { _LogClock } from "./_log_clock.ts";
 import { _Remembered } from "./_remembered.ts";
+import type { ExecutionIndexEntry } from "../events/execution_index.ts";
+import { _liveRef, type _StatusRef, type _StatusValue } from "./_status_index.ts";
 
 /** @internal One append, from the call to its outcome. */
 export interface _Append {
@@ -66,6 +68,8 @@ export interface _Append {
   ttlMs: number;
   fencingToken: number | undefined;
   key: string | undefined;
+  /** The status index entry it writes, if any (`_status_index.ts`). */
+  index: ExecutionIndexEntry | undefined;
   /** Store clock at the call. */
   time: number;
   /** The stored event, completed with its seq. */
@@ -149,6 +153,8 @@ export class _AppendCommitter {
   /** Known heads (`null`: no event found). */
   #heads = new _Remembered<_LogHead | null>(CACHE_LIMIT);
   #fences = new _Remembered<_FenceEntry>(CACHE_LIMIT);
+  /** Known references to status index entries (`null`: none alive). */
+  #refs = new _Remembered<_StatusRef | null>(CACHE_LIMIT);
   /** Commits of appends made so far. */
   commits = 0;
 
@@ -183,6 +189,7 @@ export class _AppendCommitter {
   forget(executionId: string): void {
     this.#heads.delete(executionId);
     this.#fences.delete(executionId);
+    this.#refs.delete(executionId);
   }
 
   /** Records a fence record the store wrote. */
@@ -256,6 +263,7 @@ export class _AppendCommitter {
       if (clock.due) {
         this.#heads.clear();
         this.#fences.clear();
+        this.#refs.clear();
         try {
           await client.run("appendEvent: read the log clock", (kv) => clock.enter(kv));
         } catch (error) { // the file cannot be opened or read: every pending append fails
@@ -282,6 +290,7 @@ export class _AppendCommitter {
     }
     const outcomes: _Outcome[] = [];
     const heads = new Map<string, _LogHead>();
+    const refs = new Map<string, _StatusRef>();
     let committed: boolean;
     try {
       committed = await client.run(
@@ -291,8 +300,9 @@ export class _AppendCommitter {
         async (kv) => {
           outcomes.length = 0;
           heads.clear();
+          refs.clear();
           const atomic = kv.atomic();
-          for (const plan of plans) this.#build(atomic, plan, { now, outcomes, heads });
+          for (const plan of plans) this.#build(atomic, plan, { now, outcomes, heads, refs });
           const stamp = clock.stamp(atomic);
           const result = await atomic.commit();
           clock.settle(stamp, result);
@@ -312,6 +322,7 @@ export class _AppendCommitter {
     }
     this.commits++;
     for (const [executionId, head] of heads) this.#heads.remember(executionId, head);
+    for (const [executionId, ref] of refs) this.#refs.remember(executionId, ref);
     for (const { append, seq, fence } of outcomes) {
       if (seq > 0) {
         append.record.seq = seq;
@@ -410,7 +421,12 @@ export class _AppendCommitter {
   #build(
     atomic: Deno.AtomicOperation,
     plan: _Plan,
-    into: { now: number; outcomes: _Outcome[]; heads: Map<string, _LogHead> },
+    into: {
+      now: number;
+      outcomes: _Outcome[];
+      heads: Map<string, _LogHead>;
+      refs: Map<string, _StatusRef>;
+    },
   ): void {
     const { group: { executionId, appends }, head, alive, fenceEntry, fence, gen, until } = plan;
     const keys = this.#host.keys;
@@ -433,8 +449,14 @@ export class _AppendCommitter {
     const oldListing = head?.i ?? 0;
     const listing = !alive || last.time - oldListing >= LISTING_LAG_MS ? last.time : oldListing;
     const expireIn = Math.max(1, Math.ceil(until - into.now));
+    let indexed: { append: _Append; seq: number } | undefined;
+    const known = this.#refs.get(executionId);
+    const live = known && known.x > into.now ? known : undefined;
     for (const append of accepted) {
       seq++;
+      if (append.index !== undefined && !(append.index.initial && (live || indexed))) {
+        indexed = { append, seq };
+      }
       const value = append.value;
       _writeHeader(value, {
         x: append.time + append.ttlMs,
@@ -454,6 +476,18 @@ export class _AppendCommitter {
     if (listing !== oldListing || !alive) {
       if (oldListing > 0) atomic.delete(keys.listing(oldListing, executionId));
       atomic.set(keys.listing(listing, executionId), null, { expireIn });
+    }
+    if (indexed) {
+      const { append, seq: at } = indexed;
+      const index = append.index!;
+      const c = live ? live.c : index.createdAt;
+      const x = append.time + append.ttlMs;
+      const value: _StatusValue = { s: index.status, a: index.agent, x, u: append.time, q: at };
+      if (index.waitingFor !== undefined) value.w = index.waitingFor;
+      const keep = { expireIn: Math.max(1, Math.ceil(x - into.now + _margin(append.ttlMs))) };
+      atomic.set(keys.statusEntry(c, executionId), value, keep);
+      atomic.set(keys.statusRef(executionId), { c, x }, keep);
+      into.refs.set(executionId, { c, x });
     }
     into.heads.set(executionId, {
       g: gen,
@@ -491,6 +525,26 @@ export class _AppendCommitter {
       );
       unknown.forEach(({ executionId }, n) => {
         if (!failed.has(executionId)) this.#heads.remember(executionId, read[n]?.head ?? null);
+      });
+    }
+    // Where the status index entries of live logs are (a dead log has none alive).
+    const needRef = batch.filter((group) =>
+      !failed.has(group.executionId) && !this.#refs.has(group.executionId) &&
+      group.appends.some((a) => a.index !== undefined)
+    );
+    const liveRefs = needRef.filter((group) => {
+      if (_alive(this.#heads.get(group.executionId) ?? undefined, now)) return true;
+      this.#refs.remember(group.executionId, null);
+      return false;
+    });
+    for (let at = 0; at < liveRefs.length; at += 10) {
+      const chunk = liveRefs.slice(at, at + 10);
+      const entries = await client.run(
+        "appendEvent: read status index references",
+        (kv) => kv.getMany<unknown[]>(chunk.map((group) => keys.statusRef(group.executionId))),
+      );
+      chunk.forEach(({ executionId }, n) => {
+        this.#refs.remember(executionId, _liveRef(entries[n]!.value, now) ?? null);
       });
     }
     const needFence = batch.filter((group) =>
@@ -542,8 +596,12 @@ export class _AppendCommitter {
       // The listing key deleted and set, when it moves (decided as #build will).
       let latest = 0;
       for (const append of appends) if (append.time > latest) latest = append.time;
-      const moves = alive && latest - head.i < LISTING_LAG_MS ? 0 : 2;
-      const groupKeys = eventKey * (groupChecks + moves);
+      const listingMoves = alive && latest - head.i < LISTING_LAG_MS ? 0 : 2;
+      // The status index entry and its reference, when an append writes them.
+      const indexed = appends.some((a) => a.index !== undefined);
+      const moves = listingMoves + (indexed ? 2 : 0);
+      // Index values: the agent's name (≤ 200 characters) and a few numbers.
+      const groupKeys = eventKey * (groupChecks + moves) + (indexed ? 700 : 0);
       if (
         checks + groupChecks > MAX_CHECKS || mutations + moves + 1 > MAX_MUTATIONS ||
         keyBytes + groupKeys + eventKey > MAX_KEY_BYTES ||

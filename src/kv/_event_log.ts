@@ -101,6 +101,18 @@ export class _LogKeys {
   listings(): Deno.KvKey {
     return [this.prefix, "ex"];
   }
+  /** An execution's entry in the status index (`_status_index.ts`), ordered by creation time. */
+  statusEntry(createdAt: number, executionId: string): Deno.KvKey {
+    return [this.prefix, "xi", createdAt, executionId];
+  }
+  /** Prefix of the status index entries. */
+  statusEntries(): Deno.KvKey {
+    return [this.prefix, "xi"];
+  }
+  /** Where an execution's status index entry is: its creation time. */
+  statusRef(executionId: string): Deno.KvKey {
+    return [this.prefix, "xr", executionId];
+  }
   /** The log clock (`_log_clock.ts`). */
   clock(): Deno.KvKey {
     return [this.prefix, "ew"];

@@ -85,6 +85,9 @@ import {
   _readLast,
 } from "./_event_log.ts";
 import { _listExecutions } from "./_executions_index.ts";
+import { _queryStatusIndex } from "./_status_index.ts";
+import type { ExecutionPage, ExecutionQuery } from "../events/execution_index.ts";
+import { _checkIndexEntry, _checkQuery } from "../events/_index_codec.ts";
 import {
   _alive,
   _checkRecord,
@@ -206,6 +209,8 @@ export class KvEventStore implements EventStore {
       const { ttlMs, fencingToken } = options === undefined
         ? { ttlMs: this.#ttlMs, fencingToken: undefined }
         : _appendOptions(options, this.#retentionSeconds);
+      const index = options?.index;
+      if (index !== undefined) _checkIndexEntry(executionId, index);
       const time = this.#client.clock.now();
       const { record, json } = _encodeEvent(executionId, event, {
         id: crypto.randomUUID(),
@@ -228,6 +233,7 @@ export class KvEventStore implements EventStore {
         ttlMs,
         fencingToken,
         key: record.key,
+        index,
         time,
         record: stored,
         resolve,
@@ -484,6 +490,22 @@ export class KvEventStore implements EventStore {
   async listExecutions(limit?: number): Promise<string[]> {
     const max = _listLimit(limit);
     return await _listExecutions(this.#client, { keys: this.#keys, limit: max });
+  }
+
+  /**
+   * A page of the executions index, newest first: one reverse listing of
+   * the entries (keyed by creation time), from the cursor on, examining at
+   * most 2,000 entries; expired entries are skipped.
+   *
+   * @param query Filters, cursor and limit.
+   * @returns The page.
+   * @throws {TypeError} When a filter or the cursor is malformed.
+   * @throws {RangeError} When `limit` or a time bound is out of range.
+   * @throws {StoreUnavailableError} When the store is closed or the file fails.
+   */
+  async queryExecutions(query?: ExecutionQuery): Promise<ExecutionPage> {
+    const q = _checkQuery(query);
+    return await _queryStatusIndex(this.#client, { keys: this.#keys, query: q });
   }
 
   /**

@@ -33,6 +33,7 @@
  */
 export { KvEventStore, type KvEventStoreOptions } from "./kv_event_store.ts";
 export { KvJobQueue, type KvJobQueueOptions } from "./kv_job_queue.ts";
+export { KvScheduleStore, type KvScheduleStoreOptions } from "./kv_schedule_store.ts";
 export {
   KvPersistenceAdapter,
   type KvPersistenceAdapterOptions,

@@ -21,6 +21,7 @@
  * @module
  */
 import type { OaoEvent } from "./events.ts";
+import type { ExecutionIndexEntry } from "../events/execution_index.ts";
 
 /** Receives every published event, after it is journaled. */
 export type EventListener = (event: OaoEvent) => void;
@@ -31,6 +32,8 @@ export interface PublishOptions {
   fencingToken?: number;
   /** Retention of the execution's log in seconds. */
   expire?: number;
+  /** The execution's entry in the executions index after this event (`AppendOptions.index`). */
+  index?: ExecutionIndexEntry;
 }
 
 /** Stores an event durably and returns it with its sequence number. */

@@ -46,6 +46,7 @@ import type { ModelCallResult } from "../model/model_call.ts";
 import { HostWaits } from "./_host_waits.ts";
 import type { ResolvedAgent, RunHost } from "./_run_host.ts";
 import { boundedErrorInfo, reportedTokens, validateStepResult } from "./_boundary.ts";
+import { indexEntry } from "./_index_entries.ts";
 
 export type { ResolvedAgent, RunHost };
 
@@ -853,6 +854,12 @@ export class ExecutionRun {
     const options: PublishOptions = {};
     if (this.#host.retentionSeconds !== undefined) options.expire = this.#host.retentionSeconds;
     if (this.#init.fencingToken !== undefined) options.fencingToken = this.#init.fencingToken;
+    // Status changes update the executions index in the same write (stores keep the first createdAt).
+    const index = indexEntry(type, {
+      agent: this.#init.agent.name,
+      createdAt: this.#init.view?.startedAt ?? event.time,
+    });
+    if (index) options.index = index;
     // The bus's journal (src/events/journal.ts) appends it to the log, then its listeners see it.
     try {
       return await this.#host.bus.publish(event, options);

@@ -1,5 +1,6 @@
 // The tool gate of an execution: every tool call an agent makes passes
-// here. It is checked against the agent's tools and the policy, written
+// here. It is checked against the agent's tools and the policy (a tool that
+// needs a person's approval waits for it: _approval_gate.ts), written
 // ahead to the log, answered from the ledger (or, after a resume, the log)
 // when it was made before, joined when a previous run of the step started it
 // and it still runs, and otherwise run under its timeout and the execution's
@@ -19,6 +20,8 @@ import type { ResolvedAgent, RunHost } from "./_run_host.ts";
 import { assertJsonWithin } from "./_boundary.ts";
 import type { PendingDecision } from "./execution_report.ts";
 import { decidedFailure, decisionRequiredError, findDecision } from "./_decisions.ts";
+import { awaitApproval } from "./_approval_gate.ts";
+import { ApprovalDeniedError, ApprovalTimeoutError } from "./approvals.ts";
 
 /** What the gate needs from its execution's run. */
 export interface GateRun {
@@ -229,6 +232,20 @@ export class ToolGate {
         }
         rerun = intent !== undefined;
       }
+      // A tool that needs a person's approval waits for it (passivated), once per call.
+      let approvedBy: string | undefined;
+      if (tool.requireApproval === true || run.policy.requiresApproval(name)) {
+        try {
+          approvedBy = (await awaitApproval(run, { tool: name, key, args: request.args, step })).by;
+        } catch (error) {
+          if (error instanceof ApprovalDeniedError || error instanceof ApprovalTimeoutError) {
+            const denied: Outcome = { ok: false, error: run.errorInfo(error) };
+            run.ledger.record(key, denied);
+            known(denied);
+          }
+          throw error;
+        }
+      }
       if (!rerun) {
         const violation = run.policy.checkToolCall(run.totals, run.elapsed());
         if (violation) await run.violation(violation);
@@ -241,6 +258,7 @@ export class ToolGate {
         occurrence,
         args: request.args ?? null,
         rerun,
+        ...(approvedBy === undefined ? {} : { approvedBy }),
       }, {
         step,
         key: `intent:${key}`,

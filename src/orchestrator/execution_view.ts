@@ -140,11 +140,11 @@ export interface ExecutionView {
   error?: ErrorInfo & { retryable?: boolean };
   /** The call waiting for an operator's decision (status `NEEDS_DECISION`). */
   decision?: PendingDecision;
-  /** What the running step waits for: a signal (with its deadline) or a timer. */
+  /** What the running step waits for: a signal (with its deadline), a timer, or a person's approval of a tool call. */
   waitingFor?: { kind: "signal"; name: string; deadline: number | null } | {
     kind: "timer";
     until: number;
-  };
+  } | { kind: "approval"; callId: string; tool: string; deadline: number | null };
   /** Epoch ms of EXECUTION_STARTED. */
   startedAt: number;
   /** Epoch ms of the final event. */
@@ -210,6 +210,10 @@ export function projectExecution(
   }
   const calls = new Map<string, ToolCallRecord>();
   const modelCalls = new Map<string, ModelCallRecord>();
+  // Approval requests of the running step that no decision ended yet.
+  type Approval = Extract<ExecutionView["waitingFor"], { kind: "approval" }>;
+  const approvals = new Map<string, Approval>();
+  let waiting: Approval | undefined;
   let segmentStart = start.time;
   // The state to enter next when a retryable failure ended the run.
   let nextBeforeFailure: LifecycleState | undefined;
@@ -233,6 +237,23 @@ export function projectExecution(
       case "SIGNAL_TIMED_OUT":
       case "TIMER_FIRED":
         delete view.waitingFor;
+        break;
+      case "APPROVAL_REQUESTED":
+        view.waitingFor = {
+          kind: "approval",
+          callId: String(data.callId),
+          tool: String(data.tool),
+          deadline: typeof data.deadline === "number" ? data.deadline : null,
+        };
+        approvals.set(view.waitingFor.callId, view.waitingFor);
+        break;
+      case "APPROVAL_DECIDED":
+      case "APPROVAL_TIMED_OUT":
+        // The first decision on a call counts; others find it decided.
+        if (!approvals.delete(String(data.callId)) || view.waitingFor?.kind !== "approval") break;
+        waiting = [...approvals.values()].at(-1);
+        if (waiting) view.waitingFor = waiting;
+        else delete view.waitingFor;
         break;
       case "DECISION_REQUIRED": {
         view.status = "NEEDS_DECISION";
@@ -280,6 +301,8 @@ export function projectExecution(
         if (typeof data.done === "boolean") step.done = data.done;
         if (step.hasOutput) step.output = data.output;
         view.completed.set(step.step, step);
+        if (view.waitingFor?.kind === "approval") delete view.waitingFor;
+        approvals.clear();
         view.agentState = step.agentState;
         view.nextPhase = step.next ?? undefined;
         delete view.incomplete;

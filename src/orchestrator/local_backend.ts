@@ -33,6 +33,7 @@ import {
   type SubmitResult,
 } from "./execution_backend.ts";
 import { CANCEL_KEY, CANCEL_REQUESTED, EXECUTION_QUEUED } from "./_queue_markers.ts";
+import { indexEntry } from "./_index_entries.ts";
 import type { Decision } from "./execution_report.ts";
 import { StaleVersionError } from "../errors.ts";
 import { getOaoLogger } from "../logging/logger.ts";
@@ -177,14 +178,20 @@ export class LocalBackend implements ExecutionBackend {
         return { executionId, duplicate: false };
       }
       if (this.#waiting.length >= this.#maxQueued) throw this.#busy();
+      const queuedAt = Date.now();
       await this.#orchestrator.eventStore.appendEvent(executionId, {
         type: EXECUTION_QUEUED,
-        time: Date.now(),
+        time: queuedAt,
         data: {
           agent: request.agent,
           task: request.task,
           ...(request.policy ? { policy: request.policy } : {}),
           local: true, // in this node's line, not a job queue's: see recover()
+        },
+      }, {
+        index: {
+          ...indexEntry(EXECUTION_QUEUED, { agent: request.agent, createdAt: queuedAt })!,
+          initial: true,
         },
       });
       this.#waiting.push({ executionId, request });
@@ -238,12 +245,16 @@ export class LocalBackend implements ExecutionBackend {
   async cancel(executionId: string, reason?: string): Promise<boolean> {
     const at = this.#waiting.findIndex((w) => w.executionId === executionId);
     if (at < 0) return this.#orchestrator.cancel(executionId, reason);
-    this.#waiting.splice(at, 1);
+    const [waiting] = this.#waiting.splice(at, 1);
+    const time = Date.now();
     await this.#orchestrator.eventStore.appendEvent(executionId, {
       type: CANCEL_REQUESTED,
-      time: Date.now(),
+      time,
       key: CANCEL_KEY,
       data: { reason: reason ?? "cancelled while queued" },
+    }, {
+      // Never started: the request cancels it (see execution_view.ts).
+      index: indexEntry("EXECUTION_CANCELLED", { agent: waiting!.request.agent, createdAt: time })!,
     });
     return true;
   }

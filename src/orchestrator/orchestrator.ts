@@ -59,6 +59,8 @@ import { Tracer } from "../tracing/tracer.ts";
 import { MODEL_SERVICE, TOOL_SERVICE, type ToolCallRequest, WAIT_SERVICE } from "./agent.ts";
 import { validateWaitRequest } from "./_wait_boundary.ts";
 import { sendSignal } from "./_signals.ts";
+import { decideApproval } from "./_approvals.ts";
+import type { ApprovalDecision, RecordedApproval } from "./approvals.ts";
 import type { ModelOptions } from "./model_options.ts";
 import { ModelHost } from "./_model_host.ts";
 import { validateModelServiceRequest } from "./_model_boundary.ts";
@@ -83,6 +85,8 @@ import { type Decision, decisionKey, matchPending, validateDecision } from "./_d
 import { crashedSpans } from "./_crashed_spans.ts";
 import { DEFAULT_CLAIM_TTL_MS, type ExecutionClaim, Ownership } from "./_ownership.ts";
 import { assertAgentModuleExists, declaredAgentVersion } from "./_agent_module.ts";
+import { indexEntry } from "./_index_entries.ts";
+import { type ExecutionList, type ExecutionListFilter, listExecutions } from "./execution_list.ts";
 
 /** An agent as registered: by name, with its module and the permissions it is granted. */
 export interface AgentRegistration {
@@ -595,7 +599,10 @@ export class Orchestrator {
         await this.eventStore.appendEvent(executionId, {
           type: "EXECUTION_RETRIED",
           data: { error: view.error },
-        }, this.#appendOptions(claim?.token ?? options.fencingToken));
+        }, {
+          ...this.#appendOptions(claim?.token ?? options.fencingToken),
+          index: indexEntry("EXECUTION_RETRIED", { agent: view.agent, createdAt: view.startedAt })!,
+        });
         events = await this.eventStore.readRange(executionId);
         view = projectExecution(executionId, events);
       }
@@ -660,7 +667,10 @@ export class Orchestrator {
         step: pending.step,
         key: decisionKey(pending.callId),
         data: { tool: pending.tool, key: pending.callId, ...checked, by },
-      }, this.#appendOptions(claim.token));
+      }, {
+        ...this.#appendOptions(claim.token),
+        index: indexEntry("DECISION_RECORDED", { agent: view.agent, createdAt: view.startedAt })!,
+      });
       this.#log.warn("Decision on call {callId} of execution {executionId}: {decision} by {by}", {
         executionId,
         callId: pending.callId.slice(0, 12),
@@ -691,6 +701,37 @@ export class Orchestrator {
     return await sendSignal(this.eventStore, executionId, {
       name,
       payload,
+      retentionSeconds: this.#retention,
+    });
+  }
+
+  /**
+   * Records a person's decision on a tool call that waits for approval (the
+   * policy's `requireApproval`, or a tool defined with `requireApproval:
+   * true`): one append to its log, from any process that shares the stores.
+   * Approved, the tool runs; denied, the agent's call fails with
+   * `ApprovalDeniedError`. The first decision on a call counts.
+   *
+   * @param executionId The execution.
+   * @param callId The call's id (`waitingFor.callId` of its status), or 8+ first characters of it.
+   * @param decision `{ decision: "approve" | "deny", reason?: string }`.
+   * @param options Who decided (recorded in the audit log). @default {{ by: "an operator" }}
+   * @returns The decision as recorded.
+   * @throws {ExecutionNotFoundError} When there is no such execution.
+   * @throws {ExecutionFinishedError} When it already finished.
+   * @throws {ApprovalNotFoundError} When it waits for no approval of that call.
+   * @throws {ApprovalAlreadyDecidedError} When the call was decided (or timed out) already.
+   * @throws {TypeError} When the decision is neither approve nor deny, or the reason is invalid.
+   */
+  async decideApproval(
+    executionId: string,
+    callId: string,
+    decision: ApprovalDecision,
+    options: { by?: string } = {},
+  ): Promise<RecordedApproval> {
+    return await decideApproval(this.eventStore, executionId, callId, {
+      decision,
+      by: options.by ?? "an operator",
       retentionSeconds: this.#retention,
     });
   }
@@ -790,6 +831,33 @@ export class Orchestrator {
       await this.eventStore.appendEvent(newId, input, retention);
     }
     return await this.startResume(newId, options);
+  }
+
+  /**
+   * Lists executions on this orchestrator's event store (every process on
+   * the same stores), newest first, a page at a time: those still running or
+   * waiting (`status: ["QUEUED", "RUNNING", "NEEDS_DECISION"]`), those
+   * waiting for an approval (`waitingFor: "approval"`), one agent's… Entries
+   * leave the listing with their log's retention.
+   *
+   * @example
+   * ```ts ignore
+   * let cursor: string | undefined;
+   * do {
+   *   const page = await orchestrator.listExecutions({ status: ["RUNNING", "NEEDS_DECISION"], cursor });
+   *   for (const e of page.executions) console.log(e.executionId, e.status, e.waitingFor ?? "");
+   *   cursor = page.nextCursor;
+   * } while (cursor);
+   * ```
+   *
+   * @param filter Status, agent, waitingFor, creation time range, cursor and page size (≤ 500).
+   * @returns A page of executions and, unless it is the last, `nextCursor`.
+   * @throws {TypeError} When a status or waitingFor value is unknown, or the cursor is not one.
+   * @throws {RangeError} When `limit` or a time bound is out of range.
+   * @throws {StoreUnavailableError} When the store stays unreachable.
+   */
+  listExecutions(filter: ExecutionListFilter = {}): Promise<ExecutionList> {
+    return listExecutions(this.eventStore, filter);
   }
 
   /**
@@ -1217,11 +1285,17 @@ export function reportFromView(view: ExecutionView): ExecutionReport {
 // `maxCostUsd` at their defaults are left out, so that executions started
 // before they existed keep their hash (and can be resumed); `Infinity` is
 // written as a string (JSON has no such number).
-function hashedLimits(limits: Readonly<PolicyLimits>): Record<string, number | string> {
-  const hashed: Record<string, number | string> = {};
+function hashedLimits(limits: Readonly<PolicyLimits>): Record<string, unknown> {
+  const hashed: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(limits)) {
     if (key === "stepTimeoutMs" && value === DEFAULT_POLICY.stepTimeoutMs) continue;
     if (key === "maxCostUsd" && value === DEFAULT_POLICY.maxCostUsd) continue;
+    // Approvals (newer than the rest) at their defaults are left out too.
+    if (key === "requireApproval") {
+      if ((value as readonly string[]).length > 0) hashed[key] = value;
+      continue;
+    }
+    if (key === "approvalTimeoutMs" && value === DEFAULT_POLICY.approvalTimeoutMs) continue;
     hashed[key] = Number.isFinite(value) ? value : String(value);
   }
   return hashed;
@@ -1236,7 +1310,7 @@ function withCost(report: ExecutionReport, totals: Totals): ExecutionReport {
 function recordedLimits(recorded: Partial<PolicyLimits>): Partial<PolicyLimits> {
   const limits: Partial<PolicyLimits> = {};
   for (const [key, value] of Object.entries(recorded ?? {})) {
-    limits[key as keyof PolicyLimits] = value === null ? Infinity : value;
+    (limits as Record<string, unknown>)[key] = value === null ? Infinity : value;
   }
   return limits;
 }

@@ -4,7 +4,9 @@
  * call (which is refused when its `maxOutputTokens` could exceed the token or
  * cost budget); a violation fails the execution at once and is never retried. One more limit bounds each
  * step on its own (`stepTimeoutMs`): a step that runs longer is stopped and
- * counts as a failed attempt, retried by the retry policy.
+ * counts as a failed attempt, retried by the retry policy. And governance
+ * beyond limits: the tools whose calls wait for a person's approval
+ * (`requireApproval`), and how long they wait (`approvalTimeoutMs`).
  *
  * @example
  * ```ts
@@ -40,12 +42,26 @@ export interface PolicyLimits {
    * @default {Infinity}
    */
   maxCostUsd: number;
+  /**
+   * Tools whose calls wait for a person's approval (`POST
+   * /executions/:id/approvals/:callId`, `oao approve`) before they run; a
+   * denial fails the call with `ApprovalDeniedError`. Per-execution
+   * overrides add to this list, never remove from it.
+   * @default {[]}
+   */
+  requireApproval: readonly string[];
+  /**
+   * How long a call waits for its approval, in ms, before it fails with
+   * `ApprovalTimeoutError`; `Infinity` waits for as long as the execution may.
+   * @default {Infinity}
+   */
+  approvalTimeoutMs: number;
 }
 
 /** A limit that was reached. */
 export interface Violation {
   /** Which limit. */
-  limit: keyof PolicyLimits;
+  limit: Exclude<keyof PolicyLimits, "requireApproval">;
   /** The value that would exceed it. */
   value: number;
   /** The limit. */
@@ -60,10 +76,16 @@ export const DEFAULT_POLICY: PolicyLimits = {
   timeoutMs: 300_000,
   stepTimeoutMs: 300_000,
   maxCostUsd: Infinity,
+  requireApproval: [],
+  approvalTimeoutMs: Infinity,
 };
 
 /** Limits measured in milliseconds (any positive number, `Infinity` included). */
-const TIME_LIMITS: ReadonlySet<string> = new Set(["timeoutMs", "stepTimeoutMs"]);
+const TIME_LIMITS: ReadonlySet<string> = new Set([
+  "timeoutMs",
+  "stepTimeoutMs",
+  "approvalTimeoutMs",
+]);
 /** Limits that are any positive number; the others are integers. */
 const NUMBER_LIMITS: ReadonlySet<string> = new Set([...TIME_LIMITS, "maxCostUsd"]);
 
@@ -93,6 +115,10 @@ export class StrictPolicy {
         );
       }
       const value = merged[key];
+      if (key === "requireApproval") {
+        merged.requireApproval = toolList(value);
+        continue;
+      }
       const integer = !NUMBER_LIMITS.has(key);
       if (
         typeof value !== "number" || !(value > 0) ||
@@ -111,6 +137,22 @@ export class StrictPolicy {
       }
     }
     this.limits = Object.freeze(merged);
+  }
+
+  /**
+   * Whether a call of the tool waits for a person's approval under this policy.
+   *
+   * @param tool The tool's name.
+   * @returns `true` when `requireApproval` lists it.
+   *
+   * @example
+   * ```ts
+   * import { StrictPolicy } from "./policy.ts";
+   * console.assert(new StrictPolicy({ requireApproval: ["charge"] }).requiresApproval("charge"));
+   * ```
+   */
+  requiresApproval(tool: string): boolean {
+    return this.limits.requireApproval.includes(tool);
   }
 
   /**
@@ -202,14 +244,34 @@ export class StrictPolicy {
   }
 
   /**
-   * A copy with some limits replaced (per-execution overrides).
+   * A copy with some limits replaced (per-execution overrides). Tools that
+   * `requireApproval` lists are added to this policy's, never removed.
    *
    * @param overrides Limits to replace.
    * @returns The new policy.
+   * @throws {RangeError | TypeError} Naming an invalid limit.
    */
   with(overrides: Partial<PolicyLimits>): StrictPolicy {
-    return new StrictPolicy({ ...this.limits, ...overrides });
+    const requireApproval = overrides.requireApproval === undefined
+      ? this.limits.requireApproval
+      : [...new Set([...this.limits.requireApproval, ...toolList(overrides.requireApproval)])];
+    return new StrictPolicy({ ...this.limits, ...overrides, requireApproval });
   }
+}
+
+// The tool names of `requireApproval`, checked, without duplicates, sorted.
+function toolList(value: unknown): readonly string[] {
+  if (
+    !Array.isArray(value) || value.length > 1_000 ||
+    !value.every((n) => typeof n === "string" && /^[A-Za-z0-9_.:-]{1,200}$/.test(n))
+  ) {
+    throw new TypeError(
+      `Invalid policy requireApproval ${
+        JSON.stringify(value)?.slice(0, 200)
+      }: expected an array of tool names (letters, digits, "_", ".", ":" or "-")`,
+    );
+  }
+  return Object.freeze([...new Set(value as string[])].sort());
 }
 
 /**

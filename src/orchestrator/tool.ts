@@ -54,6 +54,12 @@ export interface ToolDefinition<A = never, R = unknown> {
   idempotent?: boolean;
   /** Time limit of one call, in ms. @default {60000} */
   timeoutMs?: number;
+  /**
+   * Every call waits for a person's approval before it runs, whatever the
+   * policy says (a policy's `requireApproval` can name more tools).
+   * @default {false}
+   */
+  requireApproval?: boolean;
   /** Does the work. Its result must be JSON-serializable (it is recorded). */
   run(args: A, ctx: ToolContext): R | Promise<R>;
 }
@@ -85,6 +91,13 @@ export function defineTool<A, R>(tool: ToolDefinition<A, R>): ToolDefinition<A, 
   }
   if (typeof tool.run !== "function") {
     throw new TypeError(`Invalid tool "${tool.name}": "run" must be a function`);
+  }
+  if (tool.requireApproval !== undefined && typeof tool.requireApproval !== "boolean") {
+    throw new TypeError(
+      `Invalid requireApproval ${
+        JSON.stringify(tool.requireApproval)
+      } of tool "${tool.name}": expected a boolean`,
+    );
   }
   if (tool.timeoutMs !== undefined && !(tool.timeoutMs > 0)) {
     throw new RangeError(

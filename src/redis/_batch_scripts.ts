@@ -35,19 +35,29 @@
 import type { Command as IoredisCommand, Redis, ReplyError as IoredisReplyError } from "ioredis";
 import { createHash } from "node:crypto";
 import type { RedisClient } from "./connection.ts";
+import { _INDEX_LUA } from "./_index_scripts.ts";
 
 /**
  * Appends a batch of events for one or many executions.
  *
  * KEYS: batch record; the executions index when ARGV[3] is `1` (standalone
  * server; on a Cluster it lives in another slot and is updated apart); then
- * for each execution its events stream and meta hash.
+ * for each execution its events stream and meta hash. (The keys of the
+ * status index, `_index_scripts.ts`, are named from their base in ARGV[7]:
+ * entries are passed on a standalone server only.)
  * ARGV: record lifetime (ms); `1` to look the record up first (see
  * {@linkcode _runBatchScript}); `1`/`0` (index in KEYS or not); the index
- * score; the default retention (ms); then for each execution its id (index
- * member) and the number `c` of its appends, then `c` times: the event JSON
- * and its options, `""` (default retention, no fencing token, no index key)
- * or `"<retention ms>,<fencing token>,<index key>"` (each part may be empty).
+ * score (the batch's latest append time, also "now" for the status index);
+ * the default retention (ms); the number `n` of status index entries; the
+ * status index key base; then for each execution its id (index member) and
+ * the number `c` of its appends, then `c` times: the event JSON and its
+ * options, `""` (default retention, no fencing token, no index key) or
+ * `"<retention ms>,<fencing token>,<index key>"` (each part may be empty);
+ * then `n` times the status index entry of an append: its position among the
+ * appends (1 for the first), execution id, createdAt, expiresAt, updatedAt,
+ * status, waitingFor (or `-`), agent and `1`/`0` (initial: written only when
+ * the execution has no live entry) — written only when that append is stored,
+ * with its seq (an index failure is reported like the executions index's).
  *
  * Per execution: `XLEN` gives the last seq (entries are never deleted, so
  * the length of a log is its last sequence number); `HGET fence` only when an
@@ -66,7 +76,7 @@ import type { RedisClient } from "./connection.ts";
  * "", then one line per append, in order: its seq (appended), `F<fence>`
  * (fenced) or `E<message>` (failed).
  */
-const APPEND = `
+const APPEND = `${_INDEX_LUA}
 if ARGV[2] == '1' then
   local done = redis.call('GET', KEYS[1])
   if done then return done end
@@ -74,10 +84,12 @@ end
 local withIndex = ARGV[3] == '1'
 local defaultTtl = ARGV[5]
 local k = withIndex and 3 or 2
-local a = 6
+local a = 8
+local entries = tonumber(ARGV[6])
+local groupsEnd = #ARGV - 9 * entries
 local out = {''}
 local touched = {}
-while a <= #ARGV do
+while a <= groupsEnd do
   local events, meta = KEYS[k], KEYS[k + 1]
   local member, c = ARGV[a], tonumber(ARGV[a + 1])
   local first = a + 2
@@ -133,6 +145,22 @@ end
 if withIndex and #touched > 0 then
   local added = redis.pcall('ZADD', KEYS[2], 'GT', unpack(touched))
   if type(added) == 'table' and added.err then out[1] = added.err end
+end
+if entries > 0 then
+  local ok, failed = pcall(function()
+    for i = groupsEnd + 1, #ARGV, 9 do
+      local seq = out[1 + tonumber(ARGV[i])]
+      if type(seq) == 'number' then
+        oaoIndexPut(ARGV[7], ARGV[4], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], seq,
+          ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8])
+      end
+    end
+    oaoIndexPurge(ARGV[7], ARGV[4], 64)
+  end)
+  if not ok then
+    local message = type(failed) == 'table' and failed.err or tostring(failed)
+    out[1] = string.gsub(message, '\\n', ' ')
+  end
 end
 local reply = table.concat(out, '\\n')
 redis.call('SET', KEYS[1], reply, 'PX', ARGV[1])

@@ -35,6 +35,7 @@
  */
 export { RedisEventStore, type RedisEventStoreOptions } from "./redis_event_store.ts";
 export { RedisJobQueue, type RedisJobQueueOptions } from "./redis_job_queue.ts";
+export { RedisScheduleStore, type RedisScheduleStoreOptions } from "./redis_schedule_store.ts";
 export {
   RedisPersistenceAdapter,
   type RedisPersistenceAdapterOptions,

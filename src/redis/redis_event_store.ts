@@ -14,6 +14,15 @@
  *   batch is answered, not applied again.
  * - `oao:executions` — a sorted set of execution ids scored by the time of
  *   their last append, for {@linkcode RedisEventStore.listExecutions}.
+ * - `oao:{executions-index}:…` — the executions index of
+ *   {@linkcode RedisEventStore.queryExecutions} (sorted sets by creation
+ *   time, overall and per status, and the entries; see `_index_scripts.ts`).
+ *   An append with `index` writes its entry in its script on a standalone
+ *   server (atomically with the event); on a Cluster the index is in another
+ *   slot, so a second script writes it right after, before the append
+ *   resolves (a process that dies in between leaves the entry at its
+ *   previous state until the execution's next indexed append). Indexed
+ *   appends always take the script path.
  *
  * The hash tag `{<executionId>}` keeps the keys of one execution in one
  * Redis Cluster slot. The stream id carries the order: Redis accepts an
@@ -114,6 +123,19 @@ import {
   _subscribeStart,
 } from "../events/_event_codec.ts";
 import type { Cluster } from "ioredis";
+import type {
+  ExecutionIndexEntry,
+  ExecutionPage,
+  ExecutionQuery,
+  IndexedExecution,
+} from "../events/execution_index.ts";
+import {
+  _checkIndexEntry,
+  _checkQuery,
+  _encodeCursor,
+  _SCAN_BUDGET,
+} from "../events/_index_codec.ts";
+import { _INDEX_SCRIPTS, _runIndexScript } from "./_index_scripts.ts";
 import { type RedisClient, withRetry } from "./connection.ts";
 import { type _Batch, _GroupCommit } from "./_group_commit.ts";
 import { _BATCH_SCRIPTS, _replyError, _runBatchScript } from "./_batch_scripts.ts";
@@ -155,6 +177,8 @@ const TRIM_EVERY_MS = 60_000;
 interface _Append extends _FastAppend {
   fencingToken: number | undefined;
   key: string | undefined;
+  /** The status index entry the append writes, if any. */
+  index: ExecutionIndexEntry | undefined;
   time: number;
   head: _Head<_Append>;
   /** The stored event, completed with its seq when the append succeeds. */
@@ -245,6 +269,7 @@ export class RedisEventStore implements EventStore {
     options?: AppendOptions,
   ): Promise<StoredEvent> {
     let ttlMs: number, fencingToken: number | undefined, time: number;
+    let index: ExecutionIndexEntry | undefined;
     let head: _Head<_Append>, record: StoredEvent, json: string;
     try {
       _checkExecutionId(executionId);
@@ -254,6 +279,8 @@ export class RedisEventStore implements EventStore {
       } else {
         ({ ttlMs, fencingToken } = _appendOptions(options, this.#retentionSeconds));
         if (ttlMs > this.#longestTtlMs) this.#longestTtlMs = ttlMs;
+        index = options.index;
+        if (index !== undefined) _checkIndexEntry(executionId, index);
       }
       time = this.#redis.clock.now();
       head = this.#heads.get(executionId);
@@ -280,6 +307,7 @@ export class RedisEventStore implements EventStore {
         renew: false,
         fencingToken,
         key: record.key,
+        index,
         time,
         head,
         record,
@@ -584,6 +612,56 @@ export class RedisEventStore implements EventStore {
   }
 
   /**
+   * A page of the executions index, newest first: one script in the index's
+   * slot merges the sorted sets of the statuses asked for (or of all
+   * entries) from the cursor on, examining at most 2,000 entries, and
+   * removes expired entries on the way (see `_index_scripts.ts`).
+   *
+   * @param query Filters, cursor and limit.
+   * @returns The page.
+   * @throws {TypeError} When a filter or the cursor is malformed.
+   * @throws {RangeError} When `limit` or a time bound is out of range.
+   * @throws {StoreUnavailableError} When Redis stays unreachable.
+   */
+  async queryExecutions(query?: ExecutionQuery): Promise<ExecutionPage> {
+    const q = _checkQuery(query);
+    const base = this.#indexBase;
+    const args: (string | number)[] = [
+      base,
+      this.#redis.clock.now(),
+      q.limit,
+      _SCAN_BUDGET,
+      q.cursor ? q.cursor.c : "",
+      q.cursor ? q.cursor.id : "",
+      q.after === -Infinity ? "" : q.after,
+      q.before === Infinity ? "" : q.before,
+      q.agent === undefined ? 0 : 1,
+      q.agent ?? "",
+      q.waitingFor?.join(",") ?? "",
+      ...(q.statuses ?? []),
+    ];
+    const reply = await this.#redis.run(
+      "queryExecutions()",
+      (client) =>
+        _runIndexScript(
+          client,
+          _INDEX_SCRIPTS.query,
+          [`${base}all`, `${base}entries`, `${base}expiry`],
+          args,
+        ),
+    ) as string[];
+    const executions: IndexedExecution[] = [];
+    for (let i = 2; i + 1 < reply.length; i += 2) {
+      const entry = _parseIndexLine(reply[i]!, reply[i + 1]!);
+      if (entry) executions.push(entry);
+    }
+    const [score, id] = reply;
+    return score && id
+      ? { executions, nextCursor: _encodeCursor({ c: Number(score), id }) }
+      : { executions };
+  }
+
+  /**
    * Ends subscriptions, waits for pending index updates and closes the
    * connection (unless it was passed in as `client`). Idempotent.
    *
@@ -598,6 +676,52 @@ export class RedisEventStore implements EventStore {
 
   get #indexKey(): string {
     return `${this.#redis.prefix}executions`;
+  }
+
+  /** The key base of the status index (one hash tag: see `_index_scripts.ts`). */
+  get #indexBase(): string {
+    return `${this.#redis.prefix}{executions-index}:`;
+  }
+
+  /**
+   * Writes the status index entries of stored appends on a Cluster (the
+   * index is in another slot than the logs), before the appends resolve.
+   * Never rejects: a failure is logged (the events are stored; the entry
+   * keeps its previous state until the execution's next indexed append).
+   */
+  async #putIndex(
+    items: _Append[],
+    outcomes: (_AppendReply | Error)[],
+    now: number,
+  ): Promise<void> {
+    const base = this.#indexBase;
+    const args: (string | number)[] = [base, now];
+    const ids: string[] = [];
+    items.forEach((item, i) => {
+      const outcome = outcomes[i]!;
+      if (!item.index || outcome instanceof Error || outcome[0] !== 1) return;
+      const [c, x, u, s, w, agent, initial] = _indexFields(item);
+      args.push(item.executionId, c, x, u, outcome[1], s, w, agent, initial);
+      ids.push(item.executionId);
+    });
+    if (ids.length === 0) return;
+    try {
+      await this.#redis.run(
+        "executions index update",
+        (target) =>
+          _runIndexScript(
+            target,
+            _INDEX_SCRIPTS.put,
+            [`${base}all`, `${base}entries`, `${base}expiry`],
+            args,
+          ),
+      );
+    } catch (error) {
+      logger.warn("Cannot update the status index for {ids}: {error}", {
+        ids,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
   }
 
   #tag(executionId: string): string {
@@ -632,7 +756,7 @@ export class RedisEventStore implements EventStore {
       if (
         direct && appends.length === 1 && head.busy === 0 && !head.fenced &&
         append.fencingToken === undefined && append.key === undefined &&
-        this.#heads.trusted(head, now, generation)
+        append.index === undefined && this.#heads.trusted(head, now, generation)
       ) {
         append.seq = head.seq + 1;
         append.renew = this.#heads.mustRenew(head, now, append.ttlMs);
@@ -802,12 +926,16 @@ export class RedisEventStore implements EventStore {
     const keys = [`${tag}:batch:${batch.id}`];
     if (withIndex) keys.push(this.#indexKey);
     const ttlMs = this.#ttlMs;
+    let indexed = 0;
+    for (const item of items) if (item.index) indexed++;
     const args: (string | number)[] = [
       batch.recordMs,
       batch.lookup ? 1 : 0,
       withIndex ? 1 : 0,
       score,
       ttlMs,
+      withIndex ? indexed : 0,
+      this.#indexBase,
     ];
     const order: number[] = [];
     for (const [executionId, positions] of byExecution) {
@@ -829,6 +957,12 @@ export class RedisEventStore implements EventStore {
         order.push(i);
       }
     }
+    if (withIndex && indexed > 0) {
+      order.forEach((i, n) => {
+        const item = items[i]!;
+        if (item.index) args.push(n + 1, item.executionId, ..._indexFields(item));
+      });
+    }
     const touched = withIndex ? undefined : this.#touch(byExecution.keys(), score);
     const reply = await _runBatchScript(client, _BATCH_SCRIPTS.append, keys, args);
     await touched;
@@ -849,6 +983,7 @@ export class RedisEventStore implements EventStore {
         : [1, Number(line)];
     });
     this.#learn(items, byExecution, outcomes, batch, withIndex ? score : 0);
+    if (!withIndex && indexed > 0) await this.#putIndex(items, outcomes, score);
     return outcomes;
   }
 
@@ -985,4 +1120,35 @@ function _streamEntries(reply: unknown): unknown {
   if (!Array.isArray(reply) || reply.length === 0) return [];
   if (typeof reply[0] === "string") return reply[1];
   return (reply[0] as unknown[] | undefined)?.[1] ?? [];
+}
+
+/** The fields of an append's status index entry, as the scripts take them. */
+function _indexFields(
+  item: _Append,
+): [number, number, number, string, string, string, number] {
+  const index = item.index!;
+  return [
+    index.createdAt,
+    item.time + item.ttlMs,
+    item.time,
+    index.status,
+    index.waitingFor ?? "-",
+    index.agent,
+    index.initial ? 1 : 0,
+  ];
+}
+
+/** An entry from its line in the index hash (see `_index_scripts.ts`). */
+function _parseIndexLine(executionId: string, line: string): IndexedExecution | undefined {
+  const match = /^(\d+) \d+ (\d+) \d+ (\S+) (\S+) ([\s\S]*)$/.exec(line);
+  if (!match) return undefined;
+  const entry: IndexedExecution = {
+    executionId,
+    status: match[3]!,
+    agent: match[5]!,
+    createdAt: Number(match[1]),
+    updatedAt: Number(match[2]),
+  };
+  if (match[4] !== "-") entry.waitingFor = match[4]!;
+  return entry;
 }

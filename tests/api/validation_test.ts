@@ -119,15 +119,15 @@ Deno.test("unknown ids, bad ids and bad parameters are 4xx with JSON errors", as
     ["GET", "/executions/exec-nope/events?limit=5000", 400, "invalid_parameter"],
     ["GET", "/nowhere", 404, "not_found"],
     ["DELETE", "/executions", 405, "method_not_allowed"],
-    ["GET", "/executions", 405, "method_not_allowed"],
+    ["PUT", "/executions", 405, "method_not_allowed"],
   ];
   for (const [method, path, status, code] of cases) {
     const response = await api.call(method, path);
     assert.equal(response.status, status, `${method} ${path}: ${response.text}`);
     assert.equal(response.body.error.code, code, `${method} ${path}`);
   }
-  const notAllowed = await api.call("GET", "/executions");
-  assert.equal(notAllowed.headers.get("allow"), "POST, OPTIONS");
+  const notAllowed = await api.call("PUT", "/executions");
+  assert.equal(notAllowed.headers.get("allow"), "POST, GET, HEAD, OPTIONS");
   const head = await api.call("POST", "/executions/exec-nope");
   assert.equal(head.headers.get("allow"), "GET, HEAD, OPTIONS", "Allow lists HEAD beside GET");
 });

@@ -1,5 +1,6 @@
 // Runs the `oao` command line as a subprocess, with the permissions of the
-// deno.json tasks and a clean environment (no REDIS_URL unless given).
+// deno.json tasks and a clean environment (no REDIS_URL unless given, the
+// in-memory stores unless OAO_STORE is given).
 export const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 
 /** The flags of `deno task demo|start|oao`. */
@@ -22,7 +23,11 @@ const KEEP = ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "DENO_NO_U
  * `REDIS_URL` or `OAO_*` settings unless a test passes them on purpose.
  */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  // The in-memory stores unless a test asks for others with REDIS_URL or
+  // OAO_STORE (OAO_STORE: "" is the default choice: Redis with REDIS_URL,
+  // else the Deno KV file ./.oao/oao.kv of the process's cwd).
   const out: Record<string, string> = { NO_COLOR: "1" };
+  if (!("REDIS_URL" in extra)) out.OAO_STORE = "memory";
   for (const name of KEEP) {
     const value = Deno.env.get(name);
     if (value !== undefined) out[name] = value;
@@ -68,12 +73,13 @@ export interface ServerProcess extends AsyncDisposable {
 /** Starts `oao <args>` and waits for its "listening on" line. */
 export async function oaoServer(
   args: string[],
-  options: { env?: Record<string, string> } = {},
+  options: { env?: Record<string, string>; cwd?: string } = {},
 ): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...TASK_FLAGS, MAIN, ...args],
     env: cleanEnv(options.env ?? {}),
     clearEnv: true,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
     stdout: "piped",
     stderr: "piped",
   }).spawn();

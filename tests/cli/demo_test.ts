@@ -3,14 +3,14 @@ import assert from "node:assert/strict";
 import { oao } from "./_cli.ts";
 import { startOtlpReceiver } from "../_support/otlp_receiver.ts";
 
-Deno.test("`demo` runs the four scenes with the task's permissions and exits 0", async () => {
+Deno.test("`demo` runs the five scenes with the task's permissions and exits 0", async () => {
   // REDIS_URL is ignored by the demo: a bad one must not matter.
   const { code, stdout, stderr } = await oao(["demo"], {
     env: { REDIS_URL: "redis://127.0.0.1:1" },
   });
   assert.equal(code, 0, `${stdout}\n${stderr}`);
   // Live progress of each scene.
-  assert.match(stdout, /1\/4 .*researcher/);
+  assert.match(stdout, /1\/5 .*researcher/);
   assert.match(stdout, /tool search ok in \d+ ms/);
   assert.match(stdout, /ACTOR_FAILED flaky \(worker_error\): simulated crash/);
   assert.match(stdout, /RETRY_ATTEMPTED attempt 1/);
@@ -26,6 +26,15 @@ Deno.test("`demo` runs the four scenes with the task's permissions and exits 0",
   assert.match(reports, /SUCCESS {2}flaky {2}exec-/);
   assert.match(reports, /FAILED {2}runaway {2}exec-/);
   assert.match(reports, /SUCCESS {2}assistant {2}exec-/);
+  // The approval scene: what it waits for, then its approval through the HTTP API.
+  assert.match(stdout, /APPROVAL_REQUESTED tool fetch \{"url":/);
+  assert.match(stdout, /waits for approval of tool "fetch" \(call [0-9a-f]{12}/);
+  assert.match(
+    stdout,
+    /POST \/executions\/exec-\S+\/approvals\/[0-9a-f]{12} \{"decision":"approve"/,
+  );
+  assert.match(stdout, /→ 202 approved by "demo-operator"/);
+  assert.match(reports, /SUCCESS {2}researcher {2}exec-[\s\S]*SUCCESS {2}researcher {2}exec-/);
   assert.match(reports, /error {3}Policy limit "maxToolCalls" reached/);
   assert.doesNotMatch(reports, /unexpected/);
   // A readable timeline of the crash, from the event log.

@@ -112,7 +112,7 @@ Deno.test("every flag, variable and command the README mentions exists", () => {
 });
 
 Deno.test("the README's endpoint table is exactly the API's routes", () => {
-  const documented = [...README.matchAll(/^\| `(GET|POST) (\/[^`]*)` +\|/gm)].map((m) =>
+  const documented = [...README.matchAll(/^\| `(GET|POST|DELETE) (\/[^`]*)` +\|/gm)].map((m) =>
     `${m[1]} ${m[2]}`
   );
   const served = API_ROUTES.filter((r) => !r.spec.path.startsWith("/docs/"))

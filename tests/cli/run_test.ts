@@ -16,7 +16,7 @@ Deno.test("`run` prints each step and tool call as it happens, then the report, 
   const report = lines.findIndex((l) => /^SUCCESS {2}researcher/.test(l));
   assert.ok(init > 0 && search > init && report > search, stdout);
   assert.match(stdout, /states {2}INIT → PLAN → EXECUTE → REVIEW → TERMINATE/);
-  assert.match(stderr, /REDIS_URL is not set: running on the in-memory stores/);
+  assert.match(stderr, /OAO_STORE=memory: running on the in-memory stores/);
   assert.equal(stderr.trim().split("\n").length, 1, "one log line about the stores");
 });
 

@@ -20,7 +20,9 @@ const command: Command = {
 };
 
 function context(argv: string[], vars: Record<string, string> = {}) {
-  const ctx = parseCommandLine(command, argv, { env: (name) => vars[name] });
+  // The in-memory stores unless REDIS_URL (or OAO_STORE) says otherwise.
+  const env = { ...(vars.REDIS_URL ? {} : { OAO_STORE: "memory" }), ...vars };
+  const ctx = parseCommandLine(command, argv, { env: (name) => env[name as keyof typeof env] });
   assert.ok(ctx !== "help");
   return ctx;
 }
@@ -213,8 +215,8 @@ Deno.test("REDIS_URL and OAO_KEY_PREFIX are validated before connecting", async 
     /OAO_KEY_PREFIX/,
   );
   await assert.rejects(
-    createRuntime(context([]), { requireRedis: true, requireRedisReason: "it must" }),
-    /REDIS_URL is not set: it must/,
+    createRuntime(context([]), { requireSharedStore: true, sharedStoreReason: "it must" }),
+    /OAO_STORE=memory: it must; set REDIS_URL=redis:\/\/host:6379, or OAO_STORE=kv/,
   );
 });
 

@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { DEFAULT_RETENTION_SECONDS } from "../../src/events/event_store.ts";
 import { InMemoryEventStore } from "../../src/events/in_memory_event_store.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
-import { testEventStoreConformance } from "./_conformance.ts";
+import { type EventStoreFactory, testEventStoreConformance } from "./_conformance.ts";
+import { testExecutionIndexConformance } from "./_index_conformance.ts";
 
-testEventStoreConformance("InMemoryEventStore", (options = {}) => {
+const factory: EventStoreFactory = (options = {}) => {
   const clock = new ManualClock(1_700_000_000_000);
   const store = new InMemoryEventStore({ clock, ...options });
   return Promise.resolve({
@@ -14,7 +15,9 @@ testEventStoreConformance("InMemoryEventStore", (options = {}) => {
     another: () => Promise.resolve(store),
     cleanup: () => store.close(),
   });
-});
+};
+testEventStoreConformance("InMemoryEventStore", factory);
+testExecutionIndexConformance("InMemoryEventStore", factory);
 
 Deno.test("InMemoryEventStore keeps a log 7 days (604,800 s) after its last append by default", async () => {
   assert.equal(DEFAULT_RETENTION_SECONDS, 604_800);

@@ -4,10 +4,11 @@ import { CorruptDataError, StoreUnavailableError } from "../../src/errors.ts";
 import { KvEventStore } from "../../src/kv/kv_event_store.ts";
 import { openKv } from "../../src/kv/open_kv.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
-import { testEventStoreConformance } from "../events/_conformance.ts";
+import { type EventStoreFactory, testEventStoreConformance } from "../events/_conformance.ts";
+import { testExecutionIndexConformance } from "../events/_index_conformance.ts";
 import { tempKv } from "./_kv_harness.ts";
 
-testEventStoreConformance("KvEventStore", async (options = {}) => {
+const factory: EventStoreFactory = async (options = {}) => {
   const temp = await tempKv();
   const clock = new ManualClock(1_700_000_000_000);
   const stores: KvEventStore[] = [];
@@ -27,7 +28,9 @@ testEventStoreConformance("KvEventStore", async (options = {}) => {
       await temp.remove();
     },
   };
-});
+};
+testEventStoreConformance("KvEventStore", factory);
+testExecutionIndexConformance("KvEventStore", factory);
 
 /** A Deno.Kv whose atomic commits are counted. */
 async function countingKv(path: string): Promise<{ kv: Deno.Kv; commits: () => number }> {

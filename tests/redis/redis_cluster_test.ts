@@ -1,5 +1,5 @@
 /**
- * Both conformance suites against a one-node Redis Cluster started by this
+ * The conformance suites (event store, its executions index, persistence) against a one-node Redis Cluster started by this
  * file: Cluster mode is detected from `INFO cluster`, and any script or
  * command that mixed hash slots would fail with CROSSSLOT.
  */
@@ -9,7 +9,8 @@ import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 import { RedisPersistenceAdapter } from "../../src/redis/redis_persistence_adapter.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
 import { RedisServer } from "../_support/redis_server.ts";
-import { testEventStoreConformance } from "../events/_conformance.ts";
+import { type EventStoreFactory, testEventStoreConformance } from "../events/_conformance.ts";
+import { testExecutionIndexConformance } from "../events/_index_conformance.ts";
 import { testPersistenceConformance } from "../persistence/_conformance.ts";
 import { deleteByPrefix, testPrefix } from "./_redis_helpers.ts";
 
@@ -35,7 +36,7 @@ Deno.test("connectRedis detects Redis Cluster and returns a Cluster client", asy
   );
 });
 
-testEventStoreConformance("RedisEventStore on Redis Cluster", (options = {}) => {
+const eventStoreFactory: EventStoreFactory = (options = {}) => {
   const keyPrefix = testPrefix();
   const clock = new ManualClock(1_700_000_000_000);
   const stores: RedisEventStore[] = [];
@@ -54,7 +55,9 @@ testEventStoreConformance("RedisEventStore on Redis Cluster", (options = {}) => 
       await deleteByPrefix(keyPrefix, redisUrl);
     },
   });
-});
+};
+testEventStoreConformance("RedisEventStore on Redis Cluster", eventStoreFactory);
+testExecutionIndexConformance("RedisEventStore on Redis Cluster", eventStoreFactory);
 
 testPersistenceConformance("RedisPersistenceAdapter on Redis Cluster", () => {
   const keyPrefix = testPrefix();

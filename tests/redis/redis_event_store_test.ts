@@ -6,7 +6,8 @@ import type { StoredEvent } from "../../src/events/event_store.ts";
 import { RedisEventStore, type RedisEventStoreOptions } from "../../src/redis/redis_event_store.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
 import { RedisServer } from "../_support/redis_server.ts";
-import { testEventStoreConformance } from "../events/_conformance.ts";
+import { type EventStoreFactory, testEventStoreConformance } from "../events/_conformance.ts";
+import { testExecutionIndexConformance } from "../events/_index_conformance.ts";
 import { deleteByPrefix, rawClient, REDIS_URL, testPrefix } from "./_harness.ts";
 
 /**
@@ -45,7 +46,7 @@ function manualTimeRealTimers(manual: ManualClock): Clock {
   return clock;
 }
 
-testEventStoreConformance("RedisEventStore", (options = {}) => {
+const factory: EventStoreFactory = (options = {}) => {
   const keyPrefix = testPrefix();
   const clock = new ManualClock(1_700_000_000_000);
   const storeClock = manualTimeRealTimers(clock);
@@ -73,7 +74,9 @@ testEventStoreConformance("RedisEventStore", (options = {}) => {
       await deleteByPrefix(keyPrefix);
     },
   });
-});
+};
+testEventStoreConformance("RedisEventStore", factory);
+testExecutionIndexConformance("RedisEventStore", factory);
 
 async function withStore(
   fn: (store: RedisEventStore, keyPrefix: string) => Promise<void>,

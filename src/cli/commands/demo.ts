@@ -4,18 +4,23 @@
  * crashes mid-step and is restarted from its snapshot (`RETRY_ATTEMPTED`),
  * a runaway agent stopped by its policy (`POLICY_VIOLATION`), and an LLM
  * agent whose model — a local model server speaking the OpenAI wire format,
- * started here: no key, no network — asks for a tool before it answers.
+ * started here: no key, no network — asks for a tool before it answers; and
+ * an agent whose policy makes a tool wait for a person's approval, which the
+ * demo gives itself through the HTTP API (a server on loopback, started here)
+ * after printing what the execution waits for.
  * Progress is printed live; the reports and a timeline follow.
  *
  * @module
  */
-import { type Command, EXIT_FAILURE, EXIT_OK } from "../_command.ts";
+import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK } from "../_command.ts";
 import { reportLines, timelineLines } from "../_format.ts";
 import { runLive } from "../_live.ts";
 import { createRuntime, OBSERVABILITY_ENV } from "../_runtime.ts";
 import type { ExecutionReport } from "../../orchestrator/execution_report.ts";
 import type { PolicyLimits } from "../../orchestrator/policy.ts";
-import { newExecutionId } from "../../orchestrator/orchestrator.ts";
+import { newExecutionId, type Orchestrator } from "../../orchestrator/orchestrator.ts";
+import { LocalBackend } from "../../orchestrator/local_backend.ts";
+import { startApiServer } from "../../api/server.ts";
 import { startLocalModelServer } from "../../model/local_model_server.ts";
 import { readExampleLlmAgents } from "../_agents.ts";
 
@@ -24,6 +29,8 @@ interface _Scene {
   agent: string;
   task: unknown;
   policy?: Partial<PolicyLimits>;
+  /** Approves the calls that wait for approval, through the HTTP API. */
+  approve?: boolean;
   expect: (report: ExecutionReport, types: string[]) => boolean;
 }
 
@@ -61,20 +68,73 @@ const SCENES: readonly _Scene[] = [
       r.status === "SUCCESS" && types.includes("MODEL_CALL_COMPLETED") &&
       types.includes("TOOL_CALL_SUCCESS"),
   },
+  {
+    title: 'A person in the loop: the policy says "fetch" needs approval; the execution ' +
+      "waits (APPROVAL_REQUESTED) until the demo approves it through the HTTP API",
+    agent: "researcher",
+    task: { topic: "approvals", sources: 1 },
+    policy: { requireApproval: ["fetch"] },
+    approve: true,
+    expect: (r, types) =>
+      r.status === "SUCCESS" && types.includes("APPROVAL_REQUESTED") &&
+      types.includes("APPROVAL_DECIDED"),
+  },
 ];
+
+// Approves, through the HTTP API, every call of the execution that waits for
+// approval, printing what it waits for first; until the execution ends.
+async function approveOverHttp(
+  ctx: CommandContext,
+  orchestrator: Orchestrator,
+  executionId: string,
+  api: { url: string; token: string },
+): Promise<void> {
+  const done = new Set<string>();
+  while (!ctx.signal.aborted) {
+    const view = await orchestrator.status(executionId).catch(() => undefined);
+    if (view && view.status !== "RUNNING") return;
+    const waiting = view?.waitingFor;
+    if (waiting?.kind === "approval" && !done.has(waiting.callId)) {
+      done.add(waiting.callId);
+      const call = view!.toolCalls.length;
+      const short = waiting.callId.slice(0, 12);
+      ctx.out(
+        `  waits for approval of tool "${waiting.tool}" (call ${short}, after ${call} tool calls)`,
+      );
+      const path = `/executions/${executionId}/approvals/${short}`;
+      const body = { decision: "approve", reason: "the demo approves its own request" };
+      ctx.out(`  POST ${path} ${JSON.stringify(body)}  (as API token "demo-operator")`);
+      const response = await fetch(`${api.url}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${api.token}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      const answer = await response.json() as { by?: string; error?: { message: string } };
+      ctx.out(
+        `  → ${response.status} ${
+          response.ok ? `approved by "${answer.by}"` : answer.error?.message ?? ""
+        }`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 /** The `demo` command. */
 export const demoCommand: Command = {
   name: "demo",
-  summary: "Run the bundled example agents: tools, a crash and restart, a policy stop, an LLM",
+  summary:
+    "Run the bundled example agents: tools, a crash and restart, a policy stop, an LLM, an approval",
   description: [
-    "Four executions on the in-memory stores (REDIS_URL is ignored; no network):",
+    "Five executions on the in-memory stores (REDIS_URL is ignored; no network):",
     "  1. researcher — a multi-step agent using tools and a peer agent",
     "  2. flaky      — its worker crashes mid-step, is restarted from its snapshot",
     "                  (RETRY_ATTEMPTED) and finishes; completed tool calls are not re-run",
     "  3. runaway    — never finishes on its own; its policy stops it (POLICY_VIOLATION)",
     "  4. assistant  — an LLM agent; its model (a local model server started here, no key)",
     "                  asks for a tool, then answers (MODEL_CALL_COMPLETED)",
+    '  5. researcher — its policy makes "fetch" wait for a person\'s approval; the demo',
+    "                  approves it through the HTTP API (a server on loopback, started here)",
     "Progress is printed live, then the reports and the crash's timeline. Traces are",
     "exported when OTEL_EXPORTER_OTLP_ENDPOINT is set. Exit code 0 when every scene",
     "ends as described, 1 otherwise.",
@@ -105,6 +165,15 @@ export const demoCommand: Command = {
         models: { providers: { openai: { baseURL: model.baseURL, apiKey: "local-demo" } } },
       });
       for (const agent of await readExampleLlmAgents()) orchestrator.registerAgent(agent);
+      // The HTTP API the approval scene decides through, with a named token.
+      const token = crypto.randomUUID();
+      const server = startApiServer({
+        backend: new LocalBackend(orchestrator),
+        eventStore: runtime.eventStore,
+        tokens: [{ name: "demo-operator", token }],
+        port: 0,
+      });
+      await using _server = { [Symbol.asyncDispose]: () => server.shutdown() };
       ctx.out("OAO demo — bundled example agents on the in-memory stores (no Redis, no network)");
       for (const [i, scene] of SCENES.entries()) {
         if (ctx.signal.aborted) break;
@@ -112,6 +181,9 @@ export const demoCommand: Command = {
         ctx.out("");
         ctx.out(`${i + 1}/${SCENES.length}  ${scene.title}`);
         ctx.out(`  ${scene.agent} ${JSON.stringify(scene.task)} → ${executionId}`);
+        const approving = scene.approve
+          ? approveOverHttp(ctx, orchestrator, executionId, { url: server.url, token })
+          : undefined;
         const report = await runLive(
           ctx,
           orchestrator,
@@ -122,6 +194,7 @@ export const demoCommand: Command = {
               ...(scene.policy ? { policy: scene.policy } : {}),
             }),
         );
+        await approving;
         const types = (await runtime.eventStore.readRange(executionId)).map((e) => e.type);
         results.push({ scene, report, ok: scene.expect(report, types) });
       }

@@ -31,7 +31,7 @@ export const queueCommand: Command = {
     "                   attempts made and the last error, oldest first",
     "  requeue <jobId>  move a dead job back to the queue with fresh attempts; a worker",
     "                   resumes its execution from the event log",
-    "Reads the queue OAO_QUEUE in REDIS_URL. Exit code 1 when requeue finds no such dead job.",
+    "Reads the queue OAO_QUEUE (REDIS_URL, or the Deno KV file). Exit 1: no such dead job.",
   ].join("\n"),
   args: [
     { name: "action", description: `One of ${ACTIONS.join(", ")}`, optional: true },
@@ -68,8 +68,8 @@ export const queueCommand: Command = {
       throw new UsageError(`Unexpected argument "${jobId}": "${action}" takes none`, "queue");
     }
     const runtime = await createRuntime(ctx, {
-      requireRedis: true,
-      requireRedisReason: `"queue" reads the Redis job queue`,
+      requireSharedStore: true,
+      sharedStoreReason: `"queue" reads the job queue shared with the API and worker nodes`,
       ...QUERY_RUNTIME,
       readOnly: action !== "requeue",
     });

@@ -19,16 +19,16 @@ export const serveCommand: Command = {
     "An API node: POST /executions enqueues a job on the Redis job queue (OAO_QUEUE) and",
     "answers QUEUED; worker nodes (oao worker) run it. Status, events and streams are read",
     "from the shared event log. The agents accepted are those of --config/--agent and the",
-    "examples (unless --no-examples): load the same configuration on the workers. Requires",
-    "REDIS_URL.",
+    "examples (unless --no-examples): load the same configuration on the workers. Needs",
+    "stores shared with the workers: REDIS_URL, or the Deno KV file on one machine.",
   ].join("\n"),
   flags: [...SERVER_FLAGS, ...RUNTIME_FLAGS],
   env: [...SERVER_ENV, ...RUNTIME_ENV],
   examples: ["serve --config oao.json", "serve --host 0.0.0.0 --port 8080"],
   async run(ctx) {
     const runtime = await createRuntime(ctx, {
-      requireRedis: true,
-      requireRedisReason: '"serve" hands executions to worker nodes through the Redis job queue',
+      requireSharedStore: true,
+      sharedStoreReason: '"serve" hands executions to worker nodes through a shared job queue',
     });
     const backend = new QueueBackend({
       queue: runtime.queue,

@@ -1,6 +1,7 @@
 /**
  * `oao start`: the monolithic node — the HTTP API and the executions in one
- * process, on Redis when `REDIS_URL` is set, else on the in-memory stores.
+ * process, on Redis when `REDIS_URL` is set, else on the Deno KV file
+ * `./.oao/oao.kv` (see `OAO_STORE`).
  *
  * @module
  */
@@ -42,8 +43,9 @@ export const startCommand: Command = {
   summary: "Serve the HTTP API and run executions in this process (monolithic)",
   description: [
     "Serves the HTTP API (see /openapi.json) and runs the executions it accepts in this",
-    "process. Uses Redis for snapshots and event logs when REDIS_URL is set, else the",
-    "in-memory stores (say so in one log line). SIGINT/SIGTERM: stop taking requests, give",
+    "process. Uses Redis for snapshots and event logs when REDIS_URL is set, else the Deno",
+    "KV file ./.oao/oao.kv (OAO_STORE=memory: this process's memory); one log line says",
+    "which. SIGINT/SIGTERM: stop taking requests, give",
     "running executions the grace period, cancel the rest, flush traces, exit 0.",
   ].join("\n"),
   flags: [...SERVER_FLAGS, ...ADMISSION_FLAGS, ...RUNTIME_FLAGS],

@@ -1,6 +1,6 @@
 /**
  * `oao status <id>`: an execution's status, step, totals and report, from
- * its event log (Redis when `REDIS_URL` is set); for a workflow id, the
+ * its event log (see `OAO_STORE`); for a workflow id, the
  * workflow's status (as `oao workflow status` shows it).
  *
  * @module
@@ -17,8 +17,9 @@ export const statusCommand: Command = {
   name: "status",
   summary: "Show an execution's status, step, totals and report",
   description: [
-    "Reads the execution's event log. Without REDIS_URL the stores are this command's",
-    "own (empty): ask the process that runs the execution (GET /executions/:id) instead.",
+    "Reads the execution's event log (the Deno KV file, or Redis with REDIS_URL). With",
+    "OAO_STORE=memory the stores are this command's own (empty): ask the process that runs",
+    "the execution (GET /executions/:id) instead.",
     'Given a workflow id, shows the workflow (as "oao workflow status" does).',
     "Exit code 0 when found, 1 when there is no such execution.",
   ].join("\n"),
@@ -67,6 +68,12 @@ export const statusCommand: Command = {
         );
       } else if (waiting?.kind === "timer") {
         ctx.out(`  waits   until ${new Date(waiting.until).toISOString()} (a durable sleep)`);
+      } else if (waiting?.kind === "approval") {
+        ctx.out(
+          `  waits   for approval of call ${waiting.callId.slice(0, 12)} of tool "${waiting.tool}"${
+            waiting.deadline === null ? "" : ` until ${new Date(waiting.deadline).toISOString()}`
+          } (decide with: oao approve|deny ${status.executionId} ${waiting.callId.slice(0, 12)})`,
+        );
       }
       if (status.decision) {
         ctx.out(

@@ -29,9 +29,9 @@ import { WorkerNode, type WorkerNodeEvent } from "../../distributed/worker_node.
  */
 export const workerCommand: Command = {
   name: "worker",
-  summary: "Run a worker node: take executions from the Redis job queue and run them",
+  summary: "Run a worker node: take executions from the shared job queue and run them",
   description: [
-    "Takes jobs from the queue OAO_QUEUE in REDIS_URL (shared with the API nodes) and runs",
+    "Takes jobs from the queue OAO_QUEUE (in REDIS_URL, or the Deno KV file) and runs",
     "each as an execution of one of its agents. A job whose worker dies or freezes is taken",
     "over by another worker once its lease expires and resumed from its event log.",
     "SIGTERM/SIGINT: stop taking jobs, finish running ones within --grace-ms, hand the rest",
@@ -134,8 +134,8 @@ export const workerCommand: Command = {
       );
     }
     const runtime = await createRuntime(ctx, {
-      requireRedis: true,
-      requireRedisReason: `"worker" takes its jobs from the Redis queue shared with the API nodes`,
+      requireSharedStore: true,
+      sharedStoreReason: `"worker" takes its jobs from the queue shared with the API nodes`,
       redisTimeoutMs: PATIENT_REDIS_TIMEOUT_MS, // running executions ride out a Redis restart
     });
     const log = getOaoLogger("worker");
