@@ -38,6 +38,10 @@ const TEST = [
   "--unstable-worker-options",
   "--unstable-kv",
   "--allow-all",
+  // Test files run two at a time (DENO_JOBS, default: the machine's cores):
+  // each file in a runtime of its own, most of their time spent in the
+  // processes, servers and workers they start.
+  "--parallel",
 ];
 
 /**

@@ -23,7 +23,7 @@ Deno.test("CORS is off by default: a cross-site preflight is refused; OPTIONS li
   assert.equal(r.headers.get("access-control-allow-origin"), null);
   const own = await raw(`${api.url}/executions`, { method: "OPTIONS" });
   assert.equal(own.r.status, 204);
-  assert.equal(own.r.headers.get("allow"), "POST, OPTIONS");
+  assert.equal(own.r.headers.get("allow"), "POST, GET, HEAD, OPTIONS");
   const unknown = await raw(`${api.url}/nowhere`, { method: "OPTIONS" });
   assert.equal(unknown.r.status, 404);
 });

@@ -62,6 +62,39 @@ export async function oao(
   };
 }
 
+/**
+ * Starts `oao <args>` and waits until its stdout (printed live) matches
+ * `until`; its output is then read on to the end in the background (closing
+ * the pipe would end the process). Kill it, then await its `status`.
+ *
+ * @throws {Error} When it ends first, with what it printed.
+ */
+export async function oaoUntil(
+  args: string[],
+  until: RegExp,
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...TASK_FLAGS, MAIN, ...args],
+    env: cleanEnv(options.env ?? {}),
+    clearEnv: true,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!until.test(seen)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`oao ${args[0]} ended before printing ${until}:\n${seen}`);
+    seen += value;
+  }
+  void (async () => {
+    while (!(await reader.read()).done);
+  })().catch(() => {});
+  return child;
+}
+
 /** A server command (`start`, `serve`) running in the background. */
 export interface ServerProcess extends AsyncDisposable {
   url: string;

@@ -2,7 +2,7 @@
 // by one command is seen by the next; one whose process is killed with
 // SIGKILL is resumed from the same file by another process.
 import assert from "node:assert/strict";
-import { cleanEnv, MAIN, oao, oaoServer, TASK_FLAGS } from "./_cli.ts";
+import { cleanEnv, MAIN, oao, oaoServer, oaoUntil, TASK_FLAGS } from "./_cli.ts";
 import { slowAgentConfig } from "./_redis_env.ts";
 
 Deno.test("with OAO_STORE=kv, `status` and `events` of another process see what `run` recorded", async () => {
@@ -33,23 +33,14 @@ Deno.test("with OAO_STORE=kv, an execution whose process was killed with SIGKILL
   const dir = await Deno.makeTempDir();
   try {
     const config = await slowAgentConfig(dir, 1_500);
-    const env = { OAO_STORE: "kv", NO_COLOR: "1" };
+    const env = { OAO_STORE: "kv" };
     const id = `exec-kv-${crypto.randomUUID().slice(0, 8)}`;
-    const victim = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...TASK_FLAGS, MAIN, "run", "slow", "{}", "--id", id, "--config", config],
-      cwd: dir,
-      env: { ...env, PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "" },
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
     // Killed once its tool call is running (the line is printed live).
-    const reader = victim.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    while (!/tool pause/.test(seen)) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`the run ended first:\n${seen}`);
-      seen += value;
-    }
+    const victim = await oaoUntil(
+      ["run", "slow", "{}", "--id", id, "--config", config],
+      /tool pause/,
+      { env, cwd: dir },
+    );
     victim.kill("SIGKILL");
     await victim.status;
     const resumed = await oao(["resume", id, "--config", config], { env, cwd: dir });

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { KvJobQueue } from "../../src/kv/kv_job_queue.ts";
 import { RedisJobQueue } from "../../src/redis/redis_job_queue.ts";
-import { cleanEnv, MAIN, oao, TASK_FLAGS } from "./_cli.ts";
+import { oao, oaoUntil } from "./_cli.ts";
 import { redisTestEnv, SHARED_REDIS_URL, slowAgentConfig } from "./_redis_env.ts";
 
 Deno.test("`migrate --from kv --to redis` copies a finished and a killed execution and a queued job; the killed one resumes on Redis", async () => {
@@ -22,24 +22,13 @@ Deno.test("`migrate --from kv --to redis` copies a finished and a killed executi
     const finished = JSON.parse(done.stdout).executionId as string;
 
     const killed = `exec-mig-${crypto.randomUUID().slice(0, 8)}`;
-    const victim = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...TASK_FLAGS, MAIN, "run", "slow", "{}", "--id", killed, "--config", config],
-      cwd: dir,
-      env: cleanEnv(kvEnv),
-      clearEnv: true,
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const reader = victim.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    while (!/tool pause/.test(seen)) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`the run ended first:\n${seen}`);
-      seen += value;
-    }
+    const victim = await oaoUntil(
+      ["run", "slow", "{}", "--id", killed, "--config", config],
+      /tool pause/,
+      { env: kvEnv, cwd: dir },
+    );
     victim.kill("SIGKILL");
     await victim.status;
-    await reader.cancel();
 
     // A job waiting in the file's queue (as `serve` leaves it).
     const queue = new KvJobQueue({
@@ -98,28 +87,16 @@ Deno.test("`migrate` refuses to copy while a process runs an execution of the so
   const dir = await Deno.makeTempDir();
   try {
     const config = await slowAgentConfig(dir, 20_000);
-    const running = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...TASK_FLAGS, MAIN, "run", "slow", "{}", "--config", config],
+    const running = await oaoUntil(["run", "slow", "{}", "--config", config], /step 3 EXECUTE/, {
+      env: { OAO_STORE: "kv", OAO_KEY_PREFIX: redis.prefix },
       cwd: dir,
-      env: cleanEnv({ OAO_STORE: "kv", OAO_KEY_PREFIX: redis.prefix }),
-      clearEnv: true,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const errors = new Response(running.stderr).text();
+    });
     try {
-      // Its output is read to the end (closing the pipe would end the process).
-      const reader = running.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let seen = "";
-      while (!/step 3 EXECUTE/.test(seen)) seen += (await reader.read()).value ?? "";
-      void (async () => {
-        while (!(await reader.read()).done);
-      })();
       const busy = await oao(
         ["migrate", "--from", `kv:${dir}/.oao/oao.kv`, "--to", SHARED_REDIS_URL],
         { env: { OAO_KEY_PREFIX: redis.prefix }, cwd: dir },
       );
-      assert.equal(busy.code, 1, busy.stdout + busy.stderr + await errors);
+      assert.equal(busy.code, 1, busy.stdout + busy.stderr);
       assert.match(busy.stderr, /is being run by process \d+ on .*nothing was copied/);
     } finally {
       try {
