@@ -7,7 +7,7 @@
 //   latency-active | latency-passivated   n executions one after the other, each
 //                      waiting for a signal (its worker kept, or given back at
 //                      once): { latencyMs } from `orchestrator.signal` to the
-//                      agent's SIGNAL_CONSUMED (median), and { askMs }, the
+//                      end of the step that waited (STEP_COMPLETED, median), and { askMs }, the
 //                      median ask round trip to an active echo actor
 //   wait-pool | wait-execution            n executions waiting for a signal (pooled
 //                      and passivated, or one worker each and kept), then all
@@ -84,7 +84,8 @@ async function latency(passivated: boolean): Promise<Record<string, number>> {
     const waiting = await next(store, executionId, 0, (e) => e.type === wait);
     const started = performance.now();
     const seq = await orchestrator.signal(executionId, "go", { i });
-    await next(store, executionId, Math.max(seq, waiting.seq), (e) => e.type === "SIGNAL_CONSUMED");
+    // The step's end: the agent's own code ran on with the payload.
+    await next(store, executionId, Math.max(seq, waiting.seq), (e) => e.type === "STEP_COMPLETED");
     if (i >= 10) samples.push(performance.now() - started); // 10 warm-up rounds
     await done;
   }

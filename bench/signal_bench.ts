@@ -3,8 +3,9 @@
  * and what an execution waiting for a signal costs. Each measurement runs in
  * a process of its own (bench/_signal_probe.ts).
  *
- * - `signal.latency_p50`: from `orchestrator.signal` to the agent's
- *   SIGNAL_CONSUMED, for an execution that kept its worker, against an `ask`
+ * - `signal.latency_p50`: from `orchestrator.signal` to the end of the step
+ *   that waited (STEP_COMPLETED: the agent's code ran on with the payload),
+ *   for an execution that kept its worker, against an `ask`
  *   round trip to an active actor in the same process (goal: ratio ≤ 5).
  * - `signal.latency_p50_passivated`: the same for an execution that gave its
  *   worker back while it waited (activated again by the signal).

@@ -8,7 +8,6 @@
 // no worker. A run of the step again (an activation, a retry, a resume in
 // another process) finds the request and the decision in the log: the call
 // is decided once, whatever process runs it.
-import type { TimerId } from "../clock.ts";
 import type { StoredEvent } from "../events/event_store.ts";
 import { ApprovalDeniedError, ApprovalTimeoutError } from "./approvals.ts";
 import { approvalDecisionKey, approvalRequestKey, firstDecision } from "./_approvals.ts";
@@ -62,25 +61,32 @@ export async function awaitApproval(
   });
   try {
     while (true) {
-      const events = await store.readAfter(run.executionId, request.seq);
-      const decided = firstDecision(events, key);
-      if (decided) {
-        outcome = decided.type === "APPROVAL_TIMED_OUT"
-          ? "timed_out"
-          : (decided.data as { decision: string }).decision === "approve"
-          ? "approved"
-          : "denied";
-        return answer(decided, tool, data.timeoutMs ?? 0);
+      // Registered first: a decision appended after it wakes this wait; one before, the read finds.
+      const watch = await run.host.wakes.watch(run.executionId, clock, run.signal);
+      try {
+        const events = await store.readAfter(run.executionId, request.seq);
+        const decided = firstDecision(events, key);
+        if (decided) {
+          outcome = decided.type === "APPROVAL_TIMED_OUT"
+            ? "timed_out"
+            : (decided.data as { decision: string }).decision === "approve"
+            ? "approved"
+            : "denied";
+          return answer(decided, tool, data.timeoutMs ?? 0);
+        }
+        if (deadline !== null && clock.now() >= deadline) {
+          // Recorded like a decision: when a person's decision landed first, it counts.
+          await run.record("APPROVAL_TIMED_OUT", { tool, callId: key, timeoutMs: data.timeoutMs }, {
+            step,
+            key: approvalDecisionKey(key),
+          });
+          continue;
+        }
+        await watch.wait(deadline);
+        run.throwIfFatal();
+      } finally {
+        watch.stop();
       }
-      if (deadline !== null && clock.now() >= deadline) {
-        // Recorded like a decision: when a person's decision landed first, it counts.
-        await run.record("APPROVAL_TIMED_OUT", { tool, callId: key, timeoutMs: data.timeoutMs }, {
-          step,
-          key: approvalDecisionKey(key),
-        });
-        continue;
-      }
-      await nextEvent(run, deadline, events.at(-1)?.seq ?? request.seq);
     }
   } finally {
     end();
@@ -104,33 +110,4 @@ function answer(event: StoredEvent, tool: string, timeoutMs: number): { by: stri
   const d = event.data as { decision: string; by: string; reason?: string };
   if (d.decision !== "approve") throw new ApprovalDeniedError(tool, d.by, d.reason);
   return { by: d.by, seq: event.seq };
-}
-
-// Resolves when an event is appended after `afterSeq`, the deadline passes
-// or the run stops (then throws its fatal error).
-async function nextEvent(run: GateRun, deadline: number | null, afterSeq: number): Promise<void> {
-  const { clock } = run.host;
-  const stop = new AbortController();
-  const onAbort = () => stop.abort();
-  run.signal.addEventListener("abort", onAbort, { once: true });
-  let timer: TimerId | undefined;
-  if (deadline !== null) {
-    timer = clock.setTimeout(() => stop.abort(), Math.max(0, deadline - clock.now()));
-  }
-  try {
-    for await (
-      const event of run.host.eventStore.subscribe(run.executionId, {
-        afterSeq,
-        signal: stop.signal,
-      })
-    ) {
-      if (event.type === "APPROVAL_DECIDED") return;
-    }
-  } catch (error) {
-    if (!stop.signal.aborted) throw error; // the deadline or the run's end, else a store failure
-  } finally {
-    if (timer !== undefined) clock.clearTimeout(timer);
-    run.signal.removeEventListener("abort", onAbort);
-  }
-  run.throwIfFatal();
 }

@@ -9,6 +9,7 @@
 // landed first (two people at once, or the timeout), it is refused with
 // ApprovalAlreadyDecidedError and stays in the log as a refused attempt.
 import { indexEntry } from "./_index_entries.ts";
+import { wake } from "./_wake_bus.ts";
 import { ExecutionFinishedError } from "../errors.ts";
 import type { EventStore, StoredEvent } from "../events/event_store.ts";
 import {
@@ -236,6 +237,7 @@ export async function decideApproval(
     ...(input.retentionSeconds === undefined ? {} : { expire: input.retentionSeconds }),
     ...(index ? { index } : {}),
   });
+  await wake(store, executionId, Date.now());
   // Read back: the first decision in the log counts.
   const first = firstDecision(await store.readAfter(executionId, request.seq), full);
   if (first && first.seq !== appended.seq) {

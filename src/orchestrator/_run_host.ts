@@ -1,6 +1,7 @@
 // What an execution run needs from its orchestrator, and the agent it runs,
 // resolved: shared by the run (_execution.ts), its tool gate (_tool_gate.ts)
 // and its model gate (_model_gate.ts). Internal.
+import type { WakeBus } from "./_wake_bus.ts";
 import type { Logger } from "@logtape/logtape";
 import type { PermissionsSpec } from "../actor/permissions.ts";
 import type { Clock } from "../clock.ts";
@@ -42,6 +43,8 @@ export interface RunHost {
   readonly passivateAfterMs: number;
   /** The orchestrator's model providers, prices and rate limits. */
   readonly models: ModelHost;
+  /** Wakes the durable waits (signals, approvals) of this process's executions. */
+  readonly wakes: WakeBus;
   tool(name: string): ToolDefinition<unknown, unknown> | undefined;
   toolNames(): string[];
 }

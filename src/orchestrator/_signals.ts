@@ -9,6 +9,7 @@ import type { EventStore } from "../events/event_store.ts";
 import { jsonBytes } from "../limits.ts";
 import { isFinal } from "./execution_report.ts";
 import { projectExecution } from "./execution_view.ts";
+import { wake } from "./_wake_bus.ts";
 
 /** Largest signal payload, in bytes of JSON. */
 export const MAX_SIGNAL_BYTES = 64 * 1024;
@@ -50,5 +51,6 @@ export async function sendSignal(
     { type: "SIGNAL_RECEIVED", data: { name, payload } },
     signal.retentionSeconds === undefined ? {} : { expire: signal.retentionSeconds },
   );
+  await wake(store, executionId, Date.now());
   return event.seq;
 }

@@ -15,7 +15,7 @@
 //
 // While it waits, the step waits on the host (`HostWaits`): the execution
 // is passivated and holds no worker.
-import { sleepOn, type TimerId } from "../clock.ts";
+import { sleepOn } from "../clock.ts";
 import { OaoError } from "../errors.ts";
 import type { StoredEvent } from "../events/event_store.ts";
 import { canonicalJson, sha256Hex } from "./canonical_json.ts";
@@ -106,18 +106,23 @@ export class WaitGate {
     const end = run.waits.begin(`signal "${name}"`);
     try {
       while (true) {
-        // Signals appended after `seen` reach the subscription; the others, #take.
-        const seen = (await store.latest(run.executionId))?.seq ?? 0;
-        const taken = await this.#take(name, key, step);
-        if (taken) return this.#answer(taken, name);
-        if (deadline !== null && run.host.clock.now() >= deadline) {
-          const event = await run.record("SIGNAL_TIMED_OUT", { name, timeoutMs }, {
-            step,
-            key: `consumed:${key}`,
-          });
-          return this.#answer(event as unknown as StoredEvent, name);
+        // Registered first: a signal sent after it wakes this wait; one sent before, #take finds.
+        const watch = await run.host.wakes.watch(run.executionId, run.host.clock, run.signal);
+        try {
+          const taken = await this.#take(name, key, step);
+          if (taken) return this.#answer(taken, name);
+          if (deadline !== null && run.host.clock.now() >= deadline) {
+            const event = await run.record("SIGNAL_TIMED_OUT", { name, timeoutMs }, {
+              step,
+              key: `consumed:${key}`,
+            });
+            return this.#answer(event as unknown as StoredEvent, name);
+          }
+          await watch.wait(deadline);
+          run.throwIfFatal();
+        } finally {
+          watch.stop();
         }
-        await this.#nextSignal(name, deadline, seen);
       }
     } finally {
       end();
@@ -153,39 +158,6 @@ export class WaitGate {
     });
     this.#taking = take.catch(() => {});
     return take;
-  }
-
-  // Resolves when a signal of the name is appended, the deadline passes or the run stops.
-  async #nextSignal(name: string, deadline: number | null, afterSeq: number): Promise<void> {
-    const run = this.#run;
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    run.signal.addEventListener("abort", onAbort, { once: true });
-    let timer: TimerId | undefined;
-    if (deadline !== null) {
-      timer = run.host.clock.setTimeout(
-        () => stop.abort(),
-        Math.max(0, deadline - run.host.clock.now()),
-      );
-    }
-    try {
-      for await (
-        const event of run.host.eventStore.subscribe(run.executionId, {
-          afterSeq,
-          signal: stop.signal,
-        })
-      ) {
-        if (event.type === "SIGNAL_RECEIVED" && (event.data as { name?: unknown }).name === name) {
-          return;
-        }
-      }
-    } catch (error) {
-      if (!stop.signal.aborted) throw error; // the deadline or the run's end, else a store failure
-    } finally {
-      if (timer !== undefined) run.host.clock.clearTimeout(timer);
-      run.signal.removeEventListener("abort", onAbort);
-    }
-    run.throwIfFatal();
   }
 
   async #waitUntil(due: number, what: string): Promise<void> {

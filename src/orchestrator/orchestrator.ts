@@ -31,6 +31,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { WakeBus } from "./_wake_bus.ts";
 import { ActorSystem, resolveModule } from "../actor/actor_system.ts";
 import {
   canStartSandbox,
@@ -307,6 +308,7 @@ export class Orchestrator {
   readonly #retention: number | undefined;
   readonly #limits: Limits;
   readonly #passivateAfterMs: number;
+  readonly #wakes: WakeBus;
   readonly #models: ModelHost;
   readonly #agents = new Map<string, AgentRegistration>();
   // Versions the agent modules declare (`defineAgent({ version })`), by module
@@ -352,6 +354,7 @@ export class Orchestrator {
       );
     }
     this.#passivateAfterMs = passivateAfterMs;
+    this.#wakes = new WakeBus(this.eventStore, this.#log);
     this.#models = new ModelHost(options.models, this.#clock);
     const claimTtlMs = options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS;
     if (!Number.isInteger(claimTtlMs) || claimTtlMs < 3 || claimTtlMs > 2 ** 31 - 1) {
@@ -1039,6 +1042,7 @@ export class Orchestrator {
     }
     await this.system.shutdown("orchestrator closed");
     this.#ownership.close();
+    this.#wakes.close();
   }
 
   /**
@@ -1183,6 +1187,7 @@ export class Orchestrator {
       limits: this.#limits,
       passivateAfterMs: this.#passivateAfterMs,
       models: this.#models,
+      wakes: this.#wakes,
       tool: (name) => this.#tools.get(name),
       toolNames: () => [...this.#tools.keys()],
     };

@@ -12,6 +12,8 @@ import {
   ValueTooLargeError,
 } from "../../src/errors.ts";
 import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
+import { InMemoryEventStore } from "../../src/events/in_memory_event_store.ts";
+import { sendSignal } from "../../src/orchestrator/_signals.ts";
 import { testRedisUrl } from "../_support/test_redis.ts";
 import { lastJsonLine, orchestratorChild } from "../_support/orchestrator_child.ts";
 
@@ -217,5 +219,50 @@ Deno.test("SIGKILL during a durable sleep: the resume wakes at the recorded due 
     if (keys.length) await redis.del(...keys);
     redis.disconnect();
     await store.close();
+  }
+});
+
+Deno.test("waiting executions hold no store subscription each: 60 waits follow the shared wake log, and a signal from another store instance (another process) still wakes its own", async () => {
+  // The subscriptions open at once, counted on the store the orchestrator uses.
+  const store = new InMemoryEventStore();
+  let open = 0;
+  let most = 0;
+  const subscribe = store.subscribe.bind(store);
+  store.subscribe = (id, options) => {
+    const inner = subscribe(id, options);
+    return (async function* () {
+      most = Math.max(most, ++open);
+      try {
+        yield* inner;
+      } finally {
+        open--;
+      }
+    })();
+  };
+  const orchestrator = new Orchestrator({
+    eventStore: store,
+    agents: [{ name: "waiter", module: AGENT }],
+    passivateAfterMs: 0,
+  });
+  try {
+    const started = await Promise.all(
+      Array.from({ length: 60 }, () => orchestrator.start("waiter", { signal: { name: "go" } })),
+    );
+    for (const { executionId } of started) {
+      await until(orchestrator, executionId, has("WAITING_FOR_SIGNAL"));
+    }
+    assert.ok(most <= 2, `${most} subscriptions were open at once for 60 waits`);
+    // Sent as another process would: straight to the store, not through this orchestrator.
+    await Promise.all(started.map(({ executionId }, i) =>
+      sendSignal(store, executionId, {
+        name: "go",
+        payload: { i },
+      })
+    ));
+    const reports = await Promise.all(started.map((s) => s.done));
+    assert.deepEqual(reports.map((r) => r.status), reports.map(() => "SUCCESS"));
+    assert.ok(most <= 2, `${most} subscriptions were open at once`);
+  } finally {
+    await orchestrator.close();
   }
 });
