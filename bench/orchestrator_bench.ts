@@ -1,9 +1,11 @@
 /**
  * Orchestrator benchmark: executions per second of 100 concurrent executions
  * of a three-step agent making one tool call each (actors/bench_agent.ts), on
- * Redis stores, against the same with in-memory stores in the same run.
+ * Redis stores (`execution.throughput`) and on a Deno KV file
+ * (`execution.throughput_kv`), each against the same with in-memory stores
+ * in the same run.
  *
- * Run: `deno run --unstable-worker-options -A bench/orchestrator_bench.ts`
+ * Run: `deno run --unstable-worker-options --unstable-kv -A bench/orchestrator_bench.ts`
  * (Redis at REDIS_URL, default redis://127.0.0.1:6379). Prints one JSON line
  * per figure as its last lines.
  *
@@ -18,6 +20,8 @@ import type { EventStore } from "../src/events/event_store.ts";
 import type { PersistenceAdapter } from "../src/persistence/persistence_adapter.ts";
 import { RedisEventStore } from "../src/redis/redis_event_store.ts";
 import { RedisPersistenceAdapter } from "../src/redis/redis_persistence_adapter.ts";
+import { KvEventStore } from "../src/kv/kv_event_store.ts";
+import { KvPersistenceAdapter } from "../src/kv/kv_persistence_adapter.ts";
 
 const CONCURRENT = 100;
 const ROUNDS = 3;
@@ -53,17 +57,22 @@ async function round(eventStore: EventStore, persistence: PersistenceAdapter): P
 const prefix = `oao-bench-${crypto.randomUUID().slice(0, 8)}:`;
 const redisEvents = new RedisEventStore({ redisUrl, keyPrefix: prefix });
 const redisSnapshots = new RedisPersistenceAdapter({ redisUrl, keyPrefix: prefix });
+const kvDir = await Deno.makeTempDir({ prefix: "oao-bench-kv-" });
+const kvEvents = new KvEventStore({ path: `${kvDir}/oao.kv` });
+const kvSnapshots = new KvPersistenceAdapter({ path: `${kvDir}/oao.kv` });
 const memory: number[] = [];
 const redis: number[] = [];
+const kv: number[] = [];
 try {
   await round(new InMemoryEventStore(), new InMemoryPersistenceAdapter()); // warm-up
   for (let i = 0; i < ROUNDS; i++) {
     memory.push(await round(new InMemoryEventStore(), new InMemoryPersistenceAdapter()));
     redis.push(await round(redisEvents, redisSnapshots));
+    kv.push(await round(kvEvents, kvSnapshots));
     console.error(
       `round ${i + 1}: in-memory ${memory.at(-1)!.toFixed(1)}/s, Redis ${
         redis.at(-1)!.toFixed(1)
-      }/s`,
+      }/s, Deno KV ${kv.at(-1)!.toFixed(1)}/s`,
     );
   }
 } finally {
@@ -78,7 +87,13 @@ try {
   client.disconnect();
   await redisEvents.close();
   await redisSnapshots.close();
+  await kvEvents.close();
+  await kvSnapshots.close();
+  await Deno.remove(kvDir, { recursive: true });
 }
 const value = median(redis);
 const baseline = median(memory);
 console.log(JSON.stringify(figure("execution.throughput", value, "executions/s", baseline)));
+console.log(
+  JSON.stringify(figure("execution.throughput_kv", median(kv), "executions/s", baseline)),
+);

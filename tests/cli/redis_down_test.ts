@@ -41,8 +41,16 @@ for (const command of ["serve", "start"]) {
     await using server = await oaoServer([command, "--port", "0"], {
       env: { REDIS_URL: redis.url(), OAO_LOG_LEVEL: "ERROR" },
     });
-    const [metrics] = await timed(`${server.url}/metrics`);
-    assert.equal(metrics.status, 200, "a first scrape while Redis answers");
+    // Scrapes while Redis answers, until the queue counts were read once (a
+    // scrape answers with the counts of the last read and starts the next).
+    const deadline = Date.now() + 10_000;
+    for (let body = ""; !/oao_queue_depth\{state="waiting"\} 0/.test(body);) {
+      assert.ok(Date.now() < deadline, `no queue counts in /metrics while Redis answers:\n${body}`);
+      const [metrics, , text] = await timed(`${server.url}/metrics`);
+      assert.equal(metrics.status, 200, "a scrape while Redis answers");
+      body = text;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await redis.kill();
 
     await assertStoreUnavailable(`${server.url}/executions/exec-00000000-0000`);
