@@ -41,19 +41,28 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `oao <args>` to the end. */
-export async function oao(
+/** `oao <args>` with the task's flags and a clean environment; stdout piped. */
+function oaoCommand(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
-): Promise<CliResult> {
-  const output = await new Deno.Command(Deno.execPath(), {
+  options: { env?: Record<string, string>; cwd?: string },
+  stderr: "piped" | "null",
+): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
     args: ["run", ...TASK_FLAGS, MAIN, ...args],
     env: cleanEnv(options.env ?? {}),
     clearEnv: true,
     ...(options.cwd ? { cwd: options.cwd } : {}),
     stdout: "piped",
-    stderr: "piped",
-  }).output();
+    stderr,
+  });
+}
+
+/** Runs `oao <args>` to the end. */
+export async function oao(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliResult> {
+  const output = await oaoCommand(args, options, "piped").output();
   const decoder = new TextDecoder();
   return {
     code: output.code,
@@ -74,14 +83,7 @@ export async function oaoUntil(
   until: RegExp,
   options: { env?: Record<string, string>; cwd?: string } = {},
 ): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...TASK_FLAGS, MAIN, ...args],
-    env: cleanEnv(options.env ?? {}),
-    clearEnv: true,
-    ...(options.cwd ? { cwd: options.cwd } : {}),
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
+  const child = oaoCommand(args, options, "null").spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
   while (!until.test(seen)) {
@@ -108,14 +110,7 @@ export async function oaoServer(
   args: string[],
   options: { env?: Record<string, string>; cwd?: string } = {},
 ): Promise<ServerProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...TASK_FLAGS, MAIN, ...args],
-    env: cleanEnv(options.env ?? {}),
-    clearEnv: true,
-    ...(options.cwd ? { cwd: options.cwd } : {}),
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = oaoCommand(args, options, "piped").spawn();
   let stdout = "";
   let stderr = "";
   const collect = async (stream: ReadableStream<Uint8Array>, into: (s: string) => void) => {
