@@ -24,7 +24,7 @@ import { KvEventStore } from "../src/kv/kv_event_store.ts";
 import { KvPersistenceAdapter } from "../src/kv/kv_persistence_adapter.ts";
 
 const CONCURRENT = 100;
-const ROUNDS = 3;
+const ROUNDS = 5;
 const redisUrl = Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379";
 
 async function round(eventStore: EventStore, persistence: PersistenceAdapter): Promise<number> {
@@ -64,7 +64,11 @@ const memory: number[] = [];
 const redis: number[] = [];
 const kv: number[] = [];
 try {
-  await round(new InMemoryEventStore(), new InMemoryPersistenceAdapter()); // warm-up
+  // One warm-up round per store: the first round of each pays for compiling its code paths
+  // and opening its connections or file.
+  await round(new InMemoryEventStore(), new InMemoryPersistenceAdapter());
+  await round(redisEvents, redisSnapshots);
+  await round(kvEvents, kvSnapshots);
   for (let i = 0; i < ROUNDS; i++) {
     memory.push(await round(new InMemoryEventStore(), new InMemoryPersistenceAdapter()));
     redis.push(await round(redisEvents, redisSnapshots));

@@ -88,18 +88,8 @@ import { _listExecutions } from "./_executions_index.ts";
 import { _queryStatusIndex } from "./_status_index.ts";
 import type { ExecutionPage, ExecutionQuery } from "../events/execution_index.ts";
 import { _checkIndexEntry, _checkQuery } from "../events/_index_codec.ts";
-import {
-  _alive,
-  _checkRecord,
-  _claimed,
-  _current,
-  type _FenceContext,
-  type _FenceRecord,
-  _nextGen,
-  _raised,
-  _released,
-  _renewed,
-} from "./_fence_record.ts";
+import { _alive, _claimed, _raised, _released, _renewed } from "./_fence_record.ts";
+import { _FenceChanges } from "./_fence_changes.ts";
 import { _KvClient } from "./_kv_client.ts";
 import { _checkIdSize, MAX_VALUE_BYTES } from "./_limits.ts";
 import { _refreshLog } from "./_log_refresh.ts";
@@ -142,6 +132,7 @@ export class KvEventStore implements EventStore {
   #client: _KvClient;
   #keys: _LogKeys;
   #committer: _AppendCommitter;
+  #fenceChanges: _FenceChanges;
   #retentionSeconds: number;
   #ttlMs: number;
   #pollIntervalMs: number;
@@ -177,6 +168,13 @@ export class KvEventStore implements EventStore {
           for (const id of ids) bus.notify(this.#topic(id));
         }, () => {});
       },
+    });
+    this.#fenceChanges = new _FenceChanges({
+      client,
+      keys,
+      committer: this.#committer,
+      ttlMs: this.#ttlMs,
+      where: () => this.#where,
     });
   }
 
@@ -412,7 +410,8 @@ export class KvEventStore implements EventStore {
   async fence(executionId: string, token: number): Promise<void> {
     _checkExecutionId(executionId);
     _checkToken(token, "token");
-    await this.#changeFence(executionId, {
+    await this.#fenceChanges.change({
+      executionId,
       operation: `fence("${executionId}")`,
       change: (ctx) => ({ record: _raised(ctx, token), result: undefined }),
     });
@@ -431,7 +430,8 @@ export class KvEventStore implements EventStore {
   async claim(executionId: string, request: ClaimRequest): Promise<ClaimResult> {
     _checkExecutionId(executionId);
     _checkClaim(request);
-    return await this.#changeFence(executionId, {
+    return await this.#fenceChanges.change({
+      executionId,
       operation: `claim("${executionId}")`,
       change: (ctx) => _claimed(ctx, request),
     });
@@ -451,7 +451,8 @@ export class KvEventStore implements EventStore {
     _checkExecutionId(executionId);
     _checkToken(token, "token");
     _checkClaim({ owner: "", ttlMs });
-    return await this.#changeFence(executionId, {
+    return await this.#fenceChanges.change({
+      executionId,
       operation: `renewClaim("${executionId}")`,
       change: (ctx) => {
         const record = _renewed(ctx, { token, ttlMs });
@@ -472,7 +473,8 @@ export class KvEventStore implements EventStore {
   async releaseClaim(executionId: string, token: number): Promise<void> {
     _checkExecutionId(executionId);
     _checkToken(token, "token");
-    await this.#changeFence(executionId, {
+    await this.#fenceChanges.change({
+      executionId,
       operation: `releaseClaim("${executionId}")`,
       change: (ctx) => ({ record: _released(ctx, token), result: undefined }),
     });
@@ -569,60 +571,5 @@ export class KvEventStore implements EventStore {
     append.ready = written;
     // Queued now, so that it keeps its place among the appends of its execution.
     this.#committer.add(append);
-  }
-
-  /**
-   * Reads the log's head and fence record, applies `change` and writes the
-   * record it returns (with a versionstamp check, again on conflict).
-   */
-  async #changeFence<T>(
-    executionId: string,
-    how: {
-      operation: string;
-      change: (ctx: _FenceContext) => { record: _FenceRecord | undefined; result: T };
-    },
-  ): Promise<T> {
-    const { operation, change } = how;
-    const keys = this.#keys;
-    const committer = this.#committer;
-    const where = `${this.#where} fence of "${executionId}"`;
-    // Between two commits of appends, so that the log clock's bookkeeping stays exact.
-    return await committer.exclusive(async () => {
-      for (;;) {
-        const outcome = await this.#client.run(operation, async (kv) => {
-          const [last, entry] = await Promise.all([
-            _readLast(kv, { keys, executionId }),
-            kv.get<unknown>(keys.fence(executionId)),
-          ]);
-          const now = this.#client.clock.now();
-          const stored = _checkRecord(entry.value, where);
-          const head = last?.head;
-          const alive = _alive(head, now);
-          const ctx: _FenceContext = {
-            current: _current(stored, { head, now }),
-            gen: alive ? head.g : _nextGen(head, { record: stored, now }),
-            now,
-            x: now + this.#ttlMs,
-          };
-          const { record, result } = change(ctx);
-          if (!record) return { done: true as const, result };
-          record.k = Math.max(record.k, record.x, alive && record.g === head.g ? head.k : 0);
-          const atomic = kv.atomic().check(entry).set(keys.fence(executionId), record, {
-            expireIn: Math.max(1, Math.ceil(record.k - now)),
-          });
-          const stamp = committer.clock.stamp(atomic);
-          const commit = await atomic.commit();
-          committer.clock.settle(stamp, commit);
-          if (!commit.ok) return { done: false as const };
-          committer.fenceWritten(executionId, {
-            value: record,
-            versionstamp: commit.versionstamp,
-          });
-          return { done: true as const, result };
-        });
-        if (outcome.done) return outcome.result;
-        committer.forget(executionId);
-      }
-    });
   }
 }

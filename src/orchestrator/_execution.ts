@@ -124,6 +124,7 @@ export class ExecutionRun {
   #waitGate: WaitGate | undefined; // made on the first wait
   #onPassivate: (() => void) | undefined; // set while a step's activation is asked
   #replaying = false; // the step runs again after an activation: its calls are answered
+  #unsettled: Promise<void> | undefined; // events recorded ahead, not yet known durable
 
   constructor(host: RunHost, init: RunInit) {
     this.#host = host;
@@ -349,7 +350,7 @@ export class ExecutionRun {
         },
       });
       if (!resuming) {
-        const entered = await this.#record("STATE_ENTER", { state: phase }, { step });
+        const entered = this.#recordAhead("STATE_ENTER", { state: phase }, { step });
         this.#history.push({ step, state: phase, at: entered.time });
       }
       resuming = false;
@@ -370,6 +371,7 @@ export class ExecutionRun {
       }
       // The state lives as long as the events: a retention from its last save.
       const saveOptions: SaveOptions = { ttlSeconds: this.#retentionSeconds };
+      await this.#settled(); // the state saved is never ahead of the log
       if (this.#init.fencingToken !== undefined) saveOptions.fencingToken = this.#init.fencingToken;
       await persistence.save(
         `${this.executionId}/state`,
@@ -385,7 +387,7 @@ export class ExecutionRun {
       };
       if (result.done !== undefined) data.done = result.done;
       if (result.hasOutput) data.output = result.output;
-      await this.#record("STEP_COMPLETED", data, { step });
+      this.#recordAhead("STEP_COMPLETED", data, { step });
       this.#stepSpan.setStatus("ok");
       this.#stepSpan.end();
       phase = next;
@@ -819,11 +821,60 @@ export class ExecutionRun {
     if (sup) await this.#host.system.unsupervise(sup, mode).catch(() => {});
   }
 
+  /**
+   * Records an event and waits until it is durable, with every event
+   * recorded ahead of it ({@linkcode #recordAhead}): an awaited record is a
+   * barrier, so the effects that follow one (a tool call, a report) come after
+   * all the execution's earlier events are stored.
+   */
   async #record(
     type: string,
     data: Record<string, unknown>,
     extra: { step?: number; key?: string } = {},
   ): Promise<OaoEvent> {
+    const written = this.#publish(type, data, extra).written;
+    written.catch(() => {}); // awaited below, unless an earlier event failed
+    await this.#settled();
+    return await written;
+  }
+
+  /**
+   * Records an event without waiting for it: for the events nothing acts on
+   * before the next barrier (a state entered, a step completed), so that the
+   * step runs while the store commits. The stores keep an execution's
+   * appends in the order issued. The next {@linkcode #record} or
+   * {@linkcode #settled} waits for it and reports its failure.
+   */
+  #recordAhead(
+    type: string,
+    data: Record<string, unknown>,
+    extra: { step?: number; key?: string } = {},
+  ): OaoEvent {
+    const { event, written } = this.#publish(type, data, extra);
+    const before = this.#unsettled;
+    const all = (before ? Promise.all([before, written]) : written).then(() => {});
+    all.catch(() => {}); // reported by the next barrier
+    this.#unsettled = all;
+    return event;
+  }
+
+  /** Waits for the events recorded ahead; throws the first failure among them. */
+  async #settled(): Promise<void> {
+    const unsettled = this.#unsettled;
+    if (!unsettled) return;
+    try {
+      await unsettled;
+    } finally {
+      if (this.#unsettled === unsettled) this.#unsettled = undefined;
+    }
+  }
+
+  /** Validates and publishes an event: the event as sent, and its journaling. */
+  #publish(
+    type: string,
+    data: Record<string, unknown>,
+    extra: { step?: number; key?: string },
+  ): { event: OaoEvent; written: Promise<OaoEvent> } {
     // Events are the execution's source of truth (resume, replay, idempotent
     // tool answers): one that is too large is refused whole, never altered.
     const size = jsonBytes(data);
@@ -861,15 +912,14 @@ export class ExecutionRun {
     });
     if (index) options.index = index;
     // The bus's journal (src/events/journal.ts) appends it to the log, then its listeners see it.
-    try {
-      return await this.#host.bus.publish(event, options);
-    } catch (error) {
+    const written = this.#host.bus.publish(event, options).catch((error: unknown) => {
       if (error instanceof FencedError) {
         this.#fatal = error;
         this.#interrupt();
       }
       throw error;
-    }
+    });
+    return { event, written };
   }
 }
 

@@ -241,3 +241,45 @@ Deno.test("KvEventStore fails the appends of an execution whose log is damaged, 
     await temp.remove();
   }
 });
+
+Deno.test("KvEventStore commits the claims and releases of 100 executions together, a damaged record failing alone", async () => {
+  const temp = await tempKv();
+  const { kv, commits } = await countingKv(temp.path);
+  const store = new KvEventStore({ kv });
+  try {
+    await store.appendEvent("warm-up", { type: "A" });
+    await kv.set(["oao", "ef", "exec-bad"], "not a fence record");
+    const before = commits();
+    const ids = Array.from({ length: 100 }, (_, i) => `exec-${i}`);
+    const [bad, ...claims] = await Promise.allSettled([
+      store.claim("exec-bad", { owner: "a", ttlMs: 60_000 }),
+      ...ids.map((id) => store.claim(id, { owner: "a", ttlMs: 60_000 })),
+      // A second claim of one execution, queued with the first: refused, the first holds it.
+      store.claim("exec-7", { owner: "b", ttlMs: 60_000 }),
+    ]);
+    assert.ok(bad.status === "rejected" && bad.reason instanceof CorruptDataError);
+    assert.match(String(bad.reason.message), /exec-bad/);
+    const granted = claims.slice(0, 100).map((c) => c.status === "fulfilled" && c.value);
+    assert.ok(granted.every((c) => c && c.acquired && c.token === 1), JSON.stringify(granted));
+    assert.deepEqual(
+      claims[100]!.status === "fulfilled" && claims[100]!.value,
+      {
+        acquired: false,
+        holder: "a",
+        expiresInMs: (claims[100] as { value: { expiresInMs: number } }).value.expiresInMs,
+      },
+    );
+    await Promise.all(ids.map((id) => store.releaseClaim(id, 1)));
+    const used = commits() - before;
+    assert.ok(used <= 6, `${used} commits for 201 claim changes`);
+    // Released: another owner claims each with the next token, and its appends are fenced.
+    const again = await store.claim("exec-3", { owner: "b", ttlMs: 60_000 });
+    assert.deepEqual(again, { acquired: true, token: 2 });
+    await assert.rejects(store.appendEvent("exec-3", { type: "X" }, { fencingToken: 1 }));
+    assert.equal((await store.appendEvent("exec-3", { type: "X" }, { fencingToken: 2 })).seq, 1);
+  } finally {
+    await store.close();
+    kv.close();
+    await temp.remove();
+  }
+});
