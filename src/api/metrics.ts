@@ -84,6 +84,8 @@ export class OaoMetrics {
   );
   // Approvals the executions of this process wait for now, by execution and call.
   readonly #approvalsWaiting = new Set<string>();
+  /** Signal and timer waits in progress in this process, by kind. */
+  readonly #waitsPending = { signal: 0, timer: 0 };
   readonly #steps = this.#counter("oao_steps_total", "Steps entered, by lifecycle state", [
     "state",
   ]);
@@ -217,6 +219,16 @@ export class OaoMetrics {
       "Tool calls that executions running in this process wait to be approved by a person",
       () => this.#approvalsWaiting.size,
     );
+    const pending = this.#waitsPending;
+    new Gauge({
+      name: "oao_waits_pending",
+      help: "Executions running in this process that wait for a signal or a timer, by kind",
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        for (const [kind, count] of Object.entries(pending)) this.set({ kind }, count);
+      },
+    });
     _scrapeGauge(registers, "oao_pooled_workers", "Workers hosting pooled actors", pooledWorkers);
     processRegistry(); // the process metrics (event-loop delay sampled from now on)
   }
@@ -324,6 +336,16 @@ export class OaoMetrics {
       case "EXECUTION_ACTIVATED":
         this.#activations.inc();
         break;
+      case "SIGNAL_WAITING":
+      case "TIMER_WAITING":
+        this.#waitsPending[event.type === "SIGNAL_WAITING" ? "signal" : "timer"]++;
+        break;
+      case "SIGNAL_WAIT_ENDED":
+      case "TIMER_WAIT_ENDED": {
+        const kind = event.type === "SIGNAL_WAIT_ENDED" ? "signal" : "timer";
+        this.#waitsPending[kind] = Math.max(0, this.#waitsPending[kind] - 1);
+        break;
+      }
       case "APPROVAL_WAITING":
         this.#approvalsWaiting.add(`${event.executionId} ${String(d.callId)}`);
         break;

@@ -52,7 +52,7 @@ export async function awaitApproval(
   const deadline = typeof data.deadline === "number" ? data.deadline : null;
   const started = clock.now();
   let outcome = "interrupted";
-  const end = run.waits.begin(`approval of tool "${tool}"`);
+  const end = run.waits.begin(`approval of tool "${tool}"`, { durable: true });
   run.host.bus.emitLocal({
     type: "APPROVAL_WAITING",
     time: started,

@@ -125,6 +125,7 @@ export class ExecutionRun {
   #onPassivate: (() => void) | undefined; // set while a step's activation is asked
   #replaying = false; // the step runs again after an activation: its calls are answered
   #unsettled: Promise<void> | undefined; // events recorded ahead, not yet known durable
+  #ended = false; // the run is over: no timer is armed again
 
   constructor(host: RunHost, init: RunInit) {
     this.#host = host;
@@ -260,7 +261,7 @@ export class ExecutionRun {
       this.#stepSpan = undefined;
       await this.#record("EXECUTION_COMPLETED", {
         output,
-        durationMs: clock.now() - this.#startedAt,
+        durationMs: this.#elapsed(),
       });
       await this.#expireSnapshots();
       root.setStatus("ok");
@@ -290,6 +291,7 @@ export class ExecutionRun {
         });
       }
     } finally {
+      this.#ended = true;
       if (this.#deadline !== undefined) clock.clearTimeout(this.#deadline);
       this.#stepSpan?.end();
       root.end();
@@ -305,7 +307,7 @@ export class ExecutionRun {
       totalSteps: this.#totals.steps,
       tokens: this.#totals.tokens,
       toolCalls: this.#totals.toolCalls,
-      durationMs: clock.now() - this.#startedAt,
+      durationMs: this.#elapsed(),
       stateHistory: this.#history,
       output,
       executionHash: this.#init.hash,
@@ -568,7 +570,7 @@ export class ExecutionRun {
   }
 
   async #recordFailure(failure: unknown, error: ErrorInfo, retryable: boolean): Promise<void> {
-    const durationMs = this.#host.clock.now() - this.#startedAt;
+    const durationMs = this.#elapsed();
     if (failure instanceof ExecutionCancelledError) {
       this.#status = "CANCELLED";
       await this.#record("EXECUTION_CANCELLED", { error, durationMs }, { step: this.#step });
@@ -626,46 +628,70 @@ export class ExecutionRun {
   // execution is activated again and the step runs again from its start,
   // its calls answered from the ledger (the step must be deterministic
   // between calls, as for a resume after a crash).
-  // The step's time limit counts from its first activation, passivated or not.
+  // The step's time limit counts from its first activation, passivated or
+  // not, except while it waits for a person or for time (`HostWaits`).
   async #askStep(message: StepMessage): Promise<unknown> {
-    const deadline = this.#host.clock.now() + this.#stepTimeoutMs();
+    const budget = this.#budget(this.#stepTimeoutMs());
     for (let activation = 1;; activation++) {
-      const reply = await this.#askActivation(message, deadline, activation === 1);
+      const reply = await this.#askActivation(message, budget, activation === 1);
       if (reply !== PASSIVATED) return reply;
       const passivatedAt = this.#host.clock.now();
       await this.#passivate();
-      await this.#whenWaitsEnd(deadline);
+      await this.#whenWaitsEnd(budget);
       this.#throwIfFatal();
       // Its workers start while the activation is recorded.
       await Promise.all([this.#activate(passivatedAt), this.#ensureActors()]);
     }
   }
 
+  // What is left of a time limit started now, paused while waits for a
+  // person or for time are pending.
+  #budget(limitMs: number): () => number {
+    const clock = this.#host.clock;
+    const started = clock.now();
+    const pausedBefore = this.#waits.pausedMs();
+    return () => limitMs - (clock.now() - started - (this.#waits.pausedMs() - pausedBefore));
+  }
+
   // Resolves when nothing the step awaits is pending; rejects at the step's time limit.
-  async #whenWaitsEnd(deadline: number): Promise<void> {
+  async #whenWaitsEnd(budget: () => number): Promise<void> {
     const { clock } = this.#host;
-    const remaining = deadline - clock.now();
-    if (!Number.isFinite(remaining)) return await this.#waits.whenNone();
-    let timer: TimerId | undefined;
-    try {
-      await Promise.race([
-        this.#waits.whenNone(),
-        new Promise<never>((_, reject) => {
-          timer = clock.setTimeout(() => {
-            const { timeoutMs, stepTimeoutMs } = this.#init.policy.limits;
-            const limit = stepTimeoutMs <= timeoutMs ? "stepTimeoutMs" : "timeoutMs";
-            reject(new StepTimeoutError(limit, this.#stepTimeoutMs()));
-          }, Math.max(0, remaining));
-        }),
-      ]);
-    } finally {
-      if (timer !== undefined) clock.clearTimeout(timer);
+    const none = this.#waits.whenNone();
+    while (this.#waits.pending > 0) {
+      if (this.#waits.paused) {
+        await Promise.race([none, this.#waits.whenPauseEnds()]);
+        continue;
+      }
+      const remaining = budget();
+      if (!Number.isFinite(remaining)) return await none;
+      if (remaining <= 0) throw this.#stepTimeoutError();
+      let timer: TimerId | undefined;
+      try {
+        await Promise.race([
+          none,
+          new Promise<void>((resolve) => {
+            timer = clock.setTimeout(resolve, remaining);
+          }),
+        ]);
+      } finally {
+        if (timer !== undefined) clock.clearTimeout(timer);
+      }
     }
+  }
+
+  #stepTimeoutError(): StepTimeoutError {
+    const { timeoutMs, stepTimeoutMs } = this.#init.policy.limits;
+    const limit = stepTimeoutMs <= timeoutMs ? "stepTimeoutMs" : "timeoutMs";
+    return new StepTimeoutError(limit, this.#stepTimeoutMs());
   }
 
   // `first`: the step's first activation, which the actor's own watchdog
   // times; the host's timer is then only its backstop (see #onStepTimeout).
-  async #askActivation(message: StepMessage, deadline: number, first: boolean): Promise<unknown> {
+  async #askActivation(
+    message: StepMessage,
+    budget: () => number,
+    first: boolean,
+  ): Promise<unknown> {
     const { clock, system } = this.#host;
     const asked = system.ask<unknown>(this.#agentPath, message, {
       timeoutMs: Infinity,
@@ -678,17 +704,29 @@ export class ExecutionRun {
     const passivated = new Promise<typeof PASSIVATED>((resolve) => {
       this.#onPassivate = () => resolve(PASSIVATED);
     });
-    const remaining = deadline - clock.now();
-    const backstop = !Number.isFinite(remaining)
-      ? undefined
-      : first
-      ? clock.setTimeout(() => this.#onStepTimeout(true), remaining + STEP_TIMEOUT_GRACE_MS)
-      : clock.setTimeout(() => this.#onStepTimeout(false), Math.max(0, remaining));
+    // The backstop is armed again when the step's budget grew meanwhile (a pause).
+    let backstop: TimerId | undefined;
+    let settled = false;
+    const arm = () => {
+      backstop = undefined;
+      if (settled) return;
+      const remaining = budget();
+      if (!Number.isFinite(remaining)) return;
+      const grace = first ? STEP_TIMEOUT_GRACE_MS : 0;
+      backstop = clock.setTimeout(() => {
+        backstop = undefined;
+        if (this.#waits.paused) void this.#waits.whenPauseEnds().then(arm);
+        else if (budget() + grace > 0) arm();
+        else this.#onStepTimeout(first);
+      }, Math.max(0, remaining + grace));
+    };
+    arm();
     try {
       return await Promise.race([asked, timedOut, passivated]);
     } finally {
       this.#attemptTimeout = undefined;
       this.#onPassivate = undefined;
+      settled = true;
       if (backstop !== undefined) clock.clearTimeout(backstop);
     }
   }
@@ -726,9 +764,7 @@ export class ExecutionRun {
     const reject = this.#attemptTimeout;
     if (!reject) return;
     this.#attemptTimeout = undefined;
-    const { timeoutMs, stepTimeoutMs } = this.#init.policy.limits;
-    const limit = stepTimeoutMs <= timeoutMs ? "stepTimeoutMs" : "timeoutMs";
-    reject(new StepTimeoutError(limit, this.#stepTimeoutMs()));
+    reject(this.#stepTimeoutError());
     // Fresh workers for the next attempt: no redelivery of the step that timed out.
     const sup = this.#supervisor;
     if (!sup) return;
@@ -747,15 +783,26 @@ export class ExecutionRun {
     if (this.#fatal) throw this.#fatal;
   }
 
+  // Time the execution ran, without the waits for a person or for time.
   #elapsed(): number {
-    return this.#host.clock.now() - this.#startedAt;
+    return this.#host.clock.now() - this.#startedAt - this.#waits.pausedMs();
   }
 
+  // The execution's time limit (timeoutMs), paused by waits for a person or
+  // for time: a timer that runs out during a pause is armed again after it.
   #armDeadline(): void {
+    this.#deadline = undefined;
+    if (this.#fatal || this.#ended) return;
     const remaining = this.#init.policy.limits.timeoutMs - this.#elapsed();
     if (!Number.isFinite(remaining)) return;
     this.#deadline = this.#host.clock.setTimeout(() => {
-      if (this.#fatal) return;
+      this.#deadline = undefined;
+      if (this.#fatal || this.#ended) return;
+      if (this.#waits.paused) {
+        void this.#waits.whenPauseEnds().then(() => this.#armDeadline());
+        return;
+      }
+      if (this.#elapsed() < this.#init.policy.limits.timeoutMs) return this.#armDeadline();
       this.#fatal = new PolicyViolationError(
         "timeoutMs",
         Math.round(this.#elapsed()),

@@ -1,21 +1,32 @@
-// What a running step awaits from the host: tool calls today; model calls,
-// signals and timers plug in the same way (`begin` when the wait starts, the
-// returned function when it ends). When a step has waited on the host for
-// `afterMs` without a break, its execution may be passivated: its worker is
-// given back, and it is activated again once nothing is pending. Internal.
+// What a running step awaits from the host: tool and model calls, signals,
+// approvals and timers (`begin` when the wait starts, the returned function
+// when it ends). When a step has waited on the host for `afterMs` without a
+// break, its execution may be passivated: its worker is given back, and it is
+// activated again once nothing is pending. Internal.
+//
+// Waits for a person or for time (signals, approvals, timers: `durable`)
+// pause the execution's clocks: while one is pending, neither the step's
+// time limit (`stepTimeoutMs`) nor the execution's (`timeoutMs`) runs, so an
+// agent may wait for tomorrow's approval under a five-minute step limit.
+// `pausedMs` is the paused time so far; `whenPauseEnds` lets a timer that ran
+// out during a pause be armed again.
 import type { Clock, TimerId } from "../clock.ts";
 
 export class HostWaits {
   readonly #clock: Clock;
   readonly #afterMs: number;
   readonly #onLong: () => void;
-  readonly #pending = new Map<number, string>();
+  readonly #pending = new Map<number, { what: string; durable: boolean }>();
   #next = 1;
   #timer: TimerId | undefined;
   #whenNone: (() => void)[] = [];
+  #durable = 0;
+  #pausedSince: number | undefined;
+  #pausedMs = 0;
+  #whenPauseEnds: (() => void)[] = [];
 
   /**
-   * @param clock Time source of the idle timer.
+   * @param clock Time source of the idle timer and of the paused time.
    * @param afterMs How long a wait lasts before `onLong` is called (Infinity: never).
    * @param onLong Called once per stretch of waiting that lasts `afterMs`.
    */
@@ -32,18 +43,32 @@ export class HostWaits {
 
   /** What the step waits on, for the record: `tool "search"`, … */
   get waitingOn(): string[] {
-    return [...new Set(this.#pending.values())];
+    return [...new Set([...this.#pending.values()].map((wait) => wait.what))];
+  }
+
+  /** Whether a wait for a person or for time is pending (the clocks are paused). */
+  get paused(): boolean {
+    return this.#durable > 0;
+  }
+
+  /** Time spent paused so far, the current pause included. */
+  pausedMs(): number {
+    const current = this.#pausedSince === undefined ? 0 : this.#clock.now() - this.#pausedSince;
+    return this.#pausedMs + current;
   }
 
   /**
    * A wait starts.
    *
    * @param what What is awaited, for the record.
+   * @param options `durable`: a wait for a person or for time, which pauses the clocks.
    * @returns Ends the wait (idempotent).
    */
-  begin(what: string): () => void {
+  begin(what: string, options: { durable?: boolean } = {}): () => void {
     const id = this.#next++;
-    this.#pending.set(id, what);
+    const durable = options.durable === true;
+    this.#pending.set(id, { what, durable });
+    if (durable && this.#durable++ === 0) this.#pausedSince = this.#clock.now();
     if (this.#pending.size === 1 && Number.isFinite(this.#afterMs)) {
       this.#timer = this.#clock.setTimeout(() => {
         this.#timer = undefined;
@@ -51,7 +76,13 @@ export class HostWaits {
       }, this.#afterMs);
     }
     return () => {
-      if (!this.#pending.delete(id) || this.#pending.size > 0) return;
+      if (!this.#pending.delete(id)) return;
+      if (durable && --this.#durable === 0) {
+        this.#pausedMs += this.#clock.now() - this.#pausedSince!;
+        this.#pausedSince = undefined;
+        for (const resolve of this.#whenPauseEnds.splice(0)) resolve();
+      }
+      if (this.#pending.size > 0) return;
       if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
       this.#timer = undefined;
       for (const resolve of this.#whenNone.splice(0)) resolve();
@@ -62,5 +93,11 @@ export class HostWaits {
   whenNone(): Promise<void> {
     if (this.#pending.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#whenNone.push(resolve));
+  }
+
+  /** Resolves once no wait for a person or for time is pending. */
+  whenPauseEnds(): Promise<void> {
+    if (this.#durable === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#whenPauseEnds.push(resolve));
   }
 }

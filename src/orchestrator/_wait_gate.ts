@@ -103,15 +103,20 @@ export class WaitGate {
         key: `waiting:${key}`,
       });
     }
-    const end = run.waits.begin(`signal "${name}"`);
+    const end = this.#begin("signal", `signal "${name}"`, { name });
+    let outcome = "interrupted";
     try {
       while (true) {
         // Registered first: a signal sent after it wakes this wait; one sent before, #take finds.
         const watch = await run.host.wakes.watch(run.executionId, run.host.clock, run.signal);
         try {
           const taken = await this.#take(name, key, step);
-          if (taken) return this.#answer(taken, name);
+          if (taken) {
+            outcome = "taken";
+            return this.#answer(taken, name);
+          }
           if (deadline !== null && run.host.clock.now() >= deadline) {
+            outcome = "timed_out";
             const event = await run.record("SIGNAL_TIMED_OUT", { name, timeoutMs }, {
               step,
               key: `consumed:${key}`,
@@ -125,7 +130,7 @@ export class WaitGate {
         }
       }
     } finally {
-      end();
+      end(outcome);
     }
   }
 
@@ -164,12 +169,50 @@ export class WaitGate {
     const run = this.#run;
     const delay = due - run.host.clock.now();
     if (delay <= 0) return;
-    const end = run.waits.begin(what);
+    const end = this.#begin("timer", what, { until: due });
+    let outcome = "interrupted";
     try {
       await sleepOn(run.host.clock, delay, run.signal);
+      outcome = "fired";
     } finally {
-      end();
+      end(outcome);
     }
+  }
+
+  // A wait for a person or for time starts: it pauses the execution's clocks
+  // (HostWaits), and is seen by the metrics (SIGNAL_WAITING / TIMER_WAITING,
+  // local events) and, when it ends, by the step's span with its duration.
+  #begin(
+    kind: "signal" | "timer",
+    what: string,
+    data: Record<string, unknown>,
+  ): (outcome: string) => void {
+    const run = this.#run;
+    const { bus, clock } = run.host;
+    const started = clock.now();
+    const endWait = run.waits.begin(what, { durable: true });
+    const upper = kind.toUpperCase();
+    bus.emitLocal({
+      type: `${upper}_WAITING`,
+      time: started,
+      executionId: run.executionId,
+      data,
+    });
+    return (outcome) => {
+      endWait();
+      const waitedMs = clock.now() - started;
+      run.stepSpan?.addEvent(`${upper}_WAIT_ENDED`, {
+        [`oao.${kind}.outcome`]: outcome,
+        [`oao.${kind}.waited_ms`]: waitedMs,
+        ...(kind === "signal" ? { "oao.signal.name": String(data.name) } : {}),
+      });
+      bus.emitLocal({
+        type: `${upper}_WAIT_ENDED`,
+        time: clock.now(),
+        executionId: run.executionId,
+        data: { ...data, outcome, waitedMs },
+      });
+    };
   }
 
   async #key(what: Record<string, unknown>, step: number): Promise<string> {

@@ -35,6 +35,7 @@ import { boundErrorInfo, DEFAULT_LIMITS } from "../limits.ts";
 import type { ExecutionStatus, PendingDecision, StateEntry } from "./execution_report.ts";
 import type { LifecycleState } from "./lifecycle.ts";
 import type { PolicyLimits } from "./policy.ts";
+import { ActiveTime } from "./_active_time.ts";
 
 /** A completed step, as recorded. */
 export interface CompletedStep {
@@ -151,7 +152,10 @@ export interface ExecutionView {
   finishedAt?: number;
   /** Epoch ms of the last event. */
   lastEventAt: number;
-  /** Running time consumed so far (sum of the run segments between resumes). */
+  /**
+   * Running time consumed so far: the run segments between resumes, without
+   * the waits for signals, approvals and timers.
+   */
   activeMs: number;
   /** Tool calls in order. */
   toolCalls: ToolCallRecord[];
@@ -214,7 +218,7 @@ export function projectExecution(
   type Approval = Extract<ExecutionView["waitingFor"], { kind: "approval" }>;
   const approvals = new Map<string, Approval>();
   let waiting: Approval | undefined;
-  let segmentStart = start.time;
+  const active = new ActiveTime(start.time);
   // The state to enter next when a retryable failure ended the run.
   let nextBeforeFailure: LifecycleState | undefined;
   for (const event of events) {
@@ -222,6 +226,7 @@ export function projectExecution(
     const data = (event.data ?? {}) as Record<string, unknown>;
     if (event.totals) view.totals = { ...event.totals };
     view.lastEventAt = event.time;
+    active.see(event, () => previousTime(events, event));
     switch (event.type) {
       case "WAITING_FOR_SIGNAL":
         view.waitingFor = {
@@ -274,10 +279,6 @@ export function projectExecution(
         delete view.decision;
         delete view.error;
         delete view.finishedAt;
-        break;
-      case "EXECUTION_RESUMED":
-        view.activeMs += Math.max(0, previousTime(events, event) - segmentStart);
-        segmentStart = event.time;
         break;
       case "STATE_ENTER": {
         const phase = data.state as LifecycleState;
@@ -403,7 +404,7 @@ export function projectExecution(
       }
     }
   }
-  view.activeMs += Math.max(0, view.lastEventAt - segmentStart);
+  view.activeMs = active.total(view.lastEventAt);
   const resumeFrom = view.incomplete?.step ?? Infinity;
   for (const call of [...view.toolCalls, ...view.modelCalls]) {
     if (call.step >= resumeFrom) continue;

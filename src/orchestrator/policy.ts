@@ -27,12 +27,19 @@ export interface PolicyLimits {
   maxTokens: number;
   /** Tool calls allowed. @default {100} */
   maxToolCalls: number;
-  /** Wall-clock time allowed for the whole execution, in ms. @default {300000} */
+  /**
+   * Wall-clock time allowed for the whole execution, in ms. Waits for a
+   * person or for time (signals, approvals, `ctx.sleep`) do not count: they
+   * have their own limits (`timeoutMs` of the wait, `approvalTimeoutMs`).
+   * @default {300000}
+   */
   timeoutMs: number;
   /**
    * Wall-clock time allowed for one attempt of one step, in ms, even when
    * `timeoutMs` is `Infinity`: the agent's worker is stopped when a step runs
-   * longer (the smaller of the two applies), and the attempt fails.
+   * longer (the smaller of the two applies), and the attempt fails. Waits for
+   * a person or for time do not count, as for `timeoutMs`, once the execution
+   * is passivated (agents with peers are never passivated: their waits count).
    * @default {300000}
    */
   stepTimeoutMs: number;

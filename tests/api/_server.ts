@@ -1,5 +1,5 @@
 // A real API server on 127.0.0.1 (free port) over an in-process orchestrator
-// with the bundled agents, the test agent and a cancellable `sleep` tool.
+// with the bundled agents, the test agent, the waiting agent and a cancellable `sleep` tool.
 import { exampleTools } from "../../actors/example_tools.ts";
 import type { LocalBackendOptions } from "../../src/orchestrator/local_backend.ts";
 import { LocalWorkflowBackend } from "../../src/orchestrator/local_workflow_backend.ts";
@@ -65,6 +65,7 @@ export function startTestServer(
         version: "1.0.0",
         ...(options.testerMaxRunning ? { maxRunning: options.testerMaxRunning } : {}),
       },
+      { name: "waiter", module: new URL("../fixtures/wait_agent.ts", import.meta.url) },
     ],
   });
   const backend = new LocalWorkflowBackend(orchestrator, options.backend ?? {});

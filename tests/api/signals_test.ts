@@ -41,3 +41,31 @@ Deno.test("a signal to a running execution is 202 and recorded; unknown 404, fin
   assert.equal(late.status, 409, late.text);
   assert.equal(late.body.error.code, "already_finished");
 });
+
+Deno.test("/metrics counts the executions waiting for a signal and for a timer, until their waits end", async () => {
+  await using api = await startTestServer();
+  const pending = async () => {
+    const text = (await api.call("GET", "/metrics")).text;
+    const read = (kind: string) =>
+      Number(text.match(new RegExp(`^oao_waits_pending\\{kind="${kind}"\\} (\\d+)$`, "m"))?.[1]);
+    return { signal: read("signal"), timer: read("timer") };
+  };
+  assert.deepEqual(await pending(), { signal: 0, timer: 0 });
+  const start = async (task: unknown) =>
+    (await api.call("POST", "/executions", { body: JSON.stringify({ agent: "waiter", task }) }))
+      .body.executionId as string;
+  const signalled = await start({ signal: { name: "go" } });
+  const sleeper = await start({ sleepMs: 60_000 });
+  const deadline = Date.now() + 10_000;
+  while (JSON.stringify(await pending()) !== JSON.stringify({ signal: 1, timer: 1 })) {
+    assert.ok(Date.now() < deadline, `still ${JSON.stringify(await pending())}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await api.call("POST", `/executions/${signalled}/signals/go`, { body: "1" });
+  await api.waitFor(signalled, (s) => s.status === "SUCCESS");
+  assert.deepEqual(await pending(), { signal: 0, timer: 1 });
+  const cancelled = await api.call("POST", `/executions/${sleeper}/cancel`);
+  assert.ok(cancelled.status < 300, cancelled.text);
+  await api.waitFor(sleeper, (s) => s.status === "CANCELLED");
+  assert.deepEqual(await pending(), { signal: 0, timer: 0 });
+});
