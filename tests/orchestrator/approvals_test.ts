@@ -6,7 +6,6 @@ import { Redis } from "ioredis";
 import { Orchestrator, type OrchestratorOptions } from "../../src/orchestrator/orchestrator.ts";
 import { defineTool } from "../../src/orchestrator/tool.ts";
 import type { ExecutionReport } from "../../src/orchestrator/execution_report.ts";
-import type { StoredEvent } from "../../src/events/event_store.ts";
 import { ExecutionFinishedError, ExecutionNotFoundError } from "../../src/errors.ts";
 import {
   ApprovalAlreadyDecidedError,
@@ -17,6 +16,7 @@ import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 import { testRedisUrl } from "../_support/test_redis.ts";
 import { lastJsonLine, orchestratorChild } from "../_support/orchestrator_child.ts";
 import type { ApprovalOutput } from "../fixtures/approval_agent.ts";
+import { has, until } from "../_support/until_events.ts";
 
 const AGENT = new URL("../fixtures/approval_agent.ts", import.meta.url);
 const PROCESS = new URL("../fixtures/approval_process.ts", import.meta.url).pathname;
@@ -42,21 +42,6 @@ function payer(options: OrchestratorOptions = {}) {
   });
   return { orchestrator, runs };
 }
-
-async function until(
-  orchestrator: Orchestrator,
-  executionId: string,
-  ok: (events: StoredEvent[]) => boolean,
-) {
-  const deadline = Date.now() + 15_000;
-  while (!ok(await orchestrator.eventStore.readRange(executionId))) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const has = (type: string, n = 1) => (events: StoredEvent[]) =>
-  events.filter((e) => e.type === type).length >= n;
 
 Deno.test("a call of a tool the policy lists waits in APPROVAL_REQUESTED with its arguments, holding no worker, and runs once approved; who and why are in the log", async () => {
   const { orchestrator, runs } = payer({ passivateAfterMs: 20 });

@@ -16,6 +16,7 @@ import { InMemoryEventStore } from "../../src/events/in_memory_event_store.ts";
 import { sendSignal } from "../../src/orchestrator/_signals.ts";
 import { testRedisUrl } from "../_support/test_redis.ts";
 import { lastJsonLine, orchestratorChild } from "../_support/orchestrator_child.ts";
+import { has, until } from "../_support/until_events.ts";
 
 const AGENT = new URL("../fixtures/wait_agent.ts", import.meta.url);
 const PROCESS = new URL("../fixtures/wait_process.ts", import.meta.url).pathname;
@@ -29,20 +30,6 @@ function waiter(options: { passivateAfterMs?: number } = {}) {
   });
   return { orchestrator, effects: () => effects };
 }
-
-async function until(
-  orchestrator: Orchestrator,
-  executionId: string,
-  ok: (events: StoredEvent[]) => boolean,
-) {
-  const deadline = Date.now() + 15_000;
-  while (!ok(await orchestrator.eventStore.readRange(executionId))) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const has = (type: string) => (events: StoredEvent[]) => events.some((e) => e.type === type);
 
 Deno.test("a waiting execution takes a signal sent later, holds no worker while it waits, and records what it took", async () => {
   const { orchestrator } = waiter({ passivateAfterMs: 20 });

@@ -7,6 +7,7 @@ import { defineTool } from "../../src/orchestrator/tool.ts";
 import type { StoredEvent } from "../../src/events/event_store.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
 import { ActiveTime } from "../../src/orchestrator/_active_time.ts";
+import { has, until } from "../_support/until_events.ts";
 
 const AGENT = new URL("../fixtures/wait_agent.ts", import.meta.url);
 const HOUR = 3_600_000;
@@ -30,20 +31,6 @@ function waiter(clock: ManualClock, options: OrchestratorOptions = {}) {
     ...options,
   });
 }
-
-async function until(
-  orchestrator: Orchestrator,
-  executionId: string,
-  ok: (events: StoredEvent[]) => boolean,
-) {
-  const deadline = Date.now() + 15_000;
-  while (!ok(await orchestrator.eventStore.readRange(executionId))) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const has = (type: string) => (events: StoredEvent[]) => events.some((e) => e.type === type);
 
 Deno.test("a signal awaited for two hours does not count against a 30 s step limit or a 60 s execution limit", async () => {
   const clock = new ManualClock(Date.now());
