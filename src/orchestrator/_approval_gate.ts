@@ -60,10 +60,11 @@ export async function awaitApproval(
     data: { tool, callId: key },
   });
   try {
-    while (true) {
-      // Registered first: a decision appended after it wakes this wait; one before, the read finds.
-      const watch = await run.host.wakes.watch(run.executionId, clock, run.signal);
-      try {
+    // Registered first: a decision appended after it wakes this wait; one before, the read finds.
+    const watch = await run.host.wakes.watch(run.executionId, clock, run.signal);
+    try {
+      while (true) {
+        watch.again(); // a wake from now on announces what the read below may miss
         const events = await store.readAfter(run.executionId, request.seq);
         const decided = firstDecision(events, key);
         if (decided) {
@@ -84,9 +85,9 @@ export async function awaitApproval(
         }
         await watch.wait(deadline);
         run.throwIfFatal();
-      } finally {
-        watch.stop();
       }
+    } finally {
+      watch.stop();
     }
   } finally {
     end();

@@ -28,7 +28,17 @@ const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
 export async function sendSignal(
   store: EventStore,
   executionId: string,
-  signal: { name: string; payload: unknown; retentionSeconds?: number | undefined },
+  signal: {
+    name: string;
+    payload: unknown;
+    retentionSeconds?: number | undefined;
+    /**
+     * Set when this process runs the execution (so it has not finished, and
+     * no other process runs it): wakes its waits here, without reading its
+     * log first or appending to the shared wake log.
+     */
+    wakeHere?: (() => void) | undefined;
+  },
 ): Promise<number> {
   const { name } = signal;
   if (typeof name !== "string" || !NAME.test(name)) {
@@ -44,13 +54,17 @@ export async function sendSignal(
   if (size > MAX_SIGNAL_BYTES) {
     throw new ValueTooLargeError(`The payload of signal "${name}"`, size, MAX_SIGNAL_BYTES);
   }
-  const view = projectExecution(executionId, await store.readRange(executionId));
-  if (isFinal(view.status)) throw new ExecutionFinishedError(executionId, view.status);
+  const { wakeHere } = signal;
+  if (!wakeHere) {
+    const view = projectExecution(executionId, await store.readRange(executionId));
+    if (isFinal(view.status)) throw new ExecutionFinishedError(executionId, view.status);
+  }
   const event = await store.appendEvent(
     executionId,
     { type: "SIGNAL_RECEIVED", data: { name, payload } },
     signal.retentionSeconds === undefined ? {} : { expire: signal.retentionSeconds },
   );
-  await wake(store, executionId, Date.now());
+  if (wakeHere) wakeHere();
+  else await wake(store, executionId, Date.now());
   return event.seq;
 }

@@ -44,6 +44,11 @@ export class WaitGate {
   readonly #run: GateRun;
   // One wait at a time takes signals, so two waits for one name take two.
   #taking: Promise<unknown> = Promise.resolve();
+  // What the takes read of the log so far: up to seq `#readTo`, the signals
+  // not consumed yet (by name, oldest first) and the seqs of consumed ones.
+  #readTo = 0;
+  #unconsumed = new Map<string, StoredEvent[]>();
+  #consumed = new Set<number>();
 
   constructor(run: GateRun) {
     this.#run = run;
@@ -106,10 +111,11 @@ export class WaitGate {
     const end = this.#begin("signal", `signal "${name}"`, { name });
     let outcome = "interrupted";
     try {
-      while (true) {
-        // Registered first: a signal sent after it wakes this wait; one sent before, #take finds.
-        const watch = await run.host.wakes.watch(run.executionId, run.host.clock, run.signal);
-        try {
+      // Registered first: a signal sent after it wakes this wait; one sent before, #take finds.
+      const watch = await run.host.wakes.watch(run.executionId, run.host.clock, run.signal);
+      try {
+        while (true) {
+          watch.again(); // a wake from now on announces what the read below may miss
           const taken = await this.#take(name, key, step);
           if (taken) {
             outcome = "taken";
@@ -125,9 +131,9 @@ export class WaitGate {
           }
           await watch.wait(deadline);
           run.throwIfFatal();
-        } finally {
-          watch.stop();
         }
+      } finally {
+        watch.stop();
       }
     } finally {
       end(outcome);
@@ -141,28 +147,47 @@ export class WaitGate {
   }
 
   // Takes the oldest unconsumed signal of the name, recording SIGNAL_CONSUMED.
+  // Reads only what the log gained since the last take (this run owns the
+  // execution: no other process consumes its signals meanwhile).
   #take(name: string, key: string, step: number): Promise<StoredEvent | undefined> {
     const take = this.#taking.then(async () => {
       const run = this.#run;
-      const events = await run.host.eventStore.readRange(run.executionId);
-      const consumed = new Set(
-        events.filter((e) => e.type === "SIGNAL_CONSUMED")
-          .map((e) => (e.data as { receivedSeq: number }).receivedSeq),
-      );
-      const next = events.find((e) =>
-        e.type === "SIGNAL_RECEIVED" && (e.data as { name?: unknown }).name === name &&
-        !consumed.has(e.seq)
-      );
+      const unread = await run.host.eventStore.readAfter(run.executionId, this.#readTo);
+      for (const event of unread) this.#see(event);
+      const next = this.#unconsumed.get(name)?.[0];
       if (!next) return undefined;
       const payload = (next.data as { payload?: unknown }).payload ?? null;
       const event = await run.record("SIGNAL_CONSUMED", { name, receivedSeq: next.seq, payload }, {
         step,
         key: `consumed:${key}`,
       });
+      this.#consume(name, next.seq);
       return event as unknown as StoredEvent;
     });
     this.#taking = take.catch(() => {});
     return take;
+  }
+
+  // Follows the signals of the log: received ones queue by name, consumed ones leave.
+  #see(event: StoredEvent): void {
+    this.#readTo = Math.max(this.#readTo, event.seq);
+    const data = (event.data ?? {}) as { name?: unknown; receivedSeq?: unknown };
+    if (typeof data.name !== "string") return;
+    if (event.type === "SIGNAL_RECEIVED" && !this.#consumed.has(event.seq)) {
+      const queue = this.#unconsumed.get(data.name);
+      if (queue) queue.push(event);
+      else this.#unconsumed.set(data.name, [event]);
+    } else if (event.type === "SIGNAL_CONSUMED" && typeof data.receivedSeq === "number") {
+      this.#consume(data.name, data.receivedSeq);
+    }
+  }
+
+  #consume(name: string, receivedSeq: number): void {
+    this.#consumed.add(receivedSeq);
+    const queue = this.#unconsumed.get(name);
+    const at = queue?.findIndex((e) => e.seq === receivedSeq) ?? -1;
+    if (at >= 0) queue!.splice(at, 1);
+    if (queue?.length === 0) this.#unconsumed.delete(name);
   }
 
   async #waitUntil(due: number, what: string): Promise<void> {

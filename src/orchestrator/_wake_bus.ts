@@ -29,6 +29,10 @@ import type { EventStore } from "../events/event_store.ts";
 export const WAKE_BUCKET_MS = 600_000;
 const WAKE_RETENTION_SECONDS = 1_800;
 const RETRY_MS = 1_000;
+// How long the bus keeps following once no wait is registered: waits come and
+// go (a wait that is woken registers again at once), and following again
+// costs two reads and new subscriptions on the path of every signal.
+const LINGER_MS = 10_000;
 
 /** The id of the wake log of the bucket `index`. */
 export function wakeLogId(index: number): string {
@@ -57,6 +61,7 @@ export class WakeBus {
   readonly #listeners = new Map<string, Set<() => void>>();
   #count = 0;
   #following: Following | undefined;
+  #linger: ReturnType<typeof setTimeout> | undefined;
 
   constructor(store: EventStore, log: Logger) {
     this.#store = store;
@@ -74,6 +79,8 @@ export class WakeBus {
     const listener = () => onWake();
     set.add(listener);
     this.#count++;
+    if (this.#linger !== undefined) clearTimeout(this.#linger);
+    this.#linger = undefined;
     const following = this.#following ??= this.#follow();
     let removed = false;
     const unlisten = () => {
@@ -81,7 +88,7 @@ export class WakeBus {
       removed = true;
       set.delete(listener);
       if (set.size === 0) this.#listeners.delete(executionId);
-      if (--this.#count === 0) this.close();
+      if (--this.#count === 0) this.#idle();
     };
     try {
       await following.ready;
@@ -107,6 +114,9 @@ export class WakeBus {
     });
     return {
       stop,
+      again: () => {
+        woken = false;
+      },
       wait: (deadline) =>
         new Promise<void>((resolve) => {
           if (woken || signal.aborted) return resolve();
@@ -126,13 +136,31 @@ export class WakeBus {
     };
   }
 
+  /** Wakes the waits of `executionId` in this process only (it runs the execution). */
+  notify(executionId: string): void {
+    for (const listener of this.#listeners.get(executionId) ?? []) listener();
+  }
+
   /** Stops following the wake logs (a later `listen` starts again). */
   close(): void {
+    if (this.#linger !== undefined) clearTimeout(this.#linger);
+    this.#linger = undefined;
     const following = this.#following;
     this.#following = undefined;
     if (!following) return;
     following.stop.abort();
     clearTimeout(following.timer);
+  }
+
+  // No wait is registered: stop following unless one registers soon. The
+  // timer does not keep the process alive.
+  #idle(): void {
+    if (this.#linger !== undefined) clearTimeout(this.#linger);
+    this.#linger = setTimeout(() => {
+      this.#linger = undefined;
+      if (this.#count === 0) this.close();
+    }, LINGER_MS);
+    Deno.unrefTimer(this.#linger);
   }
 
   // Follows the previous and the current bucket from their tails; at each
@@ -176,8 +204,7 @@ export class WakeBus {
           for await (const event of this.#store.subscribe(id, { afterSeq: seq, signal })) {
             seq = event.seq;
             const executionId = (event.data as { executionId?: unknown } | undefined)?.executionId;
-            if (typeof executionId !== "string") continue;
-            for (const listener of this.#listeners.get(executionId) ?? []) listener();
+            if (typeof executionId === "string") this.notify(executionId);
           }
         } catch (error) {
           if (signal.aborted) break;
@@ -195,8 +222,13 @@ export class WakeBus {
 
 /** A wait registered with the {@linkcode WakeBus}. */
 export interface WakeWatch {
-  /** Resolves at the first wake since the registration, at `deadline`, or when the run stops. */
+  /**
+   * Resolves at the first wake since the registration (or since `again`), at
+   * `deadline`, or when the run stops.
+   */
   wait(deadline: number | null): Promise<void>;
+  /** Forgets the wakes seen so far: call it before reading what a wake announces. */
+  again(): void;
   /** Ends the registration. */
   stop(): void;
 }

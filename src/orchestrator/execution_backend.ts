@@ -94,6 +94,13 @@ export interface ExecutionBackend {
    * @throws {TypeError} When it waits for no decision on that call, or the decision is malformed.
    */
   resolve?(executionId: string, callId: string, decision: Decision, by: string): Promise<void>;
+  /**
+   * Sends a signal to an execution (as `Orchestrator.signal`). Absent when
+   * this backend runs no executions in its process: the signal is then only
+   * appended to the execution's log, and the process running it is woken
+   * through the stores.
+   */
+  signal?(executionId: string, name: string, payload: unknown): Promise<number>;
   /** Executions running (or leased) now, for metrics. */
   inFlight(): Promise<number>;
   /** Releases resources. */

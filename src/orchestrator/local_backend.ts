@@ -236,6 +236,16 @@ export class LocalBackend implements ExecutionBackend {
   }
 
   /**
+   * Sends a signal to an execution ({@linkcode Orchestrator.signal}): one
+   * running in this process is woken here, without a round through the stores.
+   *
+   * @returns The sequence number of its SIGNAL_RECEIVED event.
+   */
+  signal(executionId: string, name: string, payload: unknown): Promise<number> {
+    return this.#orchestrator.signal(executionId, name, payload);
+  }
+
+  /**
    * Cancels an execution running in this process.
    *
    * @param executionId The execution.

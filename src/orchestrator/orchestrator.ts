@@ -705,6 +705,7 @@ export class Orchestrator {
       name,
       payload,
       retentionSeconds: this.#retention,
+      wakeHere: this.#runs.has(executionId) ? () => this.#wakes.notify(executionId) : undefined,
     });
   }
 

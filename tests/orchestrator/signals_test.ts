@@ -14,6 +14,7 @@ import {
 import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 import { InMemoryEventStore } from "../../src/events/in_memory_event_store.ts";
 import { sendSignal } from "../../src/orchestrator/_signals.ts";
+import { WAKE_BUCKET_MS, wakeLogId } from "../../src/orchestrator/_wake_bus.ts";
 import { testRedisUrl } from "../_support/test_redis.ts";
 import { lastJsonLine, orchestratorChild } from "../_support/orchestrator_child.ts";
 import { has, until } from "../_support/until_events.ts";
@@ -49,6 +50,11 @@ Deno.test("a waiting execution takes a signal sent later, holds no worker while 
     const consumed = events.find((e) => e.type === "SIGNAL_CONSUMED")!;
     assert.equal((consumed.data as { receivedSeq: number }).receivedSeq, received.seq);
     assert.ok(events.findIndex((e) => e.type === "WAITING_FOR_SIGNAL") < received.seq);
+    // Run by this process: woken here, nothing appended to the shared wake log.
+    const bucket = Math.floor(Date.now() / WAKE_BUCKET_MS);
+    for (const b of [bucket - 1, bucket]) {
+      assert.equal(await orchestrator.eventStore.count(wakeLogId(b)), 0);
+    }
   } finally {
     await orchestrator.close();
   }

@@ -61,7 +61,9 @@ export const sendSignalRoute: ApiRoute = {
     const id = params.id!;
     const name = params.name!;
     try {
-      const seq = await sendSignal(deps.eventStore, id, { name, payload: body });
+      const seq = deps.backend.signal
+        ? await deps.backend.signal(id, name, body)
+        : await sendSignal(deps.eventStore, id, { name, payload: body });
       return json({ executionId: id, name, seq }, 202);
     } catch (error) {
       if (error instanceof ExecutionNotFoundError) throw notFound(id);
