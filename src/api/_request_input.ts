@@ -18,6 +18,7 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import { ApiError } from "./_http.ts";
 import type { RouteInput } from "./route.ts";
+import { _deadline } from "./_deadline_sweep.ts";
 
 type Part = "params" | "query" | "headers";
 
@@ -101,10 +102,10 @@ export async function readJson(
   const reading = length !== null || !request.body
     ? request.bytes()
     : _readLimited(request.body, maxBytes, tooLarge);
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let done = () => {};
   const timeoutMs = options.timeoutMs ?? BODY_TIMEOUT_MS;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+    done = _deadline(timeoutMs, () => {
       reject(
         new ApiError(
           408,
@@ -115,7 +116,7 @@ export async function readJson(
           },
         ),
       );
-    }, timeoutMs);
+    });
   });
   let bytes: Uint8Array;
   try {
@@ -125,7 +126,7 @@ export async function readJson(
     if (error instanceof ApiError && error.status === 408) request.body?.cancel().catch(() => {});
     throw error;
   } finally {
-    clearTimeout(timer);
+    done();
   }
   const size = bytes.byteLength;
   if (!type && size > 0) {

