@@ -108,13 +108,22 @@ Deno.test("with Redis stopped, an event store read, a snapshot load and a queue 
     );
 
     await server.restart();
+    // Each store's client reconnects by itself, within its reconnection delay: wait for all three.
     const deadline = Date.now() + 10_000;
-    while (true) { // the client reconnects by itself, within its reconnection delay
-      try {
-        await s.events.latest("exec-1");
-        break;
-      } catch (error) {
-        if (!(error instanceof StoreUnavailableError) || Date.now() > deadline) throw error;
+    for (
+      const probe of [
+        () => s.events.latest("exec-1"),
+        () => s.snapshots.load("x"),
+        () => s.queue.stats(),
+      ]
+    ) {
+      while (true) {
+        try {
+          await probe();
+          break;
+        } catch (error) {
+          if (!(error instanceof StoreUnavailableError) || Date.now() > deadline) throw error;
+        }
       }
     }
     assert.equal((await s.events.appendEvent("exec-1", { type: "C" })).seq, 2);
