@@ -25,6 +25,8 @@ import { normalizePermissions, type PermissionsSpec } from "../actor/permissions
 import type { AgentRegistration } from "../orchestrator/orchestrator.ts";
 import { defineTool, type ToolDefinition } from "../orchestrator/tool.ts";
 import { checkModelsConfig, type ModelsConfig } from "./_models_config.ts";
+import { checkMcpServerConfig, type McpServerConfig } from "../mcp/mcp_server_config.ts";
+import type { McpConnection } from "../mcp/mcp_tools.ts";
 
 /** The agents config file (`--config`, `OAO_CONFIG`). */
 export interface AgentsConfig {
@@ -40,6 +42,12 @@ export interface AgentsConfig {
   bundled?: boolean;
   /** Model providers (base URLs, the variables holding their keys), prices and rate limits. */
   models?: ModelsConfig;
+  /**
+   * MCP servers whose tools are registered as `<server>.<tool>`: a command
+   * (`{"command": "npx", "args": [...]}`, needs `--allow-run`) or a URL
+   * (`{"url": "https://…/mcp"}`).
+   */
+  mcpServers?: Record<string, McpServerConfig>;
 }
 
 /**
@@ -72,7 +80,7 @@ export async function readExampleLlmAgents(): Promise<AgentRegistration[]> {
   }));
 }
 
-const CONFIG_KEYS = ["agents", "tools", "bundled", "models"];
+const CONFIG_KEYS = ["agents", "tools", "bundled", "models", "mcpServers"];
 const AGENT_KEYS = [
   "name",
   "module",
@@ -103,7 +111,13 @@ export async function loadAgents(
   ctx: CommandContext,
   options: { examples?: "only" } = {},
 ): Promise<
-  { agents: AgentRegistration[]; tools: ToolDefinition<never, unknown>[]; models?: ModelsConfig }
+  {
+    agents: AgentRegistration[];
+    tools: ToolDefinition<never, unknown>[];
+    models?: ModelsConfig;
+    /** The config file's MCP servers (connect them with {@linkcode connectMcpTools}). */
+    mcpServers?: Record<string, McpServerConfig>;
+  }
 > {
   const agents = new Map<string, AgentRegistration>();
   const tools = new Map<string, ToolDefinition<never, unknown>>();
@@ -163,34 +177,90 @@ export async function loadAgents(
     }
     agents.set(name, { ...agent, permissions: spec as PermissionsSpec });
   }
-  const list = (names: Iterable<string>) => [...names].map((n) => `"${n}"`).join(", ") || "none";
-  for (const agent of agents.values()) {
-    for (const peer of agent.peers ?? []) {
-      if (!agents.has(peer)) {
-        throw new UsageError(
-          `Agent "${agent.name}" lists the peer "${peer}", which is not loaded (agents: ${
-            list(agents.keys())
-          })`,
-          ctx.command.name,
-        );
-      }
-    }
-    for (const tool of agent.tools ?? []) {
-      if (!tools.has(tool)) {
-        throw new UsageError(
-          `Agent "${agent.name}" lists the tool "${tool}", which is not loaded (tools: ${
-            list(tools.keys())
-          })`,
-          ctx.command.name,
-        );
-      }
-    }
-  }
+  const mcpServers = config?.file.mcpServers;
+  _checkReferences(agents, tools, { ctx, mcpServers });
   return {
     agents: [...agents.values()],
     tools: [...tools.values()],
     ...(models ? { models } : {}),
+    ...(mcpServers ? { mcpServers } : {}),
   };
+}
+
+// Every peer and tool an agent lists is loaded; the tools of MCP servers
+// (`<server>.<tool>`) are checked once their servers are connected.
+function _checkReferences(
+  agents: Iterable<AgentRegistration> | Map<string, AgentRegistration>,
+  tools: Map<string, ToolDefinition<never, unknown>>,
+  options: { ctx?: CommandContext; mcpServers?: Record<string, unknown> | undefined },
+): void {
+  const { ctx, mcpServers } = options;
+  const byName = agents instanceof Map ? agents : new Map([...agents].map((a) => [a.name, a]));
+  const later = (tool: string) =>
+    mcpServers !== undefined && Object.hasOwn(mcpServers, tool.slice(0, tool.indexOf(".")));
+  const list = (names: Iterable<string>) => [...names].map((n) => `"${n}"`).join(", ") || "none";
+  for (const agent of byName.values()) {
+    for (const peer of agent.peers ?? []) {
+      if (!byName.has(peer)) {
+        throw new UsageError(
+          `Agent "${agent.name}" lists the peer "${peer}", which is not loaded (agents: ${
+            list(byName.keys())
+          })`,
+          ctx?.command.name,
+        );
+      }
+    }
+    for (const tool of agent.tools ?? []) {
+      if (!tools.has(tool) && !later(tool)) {
+        throw new UsageError(
+          `Agent "${agent.name}" lists the tool "${tool}", which is not loaded (tools: ${
+            list(tools.keys())
+          })`,
+          ctx?.command.name,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * Connects the config file's MCP servers ({@linkcode loadAgents}'s
+ * `mcpServers`) and adds their tools, named `<server>.<tool>`, to `tools`;
+ * then checks the agents' references to them.
+ *
+ * @param servers The servers by name.
+ * @param loaded The agents and the tools loaded so far (`tools` gains the MCP tools).
+ * @returns The connections: close them when done.
+ * @throws {UsageError} Naming the server that cannot be reached and what to
+ *   do, a tool whose name is taken, or an agent's tool that no server has
+ *   (the connections made are closed).
+ */
+export async function connectMcpTools(
+  servers: Record<string, McpServerConfig>,
+  loaded: { agents: readonly AgentRegistration[]; tools: ToolDefinition<never, unknown>[] },
+): Promise<McpConnection[]> {
+  const connected: McpConnection[] = [];
+  try {
+    // Loaded only when a config lists servers: the MCP SDK is large.
+    const { connectMcpServer } = await import("../mcp/mcp_tools.ts");
+    const tools = new Map(loaded.tools.map((t) => [t.name, t]));
+    for (const [name, server] of Object.entries(servers)) {
+      const connection = await connectMcpServer(name, server);
+      connected.push(connection);
+      for (const tool of connection.tools) {
+        if (tools.has(tool.name)) {
+          throw new Error(`the MCP tool "${tool.name}" has the name of a tool already loaded`);
+        }
+        tools.set(tool.name, tool as ToolDefinition<never, unknown>);
+      }
+    }
+    _checkReferences(loaded.agents, tools, {});
+    loaded.tools.splice(0, loaded.tools.length, ...tools.values());
+    return connected;
+  } catch (error) {
+    await Promise.all(connected.map((c) => c.close()));
+    throw error instanceof UsageError ? error : new UsageError((error as Error).message);
+  }
 }
 
 interface _Config {
@@ -320,6 +390,19 @@ async function _readConfig(path: string): Promise<_Config> {
       checkModelsConfig(record.models);
     } catch (error) {
       throw bad((error as Error).message);
+    }
+  }
+  if (record.mcpServers !== undefined) {
+    const servers = record.mcpServers;
+    if (typeof servers !== "object" || servers === null || Array.isArray(servers)) {
+      throw bad(`"mcpServers" must be an object of servers by name`);
+    }
+    for (const [name, server] of Object.entries(servers)) {
+      try {
+        checkMcpServerConfig(name, server);
+      } catch (error) {
+        throw bad((error as Error).message);
+      }
     }
   }
   const names = new Set<string>();

@@ -43,7 +43,8 @@
  * @module
  */
 import { type CommandContext, type EnvVarSpec, type FlagSpec, UsageError } from "./_command.ts";
-import { loadAgents } from "./_agents.ts";
+import { connectMcpTools, loadAgents } from "./_agents.ts";
+import type { McpConnection } from "../mcp/mcp_tools.ts";
 import { modelOptions, type ModelsConfig } from "./_models_config.ts";
 import type { EventStore } from "../events/event_store.ts";
 import { InMemoryEventStore } from "../events/in_memory_event_store.ts";
@@ -362,8 +363,8 @@ export async function createRuntime(
   options: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = getOaoLogger("cli");
-  const { agents, tools, models } = options.loadAgents === false
-    ? { agents: [], tools: [], models: undefined }
+  const { agents, tools, models, mcpServers } = options.loadAgents === false
+    ? { agents: [], tools: [], models: undefined, mcpServers: undefined }
     : await loadAgents(ctx, options.loadAgents === "examples" ? { examples: "only" } : {});
   const store: StoreChoice = options.memory ? { kind: "memory" } : _storeChoice(ctx);
   const rawUrl = store.kind === "redis" ? ctx.env("REDIS_URL") || undefined : undefined;
@@ -494,8 +495,9 @@ export async function createRuntime(
     }
   }
   const orchestrators: Orchestrator[] = [];
+  let mcp: McpConnection[] = [];
   let closing: Promise<void> | undefined;
-  return {
+  const runtime: Runtime = {
     storage: store.kind,
     ...(store.kind === "kv" ? { kvPath: store.path } : {}),
     redisUrl,
@@ -552,6 +554,7 @@ export async function createRuntime(
         }
         const stores = (async () => {
           await Promise.allSettled(orchestrators.map((o) => o.close()));
+          await Promise.allSettled(mcp.map((c) => c.close()));
           await Promise.allSettled([
             queue.close(),
             eventStore.close(),
@@ -579,6 +582,16 @@ export async function createRuntime(
       return closing;
     },
   };
+  if (mcpServers) {
+    // Last, once everything else is open: a server that cannot be reached closes it all.
+    try {
+      mcp = await connectMcpTools(mcpServers, { agents, tools });
+    } catch (error) {
+      await runtime.close();
+      throw error;
+    }
+  }
+  return runtime;
 }
 
 type StoreChoice =

@@ -77,6 +77,11 @@ export interface ExecutionBackend {
   /** Names of the agents that can be requested. */
   agents(): string[];
   /**
+   * The tools agents may call (MCP servers' tools among them, `<server>.<tool>`).
+   * Absent when this backend does not run executions in its process.
+   */
+  tools?(): { name: string; description?: string }[];
+  /**
    * Starts (or enqueues) an execution; resolves once it is accepted.
    * @throws {UnknownAgentError} When the agent is not registered.
    * @throws {BackendBusyError} When the node cannot take more now.

@@ -144,6 +144,17 @@ export class LocalBackend implements ExecutionBackend {
   }
 
   /**
+   * The tools agents may call.
+   *
+   * @returns Their names and descriptions.
+   */
+  tools(): { name: string; description?: string }[] {
+    return this.#orchestrator.tools.map((t) =>
+      t.description ? { name: t.name, description: t.description } : { name: t.name }
+    );
+  }
+
+  /**
    * Names of the registered agents.
    *
    * @returns The names.

@@ -105,7 +105,7 @@ export const openapi: ApiRoute = {
   handle: (c, _input, deps) => json(deps.openApi(new URL(c.req.url).origin)),
 };
 
-/** `GET /agents`: names of the agents `POST /executions` accepts. */
+/** `GET /agents`: names of the agents `POST /executions` accepts, and the tools they may call. */
 export const agents: ApiRoute = {
   spec: createRoute({
     method: "get",
@@ -114,10 +114,12 @@ export const agents: ApiRoute = {
     summary: "Agents that can be requested",
     responses: {
       200: {
-        description: "Agent names and the backend mode",
+        description: "Agent names, the backend mode and, on a node that runs executions, the tools",
         content: jsonContent(z.object({
           agents: z.array(z.string()),
           mode: z.enum(["local", "queue"]),
+          tools: z.array(z.object({ name: z.string(), description: z.string().optional() }))
+            .optional(),
         })),
       },
       ...AUTH_ANSWERS,
@@ -125,5 +127,10 @@ export const agents: ApiRoute = {
   }),
   produces: ["application/json"],
   etag: true,
-  handle: (_c, _input, deps) => json({ agents: deps.backend.agents(), mode: deps.backend.mode }),
+  handle: (_c, _input, deps) =>
+    json({
+      agents: deps.backend.agents(),
+      mode: deps.backend.mode,
+      ...(deps.backend.tools ? { tools: deps.backend.tools() } : {}),
+    }),
 };
