@@ -66,6 +66,9 @@ export class McpToolError extends OaoError {
 }
 
 const TOOL_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** Most tools taken from one server, and the longest description kept (a server is not trusted). */
+const MAX_TOOLS = 500;
+const MAX_DESCRIPTION = 1_000;
 
 /**
  * Connects to an MCP server and lists its tools.
@@ -110,13 +113,22 @@ export async function connectMcpServer(
     });
   }
   const tools: ToolDefinition<Record<string, unknown>, unknown>[] = [];
+  if (listed.tools.length > MAX_TOOLS) {
+    await client.close().catch(() => {});
+    throw new Error(
+      `MCP server "${name}" ${what} lists ${listed.tools.length} tools (at most ${MAX_TOOLS})`,
+    );
+  }
   for (const tool of listed.tools) {
     const id = `${name}.${tool.name}`;
     if (!TOOL_NAME.test(id)) continue; // a name OAO cannot carry: the tool is left out
     const annotations = tool.annotations ?? {};
+    const description = typeof tool.description === "string"
+      ? tool.description.slice(0, MAX_DESCRIPTION)
+      : "";
     tools.push(defineTool<Record<string, unknown>, unknown>({
       name: id,
-      ...(tool.description ? { description: tool.description } : {}),
+      ...(description ? { description } : {}),
       idempotent: annotations.readOnlyHint === true || annotations.idempotentHint === true,
       timeoutMs,
       run: async (args, ctx) => {

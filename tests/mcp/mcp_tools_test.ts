@@ -116,3 +116,19 @@ Deno.test("bad MCP server configs and unreachable servers are refused naming the
     /Cannot connect to MCP server "down" at http:\/\/127.0.0.1:9\/mcp/,
   );
 });
+
+Deno.test("what a careless server lists is bounded: a name OAO cannot carry is left out, a long description cut", async () => {
+  const mcp = await connectMcpServer("odd", {
+    command: DENO,
+    args: ["run", "-A", SERVER, "--hostile"],
+  });
+  try {
+    const names = mcp.tools.map((t) => t.name);
+    assert.ok(!names.some((n) => n.includes("bad")), names.join(", "));
+    const verbose = mcp.tools.find((t) => t.name === "odd.verbose")!;
+    assert.equal(verbose.description!.length, 1_000);
+    assert.equal(await verbose.run({}, ctx), "ok");
+  } finally {
+    await mcp.close();
+  }
+});
