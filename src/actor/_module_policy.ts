@@ -40,6 +40,7 @@ export const RUNTIME_EXPORTS: Readonly<Record<string, string>> = {
   "@oao/runtime/testing": "src/testing/mod.ts",
   "@oao/runtime/model": "src/model/mod.ts",
   "@oao/runtime/kv": "src/kv/mod.ts",
+  "@oao/runtime/mcp": "src/mcp/mod.ts",
 };
 
 // `node:` built-ins an actor may import. Left out on purpose: `vm` (runs code

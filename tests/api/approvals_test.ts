@@ -80,7 +80,11 @@ Deno.test("a submitted policy requires approval; GET /approvals lists the call w
   await using api = approvalServer();
   const submitted = await api.call("POST", "/executions", {
     agent: "payer",
-    task: { calls: [{ tool: "charge", args: { amount: 120 } }] },
+    // A second charge keeps the execution waiting while the second decision on
+    // the first is refused: it cannot have finished meanwhile.
+    task: {
+      calls: [{ tool: "charge", args: { amount: 120 } }, { tool: "charge", args: { amount: 7 } }],
+    },
     policy: { requireApproval: ["charge"], approvalTimeoutMs: 3_600_000 },
   });
   assert.equal(submitted.status, 202, submitted.text);
@@ -125,10 +129,21 @@ Deno.test("a submitted policy requires approval; GET /approvals lists the call w
   assert.equal(again.body.error.code, "already_decided");
   assert.match(again.body.error.message, /already approved by "alice"/);
 
+  type Waiting = { tool?: string; callId?: string } | undefined;
+  const next = await api.waitFor(id, (s) => {
+    const callId = (s.waitingFor as Waiting)?.callId;
+    return callId !== undefined && callId !== waiting.callId;
+  });
+  const nextPath = `/executions/${id}/approvals/${
+    encodeURIComponent((next.waitingFor as Waiting)!.callId!)
+  }`;
+  assert.equal((await api.call("POST", nextPath, { decision: "deny" }, BOB)).status, 202);
   const done = await api.waitFor(id, (s) => s.status === "SUCCESS");
   assert.deepEqual((done.report.output as ApprovalOutput).results, [{ charged: 120, n: 1 }]);
   const events = await api.call("GET", `/executions/${id}/events`);
-  const decided = events.body.events.filter((e: { type: string }) => e.type === "APPROVAL_DECIDED");
+  const decided = events.body.events.filter((e: { type: string; data: { callId: string } }) =>
+    e.type === "APPROVAL_DECIDED" && e.data.callId === waiting.callId
+  );
   assert.equal(decided.length, 1, "the refused second decision is not recorded");
   assert.equal(decided[0].data.by, "alice");
   assert.equal(decided[0].data.reason, "budget ok");
