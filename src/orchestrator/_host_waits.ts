@@ -5,9 +5,10 @@
 // activated again once nothing is pending. Internal.
 //
 // Waits for a person or for time (signals, approvals, timers: `durable`)
-// pause the execution's clocks: while one is pending, neither the step's
-// time limit (`stepTimeoutMs`) nor the execution's (`timeoutMs`) runs, so an
-// agent may wait for tomorrow's approval under a five-minute step limit.
+// pause the execution's clocks: while only such waits are pending, neither
+// the step's time limit (`stepTimeoutMs`) nor the execution's (`timeoutMs`)
+// runs, so an agent may wait for tomorrow's approval under a five-minute step
+// limit. A tool or model call pending beside them is work: the clocks run.
 // `pausedMs` is the paused time so far; `whenPauseEnds` lets a timer that ran
 // out during a pause be armed again.
 import type { Clock, TimerId } from "../clock.ts";
@@ -46,9 +47,9 @@ export class HostWaits {
     return [...new Set([...this.#pending.values()].map((wait) => wait.what))];
   }
 
-  /** Whether a wait for a person or for time is pending (the clocks are paused). */
+  /** Whether only waits for a person or for time are pending (the clocks are paused). */
   get paused(): boolean {
-    return this.#durable > 0;
+    return this.#pausedSince !== undefined;
   }
 
   /** Time spent paused so far, the current pause included. */
@@ -68,7 +69,8 @@ export class HostWaits {
     const id = this.#next++;
     const durable = options.durable === true;
     this.#pending.set(id, { what, durable });
-    if (durable && this.#durable++ === 0) this.#pausedSince = this.#clock.now();
+    if (durable) this.#durable++;
+    this.#settle();
     if (this.#pending.size === 1 && Number.isFinite(this.#afterMs)) {
       this.#timer = this.#clock.setTimeout(() => {
         this.#timer = undefined;
@@ -77,16 +79,24 @@ export class HostWaits {
     }
     return () => {
       if (!this.#pending.delete(id)) return;
-      if (durable && --this.#durable === 0) {
-        this.#pausedMs += this.#clock.now() - this.#pausedSince!;
-        this.#pausedSince = undefined;
-        for (const resolve of this.#whenPauseEnds.splice(0)) resolve();
-      }
+      if (durable) this.#durable--;
+      this.#settle();
       if (this.#pending.size > 0) return;
       if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
       this.#timer = undefined;
       for (const resolve of this.#whenNone.splice(0)) resolve();
     };
+  }
+
+  // Starts or ends a pause when what is pending changed.
+  #settle(): void {
+    const paused = this.#durable > 0 && this.#durable === this.#pending.size;
+    if (paused && this.#pausedSince === undefined) this.#pausedSince = this.#clock.now();
+    else if (!paused && this.#pausedSince !== undefined) {
+      this.#pausedMs += this.#clock.now() - this.#pausedSince;
+      this.#pausedSince = undefined;
+      for (const resolve of this.#whenPauseEnds.splice(0)) resolve();
+    }
   }
 
   /** Resolves once no wait is pending. */
@@ -95,9 +105,9 @@ export class HostWaits {
     return new Promise((resolve) => this.#whenNone.push(resolve));
   }
 
-  /** Resolves once no wait for a person or for time is pending. */
+  /** Resolves once the clocks run again (a pause ends). */
   whenPauseEnds(): Promise<void> {
-    if (this.#durable === 0) return Promise.resolve();
+    if (this.#pausedSince === undefined) return Promise.resolve();
     return new Promise((resolve) => this.#whenPauseEnds.push(resolve));
   }
 }

@@ -7,6 +7,7 @@ import { defineTool } from "../../src/orchestrator/tool.ts";
 import type { StoredEvent } from "../../src/events/event_store.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
 import { ActiveTime } from "../../src/orchestrator/_active_time.ts";
+import { HostWaits } from "../../src/orchestrator/_host_waits.ts";
 import { has, until } from "../_support/until_events.ts";
 
 const AGENT = new URL("../fixtures/wait_agent.ts", import.meta.url);
@@ -122,4 +123,25 @@ Deno.test("ActiveTime: a log's running time leaves out its waits, across a resum
   }
   // 0–100, 9,000–9,050, 20,000–20,100, 30,000–30,200.
   assert.equal(active.total(30_200), 100 + 50 + 100 + 200);
+});
+
+Deno.test("HostWaits: the clocks pause only while every pending wait is for a person or for time", async () => {
+  const clock = new ManualClock(0);
+  const waits = new HostWaits(clock, Infinity, () => {});
+  const endSignal = waits.begin('signal "go"', { durable: true });
+  assert.ok(waits.paused);
+  let resumed = false;
+  void waits.whenPauseEnds().then(() => resumed = true);
+  await clock.advance(1_000);
+  assert.ok(!resumed);
+  const endTool = waits.begin('tool "fetch"'); // work beside the wait: the clocks run
+  await Promise.resolve();
+  assert.ok(!waits.paused && resumed, "a call beside the wait ends the pause");
+  await clock.advance(500);
+  endTool();
+  assert.ok(waits.paused);
+  await clock.advance(2_000);
+  endSignal();
+  assert.ok(!waits.paused);
+  assert.equal(waits.pausedMs(), 3_000, "1 s before the tool, 2 s after it");
 });
