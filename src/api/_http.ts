@@ -41,7 +41,23 @@ export class ApiError extends Error {
  * @returns The response.
  */
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
+  return jsonText(JSON.stringify(body), status, headers);
+}
+
+/**
+ * A JSON response of a body already serialized (kept answers).
+ *
+ * @param text The JSON text.
+ * @param status The status. @default {200}
+ * @param headers Extra headers.
+ * @returns The response.
+ */
+export function jsonText(
+  text: string,
+  status = 200,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(text, {
     status,
     headers: { "content-type": "application/json; charset=utf-8", ...headers },
   });

@@ -178,7 +178,7 @@ export async function loadAgents(
     agents.set(name, { ...agent, permissions: spec as PermissionsSpec });
   }
   const mcpServers = config?.file.mcpServers;
-  _checkReferences(agents, tools, { ctx, mcpServers });
+  _checkReferences(agents.values(), tools, { ctx, mcpServers });
   return {
     agents: [...agents.values()],
     tools: [...tools.values()],
@@ -190,12 +190,12 @@ export async function loadAgents(
 // Every peer and tool an agent lists is loaded; the tools of MCP servers
 // (`<server>.<tool>`) are checked once their servers are connected.
 function _checkReferences(
-  agents: Iterable<AgentRegistration> | Map<string, AgentRegistration>,
+  agents: Iterable<AgentRegistration>,
   tools: Map<string, ToolDefinition<never, unknown>>,
   options: { ctx?: CommandContext; mcpServers?: Record<string, unknown> | undefined },
 ): void {
   const { ctx, mcpServers } = options;
-  const byName = agents instanceof Map ? agents : new Map([...agents].map((a) => [a.name, a]));
+  const byName = new Map([...agents].map((a) => [a.name, a]));
   const later = (tool: string) =>
     mcpServers !== undefined && Object.hasOwn(mcpServers, tool.slice(0, tool.indexOf(".")));
   const list = (names: Iterable<string>) => [...names].map((n) => `"${n}"`).join(", ") || "none";

@@ -29,6 +29,7 @@
  * @module
  */
 import type { ModelOptions } from "../orchestrator/model_options.ts";
+import { httpUrl } from "../http_url.ts";
 
 /** Settings of one provider in the config file. */
 export interface ProviderConfig {
@@ -213,13 +214,7 @@ export function modelOptions(
 function _provider(value: unknown, at: string, compatible: boolean): void {
   const p = _keys(_object(value, at), at, compatible ? COMPATIBLE_KEYS : PROVIDER_KEYS);
   if (p.baseURL !== undefined || compatible) {
-    let url: URL | undefined;
-    try {
-      url = typeof p.baseURL === "string" ? new URL(p.baseURL) : undefined;
-    } catch {
-      url = undefined;
-    }
-    if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    if (!httpUrl(p.baseURL)) {
       throw new TypeError(`${at}.baseURL must be an http(s) URL, got ${JSON.stringify(p.baseURL)}`);
     }
   }

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { httpUrl } from "../http_url.ts";
 
 /** How to reach an MCP server: a command (stdio) or a URL (streamable HTTP). */
 export type McpServerConfig =
@@ -67,13 +68,7 @@ export function checkMcpServerConfig(name: string, config: unknown): McpServerCo
     ) throw bad(`"${field}" must be an object of strings`);
   };
   if ("url" in c) {
-    let url: URL | undefined;
-    try {
-      url = typeof c.url === "string" ? new URL(c.url) : undefined;
-    } catch {
-      url = undefined;
-    }
-    if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    if (!httpUrl(c.url)) {
       throw bad(`"url" must be an http: or https: URL, got ${JSON.stringify(c.url)}`);
     }
     strings(c.headers, "headers");

@@ -27,6 +27,7 @@ import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import type { LanguageModel } from "ai";
 import { type ModelId, parseModelId } from "./model_id.ts";
 import { ModelCallError } from "./model_errors.ts";
+import { httpUrl } from "../http_url.ts";
 
 /** Settings of the OpenAI, Anthropic or Ollama provider. */
 export interface ProviderSettings {
@@ -234,13 +235,7 @@ function _factory(provider: string, settings: _Settings): (model: string) => Lan
 }
 
 function _url(value: string, field: string): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+  if (!httpUrl(value)) {
     throw new RangeError(`Invalid ${field} "${value}": expected an http(s) URL`);
   }
   return value.replace(/\/+$/, "");

@@ -12,6 +12,7 @@ import type { StoredEvent } from "../events/event_store.ts";
 import { ApprovalDeniedError, ApprovalTimeoutError } from "./approvals.ts";
 import { approvalDecisionKey, approvalRequestKey, firstDecision } from "./_approvals.ts";
 import type { GateRun } from "./_tool_gate.ts";
+import { beginDurableWait } from "./_wait_gate.ts";
 
 /** The call an approval is asked for. */
 export interface ApprovalCall {
@@ -50,14 +51,12 @@ export async function awaitApproval(
   }
   const data = request.data as { deadline?: number | null; timeoutMs?: number | null };
   const deadline = typeof data.deadline === "number" ? data.deadline : null;
-  const started = clock.now();
   let outcome = "interrupted";
-  const end = run.waits.begin(`approval of tool "${tool}"`, { durable: true });
-  run.host.bus.emitLocal({
-    type: "APPROVAL_WAITING",
-    time: started,
-    executionId: run.executionId,
+  const end = beginDurableWait(run, {
+    kind: "approval",
+    what: `approval of tool "${tool}"`,
     data: { tool, callId: key },
+    span: { "oao.tool.name": tool },
   });
   try {
     // Registered first: a decision appended after it wakes this wait; one before, the read finds.
@@ -90,19 +89,7 @@ export async function awaitApproval(
       watch.stop();
     }
   } finally {
-    end();
-    const waitedMs = clock.now() - started;
-    run.stepSpan?.addEvent("APPROVAL_WAIT_ENDED", {
-      "oao.tool.name": tool,
-      "oao.approval.outcome": outcome,
-      "oao.approval.waited_ms": waitedMs,
-    });
-    run.host.bus.emitLocal({
-      type: "APPROVAL_WAIT_ENDED",
-      time: clock.now(),
-      executionId: run.executionId,
-      data: { tool, callId: key, outcome, waitedMs },
-    });
+    end(outcome);
   }
 }
 

@@ -107,7 +107,7 @@ export class ExecutionRun {
   #parked: PendingDecision | undefined; // waits for an operator's decision on this call
   #violationRecorded = false;
   #abort = new AbortController();
-  #deadline: TimerId | undefined;
+  #cancelDeadline: (() => void) | undefined; // the execution's time limit (#armDeadline)
   #supervisor: AgentGroup | undefined;
   #agentPath: string;
   #peers: Record<string, string> = {};
@@ -125,7 +125,6 @@ export class ExecutionRun {
   #onPassivate: (() => void) | undefined; // set while a step's activation is asked
   #replaying = false; // the step runs again after an activation: its calls are answered
   #unsettled: Promise<void> | undefined; // events recorded ahead, not yet known durable
-  #ended = false; // the run is over: no timer is armed again
 
   constructor(host: RunHost, init: RunInit) {
     this.#host = host;
@@ -291,8 +290,7 @@ export class ExecutionRun {
         });
       }
     } finally {
-      this.#ended = true;
-      if (this.#deadline !== undefined) clock.clearTimeout(this.#deadline);
+      this.#cancelDeadline?.();
       this.#stepSpan?.end();
       root.end();
       await this.#stopActors();
@@ -655,28 +653,44 @@ export class ExecutionRun {
 
   // Resolves when nothing the step awaits is pending; rejects at the step's time limit.
   async #whenWaitsEnd(budget: () => number): Promise<void> {
-    const { clock } = this.#host;
-    const none = this.#waits.whenNone();
-    while (this.#waits.pending > 0) {
-      if (this.#waits.paused) {
-        await Promise.race([none, this.#waits.whenPauseEnds()]);
-        continue;
-      }
-      const remaining = budget();
-      if (!Number.isFinite(remaining)) return await none;
-      if (remaining <= 0) throw this.#stepTimeoutError();
-      let timer: TimerId | undefined;
-      try {
-        await Promise.race([
-          none,
-          new Promise<void>((resolve) => {
-            timer = clock.setTimeout(resolve, remaining);
-          }),
-        ]);
-      } finally {
-        if (timer !== undefined) clock.clearTimeout(timer);
-      }
+    let cancel = () => {};
+    try {
+      await Promise.race([
+        this.#waits.whenNone(),
+        new Promise<never>((_, reject) => {
+          cancel = this.#whenSpent(budget, () => reject(this.#stepTimeoutError()));
+        }),
+      ]);
+    } finally {
+      cancel();
     }
+  }
+
+  // Calls `spent` once `remaining()` is used up (not before: a timer that
+  // runs out during a pause of the clocks, or after the budget grew, is armed
+  // again). Returns what cancels it. Infinity: never.
+  #whenSpent(remaining: () => number, spent: () => void): () => void {
+    const { clock } = this.#host;
+    let timer: TimerId | undefined;
+    let cancelled = false;
+    const arm = () => {
+      timer = undefined;
+      if (cancelled) return;
+      const left = remaining();
+      if (!Number.isFinite(left)) return;
+      timer = clock.setTimeout(() => {
+        timer = undefined;
+        if (cancelled) return;
+        if (this.#waits.paused) void this.#waits.whenPauseEnds().then(arm);
+        else if (remaining() > 0) arm();
+        else spent();
+      }, Math.max(0, left));
+    };
+    arm();
+    return () => {
+      cancelled = true;
+      if (timer !== undefined) clock.clearTimeout(timer);
+    };
   }
 
   #stepTimeoutError(): StepTimeoutError {
@@ -692,7 +706,7 @@ export class ExecutionRun {
     budget: () => number,
     first: boolean,
   ): Promise<unknown> {
-    const { clock, system } = this.#host;
+    const { system } = this.#host;
     const asked = system.ask<unknown>(this.#agentPath, message, {
       timeoutMs: Infinity,
       trace: this.#stepSpan!.context,
@@ -704,30 +718,17 @@ export class ExecutionRun {
     const passivated = new Promise<typeof PASSIVATED>((resolve) => {
       this.#onPassivate = () => resolve(PASSIVATED);
     });
-    // The backstop is armed again when the step's budget grew meanwhile (a pause).
-    let backstop: TimerId | undefined;
-    let settled = false;
-    const arm = () => {
-      backstop = undefined;
-      if (settled) return;
-      const remaining = budget();
-      if (!Number.isFinite(remaining)) return;
-      const grace = first ? STEP_TIMEOUT_GRACE_MS : 0;
-      backstop = clock.setTimeout(() => {
-        backstop = undefined;
-        if (this.#waits.paused) void this.#waits.whenPauseEnds().then(arm);
-        else if (budget() + grace > 0) arm();
-        else this.#onStepTimeout(first);
-      }, Math.max(0, remaining + grace));
-    };
-    arm();
+    const grace = first ? STEP_TIMEOUT_GRACE_MS : 0;
+    const cancelBackstop = this.#whenSpent(
+      () => budget() + grace,
+      () => this.#onStepTimeout(first),
+    );
     try {
       return await Promise.race([asked, timedOut, passivated]);
     } finally {
       this.#attemptTimeout = undefined;
       this.#onPassivate = undefined;
-      settled = true;
-      if (backstop !== undefined) clock.clearTimeout(backstop);
+      cancelBackstop();
     }
   }
 
@@ -788,28 +789,14 @@ export class ExecutionRun {
     return this.#host.clock.now() - this.#startedAt - this.#waits.pausedMs();
   }
 
-  // The execution's time limit (timeoutMs), paused by waits for a person or
-  // for time: a timer that runs out during a pause is armed again after it.
+  // The execution's time limit (timeoutMs), paused by waits for a person or for time.
   #armDeadline(): void {
-    this.#deadline = undefined;
-    if (this.#fatal || this.#ended) return;
-    const remaining = this.#init.policy.limits.timeoutMs - this.#elapsed();
-    if (!Number.isFinite(remaining)) return;
-    this.#deadline = this.#host.clock.setTimeout(() => {
-      this.#deadline = undefined;
-      if (this.#fatal || this.#ended) return;
-      if (this.#waits.paused) {
-        void this.#waits.whenPauseEnds().then(() => this.#armDeadline());
-        return;
-      }
-      if (this.#elapsed() < this.#init.policy.limits.timeoutMs) return this.#armDeadline();
-      this.#fatal = new PolicyViolationError(
-        "timeoutMs",
-        Math.round(this.#elapsed()),
-        this.#init.policy.limits.timeoutMs,
-      );
+    const { timeoutMs } = this.#init.policy.limits;
+    this.#cancelDeadline = this.#whenSpent(() => timeoutMs - this.#elapsed(), () => {
+      if (this.#fatal) return;
+      this.#fatal = new PolicyViolationError("timeoutMs", Math.round(this.#elapsed()), timeoutMs);
       this.#interrupt();
-    }, Math.max(0, remaining));
+    });
   }
 
   // Stops whatever is running now: the agent's worker is terminated, sleeps and tools are aborted.

@@ -108,7 +108,12 @@ export class WaitGate {
         key: `waiting:${key}`,
       });
     }
-    const end = this.#begin("signal", `signal "${name}"`, { name });
+    const end = beginDurableWait(run, {
+      kind: "signal",
+      what: `signal "${name}"`,
+      data: { name },
+      span: { "oao.signal.name": name },
+    });
     let outcome = "interrupted";
     try {
       // Registered first: a signal sent after it wakes this wait; one sent before, #take finds.
@@ -194,7 +199,7 @@ export class WaitGate {
     const run = this.#run;
     const delay = due - run.host.clock.now();
     if (delay <= 0) return;
-    const end = this.#begin("timer", what, { until: due });
+    const end = beginDurableWait(run, { kind: "timer", what, data: { until: due } });
     let outcome = "interrupted";
     try {
       await sleepOn(run.host.clock, delay, run.signal);
@@ -204,44 +209,50 @@ export class WaitGate {
     }
   }
 
-  // A wait for a person or for time starts: it pauses the execution's clocks
-  // (HostWaits), and is seen by the metrics (SIGNAL_WAITING / TIMER_WAITING,
-  // local events) and, when it ends, by the step's span with its duration.
-  #begin(
-    kind: "signal" | "timer",
-    what: string,
-    data: Record<string, unknown>,
-  ): (outcome: string) => void {
-    const run = this.#run;
-    const { bus, clock } = run.host;
-    const started = clock.now();
-    const endWait = run.waits.begin(what, { durable: true });
-    const upper = kind.toUpperCase();
-    bus.emitLocal({
-      type: `${upper}_WAITING`,
-      time: started,
-      executionId: run.executionId,
-      data,
-    });
-    return (outcome) => {
-      endWait();
-      const waitedMs = clock.now() - started;
-      run.stepSpan?.addEvent(`${upper}_WAIT_ENDED`, {
-        [`oao.${kind}.outcome`]: outcome,
-        [`oao.${kind}.waited_ms`]: waitedMs,
-        ...(kind === "signal" ? { "oao.signal.name": String(data.name) } : {}),
-      });
-      bus.emitLocal({
-        type: `${upper}_WAIT_ENDED`,
-        time: clock.now(),
-        executionId: run.executionId,
-        data: { ...data, outcome, waitedMs },
-      });
-    };
-  }
-
   async #key(what: Record<string, unknown>, step: number): Promise<string> {
     const hash = await sha256Hex(canonicalJson({ wait: what, step }));
     return callKey(hash, this.#run.ledger.nextOccurrence(hash));
   }
+}
+
+/**
+ * A wait for a person or for time starts (a signal, a timer, an approval): it
+ * pauses the execution's clocks (`HostWaits`) and is seen by the metrics
+ * (`<KIND>_WAITING`, a local event); the returned function ends it, adding
+ * `<KIND>_WAIT_ENDED` with its outcome and duration to the step's span and to
+ * the local events.
+ */
+export function beginDurableWait(
+  run: GateRun,
+  wait: {
+    kind: "signal" | "timer" | "approval";
+    /** What is awaited, for the record. */
+    what: string;
+    /** The local events' data. */
+    data: Record<string, unknown>;
+    /** More attributes of the span event. */
+    span?: Record<string, string>;
+  },
+): (outcome: string) => void {
+  const { kind, what, data } = wait;
+  const { bus, clock } = run.host;
+  const started = clock.now();
+  const endWait = run.waits.begin(what, { durable: true });
+  const upper = kind.toUpperCase();
+  bus.emitLocal({ type: `${upper}_WAITING`, time: started, executionId: run.executionId, data });
+  return (outcome) => {
+    endWait();
+    const waitedMs = clock.now() - started;
+    run.stepSpan?.addEvent(`${upper}_WAIT_ENDED`, {
+      ...wait.span,
+      [`oao.${kind}.outcome`]: outcome,
+      [`oao.${kind}.waited_ms`]: waitedMs,
+    });
+    bus.emitLocal({
+      type: `${upper}_WAIT_ENDED`,
+      time: clock.now(),
+      executionId: run.executionId,
+      data: { ...data, outcome, waitedMs },
+    });
+  };
 }

@@ -34,6 +34,7 @@
  * @module
  */
 import { parseKeyValueList } from "./_key_value_list.ts";
+import { httpUrl } from "../http_url.ts";
 
 /** Environment variables as a plain record (`Deno.env.toObject()` or a test fixture). */
 export type Env = Record<string, string | undefined>;
@@ -111,13 +112,8 @@ function _safeUrl(value: string): string {
 }
 
 function _endpoint(name: string, value: string): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
+  const url = httpUrl(value);
+  if (!url || url.hostname === "") {
     throw new RangeError(
       `Invalid ${name} "${
         _safeUrl(value)

@@ -5,7 +5,7 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { ApiError, conditional, json } from "../_http.ts";
+import { ApiError, conditional, json, jsonText } from "../_http.ts";
 import { publicStatus } from "../_public.ts";
 import { executionStatus } from "../execution_status.ts";
 import type { ApiRoute } from "../route.ts";
@@ -120,7 +120,7 @@ export const getExecution: ApiRoute = {
     return conditional(
       c.req.raw,
       tag,
-      () => new Response(body, { headers: { "content-type": "application/json; charset=utf-8" } }),
+      () => jsonText(body),
     );
   },
 };
