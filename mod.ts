@@ -100,6 +100,7 @@ export {
   type ReviewResult,
   type StepHook,
 } from "./src/orchestrator/agent.ts";
+export type { TextDelta } from "./src/orchestrator/_text_deltas.ts";
 export {
   llmAgent,
   type LlmAgentOptions,

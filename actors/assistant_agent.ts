@@ -15,6 +15,8 @@ export default llmAgent({
   name: "assistant",
   version: "1.0.0",
   model: "openai:gpt-4o-mini",
+  // Answers stream to `oao run` and to GET /executions/:id/stream as they are written.
+  stream: true,
   system: "You are a concise research assistant. Search, read the most relevant page, " +
     "then answer in at most three sentences, citing the page's URL.",
   tools: [

@@ -171,6 +171,13 @@ export interface CommandContext {
    */
   out(line: string): void;
   /**
+   * Writes text to standard output as it is, without a newline (streamed
+   * model text).
+   *
+   * @param text The text.
+   */
+  write(text: string): void;
+  /**
    * Writes one line to standard error (messages for the operator, not logs).
    *
    * @param line The text; a newline is added.
@@ -348,6 +355,7 @@ export function parseCommandLine(
     boolean: (name) => declared(name, ["boolean"]) === true,
     toggle: (name) => declared(name, ["boolean"]) as boolean | undefined,
     out: (line) => stdout(`${line}\n`),
+    write: (text) => stdout(text),
     err: (line) => stderr(`${line}\n`),
   };
 }

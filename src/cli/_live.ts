@@ -11,6 +11,9 @@ import { progressLine } from "./_format.ts";
 import type { ExecutionReport } from "../orchestrator/execution_report.ts";
 import type { Orchestrator, StartedExecution } from "../orchestrator/orchestrator.ts";
 
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
 /** Options of {@linkcode runLive}. */
 export interface LiveOptions {
   /** Print progress lines. @default {true} */
@@ -36,14 +39,29 @@ export async function runLive(
   start: (executionId: string) => Promise<StartedExecution>,
   options: LiveOptions = {},
 ): Promise<ExecutionReport> {
-  const out = options.out ?? ((line: string) => ctx.out(line));
-  const unsubscribe = options.progress === false ? () => {} : orchestrator.events.subscribe(
-    (event) => {
-      if (event.executionId !== executionId) return;
-      const line = progressLine(event);
-      if (line) out(line);
-    },
-  );
+  const printLine = options.out ?? ((line: string) => ctx.out(line));
+  // Streamed model text is written as it comes, indented under its call;
+  // the next progress line starts on a line of its own.
+  let streaming = false;
+  const out = (line: string) => {
+    if (streaming) ctx.write("\n");
+    streaming = false;
+    printLine(line);
+  };
+  const quiet = options.progress === false;
+  const unsubscribe = quiet ? () => {} : orchestrator.events.subscribe((event) => {
+    if (event.executionId !== executionId) return;
+    const line = progressLine(event);
+    if (line) out(line);
+  });
+  const unwatch = quiet ? () => {} : orchestrator.watchTextDeltas((delta) => {
+    if (delta.executionId !== executionId) return;
+    // A model's text is not the terminal's: control characters (escape
+    // sequences) are dropped, newlines and tabs kept.
+    const text = delta.text.replace(CONTROL, "").replaceAll("\n", "\n      ");
+    ctx.write(`${streaming ? "" : "      "}${text}`);
+    streaming = true;
+  });
   const onAbort = () => orchestrator.cancel(executionId, "interrupted by a signal");
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   try {
@@ -53,5 +71,7 @@ export async function runLive(
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);
     unsubscribe();
+    unwatch();
+    if (streaming) ctx.write("\n");
   }
 }

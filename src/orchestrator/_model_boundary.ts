@@ -72,6 +72,9 @@ export function validateModelServiceRequest(
   if (!Number.isSafeInteger(r.step) || (r.step as number) < 1) {
     _fail(RangeError, "step", "must be a positive integer", r.step);
   }
+  if (r.stream !== undefined && typeof r.stream !== "boolean") {
+    _fail(TypeError, "stream", "must be a boolean", r.stream);
+  }
   if (typeof r.tokens !== "number") _fail(TypeError, "tokens", "must be a number", r.tokens);
   if (!Number.isFinite(r.tokens) || (r.tokens as number) < 0) {
     _fail(RangeError, "tokens", "must be a finite number >= 0", r.tokens);
@@ -84,7 +87,7 @@ export function validateModelServiceRequest(
   if (size > limits.maxValueBytes) {
     throw new ValueTooLargeError(`The model call request`, size, limits.maxValueBytes);
   }
-  return {
+  const call: ModelServiceRequest = {
     executionId,
     step: r.step as number,
     run,
@@ -92,6 +95,8 @@ export function validateModelServiceRequest(
     // Checked as the plain JSON it is recorded and hashed as.
     request: _request(JSON.parse(JSON.stringify(r.request))),
   };
+  if (r.stream === true) call.stream = true;
+  return call;
 }
 
 function _request(value: unknown): GenerateTextRequest {

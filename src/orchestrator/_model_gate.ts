@@ -25,6 +25,7 @@ import { callKey } from "./tool.ts";
 import type { GateRun } from "./_tool_gate.ts";
 import type { Outcome } from "./_tool_ledger.ts";
 import { assertJsonWithin } from "./_boundary.ts";
+import { TextDeltaRelay } from "./_text_deltas.ts";
 
 /**
  * The hash of a model call: SHA-256 of the canonical JSON of `{ model: request }`
@@ -82,7 +83,12 @@ export class ModelGate {
       },
     };
     try {
-      return await this.#gated(call.request, id, { hash, occurrence, key }, (o) => (settled = o));
+      return await this.#gated(
+        call.request,
+        id,
+        { hash, occurrence, key, stream: call.stream === true },
+        (o) => (settled = o),
+      );
     } finally {
       settle(settled);
     }
@@ -102,7 +108,7 @@ export class ModelGate {
   async #gated(
     request: GenerateTextRequest,
     id: ModelId,
-    call: { hash: string; occurrence: number; key: string },
+    call: { hash: string; occurrence: number; key: string; stream: boolean },
     known: (outcome: Outcome) => void,
   ): Promise<ModelCallResult> {
     const run = this.#run;
@@ -137,7 +143,7 @@ export class ModelGate {
     if (violation) await run.violation(violation);
     const about = { agent: run.agent.name, model: id.id, provider: id.provider, key };
     run.ledger.intent(key);
-    await run.record("MODEL_CALL_STARTED", {
+    const intent = await run.record("MODEL_CALL_STARTED", {
       ...about,
       occurrence: call.occurrence,
       maxOutputTokens: request.maxOutputTokens ?? null,
@@ -147,9 +153,11 @@ export class ModelGate {
     const span = this.#span(request, id, call);
     const started = run.host.clock.now();
     const endWait = run.waits.begin(`model "${id.id}"`);
+    const relay = call.stream ? this.#relay(id, key, intent.seq ?? 0) : undefined;
     try {
-      const result = await run.host.models.call(request, {
+      const result = await run.host.models.call(relay ? { ...request, stream: true } : request, {
         signal: run.signal,
+        ...(relay ? { onDelta: (text: string) => relay.push(text) } : {}),
         onRetry: async (retry) => {
           span.addEvent("RETRY_ATTEMPTED", {
             "oao.attempt": retry.attempt,
@@ -175,6 +183,8 @@ export class ModelGate {
       );
       run.totals.tokens += result.usage.totalTokens;
       run.totals.costUsd = roundUsd((run.totals.costUsd ?? 0) + result.costUsd);
+      // Watchers get every delta before the completion that ends them.
+      await relay?.close();
       await run.record("MODEL_CALL_COMPLETED", {
         ...about,
         usage: result.usage,
@@ -212,6 +222,7 @@ export class ModelGate {
       const detail = error as { reason?: unknown; status?: unknown; attempts?: unknown };
       span.setAttribute("error.type", String(detail.reason ?? info.code ?? info.name));
       span.recordException(error);
+      await relay?.close();
       await run.record("MODEL_CALL_FAILED", {
         ...about,
         error: info,
@@ -229,6 +240,17 @@ export class ModelGate {
       endWait();
       span.end();
     }
+  }
+
+  // The relay of a streamed call's deltas: to this process's watchers and the side log.
+  #relay(id: ModelId, key: string, start: number): TextDeltaRelay {
+    const run = this.#run;
+    const { models } = run.host;
+    return new TextDeltaRelay(run.host.eventStore, run.host.clock, {
+      call: { executionId: run.executionId, step: run.step, key, start, model: id.id },
+      emit: (delta) => models.emitDelta(delta),
+      maxChars: run.host.limits.maxValueBytes,
+    });
   }
 
   // A `chat <model>` span, child of the step's, as the OpenTelemetry GenAI conventions name it.

@@ -13,6 +13,7 @@ import { type ModelPrice, priceOf, type PriceTable, resolvePrices } from "../mod
 import type { ModelProviders } from "../model/providers.ts";
 import { InProcessRateLimiter, type RateLimiter } from "../model/rate_limits.ts";
 import { DEFAULT_MODEL_TIMEOUT_MS, type ModelOptions } from "./model_options.ts";
+import type { TextDelta } from "./_text_deltas.ts";
 
 interface _Loaded {
   providers: ModelProviders;
@@ -25,6 +26,8 @@ export interface ModelCallHooks {
   signal: AbortSignal;
   /** Called before each retry. */
   onRetry: NonNullable<CallModelOptions["onRetry"]>;
+  /** Receives the text deltas of a streamed call. */
+  onDelta?: (text: string) => void;
 }
 
 export class ModelHost {
@@ -36,6 +39,7 @@ export class ModelHost {
   readonly #compatible: string[];
   readonly #timeoutMs: number;
   #loaded: Promise<_Loaded> | undefined;
+  readonly #watchers = new Set<(delta: TextDelta) => void>();
 
   /**
    * @param options The orchestrator's `models` option.
@@ -82,6 +86,28 @@ export class ModelHost {
     return parseModelId(text, this.#compatible);
   }
 
+  /**
+   * Passes the text deltas of this orchestrator's streamed calls to `listener`.
+   *
+   * @returns Stops passing them.
+   */
+  watchDeltas(listener: (delta: TextDelta) => void): () => void {
+    const own = (delta: TextDelta) => listener(delta);
+    this.#watchers.add(own);
+    return () => this.#watchers.delete(own);
+  }
+
+  /** Passes one delta to the watchers; a watcher's failure is its own. */
+  emitDelta(delta: TextDelta): void {
+    for (const watcher of this.#watchers) {
+      try {
+        watcher(delta);
+      } catch {
+        // Nothing to do: the call goes on.
+      }
+    }
+  }
+
   /** The price of a model, or `undefined` when it is not priced. */
   price(modelId: string): ModelPrice | undefined {
     return priceOf(modelId, this.prices);
@@ -103,6 +129,7 @@ export class ModelHost {
       clock: this.#clock,
       signal: hooks.signal,
       onRetry: hooks.onRetry,
+      ...(hooks.onDelta ? { onDelta: hooks.onDelta } : {}),
       ...(Number.isFinite(this.#timeoutMs) ? { timeoutMs: this.#timeoutMs } : {}),
       ...(o.maxAttempts === undefined ? {} : { maxAttempts: o.maxAttempts }),
       ...(o.backoff === undefined ? {} : { backoff: o.backoff }),

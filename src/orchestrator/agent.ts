@@ -100,6 +100,18 @@ export interface AgentContext<S = unknown, T = unknown> {
    */
   generateText(request: GenerateTextRequest): Promise<GenerateTextResult>;
   /**
+   * Like {@linkcode AgentContext.generateText}, with the answer streamed:
+   * while the model writes, its text deltas reach whoever watches the
+   * execution live (`GET /executions/:id/stream` as `model_delta` messages,
+   * `oao run`, `Orchestrator.watchTextDeltas`). The agent gets the completed
+   * answer, and the log records it once, as for `generateText`: the deltas
+   * are not each journaled. A streamed and a plain call of the same request
+   * are the same call for the journal (answered from the log alike).
+   *
+   * @throws {PolicyViolationError | ModelCallError | TypeError | RangeError} As `generateText`.
+   */
+  streamText(request: GenerateTextRequest): Promise<GenerateTextResult>;
+  /**
    * Waits for the next signal of this name (sent with `POST
    * /executions/:id/signals/:name`, `oao signal` or `Orchestrator.signal`)
    * and returns its JSON payload. Durable: a signal sent before the wait, or
@@ -244,6 +256,8 @@ export interface ModelServiceRequest {
   run: string;
   /** The call, as the agent asked for it. */
   request: GenerateTextRequest;
+  /** Stream the answer's text to the execution's watchers (`ctx.streamText`). */
+  stream?: boolean;
   /** Tokens recorded by the agent since its last call. */
   tokens: number;
 }
@@ -339,6 +353,18 @@ async function runStep<S, T>(
   actor: ActorContext,
 ): Promise<StepResult> {
   let tokens = 0;
+  const model = async (request: GenerateTextRequest, stream: boolean) => {
+    const call: ModelServiceRequest = {
+      executionId: message.executionId,
+      step: message.step,
+      run: `${message.attempt}:${actor.incarnation}`,
+      request,
+      tokens,
+    };
+    if (stream) call.stream = true;
+    tokens = 0;
+    return await actor.call<GenerateTextResult>(MODEL_SERVICE, call);
+  };
   const ctx: AgentContext<S, T> = {
     executionId: message.executionId,
     agent: message.agent,
@@ -367,15 +393,10 @@ async function runStep<S, T>(
       return await actor.call<R>(TOOL_SERVICE, request);
     },
     async generateText(request: GenerateTextRequest): Promise<GenerateTextResult> {
-      const call: ModelServiceRequest = {
-        executionId: message.executionId,
-        step: message.step,
-        run: `${message.attempt}:${actor.incarnation}`,
-        request,
-        tokens,
-      };
-      tokens = 0;
-      return await actor.call<GenerateTextResult>(MODEL_SERVICE, call);
+      return await model(request, false);
+    },
+    async streamText(request: GenerateTextRequest): Promise<GenerateTextResult> {
+      return await model(request, true);
     },
     async waitForSignal<P>(name: string, options: { timeoutMs?: number } = {}): Promise<P> {
       const wait: WaitServiceRequest["wait"] = { kind: "signal", name };

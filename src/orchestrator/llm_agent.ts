@@ -74,6 +74,8 @@ export interface LlmAgentOptions {
   temperature?: number;
   /** Ask for a structured final answer matching a JSON Schema; it is then the output. */
   output?: ModelOutputSchema;
+  /** Stream each answer's text to the execution's watchers (`ctx.streamText`). @default {false} */
+  stream?: boolean;
 }
 
 /** What an {@linkcode llmAgent} is asked: a prompt, or a conversation to continue. */
@@ -136,6 +138,11 @@ export function llmAgent(options: LlmAgentOptions): AgentModule<LlmAgentState, L
       `Invalid llmAgent maxSteps ${JSON.stringify(maxSteps)}: expected an integer >= 1`,
     );
   }
+  if (options.stream !== undefined && typeof options.stream !== "boolean") {
+    throw new TypeError(
+      `Invalid llmAgent stream ${JSON.stringify(options.stream)}: expected true or false`,
+    );
+  }
   const tools = _tools(options.tools ?? []);
   const request = (messages: LlmMessage[]): GenerateTextRequest => ({
     model: options.model,
@@ -162,7 +169,10 @@ export function llmAgent(options: LlmAgentOptions): AgentModule<LlmAgentState, L
       ctx.state.messages = _firstMessages(ctx.task);
     },
     async plan(ctx) {
-      const result: GenerateTextResult = await ctx.generateText(request(ctx.state.messages));
+      const asked = request(ctx.state.messages);
+      const result: GenerateTextResult = options.stream
+        ? await ctx.streamText(asked)
+        : await ctx.generateText(asked);
       const state = ctx.state;
       state.steps++;
       const content: Exclude<AssistantModelMessage["content"], string> = [];

@@ -64,6 +64,7 @@ import { decideApproval } from "./_approvals.ts";
 import type { ApprovalDecision, RecordedApproval } from "./approvals.ts";
 import type { ModelOptions } from "./model_options.ts";
 import { ModelHost } from "./_model_host.ts";
+import type { TextDelta } from "./_text_deltas.ts";
 import { validateModelServiceRequest } from "./_model_boundary.ts";
 import { canonicalJson, sha256Hex } from "./canonical_json.ts";
 import type { ExecutionReport } from "./execution_report.ts";
@@ -707,6 +708,29 @@ export class Orchestrator {
       retentionSeconds: this.#retention,
       wakeHere: this.#runs.has(executionId) ? () => this.#wakes.notify(executionId) : undefined,
     });
+  }
+
+  /**
+   * Passes the text deltas of the streamed model calls (`ctx.streamText`) of
+   * the executions this orchestrator runs to `listener`, as they arrive.
+   * Deltas are a live view, never journaled one by one: the completed answer
+   * is in the log (`MODEL_CALL_COMPLETED`). Other processes on the same
+   * stores follow them with `GET /executions/:id/stream`.
+   *
+   * @param listener Gets each delta; its errors are ignored.
+   * @returns Stops passing deltas to it.
+   *
+   * @example
+   * ```ts
+   * import { Orchestrator } from "../../mod.ts";
+   * const orchestrator = new Orchestrator();
+   * const stop = orchestrator.watchTextDeltas((delta) => console.log(delta.executionId, delta.text));
+   * stop();
+   * await orchestrator.close();
+   * ```
+   */
+  watchTextDeltas(listener: (delta: TextDelta) => void): () => void {
+    return this.#models.watchDeltas(listener);
   }
 
   /**

@@ -126,6 +126,9 @@ Deno.test("`oao run` runs an LLM agent against the model server of the config fi
     );
     assert.equal(code, 0, stderr + stdout);
     assert.match(stdout, /model openai:gpt-4o-mini stop in \d+ ms: 1000 in, 100 out, \$0\.000210/);
+    // The answer was streamed: its text came as it was written, under its call, before its end.
+    assert.match(stdout, /\n {6}Actors isolate failures\.\n.*model openai:gpt-4o-mini stop/);
+    assert.ok(server.requests.every((r) => r.stream));
     assert.match(stdout, /tool search ok/);
     assert.match(stdout, /tokens \d+, cost \$0\.\d{6}, \d+ ms/);
     assert.match(stdout, /output {2}"Actors isolate failures\."/);

@@ -133,6 +133,7 @@ Deno.test("malformed fields are refused naming the field and what was sent", () 
   assert.match(refusal({}, { step: 0 }).message, /field "step" must be a positive integer/);
   assert.match(refusal({}, { tokens: -5 }).message, /field "tokens" must be a finite number >= 0/);
   assert.match(refusal({}, { request: "Hi" }).message, /field "request" must be an object/);
+  assert.match(refusal({}, { stream: "yes" }).message, /field "stream" must be a boolean/);
   assert.match(refusal({}, { executionId: null }).message, /"executionId" must be a string/);
 });
 

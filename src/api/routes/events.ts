@@ -14,7 +14,13 @@ import type { ApiRoute } from "../route.ts";
 import { EventsPageSchema, ExecutionIdParams, integerQuery, MAX_SEQ } from "../schemas.ts";
 import { notFound } from "./executions.ts";
 import { ID_ANSWERS, jsonContent } from "./_responses.ts";
-import type { StoredEvent } from "../../events/event_store.ts";
+import type { EventStore, StoredEvent } from "../../events/event_store.ts";
+import {
+  deltasInProgress,
+  type TextDelta,
+  textDeltaLogId,
+  toTextDelta,
+} from "../../orchestrator/_text_deltas.ts";
 
 const FINAL = new Set(["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"]);
 
@@ -73,7 +79,7 @@ export const streamEvents: ApiRoute = {
     operationId: "streamEvents",
     summary: "Live events (Server-Sent Events)",
     description:
-      "The backlog after Last-Event-ID (or ?after=), then live events as they are recorded. Each message has `id:` = the event's sequence number and `data:` = the event as JSON. After the execution's final event comes `event: end` with { executionId, status, seq }, and the stream closes. Comments (`: keep-alive`) are sent every 15 s.",
+      "The backlog after Last-Event-ID (or ?after=), then live events as they are recorded. Each message has `id:` = the event's sequence number and `data:` = the event as JSON. While a streamed model call (`ctx.streamText`) is in progress, its text comes as `event: model_delta` messages without `id:` (data { step, key, start, model, offset, text }: `text` starts at `offset` in the answer of the call whose MODEL_CALL_STARTED has seq `start`); they are not journaled, and a client that reconnects gets those of the calls still in progress from their start. After the execution's final event comes `event: end` with { executionId, status, seq }, and the stream closes. Comments (`: keep-alive`) are sent every 15 s.",
     request: {
       params: ExecutionIdParams,
       query: z.object({
@@ -141,6 +147,11 @@ export const streamEvents: ApiRoute = {
           let last: StoredEvent | undefined = finalEvent;
           for (const event of backlog) send(_frame(event));
           if (!finalEvent) {
+            // The text of streamed model calls: of the calls in progress from
+            // their start, then live, until the stream ends.
+            const { deltas, afterSeq } = await deltasInProgress(deps.eventStore, id, log);
+            for (const delta of deltas) send(_deltaFrame(delta));
+            _followDeltas(deps.eventStore, id, afterSeq, signal, send);
             const from = backlog.at(-1)?.seq ?? after;
             for await (const event of deps.eventStore.subscribe(id, { afterSeq: from, signal })) {
               send(_frame(event));
@@ -192,6 +203,29 @@ export const streamEvents: ApiRoute = {
     });
   },
 };
+
+function _followDeltas(
+  store: EventStore,
+  id: string,
+  afterSeq: number,
+  signal: AbortSignal,
+  send: (text: string) => void,
+): void {
+  (async () => {
+    for await (const event of store.subscribe(textDeltaLogId(id), { afterSeq, signal })) {
+      const delta = toTextDelta(id, event);
+      if (delta) send(_deltaFrame(delta));
+    }
+  })().catch(() => {
+    // The deltas are a view: the durable events and the final answer still come.
+  });
+}
+
+// No `id:`: the resume point (Last-Event-ID) stays the last durable event's seq.
+function _deltaFrame(delta: TextDelta): string {
+  const { executionId: _, ...data } = delta;
+  return `event: model_delta\ndata: ${JSON.stringify(data)}\n\n`;
+}
 
 function _frame(event: StoredEvent): string {
   return `id: ${event.seq}\ndata: ${JSON.stringify(publicEvent(event))}\n\n`;

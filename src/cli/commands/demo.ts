@@ -61,7 +61,7 @@ const SCENES: readonly _Scene[] = [
   },
   {
     title: 'An LLM agent: "assistant" (llmAgent) asks its model, which asks for the search ' +
-      "tool, then answers; every model call is journaled with its tokens and cost",
+      "tool, then streams its answer; every model call is journaled with its tokens and cost",
     agent: "assistant",
     task: "What are actor systems good for?",
     expect: (r, types) =>
