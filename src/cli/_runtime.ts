@@ -65,6 +65,7 @@ import type { JobQueue } from "../queue/job_queue.ts";
 import { connectRedis, type RedisClient } from "../redis/connection.ts";
 import { RedisEventStore } from "../redis/redis_event_store.ts";
 import { RedisJobQueue } from "../redis/redis_job_queue.ts";
+import { RedisRateLimiter } from "../redis/redis_rate_limiter.ts";
 import { RedisScheduleStore } from "../redis/redis_schedule_store.ts";
 import { KvEventStore } from "../kv/kv_event_store.ts";
 import { KvJobQueue } from "../kv/kv_job_queue.ts";
@@ -436,6 +437,7 @@ export async function createRuntime(
   let persistence: PersistenceAdapter;
   let queue: JobQueue;
   let schedules: ScheduleStore;
+  let rateLimiter: RedisRateLimiter | undefined;
   if (rawUrl) {
     try {
       parseRedisUrl(rawUrl);
@@ -460,6 +462,10 @@ export async function createRuntime(
     persistence = new RedisPersistenceAdapter({ client, keyPrefix, unavailableAfterMs });
     queue = new RedisJobQueue({ client, keyPrefix, name: queueName, unavailableAfterMs });
     schedules = new RedisScheduleStore({ client, keyPrefix, unavailableAfterMs });
+    // The config's per-provider model limits hold over every node on this Redis.
+    if (models?.limits) {
+      rateLimiter = new RedisRateLimiter(models.limits, { client, keyPrefix, unavailableAfterMs });
+    }
     if (options.announce !== false) {
       log.info("Using Redis at {redisUrl} (key prefix {keyPrefix}, queue {queue})", {
         redisUrl,
@@ -513,7 +519,10 @@ export async function createRuntime(
       const orchestrator = new Orchestrator({
         sandbox: sandbox === "thread" ? "thread" : { mode: sandbox, memoryMb },
         passivateAfterMs,
-        models: modelOptions(models, (name) => ctx.env(name)),
+        models: {
+          ...modelOptions(models, (name) => ctx.env(name)),
+          ...(rateLimiter ? { rateLimiter } : {}),
+        },
         ...extra,
         persistence,
         eventStore,
@@ -555,6 +564,7 @@ export async function createRuntime(
         const stores = (async () => {
           await Promise.allSettled(orchestrators.map((o) => o.close()));
           await Promise.allSettled(mcp.map((c) => c.close()));
+          await rateLimiter?.close();
           await Promise.allSettled([
             queue.close(),
             eventStore.close(),

@@ -71,6 +71,47 @@ export interface RateLimitStats {
   tokensInWindow: number;
 }
 
+/**
+ * Checks limits by provider, as both limiters take them.
+ *
+ * @param limits Limits by provider name.
+ * @throws {RangeError} Naming the provider and field of a limit that is not an integer >= 1.
+ *
+ * @example
+ * ```ts
+ * import { checkRateLimits } from "./rate_limits.ts";
+ * try {
+ *   checkRateLimits({ openai: { maxConcurrent: 0 } });
+ * } catch (error) {
+ *   console.assert((error as Error).message.includes("rateLimits.openai.maxConcurrent"));
+ * }
+ * ```
+ */
+export function checkRateLimits(limits: Record<string, RateLimits>): void {
+  for (const [key, given] of Object.entries(limits)) {
+    for (const field of ["maxConcurrent", "requestsPerMinute", "tokensPerMinute"] as const) {
+      const value = given[field];
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+        throw new RangeError(
+          `Invalid rateLimits.${key}.${field} ${JSON.stringify(value)}: expected an integer >= 1`,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * Checks the estimated tokens of a request.
+ *
+ * @param tokens The estimate.
+ * @returns A `RangeError` naming it, or `undefined` when it is a number >= 0.
+ */
+export function badTokens(tokens: number): RangeError | undefined {
+  return !Number.isFinite(tokens) || tokens < 0
+    ? new RangeError(`Invalid rate limit request tokens "${tokens}": expected a number >= 0`)
+    : undefined;
+}
+
 interface _Waiter {
   tokens: number;
   resolve: (permit: RateLimitPermit) => void;
@@ -104,15 +145,8 @@ export class InProcessRateLimiter implements RateLimiter {
    */
   constructor(limits: Record<string, RateLimits>, options: { clock?: Clock } = {}) {
     this.#clock = options.clock ?? systemClock;
+    checkRateLimits(limits);
     for (const [key, given] of Object.entries(limits)) {
-      for (const field of ["maxConcurrent", "requestsPerMinute", "tokensPerMinute"] as const) {
-        const value = given[field];
-        if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
-          throw new RangeError(
-            `Invalid rateLimits.${key}.${field} ${JSON.stringify(value)}: expected an integer >= 1`,
-          );
-        }
-      }
       this.#states.set(key, {
         limits: { ...given },
         active: 0,
@@ -145,11 +179,8 @@ export class InProcessRateLimiter implements RateLimiter {
    */
   acquire(key: string, request: RateLimitRequest = {}): Promise<RateLimitPermit> {
     const tokens = request.tokens ?? 0;
-    if (!Number.isFinite(tokens) || tokens < 0) {
-      return Promise.reject(
-        new RangeError(`Invalid rate limit request tokens "${tokens}": expected a number >= 0`),
-      );
-    }
+    const bad = badTokens(tokens);
+    if (bad) return Promise.reject(bad);
     const state = this.#states.get(key);
     if (!state) return Promise.resolve(NO_PERMIT);
     const signal = request.signal;

@@ -275,7 +275,17 @@ return {redis.call('ZCARD', KEYS[1]) + due, redis.call('ZCARD', KEYS[2]) - due,
 `;
 
 function script(name: string, body: string): QueueScript {
-  const lua = PRELUDE + body;
+  return luaScript(name, PRELUDE + body);
+}
+
+/**
+ * A script with its SHA-1, for {@linkcode runQueueScript}.
+ *
+ * @param name Name, for error messages.
+ * @param lua Source.
+ * @returns The script.
+ */
+export function luaScript(name: string, lua: string): QueueScript {
   return { name, lua, sha: createHash("sha1").update(lua).digest("hex") };
 }
 

@@ -37,6 +37,11 @@ export { RedisEventStore, type RedisEventStoreOptions } from "./redis_event_stor
 export { RedisJobQueue, type RedisJobQueueOptions } from "./redis_job_queue.ts";
 export { RedisScheduleStore, type RedisScheduleStoreOptions } from "./redis_schedule_store.ts";
 export {
+  RedisRateLimiter,
+  type RedisRateLimiterOptions,
+  type RedisRateLimitStats,
+} from "./redis_rate_limiter.ts";
+export {
   RedisPersistenceAdapter,
   type RedisPersistenceAdapterOptions,
 } from "./redis_persistence_adapter.ts";

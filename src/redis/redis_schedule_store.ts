@@ -27,7 +27,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { CorruptDataError, StaleVersionError } from "../errors.ts";
 import type { Schedule } from "../schedule/schedule.ts";
 import {
@@ -35,7 +34,7 @@ import {
   ScheduleNotFoundError,
   type ScheduleStore,
 } from "../schedule/schedule_store.ts";
-import { type QueueScript, runQueueScript } from "./_queue_scripts.ts";
+import { luaScript, type QueueScript, runQueueScript } from "./_queue_scripts.ts";
 import { _StoreClient } from "./_store_client.ts";
 import { withRetry } from "./retry.ts";
 import type { RedisStoreOptions } from "./redis_store_options.ts";
@@ -44,7 +43,7 @@ import type { RedisStoreOptions } from "./redis_store_options.ts";
 export type RedisScheduleStoreOptions = RedisStoreOptions;
 
 /** KEYS: data, ver. ARGV: id, JSON. Returns 1, or 0 when the id is taken. */
-const CREATE = _script(
+const CREATE = luaScript(
   "scheduleCreate",
   `
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
@@ -58,7 +57,7 @@ return 1
  * KEYS: data, ver. ARGV: id, expected version, JSON (of the next version).
  * Returns {1, version}, {0, stored version}, or {-1, 0} when there is none.
  */
-const REPLACE = _script(
+const REPLACE = luaScript(
   "scheduleReplace",
   `
 local v = redis.call('HGET', KEYS[2], ARGV[1])
@@ -71,7 +70,7 @@ return {1, tonumber(v) + 1}
 );
 
 /** KEYS: data, ver. ARGV: id. Returns 1 when it existed. */
-const DELETE = _script(
+const DELETE = luaScript(
   "scheduleDelete",
   `
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -193,8 +192,4 @@ export class RedisScheduleStore implements ScheduleStore {
       });
     }
   }
-}
-
-function _script(name: string, lua: string): QueueScript {
-  return { name, lua, sha: createHash("sha1").update(lua).digest("hex") };
 }

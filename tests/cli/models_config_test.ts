@@ -8,6 +8,8 @@ import { loadAgents, RUNTIME_ENV, RUNTIME_FLAGS } from "../../src/cli/_runtime.t
 import { modelOptions } from "../../src/cli/_models_config.ts";
 import { startLocalModelServer } from "../_support/model_server.ts";
 import { oao } from "./_cli.ts";
+import { testRedisUrl } from "../_support/test_redis.ts";
+import { deleteByPrefix, rawClient, testPrefix } from "../redis/_redis_helpers.ts";
 
 const command: Command = {
   name: "probe",
@@ -135,4 +137,47 @@ Deno.test("`oao run` runs an LLM agent against the model server of the config fi
     assert.ok(!stdout.includes("sk-team-5678") && !stderr.includes("sk-team-5678"));
     assert.equal(server.requests.length, 2);
   });
+});
+
+Deno.test("with REDIS_URL, the config's model limits are kept in Redis, shared by every node", async () => {
+  const redisUrl = await testRedisUrl();
+  const keyPrefix = testPrefix();
+  await using server = startLocalModelServer({ apiKey: "sk-team-5678" });
+  server.script({ text: "Shared limits." });
+  try {
+    await withConfig({
+      agents: [{ name: "assistant", module: ASSISTANT }],
+      models: {
+        providers: { openai: { baseURL: server.baseURL, apiKeyEnv: "TEAM_OPENAI_KEY" } },
+        limits: { openai: { maxConcurrent: 2, tokensPerMinute: 100_000 } },
+      },
+    }, async (path) => {
+      const { code, stdout, stderr } = await oao(
+        ["run", "assistant", '"Limits?"', "--config", path],
+        {
+          env: {
+            TEAM_OPENAI_KEY: "sk-team-5678",
+            OAO_LOG_LEVEL: "ERROR",
+            REDIS_URL: redisUrl,
+            OAO_KEY_PREFIX: keyPrefix,
+          },
+        },
+      );
+      assert.equal(code, 0, stderr + stdout);
+    });
+    const redis = await rawClient(redisUrl);
+    try {
+      const window = `${keyPrefix}{ratelimit:openai}:window`;
+      assert.equal(await redis.zcard(window), 1, "the call took its slot in Redis");
+      assert.equal(
+        await redis.zcard(`${keyPrefix}{ratelimit:openai}:active`),
+        0,
+        "and gave it back",
+      );
+    } finally {
+      redis.disconnect();
+    }
+  } finally {
+    await deleteByPrefix(keyPrefix, redisUrl);
+  }
 });
