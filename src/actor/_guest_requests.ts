@@ -1,0 +1,231 @@
+// What an actor's worker may ask the host for — a link to another actor
+// (`connect`), and `spawn`, `stop` and service `call` requests — and the
+// rules that decide it. The host never trusts a guest: each request is
+// authorized against what that actor may do before any lookup that would
+// tell it what exists, and a refusal is recorded as ACCESS_DENIED.
+// Internal: actors ask through their ActorContext.
+import { AccessDeniedError, ActorNotFoundError, ActorSpawnError, toErrorInfo } from "../errors.ts";
+import type { RuntimeEventData } from "../observability/events.ts";
+import type { ActorCell } from "./_actor_cell.ts";
+import { type ActorRegistry, isDescendant } from "./_actor_registry.ts";
+import type { EventPublisher } from "./_event_publisher.ts";
+import type { LinkBroker } from "./_link_broker.ts";
+import type { HostToWorker, WorkerRequest, WorkerToHost } from "./_protocol.ts";
+import { exceedingPermission } from "./permissions.ts";
+import { resolveSpawnOptions, type SpawnOptions } from "./spawn_options.ts";
+import type { ChildSpec, Supervisor } from "./supervisor.ts";
+
+/**
+ * Handles a service call made by an actor with `ctx.call(service, payload)`.
+ *
+ * @example
+ * ```ts
+ * import type { ServiceHandler } from "./actor_system.ts";
+ * const clock: ServiceHandler = (_payload, caller) => ({ now: Date.now(), for: caller.path });
+ * console.assert(typeof clock === "function");
+ * ```
+ */
+export type ServiceHandler = (
+  payload: unknown,
+  caller: { path: string; executionId: string | undefined },
+) => unknown | Promise<unknown>;
+
+/** What {@linkcode GuestRequests} needs from its actor system. */
+export interface GuestRequestsOptions {
+  /** The actors, by path. */
+  readonly registry: ActorRegistry;
+  /** Opens the links an actor is allowed. */
+  readonly broker: LinkBroker;
+  /** Records refusals and undeliverable targets. */
+  readonly publisher: EventPublisher;
+  /** The host services actors may call, by name. */
+  readonly services: ReadonlyMap<string, ServiceHandler>;
+  /** Starts a child under the root supervisor, once its modules are verified. */
+  startChild(spec: ChildSpec, parent: ActorCell): Promise<ActorCell | Supervisor>;
+}
+
+/** Authorizes and carries out what actors' workers ask the host for. */
+export class GuestRequests {
+  readonly #options: GuestRequestsOptions;
+
+  /** @param options The system's registry, link broker, events, services and spawner. */
+  constructor(options: GuestRequestsOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Links `cell` to the actor it wants to send to, if it may reach it; else
+   * fails its outbound link with why.
+   *
+   * @param cell The sender.
+   * @param message Its request for a link.
+   */
+  connect(cell: ActorCell, message: Extract<WorkerToHost, { k: "connect" }>): void {
+    // An actor of an execution is refused anything outside it before any lookup.
+    const execution = cell.options.executionId;
+    const outside = execution !== undefined && !message.target.startsWith(`${execution}/`) &&
+      !message.target.startsWith(`${cell.path}/`);
+    const target = outside ? undefined : this.#options.registry.live(message.target);
+    if (outside || target) {
+      const refusal = target ? mayReach(cell, target) : "it is not part of its execution";
+      if (refusal) {
+        const denied = this.#deny(
+          cell,
+          "connect",
+          `send to "${message.target}"`,
+          refusal,
+          message.target,
+        );
+        return cell.failOutbound(message.target, toErrorInfo(denied));
+      }
+      cell.targets.add(message.target);
+      return this.#options.broker.connect(cell, target!, message.space);
+    }
+    const error = toErrorInfo(new ActorNotFoundError(message.target));
+    cell.failOutbound(message.target, error);
+    void this.#options.publisher.emit(
+      "MESSAGE_UNDELIVERABLE",
+      { actor: message.target, from: cell.path, error },
+      cell.options.executionId,
+    );
+  }
+
+  /**
+   * Carries out a request of `cell`'s worker, if allowed, and replies to the
+   * incarnation that asked (never to a restarted one).
+   *
+   * @param cell The actor that asks.
+   * @param id The request's id, echoed in the reply.
+   * @param request The request.
+   * @returns A promise that settles once the reply is posted (it never rejects).
+   */
+  async handle(cell: ActorCell, id: number, request: WorkerRequest): Promise<void> {
+    // The answer goes to the incarnation that asked, never to a restarted one:
+    // its request ids start again at 1, and an old answer would settle a new request.
+    const incarnation = cell.incarnation;
+    const reply = (message: Extract<HostToWorker, { k: "reply" }>) => {
+      if (cell.incarnation === incarnation) cell.post(message);
+    };
+    try {
+      let value: unknown;
+      switch (request.op) {
+        case "spawn": {
+          const options = { ...request.options } as SpawnOptions;
+          for (const field of HOST_ONLY_OPTIONS) {
+            if (options[field] === undefined) continue;
+            if (field === "executionId" && options.executionId === cell.options.executionId) {
+              continue;
+            }
+            // A guest's actors never share a worker with other executions' actors.
+            if (field === "isolation" && options.isolation === "worker") continue;
+            throw this.#deny(
+              cell,
+              "spawn",
+              `spawn "${request.module.slice(0, 200)}" with option "${field}"`,
+              "only the host sets it",
+            );
+          }
+          // A child works for its parent's execution, whatever it was told.
+          if (cell.options.executionId !== undefined) {
+            options.executionId = cell.options.executionId;
+          }
+          const name = options.name ?? this.#options.registry.defaultName(request.module);
+          const resolved = resolveSpawnOptions({ ...options, name }, name);
+          const exceeding = exceedingPermission(resolved.permissions, cell.options.permissions);
+          if (exceeding) {
+            throw new ActorSpawnError(
+              request.module,
+              `permission "${exceeding}" exceeds what the parent "${cell.path}" was granted`,
+            );
+          }
+          const { name: _name, ...rest } = options;
+          const child = await this.#options.startChild(
+            { ...rest, id: name, module: request.module },
+            cell,
+          );
+          value = (child as ActorCell).path;
+          break;
+        }
+        case "stop": {
+          // Only itself and its own subtree, by path: a refusal tells nothing of what exists.
+          const path = request.target === cell.path || request.target.includes("/")
+            ? request.target
+            : `${cell.path}/${request.target}`;
+          const own = path === cell.path || path.startsWith(`${cell.path}/`);
+          const target = own ? this.#options.registry.get(path) : undefined;
+          if (!target || (target !== cell && !isDescendant(target, cell))) {
+            throw this.#deny(
+              cell,
+              "stop",
+              `stop "${path}"`,
+              "an actor stops only itself and the children it spawned",
+              path,
+            );
+          }
+          if (target === cell) {
+            // Stopping itself: answer first, the worker goes away with the stop.
+            reply({ k: "reply", id, ok: true, value: undefined });
+            void this.#options.registry.stopTree(target, request.mode);
+            return;
+          }
+          await this.#options.registry.stopTree(target, request.mode);
+          break;
+        }
+        case "call": {
+          const services = this.#options.services;
+          const handler = services.get(request.service);
+          if (!handler) {
+            throw new TypeError(
+              `No service "${request.service}" is registered (registered: ${
+                [...services.keys()].map((s) => `"${s}"`).join(", ") || "none"
+              })`,
+            );
+          }
+          value = await handler(request.payload, {
+            path: cell.path,
+            executionId: cell.options.executionId,
+          });
+          break;
+        }
+      }
+      try {
+        reply({ k: "reply", id, ok: true, value });
+      } catch (error) {
+        reply({ k: "reply", id, ok: false, error: toErrorInfo(error) });
+      }
+    } catch (error) {
+      reply({ k: "reply", id, ok: false, error: toErrorInfo(error) });
+    }
+  }
+
+  // Records a refused request and returns the error that answers it.
+  #deny(
+    cell: ActorCell,
+    op: string,
+    action: string,
+    reason: string,
+    target?: string,
+  ): AccessDeniedError {
+    const data: RuntimeEventData["ACCESS_DENIED"] = { actor: cell.path, op, reason };
+    if (target !== undefined) data.target = target;
+    void this.#options.publisher.emit("ACCESS_DENIED", data, cell.options.executionId);
+    return new AccessDeniedError(cell.path, action, reason);
+  }
+}
+
+// Spawn options a worker may not set: they choose whose data an actor reads and writes.
+const HOST_ONLY_OPTIONS = ["snapshotKey", "executionId", "isolation"] as const;
+
+// Whom an actor's worker may send to: the actors of its own execution (its
+// peers and their children); an actor outside any execution, the other such
+// actors and its own children. Returns why not, or undefined.
+function mayReach(from: ActorCell, to: ActorCell): string | undefined {
+  if (to === from || isDescendant(to, from)) return undefined;
+  const execution = from.options.executionId;
+  if (execution !== undefined) {
+    return to.options.executionId === execution ? undefined : "it is not part of its execution";
+  }
+  return to.options.executionId === undefined
+    ? undefined
+    : "it works for an execution the sender is not part of";
+}
