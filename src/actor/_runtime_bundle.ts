@@ -1,4 +1,4 @@
-// The worker side of the runtime (src/worker/actor_worker.ts and the ~20
+// The worker side of the runtime (src/worker/actor_worker.ts and the ~30
 // modules it imports) as one module, built on first use instead of being
 // committed. Internal: actor cells start their workers from it.
 //
