@@ -2,13 +2,8 @@
 // worker, its status words, snapshots, poison-message counts and links.
 // Internal: users hold an ActorRef.
 import type { Clock, TimerId } from "../clock.ts";
-import {
-  ActorSpawnError,
-  ActorStoppedError,
-  type ErrorInfo,
-  ProtocolViolationError,
-  toErrorInfo,
-} from "../errors.ts";
+import { ActorSpawnError, ActorStoppedError, ProtocolViolationError } from "./actor_errors.ts";
+import { type ErrorInfo, toErrorInfo } from "../oao_error.ts";
 import { boundErrorInfo, type Limits } from "../limits.ts";
 import type { PersistenceAdapter, Snapshot } from "../persistence/persistence_adapter.ts";
 import type { FailureReason, RuntimeEventData, RuntimeEventType } from "../observability/events.ts";

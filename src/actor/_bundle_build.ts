@@ -8,7 +8,7 @@
 // the OAO runtime's own modules (trusted code, outside the root on purpose)
 // and allowed `node:` built-ins.
 import type * as esbuild from "esbuild-wasm";
-import { ModuleRefusedError } from "../errors.ts";
+import { ModuleRefusedError } from "./actor_errors.ts";
 import { rewriteImportMeta } from "./_bundle_verify.ts";
 import { type Esbuild, loadEsbuild } from "./_esbuild.ts";
 import { confineLocal, decideImport, type ModulePolicy } from "./_module_policy.ts";

@@ -7,7 +7,7 @@
 // six-letter guard name, `import.meta` an eleven-letter one), so the bundle's
 // source map stays right and stack traces point into the actor's files.
 import { type Node, parse } from "acorn";
-import { ModuleRefusedError } from "../errors.ts";
+import { ModuleRefusedError } from "./actor_errors.ts";
 
 type AnyNode = Node & Record<string, unknown>;
 

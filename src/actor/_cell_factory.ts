@@ -5,7 +5,8 @@
 // under its path and watched. Also resolveModule, which turns the module
 // argument of a spawn into the URL the cell loads (public: re-exported by
 // actor_system.ts). Internal otherwise.
-import { ActorExistsError, ActorSpawnError, toErrorInfo } from "../errors.ts";
+import { ActorExistsError, ActorSpawnError } from "./actor_errors.ts";
+import { toErrorInfo } from "../oao_error.ts";
 import { ActorCell, type CellHost } from "./_actor_cell.ts";
 import type { ActorRegistry } from "./_actor_registry.ts";
 import {

@@ -5,7 +5,7 @@
 // Internal: the system, its cells and its supervisors emit through it.
 import type { Logger } from "@logtape/logtape";
 import type { Clock } from "../clock.ts";
-import { toErrorInfo } from "../errors.ts";
+import { toErrorInfo } from "../oao_error.ts";
 import type { EventBus } from "../observability/event_bus.ts";
 import {
   type OaoEvent,

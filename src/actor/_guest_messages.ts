@@ -5,7 +5,7 @@
 // letters are kept. Internal.
 import type { Logger } from "@logtape/logtape";
 import type { Clock } from "../clock.ts";
-import type { ErrorInfo } from "../errors.ts";
+import type { ErrorInfo } from "../oao_error.ts";
 import { boundErrorInfo, type Limits, truncateText } from "../limits.ts";
 import type { EventBus } from "../observability/event_bus.ts";
 import type { Tracer } from "../tracing/tracer.ts";

@@ -4,7 +4,8 @@
 // authorized against what that actor may do before any lookup that would
 // tell it what exists, and a refusal is recorded as ACCESS_DENIED.
 // Internal: actors ask through their ActorContext.
-import { AccessDeniedError, ActorNotFoundError, ActorSpawnError, toErrorInfo } from "../errors.ts";
+import { AccessDeniedError, ActorNotFoundError, ActorSpawnError } from "./actor_errors.ts";
+import { toErrorInfo } from "../oao_error.ts";
 import type { RuntimeEventData } from "../observability/events.ts";
 import type { ActorCell } from "./_actor_cell.ts";
 import { type ActorRegistry, isDescendant } from "./_actor_registry.ts";

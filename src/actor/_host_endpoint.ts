@@ -1,13 +1,7 @@
 // The host process as a sender: `tell` and `ask` from outside any actor go
 // through here, on one outbound link per target actor. Internal.
-import {
-  ActorNotFoundError,
-  AskTimeoutError,
-  type ErrorInfo,
-  fromErrorInfo,
-  MessageNotCloneableError,
-  toErrorInfo,
-} from "../errors.ts";
+import { ActorNotFoundError, AskTimeoutError, MessageNotCloneableError } from "./actor_errors.ts";
+import { type ErrorInfo, fromErrorInfo, toErrorInfo } from "../oao_error.ts";
 import type { Clock, TimerId } from "../clock.ts";
 import { findUncloneable } from "./_cloneable.ts";
 import type { LinkBroker, ReceiverEndpoint, SenderEndpoint } from "./_link_broker.ts";

@@ -6,7 +6,7 @@
 // A link is identified by its key, `<sender path>#<space>`: the space is the
 // id of the sender's sequence space for that receiver (see OutboundLink), so
 // a new link never reuses sequence numbers the receiver has seen.
-import type { ErrorInfo } from "../errors.ts";
+import type { ErrorInfo } from "../oao_error.ts";
 
 /** Something that sends on links: the host, or an actor's worker. */
 export interface SenderEndpoint {

@@ -9,7 +9,7 @@
 // of an actor's graph itself and bundles what it allowed (_module_sandbox.ts).
 import { dirname, extname, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { ModuleRefusedError } from "../errors.ts";
+import { ModuleRefusedError } from "./actor_errors.ts";
 import type { PermissionValue } from "./permissions.ts";
 
 /**

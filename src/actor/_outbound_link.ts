@@ -2,7 +2,7 @@
 // microtask (or per `maxBatch`), keeps every frame until the receiver
 // acknowledges it, and retransmits the unacknowledged frames when the link is
 // re-attached to a restarted receiver. Used by the host and by workers alike.
-import type { ErrorInfo } from "../errors.ts";
+import type { ErrorInfo } from "../oao_error.ts";
 import type { BatchExtra, BatchFrame, LinkHello, LinkReply, OutboxState } from "./_protocol.ts";
 import { newSpanId } from "../tracing/trace_context.ts";
 import { invalidLinkReply } from "./_protocol_guard.ts";

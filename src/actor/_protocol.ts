@@ -1,6 +1,6 @@
 // Wire protocol between the host and actor workers, and between two actors
 // on a link (a MessageChannel from a sender to a receiver). Internal.
-import type { ErrorInfo } from "../errors.ts";
+import type { ErrorInfo } from "../oao_error.ts";
 import type { PackedSpans, SpanData } from "../tracing/span_data.ts";
 import type { ResolvedSpawnOptions } from "./spawn_options.ts";
 

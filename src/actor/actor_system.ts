@@ -24,12 +24,8 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { systemClock } from "../clock.ts";
-import {
-  ActorExistsError,
-  ActorNotFoundError,
-  ActorStoppedError,
-  type ErrorInfo,
-} from "../errors.ts";
+import { ActorExistsError, ActorNotFoundError, ActorStoppedError } from "./actor_errors.ts";
+import type { ErrorInfo } from "../oao_error.ts";
 import { storeJournal } from "../events/journal.ts";
 import { resolveLimits } from "../limits.ts";
 import { EventBus } from "../observability/event_bus.ts";

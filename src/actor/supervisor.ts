@@ -11,7 +11,8 @@
  */
 import { backoffDelay } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
-import { type ErrorInfo, SupervisorEscalationError, toErrorInfo } from "../errors.ts";
+import { SupervisorEscalationError } from "./actor_errors.ts";
+import { type ErrorInfo, toErrorInfo } from "../oao_error.ts";
 import type { RuntimeEventData, RuntimeEventType } from "../observability/events.ts";
 import type { ActorCell, ChildOwner, Exit } from "./_actor_cell.ts";
 import type { RestartType, SpawnOptions } from "./spawn_options.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { CorruptDataError } from "../errors.ts";
+import { CorruptDataError } from "../persistence/store_errors.ts";
 import type {
   AppendOptions,
   EventInput,

@@ -7,7 +7,7 @@
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
-import { FencedError, StoreUnavailableError } from "../errors.ts";
+import { FencedError, StoreUnavailableError } from "../persistence/store_errors.ts";
 import {
   type AppendOptions,
   type ClaimRequest,

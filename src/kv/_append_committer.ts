@@ -37,7 +37,11 @@
  *
  * @module
  */
-import { CorruptDataError, FencedError, StoreUnavailableError } from "../errors.ts";
+import {
+  CorruptDataError,
+  FencedError,
+  StoreUnavailableError,
+} from "../persistence/store_errors.ts";
 import type { StoredEvent } from "../events/event_store.ts";
 import { _rewriteParts } from "./_chunks.ts";
 import { _keyText, type _LogHead, type _LogKeys, _readLast, _writeHeader } from "./_event_log.ts";

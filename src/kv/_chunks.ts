@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { CorruptDataError } from "../errors.ts";
+import { CorruptDataError } from "../persistence/store_errors.ts";
 import type { _KvClient } from "./_kv_client.ts";
 import { _keySize, MAX_BATCH_BYTES, MAX_MUTATIONS, PART_BYTES } from "./_limits.ts";
 

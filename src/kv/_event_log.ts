@@ -30,7 +30,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { CorruptDataError } from "../errors.ts";
+import { CorruptDataError } from "../persistence/store_errors.ts";
 import type { StoredEvent } from "../events/event_store.ts";
 import { _decodeEvent } from "../events/_event_codec.ts";
 import { _readParts } from "./_chunks.ts";

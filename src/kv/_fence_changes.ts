@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { CorruptDataError } from "../errors.ts";
+import { CorruptDataError } from "../persistence/store_errors.ts";
 import { type _LogKeys, _readLast } from "./_event_log.ts";
 import type { _AppendCommitter } from "./_append_committer.ts";
 import {

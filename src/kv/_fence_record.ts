@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { CorruptDataError } from "../errors.ts";
+import { CorruptDataError } from "../persistence/store_errors.ts";
 import type { ClaimRequest, ClaimResult } from "../events/event_store.ts";
 import { _mayReplace } from "../events/_event_codec.ts";
 import type { _LogHead } from "./_event_log.ts";

@@ -7,7 +7,8 @@
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
-import { OaoError, StoreUnavailableError } from "../errors.ts";
+import { OaoError } from "../oao_error.ts";
+import { StoreUnavailableError } from "../persistence/store_errors.ts";
 import { type _Bus, _busOf } from "./_bus.ts";
 import type { KvStoreOptions } from "./kv_store_options.ts";
 import { DEFAULT_KV_PATH, openKv, type SharedKv } from "./open_kv.ts";

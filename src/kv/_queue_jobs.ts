@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { LeaseLostError } from "../errors.ts";
+import { LeaseLostError } from "../persistence/store_errors.ts";
 import {
   COMPLETED_MEMORY_MS,
   leaseExpiredError,

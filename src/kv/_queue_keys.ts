@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { CorruptDataError } from "../errors.ts";
+import { CorruptDataError } from "../persistence/store_errors.ts";
 import type { Lease } from "../queue/job_queue.ts";
 
 /** @internal A job as stored. */

@@ -34,7 +34,7 @@
  *
  * @module
  */
-import { CorruptDataError, FencedError, StaleVersionError } from "../errors.ts";
+import { CorruptDataError, FencedError, StaleVersionError } from "../persistence/store_errors.ts";
 import {
   _checkScope,
   _checkTtl,

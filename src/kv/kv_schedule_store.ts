@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { StaleVersionError } from "../errors.ts";
+import { StaleVersionError } from "../persistence/store_errors.ts";
 import type { Schedule } from "../schedule/schedule.ts";
 import {
   ScheduleExistsError,

@@ -24,7 +24,7 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import { StoreUnavailableError } from "../errors.ts";
+import { StoreUnavailableError } from "../persistence/store_errors.ts";
 
 /** Where the KV stores keep their data unless told otherwise (relative to the working directory). */
 export const DEFAULT_KV_PATH = "./.oao/oao.kv";

@@ -32,7 +32,7 @@ import {
   StdioClientTransport,
 } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { OaoError } from "../errors.ts";
+import { OaoError } from "../oao_error.ts";
 import { defineTool, type ToolDefinition } from "../orchestrator/tool.ts";
 import { checkMcpServerConfig, type McpServerConfig } from "./mcp_server_config.ts";
 

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { OaoError, registerErrorClass } from "../errors.ts";
+import { OaoError, registerErrorClass } from "../oao_error.ts";
 
 /**
  * Why a model call failed. `rate_limited` (429), `provider_error` (5xx),

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ErrorInfo } from "../errors.ts";
+import type { ErrorInfo } from "../oao_error.ts";
 import type { Totals } from "../events/event_store.ts";
 
 /** Why an actor failed. */

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { CorruptDataError } from "../errors.ts";
+import { CorruptDataError } from "./store_errors.ts";
 import { type SaveOptions, splitKey } from "./persistence_adapter.ts";
 
 /** Validated save options (`ttlMs` instead of seconds). */

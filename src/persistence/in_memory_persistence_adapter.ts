@@ -6,7 +6,7 @@
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
-import { FencedError, StaleVersionError, StoreUnavailableError } from "../errors.ts";
+import { FencedError, StaleVersionError, StoreUnavailableError } from "./store_errors.ts";
 import {
   _checkScope,
   _checkTtl,

@@ -7,7 +7,7 @@
  * @module
  */
 import { type Clock, systemClock, type TimerId } from "../clock.ts";
-import { LeaseLostError } from "../errors.ts";
+import { LeaseLostError } from "../persistence/store_errors.ts";
 import { backoffDelay, type BackoffOptions } from "../backoff.ts";
 import {
   checkDeadLimit,

@@ -42,7 +42,7 @@
  *
  * @module
  */
-import { FencedError } from "../errors.ts";
+import { FencedError } from "../persistence/store_errors.ts";
 import {
   type AppendOptions,
   DEFAULT_RETENTION_SECONDS,

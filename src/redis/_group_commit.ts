@@ -12,7 +12,7 @@
  * @module
  */
 import type { RedisClient } from "./connection.ts";
-import { StoreUnavailableError } from "../errors.ts";
+import { StoreUnavailableError } from "../persistence/store_errors.ts";
 import { resolveRetryOptions, withRetry } from "./retry.ts";
 import type { _StoreClient } from "./_store_client.ts";
 import { _mayResend } from "./_batch_scripts.ts";

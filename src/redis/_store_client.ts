@@ -19,7 +19,7 @@
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
-import { StoreUnavailableError } from "../errors.ts";
+import { StoreUnavailableError } from "../persistence/store_errors.ts";
 import { connectRedis, type RedisClient } from "./connection.ts";
 import {
   _unavailableAfterMs,

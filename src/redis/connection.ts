@@ -35,7 +35,7 @@ import type { Cluster, Redis, RedisOptions } from "ioredis";
 import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import { getLogger } from "@logtape/logtape";
 import { type Clock, systemClock, type TimerId } from "../clock.ts";
-import { StoreUnavailableError } from "../errors.ts";
+import { StoreUnavailableError } from "../persistence/store_errors.ts";
 import { parseRedisUrl, redactRedisUrl, type RedisUrlParts } from "./redis_url.ts";
 import {
   _unavailableAfterMs,

@@ -78,7 +78,7 @@
  * @module
  */
 import type { Cluster, Redis } from "ioredis";
-import { CorruptDataError, LeaseLostError } from "../errors.ts";
+import { CorruptDataError, LeaseLostError } from "../persistence/store_errors.ts";
 import { backoffDelay, type BackoffOptions } from "../backoff.ts";
 import {
   checkDeadLimit,

@@ -44,7 +44,7 @@
  *
  * @module
  */
-import { CorruptDataError, FencedError, StaleVersionError } from "../errors.ts";
+import { CorruptDataError, FencedError, StaleVersionError } from "../persistence/store_errors.ts";
 import type {
   PersistenceAdapter,
   SaveOptions,

@@ -27,7 +27,7 @@
  *
  * @module
  */
-import { CorruptDataError, StaleVersionError } from "../errors.ts";
+import { CorruptDataError, StaleVersionError } from "../persistence/store_errors.ts";
 import type { Schedule } from "../schedule/schedule.ts";
 import {
   ScheduleExistsError,

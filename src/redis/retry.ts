@@ -8,7 +8,8 @@
 import { getLogger } from "@logtape/logtape";
 import { backoffDelay } from "../backoff.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import { OaoError, StoreUnavailableError } from "../errors.ts";
+import { OaoError } from "../oao_error.ts";
+import { StoreUnavailableError } from "../persistence/store_errors.ts";
 
 /** Backoff and budget of retried operations and of the initial connection. */
 export interface RetryOptions {

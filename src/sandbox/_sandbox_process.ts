@@ -1,6 +1,7 @@
 // One sandbox process seen from the orchestrator: started on first use,
 // requests and their results, host-service calls, and its end. Internal.
-import { ActorFailedError, type ErrorInfo, fromErrorInfo, toErrorInfo } from "../errors.ts";
+import { ActorFailedError } from "../actor/actor_errors.ts";
+import { type ErrorInfo, fromErrorInfo, toErrorInfo } from "../oao_error.ts";
 import type { NormalizedPermissions } from "../actor/permissions.ts";
 import { childEnv, childFlags } from "./_child_flags.ts";
 import { LineWriter, readLines } from "./_wire.ts";

@@ -1,7 +1,7 @@
 // Messages between the orchestrator (host) and a sandbox process that runs
 // agent workers. Internal.
 import type { PortableModule } from "../actor/_module_sandbox.ts";
-import type { ErrorInfo } from "../errors.ts";
+import type { ErrorInfo } from "../oao_error.ts";
 import type { OaoEvent } from "../observability/events.ts";
 import type { SupervisorSpec } from "../actor/supervisor.ts";
 import type { SpanData } from "../tracing/span_data.ts";

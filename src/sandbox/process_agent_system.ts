@@ -36,7 +36,8 @@ import type { HostSendOptions } from "../actor/actor_ref.ts";
 import { resolveModule, type ServiceHandler } from "../actor/actor_system.ts";
 import { normalizePermissions, type PermissionsSpec } from "../actor/permissions.ts";
 import { invalidSpan } from "../actor/_protocol_guard.ts";
-import { ActorFailedError, ActorSpawnError, toErrorInfo } from "../errors.ts";
+import { ActorFailedError, ActorSpawnError } from "../actor/actor_errors.ts";
+import { toErrorInfo } from "../oao_error.ts";
 import { portableActorModule } from "../actor/_module_sandbox.ts";
 import {
   prepareRuntimeBundle,

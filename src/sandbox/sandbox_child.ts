@@ -17,7 +17,8 @@
 import { ActorSystem } from "../actor/actor_system.ts";
 import { adoptActorModule } from "../actor/_module_sandbox.ts";
 import { adoptRuntimeBundle } from "../actor/_runtime_bundle.ts";
-import { type ErrorInfo, fromErrorInfo, toErrorInfo, ValueTooLargeError } from "../errors.ts";
+import { ValueTooLargeError } from "../actor/actor_errors.ts";
+import { type ErrorInfo, fromErrorInfo, toErrorInfo } from "../oao_error.ts";
 import { boundErrorInfo, jsonBytes, type Limits, resolveLimits } from "../limits.ts";
 import { configure, type LogRecord } from "@logtape/logtape";
 import { AsyncLocalStorage } from "node:async_hooks";

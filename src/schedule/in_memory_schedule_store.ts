@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { StaleVersionError } from "../errors.ts";
+import { StaleVersionError } from "../persistence/store_errors.ts";
 import type { Schedule } from "./schedule.ts";
 import {
   ScheduleExistsError,

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { OaoError } from "../errors.ts";
+import { OaoError } from "../oao_error.ts";
 import type { Schedule } from "./schedule.ts";
 
 /** A schedule with that id already exists. */

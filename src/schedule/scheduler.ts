@@ -54,7 +54,8 @@
  */
 import type { Cron } from "croner";
 import { type Clock, systemClock, type TimerId } from "../clock.ts";
-import { StaleVersionError, UnknownAgentError } from "../errors.ts";
+import { UnknownAgentError } from "../orchestrator/execution_errors.ts";
+import { StaleVersionError } from "../persistence/store_errors.ts";
 import type { EventStore } from "../events/event_store.ts";
 import { getOaoLogger } from "../logging/logger.ts";
 import type { OaoEvent } from "../observability/events.ts";

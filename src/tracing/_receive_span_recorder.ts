@@ -9,7 +9,7 @@
 // exactly at the start of a run of messages, when a handler goes
 // asynchronous (`suspend`) and after it, and when a span gets an event or an
 // error (it then becomes a SpanData with exact times from that point).
-import { toErrorInfo } from "../errors.ts";
+import { toErrorInfo } from "../oao_error.ts";
 import { hex8, randomU32 } from "./_random.ts";
 import type { Attributes, PackedSpans, SpanData, SpanOrigin } from "./span_data.ts";
 import { parseTraceparent, type TraceContext } from "./trace_context.ts";

@@ -19,7 +19,7 @@
  */
 import type { Attributes, SpanData, SpanSink } from "./span_data.ts";
 import { newSpanId, newTraceContext, type TraceContext } from "./trace_context.ts";
-import { type ErrorInfo, toErrorInfo } from "../errors.ts";
+import { type ErrorInfo, toErrorInfo } from "../oao_error.ts";
 
 /** Options of {@linkcode Tracer.startSpan}. */
 export interface StartSpanOptions {

@@ -7,7 +7,7 @@ import type { ActorContext, ActorLogger, AskOptions } from "../actor/actor_conte
 import type { MessageMeta } from "../actor/envelope.ts";
 import type { HostToWorker } from "../actor/_protocol.ts";
 import type { SpawnOptions } from "../actor/spawn_options.ts";
-import { MessageNotCloneableError } from "../errors.ts";
+import { MessageNotCloneableError } from "../actor/actor_errors.ts";
 import type { GuestTelemetry } from "./_guest_telemetry.ts";
 import type { HostRequests } from "./_host_requests.ts";
 import type { Handling } from "./_inbound_links.ts";

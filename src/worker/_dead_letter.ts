@@ -2,7 +2,8 @@
 // every delivery it allows (a poison message) is reported to the host
 // instead of handled, and its ask, if any, fails. Internal.
 import type { PoisonEntry, WorkerToHost } from "../actor/_protocol.ts";
-import { ActorFailedError, toErrorInfo } from "../errors.ts";
+import { ActorFailedError } from "../actor/actor_errors.ts";
+import { toErrorInfo } from "../oao_error.ts";
 import { type Item, sendReply } from "./_inbound_links.ts";
 
 /** Where a dead letter goes. */

@@ -1,7 +1,7 @@
 // Requests an actor worker makes to its host (spawn or stop an actor, call a
 // host service), each settled by the host's reply. Internal.
 import type { HostToWorker, WorkerRequest, WorkerToHost } from "../actor/_protocol.ts";
-import { fromErrorInfo } from "../errors.ts";
+import { fromErrorInfo } from "../oao_error.ts";
 
 /** The requests of one actor to the host that wait for a reply. */
 export class HostRequests {

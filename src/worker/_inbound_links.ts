@@ -5,12 +5,8 @@
 // messages of every link, and what goes back on a link: replies and
 // acknowledgements. Internal.
 import type { BatchFrame, HostToWorker, LinkReply, WorkerToHost } from "../actor/_protocol.ts";
-import {
-  type ErrorInfo,
-  MailboxFullError,
-  MessageNotCloneableError,
-  toErrorInfo,
-} from "../errors.ts";
+import { MailboxFullError, MessageNotCloneableError } from "../actor/actor_errors.ts";
+import { type ErrorInfo, toErrorInfo } from "../oao_error.ts";
 import type { Inbox } from "./_inbox.ts";
 
 /** The receiving side of the link from one sender, in this incarnation. */

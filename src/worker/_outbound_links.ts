@@ -6,13 +6,9 @@
 import { findUncloneable } from "../actor/_cloneable.ts";
 import { OutboundLink } from "../actor/_outbound_link.ts";
 import type { HostToWorker, OutboxState, WorkerToHost } from "../actor/_protocol.ts";
-import type { ErrorInfo } from "../errors.ts";
-import {
-  AskTimeoutError,
-  fromErrorInfo,
-  MessageNotCloneableError,
-  toErrorInfo,
-} from "../errors.ts";
+import type { ErrorInfo } from "../oao_error.ts";
+import { AskTimeoutError, MessageNotCloneableError } from "../actor/actor_errors.ts";
+import { fromErrorInfo, toErrorInfo } from "../oao_error.ts";
 import type { GuestTelemetry } from "./_guest_telemetry.ts";
 
 // How long a sender waits for the last word of a receiver that stopped

@@ -22,7 +22,8 @@ import {
   SAB_STARTED,
   type WorkerToHost,
 } from "../actor/_protocol.ts";
-import { ActorStoppedError, toErrorInfo } from "../errors.ts";
+import { ActorStoppedError } from "../actor/actor_errors.ts";
+import { toErrorInfo } from "../oao_error.ts";
 import { actorContext } from "./_actor_context.ts";
 import { deadLetter } from "./_dead_letter.ts";
 import { GuestTelemetry } from "./_guest_telemetry.ts";

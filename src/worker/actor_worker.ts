@@ -10,7 +10,7 @@
  */
 import { behaviorFromModule } from "../actor/behavior.ts";
 import type { HostToPool, HostToWorker, PoolToHost, WorkerToHost } from "../actor/_protocol.ts";
-import { toErrorInfo } from "../errors.ts";
+import { toErrorInfo } from "../oao_error.ts";
 import { WorkerRuntime } from "./_worker_runtime.ts";
 
 export { hardenGuest } from "./_guest_hardening.ts";

@@ -31,6 +31,7 @@ Deno.test("the worker runtime is bundled on first use, from the current sources,
       console.log(JSON.stringify({
         before, after: runtimeEntry(),
         pooled: code.includes("startPooledActorWorker"), size: code.length,
+        codes: [...code.matchAll(/registerErrorClass\\("([A-Z_]+)"/g)].map((m) => m[1]).sort(),
       }));`;
     const first = await run(probe, { OAO_BUNDLE_CACHE: cache });
     assert.equal(first.code, 0, first.stderr);
@@ -41,6 +42,22 @@ Deno.test("the worker runtime is bundled on first use, from the current sources,
       `the bundle after, as a module file of the cache: ${built.after}`,
     );
     assert.equal(built.pooled, true, "built from the current sources");
+    // A worker carries the actor runtime's errors only: none of the stores' or the orchestrator's.
+    assert.deepEqual(built.codes, [
+      "ACCESS_DENIED",
+      "ACTOR_EXISTS",
+      "ACTOR_FAILED",
+      "ACTOR_NOT_FOUND",
+      "ACTOR_SPAWN_FAILED",
+      "ACTOR_STOPPED",
+      "ASK_TIMEOUT",
+      "MAILBOX_FULL",
+      "MESSAGE_NOT_CLONEABLE",
+      "MODULE_REFUSED",
+      "PROTOCOL_VIOLATION",
+      "SUPERVISOR_ESCALATED",
+      "VALUE_TOO_LARGE",
+    ]);
     const extensions = (await Array.fromAsync(Deno.readDir(cache))).map((e) =>
       e.name.slice(e.name.lastIndexOf("."))
     );
