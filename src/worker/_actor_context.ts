@@ -36,7 +36,14 @@ export interface ContextParts {
  */
 export function actorContext(init: Init, parts: ContextParts): ActorContext {
   const { handling, telemetry, outbound, requests } = parts;
-  let nextId = 1; // one sequence for asks and requests
+  // One sequence for asks and requests. It goes on above the ask ids a
+  // restored outbox carries: ids start again at 1 in every incarnation, and
+  // a late reply to an earlier incarnation's ask must not settle a new one.
+  let nextId = 1;
+  const newId = () => {
+    if (nextId <= outbound.lastRestoredAskId) nextId = outbound.lastRestoredAskId + 1;
+    return nextId++;
+  };
   const logger: ActorLogger = {
     debug: (m, p) => telemetry.log("debug", m, p),
     info: (m, p) => telemetry.log("info", m, p),
@@ -76,7 +83,7 @@ export function actorContext(init: Init, parts: ContextParts): ActorContext {
     },
     ask<T>(target: string, message: unknown, options: AskOptions = {}): Promise<T> {
       const timeoutMs = options.timeoutMs ?? 5_000;
-      return outbound.ask<T>(nextId++, target, message, timeoutMs);
+      return outbound.ask<T>(newId(), target, message, timeoutMs);
     },
     reply(value: unknown) {
       if (!handling.current) {
@@ -88,21 +95,21 @@ export function actorContext(init: Init, parts: ContextParts): ActorContext {
       const url = new URL(module, init.module).href;
       const bad = findUncloneable(options);
       if (bad) throw new TypeError(`Invalid spawn options: ${bad}`);
-      return await requests.request(nextId++, {
+      return await requests.request(newId(), {
         op: "spawn",
         module: url,
         options: options as Record<string, unknown>,
       }) as string;
     },
     async stop(target: string, options: { mode?: "graceful" | "immediate" } = {}): Promise<void> {
-      await requests.request(nextId++, { op: "stop", target, mode: options.mode ?? "graceful" });
+      await requests.request(newId(), { op: "stop", target, mode: options.mode ?? "graceful" });
     },
     async call<T>(service: string, payload: unknown): Promise<T> {
       const bad = findUncloneable(payload);
       if (bad) {
         throw new MessageNotCloneableError(`service:${service}`, { cause: new TypeError(bad) });
       }
-      return await requests.request(nextId++, { op: "call", service, payload }) as T;
+      return await requests.request(newId(), { op: "call", service, payload }) as T;
     },
   };
 }

@@ -41,10 +41,23 @@ export class OutboundLinks {
     this.#telemetry = telemetry;
   }
 
+  /**
+   * The highest ask id the frames of a restored outbox carry: asks of an
+   * earlier incarnation, whose late replies must find no ask of this one.
+   */
+  lastRestoredAskId = 0;
+
   /** Takes the links of a restored snapshot, to be connected (`connectAll`). */
   restore(outbox: Record<string, OutboxState>): void {
     for (const [target, state] of Object.entries(outbox)) {
       this.#links.set(target, this.#newLink(target, state));
+      for (const frame of state.frames) {
+        for (const extra of Object.values(frame.x ?? {})) {
+          if (extra.a !== undefined && extra.a > this.lastRestoredAskId) {
+            this.lastRestoredAskId = extra.a;
+          }
+        }
+      }
     }
   }
 
