@@ -8,9 +8,13 @@
 // `POST /executions/:id/decisions/:callId`) as DECISION_RECORDED, keyed by
 // the call, and the execution is resumed: the call is answered with the
 // decided result, fails with the decided reason, or runs again.
+import type { Logger } from "@logtape/logtape";
 import { OaoError, ToolOutcomeUnknownError } from "../errors.ts";
 import type { EventStore } from "../events/event_store.ts";
 import type { Decision, PendingDecision } from "./execution_report.ts";
+import { projectExecution } from "./execution_view.ts";
+import { indexEntry } from "./_index_entries.ts";
+import type { Ownership } from "./_ownership.ts";
 
 export type { Decision };
 
@@ -130,4 +134,63 @@ export function matchPending(
     );
   }
   return pending;
+}
+
+/** An operator's decision on a call, as `Orchestrator.resolve` gets it. */
+export interface DecisionInput {
+  /** The call's id, or 8+ first characters of it. */
+  callId: string;
+  /** The decision, unchecked. */
+  decision: unknown;
+  /** Who decided. @default {"an operator"} */
+  by: string | undefined;
+  /** The claims of the orchestrator: the decision is written under one. */
+  ownership: Ownership;
+  /** Largest `succeeded` result, in bytes of JSON. */
+  maxValueBytes: number;
+  /** Retention of the execution's log, in seconds. */
+  retentionSeconds: number | undefined;
+  /** Where the decision is logged. */
+  log: Logger;
+}
+
+/**
+ * Records an operator's decision on the call an execution waits for, as
+ * DECISION_RECORDED, holding a claim on the execution meanwhile.
+ *
+ * @throws {TypeError} When the decision is malformed, or the execution waits
+ *   for no decision, or for one on another call.
+ * @throws {ExecutionNotFoundError} When there is no such execution.
+ * @throws {ExecutionBusyError} When another runner holds it.
+ */
+export async function recordDecision(
+  store: EventStore,
+  executionId: string,
+  input: DecisionInput,
+): Promise<void> {
+  const checked = validateDecision(input.decision, input.maxValueBytes);
+  const claim = await input.ownership.acquire(executionId);
+  try {
+    const view = projectExecution(executionId, await store.readRange(executionId));
+    const pending = matchPending(executionId, view.decision, input.callId);
+    const by = (input.by ?? "an operator").slice(0, 200);
+    await store.appendEvent(executionId, {
+      type: "DECISION_RECORDED",
+      step: pending.step,
+      key: decisionKey(pending.callId),
+      data: { tool: pending.tool, key: pending.callId, ...checked, by },
+    }, {
+      fencingToken: claim.token,
+      ...(input.retentionSeconds === undefined ? {} : { expire: input.retentionSeconds }),
+      index: indexEntry("DECISION_RECORDED", { agent: view.agent, createdAt: view.startedAt })!,
+    });
+    input.log.warn("Decision on call {callId} of execution {executionId}: {decision} by {by}", {
+      executionId,
+      callId: pending.callId.slice(0, 12),
+      decision: checked.decision,
+      by,
+    });
+  } finally {
+    await claim.release();
+  }
 }

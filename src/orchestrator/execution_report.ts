@@ -1,10 +1,13 @@
 /**
  * The outcome of an execution, and the one status vocabulary used by events,
- * reports, the command line and the HTTP API.
+ * reports, the command line and the HTTP API; the report of a finished
+ * execution is read from its view.
  *
  * @module
  */
 import type { ErrorInfo } from "../errors.ts";
+import { parseTraceparent } from "../tracing/trace_context.ts";
+import type { ExecutionView } from "./execution_view.ts";
 import type { LifecycleState } from "./lifecycle.ts";
 
 /** Status of an execution. */
@@ -110,4 +113,33 @@ export interface ExecutionReport {
   finishedAt: number;
   /** Trace id of the execution's trace. */
   traceId?: string;
+}
+
+/**
+ * The report of a finished execution, from its view.
+ *
+ * @param view The execution's view.
+ * @returns The report.
+ */
+export function reportFromView(view: ExecutionView): ExecutionReport {
+  const report: ExecutionReport = {
+    executionId: view.executionId,
+    agent: view.agent,
+    status: view.status,
+    totalSteps: view.totals.steps,
+    tokens: view.totals.tokens,
+    toolCalls: view.totals.toolCalls,
+    durationMs: view.activeMs,
+    stateHistory: view.history,
+    output: view.output,
+    executionHash: view.hash,
+    startedAt: view.startedAt,
+    finishedAt: view.finishedAt ?? view.lastEventAt,
+  };
+  if (view.totals.costUsd !== undefined) report.costUsd = view.totals.costUsd;
+  if (view.error) report.error = view.error;
+  if (view.decision) report.decision = view.decision;
+  const trace = parseTraceparent(view.traceparent);
+  if (trace) report.traceId = trace.traceId;
+  return report;
 }

@@ -31,226 +31,58 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { WakeBus } from "./_wake_bus.ts";
-import { ActorSystem, resolveModule } from "../actor/actor_system.ts";
-import {
-  canStartSandbox,
-  ProcessAgentSystem,
-  type ProcessSandboxOptions,
-} from "../sandbox/process_agent_system.ts";
-import type { AgentRuntime } from "./agent_runtime.ts";
-import type { WorkerPoolOptions } from "../actor/_worker_pool.ts";
-import type { PermissionsSpec } from "../actor/permissions.ts";
-import { normalizePermissions } from "../actor/permissions.ts";
+import type { ActorSystem } from "../actor/actor_system.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import {
-  ExecutionBusyError,
-  ExecutionHashMismatchError,
-  ExecutionNotFoundError,
-  UnknownAgentError,
-} from "../errors.ts";
-import type { AppendOptions, EventStore, StoredEvent, Totals } from "../events/event_store.ts";
-import { type Limits, resolveLimits } from "../limits.ts";
+import type { EventStore, StoredEvent } from "../events/event_store.ts";
 import { InMemoryEventStore } from "../events/in_memory_event_store.ts";
+import { type Limits, resolveLimits } from "../limits.ts";
 import { EventBus } from "../observability/event_bus.ts";
 import { InMemoryPersistenceAdapter } from "../persistence/in_memory_persistence_adapter.ts";
 import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
-import { newSpanId, parseTraceparent, type TraceContext } from "../tracing/trace_context.ts";
 import { Tracer } from "../tracing/tracer.ts";
-import { MODEL_SERVICE, TOOL_SERVICE, type ToolCallRequest, WAIT_SERVICE } from "./agent.ts";
-import { validateWaitRequest } from "./_wait_boundary.ts";
-import { sendSignal } from "./_signals.ts";
-import { decideApproval } from "./_approvals.ts";
+import type { AgentRuntime } from "./agent_runtime.ts";
 import type { ApprovalDecision, RecordedApproval } from "./approvals.ts";
-import type { ModelOptions } from "./model_options.ts";
-import { ModelHost } from "./_model_host.ts";
-import type { TextDelta } from "./_text_deltas.ts";
-import { validateModelServiceRequest } from "./_model_boundary.ts";
-import { canonicalJson, sha256Hex } from "./canonical_json.ts";
+import { type ExecutionList, type ExecutionListFilter, listExecutions } from "./execution_list.ts";
 import type { ExecutionReport } from "./execution_report.ts";
 import { type ExecutionView, projectExecution } from "./execution_view.ts";
-import { DEFAULT_POLICY, type PolicyLimits, StrictPolicy, toPolicy } from "./policy.ts";
-import { resolveRetryPolicy, type RetryPolicy } from "./retry_policy.ts";
-import { defineTool, type ToolDefinition } from "./tool.ts";
-import { ExecutionRun, type ResolvedAgent, type RunHost } from "./_execution.ts";
-import { assertJsonWithin, validateToolCallRequest } from "./_boundary.ts";
-import type { StartedWorkflow, WorkflowReport, WorkflowSpec } from "./workflow.ts";
 import {
-  loadWorkflow,
-  prepareWorkflow,
-  requestWorkflowCancel,
-  type WorkflowHost,
-  WorkflowRun,
-} from "./_workflow_run.ts";
-import { assertDependencies, assertId } from "./_inputs.ts";
-import { type Decision, decisionKey, matchPending, validateDecision } from "./_decisions.ts";
-import { crashedSpans } from "./_crashed_spans.ts";
-import { DEFAULT_CLAIM_TTL_MS, type ExecutionClaim, Ownership } from "./_ownership.ts";
-import { assertAgentModuleExists, declaredAgentVersion } from "./_agent_module.ts";
-import { indexEntry } from "./_index_entries.ts";
-import { type ExecutionList, type ExecutionListFilter, listExecutions } from "./execution_list.ts";
+  type AgentRegistration,
+  checkRetentionSeconds,
+  type OrchestratorOptions,
+  resolveClaimTtlMs,
+  resolvePassivateAfterMs,
+  type RunOptions,
+  type StartedExecution,
+} from "./orchestrator_options.ts";
+import { type StrictPolicy, toPolicy } from "./policy.ts";
+import { resolveRetryPolicy } from "./retry_policy.ts";
+import { defineTool, type ToolDefinition } from "./tool.ts";
+import type { StartedWorkflow, WorkflowReport, WorkflowSpec } from "./workflow.ts";
+import { AgentRegistry } from "./_agent_registry.ts";
+import { createAgentRuntimes } from "./_agent_runtimes.ts";
+import { serveAgents } from "./_agent_services.ts";
+import { decideApproval } from "./_approvals.ts";
+import { type Decision, recordDecision } from "./_decisions.ts";
+import { ExecutionStarter } from "./_execution_starter.ts";
+import { ModelHost } from "./_model_host.ts";
+import { Ownership } from "./_ownership.ts";
+import type { ResolvedAgent } from "./_run_host.ts";
+import { RunningExecutions } from "./_running_executions.ts";
+import { sendSignal } from "./_signals.ts";
+import type { TextDelta } from "./_text_deltas.ts";
+import { WakeBus } from "./_wake_bus.ts";
+import { RunningWorkflows } from "./_running_workflows.ts";
 
-/** An agent as registered: by name, with its module and the permissions it is granted. */
-export interface AgentRegistration {
-  /** Name jobs and API requests use. Letters, digits, `_`, `.`, `-`. */
-  name: string;
-  /**
-   * The agent module: a `URL` (`new URL("./agent.ts", import.meta.url)`), a
-   * URL string (`import.meta.resolve("./agent.ts")`), or a path, relative to
-   * the working directory. A local module that does not exist is refused at
-   * registration.
-   */
-  module: string | URL;
-  /** Deno permissions of the agent's worker. @default {"none"} */
-  permissions?: PermissionsSpec;
-  /**
-   * Version, part of the execution hash.
-   * @default {the `version` of the module's `defineAgent({...})` (read from its bundle before its first execution), else "0.0.0"}
-   */
-  version?: string;
-  /** Tools the agent may call. @default {every registered tool} */
-  tools?: string[];
-  /** Other registered agents started alongside it in each execution, reachable with `ctx.peer(name)`. @default {[]} */
-  peers?: string[];
-  /** What it does (shown by the command line and the API). */
-  description?: string;
-  /**
-   * Where its executions run. `"pool"`: in warm workers shared by executions
-   * of this agent (same module and permissions), each with its own context
-   * and state; module-level globals are shared within a worker. `"execution"`:
-   * a worker of its own for each execution (no sharing at all, ~10 MB and
-   * ~25 ms to start each). @default {"pool"}
-   */
-  isolation?: AgentIsolation;
-  /**
-   * Executions of this agent a node runs at once (a `LocalBackend`'s
-   * admission: more wait as `QUEUED`, behind the node's own limit).
-   * @default {no limit of its own}
-   */
-  maxRunning?: number;
-}
-
-/** Where an agent's executions run: pooled workers, or a worker per execution. */
-export type AgentIsolation = "pool" | "execution";
-
-/** Options of an {@linkcode Orchestrator}. */
-export interface OrchestratorOptions {
-  /** Snapshots of agent and workflow state. @default {in memory} */
-  persistence?: PersistenceAdapter;
-  /** The audit log. @default {in memory} */
-  eventStore?: EventStore;
-  /** Default policy of executions. @default {new StrictPolicy()} */
-  policy?: StrictPolicy | Partial<PolicyLimits>;
-  /** Retry policy of failing steps. @default {3 attempts, 100 ms doubling to 5 s, ±20 %} */
-  retry?: Partial<RetryPolicy>;
-  /** Retention of execution logs in seconds. @default {the event store's (7 days)} */
-  retentionSeconds?: number;
-  /** Agents to register. */
-  agents?: AgentRegistration[];
-  /** Tools to register. */
-  tools?: ToolDefinition<never, unknown>[];
-  /** Time source. @default {systemClock} */
-  clock?: Clock;
-  /** Tracer. @default {disabled} */
-  tracer?: Tracer;
-  /** Event bus (the observability stream). @default {a new bus} */
-  bus?: EventBus;
-  /**
-   * A step that waits on the host (a tool call) this long gives its worker
-   * back: the execution is passivated, and activated again, its step run
-   * again with its calls answered from the log, when the wait is over.
-   * `Infinity` keeps every execution in its worker. Executions of agents
-   * with peers are never passivated. @default {1000}
-   */
-  passivateAfterMs?: number;
-  /**
-   * How long a runner's claim on an execution holds without renewal (it is
-   * renewed every third of it while the execution runs here). Another
-   * process that resumes the execution is refused with `ExecutionBusyError`
-   * until then, unless this process is seen to have died on the same machine.
-   * @default {15000}
-   */
-  claimTtlMs?: number;
-  /** Options of the actor system the agents run in. */
-  actorSystem?: {
-    heartbeatMs?: number;
-    heartbeatTimeoutMs?: number;
-    name?: string;
-    /** Bounds of the pooled workers agents run in. */
-    pool?: WorkerPoolOptions;
-  };
-  /**
-   * Size limits on what agents send (step results, tool calls, errors) and on
-   * recorded events; also given to the actor system.
-   * @default {DEFAULT_LIMITS}
-   */
-  limits?: Partial<Limits>;
-  /**
-   * Where agent workers run: `"thread"`, in this process; `"process"`, in
-   * sandbox processes (one per agent group), where code that never yields or
-   * exhausts its heap costs that process and never this one (needs the
-   * `run` permission); `"auto"`, a sandbox process when this process may start
-   * one, else a thread. An object sets the sandbox processes' heap limit.
-   * @default {"thread"}
-   */
-  sandbox?: SandboxMode | ({ mode: "process" | "auto" } & ProcessSandboxOptions);
-  /**
-   * How agents' model calls (`ctx.generateText`) are made: provider keys and
-   * base URLs, prices, per-provider rate limits, attempts and time limits.
-   * The model layer is loaded on the first model call.
-   * @default {providers from their environment variables, the built-in prices, no rate limits}
-   */
-  models?: ModelOptions;
-}
-
-/** Where agent workers run; see {@linkcode OrchestratorOptions.sandbox}. */
-export type SandboxMode = "thread" | "process" | "auto";
-
-/** Options of {@linkcode Orchestrator.run} and {@linkcode Orchestrator.start}. */
-export interface RunOptions {
-  /** Execution id. @default {a new unique id} */
-  executionId?: string;
-  /** Policy limits overriding the orchestrator's. */
-  policy?: Partial<PolicyLimits>;
-  /**
-   * Parent trace context (an API request's, a job's).
-   * @default {the tracer's active context (the active OpenTelemetry span's, with `createTracingFromEnv`), else a new trace}
-   */
-  trace?: TraceContext;
-  /** W3C `traceparent` of the parent, when `trace` is not given. */
-  traceparent?: string;
-  /**
-   * Fencing token of a claim the caller holds on the execution (worker
-   * nodes claim it before they run it): the orchestrator then takes no claim
-   * of its own, and writes with an older token are rejected. Without it the
-   * orchestrator claims the execution for the run, and refuses with
-   * `ExecutionBusyError` when another runner holds it.
-   */
-  fencingToken?: number;
-  /** Cancels the execution. */
-  signal?: AbortSignal;
-  /**
-   * `resume` only: continue an execution that `FAILED` because of its
-   * environment (its error is `retryable`: a missing permission, the store
-   * unreachable, a worker that could not start) once the cause is fixed.
-   * Recorded as EXECUTION_RETRIED. @default {false}
-   */
-  retry?: boolean;
-  /**
-   * Outputs of the tasks this execution depends on, by name, given to the
-   * agent as `ctx.dependencies` (workflows set it for their tasks). JSON;
-   * part of the execution hash. @default {{}}
-   */
-  dependencies?: Record<string, unknown>;
-}
-
-/** An execution started in the background. */
-export interface StartedExecution {
-  /** Its id. */
-  executionId: string;
-  /** Settles with the report. */
-  done: Promise<ExecutionReport>;
-}
+export type {
+  AgentIsolation,
+  AgentRegistration,
+  OrchestratorOptions,
+  RunOptions,
+  SandboxMode,
+  StartedExecution,
+} from "./orchestrator_options.ts";
+export { reportFromView } from "./execution_report.ts";
+export { newExecutionId } from "./_execution_starter.ts";
 
 /** The result of {@linkcode Orchestrator.replay}: everything, rebuilt from events only. */
 export interface ReplayResult {
@@ -258,35 +90,6 @@ export interface ReplayResult {
   view: ExecutionView;
   /** The events, in order. */
   timeline: StoredEvent[];
-}
-
-const NAME = /^[A-Za-z0-9_.-]+$/;
-
-// Measured (bench/density_bench.ts): passivating and activating again costs
-// about a millisecond of host time; a second of waiting is long enough that
-// model calls and quick tools keep their worker, and short enough that
-// executions waiting on slow tools, people or timers hold none.
-const DEFAULT_PASSIVATE_AFTER_MS = 1_000;
-
-// The sandbox processes' options, or undefined for threads in this process.
-function resolveSandbox(
-  option: OrchestratorOptions["sandbox"],
-): ProcessSandboxOptions | undefined {
-  const { mode, ...rest } = typeof option === "object" && option !== null
-    ? option
-    : { mode: option ?? "thread" };
-  if (mode !== "thread" && mode !== "process" && mode !== "auto") {
-    throw new TypeError(
-      `Invalid sandbox ${JSON.stringify(mode)}: expected "thread", "process" or "auto"`,
-    );
-  }
-  if (mode === "thread") return undefined;
-  const possible = canStartSandbox();
-  if (possible === true) return rest;
-  if (mode === "process") {
-    throw new TypeError(`Cannot run agents in sandbox processes: ${possible}`);
-  }
-  return undefined;
 }
 
 /** Runs agents as governed executions. */
@@ -303,25 +106,18 @@ export class Orchestrator {
   /** Snapshots. */
   readonly persistence: PersistenceAdapter;
   readonly #clock: Clock;
-  readonly #tracer: Tracer;
   readonly #policy: StrictPolicy;
-  readonly #retry: RetryPolicy;
   readonly #retention: number | undefined;
   readonly #limits: Limits;
-  readonly #passivateAfterMs: number;
   readonly #wakes: WakeBus;
   readonly #models: ModelHost;
-  readonly #agents = new Map<string, AgentRegistration>();
-  // Versions the agent modules declare (`defineAgent({ version })`), by module
-  // and import grant (one bundle each), for agents registered without one.
-  readonly #declared = new Map<string, string>();
-  readonly #declaring = new Map<string, Promise<void>>();
-  readonly #tools = new Map<string, ToolDefinition<unknown, unknown>>();
-  readonly #runs = new Map<string, ExecutionRun>();
-  readonly #settled = new Map<string, Promise<unknown>>();
-  readonly #workflows = new Map<string, { run: WorkflowRun; done: Promise<unknown> }>();
   readonly #log = getLogger(["oao", "orchestrator"]);
+  readonly #agents = new AgentRegistry(this.#log);
+  readonly #tools = new Map<string, ToolDefinition<unknown, unknown>>();
   readonly #ownership: Ownership;
+  readonly #runs: RunningExecutions;
+  readonly #starter: ExecutionStarter;
+  readonly #workflows: RunningWorkflows;
   #closed = false;
 
   /**
@@ -330,88 +126,67 @@ export class Orchestrator {
    */
   constructor(options: OrchestratorOptions = {}) {
     this.#clock = options.clock ?? systemClock;
-    this.#tracer = options.tracer ?? new Tracer();
+    const tracer = options.tracer ?? new Tracer();
     this.persistence = options.persistence ??
       new InMemoryPersistenceAdapter({ clock: this.#clock });
     this.eventStore = options.eventStore ?? new InMemoryEventStore({ clock: this.#clock });
     this.events = options.bus ?? new EventBus();
     this.#policy = toPolicy(options.policy);
-    this.#retry = resolveRetryPolicy(options.retry);
+    const retry = resolveRetryPolicy(options.retry);
     this.#limits = resolveLimits(options.limits);
-    if (options.retentionSeconds !== undefined && !(options.retentionSeconds > 0)) {
-      throw new RangeError(
-        `Invalid retentionSeconds ${
-          JSON.stringify(options.retentionSeconds)
-        }: expected a positive number`,
-      );
-    }
-    this.#retention = options.retentionSeconds;
-    const passivateAfterMs = options.passivateAfterMs ?? DEFAULT_PASSIVATE_AFTER_MS;
-    if (typeof passivateAfterMs !== "number" || !(passivateAfterMs >= 0)) {
-      throw new RangeError(
-        `Invalid passivateAfterMs ${
-          JSON.stringify(passivateAfterMs)
-        }: expected a number of ms >= 0 (or Infinity)`,
-      );
-    }
-    this.#passivateAfterMs = passivateAfterMs;
+    this.#retention = checkRetentionSeconds(options.retentionSeconds);
+    const passivateAfterMs = resolvePassivateAfterMs(options.passivateAfterMs);
     this.#wakes = new WakeBus(this.eventStore, this.#log);
     this.#models = new ModelHost(options.models, this.#clock);
-    const claimTtlMs = options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS;
-    if (!Number.isInteger(claimTtlMs) || claimTtlMs < 3 || claimTtlMs > 2 ** 31 - 1) {
-      throw new RangeError(
-        `Invalid claimTtlMs ${JSON.stringify(claimTtlMs)}: expected an integer from 3 to ${
-          2 ** 31 - 1
-        } ms`,
-      );
-    }
     this.#ownership = new Ownership(this.eventStore, {
       clock: this.#clock,
       log: this.#log,
-      ttlMs: claimTtlMs,
+      ttlMs: resolveClaimTtlMs(options.claimTtlMs),
     });
-    this.system = new ActorSystem({
-      name: options.actorSystem?.name ?? "oao",
+    const shared = {
       persistence: this.persistence,
       eventStore: this.eventStore,
       bus: this.events,
       clock: this.#clock,
-      tracer: this.#tracer,
+      tracer,
       limits: this.#limits,
-      ...(options.actorSystem?.heartbeatMs ? { heartbeatMs: options.actorSystem.heartbeatMs } : {}),
-      ...(options.actorSystem?.heartbeatTimeoutMs
-        ? { heartbeatTimeoutMs: options.actorSystem.heartbeatTimeoutMs }
-        : {}),
-      ...(options.actorSystem?.pool ? { pool: options.actorSystem.pool } : {}),
+    };
+    const runtimes = createAgentRuntimes(options, shared);
+    this.system = runtimes.system;
+    this.sandbox = runtimes.sandbox;
+    this.#agentRuntime = runtimes.agents;
+    this.#runs = new RunningExecutions({
+      eventStore: this.eventStore,
+      ownership: this.#ownership,
+      tracer,
     });
-    const sandbox = resolveSandbox(options.sandbox);
-    this.sandbox = sandbox ? "process" : "thread";
-    this.#agentRuntime = sandbox
-      ? new ProcessAgentSystem({
-        ...sandbox,
-        bus: this.events,
-        tracer: this.#tracer,
-        limits: { ...this.#limits },
-        ...(options.actorSystem?.heartbeatMs
-          ? { heartbeatMs: options.actorSystem.heartbeatMs }
-          : {}),
-        ...(options.actorSystem?.heartbeatTimeoutMs
-          ? { heartbeatTimeoutMs: options.actorSystem.heartbeatTimeoutMs }
-          : {}),
-      })
-      : this.system;
-    this.#agentRuntime.registerService(
-      TOOL_SERVICE,
-      (payload, caller) => this.#onToolCall(payload, caller),
-    );
-    this.#agentRuntime.registerService(
-      MODEL_SERVICE,
-      (payload, caller) => this.#onModelCall(payload, caller),
-    );
-    this.#agentRuntime.registerService(
-      WAIT_SERVICE,
-      (payload, caller) => this.#onWait(payload, caller),
-    );
+    this.#starter = new ExecutionStarter({
+      host: {
+        ...shared,
+        system: this.#agentRuntime,
+        retry,
+        retentionSeconds: this.#retention,
+        log: this.#log,
+        passivateAfterMs,
+        models: this.#models,
+        wakes: this.#wakes,
+        tool: (name) => this.#tools.get(name),
+        toolNames: () => [...this.#tools.keys()],
+      },
+      agents: this.#agents,
+      runs: this.#runs,
+      policy: this.#policy,
+    });
+    this.#workflows = new RunningWorkflows(this, {
+      clock: this.#clock,
+      retentionSeconds: this.#retention,
+      maxValueBytes: this.#limits.maxValueBytes,
+    });
+    serveAgents(this.#agentRuntime, {
+      limits: this.#limits,
+      clock: this.#clock,
+      run: (executionId) => this.#runs.get(executionId),
+    });
     this.events.subscribe((event) => {
       if (event.executionId) this.#runs.get(event.executionId)?.onRuntimeEvent(event);
     });
@@ -421,7 +196,7 @@ export class Orchestrator {
 
   /** Registered agents. */
   get agents(): AgentRegistration[] {
-    return [...this.#agents.values()];
+    return this.#agents.registrations;
   }
 
   /** Registered tools. */
@@ -436,7 +211,7 @@ export class Orchestrator {
 
   /** Ids of the executions running in this process. */
   get running(): string[] {
-    return [...this.#runs.keys()];
+    return this.#runs.ids;
   }
 
   /**
@@ -448,45 +223,7 @@ export class Orchestrator {
    *   when the module is a local file that does not exist (naming the path tried).
    */
   registerAgent(registration: AgentRegistration): this {
-    if (typeof registration !== "object" || registration === null) {
-      throw new TypeError(
-        `Invalid agent registration ${JSON.stringify(registration)}: expected an object`,
-      );
-    }
-    if (typeof registration.name !== "string" || !NAME.test(registration.name)) {
-      throw new TypeError(
-        `Invalid agent name ${
-          JSON.stringify(registration.name)
-        }: expected letters, digits, "_", "." or "-"`,
-      );
-    }
-    if (this.#agents.has(registration.name)) {
-      throw new TypeError(`An agent named "${registration.name}" is already registered`);
-    }
-    const module = resolveModule(registration.module);
-    normalizePermissions(registration.permissions, `permissions of agent "${registration.name}"`);
-    const isolation = registration.isolation;
-    if (isolation !== undefined && isolation !== "pool" && isolation !== "execution") {
-      throw new TypeError(
-        `Invalid isolation ${JSON.stringify(isolation)} of agent "${registration.name}": ` +
-          `expected "pool" or "execution"`,
-      );
-    }
-    const { maxRunning } = registration;
-    if (maxRunning !== undefined && (!Number.isInteger(maxRunning) || maxRunning < 1)) {
-      throw new RangeError(
-        `Invalid maxRunning ${JSON.stringify(maxRunning)} of agent "${registration.name}": ` +
-          `expected an integer >= 1`,
-      );
-    }
-    if (registration.version !== undefined && typeof registration.version !== "string") {
-      const version = JSON.stringify(registration.version);
-      throw new TypeError(
-        `Invalid version ${version} of agent "${registration.name}": expected a string`,
-      );
-    }
-    assertAgentModuleExists(registration.name, registration.module, module);
-    this.#agents.set(registration.name, { ...registration });
+    this.#agents.register(registration);
     return this;
   }
 
@@ -534,37 +271,7 @@ export class Orchestrator {
    */
   async start(agent: string, task: unknown, options: RunOptions = {}): Promise<StartedExecution> {
     this.#assertOpen();
-    this.#resolveAgent(agent);
-    canonicalJson(task ?? null);
-    assertJsonWithin(task ?? null, "The task", this.#limits.maxValueBytes);
-    const { dependencies } = options;
-    if (dependencies !== undefined) assertDependencies(dependencies, this.#limits.maxValueBytes);
-    const executionId = assertId(options.executionId ?? newExecutionId(), "executionId");
-    if (this.#runs.has(executionId)) {
-      throw new TypeError(`Execution "${executionId}" already exists`);
-    }
-    const claim = await this.#claim(executionId, options);
-    try {
-      if (await this.#started(executionId)) {
-        throw new TypeError(`Execution "${executionId}" already exists`);
-      }
-      const policy = options.policy ? this.#policy.with(options.policy) : this.#policy;
-      const resolved = await this.#resolveAgentVersioned(agent);
-      const hash = await this.#hash(resolved, task, policy, dependencies);
-      const run = new ExecutionRun(this.#runHost(), {
-        executionId,
-        agent: resolved,
-        task,
-        ...(dependencies ? { dependencies } : {}),
-        policy,
-        hash,
-        ...this.#runExtras(options, claim),
-      });
-      return { executionId, done: this.#track(run, claim) };
-    } catch (error) {
-      await claim?.release();
-      throw error;
-    }
+    return await this.#starter.start(agent, task, options);
   }
 
   /**
@@ -592,50 +299,7 @@ export class Orchestrator {
    */
   async startResume(executionId: string, options: RunOptions = {}): Promise<StartedExecution> {
     this.#assertOpen();
-    if (this.#runs.has(executionId)) {
-      throw new ExecutionBusyError(executionId, "this process", 0);
-    }
-    const claim = await this.#claim(executionId, options);
-    try {
-      let events = await this.eventStore.readRange(executionId);
-      let view = projectExecution(executionId, events);
-      if (options.retry && view.status === "FAILED" && view.error?.retryable) {
-        await this.eventStore.appendEvent(executionId, {
-          type: "EXECUTION_RETRIED",
-          data: { error: view.error },
-        }, {
-          ...this.#appendOptions(claim?.token ?? options.fencingToken),
-          index: indexEntry("EXECUTION_RETRIED", { agent: view.agent, createdAt: view.startedAt })!,
-        });
-        events = await this.eventStore.readRange(executionId);
-        view = projectExecution(executionId, events);
-      }
-      if (view.status !== "RUNNING") {
-        await claim?.release();
-        return { executionId, done: Promise.resolve(reportFromView(view)) };
-      }
-      if (parseTraceparent(view.traceparent)?.sampled) {
-        this.#tracer.exportFinished(crashedSpans(events, view.agent));
-      }
-      const resolved = await this.#resolveAgentVersioned(view.agent);
-      const policy = new StrictPolicy({ ...recordedLimits(view.policy), ...options.policy });
-      const hash = await this.#hash(resolved, view.task, policy, view.dependencies);
-      if (hash !== view.hash) throw new ExecutionHashMismatchError(executionId, view.hash, hash);
-      const run = new ExecutionRun(this.#runHost(), {
-        executionId,
-        agent: resolved,
-        task: view.task,
-        ...(view.dependencies ? { dependencies: view.dependencies } : {}),
-        policy,
-        hash,
-        view,
-        ...this.#runExtras(options, claim),
-      });
-      return { executionId, done: this.#track(run, claim) };
-    } catch (error) {
-      await claim?.release();
-      throw error;
-    }
+    return await this.#starter.resume(executionId, options);
   }
 
   /**
@@ -660,30 +324,15 @@ export class Orchestrator {
     options: { by?: string } = {},
   ): Promise<void> {
     this.#assertOpen();
-    const checked = validateDecision(decision, this.#limits.maxValueBytes);
-    const claim = await this.#ownership.acquire(executionId);
-    try {
-      const view = projectExecution(executionId, await this.eventStore.readRange(executionId));
-      const pending = matchPending(executionId, view.decision, callId);
-      const by = (options.by ?? "an operator").slice(0, 200);
-      await this.eventStore.appendEvent(executionId, {
-        type: "DECISION_RECORDED",
-        step: pending.step,
-        key: decisionKey(pending.callId),
-        data: { tool: pending.tool, key: pending.callId, ...checked, by },
-      }, {
-        ...this.#appendOptions(claim.token),
-        index: indexEntry("DECISION_RECORDED", { agent: view.agent, createdAt: view.startedAt })!,
-      });
-      this.#log.warn("Decision on call {callId} of execution {executionId}: {decision} by {by}", {
-        executionId,
-        callId: pending.callId.slice(0, 12),
-        decision: checked.decision,
-        by,
-      });
-    } finally {
-      await claim.release();
-    }
+    await recordDecision(this.eventStore, executionId, {
+      callId,
+      decision,
+      by: options.by,
+      ownership: this.#ownership,
+      maxValueBytes: this.#limits.maxValueBytes,
+      retentionSeconds: this.#retention,
+      log: this.#log,
+    });
   }
 
   /**
@@ -822,43 +471,8 @@ export class Orchestrator {
     options: RunOptions & { fromStep: number },
   ): Promise<StartedExecution> {
     this.#assertOpen();
-    assertId(executionId, "executionId");
-    const newId = assertId(options.executionId ?? newExecutionId(), "executionId of the fork");
-    const events = await this.eventStore.readRange(executionId);
-    const source = projectExecution(executionId, events);
-    const { fromStep } = options;
-    if (!source.completed.has(fromStep)) {
-      throw new RangeError(
-        `Cannot fork "${executionId}" from step ${
-          JSON.stringify(fromStep)
-        }: it is not a completed step (completed: ${
-          [...source.completed.keys()].join(", ") || "none"
-        })`,
-      );
-    }
-    const resolved = await this.#resolveAgentVersioned(source.agent);
-    const policy = new StrictPolicy({ ...recordedLimits(source.policy), ...options.policy });
-    const hash = await this.#hash(resolved, source.task, policy, source.dependencies);
-    if (this.#runs.has(newId) || (await this.eventStore.count(newId)) > 0) {
-      throw new TypeError(`Execution "${newId}" already exists`);
-    }
-    const cut = events.findIndex((e) => e.type === "STEP_COMPLETED" && e.step === fromStep);
-    const retention = this.#retention === undefined ? {} : { expire: this.#retention };
-    for (const event of events.slice(0, cut + 1)) {
-      if (event.type === "EXECUTION_RESUMED") continue;
-      const { executionId: _id, seq: _seq, id: _eventId, ...input } = event;
-      if (event.type === "EXECUTION_STARTED") {
-        const { traceparent: _trace, ...data } = event.data ?? {};
-        input.data = {
-          ...data,
-          hash,
-          policy: policy.limits,
-          forkedFrom: { executionId, step: fromStep },
-        };
-      }
-      await this.eventStore.appendEvent(newId, input, retention);
-    }
-    return await this.startResume(newId, options);
+    const forked = await this.#starter.fork(executionId, options);
+    return await this.startResume(forked, options);
   }
 
   /**
@@ -912,29 +526,7 @@ export class Orchestrator {
    * @returns 64 hex characters.
    */
   async executionHash(agent: ResolvedAgent, task: unknown, policy: StrictPolicy): Promise<string> {
-    return await this.#hash(agent, task, policy, undefined);
-  }
-
-  // The execution hash; the dependencies of a workflow task are part of it
-  // (left out when there are none, so other executions keep their hash).
-  async #hash(
-    agent: ResolvedAgent,
-    task: unknown,
-    policy: StrictPolicy,
-    dependencies: Record<string, unknown> | undefined,
-  ): Promise<string> {
-    const tools = (agent.tools ?? [...this.#tools.keys()]).slice().sort();
-    return await sha256Hex(canonicalJson({
-      ...(dependencies ? { dependencies } : {}),
-      task: task ?? null,
-      agent: {
-        name: agent.name,
-        version: agent.version,
-        peers: agent.peers.map((p) => `${p.name}@${p.version}`),
-      },
-      policy: hashedLimits(policy.limits),
-      tools,
-    }));
+    return await this.#starter.hash(agent, { task, policy, dependencies: undefined });
   }
 
   /**
@@ -968,8 +560,7 @@ export class Orchestrator {
     options: { admit?: () => Promise<() => void> } = {},
   ): Promise<StartedWorkflow> {
     this.#assertOpen();
-    const run = await prepareWorkflow(this.#workflowHost(options.admit), spec);
-    return { workflowId: run.workflowId, done: this.#trackWorkflow(run) };
+    return await this.#workflows.start(spec, options.admit);
   }
 
   /**
@@ -984,11 +575,7 @@ export class Orchestrator {
    */
   async resumeWorkflow(workflowId: string): Promise<WorkflowReport> {
     this.#assertOpen();
-    if (this.#workflows.has(workflowId)) {
-      throw new TypeError(`Workflow "${workflowId}" is already running in this process`);
-    }
-    const loaded = await loadWorkflow(this.#workflowHost(), workflowId);
-    return loaded instanceof WorkflowRun ? await this.#trackWorkflow(loaded) : loaded;
+    return await this.#workflows.resume(workflowId);
   }
 
   /**
@@ -1004,50 +591,7 @@ export class Orchestrator {
    * @throws {TypeError} When the id is invalid.
    */
   async cancelWorkflow(workflowId: string, reason = "cancelled on request"): Promise<boolean> {
-    const requested = await requestWorkflowCancel(this.eventStore, workflowId, {
-      reason,
-      time: this.#clock.now(),
-      ...(this.#retention === undefined ? {} : { append: { expire: this.#retention } }),
-    });
-    if (requested) this.#workflows.get(workflowId)?.run.cancel(reason);
-    return requested;
-  }
-
-  #trackWorkflow(run: WorkflowRun): Promise<WorkflowReport> {
-    const done = run.run().finally(() => this.#workflows.delete(run.workflowId));
-    this.#workflows.set(run.workflowId, { run, done: done.catch(() => {}) });
-    return done;
-  }
-
-  #workflowHost(admit?: () => Promise<() => void>): WorkflowHost {
-    // Each task holds a place from before its start to its end.
-    const admitted = async (start: () => Promise<StartedExecution>) => {
-      const release = admit ? await admit() : () => {};
-      try {
-        const started = await start();
-        started.done.then(release, release);
-        return started;
-      } catch (error) {
-        release();
-        throw error;
-      }
-    };
-    return {
-      persistence: this.persistence,
-      eventStore: this.eventStore,
-      clock: this.#clock,
-      retentionSeconds: this.#retention,
-      checkTask: (task) => {
-        this.#resolveAgent(task.agent);
-        if (task.policy) this.#policy.with(task.policy);
-        const { maxValueBytes } = this.#limits;
-        assertJsonWithin(task.input ?? null, `The input of task "${task.name}"`, maxValueBytes);
-      },
-      start: (agent, task, options) => admitted(() => this.start(agent, task, options)),
-      resume: (executionId) => admitted(() => this.startResume(executionId)),
-      exists: async (executionId) => (await this.eventStore.count(executionId)) > 0,
-      cancel: (executionId, reason) => void this.cancel(executionId, reason),
-    };
+    return await this.#workflows.cancel(workflowId, reason);
   }
 
   /**
@@ -1058,10 +602,9 @@ export class Orchestrator {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const workflows = [...this.#workflows.values()];
-    for (const { run } of workflows) run.cancel("the orchestrator is shutting down");
-    for (const run of this.#runs.values()) run.cancel("the orchestrator is shutting down");
-    await Promise.allSettled([...this.#settled.values(), ...workflows.map((w) => w.done)]);
+    const workflows = this.#workflows.cancelAll("the orchestrator is shutting down");
+    const runs = this.#runs.cancelAll("the orchestrator is shutting down");
+    await Promise.allSettled([...runs, ...workflows]);
     if (this.#agentRuntime !== this.system) {
       await this.#agentRuntime.shutdown("orchestrator closed");
     }
@@ -1080,267 +623,10 @@ export class Orchestrator {
    * @throws {TypeError} When its peers form a cycle.
    */
   resolveAgent(name: string): ResolvedAgent {
-    return this.#resolveAgent(name);
-  }
-
-  // The agent resolved with the versions its modules declare, for the agents
-  // (and peers) registered without one. A module that cannot be bundled keeps
-  // "0.0.0" here: its spawn fails the execution with the reason.
-  async #resolveAgentVersioned(name: string): Promise<ResolvedAgent> {
-    const resolved = this.#resolveAgent(name);
-    const pending: Promise<void>[] = [];
-    const visit = (agent: ResolvedAgent) => {
-      if (this.#agents.get(agent.name)?.version === undefined) pending.push(this.#declare(agent));
-      agent.peers.forEach(visit);
-    };
-    visit(resolved);
-    if (pending.length === 0) return resolved;
-    await Promise.all(pending);
-    return this.#resolveAgent(name);
-  }
-
-  #declare(agent: ResolvedAgent): Promise<void> {
-    const importHosts = normalizePermissions(agent.permissions, "permissions").import;
-    const key = JSON.stringify([agent.module, importHosts]);
-    if (this.#declared.has(key)) return Promise.resolve();
-    let declaring = this.#declaring.get(key);
-    if (!declaring) {
-      declaring = declaredAgentVersion(agent.module, importHosts).then((version) => {
-        this.#declared.set(key, version ?? "0.0.0");
-        this.#declaring.delete(key);
-      }, (error) => {
-        this.#declaring.delete(key); // tried again by the next execution
-        this.#log.debug("Cannot read the version of agent module {module}: {error}", {
-          module: agent.module,
-          error,
-        });
-      });
-      this.#declaring.set(key, declaring);
-    }
-    return declaring;
-  }
-
-  #resolveAgent(name: string, seen = new Set<string>()): ResolvedAgent {
-    const registration = this.#agents.get(name);
-    if (!registration) throw new UnknownAgentError(name, [...this.#agents.keys()]);
-    seen.add(name);
-    const peers = (registration.peers ?? []).map((peer) => {
-      if (seen.has(peer)) {
-        throw new TypeError(`Agent "${name}" lists "${peer}" as a peer twice or in a cycle`);
-      }
-      return this.#resolveAgent(peer, new Set(seen));
-    });
-    const module = resolveModule(registration.module);
-    const declared = registration.version === undefined
-      ? this.#declared.get(JSON.stringify([
-        module,
-        normalizePermissions(registration.permissions, "permissions").import,
-      ]))
-      : undefined;
-    return {
-      name,
-      module,
-      version: registration.version ?? declared ?? "0.0.0",
-      permissions: registration.permissions ?? "none",
-      isolation: registration.isolation ?? "pool",
-      tools: registration.tools,
-      peers,
-    };
-  }
-
-  // Whether an execution's log holds EXECUTION_STARTED. A queued execution's
-  // log may hold what the API node and earlier deliveries wrote before it
-  // started (EXECUTION_QUEUED, CANCEL_REQUESTED, RETRY_ATTEMPTED).
-  async #started(executionId: string): Promise<boolean> {
-    if ((await this.eventStore.count(executionId)) === 0) return false;
-    const events = await this.eventStore.readRange(executionId);
-    return events.some((e) => e.type === "EXECUTION_STARTED");
-  }
-
-  #appendOptions(token: number | undefined): AppendOptions {
-    const options: AppendOptions = {};
-    if (token !== undefined) options.fencingToken = token;
-    if (this.#retention !== undefined) options.expire = this.#retention;
-    return options;
-  }
-
-  // The run's own claim, unless the caller holds one (a fencing token).
-  async #claim(executionId: string, options: RunOptions): Promise<ExecutionClaim | undefined> {
-    if (options.fencingToken !== undefined) {
-      await this.eventStore.fence(executionId, options.fencingToken);
-      return undefined;
-    }
-    return await this.#ownership.acquire(executionId);
-  }
-
-  #runExtras(options: RunOptions, claim: ExecutionClaim | undefined) {
-    const extras: { fencingToken?: number; parentTrace?: TraceContext; signal?: AbortSignal } = {};
-    const token = claim?.token ?? options.fencingToken;
-    if (token !== undefined) extras.fencingToken = token;
-    const trace = options.trace ?? parseTraceparent(options.traceparent) ??
-      this.#tracer.activeContext();
-    if (trace) extras.parentTrace = trace;
-    const signals = [options.signal, claim?.lost].filter((s) => s !== undefined);
-    if (signals.length) {
-      extras.signal = signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
-    }
-    return extras;
-  }
-
-  #track(run: ExecutionRun, claim: ExecutionClaim | undefined): Promise<ExecutionReport> {
-    this.#runs.set(run.executionId, run);
-    const done = run.run().then((report) => withCost(report, run.totals)).finally(async () => {
-      this.#runs.delete(run.executionId);
-      this.#settled.delete(run.executionId);
-      await claim?.release();
-    });
-    this.#settled.set(run.executionId, done.catch(() => {}));
-    return done;
-  }
-
-  #runHost(): RunHost {
-    return {
-      system: this.#agentRuntime,
-      eventStore: this.eventStore,
-      persistence: this.persistence,
-      clock: this.#clock,
-      tracer: this.#tracer,
-      bus: this.events,
-      retry: this.#retry,
-      retentionSeconds: this.#retention,
-      log: this.#log,
-      limits: this.#limits,
-      passivateAfterMs: this.#passivateAfterMs,
-      models: this.#models,
-      wakes: this.#wakes,
-      tool: (name) => this.#tools.get(name),
-      toolNames: () => [...this.#tools.keys()],
-    };
-  }
-
-  // A tool call from an agent's worker: untrusted, so checked field by field
-  // before anything (totals included) is touched.
-  async #onToolCall(
-    payload: unknown,
-    caller: { path: string; executionId: string | undefined },
-  ): Promise<unknown> {
-    const request: ToolCallRequest = validateToolCallRequest(payload, this.#limits);
-    if (request.executionId !== caller.executionId) {
-      throw new TypeError(
-        `Tool call refused: "${caller.path}" is not an agent of execution "${request.executionId}"`,
-      );
-    }
-    const run = this.#runs.get(request.executionId);
-    if (!run) throw new ExecutionNotFoundError(request.executionId);
-    return await run.toolCall(request);
-  }
-
-  // A model call from an agent's worker: untrusted, so checked field by field
-  // (and its request bounded) before anything is touched.
-  async #onModelCall(
-    payload: unknown,
-    caller: { path: string; executionId: string | undefined },
-  ): Promise<unknown> {
-    const call = validateModelServiceRequest(payload, this.#limits);
-    if (call.executionId !== caller.executionId) {
-      throw new TypeError(
-        `Model call refused: "${caller.path}" is not an agent of execution "${call.executionId}"`,
-      );
-    }
-    const run = this.#runs.get(call.executionId);
-    if (!run) throw new ExecutionNotFoundError(call.executionId);
-    return await run.modelCall(call);
-  }
-
-  // A wait from an agent's worker: untrusted, checked before anything is recorded.
-  async #onWait(
-    payload: unknown,
-    caller: { path: string; executionId: string | undefined },
-  ): Promise<unknown> {
-    const request = validateWaitRequest(payload, this.#clock.now());
-    if (request.executionId !== caller.executionId) {
-      throw new TypeError(
-        `Wait refused: "${caller.path}" is not an agent of execution "${request.executionId}"`,
-      );
-    }
-    const run = this.#runs.get(request.executionId);
-    if (!run) throw new ExecutionNotFoundError(request.executionId);
-    return await run.wait(request);
+    return this.#agents.resolve(name);
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new TypeError("The orchestrator is closed");
   }
-}
-
-/**
- * A new execution id: time-ordered and unique.
- *
- * @returns `exec-<base36 time>-<random>`.
- */
-export function newExecutionId(): string {
-  return `exec-${Date.now().toString(36)}-${newSpanId().slice(0, 10)}`;
-}
-
-/**
- * The report of a finished execution, from its view.
- *
- * @param view The execution's view.
- * @returns The report.
- */
-export function reportFromView(view: ExecutionView): ExecutionReport {
-  const report: ExecutionReport = {
-    executionId: view.executionId,
-    agent: view.agent,
-    status: view.status,
-    totalSteps: view.totals.steps,
-    tokens: view.totals.tokens,
-    toolCalls: view.totals.toolCalls,
-    durationMs: view.activeMs,
-    stateHistory: view.history,
-    output: view.output,
-    executionHash: view.hash,
-    startedAt: view.startedAt,
-    finishedAt: view.finishedAt ?? view.lastEventAt,
-  };
-  if (view.totals.costUsd !== undefined) report.costUsd = view.totals.costUsd;
-  if (view.error) report.error = view.error;
-  if (view.decision) report.decision = view.decision;
-  const trace = parseTraceparent(view.traceparent);
-  if (trace) report.traceId = trace.traceId;
-  return report;
-}
-
-// The policy limits as they enter the execution hash. `stepTimeoutMs` and
-// `maxCostUsd` at their defaults are left out, so that executions started
-// before they existed keep their hash (and can be resumed); `Infinity` is
-// written as a string (JSON has no such number).
-function hashedLimits(limits: Readonly<PolicyLimits>): Record<string, unknown> {
-  const hashed: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(limits)) {
-    if (key === "stepTimeoutMs" && value === DEFAULT_POLICY.stepTimeoutMs) continue;
-    if (key === "maxCostUsd" && value === DEFAULT_POLICY.maxCostUsd) continue;
-    // Approvals (newer than the rest) at their defaults are left out too.
-    if (key === "requireApproval") {
-      if ((value as readonly string[]).length > 0) hashed[key] = value;
-      continue;
-    }
-    if (key === "approvalTimeoutMs" && value === DEFAULT_POLICY.approvalTimeoutMs) continue;
-    hashed[key] = Number.isFinite(value) ? value : String(value);
-  }
-  return hashed;
-}
-
-// The report with the cost of the execution's model calls, once one was made.
-function withCost(report: ExecutionReport, totals: Totals): ExecutionReport {
-  return totals.costUsd === undefined ? report : { ...report, costUsd: totals.costUsd };
-}
-
-// Policy limits as recorded in EXECUTION_STARTED: JSON wrote `Infinity` as null.
-function recordedLimits(recorded: Partial<PolicyLimits>): Partial<PolicyLimits> {
-  const limits: Partial<PolicyLimits> = {};
-  for (const [key, value] of Object.entries(recorded ?? {})) {
-    (limits as Record<string, unknown>)[key] = value === null ? Infinity : value;
-  }
-  return limits;
 }
