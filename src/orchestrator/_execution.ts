@@ -1,10 +1,15 @@
-// One execution in progress: the governed step loop, retries, the deadline,
-// cancellation, passivation and activation, and the audit events — written
-// ahead of every transition. Tool calls go through its ToolGate
-// (_tool_gate.ts). Internal: the Orchestrator creates runs.
+// One execution in progress: it starts (or resumes), runs its steps and
+// ends — completed, failed, cancelled, stopped by a policy violation or its
+// deadline, or parked for a decision — with the audit events written ahead
+// of every transition, and reports. It owns the execution's state and wires
+// the parts that do the work, each seeing the run through one RunContext:
+// the governed step loop (_step_loop.ts), the activations of a step and
+// their passivation (_activations.ts), the agent's workers
+// (_run_workers.ts), the event recorder (_event_recorder.ts), the clocks
+// (_run_clocks.ts), and the gates of tool calls (_tool_gate.ts), waits
+// (_wait_gate.ts) and model calls (_model_gate.ts). Internal: the
+// Orchestrator creates runs.
 import type { Logger } from "@logtape/logtape";
-import { backoffDelay } from "../backoff.ts";
-import type { TimerId } from "../clock.ts";
 import {
   type ErrorInfo,
   ExecutionCancelledError,
@@ -12,12 +17,8 @@ import {
   OaoError,
   PolicyViolationError,
   StoreUnavailableError,
-  ValueTooLargeError,
 } from "../errors.ts";
-import { jsonBytes, truncateText } from "../limits.ts";
-import { DEFAULT_RETENTION_SECONDS, type Totals } from "../events/event_store.ts";
-import type { SaveOptions } from "../persistence/persistence_adapter.ts";
-import type { PublishOptions } from "../observability/event_bus.ts";
+import type { Totals } from "../events/event_store.ts";
 import type { OaoEvent } from "../observability/events.ts";
 import {
   formatTraceparent,
@@ -25,106 +26,68 @@ import {
   type TraceContext,
 } from "../tracing/trace_context.ts";
 import type { Span } from "../tracing/tracer.ts";
-import type { AgentGroup } from "./agent_runtime.ts";
-import type { StepMessage, StepResult, ToolCallRequest } from "./agent.ts";
+import type { ModelServiceRequest, ToolCallRequest } from "./agent.ts";
 import type {
   ExecutionReport,
   ExecutionStatus,
   PendingDecision,
   StateEntry,
 } from "./execution_report.ts";
-import type { ExecutionView } from "./execution_view.ts";
-import { type LifecycleState, nextState } from "./lifecycle.ts";
-import type { StrictPolicy, Violation } from "./policy.ts";
-import { toBackoff } from "./retry_policy.ts";
+import type { LifecycleState } from "./lifecycle.ts";
+import type { Violation } from "./policy.ts";
 import { ToolLedger } from "./_tool_ledger.ts";
 import { type GateRun, ToolGate } from "./_tool_gate.ts";
 import { type CheckedWait, WaitGate } from "./_wait_gate.ts";
 import { ModelGate } from "./_model_gate.ts";
-import type { ModelServiceRequest } from "./agent.ts";
 import type { ModelCallResult } from "../model/model_call.ts";
 import { HostWaits } from "./_host_waits.ts";
-import type { ResolvedAgent, RunHost } from "./_run_host.ts";
-import { boundedErrorInfo, reportedTokens, validateStepResult } from "./_boundary.ts";
-import { indexEntry } from "./_index_entries.ts";
+import type { ResolvedAgent, RunHost, RunInit } from "./_run_host.ts";
+import { expireSnapshots } from "./_retention.ts";
+import { boundedErrorInfo } from "./_boundary.ts";
+import { EventRecorder, type RecorderRun } from "./_event_recorder.ts";
+import { RunClocks } from "./_run_clocks.ts";
+import { RunWorkers, workerEventAttributes, type WorkersRun } from "./_run_workers.ts";
+import { type ActivationRun, Activations } from "./_activations.ts";
+import { StepLoop, type StepRun } from "./_step_loop.ts";
 
-export type { ResolvedAgent, RunHost };
+export type { ResolvedAgent, RunHost, RunInit };
 
-/** How a run starts. */
-export interface RunInit {
-  executionId: string;
-  agent: ResolvedAgent;
-  task: unknown;
-  /** Outputs of the workflow tasks it depends on (workflow tasks only). */
-  dependencies?: Record<string, unknown>;
-  policy: StrictPolicy;
-  hash: string;
-  view?: ExecutionView;
-  fencingToken?: number;
-  parentTrace?: TraceContext;
-  forkedFrom?: { executionId: string; step: number };
-  signal?: AbortSignal;
-}
-
-/** The step loop failed for a reason that is recorded as the execution's error. */
-class StepFailedError extends OaoError {
-  constructor(step: number, phase: LifecycleState, attempts: number, error: ErrorInfo) {
-    super(
-      "STEP_FAILED",
-      `Step ${step} (${phase}) failed after ${attempts} attempt${
-        attempts === 1 ? "" : "s"
-      }: ${error.message}`,
-    );
-  }
-}
-
-/** What the step's ask resolves to when the execution was passivated instead of answered. */
-const PASSIVATED: unique symbol = Symbol("passivated");
-
-/** How long after a step's time limit the host stops it when the worker's watchdog did not. */
-const STEP_TIMEOUT_GRACE_MS = 1_000;
-
-/** An attempt of a step ran longer than the policy allows; its worker was stopped. */
-class StepTimeoutError extends OaoError {
-  constructor(limit: "stepTimeoutMs" | "timeoutMs", ms: number) {
-    super(
-      "STEP_TIMEOUT",
-      `The step ran longer than the policy's ${limit} (${ms} ms): its worker was stopped`,
-    );
-  }
+/**
+ * The run as its parts see it: what it was given, where it is now (step,
+ * phase, spans, logger) and what they may ask of it. One object; each part
+ * types it by what it needs, and may write only what its type leaves writable.
+ */
+interface RunContext extends GateRun, RecorderRun, WorkersRun, ActivationRun, StepRun {
+  log: Logger;
+  rootSpan: Span | undefined;
+  step: number;
+  phase: LifecycleState;
+  stepSpan: Span | undefined;
 }
 
 export class ExecutionRun {
   readonly executionId: string;
   #host: RunHost;
   #init: RunInit;
-  #totals: Totals;
-  #history: StateEntry[];
-  #agentState: unknown;
+  readonly #totals: Totals;
+  readonly #history: StateEntry[];
   #ledger: ToolLedger;
-  #startedAt = 0;
   #fatal: Error | undefined;
   #parked: PendingDecision | undefined; // waits for an operator's decision on this call
   #violationRecorded = false;
   #abort = new AbortController();
   #cancelDeadline: (() => void) | undefined; // the execution's time limit (#armDeadline)
-  #supervisor: AgentGroup | undefined;
-  #agentPath: string;
-  #peers: Record<string, string> = {};
-  #rootSpan: Span | undefined;
-  #stepSpan: Span | undefined;
-  #step = 0;
-  #phase: LifecycleState = "INIT";
-  #log: Logger;
   #status: ExecutionStatus = "RUNNING";
-  #attemptTimeout: ((error: Error) => void) | undefined;
   #waits: HostWaits;
+  #clocks: RunClocks;
+  #context: RunContext;
+  #events: EventRecorder;
+  #workers: RunWorkers;
+  #activations: Activations;
+  #loop: StepLoop;
   #gate: ToolGate;
   #modelGate: ModelGate | undefined; // made on the first model call
   #waitGate: WaitGate | undefined; // made on the first wait
-  #onPassivate: (() => void) | undefined; // set while a step's activation is asked
-  #replaying = false; // the step runs again after an activation: its calls are answered
-  #unsettled: Promise<void> | undefined; // events recorded ahead, not yet known durable
 
   constructor(host: RunHost, init: RunInit) {
     this.#host = host;
@@ -133,14 +96,24 @@ export class ExecutionRun {
     const view = init.view;
     this.#totals = view ? { ...view.totals } : { steps: 0, tokens: 0, toolCalls: 0 };
     this.#history = view ? [...view.history] : [];
-    this.#agentState = view?.agentState;
     this.#ledger = new ToolLedger(view?.occurrences ?? new Map(), view !== undefined);
-    this.#agentPath = `${init.executionId}/${init.agent.name}`;
-    this.#log = host.log.with({ executionId: init.executionId, agent: init.agent.name });
     // Agents with peers keep talking to them while they wait: never passivated (yet).
     const afterMs = init.agent.peers.length > 0 ? Infinity : host.passivateAfterMs;
-    this.#waits = new HostWaits(host.clock, afterMs, () => this.#onPassivate?.());
-    this.#gate = new ToolGate(this.#gateRun());
+    this.#waits = new HostWaits(host.clock, afterMs, () => this.#activations.waitedLong());
+    this.#clocks = new RunClocks(host.clock, this.#waits);
+    const context = this.#makeContext(
+      host.log.with({ executionId: init.executionId, agent: init.agent.name }),
+    );
+    this.#context = context;
+    this.#events = new EventRecorder(context);
+    this.#workers = new RunWorkers(context);
+    this.#activations = new Activations(context, this.#workers);
+    this.#loop = new StepLoop(context, {
+      events: this.#events,
+      workers: this.#workers,
+      activations: this.#activations,
+    });
+    this.#gate = new ToolGate(context);
     init.signal?.addEventListener("abort", () => this.cancel("the caller aborted"), { once: true });
   }
 
@@ -156,12 +129,12 @@ export class ExecutionRun {
 
   /** Current step and lifecycle state. */
   get position(): { step: number; phase: LifecycleState } {
-    return { step: this.#step, phase: this.#phase };
+    return { step: this.#context.step, phase: this.#context.phase };
   }
 
   /** Trace context of the execution's root span. */
   get trace(): TraceContext | undefined {
-    return this.#rootSpan?.context;
+    return this.#context.rootSpan?.context;
   }
 
   /** Cancels the execution: the running step is interrupted. */
@@ -174,10 +147,10 @@ export class ExecutionRun {
   /** Adds runtime events of this execution's actors (restarts) to the current span. */
   onRuntimeEvent(event: OaoEvent): void {
     if (
-      event.type === "ACTOR_FAILED" && event.data.actor === this.#agentPath &&
+      event.type === "ACTOR_FAILED" && event.data.actor === this.#workers.agentPath &&
       event.data.reason === "timeout"
     ) {
-      this.#onStepTimeout();
+      this.#activations.onStepTimeout();
     }
     // Only the actor system's events (they name an actor): the run's own
     // RETRY_ATTEMPTED is added to its span where it is recorded.
@@ -185,20 +158,8 @@ export class ExecutionRun {
       (event.type === "RETRY_ATTEMPTED" || event.type === "ACTOR_RESTARTED" ||
         event.type === "ACTOR_FAILED") && typeof event.data.actor === "string"
     ) {
-      const attributes: Record<string, string | number | boolean> = {};
-      for (const [k, v] of Object.entries(event.data)) {
-        if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") {
-          attributes[`oao.${k}`] = v;
-        }
-      }
-      const error = event.data.error as ErrorInfo | undefined;
-      if (typeof error?.message === "string") {
-        attributes["exception.message"] = truncateText(
-          error.message,
-          this.#host.limits.maxErrorChars,
-        );
-      }
-      (this.#stepSpan ?? this.#rootSpan)?.addEvent(event.type, attributes);
+      const attributes = workerEventAttributes(event, this.#host.limits.maxErrorChars);
+      (this.#context.stepSpan ?? this.#context.rootSpan)?.addEvent(event.type, attributes);
     }
   }
 
@@ -216,24 +177,24 @@ export class ExecutionRun {
         "oao.execution.resumed": view !== undefined,
       },
     });
-    this.#rootSpan = root;
-    this.#log = this.#host.log.with({
+    this.#context.rootSpan = root;
+    this.#context.log = this.#host.log.with({
       executionId: this.executionId,
       agent: this.#init.agent.name,
-      actor: this.#agentPath,
+      actor: this.#workers.agentPath,
       traceId: root.context.traceId,
     });
     let output: unknown;
     let error: (ErrorInfo & { retryable?: boolean }) | undefined;
     try {
       if (view) {
-        this.#startedAt = clock.now() - view.activeMs;
-        await this.#record("EXECUTION_RESUMED", {
+        this.#clocks.start(clock.now() - view.activeMs);
+        await this.#events.record("EXECUTION_RESUMED", {
           fromStep: view.incomplete?.step ?? view.lastStep + 1,
           phase: view.incomplete?.phase ?? view.nextPhase ?? null,
         });
       } else {
-        this.#startedAt = clock.now();
+        this.#clocks.start(clock.now());
         const data: Record<string, unknown> = {
           agent: this.#init.agent.name,
           version: this.#init.agent.version,
@@ -248,21 +209,21 @@ export class ExecutionRun {
         // Lets a resuming run re-export this root if this process dies (_crashed_spans.ts).
         if (parent) data.parentSpanId = parent.spanId;
         if (this.#init.forkedFrom) data.forkedFrom = this.#init.forkedFrom;
-        await this.#record("EXECUTION_STARTED", data);
+        await this.#events.record("EXECUTION_STARTED", data);
       }
       if (this.#init.fencingToken !== undefined) {
         this.#host.system.setFencingToken(this.executionId, this.#init.fencingToken);
       }
       this.#armDeadline();
-      await this.#ensureActors();
-      output = await this.#loop();
+      await this.#workers.ensure();
+      output = await this.#loop.run();
       this.#status = "SUCCESS";
-      this.#stepSpan = undefined;
-      await this.#record("EXECUTION_COMPLETED", {
+      this.#context.stepSpan = undefined;
+      await this.#events.record("EXECUTION_COMPLETED", {
         output,
-        durationMs: this.#elapsed(),
+        durationMs: this.#clocks.elapsed(),
       });
-      await this.#expireSnapshots();
+      await expireSnapshots(this.#context);
       root.setStatus("ok");
     } catch (caught) {
       const failure = this.#fatal ?? caught;
@@ -281,19 +242,23 @@ export class ExecutionRun {
         else {
           const { retryable: _, ...recorded } = error;
           await this.#recordFailure(failure, recorded, retryable);
-          if (!retryable) await this.#expireSnapshots();
+          if (!retryable) await expireSnapshots(this.#context);
         }
       } catch (recordError) {
         if (recordError instanceof FencedError) throw recordError;
-        this.#log.error("Cannot record the failure of execution {executionId}: {error}", {
+        this.#context.log.error("Cannot record the failure of execution {executionId}: {error}", {
           error: this.#errorInfo(recordError).message,
         });
       }
     } finally {
       this.#cancelDeadline?.();
-      this.#stepSpan?.end();
+      this.#context.stepSpan?.end();
       root.end();
-      await this.#stopActors();
+      // When tracing, idle actors of a run that ended by itself stop gracefully:
+      // they hand their last spans to the host first (terminating loses them).
+      await this.#workers.stop(
+        this.#host.tracer.enabled && !this.#fatal ? "graceful" : "immediate",
+      );
       if (this.#init.fencingToken !== undefined) {
         this.#host.system.setFencingToken(this.executionId, undefined);
       }
@@ -305,171 +270,17 @@ export class ExecutionRun {
       totalSteps: this.#totals.steps,
       tokens: this.#totals.tokens,
       toolCalls: this.#totals.toolCalls,
-      durationMs: this.#elapsed(),
+      durationMs: this.#clocks.elapsed(),
       stateHistory: this.#history,
       output,
       executionHash: this.#init.hash,
-      startedAt: view?.startedAt ?? this.#startedAt,
+      startedAt: view?.startedAt ?? this.#clocks.startedAt,
       finishedAt: clock.now(),
       traceId: root.context.traceId,
     };
     if (error) report.error = error;
     if (this.#parked) report.decision = this.#parked;
     return report;
-  }
-
-  async #loop(): Promise<unknown> {
-    const view = this.#init.view;
-    const { clock, persistence, tracer } = this.#host;
-    let phase: LifecycleState | undefined = view
-      ? view.incomplete?.phase ?? view.nextPhase
-      : "INIT";
-    let resuming = view?.incomplete !== undefined;
-    let step = view?.lastStep ?? 0;
-    let iteration = view?.iteration ?? 0;
-    let reviewOutput = view?.reviewOutput;
-    let output: unknown = view?.agentState;
-    while (phase) {
-      this.#throwIfFatal();
-      if (!resuming) {
-        const violation = this.#init.policy.checkStep(this.#totals, this.#elapsed());
-        if (violation) await this.#violation(violation);
-        step++;
-        this.#totals.steps++;
-      }
-      this.#step = step;
-      this.#phase = phase;
-      this.#stepSpan = tracer.startSpan(`oao.step.${step}`, {
-        parent: this.#rootSpan!.context,
-        attributes: {
-          "oao.execution.id": this.executionId,
-          "oao.agent": this.#init.agent.name,
-          "oao.lifecycle.state": phase,
-          "oao.step": step,
-          "oao.step.resumed": resuming,
-        },
-      });
-      if (!resuming) {
-        const entered = this.#recordAhead("STATE_ENTER", { state: phase }, { step });
-        this.#history.push({ step, state: phase, at: entered.time });
-      }
-      resuming = false;
-      const started = clock.now();
-      const result = await this.#runStep(step, phase, iteration);
-      this.#agentState = result.state;
-      const next = nextState(phase, result.done === undefined ? {} : { done: result.done });
-      if (phase === "REVIEW") {
-        iteration++;
-        if (result.hasOutput) reviewOutput = { value: result.output };
-      }
-      if (phase === "TERMINATE") {
-        output = result.hasOutput
-          ? result.output
-          : reviewOutput
-          ? reviewOutput.value
-          : result.state;
-      }
-      // The state lives as long as the events: a retention from its last save.
-      const saveOptions: SaveOptions = { ttlSeconds: this.#retentionSeconds };
-      await this.#settled(); // the state saved is never ahead of the log
-      if (this.#init.fencingToken !== undefined) saveOptions.fencingToken = this.#init.fencingToken;
-      await persistence.save(
-        `${this.executionId}/state`,
-        { step, phase, agentState: result.state, totals: this.#totals },
-        saveOptions,
-      );
-      const data: Record<string, unknown> = {
-        state: phase,
-        next: next ?? null,
-        durationMs: clock.now() - started,
-        agentState: result.state,
-        hasOutput: result.hasOutput,
-      };
-      if (result.done !== undefined) data.done = result.done;
-      if (result.hasOutput) data.output = result.output;
-      this.#recordAhead("STEP_COMPLETED", data, { step });
-      this.#stepSpan.setStatus("ok");
-      this.#stepSpan.end();
-      phase = next;
-    }
-    return output;
-  }
-
-  async #runStep(
-    step: number,
-    phase: LifecycleState,
-    iteration: number,
-  ): Promise<Extract<StepResult, { ok: true }>> {
-    const { clock, retry } = this.#host;
-    for (let attempt = 1;; attempt++) {
-      this.#ledger.beginAttempt(attempt === 1);
-      this.#replaying = false;
-      this.#throwIfFatal();
-      await this.#ensureActors();
-      const message: StepMessage = {
-        type: "oao.step",
-        executionId: this.executionId,
-        agent: this.#init.agent.name,
-        step,
-        phase,
-        iteration,
-        attempt,
-        task: this.#init.task,
-        ...(this.#init.dependencies ? { dependencies: this.#init.dependencies } : {}),
-        state: this.#agentState,
-        peers: this.#peers,
-      };
-      let result: StepResult;
-      try {
-        result = this.#acceptStepResult(await this.#askStep(message), step);
-      } catch (error) {
-        this.#throwIfFatal();
-        result = { ok: false, error: this.#errorInfo(error), tokens: 0 };
-      }
-      this.#totals.tokens += result.tokens;
-      this.#throwIfFatal();
-      if (result.ok) return result;
-      if (
-        result.error.code === "POLICY_VIOLATION" || result.error.code === "TOOL_OUTCOME_UNKNOWN"
-      ) {
-        this.#fatal ??= new OaoError(result.error.code, result.error.message);
-        this.#throwIfFatal();
-      }
-      this.#stepSpan?.addEvent("STEP_FAILED", {
-        "oao.attempt": attempt,
-        "exception.message": result.error.message,
-      });
-      await this.#record("STEP_FAILED", { state: phase, attempt, error: result.error }, { step });
-      if (attempt >= retry.attempts) throw new StepFailedError(step, phase, attempt, result.error);
-      const delayMs = backoffDelay(attempt, toBackoff(retry));
-      this.#stepSpan?.addEvent("RETRY_ATTEMPTED", {
-        "oao.attempt": attempt,
-        "oao.delay_ms": delayMs,
-        "exception.message": result.error.message,
-      });
-      await this.#record("RETRY_ATTEMPTED", {
-        attempt,
-        delayMs,
-        reason: "step failed",
-        state: phase,
-        error: result.error,
-      }, { step });
-      this.#log.warn(
-        "RETRY_ATTEMPTED step {step} ({phase}) attempt {attempt} in {delayMs} ms: {message}",
-        {
-          step,
-          phase,
-          attempt,
-          delayMs,
-          message: result.error.message,
-        },
-      );
-      try {
-        await clock.sleep(delayMs, this.#abort.signal);
-      } catch {
-        this.#throwIfFatal();
-      }
-    }
   }
 
   /** Handles a tool call from the agent: governed, audited, idempotent (see ToolGate). */
@@ -479,53 +290,50 @@ export class ExecutionRun {
 
   /** Handles a durable wait of the agent: a signal or a timer (see WaitGate). */
   wait(request: CheckedWait): Promise<unknown> {
-    this.#waitGate ??= new WaitGate(this.#gateRun());
+    this.#waitGate ??= new WaitGate(this.#context);
     return this.#waitGate.wait(request);
   }
 
   /** Handles a model call from the agent: governed, journaled, made once (see ModelGate). */
   modelCall(request: ModelServiceRequest): Promise<ModelCallResult> {
-    this.#modelGate ??= new ModelGate(this.#gateRun());
+    this.#modelGate ??= new ModelGate(this.#context);
     return this.#modelGate.call(request);
   }
 
-  // What the tool gate sees of this run.
-  #gateRun(): GateRun {
-    // deno-lint-ignore no-this-alias
-    const run = this;
+  // The run as its parts see it (RunContext), its logger until the run starts.
+  #makeContext(log: Logger): RunContext {
     return {
       executionId: this.executionId,
       host: this.#host,
+      init: this.#init,
       agent: this.#init.agent,
       policy: this.#init.policy,
       ledger: this.#ledger,
       waits: this.#waits,
-      get totals() {
-        return run.#totals;
-      },
-      get step() {
-        return run.#step;
-      },
-      get stepSpan() {
-        return run.#stepSpan;
-      },
+      clocks: this.#clocks,
+      totals: this.#totals,
+      history: this.#history,
+      log,
+      rootSpan: undefined,
+      step: 0,
+      phase: "INIT",
+      stepSpan: undefined,
+      replaying: false, // the step runs again after an activation: its calls are answered
       signal: this.#abort.signal,
-      get replaying() {
-        return run.#replaying;
-      },
-      set replaying(value: boolean) {
-        run.#replaying = value;
-      },
-      elapsed: () => this.#elapsed(),
+      elapsed: () => this.#clocks.elapsed(),
       throwIfFatal: () => this.#throwIfFatal(),
       fail: (error) => void (this.#fatal ??= error),
+      fenced: (error) => {
+        this.#fatal = error;
+        this.#interrupt();
+      },
       park: (pending, error) => {
         if (this.#fatal) return;
         this.#fatal = error;
         this.#parked = pending;
       },
       violation: (violation) => this.#violation(violation),
-      record: (type, data, extra) => this.#record(type, data, extra),
+      record: (type, data, extra) => this.#events.record(type, data, extra),
       errorInfo: (error) => this.#errorInfo(error),
     };
   }
@@ -535,245 +343,56 @@ export class ExecutionRun {
     this.#fatal ??= error;
     if (!this.#violationRecorded) {
       this.#violationRecorded = true;
-      (this.#stepSpan ?? this.#rootSpan)?.addEvent("POLICY_VIOLATION", {
+      (this.#context.stepSpan ?? this.#context.rootSpan)?.addEvent("POLICY_VIOLATION", {
         "oao.policy.limit": violation.limit,
         "oao.policy.value": violation.value,
         "oao.policy.max": violation.max,
       });
-      await this.#record("POLICY_VIOLATION", { ...violation }, { step: this.#step });
-      this.#log.warn("POLICY_VIOLATION {limit}: {value} exceeds {max}", { ...violation });
+      await this.#events.record("POLICY_VIOLATION", { ...violation }, { step: this.#context.step });
+      this.#context.log.warn("POLICY_VIOLATION {limit}: {value} exceeds {max}", { ...violation });
     }
     this.#interrupt();
     throw error;
   }
 
-  /** The retention of the execution's events and snapshots, in seconds. */
-  get #retentionSeconds(): number {
-    return this.#host.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
-  }
-
-  /**
-   * Once the final event is written, the snapshots of the execution expire
-   * with its events (a retention from now), never before them. Never throws:
-   * they would expire a retention after their last save anyway.
-   */
-  async #expireSnapshots(): Promise<void> {
-    try {
-      await this.#host.persistence.expireScope(this.executionId, this.#retentionSeconds);
-    } catch (error) {
-      this.#log.warn("Cannot set the expiry of the snapshots of {executionId}: {error}", {
-        error: this.#errorInfo(error).message,
-      });
-    }
-  }
-
   async #recordFailure(failure: unknown, error: ErrorInfo, retryable: boolean): Promise<void> {
-    const durationMs = this.#elapsed();
+    const durationMs = this.#clocks.elapsed();
     if (failure instanceof ExecutionCancelledError) {
       this.#status = "CANCELLED";
-      await this.#record("EXECUTION_CANCELLED", { error, durationMs }, { step: this.#step });
+      await this.#events.record("EXECUTION_CANCELLED", { error, durationMs }, {
+        step: this.#context.step,
+      });
       return;
     }
     if (failure instanceof PolicyViolationError && !this.#violationRecorded) {
       this.#violationRecorded = true;
-      (this.#stepSpan ?? this.#rootSpan)?.addEvent("POLICY_VIOLATION", {
+      (this.#context.stepSpan ?? this.#context.rootSpan)?.addEvent("POLICY_VIOLATION", {
         "oao.policy.limit": failure.limit,
         "oao.policy.value": failure.value,
         "oao.policy.max": failure.max,
       });
-      await this.#record("POLICY_VIOLATION", {
+      await this.#events.record("POLICY_VIOLATION", {
         limit: failure.limit,
         value: failure.value,
         max: failure.max,
       }, {
-        step: this.#step,
+        step: this.#context.step,
       });
     }
     this.#status = "FAILED";
-    this.#stepSpan?.recordException(failure);
-    const entered = await this.#record("STATE_ENTER", { state: "FAILED" }, { step: this.#step });
-    this.#history.push({ step: this.#step, state: "FAILED", at: entered.time });
-    await this.#record(
+    this.#context.stepSpan?.recordException(failure);
+    const entered = await this.#events.record("STATE_ENTER", { state: "FAILED" }, {
+      step: this.#context.step,
+    });
+    this.#history.push({ step: this.#context.step, state: "FAILED", at: entered.time });
+    await this.#events.record(
       "EXECUTION_FAILED",
       { error, durationMs, ...(retryable ? { retryable } : {}) },
-      { step: this.#step },
+      { step: this.#context.step },
     );
-    this.#log.error("Execution {executionId} failed: {message}", { message: error.message });
-  }
-
-  // Checks the agent's answer to a step; a malformed one is a failed attempt.
-  #acceptStepResult(reply: unknown, step: number): StepResult {
-    try {
-      return validateStepResult(reply, {
-        actor: this.#agentPath,
-        step,
-        limits: this.#host.limits,
-      });
-    } catch (error) {
-      return { ok: false, error: this.#errorInfo(error), tokens: reportedTokens(reply) };
-    }
-  }
-
-  // Sends the step message and waits for the answer, or for the agent's
-  // worker to exceed its time limit on it: that attempt then fails at once,
-  // without the actor system's redelivery of the step to a restarted worker.
-  // The actor system's watchdog reads status words the worker itself writes,
-  // so a host timer (a little later, to let the watchdog speak first) backs it
-  // up against a worker that hides its busy loop.
-  //
-  // A step that waits on the host long enough is passivated: its worker is
-  // given back while the host work goes on, and once nothing is pending the
-  // execution is activated again and the step runs again from its start,
-  // its calls answered from the ledger (the step must be deterministic
-  // between calls, as for a resume after a crash).
-  // The step's time limit counts from its first activation, passivated or
-  // not, except while it waits for a person or for time (`HostWaits`).
-  async #askStep(message: StepMessage): Promise<unknown> {
-    const budget = this.#budget(this.#stepTimeoutMs());
-    for (let activation = 1;; activation++) {
-      const reply = await this.#askActivation(message, budget, activation === 1);
-      if (reply !== PASSIVATED) return reply;
-      const passivatedAt = this.#host.clock.now();
-      await this.#passivate();
-      await this.#whenWaitsEnd(budget);
-      this.#throwIfFatal();
-      // Its workers start while the activation is recorded.
-      await Promise.all([this.#activate(passivatedAt), this.#ensureActors()]);
-    }
-  }
-
-  // What is left of a time limit started now, paused while waits for a
-  // person or for time are pending.
-  #budget(limitMs: number): () => number {
-    const clock = this.#host.clock;
-    const started = clock.now();
-    const pausedBefore = this.#waits.pausedMs();
-    return () => limitMs - (clock.now() - started - (this.#waits.pausedMs() - pausedBefore));
-  }
-
-  // Resolves when nothing the step awaits is pending; rejects at the step's time limit.
-  async #whenWaitsEnd(budget: () => number): Promise<void> {
-    let cancel = () => {};
-    try {
-      await Promise.race([
-        this.#waits.whenNone(),
-        new Promise<never>((_, reject) => {
-          cancel = this.#whenSpent(budget, () => reject(this.#stepTimeoutError()));
-        }),
-      ]);
-    } finally {
-      cancel();
-    }
-  }
-
-  // Calls `spent` once `remaining()` is used up (not before: a timer that
-  // runs out during a pause of the clocks, or after the budget grew, is armed
-  // again). Returns what cancels it. Infinity: never.
-  #whenSpent(remaining: () => number, spent: () => void): () => void {
-    const { clock } = this.#host;
-    let timer: TimerId | undefined;
-    let cancelled = false;
-    const arm = () => {
-      timer = undefined;
-      if (cancelled) return;
-      const left = remaining();
-      if (!Number.isFinite(left)) return;
-      timer = clock.setTimeout(() => {
-        timer = undefined;
-        if (cancelled) return;
-        if (this.#waits.paused) void this.#waits.whenPauseEnds().then(arm);
-        else if (remaining() > 0) arm();
-        else spent();
-      }, Math.max(0, left));
-    };
-    arm();
-    return () => {
-      cancelled = true;
-      if (timer !== undefined) clock.clearTimeout(timer);
-    };
-  }
-
-  #stepTimeoutError(): StepTimeoutError {
-    const { timeoutMs, stepTimeoutMs } = this.#init.policy.limits;
-    const limit = stepTimeoutMs <= timeoutMs ? "stepTimeoutMs" : "timeoutMs";
-    return new StepTimeoutError(limit, this.#stepTimeoutMs());
-  }
-
-  // `first`: the step's first activation, which the actor's own watchdog
-  // times; the host's timer is then only its backstop (see #onStepTimeout).
-  async #askActivation(
-    message: StepMessage,
-    budget: () => number,
-    first: boolean,
-  ): Promise<unknown> {
-    const { system } = this.#host;
-    const asked = system.ask<unknown>(this.#agentPath, message, {
-      timeoutMs: Infinity,
-      trace: this.#stepSpan!.context,
+    this.#context.log.error("Execution {executionId} failed: {message}", {
+      message: error.message,
     });
-    asked.catch(() => {}); // still pending when the attempt times out
-    const timedOut = new Promise<never>((_, reject) => {
-      this.#attemptTimeout = reject;
-    });
-    const passivated = new Promise<typeof PASSIVATED>((resolve) => {
-      this.#onPassivate = () => resolve(PASSIVATED);
-    });
-    const grace = first ? STEP_TIMEOUT_GRACE_MS : 0;
-    const cancelBackstop = this.#whenSpent(
-      () => budget() + grace,
-      () => this.#onStepTimeout(first),
-    );
-    try {
-      return await Promise.race([asked, timedOut, passivated]);
-    } finally {
-      this.#attemptTimeout = undefined;
-      this.#onPassivate = undefined;
-      cancelBackstop();
-    }
-  }
-
-  // The step waits on the host: its workers are given back.
-  async #passivate(): Promise<void> {
-    const sup = this.#supervisor;
-    this.#supervisor = undefined;
-    if (sup) await this.#host.system.unsupervise(sup, "immediate").catch(() => {});
-    const waitingOn = this.#waits.waitingOn;
-    this.#stepSpan?.addEvent("EXECUTION_PASSIVATED", { "oao.waiting_on": waitingOn.join(", ") });
-    await this.#record("EXECUTION_PASSIVATED", {
-      state: this.#phase,
-      waitingOn,
-      afterMs: this.#host.passivateAfterMs,
-    }, { step: this.#step });
-  }
-
-  // What the step waited on is done: it runs again, its calls answered from the ledger.
-  async #activate(passivatedAt: number): Promise<void> {
-    this.#ledger.replay();
-    this.#replaying = true;
-    const passivatedMs = this.#host.clock.now() - passivatedAt;
-    this.#stepSpan?.addEvent("EXECUTION_ACTIVATED", { "oao.passivated_ms": passivatedMs });
-    await this.#record("EXECUTION_ACTIVATED", { state: this.#phase, passivatedMs }, {
-      step: this.#step,
-    });
-  }
-
-  // The agent's worker exceeded its time limit (messageTimeoutMs) on a step,
-  // by the actor system's watchdog or by the host's backstop timer.
-  // `hidden`: the backstop fired, so the worker hid its busy loop from the
-  // watchdog: its code is presumed still running, and its runtime discards it.
-  #onStepTimeout(hidden = false): void {
-    const reject = this.#attemptTimeout;
-    if (!reject) return;
-    this.#attemptTimeout = undefined;
-    reject(this.#stepTimeoutError());
-    // Fresh workers for the next attempt: no redelivery of the step that timed out.
-    const sup = this.#supervisor;
-    if (!sup) return;
-    const system = this.#host.system;
-    const stop = hidden && system.discard
-      ? system.discard(sup, `agent "${this.#agentPath}" hid a busy loop from its watchdog`)
-      : system.unsupervise(sup, "immediate");
-    void stop.catch(() => {});
   }
 
   #errorInfo(error: unknown): ErrorInfo {
@@ -784,17 +403,13 @@ export class ExecutionRun {
     if (this.#fatal) throw this.#fatal;
   }
 
-  // Time the execution ran, without the waits for a person or for time.
-  #elapsed(): number {
-    return this.#host.clock.now() - this.#startedAt - this.#waits.pausedMs();
-  }
-
   // The execution's time limit (timeoutMs), paused by waits for a person or for time.
   #armDeadline(): void {
     const { timeoutMs } = this.#init.policy.limits;
-    this.#cancelDeadline = this.#whenSpent(() => timeoutMs - this.#elapsed(), () => {
+    const clocks = this.#clocks;
+    this.#cancelDeadline = clocks.whenSpent(() => timeoutMs - clocks.elapsed(), () => {
       if (this.#fatal) return;
-      this.#fatal = new PolicyViolationError("timeoutMs", Math.round(this.#elapsed()), timeoutMs);
+      this.#fatal = new PolicyViolationError("timeoutMs", Math.round(clocks.elapsed()), timeoutMs);
       this.#interrupt();
     });
   }
@@ -802,158 +417,7 @@ export class ExecutionRun {
   // Stops whatever is running now: the agent's worker is terminated, sleeps and tools are aborted.
   #interrupt(): void {
     this.#abort.abort(this.#fatal);
-    const sup = this.#supervisor;
-    if (sup) void this.#host.system.unsupervise(sup, "immediate").catch(() => {});
-  }
-
-  async #ensureActors(): Promise<void> {
-    if (this.#supervisor?.status === "running") return;
-    this.#throwIfFatal();
-    const agent = this.#init.agent;
-    const child = (a: ResolvedAgent) => ({
-      id: a.name,
-      module: a.module,
-      permissions: a.permissions,
-      isolation: a.isolation === "execution" ? "worker" as const : "shared" as const,
-      snapshot: "never" as const,
-      executionId: this.executionId,
-      restart: "transient" as const,
-      messageTimeoutMs: this.#stepTimeoutMs(),
-      maxDeliveries: 3,
-    });
-    if (this.#supervisor) {
-      await this.#host.system.unsupervise(this.#supervisor, "immediate").catch(() => {});
-    }
-    this.#supervisor = await this.#host.system.supervise({
-      id: this.executionId,
-      strategy: "one_for_one",
-      intensity: 5,
-      periodMs: 10_000,
-      backoff: { minMs: 10, maxMs: 1_000 },
-      restart: "temporary",
-      children: [child(agent), ...agent.peers.map(child)],
-    });
-    this.#peers = Object.fromEntries(
-      agent.peers.map((p) => [p.name, `${this.executionId}/${p.name}`]),
-    );
-    this.#peers[agent.name] = this.#agentPath;
-  }
-
-  // The time limit of one step on the agents' workers: the policy's
-  // stepTimeoutMs, or its timeoutMs when smaller.
-  #stepTimeoutMs(): number {
-    const { timeoutMs, stepTimeoutMs } = this.#init.policy.limits;
-    return Math.min(timeoutMs, stepTimeoutMs);
-  }
-
-  async #stopActors(): Promise<void> {
-    const sup = this.#supervisor;
-    this.#supervisor = undefined;
-    // When tracing, idle actors of a run that ended by itself stop gracefully:
-    // they hand their last spans to the host first (terminating loses them).
-    const mode = this.#host.tracer.enabled && !this.#fatal ? "graceful" : "immediate";
-    if (sup) await this.#host.system.unsupervise(sup, mode).catch(() => {});
-  }
-
-  /**
-   * Records an event and waits until it is durable, with every event
-   * recorded ahead of it ({@linkcode #recordAhead}): an awaited record is a
-   * barrier, so the effects that follow one (a tool call, a report) come after
-   * all the execution's earlier events are stored.
-   */
-  async #record(
-    type: string,
-    data: Record<string, unknown>,
-    extra: { step?: number; key?: string } = {},
-  ): Promise<OaoEvent> {
-    const written = this.#publish(type, data, extra).written;
-    written.catch(() => {}); // awaited below, unless an earlier event failed
-    await this.#settled();
-    return await written;
-  }
-
-  /**
-   * Records an event without waiting for it: for the events nothing acts on
-   * before the next barrier (a state entered, a step completed), so that the
-   * step runs while the store commits. The stores keep an execution's
-   * appends in the order issued. The next {@linkcode #record} or
-   * {@linkcode #settled} waits for it and reports its failure.
-   */
-  #recordAhead(
-    type: string,
-    data: Record<string, unknown>,
-    extra: { step?: number; key?: string } = {},
-  ): OaoEvent {
-    const { event, written } = this.#publish(type, data, extra);
-    const before = this.#unsettled;
-    const all = (before ? Promise.all([before, written]) : written).then(() => {});
-    all.catch(() => {}); // reported by the next barrier
-    this.#unsettled = all;
-    return event;
-  }
-
-  /** Waits for the events recorded ahead; throws the first failure among them. */
-  async #settled(): Promise<void> {
-    const unsettled = this.#unsettled;
-    if (!unsettled) return;
-    try {
-      await unsettled;
-    } finally {
-      if (this.#unsettled === unsettled) this.#unsettled = undefined;
-    }
-  }
-
-  /** Validates and publishes an event: the event as sent, and its journaling. */
-  #publish(
-    type: string,
-    data: Record<string, unknown>,
-    extra: { step?: number; key?: string },
-  ): { event: OaoEvent; written: Promise<OaoEvent> } {
-    // Events are the execution's source of truth (resume, replay, idempotent
-    // tool answers): one that is too large is refused whole, never altered.
-    const size = jsonBytes(data);
-    if (size === undefined || size > this.#host.limits.maxEventBytes) {
-      if (size === undefined) {
-        throw new TypeError(`Cannot record event ${type}: its data is not JSON-serializable`);
-      }
-      throw new ValueTooLargeError(
-        `The data of event ${type}${extra.step === undefined ? "" : ` (step ${extra.step})`}`,
-        size,
-        this.#host.limits.maxEventBytes,
-      );
-    }
-    const span = this.#stepSpan ?? this.#rootSpan;
-    const event: OaoEvent = {
-      type,
-      time: this.#host.clock.now(),
-      executionId: this.executionId,
-      data,
-      totals: { ...this.#totals },
-    };
-    if (extra.step !== undefined) event.step = extra.step;
-    if (extra.key !== undefined) event.key = extra.key;
-    if (span?.context) {
-      event.traceId = span.context.traceId;
-      event.spanId = span.context.spanId;
-    }
-    const options: PublishOptions = {};
-    if (this.#host.retentionSeconds !== undefined) options.expire = this.#host.retentionSeconds;
-    if (this.#init.fencingToken !== undefined) options.fencingToken = this.#init.fencingToken;
-    // Status changes update the executions index in the same write (stores keep the first createdAt).
-    const index = indexEntry(type, {
-      agent: this.#init.agent.name,
-      createdAt: this.#init.view?.startedAt ?? event.time,
-    });
-    if (index) options.index = index;
-    // The bus's journal (src/events/journal.ts) appends it to the log, then its listeners see it.
-    const written = this.#host.bus.publish(event, options).catch((error: unknown) => {
-      if (error instanceof FencedError) {
-        this.#fatal = error;
-        this.#interrupt();
-      }
-      throw error;
-    });
-    return { event, written };
+    this.#workers.terminate();
   }
 }
 

@@ -1,6 +1,6 @@
-// What an execution run needs from its orchestrator, and the agent it runs,
-// resolved: shared by the run (_execution.ts), its tool gate (_tool_gate.ts)
-// and its model gate (_model_gate.ts). Internal.
+// What an execution run needs from its orchestrator, how it starts, and the
+// agent it runs, resolved: shared by the run (_execution.ts) and its parts
+// (its gates, step loop, activations, recorder and workers). Internal.
 import type { WakeBus } from "./_wake_bus.ts";
 import type { Logger } from "@logtape/logtape";
 import type { PermissionsSpec } from "../actor/permissions.ts";
@@ -9,9 +9,12 @@ import type { EventStore } from "../events/event_store.ts";
 import type { Limits } from "../limits.ts";
 import type { EventBus } from "../observability/event_bus.ts";
 import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
+import type { TraceContext } from "../tracing/trace_context.ts";
 import type { Tracer } from "../tracing/tracer.ts";
 import type { AgentRuntime } from "./agent_runtime.ts";
+import type { ExecutionView } from "./execution_view.ts";
 import type { ModelHost } from "./_model_host.ts";
+import type { StrictPolicy } from "./policy.ts";
 import type { RetryPolicy } from "./retry_policy.ts";
 import type { ToolDefinition } from "./tool.ts";
 
@@ -47,4 +50,20 @@ export interface RunHost {
   readonly wakes: WakeBus;
   tool(name: string): ToolDefinition<unknown, unknown> | undefined;
   toolNames(): string[];
+}
+
+/** How a run starts. */
+export interface RunInit {
+  executionId: string;
+  agent: ResolvedAgent;
+  task: unknown;
+  /** Outputs of the workflow tasks it depends on (workflow tasks only). */
+  dependencies?: Record<string, unknown>;
+  policy: StrictPolicy;
+  hash: string;
+  view?: ExecutionView;
+  fencingToken?: number;
+  parentTrace?: TraceContext;
+  forkedFrom?: { executionId: string; step: number };
+  signal?: AbortSignal;
 }
