@@ -35,10 +35,10 @@ import {
 import { CANCEL_KEY, CANCEL_REQUESTED, EXECUTION_QUEUED } from "./_queue_markers.ts";
 import { indexEntry } from "./_index_entries.ts";
 import type { Decision } from "./execution_report.ts";
-import { StaleVersionError } from "../errors.ts";
+import { ExecutionBusyError, StaleVersionError } from "../errors.ts";
 import { getOaoLogger } from "../logging/logger.ts";
 import { canonicalJson, sha256Hex } from "./canonical_json.ts";
-import { newExecutionId, type Orchestrator } from "./orchestrator.ts";
+import { newExecutionId, type Orchestrator, type StartedExecution } from "./orchestrator.ts";
 
 /** Options of {@linkcode LocalBackend}. */
 export interface LocalBackendOptions {
@@ -102,7 +102,15 @@ export const DEFAULT_MAX_QUEUED = 10_000;
 interface Waiting {
   executionId: string;
   request: SubmitRequest;
+  /** Taken over from a process that died running it: resumed, not started. */
+  adopted?: { attempts: number };
 }
+
+// An orphan whose runner's claim has not lapsed yet is tried again this long
+// after it should have, and at most this many times: a runner that renews
+// its claim through all of them is alive, and keeps its execution.
+const ADOPT_MARGIN_MS = 500;
+const ADOPT_ATTEMPTS = 4;
 
 /** Runs executions on an orchestrator in this process. */
 export class LocalBackend implements ExecutionBackend {
@@ -117,6 +125,8 @@ export class LocalBackend implements ExecutionBackend {
   readonly #slotWaiters: (() => void)[] = [];
   #active = 0;
   readonly #activeByAgent = new Map<string, number>();
+  readonly #adoptTimers = new Set<ReturnType<typeof setTimeout>>();
+  #closed = false;
   readonly #log = getOaoLogger("api");
 
   /**
@@ -247,6 +257,52 @@ export class LocalBackend implements ExecutionBackend {
   }
 
   /**
+   * Takes over the executions that a process on the same stores was running
+   * when it died (killed, crashed, its machine restarted): the index says
+   * RUNNING — waits for a signal or a timer included, whose due times then
+   * fire here — and no live runner holds them. Each goes through the same
+   * line as new submits (so `maxRunning` holds) and is resumed from its log:
+   * at once when its dead runner ran on this machine (its pid is gone), else
+   * once that runner's claim has lapsed (at most the claim's time to live
+   * after the death). An execution whose runner keeps renewing its
+   * claim is alive elsewhere and left to it; one this node cannot resume
+   * (its agent is not registered here, its specification changed) is logged
+   * and left as it is. Call it once at start; with in-memory stores there is
+   * nothing to find.
+   *
+   * @param limit How many of the most recently updated running executions to look at.
+   * @returns How many were found.
+   */
+  async adoptOrphans(limit = 1_000): Promise<number> {
+    const store = this.#orchestrator.eventStore;
+    const found: Waiting[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.queryExecutions({
+        status: ["RUNNING"],
+        limit: Math.min(500, limit - found.length),
+        ...(cursor ? { cursor } : {}),
+      });
+      for (const entry of page.executions) {
+        if (this.#orchestrator.running.includes(entry.executionId)) continue;
+        found.push({
+          executionId: entry.executionId,
+          request: { agent: entry.agent, task: null },
+          adopted: { attempts: 0 },
+        });
+      }
+      cursor = page.nextCursor;
+    } while (cursor && found.length < limit && ++pages < 100);
+    const known = new Set(this.#waiting.map((w) => w.executionId));
+    for (const orphan of found.reverse()) {
+      if (!known.has(orphan.executionId)) this.#waiting.push(orphan);
+    }
+    this.#drain();
+    return found.length;
+  }
+
+  /**
    * Sends a signal to an execution ({@linkcode Orchestrator.signal}): one
    * running in this process is woken here, without a round through the stores.
    *
@@ -264,7 +320,8 @@ export class LocalBackend implements ExecutionBackend {
    * @returns `false` when it is not running here.
    */
   async cancel(executionId: string, reason?: string): Promise<boolean> {
-    const at = this.#waiting.findIndex((w) => w.executionId === executionId);
+    // (An adopted orphan started long ago: it is cancelled once it runs here.)
+    const at = this.#waiting.findIndex((w) => w.executionId === executionId && !w.adopted);
     if (at < 0) return this.#orchestrator.cancel(executionId, reason);
     const [waiting] = this.#waiting.splice(at, 1);
     const time = Date.now();
@@ -321,7 +378,10 @@ export class LocalBackend implements ExecutionBackend {
    * @returns Once closed.
    */
   async close(): Promise<void> {
-    this.#waiting.length = 0; // their logs say QUEUED: nothing of theirs ran
+    this.#closed = true;
+    for (const timer of this.#adoptTimers) clearTimeout(timer);
+    this.#adoptTimers.clear();
+    this.#waiting.length = 0; // their logs say QUEUED (or RUNNING, adopted): a next run finds them
     await this.#orchestrator.close();
   }
 
@@ -418,6 +478,10 @@ export class LocalBackend implements ExecutionBackend {
         continue;
       }
       const next = this.#waiting.splice(at, 1)[0]!;
+      if (next.adopted) {
+        this.#adopt(next);
+        continue;
+      }
       this.#start(next.executionId, next.request).catch((error) => {
         this.#log.error("Queued execution {executionId} could not start: {error}", {
           executionId: next.executionId,
@@ -438,8 +502,67 @@ export class LocalBackend implements ExecutionBackend {
     return limit === undefined || (this.#activeByAgent.get(agent) ?? 0) < limit;
   }
 
+  // Resumes an orphan; while its dead runner's claim has not lapsed, tries
+  // again when it will have.
+  #adopt(orphan: Waiting): void {
+    const { executionId } = orphan;
+    this.#run(executionId, orphan.request.agent, "EXECUTION_RESUMED", async () => {
+      const resumed = await this.#orchestrator.startResume(executionId);
+      this.#log.warn("Execution {executionId}, running when its process died, resumed here", {
+        executionId,
+      });
+      return resumed;
+    }).catch((error) => {
+      const attempts = orphan.adopted!.attempts + 1;
+      if (error instanceof ExecutionBusyError && attempts < ADOPT_ATTEMPTS && !this.#closed) {
+        if (error.holder === "this process") return;
+        const timer = setTimeout(() => {
+          this.#adoptTimers.delete(timer);
+          this.#waiting.push({ ...orphan, adopted: { attempts } });
+          this.#drain();
+        }, error.expiresInMs + ADOPT_MARGIN_MS);
+        this.#adoptTimers.add(timer);
+        return;
+      }
+      if (error instanceof ExecutionBusyError) {
+        this.#log.debug("Execution {executionId} is left to {holder}, which renews its claim", {
+          executionId,
+          holder: error.holder,
+        });
+        return;
+      }
+      this.#log.warn(
+        "Execution {executionId}, running when its process died, not resumed: {error}",
+        {
+          executionId,
+          error: String(error),
+        },
+      );
+    });
+  }
+
   async #start(executionId: string, request: SubmitRequest): Promise<string> {
-    const { agent } = request;
+    return await this.#run(
+      executionId,
+      request.agent,
+      "EXECUTION_STARTED",
+      () =>
+        this.#orchestrator.start(request.agent, request.task, {
+          executionId,
+          ...(request.policy ? { policy: request.policy } : {}),
+          ...(request.traceparent ? { traceparent: request.traceparent } : {}),
+        }),
+    );
+  }
+
+  // Runs one execution in a place of the line: counted until it ends,
+  // returned once its first event (`recordedType`) is recorded.
+  async #run(
+    executionId: string,
+    agent: string,
+    recordedType: string,
+    launch: () => Promise<StartedExecution>,
+  ): Promise<string> {
     this.#active++;
     this.#activeByAgent.set(agent, (this.#activeByAgent.get(agent) ?? 0) + 1);
     let finished = false;
@@ -455,15 +578,11 @@ export class LocalBackend implements ExecutionBackend {
     let unsubscribe = () => {};
     const recorded = new Promise<void>((resolve) => {
       unsubscribe = this.#orchestrator.events.subscribe((event) => {
-        if (event.executionId === executionId && event.type === "EXECUTION_STARTED") resolve();
+        if (event.executionId === executionId && event.type === recordedType) resolve();
       });
     });
     try {
-      const started = await this.#orchestrator.start(request.agent, request.task, {
-        executionId,
-        ...(request.policy ? { policy: request.policy } : {}),
-        ...(request.traceparent ? { traceparent: request.traceparent } : {}),
-      });
+      const started = await launch();
       const done = started.done.catch((error) => {
         this.#log.error("Execution {executionId} ended abnormally: {error}", {
           executionId,

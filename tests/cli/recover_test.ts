@@ -1,6 +1,7 @@
-// Nothing accepted is lost across a crash of `oao start` on Redis: the
-// executions it had accepted and queued but not started are taken back into
-// line by the next run of the node.
+// Nothing accepted is lost across a crash of `oao start`: the executions it
+// had accepted and queued but not started are taken back into line by the
+// next run of the node, and those it was running are taken over by it (on
+// Redis and on the Deno KV file).
 import assert from "node:assert/strict";
 import { oaoServer } from "./_cli.ts";
 import { redisTestEnv, slowAgentConfig } from "./_redis_env.ts";
@@ -41,6 +42,148 @@ Deno.test("`start` killed with SIGKILL while executions wait in line: the next `
     } finally {
       const stopped = await second.stop();
       assert.match(stopped.stderr, /2 executions accepted by an earlier run of this node/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function orphanTakenOver(env: Record<string, string>, dir: string) {
+  const config = await slowAgentConfig(dir, 1_500);
+  const args = ["start", "--port", "0", "--config", config];
+  // In `dir`: the KV default, ./.oao/oao.kv, is the only place the task may write.
+  const first = await oaoServer(args, { env, cwd: dir });
+  const answer = await fetch(`${first.url}/executions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ agent: "slow", task: {} }),
+  });
+  const { executionId, status } = await answer.json() as { executionId: string; status: string };
+  assert.equal(status, "RUNNING");
+  await first.stop("SIGKILL"); // mid-step: its claim names a process that no longer runs
+
+  const second = await oaoServer(args, { env, cwd: dir });
+  const started = Date.now();
+  try {
+    let view: { status?: string } = {};
+    while (view.status !== "SUCCESS" && Date.now() - started < 45_000) {
+      view = await (await fetch(`${second.url}/executions/${executionId}`)).json();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(view.status, "SUCCESS", "the orphan ran to its end on the next run of the node");
+    const events = await (await fetch(`${second.url}/executions/${executionId}/events`)).json();
+    const types = (events.events as { type: string }[]).map((e) => e.type);
+    assert.ok(types.includes("EXECUTION_RESUMED"), types.join(" "));
+  } finally {
+    const stopped = await second.stop();
+    assert.match(stopped.stderr, /1 executions were running when their process stopped/);
+    assert.match(stopped.stderr, /running when its process died, resumed here/);
+  }
+}
+
+Deno.test("`start` on Redis killed with SIGKILL while an execution runs: the next `start` takes it over", async () => {
+  await using redis = redisTestEnv();
+  const dir = await Deno.makeTempDir();
+  try {
+    await orphanTakenOver(redis.env, dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("`start` on its Deno KV file killed with SIGKILL while an execution runs: the next `start` takes it over", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await orphanTakenOver({ OAO_STORE: "kv" }, dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a `start` whose runner is alive but stopped takes its execution over only once the runner's claim lapses, and runs it once", async () => {
+  await using redis = redisTestEnv();
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = await slowAgentConfig(dir, 1_500);
+    const args = ["start", "--port", "0", "--config", config];
+    const holder = await oaoServer(args, { env: redis.env });
+    const answer = await fetch(`${holder.url}/executions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ agent: "slow", task: {} }),
+    });
+    const { executionId } = await answer.json() as { executionId: string };
+    holder.child.kill("SIGSTOP"); // alive (its pid runs) but renewing nothing: as if on another machine
+    const stoppedAt = Date.now();
+    try {
+      const second = await oaoServer(args, { env: redis.env });
+      try {
+        let view: { status?: string } = {};
+        while (view.status !== "SUCCESS" && Date.now() - stoppedAt < 45_000) {
+          view = await (await fetch(`${second.url}/executions/${executionId}`)).json();
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.equal(view.status, "SUCCESS");
+        // Renewed every 5 s, the 15 s claim lapsed 10 to 15 s after the stop, not before.
+        assert.ok(
+          Date.now() - stoppedAt >= 10_000,
+          `taken over after ${Date.now() - stoppedAt} ms`,
+        );
+        const events = await (await fetch(`${second.url}/executions/${executionId}/events`)).json();
+        const types = (events.events as { type: string }[]).map((e) => e.type);
+        assert.equal(types.filter((t) => t === "EXECUTION_RESUMED").length, 1, types.join(" "));
+        assert.equal(types.filter((t) => t === "EXECUTION_COMPLETED").length, 1, types.join(" "));
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      holder.child.kill("SIGCONT");
+      await holder.stop("SIGKILL");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a durable sleep survives a SIGKILL of `start`: the next `start` wakes the execution when it was due", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const waiter = new URL("../fixtures/wait_agent.ts", import.meta.url).pathname;
+    const config = `${dir}/oao.json`;
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({ agents: [{ name: "waiter", module: waiter }] }),
+    );
+    const args = ["start", "--port", "0", "--config", config];
+    const env = { OAO_STORE: "kv" };
+    const first = await oaoServer(args, { env, cwd: dir });
+    const answer = await fetch(`${first.url}/executions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ agent: "waiter", task: { sleepMs: 4_000 } }),
+    });
+    const { executionId } = await answer.json() as { executionId: string };
+    const submitted = Date.now();
+    let waiting: { waitingFor?: { kind?: string } } = {};
+    while (waiting.waitingFor?.kind !== "timer" && Date.now() - submitted < 10_000) {
+      waiting = await (await fetch(`${first.url}/executions/${executionId}`)).json();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(waiting.waitingFor?.kind, "timer", JSON.stringify(waiting));
+    await first.stop("SIGKILL");
+
+    const second = await oaoServer(args, { env, cwd: dir });
+    try {
+      let view: { status?: string; report?: { output?: { sleptAt?: number } } } = {};
+      while (view.status !== "SUCCESS" && Date.now() - submitted < 30_000) {
+        view = await (await fetch(`${second.url}/executions/${executionId}`)).json();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(view.status, "SUCCESS", JSON.stringify(view));
+      const slept = view.report!.output!.sleptAt! - submitted;
+      assert.ok(slept >= 3_900 && slept < 9_000, `woken ${slept} ms after the submit, due at 4000`);
+    } finally {
+      await second.stop();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -82,6 +82,14 @@ export const startCommand: Command = {
         { recovered },
       );
     }
+    // What a dead run of this node (or another on these stores) was running goes on here.
+    const adopted = await backend.adoptOrphans();
+    if (adopted > 0) {
+      getOaoLogger("cli").warn(
+        "{adopted} executions were running when their process stopped: they are resumed here (at once when it ran on this machine, else once its claims lapse)",
+        { adopted },
+      );
+    }
     const metrics = new OaoMetrics({
       inFlight: () => backend.inFlight(),
       queueStats: bounded(() => runtime.queue.stats()), // never waits on Redis
