@@ -58,6 +58,8 @@ export async function api<T = unknown>(
   const response = await fetch(path, {
     method: init.method ?? "GET",
     headers,
+    // Revalidated every time: an unchanged answer (same ETag) comes back as a 304.
+    cache: "no-cache",
     ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
   });
   const text = await response.text();

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { screenshot } from "./_browser.ts";
 import { consoleSession, TOKEN, unnamedControls, waitForStatus } from "./_console.ts";
+import { cuttableProxy } from "./_proxy.ts";
 import { InMemoryJobQueue } from "../../src/queue/in_memory_job_queue.ts";
 
 const browserTest = (name: string, fn: () => Promise<void>) =>
@@ -80,6 +81,12 @@ browserTest(
     const trace = page.locator(".facts a[href^='http://localhost:16686/trace/']");
     assert.match(await trace.innerText(), /^[0-9a-f]{32}$/);
     await screenshot(page, "execution-restarted");
+    // Dark mode follows the system's setting.
+    const background = () => page.evaluate("getComputedStyle(document.body).backgroundColor");
+    const light = await background();
+    await page.emulateMedia({ colorScheme: "dark" });
+    assert.notEqual(await background(), light);
+    await screenshot(page, "execution-restarted-dark");
     assert.deepEqual(s.errors, []);
   },
 );
@@ -235,3 +242,32 @@ browserTest("the console is usable on a phone", async () => {
   assert.ok(overflow <= 0, `the page is ${overflow} px wider than the phone`);
   await screenshot(page, "execution-phone");
 });
+
+browserTest(
+  "after a network drop the timeline reopens from the last event seen, with a new stream token",
+  async () => {
+    await using s = await consoleSession({ login: true });
+    const id = await s.submit("tester", sleeps(8, 500));
+    const { page } = s;
+    const streams: string[] = [];
+    page.on("request", (r) => {
+      if (r.url().includes(`/executions/${id}/stream?`)) streams.push(r.url());
+    });
+    await using proxy = cuttableProxy({ hostname: "127.0.0.1", port: s.api.server.port });
+    await page.goto(`${proxy.url}/ui/executions/${id}`);
+    await page.getByText("TOOL_CALL", { exact: true }).first().waitFor();
+    proxy.cut(); // the stream's connection drops
+    await page.getByText("EXECUTION_COMPLETED").waitFor();
+    assert.ok(streams.length >= 2, `reopened: ${streams.join(" ")}`);
+    const reopened = new URL(streams.at(-1)!);
+    assert.ok(Number(reopened.searchParams.get("after")) > 0, reopened.href);
+    assert.notEqual(
+      new URL(streams[0]!).searchParams.get("token"),
+      reopened.searchParams.get("token"),
+      "a new stream token",
+    );
+    // Every event once, in order.
+    const seqs = (await page.locator(".tl-seq").allInnerTexts()).map((t) => Number(t.slice(1)));
+    assert.deepEqual(seqs, seqs.map((_, i) => i + 1));
+  },
+);
