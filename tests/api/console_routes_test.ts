@@ -54,3 +54,30 @@ Deno.test("/ui/config.json gives the console the trace URL template", async () =
   await using none = await startTestServer();
   assert.deepEqual((await none.call("GET", "/ui/config.json")).body, { traceUrl: null });
 });
+
+Deno.test("a process that cannot build the console answers /ui with a 503 page naming the task", async () => {
+  const cache = await Deno.makeTempDir();
+  try {
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-env",
+        "--allow-write=" + cache,
+        new URL("./_console_unbuilt.ts", import.meta.url).pathname,
+      ],
+      env: { OAO_BUNDLE_CACHE: cache, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    const answer = JSON.parse(text.trim().split("\n").at(-1)!);
+    assert.equal(answer.status, 503);
+    assert.match(answer.body, /deno task bundle:console/);
+    assert.match(answer.csp, /default-src 'self'/);
+    assert.equal(answer.asset, 404);
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+});

@@ -271,3 +271,34 @@ browserTest(
     assert.deepEqual(seqs, seqs.map((_, i) => i + 1));
   },
 );
+
+browserTest("an operator forks a finished execution from a step, and runs one again", async () => {
+  await using s = await consoleSession({ login: true });
+  const id = await s.submit("flaky", { items: 3 });
+  await waitForStatus(s.api, id, (b) => b.status === "SUCCESS");
+  const { page } = s;
+  await page.goto(`${s.api.url}/ui/executions/${id}`);
+  await page.getByText("EXECUTION_COMPLETED").waitFor();
+  await page.getByRole("button", { name: "Fork" }).click();
+  await page.getByLabel("From step").selectOption("2");
+  await page.getByRole("button", { name: "Confirm fork" }).click();
+  await page.waitForURL((url) =>
+    url.pathname.startsWith("/ui/executions/") && !url.pathname.endsWith(id)
+  );
+  const forked = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1)!);
+  await page.getByRole("heading", { name: forked }).waitFor();
+  await page.locator(".facts").getByText("SUCCESS").waitFor();
+  const events = await s.api.call("GET", `/executions/${forked}/events`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  assert.match(events.text, new RegExp(`"forkedFrom":\\{"executionId":"${id}","step":2`));
+  // Run again: a new execution with the same agent and task.
+  await page.getByRole("button", { name: "Run again" }).click();
+  await page.getByRole("button", { name: "Confirm run again" }).click();
+  await page.waitForURL((url) => !url.pathname.endsWith(forked));
+  const again = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1)!);
+  const status = await waitForStatus(s.api, again, (b) => b.status === "SUCCESS");
+  assert.equal(status.agent, "flaky");
+  assert.deepEqual(status.task, { items: 3 });
+  assert.deepEqual(s.errors, []);
+});

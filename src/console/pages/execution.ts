@@ -28,6 +28,7 @@ interface Status {
   waitingFor?: { kind?: string } & Record<string, unknown>;
   decision?: unknown;
   report?: { output?: unknown; error?: { message: string }; traceId?: string };
+  task?: unknown;
 }
 
 function traceLink(template: string | null, traceId: string | undefined): VNode | string {
@@ -36,6 +37,16 @@ function traceLink(template: string | null, traceId: string | undefined): VNode 
   return html`<a class="mono" href=${
     template.replaceAll("{traceId}", traceId)
   } target="_blank" rel="noopener noreferrer">${traceId}</a>`;
+}
+
+// What "Run again" submits: the agent, the task and the limits the policy sets.
+function rerunOf(s: Status): { agent: string; task: unknown; policy?: unknown } | undefined {
+  if (!s.agent || s.task === undefined) return undefined;
+  const policy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(s.policy ?? {})) {
+    if (value !== null && !(Array.isArray(value) && value.length === 0)) policy[key] = value;
+  }
+  return { agent: s.agent, task: s.task, policy };
 }
 
 /** The page. */
@@ -87,7 +98,7 @@ export function Execution(props: { id: string; traceUrl: string | null }): VNode
             ? now - s.startedAt
             : 0} />
           <${ExecutionActions} id=${s.executionId} status=${s
-            .status} completedSteps=${completed} onDone=${status.reload} />
+            .status} completedSteps=${completed} onDone=${status.reload} rerun=${rerunOf(s)} />
         </div>
         ${isFinal(s.status)
           ? html`

@@ -10,7 +10,13 @@ import { navigate } from "../router.ts";
 
 /** The actions' card. */
 export function ExecutionActions(
-  props: { id: string; status: string; completedSteps: number[]; onDone: () => void },
+  props: {
+    id: string;
+    status: string;
+    completedSteps: number[];
+    onDone: () => void;
+    rerun?: { agent: string; task: unknown; policy?: unknown } | undefined;
+  },
 ): VNode {
   const path = `/executions/${encodeURIComponent(props.id)}`;
   const [fromStep, setFromStep] = useState("");
@@ -46,6 +52,15 @@ export function ExecutionActions(
               ${props.completedSteps.map((s) => html`<option value=${String(s)}>${s}</option>`)}
             </select></label>
           </${ConfirmAction}>
+          <${ConfirmAction} label="Run again" disabled=${!props.rerun}
+            confirmText="Start a new execution with the same agent, task and policy? (This one is not changed.)"
+            run=${async () => {
+              const started = await api<{ executionId: string }>("/executions", {
+                method: "POST",
+                body: props.rerun,
+              });
+              navigate(`/ui/executions/${encodeURIComponent(started.executionId)}`);
+            }} />
           </div>
           </section>
   `;
