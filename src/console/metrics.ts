@@ -80,3 +80,21 @@ export function quantiles(
   }
   return out;
 }
+
+/** A reading of a counter by label value, at a time (epoch ms). */
+export interface Reading {
+  at: number;
+  counts: Map<string, number>;
+}
+
+/** Increase per minute of each label value between two readings (a restarted counter: its new value). */
+export function rates(before: Reading, after: Reading): Map<string, number> {
+  const minutes = Math.max(1e-9, (after.at - before.at) / 60_000);
+  const out = new Map<string, number>();
+  for (const [key, value] of after.counts) {
+    const previous = before.counts.get(key) ?? 0;
+    const increase = value >= previous ? value - previous : value;
+    out.set(key, Math.round((increase / minutes) * 100) / 100);
+  }
+  return out;
+}

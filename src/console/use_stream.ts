@@ -3,7 +3,7 @@
 // a new token and reopens after the last event seen, until the `end` message.
 import { useEffect, useState } from "preact/hooks";
 import { api } from "./api.ts";
-import type { LogEvent } from "./components/waterfall.ts";
+import type { LogEvent } from "./waterfall_rows.ts";
 
 /** The events so far, whether the stream ended, and how often it reconnected. */
 export function useStream(

@@ -302,3 +302,25 @@ browserTest("an operator forks a finished execution from a step, and runs one ag
   assert.deepEqual(status.task, { items: 3 });
   assert.deepEqual(s.errors, []);
 });
+
+browserTest(
+  "the overview charts executions per minute, step durations and retries from the metrics",
+  async () => {
+    await using s = await consoleSession({ login: true });
+    const first = await s.submit("flaky", { items: 3 });
+    await waitForStatus(s.api, first, (b) => b.status === "SUCCESS");
+    const { page } = s;
+    await page.goto(`${s.api.url}/ui`);
+    const chart = (title: string) => page.locator("figure").filter({ hasText: title });
+    await chart("Executions finished, by status").locator("text", { hasText: "SUCCESS" }).waitFor();
+    await chart("p95").locator("text", { hasText: "EXECUTE" }).waitFor();
+    await chart("Retries").locator("text", { hasText: "actor_restart" }).waitFor();
+    // A rate needs two readings of the counter (every 5 s) with an execution between them.
+    const second = await s.submit("flaky", { items: 1 });
+    await waitForStatus(s.api, second, (b) => b.status === "SUCCESS");
+    const perMinute = chart("per minute");
+    await perMinute.locator("text", { hasText: "SUCCESS" }).waitFor({ timeout: 15_000 });
+    assert.ok(Number(await perMinute.locator("text.chart-value").first().textContent()) > 0);
+    await screenshot(page, "overview-charts");
+  },
+);

@@ -2,7 +2,7 @@
 // last, with its sequence number, time and a summary of its data.
 import { html } from "htm/preact";
 import type { VNode } from "preact";
-import type { LogEvent } from "./waterfall.ts";
+import type { LogEvent } from "../waterfall_rows.ts";
 
 const MARKED: Record<string, string> = {
   RETRY_ATTEMPTED: "retry",
