@@ -35,6 +35,8 @@ RUN deno cache --frozen src/cli/main.ts src/worker/actor_worker.ts actors/*.ts
 # The worker runtime, bundled once into the bundle cache ($DENO_DIR/oao_bundles):
 # containers read it instead of building it at their first spawn.
 RUN deno task bundle
+# The console served at /ui (Preact, bundled by deno bundle), into the same cache.
+RUN deno task bundle:console
 
 # Executions, event logs and the queue without REDIS_URL: keep them across
 # containers with a volume (docker run -v oao-data:/app/.oao …).

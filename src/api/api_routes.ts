@@ -25,6 +25,9 @@ import { decideApprovalRoute, listApprovalsRoute } from "./routes/approvals.ts";
 import { agents, healthz, metrics, openapi, readyz } from "./routes/service.ts";
 import { WORKFLOW_ROUTES } from "./routes/workflows.ts";
 import { SCHEDULE_ROUTES } from "./routes/schedules.ts";
+import { QUEUE_ROUTES } from "./routes/queue.ts";
+import { resumeExecution } from "./routes/resume.ts";
+import { CONSOLE_ROUTES } from "./routes/console.ts";
 
 /** The routes. */
 export const API_ROUTES: readonly ApiRoute[] = [
@@ -36,16 +39,19 @@ export const API_ROUTES: readonly ApiRoute[] = [
   streamToken,
   cancelExecution,
   forkExecution,
+  resumeExecution,
   decideCall,
   sendSignalRoute,
   decideApprovalRoute,
   listApprovalsRoute,
   ...WORKFLOW_ROUTES,
   ...SCHEDULE_ROUTES,
+  ...QUEUE_ROUTES,
   agents,
   healthz,
   readyz,
   metrics,
   openapi,
   ...DOCS_ROUTES,
+  ...CONSOLE_ROUTES,
 ];

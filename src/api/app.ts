@@ -106,6 +106,12 @@ export interface ApiAppOptions {
   routes?: readonly ApiRoute[];
   /** The node's scheduler, for `/schedules` (absent: those routes answer 501). */
   scheduler?: Scheduler | undefined;
+  /**
+   * URL template of the tracing UI (`OAO_TRACE_URL`), with `{traceId}`, e.g.
+   * `http://localhost:16686/trace/{traceId}`: the console links trace ids to it.
+   * @default {undefined (no links)}
+   */
+  traceUrl?: string | undefined;
 }
 
 const METHODS_OF_GET = ["GET", "HEAD"];
@@ -116,7 +122,8 @@ const METHODS_OF_GET = ["GET", "HEAD"];
  * @param options Backend, stores, metrics, token, CORS, limits.
  * @returns The Hono application (`app.fetch` serves requests).
  * @throws {RangeError} When `maxBodyBytes` is not a positive integer.
- * @throws {TypeError} When a CORS origin is not an origin (`scheme://host[:port]`) or `*`.
+ * @throws {TypeError} When a CORS origin is not an origin (`scheme://host[:port]`) or `*`,
+ * or `traceUrl` is not an http(s) URL with `{traceId}`.
  */
 export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
   const log = getOaoLogger("api");
@@ -127,6 +134,7 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     );
   }
   const routes = options.routes ?? API_ROUTES;
+  if (options.traceUrl !== undefined) _checkTraceUrl(options.traceUrl);
   const tokens: readonly ApiToken[] = [
     ...(options.token ? [{ name: DEFAULT_TOKEN_NAME, token: options.token }] : []),
     ...(options.tokens ?? []),
@@ -145,6 +153,7 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
       ? (executionId) => issueStreamToken(tokens[0]!.token, executionId, Date.now())
       : undefined,
     scheduler: options.scheduler,
+    traceUrl: options.traceUrl,
     statuses: new _StatusCache(),
     openApi: (serverUrl) =>
       openApiDocument(routes, { agents: options.backend.agents(), serverUrl }),
@@ -418,6 +427,22 @@ function _guard(
     }
     return undefined;
   };
+}
+
+function _checkTraceUrl(template: string): void {
+  let ok = template.includes("{traceId}");
+  try {
+    ok &&= /^https?:$/.test(new URL(template.replaceAll("{traceId}", "x")).protocol);
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    throw new TypeError(
+      `Invalid trace URL ${
+        JSON.stringify(template)
+      }: expected an http(s) URL with {traceId}, e.g. http://localhost:16686/trace/{traceId}`,
+    );
+  }
 }
 
 function _hostName(host: string): string {

@@ -64,6 +64,8 @@ export interface ApiDeps {
   openApi: (serverUrl: string) => Record<string, unknown>;
   /** The node's scheduler (`/schedules`; absent: 501). */
   scheduler?: Scheduler | undefined;
+  /** URL template of the tracing UI, with `{traceId}` (`OAO_TRACE_URL`), for the console. */
+  traceUrl?: string | undefined;
   /** Answers of `GET /executions/:id` by the last event they were read at. */
   statuses: _StatusCache;
 }

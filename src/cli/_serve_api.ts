@@ -81,6 +81,11 @@ export const SERVER_ENV: readonly EnvVarSpec[] = [
       "Host names the API answers for (comma-separated; unset: loopback names on loopback, else any)",
   },
   {
+    name: "OAO_TRACE_URL",
+    description:
+      "URL template of your tracing UI with {traceId} (e.g. http://localhost:16686/trace/{traceId}): the console at /ui links trace ids to it",
+  },
+  {
     name: "OAO_SHUTDOWN_GRACE_MS",
     description: "Grace period of running executions at shutdown",
     default: "10000",
@@ -116,6 +121,9 @@ export async function serveApi(
     server = startApiServer({
       backend: options.backend,
       scheduler,
+      // The queue page of the console: on a node that hands executions to workers.
+      queue: options.backend.mode === "queue" ? runtime.queue : undefined,
+      traceUrl: ctx.env("OAO_TRACE_URL") || undefined,
       eventStore: runtime.eventStore,
       metrics: options.metrics,
       ready: () => runtime.ready(),
@@ -139,6 +147,10 @@ export async function serveApi(
       ctx.err(`error: Invalid OAO_CORS_ORIGINS: ${error.message}`);
       return EXIT_USAGE;
     }
+    if (error instanceof TypeError && /trace URL/.test(error.message)) {
+      ctx.err(`error: Invalid OAO_TRACE_URL: ${error.message}`);
+      return EXIT_USAGE;
+    }
     throw error;
   }
   ctx.out(
@@ -150,6 +162,7 @@ export async function serveApi(
         : "in-memory stores"
     }; agents: ${options.backend.agents().join(", ") || "none"})`,
   );
+  ctx.out(`Console: ${server.url}/ui`);
   scheduler.start();
   await new Promise<void>((resolve) => {
     if (ctx.signal.aborted) resolve();

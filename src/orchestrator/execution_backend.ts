@@ -131,6 +131,15 @@ export interface ExecutionBackend {
    * @throws {TypeError} When the new id is invalid or taken; nothing is written then.
    */
   fork?(executionId: string, options: ForkRequest): Promise<{ executionId: string }>;
+  /**
+   * Continues an unfinished execution that no runner holds (its process
+   * died, or it was stopped) from its event log; resolves once it runs.
+   * Absent when the backend cannot run it here (the HTTP API answers 501).
+   * @throws {ExecutionNotFoundError} When there is no such execution.
+   * @throws {ExecutionBusyError} When a runner holds it already.
+   * @throws {ExecutionHashMismatchError} When its agent, tools or policy changed.
+   */
+  resume?(executionId: string): Promise<void>;
 }
 
 /** What {@linkcode ExecutionBackend.fork} needs. */

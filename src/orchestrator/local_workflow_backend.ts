@@ -100,4 +100,22 @@ export class LocalWorkflowBackend extends LocalBackend {
     });
     return { executionId: started.executionId };
   }
+
+  /**
+   * Continues an unfinished execution from its event log in this process.
+   *
+   * @param executionId The execution.
+   * @returns Once it runs.
+   * @throws {ExecutionNotFoundError} When there is no such execution.
+   * @throws {ExecutionBusyError} When a runner holds it already.
+   */
+  async resume(executionId: string): Promise<void> {
+    const started = await this.#orchestrator.startResume(executionId);
+    started.done.catch((error) => {
+      this.#log.error("Resumed execution {executionId} ended abnormally: {error}", {
+        executionId,
+        error,
+      });
+    });
+  }
 }

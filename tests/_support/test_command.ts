@@ -9,7 +9,9 @@
  * 2. The documentation examples of `mod.ts` and `src/`, which read
  *    `REDIS_URL` as an application would: run with `REDIS_URL` set to that
  *    Redis. Without a Redis they are not run (they would wait 30 s each).
- * 3. The tests of `tests/`, with `OAO_TEST_REDIS_URL` set to that Redis and
+ * 3. The console's bundle (`deno task bundle:console`), which the console's
+ *    browser tests open (built once here rather than by the first test).
+ * 4. The tests of `tests/`, with `OAO_TEST_REDIS_URL` set to that Redis and
  *    `REDIS_URL` removed from their environment (and so from every process
  *    they start that does not set it on purpose).
  *
@@ -100,6 +102,13 @@ export async function main(args: string[]): Promise<number> {
       code = 1;
     }
     const env = url ? { ...inherited, [TEST_REDIS_ENV]: url } : inherited;
+    const bundled = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "bundle:console"],
+      cwd: ROOT,
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+    if (!bundled.success) code = 1;
     return await run(["tests/"], env) || code;
   } finally {
     stop();

@@ -9,6 +9,7 @@ import { BUNDLED_AGENTS } from "../../src/cli/_runtime.ts";
 import { Orchestrator } from "../../src/orchestrator/orchestrator.ts";
 import { defineTool } from "../../src/orchestrator/tool.ts";
 import type { OaoEvent } from "../../src/observability/events.ts";
+import type { JobQueue } from "../../src/queue/job_queue.ts";
 
 /** Sleeps `ms`, or until the call is aborted (cancellation). */
 export const sleepTool = defineTool({
@@ -52,6 +53,10 @@ export function startTestServer(
     bodyTimeoutMs?: number;
     /** The test agent's own `maxRunning`. */
     testerMaxRunning?: number;
+    /** A job queue shown at `/queue`. */
+    queue?: JobQueue;
+    /** `OAO_TRACE_URL`. */
+    traceUrl?: string;
   } = {},
 ): Promise<TestServer> {
   const orchestrator = new Orchestrator({
@@ -84,6 +89,8 @@ export function startTestServer(
     ...(options.ready ? { ready: options.ready } : {}),
     ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
     ...(options.bodyTimeoutMs ? { bodyTimeoutMs: options.bodyTimeoutMs } : {}),
+    ...(options.queue ? { queue: options.queue } : {}),
+    ...(options.traceUrl ? { traceUrl: options.traceUrl } : {}),
   });
   const call: TestServer["call"] = async (method, path, init = {}) => {
     const response = await fetch(`${server.url}${path}`, {

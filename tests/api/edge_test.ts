@@ -50,19 +50,30 @@ Deno.test("CORS from a setting: listed origins are allowed (preflight and reques
   assert.equal(other.r.headers.get("access-control-allow-origin"), null);
 });
 
-Deno.test("a malformed CORS origin is refused when the app is built, naming it", async () => {
+Deno.test("a malformed CORS origin or trace URL is refused when the app is built, naming it", async () => {
   const orchestrator = new Orchestrator();
   try {
-    assert.throws(
-      () =>
-        createApiApp({
-          backend: new LocalBackend(orchestrator),
-          eventStore: orchestrator.eventStore,
-          metrics: new OaoMetrics(),
-          corsOrigins: ["https://ops.example.com/path"],
-        }),
-      /Invalid CORS origin "https:\/\/ops\.example\.com\/path"/,
-    );
+    const cases: [Partial<Parameters<typeof createApiApp>[0]>, RegExp][] = [
+      [
+        { corsOrigins: ["https://ops.example.com/path"] },
+        /Invalid CORS origin "https:\/\/ops\.example\.com\/path"/,
+      ],
+      // The console links trace ids to OAO_TRACE_URL: http(s) with {traceId} only.
+      [{ traceUrl: "http://localhost:16686/trace/" }, /Invalid trace URL "http:.*{traceId}/],
+      [{ traceUrl: "javascript:alert({traceId})" }, /Invalid trace URL "javascript:/],
+    ];
+    for (const [options, message] of cases) {
+      assert.throws(
+        () =>
+          createApiApp({
+            backend: new LocalBackend(orchestrator),
+            eventStore: orchestrator.eventStore,
+            metrics: new OaoMetrics(),
+            ...options,
+          }),
+        message,
+      );
+    }
   } finally {
     await orchestrator.close();
   }

@@ -85,3 +85,21 @@ Deno.test("GET /executions answers 400 naming a bad parameter", async () => {
     assert.ok(answer.text.length < 600, `${query}: the bad value is not echoed whole`);
   }
 });
+
+Deno.test("GET /executions carries an ETag: an unchanged page is a 304, a changed one is not", async () => {
+  await using api = await startTestServer();
+  const first = await api.call("GET", "/executions?limit=5");
+  const tag = first.headers.get("etag");
+  assert.ok(tag, "an ETag");
+  const same = await api.call("GET", "/executions?limit=5", { headers: { "if-none-match": tag } });
+  assert.equal(same.status, 304);
+  const { body } = await api.call("POST", "/executions", {
+    body: JSON.stringify({ agent: "flaky", task: { items: 1 } }),
+  });
+  await api.waitFor(body.executionId, (s) => s.status === "SUCCESS");
+  const changed = await api.call("GET", "/executions?limit=5", {
+    headers: { "if-none-match": tag },
+  });
+  assert.equal(changed.status, 200);
+  assert.equal(changed.body.executions[0].executionId, body.executionId);
+});

@@ -42,6 +42,7 @@ Deno.test("`demo` runs the five scenes with the task's permissions and exits 0",
   assert.match(stdout, /\+\d+ ms {2}#1 +EXECUTION_STARTED agent "flaky"/);
   assert.match(stdout, /#\d+ +RETRY_ATTEMPTED/);
   assert.match(stdout, /Every scene ended as described/);
+  assert.match(stdout, /the console at http:\/\/127\.0\.0\.1:8080\/ui/);
   assert.equal(stderr, "", "no log noise unless OAO_LOG_LEVEL is set");
 });
 

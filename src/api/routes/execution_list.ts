@@ -62,6 +62,8 @@ export const listExecutionsRoute: ApiRoute = {
     },
   }),
   produces: ["application/json"],
+  // Polled (the console refreshes its list every 2 s): an unchanged page is a 304.
+  etag: true,
   async handle(c, { query }, deps) {
     const filter: ExecutionListFilter = {
       limit: (query.limit as number | undefined) ?? 50,

@@ -7,8 +7,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError, conditional, json, jsonText } from "../_http.ts";
 import { publicStatus } from "../_public.ts";
-import { executionStatus } from "../execution_status.ts";
-import type { ApiRoute } from "../route.ts";
+import { executionStatus, type ExecutionStatusBody } from "../execution_status.ts";
+import type { ApiDeps, ApiRoute } from "../route.ts";
 import {
   CancelRequestSchema,
   ExecutionIdParams,
@@ -154,15 +154,7 @@ export const cancelExecution: ApiRoute = {
   async handle(_c, { params, body }, deps) {
     const id = params.id!;
     const reason = (body as z.output<typeof CancelRequestSchema> | undefined)?.reason;
-    const status = executionStatus(id, await deps.eventStore.readRange(id));
-    if (!status) throw notFound(id);
-    if (isFinal(status.status)) {
-      throw new ApiError(
-        409,
-        "already_finished",
-        `Execution "${id}" already finished with status ${status.status}`,
-      );
-    }
+    const status = await unfinishedStatus(id, deps);
     if (!(await deps.backend.cancel(id, reason ?? "cancelled through the HTTP API"))) {
       throw new ApiError(
         409,
@@ -175,6 +167,27 @@ export const cancelExecution: ApiRoute = {
     return json({ executionId: id, cancelRequested: true }, 202);
   },
 };
+
+/**
+ * The status of an execution that has not finished.
+ *
+ * @param id The execution.
+ * @param deps The server's dependencies.
+ * @returns Its status.
+ * @throws {ApiError} 404 when it is unknown, 409 `already_finished` when it finished.
+ */
+export async function unfinishedStatus(id: string, deps: ApiDeps): Promise<ExecutionStatusBody> {
+  const status = executionStatus(id, await deps.eventStore.readRange(id));
+  if (!status) throw notFound(id);
+  if (isFinal(status.status)) {
+    throw new ApiError(
+      409,
+      "already_finished",
+      `Execution "${id}" already finished with status ${status.status}`,
+    );
+  }
+  return status;
+}
 
 /**
  * The 404 of an unknown execution id.

@@ -218,7 +218,7 @@ export const demoCommand: Command = {
       ctx.out("");
       ctx.out(
         passed
-          ? "Every scene ended as described. Next: `deno task start` serves the HTTP API (see README)."
+          ? "Every scene ended as described. Next: `deno task start` serves the HTTP API and the console at http://127.0.0.1:8080/ui (see README)."
           : "Some scenes did not end as described (marked above).",
       );
       return passed ? EXIT_OK : EXIT_FAILURE;

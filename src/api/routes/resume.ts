@@ -1,0 +1,59 @@
+/**
+ * `POST /executions/:id/resume`: continues an unfinished execution that no
+ * runner holds (its process died, or it was stopped) from its event log, as
+ * `oao resume` does. Needs a backend that runs executions in its process:
+ * others answer 501 (on a queue node, re-enqueue its dead job instead).
+ *
+ * @module
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { ApiError, json } from "../_http.ts";
+import type { ApiRoute } from "../route.ts";
+import { ExecutionIdParams } from "../schemas.ts";
+import { errorAnswer, ID_ANSWERS, jsonContent } from "./_responses.ts";
+import { unfinishedStatus } from "./executions.ts";
+import { notHere } from "./workflows.ts";
+import { ExecutionBusyError, ExecutionHashMismatchError } from "../../errors.ts";
+
+/** `POST /executions/:id/resume`: resumes an unfinished execution; 202. */
+export const resumeExecution: ApiRoute = {
+  spec: createRoute({
+    method: "post",
+    path: "/executions/{id}/resume",
+    operationId: "resumeExecution",
+    summary: "Resume an unfinished execution from its event log",
+    request: { params: ExecutionIdParams },
+    responses: {
+      202: {
+        description: "Accepted: the execution runs again",
+        content: jsonContent(z.object({ executionId: z.string(), status: z.literal("RUNNING") })),
+      },
+      ...ID_ANSWERS,
+      409: errorAnswer(
+        "Already finished, run by another runner, or its agent, tools or policy changed",
+      ),
+      501: errorAnswer(
+        "This node does not run executions (an API node of a distributed deployment)",
+      ),
+    },
+  }),
+  produces: ["application/json"],
+  async handle(_c, { params }, deps) {
+    const id = params.id!;
+    const resume = deps.backend.resume?.bind(deps.backend);
+    if (!resume) throw notHere("resume executions");
+    await unfinishedStatus(id, deps);
+    try {
+      await resume(id);
+    } catch (error) {
+      if (error instanceof ExecutionBusyError) {
+        throw new ApiError(409, "already_running", error.message);
+      }
+      if (error instanceof ExecutionHashMismatchError) {
+        throw new ApiError(409, "execution_changed", error.message);
+      }
+      throw error;
+    }
+    return json({ executionId: id, status: "RUNNING" }, 202);
+  },
+};

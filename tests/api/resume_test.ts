@@ -1,0 +1,59 @@
+// POST /executions/:id/resume: continues an unfinished execution that no
+// runner holds; refuses finished, running and unknown ones.
+import assert from "node:assert/strict";
+import { startTestServer } from "./_server.ts";
+
+Deno.test("POST /executions/:id/resume continues an execution whose runner stopped", async () => {
+  await using api = await startTestServer();
+  const { body } = await api.call("POST", "/executions", {
+    body: JSON.stringify({
+      agent: "tester",
+      task: { calls: [{ tool: "sleep", args: { ms: 400 } }] },
+    }),
+  });
+  const id = body.executionId;
+  await api.waitFor(id, (s) => s.totals?.toolCalls >= 1);
+  // A runner of this process holds it: 409.
+  const busy = await api.call("POST", `/executions/${id}/resume`);
+  assert.equal(busy.status, 409, busy.text);
+  assert.equal(busy.body.error.code, "already_running");
+  const done = await api.waitFor(id, (s) => s.status === "SUCCESS");
+  assert.equal(done.status, "SUCCESS");
+  const finished = await api.call("POST", `/executions/${id}/resume`);
+  assert.equal(finished.status, 409);
+  assert.equal(finished.body.error.code, "already_finished");
+});
+
+Deno.test("POST /executions/:id/resume runs again an execution left RUNNING in the log", async () => {
+  await using api = await startTestServer();
+  const { body } = await api.call("POST", "/executions", {
+    body: JSON.stringify({
+      agent: "tester",
+      task: { calls: [{ tool: "sleep", args: { ms: 1 } }] },
+    }),
+  });
+  await api.waitFor(body.executionId, (s) => s.status === "SUCCESS");
+  // What a process that died in EXECUTE leaves: the log up to entering it, and no runner.
+  const events = await api.orchestrator.eventStore.readRange(body.executionId);
+  const cut = events.findIndex((e) => e.type === "STATE_ENTER" && e.data?.state === "EXECUTE");
+  const id = "exec-orphan-1";
+  for (const { type, time, data } of events.slice(0, cut + 1)) {
+    await api.orchestrator.eventStore.appendEvent(id, { type, time, ...(data ? { data } : {}) });
+  }
+  assert.equal((await api.call("GET", `/executions/${id}`)).body.status, "RUNNING");
+  const resumed = await api.call("POST", `/executions/${id}/resume`);
+  assert.equal(resumed.status, 202, resumed.text);
+  assert.deepEqual(resumed.body, { executionId: id, status: "RUNNING" });
+  const done = await api.waitFor(id, (s) => s.status === "SUCCESS");
+  assert.equal(done.status, "SUCCESS");
+});
+
+Deno.test("POST /executions/:id/resume names a bad id (400) and answers 404 for an unknown one", async () => {
+  await using api = await startTestServer();
+  const bad = await api.call("POST", `/executions/${encodeURIComponent("no such!")}/resume`);
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.error.message, /id/);
+  const unknown = await api.call("POST", "/executions/exec-unknown/resume");
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.body.error.code, "execution_not_found");
+});
