@@ -64,6 +64,8 @@ interface Member {
   readonly worker: Worker;
   readonly slots: Map<number, Slot>;
   retired: boolean;
+  /** An error escaped every handler: the worker's `retire` is on its way. */
+  failing: boolean;
   idle: TimerId | undefined;
   probe: { n: number; timer: TimerId } | undefined; // unanswered ping
 }
@@ -152,10 +154,10 @@ export class WorkerPool {
     this.#pools.set(key, members);
     let member: Member | undefined;
     for (const m of members) {
-      if (!m.probe && (!member || m.slots.size < member.slots.size)) member = m;
+      if (!m.probe && !m.failing && (!member || m.slots.size < member.slots.size)) member = m;
     }
     const full = member !== undefined && member.slots.size >= this.#options.actorsPerWorker;
-    // A worker being probed takes no actor: with only such workers, a new one starts.
+    // A worker being probed, or ending, takes no actor: with only such workers, a new one starts.
     if (!member || (full && members.length < this.#options.maxWorkers)) {
       member = this.#start(key, entry, permissions, name);
       members.push(member);
@@ -237,6 +239,7 @@ export class WorkerPool {
       worker,
       slots: new Map(),
       retired: false,
+      failing: false,
       idle: undefined,
       probe: undefined,
     };
@@ -275,6 +278,14 @@ export class WorkerPool {
       return this.retire(member, "it sent a message without a slot", "protocol_violation");
     }
     // A slot already given back may still have messages on their way: dropped.
+    // An error no handler caught ends the worker: each of its actors reports
+    // it, then the worker says `retire`. From the first report on it takes
+    // no new actor, so that a restart cannot land in it before that word.
+    const m = envelope.m as { k?: unknown; reason?: unknown } | null;
+    if (
+      typeof m === "object" && m !== null && m.k === "failed" &&
+      (m.reason === "worker_error" || m.reason === "unhandled_rejection")
+    ) member.failing = true;
     const slot = member.slots.get(envelope.s);
     slot?.onmessage?.({ data: envelope.m } as MessageEvent<unknown>);
   }

@@ -1,0 +1,73 @@
+// The worker pool's placement, on fake workers: a worker whose actor
+// reported an error that escaped every handler is ending (its `retire` word
+// follows), so no actor is placed in it in between — a supervisor's quick
+// restart lands in a new worker, not in the one about to end. (Found by the
+// demo's crash scene on a loaded machine, where the worker thread was
+// preempted between its actors' reports and its `retire`.)
+import assert from "node:assert/strict";
+import { WorkerPool } from "../../src/actor/_worker_pool.ts";
+import { systemClock } from "../../src/clock.ts";
+import type { NormalizedPermissions } from "../../src/actor/permissions.ts";
+
+class FakeWorker {
+  onmessage: ((event: MessageEvent<unknown>) => void) | null = null;
+  onerror: ((event: ErrorEvent) => void) | null = null;
+  posted: unknown[] = [];
+  terminated = false;
+  postMessage(message: unknown) {
+    this.posted.push(message);
+  }
+  terminate() {
+    this.terminated = true;
+  }
+  /** A message from the worker's thread. */
+  say(data: unknown) {
+    this.onmessage?.({ data } as MessageEvent<unknown>);
+  }
+}
+
+function pool() {
+  const workers: FakeWorker[] = [];
+  const wp = new WorkerPool({
+    clock: systemClock,
+    probeTimeoutMs: 1_000,
+    create: () => {
+      const worker = new FakeWorker();
+      workers.push(worker);
+      return worker as unknown as Worker;
+    },
+  });
+  return { wp, workers };
+}
+
+const PERMISSIONS = {} as NormalizedPermissions;
+
+Deno.test("an actor placed after a co-tenant's uncaught error goes to a new worker, not the ending one", () => {
+  const { wp, workers } = pool();
+  const first = wp.lease("file:///agent.ts", PERMISSIONS, "agent");
+  const second = wp.lease("file:///agent.ts", PERMISSIONS, "agent");
+  assert.equal(workers.length, 1, "both in one warm worker");
+  const reports: unknown[] = [];
+  first.onmessage = (event) => reports.push(event.data);
+  second.onmessage = (event) => reports.push(event.data);
+  first.postMessage({ k: "init" } as never);
+  const s1 = (workers[0]!.posted.at(-1) as { s: number }).s;
+  // The first actor's report of an uncaught error arrives; `retire` has not yet.
+  workers[0]!.say({
+    s: s1,
+    m: { k: "failed", reason: "worker_error", error: { name: "Error", message: "boom" } },
+  });
+  assert.equal(reports.length, 1, "the actor gets its own report");
+  const restarted = wp.lease("file:///agent.ts", PERMISSIONS, "agent");
+  assert.equal(workers.length, 2, "the restart starts a new worker");
+  restarted.postMessage({ k: "init" } as never);
+  assert.equal(workers[1]!.posted.length, 1);
+  // Then the old worker's last word ends it, and its other actor with it.
+  let exited = "";
+  second.onexit = (_reason, message) => (exited = message);
+  workers[0]!.say({ k: "retire", error: { name: "Error", message: "boom" } });
+  assert.ok(workers[0]!.terminated);
+  assert.match(exited, /its pooled worker ended/);
+  assert.equal(workers[1]!.terminated, false, "the restarted actor's worker lives on");
+  wp.close();
+});
