@@ -2,7 +2,7 @@
 // browser page logged in to its console, and a check that every control
 // of a page has an accessible name.
 import type { Browser, Page } from "playwright-core";
-import { type Json, startTestServer, type TestServer } from "../api/_server.ts";
+import { type Json, PROBER, startTestServer, type TestServer } from "../api/_server.ts";
 import { launchBrowser, pageErrors } from "./_browser.ts";
 import type { JobQueue } from "../../src/queue/job_queue.ts";
 
@@ -34,6 +34,7 @@ export async function consoleSession(
 ): Promise<ConsoleSession> {
   const api = await startTestServer({
     token: TOKEN,
+    agents: [PROBER],
     ...(options.queue ? { queue: options.queue } : {}),
     ...(options.traceUrl ? { traceUrl: options.traceUrl } : {}),
   });

@@ -158,7 +158,10 @@ browserTest("a refused token sends the operator back to the login form", async (
   const { page } = s;
   await page.goto(`${s.api.url}/ui/agents`);
   await page.getByRole("heading", { name: "Agents", exact: true }).waitFor();
-  await page.getByText("flaky", { exact: true }).waitFor();
+  const prober = page.locator('tr[data-agent="prober"]');
+  await prober.getByText("net: api.example.com").waitFor();
+  assert.match(await prober.innerText(), /sleep[\s\S]*execution[\s\S]*2/);
+  assert.match(await page.locator('tr[data-agent="flaky"]').innerText(), /1\.0\.0[\s\S]*all/);
   await screenshot(page, "agents");
   // The token changes under the console (rotated on the server, say): the next call gets 401.
   await page.evaluate(() => sessionStorage.setItem("oao.token", "a-rotated-old-token"));
