@@ -1,7 +1,7 @@
 // What the console's browser tests share: an API server with a token, a
 // browser page logged in to its console, and a check that every control
 // of a page has an accessible name.
-import type { Browser, Page } from "playwright-core";
+import type { Browser, Page } from "npm:playwright-core@1.65.2";
 import { type Json, PROBER, startTestServer, type TestServer } from "../api/_server.ts";
 import { launchBrowser, pageErrors } from "./_browser.ts";
 import type { JobQueue } from "../../src/queue/job_queue.ts";
