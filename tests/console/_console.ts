@@ -30,10 +30,12 @@ export async function consoleSession(
     queue?: JobQueue;
     traceUrl?: string;
     viewport?: { width: number; height: number };
+    /** A server without a token (the loopback default). */
+    open?: boolean;
   } = {},
 ): Promise<ConsoleSession> {
   const api = await startTestServer({
-    token: TOKEN,
+    ...(options.open ? {} : { token: TOKEN }),
     agents: [PROBER],
     ...(options.queue ? { queue: options.queue } : {}),
     ...(options.traceUrl ? { traceUrl: options.traceUrl } : {}),
