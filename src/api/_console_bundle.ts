@@ -6,7 +6,8 @@
  * changed source is never served from an old build. `deno task
  * bundle:console` (run by `deno task start`, `serve`, `test` and the
  * Dockerfile) builds it ahead; a server that may write the cache and run
- * `deno` builds it on its first request when it is missing. Internal.
+ * `deno` builds it on its first request when it is missing (after a failure,
+ * it tries again 30 s later). Internal.
  *
  * @module
  */
@@ -27,18 +28,23 @@ const FORMAT = "oao-console-1";
 const SOURCES = new URL("../console/", import.meta.url);
 const ROOT = new URL("../../", import.meta.url);
 
-/** Why the console cannot be served, for the 503 page. */
+/** Why the console cannot be served, for the 503 page (public: no server paths in it). */
 export class ConsoleUnavailableError extends Error {
+  /** What the bundler said, for the server's log and the task's output (not for the page). */
+  readonly detail: string | undefined;
   /**
    * @param message What is missing.
+   * @param detail What the bundler said.
    */
-  constructor(message: string) {
+  constructor(message: string, detail?: string) {
     super(message);
     this.name = "ConsoleUnavailableError";
+    this.detail = detail;
   }
 }
 
 let pending: Promise<ConsoleBuild> | undefined;
+const RETRY_AFTER_MS = 30_000;
 
 /**
  * The console's build: from the cache, else built now when this process may
@@ -52,8 +58,12 @@ export function consoleBuild(options: { build?: boolean } = {}): Promise<Console
   if (pending) return pending;
   const attempt = _load(options.build ?? true);
   pending = attempt;
+  // A failure is the answer for a while: a public page must not start a build per request.
   attempt.catch(() => {
-    if (pending === attempt) pending = undefined; // the next request tries again
+    const timer = setTimeout(() => {
+      if (pending === attempt) pending = undefined;
+    }, RETRY_AFTER_MS);
+    Deno.unrefTimer(timer);
   });
   return attempt;
 }
@@ -134,7 +144,8 @@ async function _bundle(out: string): Promise<string> {
   try {
     if (code !== 0) {
       throw new ConsoleUnavailableError(
-        `Bundling the console failed: ${new TextDecoder().decode(stderr).trim().slice(-2000)}`,
+        "Bundling the console failed (the server's log says why)",
+        new TextDecoder().decode(stderr).trim().slice(-4000),
       );
     }
     return await Deno.readTextFile(out);
@@ -152,7 +163,8 @@ if (import.meta.main) {
     const { hash, js } = await consoleBuild();
     console.log(`Console built (${hash}, ${js.length} bytes of script)`);
   } catch (error) {
-    console.error(`error: ${(error as Error).message}`);
+    const detail = error instanceof ConsoleUnavailableError ? error.detail : undefined;
+    console.error(`error: ${(error as Error).message}${detail ? `\n${detail}` : ""}`);
     Deno.exit(1);
   }
 }

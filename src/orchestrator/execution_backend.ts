@@ -70,6 +70,26 @@ export interface SubmitResult {
   queued?: boolean;
 }
 
+/** What an operator sees of a registered agent (its module's path is left out). */
+export interface AgentDetails {
+  /** Its name. */
+  name: string;
+  /** Its version, when registered with one. */
+  version?: string;
+  /** What it does. */
+  description?: string;
+  /** The tools it may call (absent: every registered tool). */
+  tools?: string[];
+  /** Agents started alongside it. */
+  peers?: string[];
+  /** Deno permissions of its worker: `"none"` or the granted ones. */
+  permissions: unknown;
+  /** `"pool"` or `"execution"`. */
+  isolation?: string;
+  /** Its own limit of executions at once. */
+  maxRunning?: number;
+}
+
 /** Runs or enqueues executions. */
 export interface ExecutionBackend {
   /** `"local"` (this process runs executions) or `"queue"` (worker nodes do). */
@@ -88,6 +108,11 @@ export interface ExecutionBackend {
    * @throws {IdempotencyKeyReusedError} When the key was used for a different request.
    */
   submit(request: SubmitRequest): Promise<SubmitResult>;
+  /**
+   * The registered agents in detail (tools, permissions, isolation). Absent
+   * where the agents are known only by name (an API node).
+   */
+  agentDetails?(): AgentDetails[];
   /** Requests cancellation; resolves `false` when the execution is unknown or already finished. */
   cancel(executionId: string, reason?: string): Promise<boolean>;
   /**

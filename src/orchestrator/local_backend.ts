@@ -26,6 +26,7 @@
  * @module
  */
 import {
+  type AgentDetails,
   BackendBusyError,
   type ExecutionBackend,
   IdempotencyKeyReusedError,
@@ -171,6 +172,24 @@ export class LocalBackend implements ExecutionBackend {
    */
   agents(): string[] {
     return this.#orchestrator.agents.map((a) => a.name);
+  }
+
+  /**
+   * The registered agents in detail.
+   *
+   * @returns Name, version, description, tools, peers, permissions, isolation, limit.
+   */
+  agentDetails(): AgentDetails[] {
+    return this.#orchestrator.agents.map((a) => ({
+      name: a.name,
+      ...(a.version === undefined ? {} : { version: a.version }),
+      ...(a.description === undefined ? {} : { description: a.description }),
+      ...(a.tools === undefined ? {} : { tools: [...a.tools] }),
+      ...(a.peers === undefined ? {} : { peers: [...a.peers] }),
+      permissions: a.permissions ?? "none",
+      ...(a.isolation === undefined ? {} : { isolation: a.isolation }),
+      ...(a.maxRunning === undefined ? {} : { maxRunning: a.maxRunning }),
+    }));
   }
 
   /**

@@ -6,7 +6,7 @@ import { LocalWorkflowBackend } from "../../src/orchestrator/local_workflow_back
 import { OaoMetrics } from "../../src/api/metrics.ts";
 import { type ApiServer, startApiServer } from "../../src/api/server.ts";
 import { BUNDLED_AGENTS } from "../../src/cli/_runtime.ts";
-import { Orchestrator } from "../../src/orchestrator/orchestrator.ts";
+import { type AgentRegistration, Orchestrator } from "../../src/orchestrator/orchestrator.ts";
 import { defineTool } from "../../src/orchestrator/tool.ts";
 import type { OaoEvent } from "../../src/observability/events.ts";
 import type { JobQueue } from "../../src/queue/job_queue.ts";
@@ -24,6 +24,18 @@ export const sleepTool = defineTool({
       }, { once: true });
     }),
 });
+
+/** An agent registered with every detail GET /agents shows. */
+export const PROBER: AgentRegistration = {
+  name: "prober",
+  module: new URL("../../actors/permission_probe.ts", import.meta.url),
+  version: "2.0.0",
+  description: "Probes what it may do",
+  tools: ["sleep"],
+  permissions: { net: ["api.example.com"] },
+  isolation: "execution",
+  maxRunning: 2,
+};
 
 // deno-lint-ignore no-explicit-any
 export type Json = any;
@@ -57,6 +69,8 @@ export function startTestServer(
     queue?: JobQueue;
     /** `OAO_TRACE_URL`. */
     traceUrl?: string;
+    /** More agents. */
+    agents?: AgentRegistration[];
   } = {},
 ): Promise<TestServer> {
   const orchestrator = new Orchestrator({
@@ -71,6 +85,7 @@ export function startTestServer(
         ...(options.testerMaxRunning ? { maxRunning: options.testerMaxRunning } : {}),
       },
       { name: "waiter", module: new URL("../fixtures/wait_agent.ts", import.meta.url) },
+      ...(options.agents ?? []),
     ],
   });
   const backend = new LocalWorkflowBackend(orchestrator, options.backend ?? {});

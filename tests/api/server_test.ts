@@ -1,7 +1,7 @@
 // End to end through real HTTP on 127.0.0.1: submit, poll, events, SSE with
 // Last-Event-ID resume, cancel, idempotency, health.
 import assert from "node:assert/strict";
-import { readSse, startTestServer } from "./_server.ts";
+import { PROBER, readSse, startTestServer } from "./_server.ts";
 
 Deno.test("POST /executions answers 202 with the id, and polling reaches SUCCESS with the report", async () => {
   await using api = await startTestServer();
@@ -168,6 +168,23 @@ Deno.test("GET /agents lists the agents POST /executions accepts", async () => {
   for (const name of ["researcher", "critic", "flaky", "runaway", "tester"]) {
     assert.ok(body.agents.includes(name), name);
   }
+});
+
+Deno.test("GET /agents details each agent's tools, peers, permissions, isolation and limit", async () => {
+  await using api = await startTestServer({ agents: [PROBER] });
+  const { body } = await api.call("GET", "/agents");
+  const details = new Map(body.details.map((d: { name: string }) => [d.name, d]));
+  const { module: _module, ...shown } = PROBER;
+  assert.deepEqual(details.get("prober"), shown);
+  assert.deepEqual(details.get("researcher"), {
+    name: "researcher",
+    version: "1.0.0",
+    description: body.details.find((d: { name: string }) => d.name === "researcher").description,
+    peers: ["critic"],
+    permissions: "none",
+  });
+  // The module's path on the server is not shown.
+  assert.doesNotMatch(JSON.stringify(body), /permission_probe|\.ts"/);
 });
 
 Deno.test("shutting the server down ends open SSE streams with a server_stopping end, and finishes", async () => {

@@ -1,6 +1,6 @@
 // Chromium (Debian's /usr/bin/chromium) driven by playwright-core, for the
 // console's end-to-end tests; screenshots go under SCREENSHOTS.
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, chromium, type Page } from "npm:playwright-core@1.65.2";
 
 /** Where the tests write a screenshot of each page. */
 export const SCREENSHOTS = new URL("../../.oao/console-screenshots/", import.meta.url).pathname;

@@ -1,8 +1,8 @@
 // What the console's browser tests share: an API server with a token, a
 // browser page logged in to its console, and a check that every control
 // of a page has an accessible name.
-import type { Browser, Page } from "playwright-core";
-import { type Json, startTestServer, type TestServer } from "../api/_server.ts";
+import type { Browser, Page } from "npm:playwright-core@1.65.2";
+import { type Json, PROBER, startTestServer, type TestServer } from "../api/_server.ts";
 import { launchBrowser, pageErrors } from "./_browser.ts";
 import type { JobQueue } from "../../src/queue/job_queue.ts";
 
@@ -30,10 +30,13 @@ export async function consoleSession(
     queue?: JobQueue;
     traceUrl?: string;
     viewport?: { width: number; height: number };
+    /** A server without a token (the loopback default). */
+    open?: boolean;
   } = {},
 ): Promise<ConsoleSession> {
   const api = await startTestServer({
-    token: TOKEN,
+    ...(options.open ? {} : { token: TOKEN }),
+    agents: [PROBER],
     ...(options.queue ? { queue: options.queue } : {}),
     ...(options.traceUrl ? { traceUrl: options.traceUrl } : {}),
   });

@@ -158,7 +158,10 @@ browserTest("a refused token sends the operator back to the login form", async (
   const { page } = s;
   await page.goto(`${s.api.url}/ui/agents`);
   await page.getByRole("heading", { name: "Agents", exact: true }).waitFor();
-  await page.getByText("flaky", { exact: true }).waitFor();
+  const prober = page.locator('tr[data-agent="prober"]');
+  await prober.getByText("net: api.example.com").waitFor();
+  assert.match(await prober.innerText(), /sleep[\s\S]*execution[\s\S]*2/);
+  assert.match(await page.locator('tr[data-agent="flaky"]').innerText(), /1\.0\.0[\s\S]*all/);
   await screenshot(page, "agents");
   // The token changes under the console (rotated on the server, say): the next call gets 401.
   await page.evaluate(() => sessionStorage.setItem("oao.token", "a-rotated-old-token"));
@@ -324,3 +327,44 @@ browserTest(
     await screenshot(page, "overview-charts");
   },
 );
+
+browserTest(
+  "on a server without a token the console opens without a login, and finds an execution by id",
+  async () => {
+    await using s = await consoleSession({ open: true });
+    const id = await s.submit("flaky", { items: 1 });
+    const { page } = s;
+    await page.goto(`${s.api.url}/ui/executions`);
+    await page.getByRole("heading", { name: "Executions" }).waitFor();
+    assert.equal(await page.getByLabel("API token").count(), 0);
+    assert.equal(await page.getByRole("button", { name: "Log out" }).count(), 0);
+    await page.getByLabel("Execution id").fill("exec-no-such-one");
+    await page.getByRole("button", { name: "Open" }).click();
+    await page.getByRole("alert").filter({ hasText: "exec-no-such-one" }).waitFor();
+    await page.getByLabel("Execution id").fill(id);
+    await page.getByRole("button", { name: "Open" }).click();
+    await page.getByRole("heading", { name: id }).waitFor();
+    assert.equal(new URL(page.url()).pathname, `/ui/executions/${id}`);
+  },
+);
+
+browserTest("an operator denies a pending call with a reason, which the log records", async () => {
+  await using s = await consoleSession({ login: true });
+  const id = await s.submit("tester", {
+    calls: [{ tool: "process_item", args: { item: 1 } }],
+    catchToolErrors: true,
+  }, { requireApproval: ["process_item"] });
+  await waitForStatus(s.api, id, (b) => b.waitingFor !== undefined);
+  const { page } = s;
+  await page.goto(`${s.api.url}/ui/approvals`);
+  const card = page.locator("li.approval").filter({ hasText: id });
+  await card.getByLabel("Reason").fill("not this item");
+  await card.getByRole("button", { name: "Deny" }).click();
+  await page.getByText("No call waits for approval.").waitFor();
+  await waitForStatus(s.api, id, (b) => b.status === "SUCCESS" || b.status === "FAILED");
+  const events = await s.api.call("GET", `/executions/${id}/events`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  assert.match(events.text, /"decision":"deny"/);
+  assert.match(events.text, /not this item/);
+});

@@ -13,6 +13,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError, json } from "../_http.ts";
+import { getOaoLogger } from "../../logging/logger.ts";
 import type { ApiRoute } from "../route.ts";
 import { type ConsoleBuild, consoleBuild, ConsoleUnavailableError } from "../_console_bundle.ts";
 
@@ -77,6 +78,11 @@ function _uiRoute(path: string): ApiRoute {
         return new Response(_page(build), { headers: { ...headers, "content-type": HTML } });
       } catch (error) {
         if (!(error instanceof ConsoleUnavailableError)) throw error;
+        if (error.detail) {
+          getOaoLogger("api").error("The console cannot be built: {detail}", {
+            detail: error.detail,
+          });
+        }
         return new Response(_unavailablePage(error.message), {
           status: 503,
           headers: { ...headers, "content-type": HTML, "retry-after": "5" },

@@ -120,6 +120,23 @@ export const agents: ApiRoute = {
           mode: z.enum(["local", "queue"]),
           tools: z.array(z.object({ name: z.string(), description: z.string().optional() }))
             .optional(),
+          details: z.array(z.object({
+            name: z.string(),
+            version: z.string().optional(),
+            description: z.string().optional(),
+            tools: z.array(z.string()).optional().openapi({
+              description: "Tools it may call (absent: every tool)",
+            }),
+            peers: z.array(z.string()).optional(),
+            permissions: z.unknown().openapi({
+              description: 'Deno permissions of its worker: "none" or the granted ones',
+            }),
+            isolation: z.string().optional(),
+            maxRunning: z.number().int().optional(),
+          })).optional().openapi({
+            description:
+              "On a node that runs executions: each agent's tools, permissions and limits",
+          }),
         })),
       },
       ...AUTH_ANSWERS,
@@ -132,5 +149,6 @@ export const agents: ApiRoute = {
       agents: deps.backend.agents(),
       mode: deps.backend.mode,
       ...(deps.backend.tools ? { tools: deps.backend.tools() } : {}),
+      ...(deps.backend.agentDetails ? { details: deps.backend.agentDetails() } : {}),
     }),
 };

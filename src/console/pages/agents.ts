@@ -1,13 +1,54 @@
-// The agents this node accepts and the tools they may call.
+// The agents this node accepts: their tools, peers, permissions and limits,
+// and the tools registered on the node.
 import { html } from "htm/preact";
 import type { VNode } from "preact";
+import { DataTable } from "../components/data_table.ts";
 import { api } from "../api.ts";
 import { usePoll } from "../use_poll.ts";
+import type { AgentDetails } from "../../orchestrator/execution_backend.ts";
 
 interface Agents {
   agents: string[];
   mode: string;
   tools?: { name: string; description?: string }[];
+  details?: AgentDetails[];
+}
+
+function permissions(value: unknown): string {
+  if (value === "none" || value === undefined) return "none";
+  return Object.entries(value as Record<string, unknown>)
+    .map(([name, grant]) => `${name}: ${Array.isArray(grant) ? grant.join(", ") : String(grant)}`)
+    .join("; ") || "none";
+}
+
+function AgentTable(props: { details: AgentDetails[] }): VNode {
+  return html`
+    <${DataTable} columns=${[
+      "Agent",
+      "Version",
+      "Tools",
+      "Peers",
+      "Permissions",
+      "Isolation",
+      "At once",
+    ]}>
+          ${props.details.map((a) =>
+            html`
+              <tr key=${a.name} data-agent=${a.name}>
+                <td><span class="mono">${a.name}</span>${a.description
+                  ? html`<div class="muted small">${a.description}</div>`
+                  : ""}</td>
+                <td>${a.version ?? "–"}</td>
+                <td>${a.tools ? a.tools.join(", ") || "none" : "all"}</td>
+                <td>${a.peers?.join(", ") || "–"}</td>
+                <td class="mono">${permissions(a.permissions)}</td>
+                <td>${a.isolation ?? "pool"}</td>
+                <td>${a.maxRunning ?? "no limit"}</td>
+              </tr>
+            `
+          )}
+        </${DataTable}>
+  `;
 }
 
 /** The page. */
@@ -19,44 +60,33 @@ export function AgentsPage(): VNode {
     ${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ""}
     ${
     a
-      ? html`
-        <p class="muted">Mode: <strong>${a.mode}</strong> (${a.mode === "local"
-          ? "this node runs executions"
-          : "worker nodes run executions"})</p>
-        <div class="grid-2">
-          <section class="card" aria-labelledby="agents-h">
-            <h2 id="agents-h">Agents (${a.agents.length})</h2>
-            <ul class="plain">${a.agents.map((name) =>
-              html`<li key=${name} class="mono">${name}</li>`
-            )}</ul>
-          </section>
-          <section class="card" aria-labelledby="tools-h"><h2 id="tools-h">Tools${a.tools
-            ? ` (${a.tools.length})`
-            : ""}</h2>
-                ${a.tools
-                  ? html`
-                    <table>
-                      <thead>
-                        <tr>
-                          <th scope="col">Tool</th>
-                          <th scope="col">Description</th>
-                        </tr>
-                      </thead>
-                      <tbody>
-                              ${a.tools.map((t) =>
-                                html`
-                                  <tr key=${t.name}>
-                                    <td class="mono">${t.name}</td>
-                                    <td>${t.description ?? ""}</td>
-                                  </tr>
-                                `
-                              )}
-                              </tbody>
-                    </table>
-                  `
-                  : html`<p class="muted">Tools are known to the worker nodes.</p>`}</section>
-        </div>
-      `
+      ? html`<p class="muted">Mode: <strong>${a.mode}</strong> (${
+        a.mode === "local" ? "this node runs executions" : "worker nodes run executions"
+      })</p>
+    ${
+        a.details
+          ? html`<${AgentTable} details=${a.details} />`
+          : html`<ul class="plain card">${
+            a.agents.map((name) => html`<li key=${name} class="mono">${name}</li>`)
+          }</ul>`
+      }
+    <h2>Tools${a.tools ? ` (${a.tools.length})` : ""}</h2>
+    ${
+        a.tools
+          ? html`
+            <${DataTable} columns=${["Tool", "Description"]}>
+                      ${a.tools.map((t) =>
+                        html`
+                          <tr key=${t.name}>
+                            <td class="mono">${t.name}</td>
+                            <td>${t.description ?? ""}</td>
+                          </tr>
+                        `
+                      )}
+                      </${DataTable}>
+          `
+          : html`<p class="muted">Tools are known to the worker nodes.</p>`
+      }`
       : html`<p class="muted">Loading…</p>`
   }
   </main>`;

@@ -4,6 +4,7 @@
 import { html } from "htm/preact";
 import type { VNode } from "preact";
 import { useState } from "preact/hooks";
+import { DataTable } from "../components/data_table.ts";
 import { api } from "../api.ts";
 import { StatusBadge } from "../components/status_badge.ts";
 import { message, STATUSES, time } from "../format.ts";
@@ -79,10 +80,7 @@ export function Executions(): VNode {
       <${Search} />
     </div>
     ${list.error ? html`<p class="error" role="alert">${list.error}</p>` : ""}
-    <div class="table-wrap">
-      <table>
-        <thead><tr><th scope="col">Execution</th><th scope="col">Agent</th><th scope="col">Status</th><th scope="col">Created</th><th scope="col">Updated</th></tr></thead>
-        <tbody>
+    <${DataTable} columns=${["Execution", "Agent", "Status", "Created", "Updated"]}>
           ${
     rows.map((e) =>
       html`
@@ -113,9 +111,7 @@ export function Executions(): VNode {
       `
       : ""
   }
-        </tbody>
-      </table>
-    </div>
+        </${DataTable}>
     <nav class="row pager" aria-label="Pages">
       <button type="button" disabled=${cursors.length === 0} onClick=${() =>
     setCursors(cursors.slice(0, -1))}>Newer</button>

@@ -2,6 +2,7 @@
 // dead letters with their last error, each re-enqueued on request.
 import { html } from "htm/preact";
 import type { VNode } from "preact";
+import { DataTable } from "../components/data_table.ts";
 import { api, ApiFailure } from "../api.ts";
 import { ConfirmAction } from "../components/confirm_action.ts";
 import { time } from "../format.ts";
@@ -68,20 +69,15 @@ export function Queue(): VNode {
           </div>
         </dl>
         <h2>Dead letters</h2>
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Job</th>
-                <th scope="col">Execution</th>
-                <th scope="col">Agent</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Last error</th>
-                <th scope="col">Dead since</th>
-                <th scope="col">Action</th>
-              </tr>
-            </thead>
-            <tbody>
+        <${DataTable} columns=${[
+          "Job",
+          "Execution",
+          "Agent",
+          "Attempts",
+          "Last error",
+          "Dead since",
+          "Action",
+        ]}>
                 ${q.deadLetters.map((d) =>
                   html`
                     <tr key=${d.jobId} data-job=${d.jobId}>
@@ -109,9 +105,7 @@ export function Queue(): VNode {
                     </tr>
                   `
                   : ""}
-              </tbody>
-          </table>
-        </div>
+              </${DataTable}>
       `
       : html`<p class="muted">Loading…</p>`
   }
