@@ -27,6 +27,7 @@ import { WORKFLOW_ROUTES } from "./routes/workflows.ts";
 import { SCHEDULE_ROUTES } from "./routes/schedules.ts";
 import { QUEUE_ROUTES } from "./routes/queue.ts";
 import { resumeExecution } from "./routes/resume.ts";
+import { replayExecution } from "./routes/replay.ts";
 import { CONSOLE_ROUTES } from "./routes/console.ts";
 
 /** The routes. */
@@ -40,6 +41,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   cancelExecution,
   forkExecution,
   resumeExecution,
+  replayExecution,
   decideCall,
   sendSignalRoute,
   decideApprovalRoute,

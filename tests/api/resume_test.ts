@@ -57,3 +57,31 @@ Deno.test("POST /executions/:id/resume names a bad id (400) and answers 404 for 
   assert.equal(unknown.status, 404);
   assert.equal(unknown.body.error.code, "execution_not_found");
 });
+
+Deno.test("GET /executions/:id/replay rebuilds an execution from its log alone; unknown ids are 404, bad ones 400", async () => {
+  await using api = await startTestServer();
+  const { body } = await api.call("POST", "/executions", {
+    body: JSON.stringify({
+      agent: "tester",
+      task: {
+        calls: [{ tool: "search", args: { query: "q" } }, { tool: "sleep", args: { ms: 1 } }],
+      },
+    }),
+  });
+  const id = body.executionId;
+  await api.waitFor(id, (s) => s.status === "SUCCESS");
+  const events = await api.orchestrator.eventStore.readRange(id);
+  const replay = await api.call("GET", `/executions/${id}/replay`);
+  assert.equal(replay.status, 200, replay.text);
+  assert.equal(replay.body.events, events.length);
+  assert.equal(replay.body.report.status, "SUCCESS");
+  assert.deepEqual(
+    replay.body.toolCalls.map((c: { tool: string; outcome: string }) => [c.tool, c.outcome]),
+    [["search", "success"], ["sleep", "success"]],
+  );
+  const missing = await api.call("GET", "/executions/exec-none/replay");
+  assert.equal(missing.status, 404);
+  assert.equal(missing.body.error.code, "execution_not_found");
+  const bad = await api.call("GET", "/executions/bad%20id/replay");
+  assert.equal(bad.status, 400);
+});

@@ -80,6 +80,17 @@ browserTest(
     );
     const trace = page.locator(".facts a[href^='http://localhost:16686/trace/']");
     assert.match(await trace.innerText(), /^[0-9a-f]{32}$/);
+    // Replay: the execution rebuilt from its log alone, its tool calls with their outcomes.
+    await page.getByRole("button", { name: "Replay" }).click();
+    const replay = page.getByRole("status", { name: "Replay" });
+    await replay.waitFor();
+    assert.match(
+      await replay.innerText(),
+      /Rebuilt from its \d+ events alone[\s\S]*SUCCESS, 5 steps/,
+    );
+    const outcomes = await page.getByRole("table", { name: "Tool calls of the replay" })
+      .locator("tbody tr td:nth-child(3)").allInnerTexts();
+    assert.deepEqual(outcomes, ["success", "success", "skipped", "skipped", "success"]);
     await screenshot(page, "execution-restarted");
     // Dark mode follows the system's setting.
     const background = () => page.evaluate("getComputedStyle(document.body).backgroundColor");

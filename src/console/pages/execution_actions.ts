@@ -1,10 +1,12 @@
-// The actions on one execution: cancel, resume, and fork from a completed
-// step, each confirmed in place.
+// The actions on one execution: cancel, resume, fork from a completed step
+// and run again, each confirmed in place, and replay (a read: the execution
+// rebuilt from its log).
 import { html } from "htm/preact";
 import type { VNode } from "preact";
 import { useState } from "preact/hooks";
 import { api } from "../api.ts";
 import { ConfirmAction } from "../components/confirm_action.ts";
+import { ReplayPanel } from "../components/replay_panel.ts";
 import { isFinal } from "../format.ts";
 import { navigate } from "../router.ts";
 
@@ -62,6 +64,7 @@ export function ExecutionActions(
               navigate(`/ui/executions/${encodeURIComponent(started.executionId)}`);
             }} />
           </div>
+          <${ReplayPanel} id=${props.id} />
           </section>
   `;
 }
