@@ -255,11 +255,14 @@ export async function runCoreScenario(options: CoreScenarioOptions): Promise<Cor
         assert.equal(next.line.previousConsumer, victim.nodeId, where);
       }
     }
-    // The frozen worker reported none of the jobs it lost.
-    const lostByFrozen = new Set(frozen.lines.filter((l) => l.type === "lost").map((l) => l.jobId));
+    // The frozen worker reported none of the leases it lost. (The same job may
+    // come back to it later under a new lease, when its taker was killed: that
+    // one it may complete.)
+    const lease = (l: { jobId: string; token: number }) => `${l.jobId}#${l.token}`;
+    const lostByFrozen = new Set(frozen.lines.filter((l) => l.type === "lost").map(lease));
     assert.ok(
-      !frozen.lines.some((l) => l.type === "completed" && lostByFrozen.has(l.jobId)),
-      "the frozen worker reported a job it lost",
+      !frozen.lines.some((l) => l.type === "completed" && lostByFrozen.has(lease(l))),
+      "the frozen worker reported a lease it lost",
     );
     return { seconds, reclaims, effectInvocations };
   } catch (error) {
