@@ -145,7 +145,7 @@ export function toTextDelta(executionId: string, event: StoredEvent): TextDelta 
   if (
     typeof key !== "string" || typeof model !== "string" || typeof text !== "string" ||
     !Number.isSafeInteger(start) || !Number.isSafeInteger(offset) ||
-    !Number.isSafeInteger(event.step)
+    !Number.isSafeInteger(event.step) || (start as number) < 1 || (offset as number) < 0
   ) return undefined;
   return {
     executionId,

@@ -182,3 +182,35 @@ Deno.test("on Redis, another process's API streams the text of a call it does no
     await deleteByPrefix(keyPrefix, redisUrl);
   }
 });
+
+Deno.test("side-log events that are not well-formed deltas are never passed on", () => {
+  const base = {
+    executionId: "e:text",
+    seq: 1,
+    id: "x",
+    time: 0,
+    type: "MODEL_TEXT_DELTA",
+    step: 3,
+  };
+  const good = { key: "k", start: 5, model: "openai:m", offset: 0, text: "hi" };
+  assert.deepEqual(toTextDelta("e", { ...base, data: good }), {
+    executionId: "e",
+    step: 3,
+    ...good,
+  });
+  const broken: unknown[] = [
+    null,
+    "text",
+    { ...good, text: 42 },
+    { ...good, offset: -0.5 },
+    { ...good, offset: -1 },
+    { ...good, start: 0 },
+    { ...good, start: "5" },
+    { ...good, key: { toString: () => "k" } },
+  ];
+  for (const data of broken) {
+    assert.equal(toTextDelta("e", { ...base, data } as never), undefined, JSON.stringify(data));
+  }
+  assert.equal(toTextDelta("e", { ...base, type: "NOTE", data: good }), undefined);
+  assert.equal(toTextDelta("e", { ...base, step: undefined, data: good } as never), undefined);
+});
