@@ -295,6 +295,7 @@ export class LocalBackend implements ExecutionBackend {
   async adoptOrphans(limit = 1_000): Promise<number> {
     const store = this.#orchestrator.eventStore;
     const found: Waiting[] = [];
+    const here = new Set(this.#orchestrator.running);
     let cursor: string | undefined;
     let pages = 0;
     do {
@@ -304,7 +305,7 @@ export class LocalBackend implements ExecutionBackend {
         ...(cursor ? { cursor } : {}),
       });
       for (const entry of page.executions) {
-        if (this.#orchestrator.running.includes(entry.executionId)) continue;
+        if (here.has(entry.executionId)) continue;
         found.push({
           executionId: entry.executionId,
           request: { agent: entry.agent, task: null },

@@ -6,6 +6,18 @@ import assert from "node:assert/strict";
 import { oaoServer } from "./_cli.ts";
 import { redisTestEnv, slowAgentConfig } from "./_redis_env.ts";
 
+type View = { status?: string; report?: { output?: { sleptAt?: number } } };
+
+/** Polls an execution's status until SUCCESS or `deadline` (epoch ms); the last view. */
+async function untilSuccess(url: string, executionId: string, deadline: number): Promise<View> {
+  let view: View = {};
+  while (view.status !== "SUCCESS" && Date.now() < deadline) {
+    view = await (await fetch(`${url}/executions/${executionId}`)).json();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return view;
+}
+
 Deno.test("`start` killed with SIGKILL while executions wait in line: the next `start` runs them", async () => {
   await using redis = redisTestEnv();
   const dir = await Deno.makeTempDir();
@@ -30,13 +42,7 @@ Deno.test("`start` killed with SIGKILL while executions wait in line: the next `
     const second = await oaoServer(args, { env: redis.env });
     try {
       for (const { executionId } of queued) {
-        const deadline = Date.now() + 30_000;
-        let status = "";
-        while (status !== "SUCCESS" && Date.now() < deadline) {
-          const answer = await fetch(`${second.url}/executions/${executionId}`);
-          status = (await answer.json()).status;
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        const { status } = await untilSuccess(second.url, executionId, Date.now() + 30_000);
         assert.equal(status, "SUCCESS", `${executionId} ran after the restart`);
       }
     } finally {
@@ -65,11 +71,7 @@ async function orphanTakenOver(env: Record<string, string>, dir: string) {
   const second = await oaoServer(args, { env, cwd: dir });
   const started = Date.now();
   try {
-    let view: { status?: string } = {};
-    while (view.status !== "SUCCESS" && Date.now() - started < 45_000) {
-      view = await (await fetch(`${second.url}/executions/${executionId}`)).json();
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const view = await untilSuccess(second.url, executionId, started + 45_000);
     assert.equal(view.status, "SUCCESS", "the orphan ran to its end on the next run of the node");
     const events = await (await fetch(`${second.url}/executions/${executionId}/events`)).json();
     const types = (events.events as { type: string }[]).map((e) => e.type);
@@ -118,11 +120,7 @@ Deno.test("a `start` whose runner is alive but stopped takes its execution over 
     try {
       const second = await oaoServer(args, { env: redis.env });
       try {
-        let view: { status?: string } = {};
-        while (view.status !== "SUCCESS" && Date.now() - stoppedAt < 45_000) {
-          view = await (await fetch(`${second.url}/executions/${executionId}`)).json();
-          await new Promise((r) => setTimeout(r, 200));
-        }
+        const view = await untilSuccess(second.url, executionId, stoppedAt + 45_000);
         assert.equal(view.status, "SUCCESS");
         // Renewed every 5 s, the 15 s claim lapsed 10 to 15 s after the stop, not before.
         assert.ok(
@@ -175,11 +173,7 @@ Deno.test("a durable sleep survives a SIGKILL of `start`: the next `start` wakes
     const second = await oaoServer(args, { env, cwd: dir });
     const up = Date.now();
     try {
-      let view: { status?: string; report?: { output?: { sleptAt?: number } } } = {};
-      while (view.status !== "SUCCESS" && Date.now() - submitted < 30_000) {
-        view = await (await fetch(`${second.url}/executions/${executionId}`)).json();
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const view = await untilSuccess(second.url, executionId, submitted + 30_000);
       assert.equal(view.status, "SUCCESS", JSON.stringify(view));
       const sleptAt = view.report!.output!.sleptAt!;
       assert.ok(sleptAt - submitted >= 3_900, `woken ${sleptAt - submitted} ms after, due at 4000`);
