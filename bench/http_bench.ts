@@ -17,6 +17,10 @@
  * deno run -A bench/http_bench.ts [--baseline <git ref>] [--seconds 5] [--rounds 5]
  * ```
  *
+ * `--baseline no-front` measures the cost of the TCP front that times out
+ * slow clients (`src/api/_connection_guard.ts`): the baseline is this
+ * checkout with `OAO_HEADERS_TIMEOUT_MS=0`, serving `Deno.serve` directly.
+ *
  * Needs `wrk` (Debian's package) and git.
  *
  * @module
@@ -63,9 +67,10 @@ async function measure(
   port: number,
   seconds: number,
   postScript: string,
+  env: Record<string, string> = {},
 ): Promise<{ get: number; post: number }> {
   const server = await startOaoNode(tree, port, {
-    env: { OAO_PASSIVATE_AFTER_MS: "off" },
+    env: { OAO_PASSIVATE_AFTER_MS: "off", ...env },
     flags: [
       "--unstable-worker-options",
       "--allow-read",
@@ -100,13 +105,16 @@ async function main(): Promise<void> {
   const rounds = Number(values.rounds);
   const work = await Deno.makeTempDir({ prefix: "oao-http-bench-" });
   try {
-    const baseline = `${work}/baseline`;
-    await Deno.mkdir(baseline);
-    const archive = new Deno.Command("sh", {
-      args: ["-c", `git -C "${ROOT}" archive "${values.baseline}" | tar -x -C "${baseline}"`],
-    });
-    if (!(await archive.output()).success) {
-      throw new Error(`Cannot extract the baseline ${values.baseline}`);
+    const noFront = values.baseline === "no-front";
+    const baseline = noFront ? ROOT : `${work}/baseline`;
+    if (!noFront) {
+      await Deno.mkdir(baseline);
+      const archive = new Deno.Command("sh", {
+        args: ["-c", `git -C "${ROOT}" archive "${values.baseline}" | tar -x -C "${baseline}"`],
+      });
+      if (!(await archive.output()).success) {
+        throw new Error(`Cannot extract the baseline ${values.baseline}`);
+      }
     }
     const postScript = `${work}/post.lua`;
     await Deno.writeTextFile(
@@ -121,16 +129,18 @@ wrk.headers["Idempotency-Key"] = "http-bench"
     const current = { get: [] as number[], post: [] as number[] };
     for (let round = 0; round < rounds; round++) {
       for (const [tree, into] of [[baseline, base], [ROOT, current]] as const) {
+        const isBase = into === base;
         const result = await measure(
           tree,
-          18_000 + round * 2 + (tree === ROOT ? 1 : 0),
+          18_000 + round * 2 + (isBase ? 0 : 1),
           seconds,
           postScript,
+          isBase && noFront ? { OAO_HEADERS_TIMEOUT_MS: "0" } : {},
         );
         into.get.push(result.get);
         into.post.push(result.post);
         console.error(
-          `round ${round + 1} ${tree === ROOT ? "current " : "baseline"}: GET ${
+          `round ${round + 1} ${isBase ? "baseline" : "current "}: GET ${
             result.get.toFixed(0)
           } req/s, POST ${result.post.toFixed(0)} req/s`,
         );

@@ -27,6 +27,7 @@
 import type { Hono } from "hono";
 import { type ApiAppOptions, createApiApp, toApiError } from "./app.ts";
 import { errorResponse } from "./_http.ts";
+import { ConnectionGuard } from "./_connection_guard.ts";
 import { OaoMetrics } from "./metrics.ts";
 import type { ApiEnv } from "./route.ts";
 import { getOaoLogger } from "../logging/logger.ts";
@@ -41,6 +42,18 @@ export interface ApiServerOptions extends Omit<ApiAppOptions, "metrics" | "shutd
   hostname?: string;
   /** TCP port; `0` picks a free one. @default {8080} */
   port?: number;
+  /**
+   * How long a client may take to send a request's headers before it gets
+   * 408 and its connection is closed (slow clients, slowloris); `0` serves
+   * `Deno.serve` directly, without the TCP front that enforces this and
+   * the two limits below (behind a proxy that enforces them already).
+   * @default {10000}
+   */
+  headersTimeoutMs?: number;
+  /** How long a kept-alive connection may stay silent after an answer began. @default {60000} */
+  idleTimeoutMs?: number;
+  /** Connections open at once; beyond, a connection gets 503 and is closed. @default {1024} */
+  maxConnections?: number;
 }
 
 /** A running API server. */
@@ -51,6 +64,8 @@ export interface ApiServer {
   readonly port: number;
   /** The hostname it listens on. */
   readonly hostname: string;
+  /** Connections open through the TCP front now (`undefined` without the front). */
+  readonly connections: number | undefined;
   /** The Hono application it serves. */
   readonly app: Hono<ApiEnv>;
   /** Settles when the server has stopped. */
@@ -76,7 +91,8 @@ export interface ApiServer {
  *
  * @param options Backend, event store, metrics, readiness, token, CORS, address, limits.
  * @returns The running server.
- * @throws {RangeError} When `port` or `maxBodyBytes` is out of range.
+ * @throws {RangeError} When `port`, `maxBodyBytes`, `headersTimeoutMs`,
+ *   `idleTimeoutMs` or `maxConnections` is out of range.
  * @throws {TypeError} When a CORS origin is malformed.
  * @throws {Deno.errors.AddrInUse} When the port is taken.
  */
@@ -87,6 +103,9 @@ export function startApiServer(options: ApiServerOptions): ApiServer {
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new RangeError(`Invalid port ${JSON.stringify(port)}: expected an integer 0–65535`);
   }
+  const headersTimeoutMs = _limit("headersTimeoutMs", options.headersTimeoutMs, 10_000, 0);
+  const idleTimeoutMs = _limit("idleTimeoutMs", options.idleTimeoutMs, 60_000, 1);
+  const maxConnections = _limit("maxConnections", options.maxConnections, 1024, 1);
   const closing = new AbortController();
   const metrics = options.metrics ?? new OaoMetrics({
     inFlight: () => options.backend.inFlight(),
@@ -104,13 +123,31 @@ export function startApiServer(options: ApiServerOptions): ApiServer {
       { hostname },
     );
   }
+  // With the front, the HTTP server listens on a loopback port of its own
+  // and the front on the address asked for (see _connection_guard.ts).
   const server = Deno.serve({
-    hostname,
-    port,
+    hostname: headersTimeoutMs > 0 ? "127.0.0.1" : hostname,
+    port: headersTimeoutMs > 0 ? 0 : port,
     onListen: () => {},
     onError: (error) => errorResponse(toApiError(error, log)),
   }, app.fetch);
-  const addr = server.addr as Deno.NetAddr;
+  let front: ConnectionGuard | undefined;
+  if (headersTimeoutMs > 0) {
+    try {
+      front = new ConnectionGuard({
+        hostname,
+        port,
+        targetPort: (server.addr as Deno.NetAddr).port,
+        headersTimeoutMs,
+        idleTimeoutMs,
+        maxConnections,
+      });
+    } catch (error) {
+      void server.shutdown();
+      throw error;
+    }
+  }
+  const addr = front?.addr ?? server.addr as Deno.NetAddr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   let stopping: Promise<void> | undefined;
   return {
@@ -118,6 +155,9 @@ export function startApiServer(options: ApiServerOptions): ApiServer {
     port: addr.port,
     hostname: addr.hostname,
     app,
+    get connections() {
+      return front?.connections;
+    },
     finished: server.finished,
     drain() {
       closing.abort();
@@ -125,11 +165,23 @@ export function startApiServer(options: ApiServerOptions): ApiServer {
     shutdown() {
       stopping ??= (async () => {
         closing.abort();
+        await front?.stopAccepting();
         await server.shutdown();
+        await front?.closeAll(1_000); // the server's last bytes are still on their way
       })();
       return stopping;
     },
   };
+}
+
+function _limit(name: string, value: number | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < min || value > 2 ** 31 - 1) {
+    throw new RangeError(
+      `Invalid ${name} ${JSON.stringify(value)}: expected an integer ${min}–${2 ** 31 - 1}`,
+    );
+  }
+  return value;
 }
 
 /** Names a loopback server answers for (any 127.x.x.x too). */

@@ -23,7 +23,10 @@ import { getOaoLogger } from "../logging/logger.ts";
 import { parseApiTokens } from "../api/api_tokens.ts";
 import { Scheduler } from "../schedule/scheduler.ts";
 
-/** Flags of the HTTP server: `--host`, `--port`, `--shutdown-grace-ms`. */
+/**
+ * Flags of the HTTP server: `--host`, `--port`, `--shutdown-grace-ms`,
+ * `--headers-timeout-ms`, `--max-connections`.
+ */
 export const SERVER_FLAGS: readonly FlagSpec[] = [
   {
     name: "host",
@@ -53,6 +56,27 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     default: 10_000,
     description:
       "On SIGINT/SIGTERM, how long running executions may finish before they are cancelled",
+  },
+  {
+    name: "headers-timeout-ms",
+    type: "integer",
+    min: 0,
+    max: 2 ** 31 - 1,
+    valueName: "ms",
+    env: "OAO_HEADERS_TIMEOUT_MS",
+    default: 10_000,
+    description:
+      "How long a client may take to send a request's headers before it gets 408 (0: no TCP front, behind a proxy that times them out)",
+  },
+  {
+    name: "max-connections",
+    type: "integer",
+    min: 1,
+    max: 1_000_000,
+    valueName: "n",
+    env: "OAO_MAX_CONNECTIONS",
+    default: 1024,
+    description: "Connections open at once; beyond, a connection gets 503 and is closed",
   },
 ];
 
@@ -89,6 +113,16 @@ export const SERVER_ENV: readonly EnvVarSpec[] = [
     name: "OAO_SHUTDOWN_GRACE_MS",
     description: "Grace period of running executions at shutdown",
     default: "10000",
+  },
+  {
+    name: "OAO_HEADERS_TIMEOUT_MS",
+    description: "Time a request's headers may take to arrive (0: no TCP front)",
+    default: "10000",
+  },
+  {
+    name: "OAO_MAX_CONNECTIONS",
+    description: "Connections open at once",
+    default: "1024",
   },
 ];
 
@@ -135,6 +169,8 @@ export async function serveApi(
       allowedHosts: ctx.env("OAO_ALLOWED_HOSTS") ? _list(ctx.env("OAO_ALLOWED_HOSTS")) : undefined,
       hostname,
       port,
+      headersTimeoutMs: ctx.integer("headers-timeout-ms")!,
+      maxConnections: ctx.integer("max-connections")!,
     });
   } catch (error) {
     await options.backend.close();

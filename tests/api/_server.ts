@@ -63,6 +63,8 @@ export function startTestServer(
     corsOrigins?: string[];
     backend?: LocalBackendOptions;
     bodyTimeoutMs?: number;
+    /** The TCP front's limits (see `ApiServerOptions`). */
+    front?: { headersTimeoutMs?: number; idleTimeoutMs?: number; maxConnections?: number };
     /** The test agent's own `maxRunning`. */
     testerMaxRunning?: number;
     /** A job queue shown at `/queue`. */
@@ -106,6 +108,7 @@ export function startTestServer(
     ...(options.bodyTimeoutMs ? { bodyTimeoutMs: options.bodyTimeoutMs } : {}),
     ...(options.queue ? { queue: options.queue } : {}),
     ...(options.traceUrl ? { traceUrl: options.traceUrl } : {}),
+    ...options.front,
   });
   const call: TestServer["call"] = async (method, path, init = {}) => {
     const response = await fetch(`${server.url}${path}`, {

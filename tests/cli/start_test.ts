@@ -118,3 +118,35 @@ Deno.test("`start` on a port in use exits 1 naming the address", async () => {
     listener.close();
   }
 });
+
+Deno.test("`start` times out a client that trickles its headers (OAO_HEADERS_TIMEOUT_MS) and refuses a bad value naming it", async () => {
+  await using server = await oaoServer(["start", "--port", "0", "--no-examples"], {
+    env: { OAO_HEADERS_TIMEOUT_MS: "500" },
+  });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: Number(new URL(server.url).port),
+  });
+  const encoder = new TextEncoder();
+  await conn.write(encoder.encode("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
+  const trickle = setInterval(() => conn.write(encoder.encode("X-A: b\r\n")).catch(() => {}), 100);
+  let text = "";
+  const buffer = new Uint8Array(4096);
+  const started = Date.now();
+  try {
+    for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+  } catch {
+    // reset after the answer
+  } finally {
+    clearInterval(trickle);
+    conn.close();
+  }
+  assert.match(text, /^HTTP\/1\.1 408 [\s\S]*header_timeout/);
+  assert.ok(Date.now() - started < 5_000);
+  await server.stop();
+  const bad = await oao(["start", "--port", "0"], { env: { OAO_HEADERS_TIMEOUT_MS: "soon" } });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /OAO_HEADERS_TIMEOUT_MS/);
+});
