@@ -2,13 +2,12 @@
 // a time (lifecycle.ts), each checked against the policy before it starts,
 // entered and completed in the log, asked of the agent's worker
 // (_activations.ts), retried with backoff when an attempt fails, and
-// followed by a save of the execution's state. A resumed run starts at the
+// recorded with the agent's new state. A resumed run starts at the
 // step its log left incomplete. Internal: each ExecutionRun has one.
 import type { Logger } from "@logtape/logtape";
 import { backoffDelay } from "../backoff.ts";
 import { type ErrorInfo, OaoError } from "../errors.ts";
 import type { Totals } from "../events/event_store.ts";
-import type { SaveOptions } from "../persistence/persistence_adapter.ts";
 import type { Span } from "../tracing/tracer.ts";
 import type { StepMessage, StepResult } from "./agent.ts";
 import type { StateEntry } from "./execution_report.ts";
@@ -18,7 +17,6 @@ import { toBackoff } from "./retry_policy.ts";
 import type { Activations } from "./_activations.ts";
 import { reportedTokens, validateStepResult } from "./_boundary.ts";
 import type { EventRecorder } from "./_event_recorder.ts";
-import { retentionSeconds } from "./_retention.ts";
 import type { RunHost, RunInit } from "./_run_host.ts";
 import type { RunWorkers } from "./_run_workers.ts";
 import type { ToolLedger } from "./_tool_ledger.ts";
@@ -96,7 +94,7 @@ export class StepLoop {
     const run = this.#run;
     const { events } = this.#parts;
     const view = run.init.view;
-    const { clock, persistence, tracer } = run.host;
+    const { clock, tracer } = run.host;
     let phase: LifecycleState | undefined = view
       ? view.incomplete?.phase ?? view.nextPhase
       : "INIT";
@@ -145,15 +143,10 @@ export class StepLoop {
           ? reviewOutput.value
           : result.state;
       }
-      // The state lives as long as the events: a retention from its last save.
-      const saveOptions: SaveOptions = { ttlSeconds: retentionSeconds(run.host) };
-      await events.settled(); // the state saved is never ahead of the log
-      if (run.init.fencingToken !== undefined) saveOptions.fencingToken = run.init.fencingToken;
-      await persistence.save(
-        `${run.executionId}/state`,
-        { step, phase, agentState: result.state, totals: run.totals },
-        saveOptions,
-      );
+      // The log is the state: STEP_COMPLETED carries the agent's state, and a
+      // resume rebuilds from it. A step waits for its events to be stored
+      // before the next one starts, so a store that fails stops the run here.
+      await events.settled();
       const data: Record<string, unknown> = {
         state: phase,
         next: next ?? null,

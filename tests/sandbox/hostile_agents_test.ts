@@ -108,15 +108,16 @@ Deno.test("spawning a child into another execution (its snapshot key or its exec
       assertAccessDenied(attack.events, { actor: attack.path, op: "spawn" });
     });
   }
-  await t.step("the victim's state snapshot is its own", async () => {
-    const snapshot = await h.orchestrator.persistence.load<
-      { phase?: string; agentState?: unknown }
-    >(
-      `${victim.id}/state`,
-    );
-    assert.equal(snapshot?.data.phase, "TERMINATE");
-    assert.deepEqual(snapshot?.data.agentState, { gated: true });
-  });
+  await t.step(
+    "nothing was written under the victim's snapshot key, and its state is its own",
+    async () => {
+      assert.equal(await h.orchestrator.persistence.load(`${victim.id}/state`), undefined);
+      const events = await h.orchestrator.eventStore.readRange(victim.id);
+      const last = events.filter((e) => e.type === "STEP_COMPLETED").at(-1);
+      assert.equal(last?.data?.state, "TERMINATE");
+      assert.deepEqual(last?.data?.agentState, { gated: true });
+    },
+  );
   assertNoSecrets(h.captured());
 });
 
