@@ -1,35 +1,42 @@
 /**
  * The TCP front of the API server: it bounds how long a client may take to
- * send a request's head and how many connections are open at once.
+ * send each request and how many connections are open at once.
  *
  * `Deno.serve` has no header-read timeout (denoland/deno#3515): a client
  * that opens a connection and sends its headers one byte every few seconds
  * (slowloris) holds that connection for ever, and a few hundred of them
  * hold the server's sockets. No maintained library fills the gap for Deno's
  * server, so the front is written here: it accepts each connection, pipes
- * its bytes both ways to the HTTP server on a loopback port, and reads the
- * client's bytes as they pass only to find where a request's head ends (the
- * blank line). A head that does not arrive in time gets a 408 and the
- * connection is closed:
+ * its bytes both ways to the HTTP server on a loopback port, and follows
+ * the client's requests as they pass (`_request_framing.ts`: where each
+ * head and body ends) to give each part a deadline:
  *
- * - the first head of a connection from the moment it is accepted (a
- *   client that connects and sends nothing);
- * - each later head of a kept-alive connection from its first byte, which
- *   is the first byte the client sends after the server began to answer.
+ * - a request's head: `headersTimeoutMs`, from the connection's opening for
+ *   the first request (a client that connects and sends nothing), from its
+ *   first byte for the next ones of a kept-alive connection;
+ * - a request's body: `bodyTimeoutMs` from the end of its head (the API's
+ *   own body timeout answers 408 before, for the bodies it reads);
+ * - between requests, once the server's answer began: `idleTimeoutMs` of
+ *   silence both ways (a live event stream sends a comment every 15 s).
+ *   While the server has not begun to answer, nothing is timed: a slow
+ *   handler is not cut.
  *
- * The front also closes a kept-alive connection on which nothing has
- * moved, either way, for `idleTimeoutMs` after an answer began (a live
- * event stream sends a keep-alive comment well within it), and answers 503
- * to connections beyond `maxConnections`.
+ * A connection past a deadline is closed; a late first head gets a 408
+ * first (later ones are closed without one: an answer may still be on its
+ * way, and a 408 would cut into it). Connections beyond `maxConnections`
+ * get a 503. Each connection holds three descriptors (the client's, the
+ * loopback connection and the server's end of it): keep `maxConnections`
+ * under a third of the process's descriptor limit (`ulimit -n`).
  *
  * Its cost, measured with `bench/http_bench.ts --baseline no-front` on 2
- * cores: one copy of each byte and about 18 µs of CPU per request (a status
- * `GET` at 18,500 requests/s against 27,600 without the front). A Web
+ * cores: one copy of each byte and about 20 µs of CPU per request (a status
+ * `GET` at 18,300 requests/s against 28,600 without the front). A Web
  * Worker of its own did not help there (both cores are busy either way);
  * a Unix socket instead of the loopback port neither.
  *
  * @module
  */
+import { RequestFraming } from "./_request_framing.ts";
 
 /** Options of {@linkcode ConnectionGuard}. */
 export interface ConnectionGuardOptions {
@@ -41,6 +48,8 @@ export interface ConnectionGuardOptions {
   targetPort: number;
   /** How long a request's head may take to arrive. */
   headersTimeoutMs: number;
+  /** How long a request's body may take to arrive, from the end of its head. */
+  bodyTimeoutMs: number;
   /** How long a kept-alive connection may stay silent after an answer began. */
   idleTimeoutMs: number;
   /** Connections open at once; beyond, a connection gets 503 and is closed. */
@@ -49,7 +58,8 @@ export interface ConnectionGuardOptions {
 
 /** Size of each direction's read buffer: one per direction per connection. */
 const CHUNK_BYTES = 16 * 1024;
-const HEAD_END = [13, 10, 13, 10]; // \r\n\r\n
+/** How long a 408 may take to be written before the connection is closed anyway. */
+const REFUSAL_WRITE_MS = 1_000;
 
 /** The listener and the connections it pipes. */
 export class ConnectionGuard {
@@ -123,7 +133,10 @@ export class ConnectionGuard {
         client = await this.#listener.accept();
       } catch (error) {
         if (this.#closed || error instanceof Deno.errors.BadResource) return;
-        continue; // a connection that failed while being accepted (reset, out of descriptors)
+        // A connection that failed while being accepted (reset, out of
+        // descriptors): try again a little later, not in a busy loop.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
       }
       if (this.#open.size >= this.#options.maxConnections) {
         _refuse(
@@ -146,23 +159,24 @@ class _Piped {
   readonly done: Promise<void>;
   readonly #client: Deno.TcpConn;
   readonly #options: ConnectionGuardOptions;
+  readonly #framing = new RequestFraming();
   #server: Deno.TcpConn | undefined;
-  /** Bytes of the head's end matched so far (0–4), across reads. */
-  #matched = 0;
-  /** A head is being read (its deadline armed). */
-  #inHead = true;
-  /** The server began to answer since the last head ended. */
-  #answered = false;
-  /** When (performance.now()) the connection is closed unless it moves on; see {@linkcode sweep}. */
-  #deadline = 0;
-  /** The deadline is a head's (answered by 408), not an idle one. */
+  /** Where the client was when the deadline was last set (see #follow). */
+  #part = 0;
+  /** When (performance.now()) the connection is closed unless it moves on. */
+  #deadline: number;
+  /** The deadline is a head's. */
   #headDeadline = true;
+  /** The server has written to the client since the last request ended. */
+  #answering = false;
+  /** The server has written to the client at all. */
+  #answeredOnce = false;
   #closed = false;
 
   constructor(client: Deno.TcpConn, options: ConnectionGuardOptions) {
     this.#client = client;
     this.#options = options;
-    this.#arm(options.headersTimeoutMs, true);
+    this.#deadline = performance.now() + options.headersTimeoutMs; // the first head, from now
     this.done = this.#run();
   }
 
@@ -171,6 +185,34 @@ class _Piped {
     this.#closed = true;
     _closeQuietly(this.#client);
     if (this.#server) _closeQuietly(this.#server);
+  }
+
+  /**
+   * Closes the connection when its deadline has passed; a late first head
+   * gets a 408 first. One timer of the guard calls it for every connection,
+   * which costs less than a timer set and cleared for each chunk.
+   *
+   * @param now `performance.now()`.
+   */
+  sweep(now: number): void {
+    if (this.#closed || now < this.#deadline) return;
+    this.#deadline = Infinity;
+    if (this.#headDeadline && !this.#answeredOnce && this.#framing.requests === 0) {
+      const ms = this.#options.headersTimeoutMs;
+      const closing = setTimeout(() => this.close(), REFUSAL_WRITE_MS);
+      _refuse(
+        this.#client,
+        408,
+        "header_timeout",
+        `The request's headers did not arrive within ${ms} ms`,
+      )
+        .finally(() => {
+          clearTimeout(closing);
+          this.close();
+        });
+    } else {
+      this.close();
+    }
   }
 
   async #run(): Promise<void> {
@@ -187,7 +229,7 @@ class _Piped {
     }
   }
 
-  /** Client → server: finds where each head ends. */
+  /** Client → server: follows the requests. */
   async #upstream(server: Deno.TcpConn): Promise<void> {
     const buffer = new Uint8Array(CHUNK_BYTES);
     for (;;) {
@@ -197,75 +239,60 @@ class _Piped {
         return;
       }
       const chunk = buffer.subarray(0, n);
-      if (!this.#inHead && this.#answered) { // the next request of a kept-alive connection
-        this.#inHead = true;
-        this.#answered = false;
-        this.#matched = 0;
-        this.#arm(this.#options.headersTimeoutMs, true);
-      }
-      if (this.#inHead && this.#endsHead(chunk)) {
-        this.#inHead = false;
-        this.#deadline = Infinity;
-      } else if (!this.#inHead) {
-        this.#arm(this.#options.idleTimeoutMs, false);
-      }
+      const before = this.#framing.requests;
+      this.#framing.consume(chunk);
+      if (this.#framing.requests !== before) this.#answering = false;
+      this.#follow();
       await _writeAll(server, chunk);
     }
   }
 
-  /** Server → client: notes that an answer began. */
+  /** Server → client: notes that an answer is on its way. */
   async #downstream(server: Deno.TcpConn): Promise<void> {
     const buffer = new Uint8Array(CHUNK_BYTES);
     for (;;) {
       const n = await server.read(buffer);
       if (n === null) return this.close();
-      if (!this.#inHead) {
-        this.#answered = true;
-        this.#arm(this.#options.idleTimeoutMs, false);
-      }
+      this.#answeredOnce = true;
+      this.#answering = true;
+      if (this.#between()) this.#arm(this.#options.idleTimeoutMs, false);
       await _writeAll(this.#client, buffer.subarray(0, n));
     }
   }
 
-  #endsHead(chunk: Uint8Array): boolean {
-    for (let i = 0; i < chunk.length; i++) {
-      const byte = chunk[i];
-      if (byte === HEAD_END[this.#matched]) {
-        if (++this.#matched === 4) return true;
-      } else {
-        this.#matched = byte === 13 ? 1 : 0;
-      }
+  #between(): boolean {
+    const framing = this.#framing;
+    return framing.phase === "head" && framing.headBytes === 0;
+  }
+
+  /** Sets the deadline of the part of a request the client is in, when it changed. */
+  #follow(): void {
+    const framing = this.#framing;
+    // 0: between requests; 1: in a head; 2: in a body; 3: unframed — for each request.
+    const part = framing.requests * 4 +
+      (framing.phase === "head"
+        ? (framing.headBytes > 0 ? 1 : 0)
+        : framing.phase === "body"
+        ? 2
+        : 3);
+    if (part === this.#part) return;
+    const first = this.#part === 0 && part === 1; // the first head: timed from the opening
+    this.#part = part;
+    if (first) return;
+    if (part % 4 === 1) {
+      this.#arm(this.#options.headersTimeoutMs, true);
+    } else if (part % 4 !== 0) {
+      this.#arm(this.#options.bodyTimeoutMs, false);
+    } else if (this.#answering) {
+      this.#arm(this.#options.idleTimeoutMs, false);
+    } else {
+      this.#deadline = Infinity; // waiting for the server's answer: not timed
     }
-    return false;
   }
 
   #arm(ms: number, head: boolean): void {
     this.#deadline = performance.now() + ms;
     this.#headDeadline = head;
-  }
-
-  /**
-   * Closes the connection when its deadline has passed: a late head gets
-   * 408 first. One timer of the guard calls it for every connection, which
-   * costs less than a timer set and cleared for each chunk.
-   *
-   * @param now `performance.now()`.
-   */
-  sweep(now: number): void {
-    if (this.#closed || now < this.#deadline) return;
-    this.#deadline = Infinity;
-    if (this.#headDeadline && !this.#answered) {
-      const ms = this.#options.headersTimeoutMs;
-      _refuse(
-        this.#client,
-        408,
-        "header_timeout",
-        `The request's headers did not arrive within ${ms} ms`,
-      )
-        .finally(() => this.close());
-    } else {
-      this.close();
-    }
   }
 }
 

@@ -28,6 +28,7 @@ import type { Hono } from "hono";
 import { type ApiAppOptions, createApiApp, toApiError } from "./app.ts";
 import { errorResponse } from "./_http.ts";
 import { ConnectionGuard } from "./_connection_guard.ts";
+import { BODY_TIMEOUT_MS } from "./_request_input.ts";
 import { OaoMetrics } from "./metrics.ts";
 import type { ApiEnv } from "./route.ts";
 import { getOaoLogger } from "../logging/logger.ts";
@@ -139,6 +140,8 @@ export function startApiServer(options: ApiServerOptions): ApiServer {
         port,
         targetPort: (server.addr as Deno.NetAddr).port,
         headersTimeoutMs,
+        // After the API's own body timeout, which answers 408 for the bodies it reads.
+        bodyTimeoutMs: (options.bodyTimeoutMs ?? BODY_TIMEOUT_MS) + 2_000,
         idleTimeoutMs,
         maxConnections,
       });
@@ -166,8 +169,11 @@ export function startApiServer(options: ApiServerOptions): ApiServer {
       stopping ??= (async () => {
         closing.abort();
         await front?.stopAccepting();
-        await server.shutdown();
-        await front?.closeAll(1_000); // the server's last bytes are still on their way
+        const stopped = server.shutdown(); // waits for the requests in flight
+        // Connections end as the server lets them go (their last bytes still on
+        // their way); those held longer (a client that never finishes) are cut.
+        await front?.closeAll(SHUTDOWN_CONNECTIONS_MS);
+        await stopped;
       })();
       return stopping;
     },
@@ -183,6 +189,9 @@ function _limit(name: string, value: number | undefined, fallback: number, min: 
   }
   return value;
 }
+
+/** How long open connections may take to end at shutdown before they are closed. */
+const SHUTDOWN_CONNECTIONS_MS = 5_000;
 
 /** Names a loopback server answers for (any 127.x.x.x too). */
 const LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1"];
