@@ -7,8 +7,13 @@
 //   latency-active | latency-passivated   n executions one after the other, each
 //                      waiting for a signal (its worker kept, or given back at
 //                      once): { latencyMs } from `orchestrator.signal` to the
-//                      end of the step that waited (STEP_COMPLETED, median), and { askMs }, the
-//                      median ask round trip to an active echo actor
+//                      end of the step that waited (STEP_COMPLETED, median) as
+//                      the orchestrator announces it (`orchestrator.events`:
+//                      recorded in the log, then published), { tailMs } the same
+//                      as a reader of the log's live tail sees it (store.subscribe,
+//                      which runs in this thread after the execution's next steps
+//                      began), and { askMs }, the median ask round trip to an
+//                      active echo actor
 //   wait-pool | wait-execution            n executions waiting for a signal (pooled
 //                      and passivated, or one worker each and kept), then all
 //                      signalled: { rssPerExecution } bytes while they wait,
@@ -78,19 +83,35 @@ async function latency(passivated: boolean): Promise<Record<string, number>> {
   const orchestrator = orchestratorFor("pool", passivated ? 0 : Infinity);
   const store = orchestrator.eventStore;
   const samples: number[] = [];
+  const tail: number[] = [];
   for (let i = 0; i < n + 10; i++) {
     const { executionId, done } = await orchestrator.start("waiter", TASK);
     const wait = passivated ? "EXECUTION_PASSIVATED" : "WAITING_FOR_SIGNAL";
     const waiting = await next(store, executionId, 0, (e) => e.type === wait);
+    // The step's end: the agent's own code ran on with the payload.
+    let announced!: () => void;
+    const stepEnded = new Promise<void>((resolve) => announced = resolve);
+    let endedAt = 0;
+    const stop = orchestrator.events.subscribe((event) => {
+      if (event.executionId === executionId && event.type === "STEP_COMPLETED") {
+        endedAt ||= performance.now();
+        announced();
+      }
+    });
     const started = performance.now();
     const seq = await orchestrator.signal(executionId, "go", { i });
-    // The step's end: the agent's own code ran on with the payload.
     await next(store, executionId, Math.max(seq, waiting.seq), (e) => e.type === "STEP_COMPLETED");
-    if (i >= 10) samples.push(performance.now() - started); // 10 warm-up rounds
+    const tailAt = performance.now();
+    await stepEnded;
+    stop();
+    if (i >= 10) { // 10 warm-up rounds
+      samples.push(endedAt - started);
+      tail.push(tailAt - started);
+    }
     await done;
   }
   await orchestrator.close();
-  return { latencyMs: median(samples), askMs: await askRoundTrip() };
+  return { latencyMs: median(samples), tailMs: median(tail), askMs: await askRoundTrip() };
 }
 
 async function askRoundTrip(): Promise<number> {

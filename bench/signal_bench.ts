@@ -5,8 +5,11 @@
  *
  * - `signal.latency_p50`: from `orchestrator.signal` to the end of the step
  *   that waited (STEP_COMPLETED: the agent's code ran on with the payload),
- *   for an execution that kept its worker, against an `ask`
- *   round trip to an active actor in the same process (goal: ratio ≤ 5).
+ *   recorded and announced on `orchestrator.events`, for an execution that
+ *   kept its worker, against an `ask` round trip to an active actor in the
+ *   same process (goal: ratio ≤ 5). The probe also prints when a reader of
+ *   the log's live tail in the same thread saw it (`tailMs`): later, as that
+ *   reader runs after the execution's next steps began.
  * - `signal.latency_p50_passivated`: the same for an execution that gave its
  *   worker back while it waited (activated again by the signal).
  * - `waiting.capacity`: RSS per execution with 10,000 executions waiting for

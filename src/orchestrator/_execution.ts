@@ -334,6 +334,7 @@ export class ExecutionRun {
       },
       violation: (violation) => this.#violation(violation),
       record: (type, data, extra) => this.#events.record(type, data, extra),
+      recordAhead: (type, data, extra) => this.#events.recordAhead(type, data, extra),
       errorInfo: (error) => this.#errorInfo(error),
     };
   }

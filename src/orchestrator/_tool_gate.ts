@@ -53,6 +53,15 @@ export interface GateRun {
     data: Record<string, unknown>,
     extra?: { step?: number; key?: string },
   ): Promise<OaoEvent>;
+  /**
+   * Records without waiting: the next {@linkcode GateRun.record}, which
+   * comes before any effect, or the step's end waits for it.
+   */
+  recordAhead(
+    type: string,
+    data: Record<string, unknown>,
+    extra?: { step?: number; key?: string },
+  ): OaoEvent;
   errorInfo(error: unknown): ErrorInfo;
 }
 

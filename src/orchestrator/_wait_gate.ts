@@ -162,7 +162,10 @@ export class WaitGate {
       const next = this.#unconsumed.get(name)?.[0];
       if (!next) return undefined;
       const payload = (next.data as { payload?: unknown }).payload ?? null;
-      const event = await run.record("SIGNAL_CONSUMED", { name, receivedSeq: next.seq, payload }, {
+      // Recorded ahead: the agent goes on at once. Whatever it does next that
+      // has an effect starts with an awaited record, which waits for this one;
+      // if the process dies first, the step runs again and takes the signal again.
+      const event = run.recordAhead("SIGNAL_CONSUMED", { name, receivedSeq: next.seq, payload }, {
         step,
         key: `consumed:${key}`,
       });
