@@ -97,9 +97,14 @@ export class ExecutionRun {
     this.#totals = view ? { ...view.totals } : { steps: 0, tokens: 0, toolCalls: 0 };
     this.#history = view ? [...view.history] : [];
     this.#ledger = new ToolLedger(view?.occurrences ?? new Map(), view !== undefined);
-    // Agents with peers keep talking to them while they wait: never passivated (yet).
-    const afterMs = init.agent.peers.length > 0 ? Infinity : host.passivateAfterMs;
-    this.#waits = new HostWaits(host.clock, afterMs, () => this.#activations.waitedLong());
+    // Agents with peers are passivated too: a peer keeps no state of its own
+    // (`onMessage` has none), so the step run again on activation asks fresh
+    // peers again what it asked them before, as a resume after a crash does.
+    this.#waits = new HostWaits(
+      host.clock,
+      host.passivateAfterMs,
+      () => this.#activations.waitedLong(),
+    );
     this.#clocks = new RunClocks(host.clock, this.#waits);
     const context = this.#makeContext(
       host.log.with({ executionId: init.executionId, agent: init.agent.name }),

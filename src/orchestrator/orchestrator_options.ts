@@ -102,8 +102,8 @@ export interface OrchestratorOptions {
    * A step that waits on the host (a tool call) this long gives its worker
    * back: the execution is passivated, and activated again, its step run
    * again with its calls answered from the log, when the wait is over.
-   * `Infinity` keeps every execution in its worker. Executions of agents
-   * with peers are never passivated. @default {1000}
+   * `Infinity` keeps every execution in its worker. An agent's peers are
+   * passivated and activated with it. @default {1000}
    */
   passivateAfterMs?: number;
   /**

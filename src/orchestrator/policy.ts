@@ -39,7 +39,7 @@ export interface PolicyLimits {
    * `timeoutMs` is `Infinity`: the agent's worker is stopped when a step runs
    * longer (the smaller of the two applies), and the attempt fails. Waits for
    * a person or for time do not count, as for `timeoutMs`, once the execution
-   * is passivated (agents with peers are never passivated: their waits count).
+   * is passivated (with `passivateAfterMs: Infinity`, their waits count).
    * @default {300000}
    */
   stepTimeoutMs: number;

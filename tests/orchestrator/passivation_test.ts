@@ -217,21 +217,54 @@ Deno.test("a passivated execution is cancelled at once: its tool is aborted and 
   assert.ok(!types.includes("EXECUTION_ACTIVATED"), types.join(", "));
 });
 
-Deno.test("executions of agents with peers, and with passivateAfterMs Infinity, keep their worker", async () => {
+Deno.test("an agent with a peer is passivated with it; activated, the step runs again with a fresh peer and goes on", async () => {
+  const gate = new Gate();
+  await using orchestrator = testOrchestrator({
+    passivateAfterMs: 30,
+    tools: [gate.tool()],
+    agents: [{
+      name: "peer-caller",
+      module: "tests/fixtures/peer_caller_agent.ts",
+      version: "1.0.0",
+      peers: ["critic"],
+    }],
+  });
+  const { executionId, done } = await orchestrator.start("peer-caller", {
+    tool: "gate",
+    args: { label: "slow" },
+  });
+  const read = () => orchestrator.eventStore.readRange(executionId);
+  await waitFor(read, (e) => e.some((x) => x.type === "EXECUTION_PASSIVATED"), "passivation");
+  assert.deepEqual(
+    orchestrator.system.actors.filter((a) => a.startsWith(`${executionId}/`)),
+    [],
+    "neither the agent nor its peer holds a worker while passivated",
+  );
+  gate.open();
+  const report = await done;
+  assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  assert.deepEqual((report.output as { said: unknown[] }).said, [
+    "too thin",
+    "slow done",
+    "well sourced",
+  ]);
+  assert.deepEqual(Object.fromEntries(gate.runs), { slow: 1 }, "the tool ran once");
+  const types = executionTypes(await read());
+  assert.ok(types.includes("EXECUTION_ACTIVATED"));
+});
+
+Deno.test("with passivateAfterMs Infinity an execution keeps its worker; bad settings are refused", async () => {
   const runs = new Map<string, number>();
-  for (const [agent, after] of [["researcher-with-critic", 20], ["tester", Infinity]] as const) {
-    await using orchestrator = testOrchestrator({
-      passivateAfterMs: after,
-      tools: [sleeper(runs)],
-    });
-    const task = agent === "tester"
-      ? { calls: [{ tool: "sleep", args: { label: "x", ms: 150 } }] }
-      : { query: "actors", sources: 1 };
-    const report = await orchestrator.run(agent, task);
-    assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
-    const events = await orchestrator.eventStore.readRange(report.executionId);
-    assert.ok(!events.some((e) => e.type === "EXECUTION_PASSIVATED"), agent);
-  }
+  await using orchestrator = testOrchestrator({
+    passivateAfterMs: Infinity,
+    tools: [sleeper(runs)],
+  });
+  const report = await orchestrator.run("tester", {
+    calls: [{ tool: "sleep", args: { label: "x", ms: 150 } }],
+  });
+  assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  const events = await orchestrator.eventStore.readRange(report.executionId);
+  assert.ok(!events.some((e) => e.type === "EXECUTION_PASSIVATED"));
   assert.throws(
     () => testOrchestrator({ passivateAfterMs: -5 }),
     /Invalid passivateAfterMs -5: expected a number of ms >= 0/,
