@@ -18,8 +18,12 @@
  *   own body timeout answers 408 before, for the bodies it reads);
  * - between requests, once the server's answer began: `idleTimeoutMs` of
  *   silence both ways (a live event stream sends a comment every 15 s).
- *   While the server has not begun to answer, nothing is timed: a slow
- *   handler is not cut.
+ *   While the server has not begun to answer, five minutes: a slow handler
+ *   is not cut (with pipelined requests, the answer to the first starts the
+ *   idle time of the next: a pipelining client whose later request takes
+ *   longer than `idleTimeoutMs` is cut);
+ * - bytes it cannot frame as HTTP/1.1 (the HTTP/2 preface, a malformed
+ *   chunk): `bodyTimeoutMs`, once, never extended.
  *
  * A connection past a deadline is closed; a late first head gets a 408
  * first (later ones are closed without one: an answer may still be on its
@@ -58,6 +62,8 @@ export interface ConnectionGuardOptions {
 
 /** Size of each direction's read buffer: one per direction per connection. */
 const CHUNK_BYTES = 16 * 1024;
+/** How long a request may wait for the first byte of its answer. */
+const ANSWER_TIMEOUT_MS = 5 * 60_000;
 /** How long a 408 may take to be written before the connection is closed anyway. */
 const REFUSAL_WRITE_MS = 1_000;
 
@@ -286,7 +292,9 @@ class _Piped {
     } else if (this.#answering) {
       this.#arm(this.#options.idleTimeoutMs, false);
     } else {
-      this.#deadline = Infinity; // waiting for the server's answer: not timed
+      // Waiting for the server's answer: the API's handlers answer well within
+      // this (a live stream answers at once); it only bounds a stuck one.
+      this.#arm(ANSWER_TIMEOUT_MS, false);
     }
   }
 

@@ -4,14 +4,17 @@
  * (`_connection_guard.ts`) needs it to give each request's head and body a
  * deadline of its own on kept-alive connections.
  *
- * It reads just enough of HTTP/1.1 (RFC 9112) for that: the head ends at an
- * empty line (CRLF or a bare LF, as the server accepts); the body is
+ * It reads just enough of HTTP/1.1 (RFC 9112) for that: the head starts with
+ * a request line `<method> <target> HTTP/1.<digit>` and ends at an empty
+ * line (CRLF or a bare LF, as the server accepts); the body is
  * `Content-Length` bytes, or chunks up to the last one and its trailers when
- * `Transfer-Encoding` ends in `chunked`, or nothing. What it cannot frame (a
- * head over {@linkcode MAX_HEAD_BYTES}, a malformed length, an unknown
- * transfer coding, a bad chunk size) puts it in the `unframed` phase for
- * good: the server answers such a request with an error and closes the
- * connection, and the front gives it the body's deadline.
+ * `Transfer-Encoding` ends in `chunked` (with CRLF line ends only, as the
+ * server requires there), or nothing. What it cannot frame — another
+ * protocol (the HTTP/2 preface), a head over {@linkcode MAX_HEAD_BYTES}, a
+ * malformed length, an unknown transfer coding, a malformed chunk — puts it
+ * in the `unframed` phase for good: where the server could see the bytes
+ * differently, the front must not believe a request ended, so it gives the
+ * connection one deadline that nothing extends.
  *
  * @example
  * ```ts
@@ -26,8 +29,8 @@
  * @module
  */
 
-/** Longest request head it reads (the server's own limit is lower). */
-export const MAX_HEAD_BYTES = 64 * 1024;
+/** Longest request head it reads (above the server's own limit, about 64 KiB). */
+export const MAX_HEAD_BYTES = 96 * 1024;
 
 /**
  * Where the client is in its request stream:
@@ -43,10 +46,29 @@ const CR = 13;
 
 type _Body =
   | { kind: "length"; left: number }
-  | { kind: "chunk-size"; size: number; digits: number; ext: boolean }
+  | _ChunkSize
   | { kind: "chunk-data"; left: number }
-  | { kind: "chunk-end" }
-  | { kind: "trailers" };
+  | { kind: "chunk-end"; cr: boolean }
+  | { kind: "trailers"; lineStart: boolean; cr: boolean };
+
+interface _ChunkSize {
+  kind: "chunk-size";
+  size: number;
+  /** Digits read, and those after leading zeros (at most 12: 256 TiB). */
+  digits: number;
+  significant: number;
+  ext: boolean;
+  cr: boolean;
+}
+
+const CHUNK_SIZE = (): _ChunkSize => ({
+  kind: "chunk-size",
+  size: 0,
+  digits: 0,
+  significant: 0,
+  ext: false,
+  cr: false,
+});
 
 /** The request framing of one connection. */
 export class RequestFraming {
@@ -56,7 +78,8 @@ export class RequestFraming {
   headBytes = 0;
   /** Requests received whole. */
   requests = 0;
-  #head: Uint8Array[] = [];
+  /** The head's bytes when it spans reads (one buffer, grown by doubling). */
+  #head = new Uint8Array(0);
   /** 0: in a line; 1: just after a LF; 2: after a LF and a CR. */
   #lineEnd = 0;
   #body: _Body | undefined;
@@ -74,6 +97,7 @@ export class RequestFraming {
   }
 
   #readHead(chunk: Uint8Array, from: number): number {
+    const start = this.headBytes;
     for (let i = from; i < chunk.length; i++) {
       const byte = chunk[i];
       if (this.headBytes === 0) {
@@ -82,7 +106,7 @@ export class RequestFraming {
       }
       this.headBytes++;
       if (byte === LF && this.#lineEnd !== 0) {
-        this.#endHead(chunk.subarray(from, i + 1));
+        this.#endHead(chunk.subarray(from, i + 1), start);
         return i + 1;
       }
       this.#lineEnd = byte === LF ? 1 : byte === CR && this.#lineEnd === 1 ? 2 : 0;
@@ -91,22 +115,33 @@ export class RequestFraming {
         return chunk.length;
       }
     }
-    if (this.headBytes > 0) this.#head.push(chunk.slice(from));
+    if (this.headBytes > start) this.#keep(chunk.subarray(from), start);
     return chunk.length;
   }
 
-  /** The head is whole: its last part is `tail` (earlier ones were kept). */
-  #endHead(tail: Uint8Array): void {
+  /** Copies head bytes that span reads after the `at` kept so far. */
+  #keep(bytes: Uint8Array, at: number): void {
+    if (this.#head.length < at + bytes.length) {
+      const grown = new Uint8Array(Math.max(1024, 2 * (at + bytes.length)));
+      grown.set(this.#head.subarray(0, at));
+      this.#head = grown;
+    }
+    this.#head.set(bytes, at);
+  }
+
+  /** The head is whole: its last part is `tail`, after the `kept` bytes of earlier reads. */
+  #endHead(tail: Uint8Array, kept: number): void {
     let text: string;
-    if (this.#head.length === 0) {
+    if (kept === 0) {
       text = LATIN1.decode(tail); // the usual case: a head in one read
     } else {
-      text = this.#head.map((part) => LATIN1.decode(part)).join("") + LATIN1.decode(tail);
-      this.#head = [];
+      this.#keep(tail, kept);
+      text = LATIN1.decode(this.#head.subarray(0, kept + tail.length));
+      if (this.#head.length > 4096) this.#head = new Uint8Array(0);
     }
     this.#lineEnd = 0;
     this.headBytes = 0;
-    const body = _bodyOf(text);
+    const body = REQUEST_LINE.test(text) ? _bodyOf(text) : "invalid";
     if (body === "invalid") {
       this.phase = "unframed";
     } else if (body === undefined) {
@@ -126,66 +161,88 @@ export class RequestFraming {
         body.left -= taken;
         if (body.left === 0) {
           if (body.kind === "length") this.#endBody();
-          else this.#body = { kind: "chunk-end" };
+          else this.#body = { kind: "chunk-end", cr: false };
         }
         return from + taken;
       }
       case "chunk-size":
         return this.#readChunkSize(body, chunk, from);
-      case "chunk-end": {
+      case "chunk-end": { // exactly CRLF after a chunk's data
         const byte = chunk[from];
-        if (byte === LF) this.#body = { kind: "chunk-size", size: 0, digits: 0, ext: false };
-        else if (byte !== CR) this.phase = "unframed";
+        if (!body.cr && byte === CR) body.cr = true;
+        else if (body.cr && byte === LF) this.#body = CHUNK_SIZE();
+        else this.phase = "unframed";
         return from + 1;
       }
       case "trailers": {
-        // Trailer lines, then an empty line: the end of a head, in effect.
+        // Trailer lines, each ending in CRLF, then an empty line.
         for (let i = from; i < chunk.length; i++) {
           const byte = chunk[i];
-          if (byte === LF && this.#lineEnd !== 0) {
-            this.#lineEnd = 0;
-            this.#endBody();
-            return i + 1;
+          if (body.cr) {
+            if (byte !== LF) {
+              this.phase = "unframed";
+              return chunk.length;
+            }
+            if (body.lineStart) {
+              this.#endBody();
+              return i + 1;
+            }
+            body.cr = false;
+            body.lineStart = true;
+          } else if (byte === CR) {
+            body.cr = true;
+          } else if (byte === LF) {
+            this.phase = "unframed";
+            return chunk.length;
+          } else {
+            body.lineStart = false;
           }
-          this.#lineEnd = byte === LF ? 1 : byte === CR && this.#lineEnd === 1 ? 2 : 0;
         }
         return chunk.length;
       }
     }
   }
 
-  #readChunkSize(
-    body: { kind: "chunk-size"; size: number; digits: number; ext: boolean },
-    chunk: Uint8Array,
-    from: number,
-  ): number {
+  #readChunkSize(body: _ChunkSize, chunk: Uint8Array, from: number): number {
     for (let i = from; i < chunk.length; i++) {
       const byte = chunk[i]!;
-      if (byte === LF) {
-        if (body.digits === 0) {
+      if (body.cr) { // the line ends in CRLF, nothing else
+        if (byte !== LF || body.digits === 0) {
           this.phase = "unframed";
           return chunk.length;
         }
-        if (body.size === 0) {
-          this.#lineEnd = 1; // the last chunk's line ended: an empty line now ends the trailers
-          this.#body = { kind: "trailers" };
-        } else {
-          this.#body = { kind: "chunk-data", left: body.size };
-        }
+        this.#body = body.size === 0
+          ? { kind: "trailers", lineStart: true, cr: false }
+          : { kind: "chunk-data", left: body.size };
         return i + 1;
       }
-      if (body.ext || byte === CR) continue;
+      if (byte === CR) {
+        body.cr = true;
+        continue;
+      }
+      if (body.ext) {
+        if (byte === LF) {
+          this.phase = "unframed";
+          return chunk.length;
+        }
+        continue;
+      }
       if (byte === 0x3b /* ; */ || byte === 0x20 || byte === 0x09) {
         body.ext = true;
         continue;
       }
       const digit = _hex(byte);
-      if (digit < 0 || body.digits >= 12) {
+      if (digit < 0) {
+        this.phase = "unframed";
+        return chunk.length;
+      }
+      body.digits++;
+      if (body.significant > 0 || digit > 0) body.significant++;
+      if (body.significant > 12) {
         this.phase = "unframed";
         return chunk.length;
       }
       body.size = body.size * 16 + digit;
-      body.digits++;
     }
     return chunk.length;
   }
@@ -198,6 +255,8 @@ export class RequestFraming {
 }
 
 const LATIN1 = new TextDecoder("latin1");
+/** `<method> <target> HTTP/1.<digit>`: anything else (the HTTP/2 preface) is not framed here. */
+const REQUEST_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ \r\n]+ HTTP\/1\.\d\r?\n/;
 const FRAMING_FIELD = /\n[ \t]*(content-length|transfer-encoding)[ \t]*:[ \t]*([^\r\n]*)/gi;
 
 /** The body a head announces: none, its framing, or `"invalid"`. */
@@ -215,11 +274,12 @@ function _bodyOf(head: string): _Body | undefined | "invalid" {
   }
   if (coding !== undefined) {
     const last = coding.split(",").at(-1)!.trim().toLowerCase();
-    return last === "chunked" ? { kind: "chunk-size", size: 0, digits: 0, ext: false } : "invalid";
+    return last === "chunked" ? CHUNK_SIZE() : "invalid";
   }
   if (length === undefined) return undefined;
-  if (!/^\d{1,15}$/.test(length)) return "invalid";
-  const bytes = Number(length);
+  const digits = /^0*(\d{0,15})$/.exec(length)?.[1];
+  if (digits === undefined || length === "") return "invalid";
+  const bytes = Number(digits || "0");
   return bytes === 0 ? undefined : { kind: "length", left: bytes };
 }
 

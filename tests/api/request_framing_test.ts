@@ -92,3 +92,44 @@ Deno.test("what cannot be framed is unframed for good", () => {
     );
   }
 });
+
+Deno.test("chunked bodies end lines in CRLF only, as the server requires: a bare LF there is unframed", () => {
+  const head = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (
+    const bad of [
+      "1\na\r\n0\r\n\r\n",
+      "1\r\na\n0\r\n\r\n",
+      "1\r\na\r\n0\r\n\n",
+      "1\r\na\r\n0\r\nX: 1\n\r\n",
+    ]
+  ) {
+    assert.equal(frame(head + bad).phase, "unframed", JSON.stringify(bad));
+  }
+});
+
+Deno.test("leading zeros in a length or a chunk size are read as the server reads them", () => {
+  assert.deepEqual(frame("POST / HTTP/1.1\r\nContent-Length: 0000000000000005\r\n\r\nhello"), {
+    phase: "head",
+    requests: 1,
+    headBytes: 0,
+  });
+  const chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
+    "00000000000000000005\r\nhello\r\n0\r\n\r\n";
+  assert.equal(frame(chunked).requests, 1);
+  assert.equal(frame("POST / HTTP/1.1\r\nContent-Length: \r\n\r\n").phase, "unframed");
+});
+
+Deno.test("what is not an HTTP/1.x request line is unframed: the HTTP/2 preface, garbage", () => {
+  assert.equal(frame("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").phase, "unframed");
+  assert.equal(frame("hello there\r\n\r\n").phase, "unframed");
+  assert.equal(frame("GET / HTTP/1.0\r\n\r\n").requests, 1);
+});
+
+Deno.test("a head sent one byte at a time is kept in one buffer, not a piece per read", () => {
+  const framing = new RequestFraming();
+  const head = "GET / HTTP/1.1\r\nX: " + "a".repeat(60_000) + "\r\n\r\n";
+  const before = Deno.memoryUsage().heapUsed;
+  for (const byte of encoder.encode(head)) framing.consume(Uint8Array.of(byte));
+  assert.equal(framing.requests, 1);
+  assert.ok(Deno.memoryUsage().heapUsed - before < 4_000_000, "far less than a piece per byte");
+});

@@ -316,15 +316,18 @@ Deno.test("legitimate traffic is never cut: 100-continue uploads, slow handlers,
       assert.match(text, /GET \/next 0/);
     },
   );
-  await t.step("a stream is not broken by a byte the client sends meanwhile", async () => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: front.port });
-    await conn.write(encoder.encode("GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"));
-    await new Promise((r) => setTimeout(r, 200));
-    await conn.write(encoder.encode("G"));
-    const { text } = await readToClose(conn, 1_500);
-    assert.match(text, /data: 0/);
-    assert.doesNotMatch(text, /408|header_timeout/, "nothing cut into the stream");
-  });
+  await t.step(
+    "a stray byte during a stream ends it on the head's deadline, no 408 cut into it",
+    async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: front.port });
+      await conn.write(encoder.encode("GET /stream HTTP/1.1\r\nHost: a\r\n\r\n"));
+      await new Promise((r) => setTimeout(r, 200));
+      await conn.write(encoder.encode("G"));
+      const { text } = await readToClose(conn, 1_500);
+      assert.match(text, /data: 0/);
+      assert.doesNotMatch(text, /408|header_timeout/, "nothing cut into the stream");
+    },
+  );
 });
 
 Deno.test("shutdown is bounded even when a client never finishes its request", async () => {
@@ -336,4 +339,19 @@ Deno.test("shutdown is bounded even when a client never finishes its request", a
   await front[Symbol.asyncDispose]();
   assert.ok(Date.now() - started < 4_000, `stopped in ${Date.now() - started} ms`);
   conn.close();
+});
+
+Deno.test("an HTTP/2 client (prior knowledge) cannot escape the deadlines: its bytes are not framed", async () => {
+  await using front = guarded({});
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: front.port });
+  const frame = (type: number, flags: number, payload: number[]) =>
+    Uint8Array.of(0, 0, payload.length, type, flags, 0, 0, 0, 0, ...payload);
+  await conn.write(encoder.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+  await conn.write(frame(4, 0, [])); // SETTINGS
+  await conn.write(frame(4, 1, [])); // SETTINGS ack
+  await conn.write(frame(8, 0, [0, 0, 10, 10])); // WINDOW_UPDATE ending in "\n\n"
+  const started = Date.now();
+  const { closed } = await readToClose(conn, 5_000);
+  assert.ok(closed, "closed by the front");
+  assert.ok(Date.now() - started < 2_000, `after ${Date.now() - started} ms`);
 });
