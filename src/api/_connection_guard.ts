@@ -311,13 +311,17 @@ async function _refuse(
   code: string,
   message: string,
 ): Promise<void> {
-  const body = JSON.stringify({ error: { code, message } });
+  const encoder = new TextEncoder();
+  const body = encoder.encode(JSON.stringify({ error: { code, message } }));
   const reason = status === 408 ? "Request Timeout" : "Service Unavailable";
-  const head = `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-    `content-length: ${new TextEncoder().encode(body).length}\r\nconnection: close\r\n` +
-    (status === 503 ? "retry-after: 1\r\n" : "") + "\r\n";
+  const head = encoder.encode(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${body.length}\r\nconnection: close\r\n` +
+      (status === 503 ? "retry-after: 1\r\n" : "") + "\r\n",
+  );
   try {
-    await _writeAll(conn, new TextEncoder().encode(head + body));
+    await _writeAll(conn, head);
+    await _writeAll(conn, body);
   } catch {
     // the client is gone
   } finally {

@@ -51,6 +51,22 @@ async function waitFor(
   }
 }
 
+/** Waits until the execution is passivated and checks it holds no actor; its log reader. */
+async function passivated(
+  orchestrator: ReturnType<typeof testOrchestrator>,
+  executionId: string,
+  what: string,
+): Promise<() => Promise<StoredEvent[]>> {
+  const read = () => orchestrator.eventStore.readRange(executionId);
+  await waitFor(read, (e) => e.some((x) => x.type === "EXECUTION_PASSIVATED"), "passivation");
+  assert.deepEqual(
+    orchestrator.system.actors.filter((a) => a.startsWith(`${executionId}/`)),
+    [],
+    what,
+  );
+  return read;
+}
+
 Deno.test("an execution waiting on a slow tool holds no worker; it is activated when the result arrives, each tool run once", async () => {
   const gate = new Gate();
   const runs = new Map<string, number>();
@@ -65,11 +81,9 @@ Deno.test("an execution waiting on a slow tool holds no worker; it is activated 
       { tool: "sleep", args: { label: "after", ms: 1 } },
     ],
   });
-  const read = () => orchestrator.eventStore.readRange(executionId);
-  await waitFor(read, (e) => e.some((x) => x.type === "EXECUTION_PASSIVATED"), "passivation");
-  assert.deepEqual(
-    orchestrator.system.actors.filter((a) => a.startsWith(`${executionId}/`)),
-    [],
+  const read = await passivated(
+    orchestrator,
+    executionId,
     "no actor of the execution while it is passivated",
   );
   gate.open();
@@ -233,11 +247,9 @@ Deno.test("an agent with a peer is passivated with it; activated, the step runs 
     tool: "gate",
     args: { label: "slow" },
   });
-  const read = () => orchestrator.eventStore.readRange(executionId);
-  await waitFor(read, (e) => e.some((x) => x.type === "EXECUTION_PASSIVATED"), "passivation");
-  assert.deepEqual(
-    orchestrator.system.actors.filter((a) => a.startsWith(`${executionId}/`)),
-    [],
+  const read = await passivated(
+    orchestrator,
+    executionId,
     "neither the agent nor its peer holds a worker while passivated",
   );
   gate.open();
