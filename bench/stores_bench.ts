@@ -18,8 +18,14 @@
  *   what the version and fencing checks cost.
  *
  * Store and baseline rounds alternate, after warm-up rounds; figures are
- * medians. Run: `deno run -A bench/stores_bench.ts [--rounds 10] [--warmup 3]
- * [--executions 1000] [--samples 2000]`. The last four lines are JSON.
+ * medians. Before each timed round of a throughput figure the heap is
+ * collected (`gc()`, so the script runs itself again with `--expose-gc`
+ * when started without it): otherwise a round pays for the garbage the
+ * round before it left, and on this 2-core machine that one collection
+ * moved single rounds of either side by 2x (raw `SET` rounds from 54 k/s to
+ * 206 k/s in one run). Run: `deno run -A bench/stores_bench.ts [--rounds 15]
+ * [--warmup 3] [--executions 2000] [--samples 2000]`. The last four lines
+ * are JSON.
  *
  * @module
  */
@@ -28,13 +34,22 @@ import { parseArgs } from "node:util";
 import { RedisEventStore } from "../src/redis/redis_event_store.ts";
 import { RedisPersistenceAdapter } from "../src/redis/redis_persistence_adapter.ts";
 
+/** `gc()`, present when V8 runs with `--expose-gc`. */
+const collect = (globalThis as { gc?: () => void }).gc;
+
 async function main(): Promise<void> {
+  if (!collect) {
+    const { code } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--v8-flags=--expose-gc", import.meta.filename!, ...Deno.args],
+    }).spawn().status;
+    Deno.exit(code);
+  }
   const { values } = parseArgs({
     args: Deno.args,
     options: {
-      rounds: { type: "string", default: "10" },
+      rounds: { type: "string", default: "15" },
       warmup: { type: "string", default: "3" },
-      executions: { type: "string", default: "1000" },
+      executions: { type: "string", default: "2000" },
       samples: { type: "string", default: "2000" },
     },
   });
@@ -69,6 +84,7 @@ async function main(): Promise<void> {
     const appendRates: number[] = [];
     const xaddRates: number[] = [];
     for (let round = 0; round < warmup + rounds; round++) {
+      collect();
       let started = performance.now();
       await Promise.all(
         Array.from(
@@ -77,6 +93,7 @@ async function main(): Promise<void> {
         ),
       );
       const store = executions / ((performance.now() - started) / 1000);
+      collect();
       const pipeline = raw.pipeline();
       started = performance.now();
       for (let e = 0; e < executions; e++) {
@@ -117,6 +134,7 @@ async function main(): Promise<void> {
     const saveRates: number[] = [];
     const setRates: number[] = [];
     for (let round = 0; round < warmup + rounds; round++) {
+      collect();
       let started = performance.now();
       await Promise.all(
         Array.from(
@@ -125,6 +143,7 @@ async function main(): Promise<void> {
         ),
       );
       const store = executions / ((performance.now() - started) / 1000);
+      collect();
       const pipeline = raw.pipeline();
       started = performance.now();
       for (let n = 0; n < executions; n++) {
@@ -146,6 +165,7 @@ async function main(): Promise<void> {
     const fencedRates: number[] = [];
     const fencedSetRates: number[] = [];
     for (let round = 0; round < warmup + rounds; round++) {
+      collect();
       let started = performance.now();
       await Promise.all(
         Array.from(
@@ -158,6 +178,7 @@ async function main(): Promise<void> {
         ),
       );
       const store = executions / ((performance.now() - started) / 1000);
+      collect();
       const pipeline = raw.pipeline();
       started = performance.now();
       for (let n = 0; n < executions; n++) {
