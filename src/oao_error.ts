@@ -71,6 +71,10 @@ export interface ErrorInfo {
  * Converts any thrown value into plain data that survives `postMessage` and JSON.
  *
  * @param error Anything that was thrown.
+ * @param options `stack: false` leaves the stack out: for errors the runtime
+ * makes itself on routine paths (an actor stopped, a mailbox full), whose
+ * stack names only the runtime's own function and costs more to format
+ * (source-mapped) than the rest of the path.
  * @returns Name, message, code and stack.
  *
  * @example
@@ -78,14 +82,15 @@ export interface ErrorInfo {
  * import { toErrorInfo } from "./oao_error.ts";
  * const info = toErrorInfo(new RangeError("bad"));
  * console.assert(info.name === "RangeError" && info.message === "bad");
+ * console.assert(toErrorInfo(new RangeError("bad"), { stack: false }).stack === undefined);
  * ```
  */
-export function toErrorInfo(error: unknown): ErrorInfo {
+export function toErrorInfo(error: unknown, options?: { stack?: boolean }): ErrorInfo {
   if (error instanceof Error) {
     const info: ErrorInfo = { name: error.name, message: error.message };
     const code = (error as { code?: unknown }).code;
     if (typeof code === "string") info.code = code;
-    if (error.stack) info.stack = error.stack;
+    if (options?.stack !== false && error.stack) info.stack = error.stack;
     return info;
   }
   return { name: "Error", message: typeof error === "string" ? error : safeString(error) };

@@ -160,7 +160,7 @@ export class InboundLinks {
     const removed = this.#inbox.offer(link, frame, from, to);
     if (!removed) return;
     const inbox = this.#inbox;
-    const error = toErrorInfo(new MailboxFullError(this.#path, inbox.capacity));
+    const error = toErrorInfo(new MailboxFullError(this.#path, inbox.capacity), { stack: false });
     if (inbox.overflow === "reject") {
       const seqs: number[] = [];
       const asks: number[] = [];

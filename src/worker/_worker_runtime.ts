@@ -395,7 +395,9 @@ export class WorkerRuntime {
   }
 
   #sayLastWord(port: MessagePort): void {
-    const error = toErrorInfo(new ActorStoppedError(this.#init.path, this.#stopReason));
+    const error = toErrorInfo(new ActorStoppedError(this.#init.path, this.#stopReason), {
+      stack: false,
+    });
     port.postMessage({ k: "z", e: error } satisfies LinkReply);
   }
 }
