@@ -61,11 +61,47 @@ export function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise
   });
 }
 
-/** The real clock: `Date.now()` and the platform's timers. */
+/**
+ * The longest delay of one platform timer (2^31 - 1 ms, about 24.8 days):
+ * a longer one fires at once, with a warning only.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Timers longer than that: their handle (a negative number) → the platform timer of their current leg. */
+const longTimers = new Map<number, ReturnType<typeof setTimeout>>();
+let lastLongTimer = 0;
+
+/** A timer of any length, in legs of at most {@linkcode MAX_TIMER_MS}. */
+function setLongTimeout(fn: () => void, ms: number): number {
+  const handle = --lastLongTimer;
+  const arm = (remaining: number) => {
+    const leg = Math.min(remaining, MAX_TIMER_MS);
+    longTimers.set(
+      handle,
+      setTimeout(() => {
+        if (remaining > leg) return arm(remaining - leg);
+        longTimers.delete(handle);
+        fn();
+      }, leg),
+    );
+  };
+  arm(ms);
+  return handle;
+}
+
+/**
+ * The real clock: `Date.now()` and the platform's timers. Its timers take
+ * any delay: one longer than a platform timer's 24.8 days (a sleep until
+ * next month, a yearly schedule) runs in legs instead of firing at once.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (id) => clearTimeout(id as number),
+  setTimeout: (fn, ms) => ms > MAX_TIMER_MS ? setLongTimeout(fn, ms) : setTimeout(fn, ms),
+  clearTimeout(id) {
+    if (typeof id === "number" && id < 0) {
+      clearTimeout(longTimers.get(id) as number | undefined);
+      longTimers.delete(id);
+    } else clearTimeout(id as number);
+  },
   sleep(ms, signal) {
     return sleepOn(this, ms, signal);
   },

@@ -145,3 +145,24 @@ Deno.test("HostWaits: the clocks pause only while every pending wait is for a pe
   assert.ok(!waits.paused);
   assert.equal(waits.pausedMs(), 3_000, "1 s before the tool, 2 s after it");
 });
+
+Deno.test("sleepUntil a month ahead keeps waiting on the real clock (a platform timer that long would fire at once)", async () => {
+  const orchestrator = new Orchestrator({
+    agents: [{ name: "waiter", module: AGENT }],
+    passivateAfterMs: 10,
+  });
+  try {
+    const due = Date.now() + 30 * 24 * HOUR;
+    const { executionId, done } = await orchestrator.start("waiter", { sleepUntil: due });
+    await until(orchestrator, executionId, has("EXECUTION_PASSIVATED"));
+    await new Promise((r) => setTimeout(r, 300));
+    const events = await orchestrator.eventStore.readRange(executionId);
+    const started = events.find((e) => e.type === "TIMER_STARTED");
+    assert.equal((started?.data as { until?: number } | undefined)?.until, due);
+    assert.ok(!events.some((e) => e.type === "TIMER_FIRED"), events.map((e) => e.type).join());
+    assert.ok(orchestrator.cancel(executionId, "test over") || true);
+    await done;
+  } finally {
+    await orchestrator.close();
+  }
+});
