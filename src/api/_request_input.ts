@@ -44,7 +44,11 @@ export async function readRouteInput(
       request.params as z.ZodType,
       c.req.param(),
       "params",
-      spec.path.startsWith("/workflows") ? "workflow id" : "execution id",
+      spec.path.startsWith("/workflows")
+        ? "workflow id"
+        : spec.path.startsWith("/schedules")
+        ? "schedule id"
+        : "execution id",
     )
     : c.req.param();
   const query = request.query ? _parse(request.query as z.ZodType, c.req.query(), "query") : {};
@@ -188,6 +192,13 @@ function _depth(value: unknown): number {
   return deepest;
 }
 
+/** A value quoted for an error message: at most its first 100 characters, and its length. */
+function _quoted(text: string): string {
+  return text.length > 100
+    ? `${JSON.stringify(text.slice(0, 100))}… (${text.length} characters)`
+    : JSON.stringify(text);
+}
+
 /** A value for an error message: at most 100 characters. */
 function _truncate(text: string): string {
   return text.length > 100 ? `${text.slice(0, 100)}… (${text.length} characters)` : text;
@@ -231,7 +242,7 @@ function _parse(
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const name = String(issue.path[0] ?? "");
-  const raw = _truncate(JSON.stringify(value[name] ?? ""));
+  const raw = _quoted(value[name] ?? "");
   if (part === "params") {
     const label = name === "id" ? what : `path parameter "${name}"`;
     return _throw(400, "invalid_id", `Invalid ${label} ${raw}: ${issue.message}`);

@@ -71,12 +71,17 @@ export function validateWaitRequest(
     }
     if (wait.until > now + MAX_UNTIL_AHEAD_MS) {
       throw new RangeError(
-        `Invalid sleepUntil time ${new Date(wait.until).toISOString()}: more than ten years ahead`,
+        `Invalid sleepUntil time ${_time(wait.until)}: more than ten years ahead`,
       );
     }
     return { ...base, wait: { kind: "timer", until: wait.until } };
   }
   throw refuse(`field "wait.kind" must be "signal" or "timer"`);
+}
+
+/** A time for an error message: ISO 8601 when a Date can hold it, else the number. */
+function _time(ms: number): string {
+  return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms);
 }
 
 function delay(value: unknown, field: string): number {

@@ -408,6 +408,13 @@ async function runStep<S, T>(
     },
     async sleepUntil(time: number | Date): Promise<void> {
       const until = time instanceof Date ? time.getTime() : time;
+      if (typeof until !== "number" || !Number.isFinite(until)) {
+        throw new TypeError(
+          `Invalid sleepUntil time ${
+            time instanceof Date ? "(an invalid Date)" : String(time)
+          }: expected epoch ms or a valid Date`,
+        );
+      }
       await actor.call(WAIT_SERVICE, waitRequest(message, actor, { kind: "timer", until }));
     },
     recordTokens(n: number) {

@@ -148,6 +148,7 @@ Deno.test("pause, resume and delete a schedule over HTTP; unknown ids are 404", 
   }
   const badId = await api.call("GET", "/schedules/a%20b");
   assert.equal(badId.status, 400);
+  assert.match(badId.body.error.message, /^Invalid schedule id "a b"/);
 });
 
 Deno.test("POST /schedules refuses bad input: invalid cron (400 naming it), bad time zone, unknown agent (422), and more", async () => {

@@ -27,6 +27,13 @@ Deno.test("a signal to a running execution is 202 and recorded; unknown 404, fin
 
   const scalar = await api.call("POST", `/executions/${id}/signals/n`, { body: "42" });
   assert.equal(scalar.status, 202, "any JSON value is a payload");
+  for (const badId of ["a".repeat(3_000), "..%2F..%2Fx", "%E2%98%83"]) {
+    const refused = await api.call("POST", `/executions/${badId}/signals/go`, { body: "1" });
+    assert.equal(refused.status, 400, `${badId.slice(0, 20)}: ${refused.text}`);
+    assert.equal(refused.body.error.code, "invalid_id");
+  }
+  const long = await api.call("POST", `/executions/${"a".repeat(3_000)}/signals/go`, { body: "1" });
+  assert.match(long.body.error.message, /^Invalid execution id "a{100}"… \(3000 characters\)/);
   const badName = await api.call("POST", `/executions/${id}/signals/a%20b`, { body: "1" });
   assert.equal(badName.status, 400, badName.text);
   assert.match(badName.body.error.message, /path parameter "name"/);

@@ -78,6 +78,8 @@ Deno.test("bad flags and values fail fast with exit code 2 and a message naming 
     [["status"], /Missing argument <id>/],
     [["events", "e", "--after", "-3"], /Missing value for flag "--after" \(a value starting/],
     [["events", "e", "--after=-3"], /Invalid flag "--after" value "-3": expected >= 0/],
+    [["approve", "e", "short"], /Invalid callId "short": expected the call's id or its first 8\+/],
+    [["deny", "e", "3f9a1c2e7b4d", "--by="], /Invalid --by "": expected who decides/],
   ];
   const sampled = [0, 1, 5, 7, 8];
   const subprocesses = await Promise.all(sampled.map((i) => oao(cases[i]![0])));

@@ -23,6 +23,7 @@ Deno.test("hostile waits from a worker are refused naming the field; only the we
         { call: { wait: { kind: "timer", ms: 1, until: 5 } } },
         { call: { wait: { kind: "timer", until: Date.now() + 11 * year } } },
         { call: { wait: { kind: "timer", until: "tomorrow" } } },
+        { call: { wait: { kind: "timer", until: 1e300 } } },
         { call: { wait: { kind: "signal", name: "a b" } } },
         { call: { wait: { kind: "signal", name: "x".repeat(101) } } },
         { call: { wait: { kind: "signal", name: "ok", timeoutMs: 1.5 } } },
@@ -33,7 +34,7 @@ Deno.test("hostile waits from a worker are refused naming the field; only the we
     assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
     const outcomes = (report.output as { outcomes: Outcome[] }).outcomes;
     const messages = outcomes.map((o) => o.message ?? "");
-    assert.deepEqual(outcomes.map((o) => o.ok), [...Array(14).fill(false), true]);
+    assert.deepEqual(outcomes.map((o) => o.ok), [...Array(15).fill(false), true]);
     assert.match(messages[0]!, /Wait refused: expected an object/);
     assert.match(messages[1]!, /Wait refused: expected an object/);
     assert.match(messages[2]!, /is not an agent of execution "someone-else"/);
@@ -44,6 +45,7 @@ Deno.test("hostile waits from a worker are refused naming the field; only the we
     assert.match(messages[7]!, /exactly one of "ms" and "until"/);
     assert.match(messages[8]!, /more than ten years ahead/);
     assert.match(messages[9]!, /Invalid sleepUntil time tomorrow/);
+    assert.match(messages.splice(10, 1)[0]!, /Invalid sleepUntil time 1e\+300: more than ten/);
     assert.match(messages[10]!, /Invalid signal name "a b"/);
     assert.match(messages[11]!, /Invalid signal name/);
     assert.match(messages[12]!, /Invalid timeoutMs 1.5/);
@@ -51,6 +53,22 @@ Deno.test("hostile waits from a worker are refused naming the field; only the we
     const events = await orchestrator.eventStore.readRange(report.executionId);
     assert.equal(events.filter((e) => e.type === "TIMER_STARTED").length, 1);
     assert.ok(!events.some((e) => e.type === "WAITING_FOR_SIGNAL"));
+  } finally {
+    await orchestrator.close();
+  }
+});
+
+Deno.test("sleepUntil with an invalid Date fails in the agent, naming it", async () => {
+  const orchestrator = new Orchestrator({
+    agents: [{ name: "waiter", module: "tests/fixtures/wait_agent.ts" }],
+  });
+  try {
+    const report = await orchestrator.run("waiter", { sleepUntil: "not a date" as never });
+    assert.equal(report.status, "FAILED");
+    assert.match(
+      report.error?.message ?? "",
+      /Invalid sleepUntil time \(an invalid Date\): expected epoch ms or a valid Date/,
+    );
   } finally {
     await orchestrator.close();
   }

@@ -11,6 +11,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError, json } from "../_http.ts";
 import type { ApiRoute } from "../route.ts";
 import { errorAnswer, ID_ANSWERS, jsonContent } from "./_responses.ts";
+import { ExecutionIdParams } from "../schemas.ts";
 import { notFound } from "./executions.ts";
 import {
   ExecutionFinishedError,
@@ -19,8 +20,7 @@ import {
 } from "../../errors.ts";
 import { sendSignal } from "../../orchestrator/_signals.ts";
 
-const SignalParams = z.object({
-  id: z.string().openapi({ param: { name: "id", in: "path" }, description: "Execution id" }),
+const SignalParams = ExecutionIdParams.extend({
   name: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, {
     error: 'expected 1–100 letters, digits, "_", ".", ":" or "-"',
   }).openapi({ param: { name: "name", in: "path" }, description: "The signal's name" }),

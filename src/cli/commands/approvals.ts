@@ -134,6 +134,15 @@ async function decide(ctx: CommandContext, decision: "approve" | "deny"): Promis
   const [id, callId] = ctx.args as [string, string];
   const reason = ctx.string("reason");
   const by = ctx.string("by") ?? ctx.env("USER") ?? "an operator";
+  if (callId.length < 8) {
+    throw new UsageError(
+      `Invalid callId ${
+        JSON.stringify(callId)
+      }: expected the call's id or its first 8+ characters (see oao approvals)`,
+      decision,
+    );
+  }
+  if (by.trim() === "") throw new UsageError(`Invalid --by "": expected who decides`, decision);
   const runtime = await createRuntime(ctx, QUERY_RUNTIME);
   try {
     const recorded = await decideApproval(runtime.eventStore, id, callId, {
