@@ -191,7 +191,9 @@ export function modelOptions(
   const providers: NonNullable<ModelOptions["providers"]> = { env };
   for (const name of ["openai", "anthropic", "ollama"] as const) {
     const p = given[name];
-    if (p) providers[name] = settings(p);
+    // An unset apiKeyEnv variable leaves the provider without a key: no
+    // fallback to the provider's own variable (another account's key).
+    if (p) providers[name] = { ...settings(p), ...(p.apiKeyEnv ? { apiKeyEnv: p.apiKeyEnv } : {}) };
   }
   if (given.compatible) {
     providers.compatible = Object.fromEntries(

@@ -43,6 +43,7 @@
  * @module
  */
 import { type CommandContext, type EnvVarSpec, type FlagSpec, UsageError } from "./_command.ts";
+import { httpUrl } from "../http_url.ts";
 import { connectMcpTools, loadAgents } from "./_agents.ts";
 import type { McpConnection } from "../mcp/mcp_tools.ts";
 import { modelOptions, type ModelsConfig } from "./_models_config.ts";
@@ -417,6 +418,17 @@ export async function createRuntime(
       `Invalid OAO_REDIS_TIMEOUT_MS "${timeoutText}": expected a whole number of ms, at least 1`,
       ctx.command.name,
     );
+  }
+  for (const name of ["OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OLLAMA_BASE_URL"]) {
+    const value = ctx.env(name);
+    if (value !== undefined && !httpUrl(value)) {
+      throw new UsageError(
+        `Invalid ${name} ${
+          JSON.stringify(value)
+        }: expected an http(s) URL (unset it for the provider's default)`,
+        ctx.command.name,
+      );
+    }
   }
   const queueName = ctx.env("OAO_QUEUE") || "default";
   if (/[{}]/.test(queueName)) {

@@ -33,6 +33,13 @@ import { httpUrl } from "../http_url.ts";
 export interface ProviderSettings {
   /** API key. @default {the provider's environment variable, e.g. `OPENAI_API_KEY`} */
   apiKey?: string;
+  /**
+   * The environment variable holding the key, instead of the provider's own
+   * (e.g. `OPENAI_API_KEY`): when it is unset, the provider has no key (it
+   * does not fall back to the provider's own variable, which may hold
+   * another account's key).
+   */
+  apiKeyEnv?: string;
   /** Base URL of the API, `/v1` included. @default {the provider's variable, else its public URL} */
   baseURL?: string;
   /** Extra request headers. Values of authorization-like headers count as secrets. */
@@ -106,14 +113,15 @@ export class ModelProviders {
     const env = options.env ?? _denoEnv;
     const builtin = (name: "openai" | "anthropic" | "ollama", prefix: string, keyed: boolean) => {
       const given = options[name] ?? {};
+      const keyVariable = given.apiKeyEnv ?? `${prefix}_API_KEY`;
       this.#settings.set(name, {
-        apiKey: given.apiKey ?? (keyed ? _nonEmpty(env(`${prefix}_API_KEY`)) : undefined),
+        apiKey: given.apiKey ?? (keyed ? _nonEmpty(env(keyVariable)) : undefined),
         baseURL: _url(
           given.baseURL ?? _nonEmpty(env(`${prefix}_BASE_URL`)) ?? DEFAULT_URLS[name],
           `${name}.baseURL`,
         ),
         headers: { ...given.headers },
-        ...(keyed ? { keyVariable: `${prefix}_API_KEY` } : {}),
+        ...(keyed ? { keyVariable } : {}),
       });
     };
     builtin("openai", "OPENAI", true);
@@ -172,8 +180,10 @@ export class ModelProviders {
       throw new ModelCallError({
         model: id.id,
         reason: "missing_key",
-        detail: `no API key for provider "${id.provider}": set ${settings.keyVariable} ` +
-          `or "apiKey" of the provider in the config file`,
+        detail: `no API key for provider "${id.provider}": set ${settings.keyVariable}` +
+          (settings.keyVariable === `${id.provider.toUpperCase()}_API_KEY`
+            ? `, or name the variable holding it in the config file ("apiKeyEnv")`
+            : ` (the config file's "apiKeyEnv")`),
       });
     }
     let factory = this.#factories.get(id.provider);

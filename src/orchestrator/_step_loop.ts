@@ -211,7 +211,13 @@ export class StepLoop {
         "exception.message": result.error.message,
       });
       await events.record("STEP_FAILED", { state: phase, attempt, error: result.error }, { step });
-      if (attempt >= retry.attempts) throw new StepFailedError(step, phase, attempt, result.error);
+      // A model call that failed for good already had its own retries (the
+      // model layer's attempts, with Retry-After): a step retry would send it
+      // again as many times more, or send again what cannot succeed (a
+      // refused key, an answer that does not fit its schema).
+      if (attempt >= retry.attempts || result.error.code === "MODEL_CALL_FAILED") {
+        throw new StepFailedError(step, phase, attempt, result.error);
+      }
       const delayMs = backoffDelay(attempt, toBackoff(retry));
       run.stepSpan?.addEvent("RETRY_ATTEMPTED", {
         "oao.attempt": attempt,

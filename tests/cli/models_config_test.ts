@@ -6,6 +6,9 @@ import assert from "node:assert/strict";
 import { type Command, parseCommandLine, UsageError } from "../../src/cli/_command.ts";
 import { loadAgents, RUNTIME_ENV, RUNTIME_FLAGS } from "../../src/cli/_runtime.ts";
 import { modelOptions } from "../../src/cli/_models_config.ts";
+import { ModelProviders } from "../../src/model/providers.ts";
+import { ModelCallError } from "../../src/model/model_errors.ts";
+import { Orchestrator } from "../../src/orchestrator/orchestrator.ts";
 import { startLocalModelServer } from "../_support/model_server.ts";
 import { oao } from "./_cli.ts";
 import { testRedisUrl } from "../_support/test_redis.ts";
@@ -110,6 +113,48 @@ Deno.test("keys come from the variables the section names, base URLs and limits 
   assert.deepEqual(options.limits, { openai: { maxConcurrent: 2 } });
   assert.equal(options.prices?.["vllm:llama"]?.outputPerMTok, 0.2);
   assert.equal(options.providers?.env?.("TEAM_OPENAI_KEY"), "sk-team-1234");
+});
+
+Deno.test("an apiKeyEnv variable that is unset leaves the provider without a key: no fallback to OPENAI_API_KEY", async () => {
+  const { models } = await load({
+    models: { providers: { openai: { apiKeyEnv: "TEAM_OPENAI_KEY" } } },
+  });
+  const env = (name: string) =>
+    ({ OPENAI_API_KEY: "sk-other-account-1234" } as Record<string, string>)[name];
+  const providers = new ModelProviders(modelOptions(models, env).providers);
+  assert.throws(() => providers.resolve("openai:gpt-4o-mini"), (error: unknown) => {
+    assert.ok(error instanceof ModelCallError);
+    assert.equal(error.reason, "missing_key");
+    assert.match(error.message, /set TEAM_OPENAI_KEY \(the config file's "apiKeyEnv"\)/);
+    return true;
+  });
+  const defaults = new ModelProviders({ env: () => undefined });
+  assert.throws(
+    () => defaults.resolve("openai:gpt-4o-mini"),
+    /set OPENAI_API_KEY, or name the variable holding it in the config file \("apiKeyEnv"\)/,
+  );
+});
+
+Deno.test("an empty OPENAI_BASE_URL stops the command at start naming it; an embedding gets a model error naming it", async () => {
+  const cli = await oao(["run", "assistant", '"hi"'], { env: { OPENAI_BASE_URL: "" } });
+  assert.equal(cli.code, 2, cli.stderr);
+  assert.match(cli.stderr, /Invalid OPENAI_BASE_URL "": expected an http\(s\) URL/);
+  const orchestrator = new Orchestrator({
+    agents: [{ name: "assistant", module: ASSISTANT }],
+    models: {
+      providers: { env: (name) => name === "ANTHROPIC_BASE_URL" ? "" : undefined },
+    },
+  });
+  try {
+    const report = await orchestrator.run("assistant", "hi");
+    assert.equal(report.status, "FAILED");
+    assert.match(
+      report.error?.message ?? "",
+      /ANTHROPIC_BASE_URL is set but empty: unset it for the provider's default URL/,
+    );
+  } finally {
+    await orchestrator.close();
+  }
 });
 
 Deno.test("`oao run` runs an LLM agent against the model server of the config file and reports its cost", async () => {
