@@ -32,6 +32,7 @@ import {
   StdioClientTransport,
 } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { redactText, registerSecret } from "../logging/redaction.ts";
 import { OaoError } from "../oao_error.ts";
 import { defineTool, type ToolDefinition } from "../orchestrator/tool.ts";
 import { checkMcpServerConfig, type McpServerConfig } from "./mcp_server_config.ts";
@@ -87,6 +88,7 @@ export async function connectMcpServer(
   options: McpConnectOptions = {},
 ): Promise<McpConnection> {
   checkMcpServerConfig(name, config);
+  _registerSecrets(config);
   const timeoutMs = options.timeoutMs ?? 60_000;
   const connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
   const what = "url" in config ? `at ${config.url}` : `(command "${config.command}")`;
@@ -138,7 +140,9 @@ export async function connectMcpServer(
           { signal: ctx.signal, timeout: timeoutMs },
         );
         const content: unknown[] = Array.isArray(result.content) ? result.content : [];
-        if (result.isError) throw new McpToolError(id, textOf(content) || "no message");
+        if (result.isError) {
+          throw new McpToolError(id, redactText(textOf(content)) || "no message");
+        }
         if (result.structuredContent !== undefined) return result.structuredContent;
         const allText = content.every((part: unknown) =>
           (part as { type?: unknown }).type === "text"
@@ -178,4 +182,22 @@ function hint(error: unknown, config: McpServerConfig): string {
     return `${message} (is "${"command" in config ? config.command : config.url}" right?)`;
   }
   return message;
+}
+
+/** Names of the env variables and headers whose values are secrets. */
+const SECRET_NAME = /auth|key|token|secret|passw|credential|cookie/i;
+
+/**
+ * Registers the secrets of a server's config (API keys in its env, bearer
+ * tokens in its headers) so that logs, and the errors its tools answer with,
+ * never show them.
+ */
+function _registerSecrets(config: McpServerConfig): void {
+  const named = "url" in config ? config.headers : config.env;
+  for (const [name, value] of Object.entries(named ?? {})) {
+    if (!SECRET_NAME.test(name) || value.length < 4) continue;
+    registerSecret(value);
+    const credentials = /^\S+\s+(\S{4,})$/.exec(value)?.[1]; // "Bearer <token>"
+    if (credentials) registerSecret(credentials);
+  }
 }

@@ -66,6 +66,28 @@ Deno.test("MCP tools run as governed tool calls of an execution: recorded in its
   }
 });
 
+Deno.test("the secrets of an MCP server's env are redacted from its tools' errors and the log", async () => {
+  const token = "tok-VERYSECRET-999";
+  const mcp = await connectMcpServer("calc", { ...stdio, env: { SECRET_TOKEN: token } });
+  const orchestrator = new Orchestrator({
+    agents: [{ name: "tester", module: AGENT }],
+    tools: mcp.tools as never,
+  });
+  try {
+    const report = await orchestrator.run("tester", {
+      calls: [{ tool: "calc.refuse", args: {} }],
+      catchToolErrors: true,
+    });
+    const errors = (report.output as { errors: string[] }).errors.join(" ");
+    assert.match(errors, /refused on purpose \(my token is \[REDACTED\]\)/);
+    const events = await orchestrator.eventStore.readRange(report.executionId);
+    assert.ok(!JSON.stringify(events).includes(token), "the token is in the log");
+  } finally {
+    await orchestrator.close();
+    await mcp.close();
+  }
+});
+
 Deno.test("an MCP server over streamable HTTP", async () => {
   const child = new Deno.Command(DENO, {
     args: ["run", "-A", SERVER, "--http", "0"],
