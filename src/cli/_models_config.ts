@@ -131,8 +131,18 @@ export function checkModelsConfig(value: unknown): ModelsConfig {
     }
   }
   if (section.limits !== undefined) {
+    const compatible = Object.keys(
+      ((section.providers as Record<string, unknown> | undefined)?.compatible ?? {}) as object,
+    );
+    const known = ["openai", "anthropic", "ollama", ...compatible];
     for (const [provider, limits] of Object.entries(_object(section.limits, "models.limits"))) {
       const at = `models.limits.${provider}`;
+      if (!known.includes(provider)) {
+        // A typo here would silently mean no limit at all.
+        throw new TypeError(
+          `${at}: no provider is named "${provider}" (have: ${known.join(", ")})`,
+        );
+      }
       const fields = _keys(_object(limits, at), at, LIMIT_KEYS);
       for (const field of LIMIT_KEYS) {
         const n = fields[field];

@@ -49,6 +49,10 @@ async function load(config: unknown) {
 Deno.test("a malformed models section is a usage error naming the field", async () => {
   const cases: [unknown, RegExp][] = [
     [[], /models must be an object/],
+    [
+      { limits: { opnai: { maxConcurrent: 2 } } },
+      /models.limits.opnai: no provider is named "opnai" \(have: openai, anthropic, ollama\)/,
+    ],
     [{ provider: {} }, /models has unknown key "provider"/],
     [
       { providers: { openai: { baseURL: "ftp://x" } } },
