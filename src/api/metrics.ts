@@ -47,11 +47,34 @@ const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIO
 
 /** Buckets of the duration histograms, in seconds. */
 // deno-fmt-ignore
-const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+/**
+ * Distinct model ids the model metrics label: agents choose their models, so
+ * beyond these the rest count as "other" (an agent calling a new id per call
+ * added 21 series per id).
+ */
+const MAX_MODEL_LABELS = 50;
+const DURATION_BUCKETS = [
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60,
+  120,
+  300,
+];
 
 /** The metrics of one OAO process. Each instance has its own registry. */
 export class OaoMetrics {
   readonly #registry = new Registry();
+  readonly #models = new Set<string>();
   /** `Content-Type` of {@linkcode OaoMetrics.render}'s text (Prometheus text format 0.0.4). */
   readonly contentType: string = this.#registry.contentType;
   readonly #started = this.#counter(
@@ -97,7 +120,7 @@ export class OaoMetrics {
   readonly #tokens = this.#counter("oao_tokens_total", "Tokens recorded by agents");
   readonly #modelCalls = this.#counter(
     "oao_model_calls_total",
-    "Model calls, by model, agent and outcome (success, failed)",
+    `Model calls, by model (after ${MAX_MODEL_LABELS} distinct ones, "other"), agent and outcome (success, failed)`,
     ["model", "agent", "outcome"],
   );
   readonly #modelTokens = this.#counter(
@@ -286,7 +309,7 @@ export class OaoMetrics {
         break;
       case "MODEL_CALL_COMPLETED":
       case "MODEL_CALL_FAILED": {
-        const model = _label(d.model);
+        const model = this.#modelLabel(d.model);
         const agent = _label(d.agent);
         const ok = event.type === "MODEL_CALL_COMPLETED";
         this.#modelCalls.inc({ model, agent, outcome: ok ? "success" : "failed" });
@@ -461,6 +484,15 @@ export class OaoMetrics {
       this.#tokenMarks.set(id, 0);
     }
     if (last) this.#tokenMarks.delete(id);
+  }
+
+  // A model id as a label: the first MAX_MODEL_LABELS distinct ones, then "other".
+  #modelLabel(value: unknown): string {
+    const label = _label(value);
+    if (this.#models.has(label)) return label;
+    if (this.#models.size >= MAX_MODEL_LABELS) return "other";
+    this.#models.add(label);
+    return label;
   }
 
   #counter<L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> {

@@ -101,3 +101,22 @@ Deno.test("/metrics counts model calls, their tokens and cost by model and agent
     await orchestrator.close();
   }
 });
+
+Deno.test('model ids label the model metrics up to 50 distinct ones; the rest count as "other"', async () => {
+  const metrics = new OaoMetrics();
+  for (let i = 0; i < 300; i++) {
+    metrics.observe({
+      type: "MODEL_CALL_FAILED",
+      executionId: "exec-1",
+      seq: i + 1,
+      time: Date.now(),
+      data: { model: `openai:m-${crypto.randomUUID()}`, agent: "looper" },
+    } as never);
+  }
+  const text = await metrics.render();
+  const models = new Set(
+    [...text.matchAll(/^oao_model_calls_total\{model="([^"]*)"/gm)].map((m) => m[1]),
+  );
+  assert.equal(models.size, 51, "50 models and other");
+  assert.equal(sample(text, "oao_model_calls_total", { model: "other", outcome: "failed" }), 250);
+});
