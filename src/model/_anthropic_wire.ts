@@ -84,14 +84,15 @@ export function anthropicAnswer(
     frames.push(frame("content_block_stop", { index }));
     index++;
   }
-  for (const tool of tools) {
+  for (const [i, tool] of tools.entries()) {
+    const json = answer.toolCalls[i]?.arguments ?? JSON.stringify(tool.input);
     frames.push(frame("content_block_start", {
       index,
       content_block: { type: "tool_use", id: tool.id, name: tool.name, input: {} },
     }));
     frames.push(frame("content_block_delta", {
       index,
-      delta: { type: "input_json_delta", partial_json: JSON.stringify(tool.input) },
+      delta: { type: "input_json_delta", partial_json: json },
     }));
     frames.push(frame("content_block_stop", { index }));
     index++;

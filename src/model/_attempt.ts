@@ -4,6 +4,9 @@
 import { generateText, type LanguageModel, type LanguageModelUsage, streamText } from "ai";
 import type { ModelCallRequest, ModelToolCall, ModelUsage } from "./model_call.ts";
 import { sdkOptions } from "./_request.ts";
+import { toModelUsage } from "./_usage.ts";
+
+const MAX_TOOL_ERROR = 500;
 
 /** What one successful attempt produced. */
 export interface AttemptResult {
@@ -18,7 +21,13 @@ export interface AttemptResult {
 
 interface _Step {
   text: string;
-  toolCalls: readonly { toolCallId: string; toolName: string; input: unknown }[];
+  toolCalls: readonly {
+    toolCallId: string;
+    toolName: string;
+    input: unknown;
+    invalid?: boolean | undefined;
+    error?: unknown;
+  }[];
   finishReason: string;
   usage: LanguageModelUsage;
   warnings?: readonly unknown[] | undefined;
@@ -52,16 +61,19 @@ export async function runAttempt(
 }
 
 function _reduce(request: ModelCallRequest, step: _Step, output: () => unknown): AttemptResult {
-  const toolCalls = step.toolCalls.map((call) => ({
+  // The SDK marks a call it could not parse or validate (input not JSON, not
+  // matching the tool's schema, an unknown tool) as invalid: kept so, with why.
+  const toolCalls = step.toolCalls.map((call): ModelToolCall => ({
     toolCallId: call.toolCallId,
     toolName: call.toolName,
     input: call.input,
+    ...(call.invalid ? { invalid: true, error: _toolError(call.error, call.toolName) } : {}),
   }));
   const result: AttemptResult = {
     text: step.text,
     toolCalls,
     finishReason: step.finishReason,
-    usage: _usage(step.usage),
+    usage: toModelUsage(step.usage),
     warnings: (step.warnings ?? []).map((w) => JSON.stringify(w)),
   };
   // A model that asks for tools has not given its structured answer yet.
@@ -70,13 +82,9 @@ function _reduce(request: ModelCallRequest, step: _Step, output: () => unknown):
   return result;
 }
 
-function _usage(usage: LanguageModelUsage): ModelUsage {
-  const inputTokens = usage.inputTokens ?? 0;
-  const outputTokens = usage.outputTokens ?? 0;
-  return {
-    inputTokens,
-    outputTokens,
-    cachedInputTokens: usage.inputTokenDetails?.cacheReadTokens ?? 0,
-    totalTokens: usage.totalTokens ?? inputTokens + outputTokens,
-  };
+function _toolError(error: unknown, toolName: string): string {
+  const message = error instanceof Error
+    ? error.message
+    : `The call of tool "${toolName}" is invalid`;
+  return message.length > MAX_TOOL_ERROR ? `${message.slice(0, MAX_TOOL_ERROR)}…` : message;
 }

@@ -3,6 +3,7 @@
 // with every known secret redacted.
 import { APICallError, StreamProviderError } from "ai";
 import { ModelCallError, type ModelFailureReason } from "./model_errors.ts";
+import { toModelUsage } from "./_usage.ts";
 
 /** What the classifier needs to know about the attempt that failed. */
 export interface FailureContext {
@@ -73,7 +74,16 @@ export function classifyFailure(error: unknown, context: FailureContext): ModelC
   if (typeof name === "string" && BAD_OUTPUT.has(name)) {
     const cause = (error as { cause?: unknown }).cause;
     const why = cause instanceof Error ? ` (${cause.message})` : "";
-    return make("invalid_output", `the answer is not valid: ${message}${why}`);
+    const invalid = make("invalid_output", `the answer is not valid: ${message}${why}`);
+    // The provider answered, and billed the answer: its usage (NoObjectGeneratedError has it) counts.
+    const usage = (error as { usage?: unknown }).usage;
+    if (typeof usage !== "object" || usage === null) return invalid;
+    return new ModelCallError({
+      model: invalid.model,
+      reason: invalid.reason,
+      detail: invalid.detail,
+      usage: toModelUsage(usage),
+    }, { cause: invalid.cause });
   }
   if (error instanceof TypeError && /fetch|connect|network|body/i.test(message)) {
     return make("network", `no answer from the provider: ${message}`);
@@ -83,7 +93,8 @@ export function classifyFailure(error: unknown, context: FailureContext): ModelC
 
 /**
  * How long a provider asked to wait: `retry-after-ms`, else `Retry-After` in
- * seconds or as an HTTP date.
+ * seconds (a non-negative number) or as an HTTP date; `undefined` for any
+ * other value (e.g. `-5`), so that the caller backs off instead.
  */
 export function retryAfterMs(
   headers: Record<string, string> | undefined,
@@ -97,6 +108,9 @@ export function retryAfterMs(
   const value = get("retry-after");
   if (!value) return undefined;
   if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value) * 1000);
+  // Anything else must be an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT"):
+  // Date.parse also reads "-5" or "2026" as dates, which would mean no wait.
+  if (!/[A-Za-z]/.test(value)) return undefined;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

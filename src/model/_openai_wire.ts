@@ -17,7 +17,7 @@ export function openAiAnswer(answer: WireAnswer, stream: boolean, signal: AbortS
   const toolCalls = answer.toolCalls.map((call) => ({
     id: call.id,
     type: "function",
-    function: { name: call.name, arguments: JSON.stringify(call.input) },
+    function: { name: call.name, arguments: call.arguments ?? JSON.stringify(call.input) },
   }));
   if (!stream) {
     return jsonResponse(

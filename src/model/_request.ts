@@ -1,6 +1,8 @@
 // Checks a model call request and turns it into the options of the AI SDK's
 // generateText / streamText: tools without `execute` (the SDK returns the
 // calls instead of running them) and structured output from a JSON Schema.
+// Tool inputs and structured answers are checked against their schemas: a
+// tool call that breaks its schema comes back marked invalid.
 import { jsonSchema, type JSONSchema7, type LanguageModel, Output, type ToolSet } from "ai";
 import { z } from "zod";
 import type { ModelCallRequest } from "./model_call.ts";
@@ -64,7 +66,7 @@ export function sdkOptions(
   for (const tool of request.tools ?? []) {
     tools[tool.name] = {
       ...(tool.description === undefined ? {} : { description: tool.description }),
-      inputSchema: jsonSchema(tool.inputSchema as JSONSchema7),
+      inputSchema: _checkedSchema(tool.inputSchema),
     };
   }
   const output = request.output;
@@ -96,7 +98,7 @@ export function estimateTokens(request: ModelCallRequest): number {
   return Math.ceil(text.length / 4) + (request.maxOutputTokens ?? 0);
 }
 
-// The SDK's jsonSchema() only parses JSON; the answer is also checked against
+// The SDK's jsonSchema() only parses JSON; the value is also checked against
 // the schema through zod's JSON Schema conversion. A schema zod cannot convert
 // is sent unchecked rather than refused.
 function _checkedSchema(schema: Record<string, unknown>) {

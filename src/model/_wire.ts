@@ -7,6 +7,8 @@ export interface WireToolCall {
   id: string;
   name: string;
   input: unknown;
+  /** Raw text sent instead of the JSON of `input`, where the format carries text. */
+  arguments?: string;
 }
 
 /** One answer, resolved from a script entry, ready to render in either wire format. */

@@ -35,8 +35,13 @@ export interface ScriptedReply {
   text?: string;
   /** Text deltas of a streamed answer. @default {the text split after each word} */
   chunks?: string[];
-  /** Tool calls to answer with (OpenAI `tool_calls`, Anthropic `tool_use` blocks). */
-  toolCalls?: { id?: string; name: string; input: unknown }[];
+  /**
+   * Tool calls to answer with (OpenAI `tool_calls`, Anthropic `tool_use`
+   * blocks). `arguments` replaces the JSON of `input` with raw text (not JSON,
+   * say) where the format carries text: OpenAI's `arguments`, Anthropic's
+   * streamed `partial_json`.
+   */
+  toolCalls?: { id?: string; name: string; input: unknown; arguments?: string }[];
   /** A structured answer: sent as JSON text, or as the forced `json` tool when asked for one. */
   object?: unknown;
   /** Usage to report; `inputTokens` counts cached tokens too. @default {derived from the text} */
@@ -215,6 +220,7 @@ function _resolve(
     id: call.id ?? `call_${_nextId()}_${i}`,
     name: call.name,
     input: call.input,
+    ...(call.arguments === undefined ? {} : { arguments: call.arguments }),
   }));
   if (reply.object !== undefined) {
     if (request.api === "anthropic" && anthropicJsonTool(request.body)) {

@@ -83,8 +83,15 @@ export interface ModelToolCall {
   toolCallId: string;
   /** The tool's name. */
   toolName: string;
-  /** The tool's input, parsed from the model's JSON. */
+  /** The tool's input, parsed from the model's JSON (as sent when that is not JSON). */
   input: unknown;
+  /**
+   * Set when the call must not be run: its input is not JSON or does not
+   * match the tool's schema, or no such tool was offered.
+   */
+  invalid?: true;
+  /** Why the call is invalid, when `invalid`: to send back to the model as the tool's error. */
+  error?: string;
 }
 
 /** Token counts of a call; `inputTokens` includes `cachedInputTokens`. */
@@ -185,7 +192,8 @@ const MODEL_BACKOFF: BackoffOptions = { minMs: 1000, maxMs: 30_000, factor: 2, j
  * @throws {TypeError} When a field of `request` has the wrong type.
  * @throws {RangeError} When a field is out of range or the model id cannot be parsed.
  * @throws {ModelCallError} When the call fails for good; `retryable` says whether making it
- * again may succeed (a stream that broke after text was passed on, a timeout).
+ * again may succeed (a stream that broke after text was passed on, a timeout); `usage` and
+ * `costUsd` hold what an answer that was received but then failed (invalid output) cost.
  * @throws The reason of `options.signal` when it aborts while waiting for a limit or a retry.
  *
  * @example
@@ -245,16 +253,23 @@ export async function callModel(
     try {
       result = await runAttempt(request, model, signal, onDelta);
     } catch (thrown) {
-      const error = classifyFailure(thrown, {
-        model: id.id,
-        secrets,
-        now: clock.now(),
-        aborted: options.signal?.aborted ?? false,
-        timedOut: timeout.signal.aborted,
-        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-      });
+      const error = _priced(
+        classifyFailure(thrown, {
+          model: id.id,
+          secrets,
+          now: clock.now(),
+          aborted: options.signal?.aborted ?? false,
+          timedOut: timeout.signal.aborted,
+          ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        }),
+        options.prices ?? DEFAULT_PRICES,
+      );
       permit?.release(
-        error.reason === "stream_broken" || error.reason === "timeout" ? undefined : 0,
+        error.usage
+          ? error.usage.totalTokens
+          : error.reason === "stream_broken" || error.reason === "timeout"
+          ? undefined
+          : 0,
       );
       const again = _retryReason(error, delivered);
       const delayMs = error.retryAfterMs ?? backoffDelay(attempt, backoff, options.random);
@@ -299,12 +314,27 @@ function _retryReason(
 }
 
 function _withAttempts(error: ModelCallError, attempts: number): ModelCallError {
+  return _copy(error, { attempts });
+}
+
+// The error with the cost of the usage it carries (an answer that was billed, then failed).
+function _priced(error: ModelCallError, prices: Readonly<PriceTable>): ModelCallError {
+  if (!error.usage) return error;
+  return _copy(error, { costUsd: modelCost(error.model, error.usage, prices).usd });
+}
+
+function _copy(
+  error: ModelCallError,
+  change: { attempts?: number; costUsd?: number },
+): ModelCallError {
   return new ModelCallError({
     model: error.model,
     reason: error.reason,
     detail: error.detail,
-    attempts,
+    attempts: change.attempts ?? error.attempts,
+    costUsd: change.costUsd ?? error.costUsd,
     ...(error.status === undefined ? {} : { status: error.status }),
     ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+    ...(error.usage === undefined ? {} : { usage: error.usage }),
   }, { cause: error.cause });
 }

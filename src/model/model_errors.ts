@@ -19,6 +19,7 @@
  * @module
  */
 import { OaoError, registerErrorClass } from "../oao_error.ts";
+import type { ModelUsage } from "./model_call.ts";
 
 /**
  * Why a model call failed. `rate_limited` (429), `provider_error` (5xx),
@@ -61,6 +62,10 @@ export interface ModelCallErrorInit {
   retryAfterMs?: number;
   /** Number of attempts made. @default {1} */
   attempts?: number;
+  /** Tokens of an answer the provider gave (and billed) that then failed, e.g. invalid output. */
+  usage?: ModelUsage;
+  /** Cost in USD of `usage` from the price table. @default {0} */
+  costUsd?: number;
 }
 
 /** A model call failed. `retryable` says whether making it again may succeed. */
@@ -81,6 +86,13 @@ export class ModelCallError extends OaoError {
   readonly attempts: number;
   /** What went wrong, free of secrets (the message without the model and status). */
   readonly detail: string;
+  /**
+   * Tokens the provider billed for an answer that then failed (invalid
+   * output): budgets count them. `undefined` when no answer was received.
+   */
+  readonly usage: ModelUsage | undefined;
+  /** Cost in USD of `usage`; 0 without usage or when the model is not priced. */
+  readonly costUsd: number;
 
   /**
    * Creates the error; its message reads `Cannot call model "<model>" (status <n>): <detail>`.
@@ -104,6 +116,8 @@ export class ModelCallError extends OaoError {
     this.retryAfterMs = init.retryAfterMs;
     this.attempts = init.attempts ?? 1;
     this.detail = init.detail;
+    this.usage = init.usage;
+    this.costUsd = init.costUsd ?? 0;
   }
 }
 

@@ -4,17 +4,20 @@
 // after a resume, the log) when it completed before, joined when a previous
 // run of the step started it and it still runs, and otherwise checked
 // against the budgets (refused before it is made when its maxOutputTokens
-// could exceed maxTokens or maxCostUsd), written ahead to the log
+// could exceed maxTokens or maxCostUsd; without maxOutputTokens, sent with
+// what the budgets have left as its bound), written ahead to the log
 // (MODEL_CALL_STARTED), made by the host (retries recorded as
 // RETRY_ATTEMPTED) and recorded with its usage, cost and whole result
-// (MODEL_CALL_COMPLETED, or MODEL_CALL_FAILED). A call whose start a crash
+// (MODEL_CALL_COMPLETED, or MODEL_CALL_FAILED, with the usage and cost of
+// an answer that was received and then failed). A call whose start a crash
 // left without an outcome is made again, and its cost counted again. Each
 // call is a `chat <model>` span following the OpenTelemetry GenAI
 // conventions, without prompts or completions. Internal: each ExecutionRun
 // has one.
 import { type ErrorInfo, FencedError, fromErrorInfo, OaoError } from "../errors.ts";
 import { redactText } from "../logging/redaction.ts";
-import type { ModelCallResult } from "../model/model_call.ts";
+import type { ModelCallResult, ModelUsage } from "../model/model_call.ts";
+import { ModelCallError } from "../model/model_errors.ts";
 import type { ModelId } from "../model/model_id.ts";
 import type { Attributes } from "../tracing/span_data.ts";
 import type { Span } from "../tracing/tracer.ts";
@@ -26,6 +29,9 @@ import type { GateRun } from "./_tool_gate.ts";
 import type { Outcome } from "./_tool_ledger.ts";
 import { assertJsonWithin } from "./_boundary.ts";
 import { TextDeltaRelay } from "./_text_deltas.ts";
+
+/** The largest output bound sent in place of a call's missing maxOutputTokens. */
+const SAFE_OUTPUT_BOUND = 4_096;
 
 /**
  * The hash of a model call: SHA-256 of the canonical JSON of `{ model: request }`
@@ -141,21 +147,38 @@ export class ModelGate {
       outputPerMTokUsd: price?.outputPerMTok,
     });
     if (violation) await run.violation(violation);
+    // Without its own bound, a call may write what the budgets have left, and
+    // no more: sent as its bound once that is under SAFE_OUTPUT_BOUND, which
+    // every chat model takes (a larger bound may pass a model's own output
+    // limit, which OpenAI refuses with a 400).
+    const allowance = request.maxOutputTokens === undefined
+      ? run.policy.outputAllowance(run.totals, { outputPerMTokUsd: price?.outputPerMTok })
+      : undefined;
+    const sent = allowance === undefined || allowance >= SAFE_OUTPUT_BOUND
+      ? request
+      : { ...request, maxOutputTokens: allowance };
     const about = { agent: run.agent.name, model: id.id, provider: id.provider, key };
     run.ledger.intent(key);
     const intent = await run.record("MODEL_CALL_STARTED", {
       ...about,
       occurrence: call.occurrence,
-      maxOutputTokens: request.maxOutputTokens ?? null,
+      maxOutputTokens: sent.maxOutputTokens ?? null,
       rerun,
       request,
     }, { step, key: `intent:${key}` });
-    const span = this.#span(request, id, call);
+    const span = this.#span(sent, id, call);
     const started = run.host.clock.now();
     const endWait = run.waits.begin(`model "${id.id}"`);
     const relay = call.stream ? this.#relay(id, key, intent.seq ?? 0) : undefined;
+    // What a call the provider answered cost: counted once, whether the call then succeeds or fails.
+    let spent: { usage: ModelUsage; costUsd: number } | undefined;
+    const count = (usage: ModelUsage, costUsd: number) => {
+      spent = { usage, costUsd };
+      run.totals.tokens += usage.totalTokens;
+      run.totals.costUsd = roundUsd((run.totals.costUsd ?? 0) + costUsd);
+    };
     try {
-      const result = await run.host.models.call(relay ? { ...request, stream: true } : request, {
+      const result = await run.host.models.call(relay ? { ...sent, stream: true } : sent, {
         signal: run.signal,
         ...(relay ? { onDelta: (text: string) => relay.push(text) } : {}),
         onRetry: async (retry) => {
@@ -175,14 +198,13 @@ export class ModelGate {
           }, { step });
         },
       });
+      count(result.usage, result.costUsd);
       // Recorded and sent to the agent: it must be JSON, and bounded.
       assertJsonWithin(
         result,
         `The result of model call "${id.id}"`,
         run.host.limits.maxValueBytes,
       );
-      run.totals.tokens += result.usage.totalTokens;
-      run.totals.costUsd = roundUsd((run.totals.costUsd ?? 0) + result.costUsd);
       // Watchers get every delta before the completion that ends them.
       await relay?.close();
       await run.record("MODEL_CALL_COMPLETED", {
@@ -213,6 +235,9 @@ export class ModelGate {
         span.recordException(thrown);
         throw thrown;
       }
+      if (!spent && thrown instanceof ModelCallError && thrown.usage) {
+        count(thrown.usage, thrown.costUsd);
+      }
       const error = _safeError(thrown);
       const info = _redacted(run.errorInfo(error));
       // A model layer this process may not load (a missing permission) fails
@@ -230,6 +255,7 @@ export class ModelGate {
         ...(typeof detail.status === "number" ? { status: detail.status } : {}),
         ...(typeof detail.attempts === "number" ? { attempts: detail.attempts } : {}),
         latencyMs: run.host.clock.now() - started,
+        ...(spent ?? {}),
         ...(environment ? { environment: true } : {}),
       }, { step, key: `outcome:${key}` });
       run.ledger.record(key, { ok: false, error: info });

@@ -4,7 +4,9 @@
  * counted against `maxTokens` and `maxCostUsd`); EXECUTE calls the tools it
  * asked for through `ctx.tool`, so the policy, idempotency keys and the
  * ledger apply to them as to any tool call, and sends their results (or
- * their errors) back to the model; REVIEW ends the loop when the model
+ * their errors) back to the model — a call the model made invalid (input
+ * not JSON or not matching the tool's schema, an unknown tool) runs no tool
+ * and goes back as an error; REVIEW ends the loop when the model
  * answered without asking for tools, or after `maxSteps` model calls. The
  * execution's output is the final text (or, with `output`, the structured
  * answer). Each loop is three steps: raise the policy's `maxSteps` (50 by
@@ -182,7 +184,8 @@ export function llmAgent(options: LlmAgentOptions): AgentModule<LlmAgentState, L
           type: "tool-call",
           toolCallId: call.toolCallId,
           toolName: call.toolName,
-          input: call.input ?? {},
+          // An invalid call's input may be the model's raw text: providers want an object here.
+          input: call.invalid && !_isObject(call.input) ? {} : call.input ?? {},
         });
       }
       if (content.length) state.messages.push({ role: "assistant", content });
@@ -207,6 +210,14 @@ export function llmAgent(options: LlmAgentOptions): AgentModule<LlmAgentState, L
             value: `No tool "${call.toolName}" is available (tools: ${
               tools.map((t) => t.name).join(", ") || "none"
             })`,
+          };
+        } else if (call.invalid) {
+          // Input not JSON or not matching the tool's schema: the model is told, nothing runs.
+          output = {
+            type: "error-text",
+            value: `Invalid call of tool "${call.toolName}", not run: ${
+              call.error ?? "its input is not valid"
+            }`,
           };
         } else {
           try {
@@ -282,4 +293,8 @@ function _firstMessages(task: LlmTask): LlmMessage[] {
       JSON.stringify(task)?.slice(0, 100)
     }: expected a prompt string, { prompt } or { messages }`,
   );
+}
+
+function _isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -2,7 +2,8 @@
  * Governance: hard limits on steps, tokens, model cost, tool calls and
  * wall-clock time. Checked before every step, every tool call and every model
  * call (which is refused when its `maxOutputTokens` could exceed the token or
- * cost budget); a violation fails the execution at once and is never retried. One more limit bounds each
+ * cost budget, and sent with what the budgets have left as its bound when it
+ * sets none); a violation fails the execution at once and is never retried. One more limit bounds each
  * step on its own (`stepTimeoutMs`): a step that runs longer is stopped and
  * counts as a failed attempt, retried by the retry policy. And governance
  * beyond limits: the tools whose calls wait for a person's approval
@@ -192,7 +193,10 @@ export class StrictPolicy {
 
   /**
    * Checks whether a model call may be made: the budgets must hold even if
-   * it writes all of `maxOutputTokens` (priced at `outputPerMTokUsd`).
+   * it writes all of `maxOutputTokens` (priced at `outputPerMTokUsd`). A
+   * call without `maxOutputTokens` must be sent with
+   * {@linkcode StrictPolicy.outputAllowance} as its bound; it is refused
+   * when that allows not even one token.
    *
    * @param totals Totals so far.
    * @param elapsedMs Time since the execution started.
@@ -214,7 +218,9 @@ export class StrictPolicy {
   ): Violation | undefined {
     const now = this.#check(totals, elapsedMs);
     if (now) return now;
-    const output = call.maxOutputTokens ?? 0;
+    // Sent with the allowance as its bound: only an allowance of 0 breaks a budget.
+    const output = call.maxOutputTokens ??
+      (this.outputAllowance(totals, call) === 0 ? 1 : 0);
     const tokens = totals.tokens + output;
     if (tokens > this.limits.maxTokens) {
       return { limit: "maxTokens", value: tokens, max: this.limits.maxTokens };
@@ -224,6 +230,45 @@ export class StrictPolicy {
       return { limit: "maxCostUsd", value: cost, max: this.limits.maxCostUsd };
     }
     return undefined;
+  }
+
+  /**
+   * The most output tokens a model call may write with the budgets left:
+   * the tokens left under `maxTokens`, and under `maxCostUsd` at the model's
+   * output price. The bound to send with a call that sets no `maxOutputTokens`.
+   *
+   * @param totals Totals so far.
+   * @param call The model's output price (USD per million tokens), when it is priced.
+   * @returns The allowance (0 when a budget is spent), or `undefined` when no budget bounds it.
+   *
+   * @example
+   * ```ts
+   * import { StrictPolicy } from "./policy.ts";
+   * const policy = new StrictPolicy({ maxTokens: 1_000, maxCostUsd: 0.01 });
+   * const totals = { steps: 2, tokens: 600, toolCalls: 0, costUsd: 0.008 };
+   * console.assert(policy.outputAllowance(totals, {}) === 400);
+   * console.assert(policy.outputAllowance(totals, { outputPerMTokUsd: 10 }) === 200);
+   * ```
+   */
+  outputAllowance(
+    totals: Totals,
+    call: { outputPerMTokUsd?: number | undefined },
+  ): number | undefined {
+    const { maxTokens, maxCostUsd } = this.limits;
+    let allowance = maxTokens === Infinity ? Infinity : Math.max(0, maxTokens - totals.tokens);
+    const price = call.outputPerMTokUsd ?? 0;
+    if (maxCostUsd !== Infinity && price > 0) {
+      const spent = totals.costUsd ?? 0;
+      const left = Math.floor((maxCostUsd - spent) * 1e6 / price + 1e-6);
+      let byCost = Math.max(0, Math.min(Number.MAX_SAFE_INTEGER, left));
+      // The check rounds to 1e-12 USD: the allowance is what it lets through.
+      for (let i = 0; i < 3 && byCost > 0; i++) {
+        if (roundUsd(spent + byCost * price / 1e6) <= maxCostUsd) break;
+        byCost--;
+      }
+      allowance = Math.min(allowance, byCost);
+    }
+    return allowance === Infinity ? undefined : Math.min(allowance, Number.MAX_SAFE_INTEGER);
   }
 
   /**

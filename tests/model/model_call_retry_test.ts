@@ -131,6 +131,25 @@ Deno.test("a Retry-After given as an HTTP date is honoured against the injected 
   assert.deepEqual(sleeps, [12_000]);
 });
 
+Deno.test("a Retry-After that is neither whole seconds nor an HTTP date falls back to the backoff", async () => {
+  const { server, providers } = setup();
+  await using _ = server;
+  const now = Date.UTC(2026, 0, 1, 12, 0, 0);
+  for (const value of ["-5", "-1.5", "soon"]) {
+    server.script({ status: 429, retryAfter: value }, { text: "ok" });
+  }
+  const { clock, sleeps } = skippingClock(now);
+  for (let i = 0; i < 3; i++) {
+    await callModel({ model: "openai:gpt-4o-mini", prompt: "Hi" }, {
+      providers,
+      clock,
+      backoff: { minMs: 700, maxMs: 700, jitter: 0 },
+    });
+  }
+  assert.deepEqual(sleeps, [700, 700, 700]);
+  assert.equal(server.requests.length, 6);
+});
+
 Deno.test("a retry-after-ms header wins over Retry-After", async () => {
   const { server, providers } = setup();
   await using _ = server;

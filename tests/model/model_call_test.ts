@@ -3,6 +3,8 @@
 // Anthropic messages.
 import assert from "node:assert/strict";
 import { callModel } from "../../src/model/model_call.ts";
+import { InProcessRateLimiter } from "../../src/model/rate_limits.ts";
+import { MAX_USAGE_TOKENS } from "../../src/model/_usage.ts";
 import { APIS, KEY, setup } from "./_setup.ts";
 
 const WEATHER = {
@@ -148,6 +150,61 @@ for (const { api, model, keyOf } of APIS) {
   });
 
   for (const stream of [false, true]) {
+    const how = stream ? " (streamed)" : "";
+    Deno.test(`${api}: an invalid output still reports the usage and cost the provider billed${how}`, async () => {
+      const { server, providers } = setup();
+      await using _ = server;
+      server.script({ object: { name: "Ada" }, usage: { inputTokens: 1_000, outputTokens: 200 } });
+      const error = await callModel(
+        { model, prompt: "A person", output: { schema: PERSON }, stream },
+        { providers },
+      ).catch((e) => e);
+      assert.equal(error.reason, "invalid_output", error.message);
+      assert.deepEqual(error.usage, {
+        inputTokens: 1_000,
+        outputTokens: 200,
+        cachedInputTokens: 0,
+        totalTokens: 1_200,
+      });
+      // gpt-4o-mini: 0.15 input / 0.60 output; claude-haiku-4-5: 1 / 5 (per M).
+      const expected = api === "openai"
+        ? (1_000 * 0.15 + 200 * 0.6) / 1e6
+        : (1_000 * 1 + 200 * 5) / 1e6;
+      assert.ok(Math.abs(error.costUsd - expected) < 1e-12, `${error.costUsd} vs ${expected}`);
+    });
+
+    Deno.test(`${api}: tool calls that are not JSON, break the schema or name no offered tool come back marked invalid${how}`, async () => {
+      const { server, providers } = setup();
+      await using _ = server;
+      server.script({
+        toolCalls: [
+          { id: "c1", name: "get_weather", input: null, arguments: "{not json" },
+          { id: "c2", name: "get_weather", input: { town: 3 } },
+          { id: "c3", name: "delete_everything", input: {} },
+          { id: "c4", name: "get_weather", input: { city: "Oslo" } },
+        ],
+      });
+      const result = await callModel(
+        { model, prompt: "Weather?", tools: [WEATHER], stream },
+        { providers },
+      );
+      const [notJson, badSchema, unknown, good] = result.toolCalls;
+      for (const call of [notJson, badSchema, unknown]) {
+        assert.equal(call!.invalid, true, JSON.stringify(call));
+        assert.equal(typeof call!.error, "string");
+      }
+      assert.match(notJson!.error!, /get_weather/);
+      assert.match(unknown!.error!, /delete_everything/);
+      assert.deepEqual(good, {
+        toolCallId: "c4",
+        toolName: "get_weather",
+        input: { city: "Oslo" },
+      });
+      assert.deepEqual(JSON.parse(JSON.stringify(result)), result, "the result is plain JSON");
+    });
+  }
+
+  for (const stream of [false, true]) {
     Deno.test(`${api}: usage counts cached input tokens and prices them${stream ? " (streamed)" : ""}`, async () => {
       const { server, providers } = setup();
       await using _ = server;
@@ -226,6 +283,41 @@ Deno.test("messages with an earlier tool call and its result are sent as a conve
   assert.deepEqual(messages.map((m) => m.role), ["user", "assistant", "tool"]);
   assert.equal(messages[2]!.content, '{"celsius":21}');
 });
+
+for (const stream of [false, true]) {
+  Deno.test(`negative, fractional and absurd usage counts as non-negative whole tokens${stream ? " (streamed)" : ""}`, async () => {
+    const { server, providers } = setup();
+    await using _ = server;
+    const limiter = new InProcessRateLimiter({ openai: { tokensPerMinute: 1e12 } });
+    server.script(
+      { text: "a", usage: { inputTokens: -1_000_000, outputTokens: 2.6 } },
+      { text: "b", usage: { inputTokens: 1e300, outputTokens: 5, cachedInputTokens: -3 } },
+    );
+    const call = () =>
+      callModel({ model: "openai:gpt-4o-mini", prompt: "Hi", stream }, {
+        providers,
+        rateLimiter: limiter,
+      });
+    const first = await call();
+    assert.deepEqual(first.usage, {
+      inputTokens: 0,
+      outputTokens: 3,
+      cachedInputTokens: 0,
+      totalTokens: 3,
+    });
+    assert.ok(first.costUsd >= 0);
+    const second = await call();
+    assert.deepEqual(second.usage, {
+      inputTokens: MAX_USAGE_TOKENS,
+      outputTokens: 5,
+      cachedInputTokens: 0,
+      totalTokens: MAX_USAGE_TOKENS + 5,
+    });
+    assert.ok(Number.isFinite(second.costUsd));
+    // The limiter was told the clamped counts, never a negative one.
+    assert.equal(limiter.stats("openai").tokensInWindow, 3 + MAX_USAGE_TOKENS + 5);
+  });
+}
 
 Deno.test("a bad request is refused before any call, naming the field", async () => {
   const { server, providers } = setup();
