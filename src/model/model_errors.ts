@@ -25,8 +25,9 @@ import type { ModelUsage } from "./model_call.ts";
  * Why a model call failed. `rate_limited` (429), `provider_error` (5xx),
  * `network` (no answer), `stream_broken` (the answer stopped mid-stream) and
  * `timeout` are retryable; `bad_request` (other 4xx), `auth` (401, 403),
- * `missing_key`, `invalid_output` (no valid structured output) and `aborted`
- * are not.
+ * `missing_key`, `invalid_output` (no valid structured output), `aborted`
+ * and `unpriced` (a model without a price under a `maxCostUsd` limit, which
+ * could not bound its cost: refused before it is sent) are not.
  */
 export type ModelFailureReason =
   | "rate_limited"
@@ -38,7 +39,8 @@ export type ModelFailureReason =
   | "auth"
   | "missing_key"
   | "invalid_output"
-  | "aborted";
+  | "aborted"
+  | "unpriced";
 
 const RETRYABLE: ReadonlySet<ModelFailureReason> = new Set([
   "rate_limited",

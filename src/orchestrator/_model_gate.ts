@@ -142,6 +142,16 @@ export class ModelGate {
     const rerun = run.ledger.resumed && !run.ledger.hasIntent(key) &&
       (await run.host.eventStore.findByKey(run.executionId, `intent:${key}`)) !== undefined;
     const price = run.host.models.price(id.id);
+    const { maxCostUsd } = run.policy.limits;
+    if (!price && Number.isFinite(maxCostUsd)) {
+      // Counted at $0, it would pass any cost limit: refused, unsent.
+      throw new ModelCallError({
+        model: id.id,
+        reason: "unpriced",
+        detail: `it has no price, so maxCostUsd ($${maxCostUsd}) cannot bound its cost; ` +
+          `give it one in the config file's "models.prices" (or models.prices of the options)`,
+      });
+    }
     const violation = run.policy.checkModelCall(run.totals, run.elapsed(), {
       maxOutputTokens: request.maxOutputTokens,
       outputPerMTokUsd: price?.outputPerMTok,

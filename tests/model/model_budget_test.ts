@@ -143,6 +143,20 @@ Deno.test("a call without maxOutputTokens under a large budget is sent without a
   assert.deepEqual(env.server.requests.map((r) => maxTokensOf(r.body)), [undefined]);
 });
 
+Deno.test("an unpriced model under a maxCostUsd limit is refused unsent, naming the model and the fix", async () => {
+  await using env = setup({ policy: { maxCostUsd: 0.001 } });
+  const report = await env.orchestrator.run(
+    "model-caller",
+    { calls: [{ model: "openai:my-finetune", prompt: "hi" }] } satisfies ModelTask,
+  );
+  assert.equal(report.status, "FAILED");
+  assert.match(
+    report.error?.message ?? "",
+    /Cannot call model "openai:my-finetune": it has no price, so maxCostUsd \(\$0\.001\) cannot bound its cost; give it one in the config file's "models.prices"/,
+  );
+  assert.equal(env.server.requests.length, 0, "nothing was sent");
+});
+
 Deno.test("a call without maxOutputTokens is refused unsent once the token budget is spent", async () => {
   await using env = setup({ policy: { maxTokens: 400 } });
   env.server.script({ text: "a", usage: { inputTokens: 300, outputTokens: 100 } });
