@@ -143,16 +143,18 @@ export function _decodeEvent(
   return { ...(r as _EventRecord), executionId, seq };
 }
 
-/** Validated append options: retention in ms and the fencing token. */
+/** Validated append options: retention in ms, the fencing token and the expected last seq. */
 export function _appendOptions(
   options: AppendOptions | undefined,
   retentionSeconds: number,
-): { ttlMs: number; fencingToken: number | undefined } {
+): { ttlMs: number; fencingToken: number | undefined; expectedSeq: number | undefined } {
   const expire = options?.expire ?? retentionSeconds;
   _checkRetention(expire, "expire");
   const fencingToken = options?.fencingToken;
   if (fencingToken !== undefined) _checkToken(fencingToken, "fencingToken");
-  return { ttlMs: Math.ceil(expire * 1000), fencingToken };
+  const expectedSeq = options?.expectedSeq;
+  if (expectedSeq !== undefined) _checkToken(expectedSeq, "expectedSeq");
+  return { ttlMs: Math.ceil(expire * 1000), fencingToken, expectedSeq };
 }
 
 /** Throws unless `request` is a valid claim: an owner string and `ttlMs` in 1 – 2^31−1. */

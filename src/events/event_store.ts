@@ -83,6 +83,15 @@ export interface AppendOptions {
    */
   fencingToken?: number;
   /**
+   * Makes the append conditional: it is stored only when the log's last
+   * sequence number is exactly this one (`0`: the log holds no event),
+   * otherwise rejected with `StaleVersionError` (whose `actual` is the last
+   * seq), atomically with the append. Lets a writer that decided from what
+   * it read append only if nothing was appended since (a signal or a
+   * decision never lands after the event that finished the execution).
+   */
+  expectedSeq?: number;
+  /**
    * The execution's entry in the executions index after this event (for an
    * event that changes its status, agent or what it waits for), written
    * atomically with the event; see `execution_index.ts`. Only a stored
@@ -152,6 +161,7 @@ export interface EventStore {
    * Appends an event; resolves once it is durable.
    *
    * @throws {FencedError} When `fencingToken` is stale.
+   * @throws {StaleVersionError} When `expectedSeq` is not the log's last seq.
    * @throws {CorruptDataError} When the event cannot be serialized.
    * @throws {StoreUnavailableError} When the store stays unreachable.
    */

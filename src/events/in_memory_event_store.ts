@@ -7,7 +7,11 @@
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
-import { FencedError, StoreUnavailableError } from "../persistence/store_errors.ts";
+import {
+  FencedError,
+  StaleVersionError,
+  StoreUnavailableError,
+} from "../persistence/store_errors.ts";
 import {
   type AppendOptions,
   type ClaimRequest,
@@ -112,11 +116,12 @@ export class InMemoryEventStore implements EventStore {
    *
    * @param executionId The execution whose log receives the event.
    * @param event The event.
-   * @param options Retention (`expire`, seconds from now) and fencing token.
+   * @param options Retention (`expire`, seconds from now), fencing token, expected last seq.
    * @returns The stored event.
    * @throws {TypeError} When the execution id or an event field is invalid.
-   * @throws {RangeError} When `expire` or `fencingToken` is out of range.
+   * @throws {RangeError} When `expire`, `fencingToken` or `expectedSeq` is out of range.
    * @throws {FencedError} When `fencingToken` is older than the registered one.
+   * @throws {StaleVersionError} When `expectedSeq` is not the log's last seq.
    * @throws {CorruptDataError} When the event cannot be serialized.
    * @throws {StoreUnavailableError} When the store is closed.
    */
@@ -127,7 +132,10 @@ export class InMemoryEventStore implements EventStore {
   ): Promise<StoredEvent> {
     try {
       this.#open("appendEvent", executionId);
-      const { ttlMs, fencingToken } = _appendOptions(options, this.#retentionSeconds);
+      const { ttlMs, fencingToken, expectedSeq } = _appendOptions(
+        options,
+        this.#retentionSeconds,
+      );
       const now = this.#clock.now();
       const { record, json } = _encodeEvent(executionId, event, {
         id: crypto.randomUUID(),
@@ -140,6 +148,9 @@ export class InMemoryEventStore implements EventStore {
         { events: [], keys: new Map(), fence: 0, expiresAt: 0 };
       if (fencingToken !== undefined && fencingToken < log.fence) {
         throw new FencedError(executionId, fencingToken, log.fence);
+      }
+      if (expectedSeq !== undefined && expectedSeq !== log.events.length) {
+        throw new StaleVersionError(executionId, expectedSeq, log.events.length);
       }
       if (index !== undefined) this.#indexEntry(executionId, index, now + ttlMs);
       log.events.push(json);

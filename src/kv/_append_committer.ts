@@ -40,6 +40,7 @@
 import {
   CorruptDataError,
   FencedError,
+  StaleVersionError,
   StoreUnavailableError,
 } from "../persistence/store_errors.ts";
 import type { StoredEvent } from "../events/event_store.ts";
@@ -71,6 +72,8 @@ export interface _Append {
   ready: Promise<void> | undefined;
   ttlMs: number;
   fencingToken: number | undefined;
+  /** Stored only when the log's last seq is this one (`AppendOptions.expectedSeq`). */
+  expectedSeq: number | undefined;
   key: string | undefined;
   /** The status index entry it writes, if any (`_status_index.ts`). */
   index: ExecutionIndexEntry | undefined;
@@ -139,8 +142,12 @@ interface _Plan {
 
 interface _Outcome {
   append: _Append;
+  /** Its seq when stored, 0 when refused. */
   seq: number;
+  /** The fence that refused it, or 0. */
   fence: number;
+  /** The log's last seq, when refused for not being its `expectedSeq`. */
+  last?: number;
 }
 
 type _RoundOutcome = "committed" | "conflict" | "failed" | "refreshed";
@@ -327,10 +334,12 @@ export class _AppendCommitter {
     this.commits++;
     for (const [executionId, head] of heads) this.#heads.remember(executionId, head);
     for (const [executionId, ref] of refs) this.#refs.remember(executionId, ref);
-    for (const { append, seq, fence } of outcomes) {
+    for (const { append, seq, fence, last } of outcomes) {
       if (seq > 0) {
         append.record.seq = seq;
         append.resolve(append.record);
+      } else if (last !== undefined) {
+        append.reject(new StaleVersionError(append.executionId, append.expectedSeq!, last));
       } else {
         append.reject(new FencedError(append.executionId, append.fencingToken!, fence));
       }
@@ -441,11 +450,16 @@ export class _AppendCommitter {
         atomic.check({ key: keys.fence(executionId), versionstamp: fenceEntry.versionstamp });
       }
     }
+    // The commit's checks make `seq` the log's last seq when it succeeds, so
+    // an expected seq is decided atomically with the append.
     const accepted: _Append[] = [];
     for (const append of appends) {
       const token = append.fencingToken;
+      const last = seq + accepted.length;
       if (token !== undefined && fence && token < fence.f) {
         into.outcomes.push({ append, seq: 0, fence: fence.f });
+      } else if (append.expectedSeq !== undefined && append.expectedSeq !== last) {
+        into.outcomes.push({ append, seq: 0, fence: 0, last });
       } else accepted.push(append);
     }
     if (accepted.length === 0) return;

@@ -184,12 +184,13 @@ export class KvEventStore implements EventStore {
    *
    * @param executionId The execution whose log receives the event.
    * @param event The event.
-   * @param options Retention (`expire`, seconds from now) and fencing token.
+   * @param options Retention (`expire`, seconds from now), fencing token, expected last seq.
    * @returns The stored event with its sequence number and id.
    * @throws {TypeError} When the execution id or an event field is invalid.
-   * @throws {RangeError} When `expire` or `fencingToken` is out of range, or
+   * @throws {RangeError} When `expire`, `fencingToken` or `expectedSeq` is out of range, or
    *   the execution id is longer than 1,024 bytes.
    * @throws {FencedError} When `fencingToken` is older than the registered one.
+   * @throws {StaleVersionError} When `expectedSeq` is not the log's last seq.
    * @throws {CorruptDataError} When the event cannot be serialized.
    * @throws {StoreUnavailableError} When the store is closed or the file fails.
    */
@@ -204,8 +205,8 @@ export class KvEventStore implements EventStore {
       _checkExecutionId(executionId);
       _checkIdSize(executionId, "execution id");
       if (this.#client.closed) throw this.#client.closedError(`appendEvent("${executionId}")`);
-      const { ttlMs, fencingToken } = options === undefined
-        ? { ttlMs: this.#ttlMs, fencingToken: undefined }
+      const { ttlMs, fencingToken, expectedSeq } = options === undefined
+        ? { ttlMs: this.#ttlMs, fencingToken: undefined, expectedSeq: undefined }
         : _appendOptions(options, this.#retentionSeconds);
       const index = options?.index;
       if (index !== undefined) _checkIndexEntry(executionId, index);
@@ -230,6 +231,7 @@ export class KvEventStore implements EventStore {
         ready: undefined,
         ttlMs,
         fencingToken,
+        expectedSeq,
         key: record.key,
         index,
         time,

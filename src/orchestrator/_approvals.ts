@@ -5,13 +5,18 @@
 // (_approval_gate.ts) sees the decision in the log.
 //
 // The first APPROVAL_DECIDED or APPROVAL_TIMED_OUT of a call in the log is
-// the one that counts. A decision is appended, then read back: when another
-// landed first (two people at once, or the timeout), it is refused with
-// ApprovalAlreadyDecidedError and stays in the log as a refused attempt.
+// the one that counts. A decision is checked against the log as read and
+// appended on condition that nothing was appended since (`expectedSeq`);
+// otherwise the new events are read and it is checked again. So a decision
+// never lands after another one on its call (two people at once, or the
+// timeout: ApprovalAlreadyDecidedError), after the execution finished
+// (ExecutionFinishedError, the executions index left alone), or with an
+// index entry that hides a request made meanwhile.
 import { indexEntry } from "./_index_entries.ts";
 import { wake } from "./_wake_bus.ts";
-import { ExecutionFinishedError } from "../errors.ts";
+import { ExecutionFinishedError, StaleVersionError, StoreUnavailableError } from "../errors.ts";
 import type { EventStore, StoredEvent } from "../events/event_store.ts";
+import type { ExecutionIndexEntry } from "../events/execution_index.ts";
 import {
   ApprovalAlreadyDecidedError,
   type ApprovalDecision,
@@ -175,6 +180,7 @@ export async function listPendingApprovals(
  * @throws {ExecutionFinishedError} When it already finished.
  * @throws {ApprovalNotFoundError} When it has no pending request for that call.
  * @throws {ApprovalAlreadyDecidedError} When the call was decided (or timed out) first.
+ * @throws {StoreUnavailableError} When the log grew between every read and append, 100 times.
  */
 export async function decideApproval(
   store: EventStore,
@@ -185,10 +191,63 @@ export async function decideApproval(
   const checked = validateApprovalDecision(input.decision);
   const by = String(input.by).slice(0, 200) || "anonymous";
   const events = await store.readRange(executionId);
+  for (let attempt = 1;; attempt++) {
+    const { request, index } = checkDecision(executionId, callId, events);
+    const full = callOf(request);
+    const tool = String((request.data as { tool?: unknown }).tool);
+    const last = events.at(-1)?.seq ?? 0;
+    let appended: StoredEvent;
+    try {
+      // Conditional on the log as read: stored only if nothing was appended
+      // since (a finish, a cancel, another decision, another request).
+      appended = await store.appendEvent(executionId, {
+        type: "APPROVAL_DECIDED",
+        ...(request.step === undefined ? {} : { step: request.step }),
+        key: approvalDecisionKey(full),
+        data: { callId: full, tool, ...checked, by },
+      }, {
+        expectedSeq: last,
+        ...(input.retentionSeconds === undefined ? {} : { expire: input.retentionSeconds }),
+        ...(index ? { index } : {}),
+      });
+    } catch (error) {
+      if (!(error instanceof StaleVersionError)) throw error;
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new StoreUnavailableError(`decideApproval("${executionId}")`, { cause: error });
+      }
+      events.push(...await store.readAfter(executionId, last));
+      continue;
+    }
+    await wake(store, executionId, Date.now());
+    return { callId: full, tool, ...checked, by, seq: appended.seq };
+  }
+}
+
+/** Decisions tried before giving up on a log that keeps growing. */
+const MAX_ATTEMPTS = 100;
+
+function callOf(event: StoredEvent): string {
+  return String((event.data as { callId?: unknown }).callId);
+}
+
+/**
+ * The request a decision answers, and the executions index entry to write
+ * with it, from the execution's log as read.
+ *
+ * @throws {TypeError} When the short call id names more than one call.
+ * @throws {ExecutionNotFoundError} When there is no such execution.
+ * @throws {ExecutionFinishedError} When it finished.
+ * @throws {ApprovalNotFoundError} When it has no pending request for that call.
+ * @throws {ApprovalAlreadyDecidedError} When the call was decided (or timed out).
+ */
+function checkDecision(
+  executionId: string,
+  callId: string,
+  events: readonly StoredEvent[],
+): { request: StoredEvent; index: ExecutionIndexEntry | undefined } {
   const view = projectExecution(executionId, events);
   if (isFinal(view.status)) throw new ExecutionFinishedError(executionId, view.status);
   const requests = events.filter((e) => e.type === "APPROVAL_REQUESTED");
-  const callOf = (e: StoredEvent) => String((e.data as { callId?: unknown }).callId);
   const matches = requests.filter((e) =>
     callOf(e) === callId || (callId.length >= 8 && callOf(e).startsWith(callId))
   );
@@ -213,7 +272,6 @@ export async function decideApproval(
     );
   }
   const full = callOf(request);
-  const tool = String((request.data as { tool?: unknown }).tool);
   const after = events.filter((e) => e.seq > request.seq);
   const earlier = firstDecision(after, full);
   if (earlier) throw new ApprovalAlreadyDecidedError(executionId, full, describeDecision(earlier));
@@ -228,20 +286,5 @@ export async function decideApproval(
   if (index && pendingApprovals(view, events).some((p) => p.callId !== full)) {
     index.waitingFor = "approval";
   }
-  const appended = await store.appendEvent(executionId, {
-    type: "APPROVAL_DECIDED",
-    ...(request.step === undefined ? {} : { step: request.step }),
-    key: approvalDecisionKey(full),
-    data: { callId: full, tool, ...checked, by },
-  }, {
-    ...(input.retentionSeconds === undefined ? {} : { expire: input.retentionSeconds }),
-    ...(index ? { index } : {}),
-  });
-  await wake(store, executionId, Date.now());
-  // Read back: the first decision in the log counts.
-  const first = firstDecision(await store.readAfter(executionId, request.seq), full);
-  if (first && first.seq !== appended.seq) {
-    throw new ApprovalAlreadyDecidedError(executionId, full, describeDecision(first));
-  }
-  return { callId: full, tool, ...checked, by, seq: appended.seq };
+  return { request, index };
 }

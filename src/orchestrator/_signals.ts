@@ -4,8 +4,13 @@
 // (in whichever process) takes it with `ctx.waitForSignal` (_wait_gate.ts),
 // or takes it when it is resumed. Internal: `Orchestrator.signal` and the
 // HTTP route call it.
-import { ExecutionFinishedError, ValueTooLargeError } from "../errors.ts";
-import type { EventStore } from "../events/event_store.ts";
+import {
+  ExecutionFinishedError,
+  StaleVersionError,
+  StoreUnavailableError,
+  ValueTooLargeError,
+} from "../errors.ts";
+import type { EventStore, StoredEvent } from "../events/event_store.ts";
 import { jsonBytes } from "../limits.ts";
 import { isFinal } from "./execution_report.ts";
 import { projectExecution } from "./execution_view.ts";
@@ -23,7 +28,8 @@ const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
  * @throws {TypeError} When the name is not 1–100 letters, digits, `_`, `.`, `:` or `-`, or the payload is not JSON.
  * @throws {ValueTooLargeError} When the payload is over {@linkcode MAX_SIGNAL_BYTES}.
  * @throws {ExecutionNotFoundError} When there is no such execution.
- * @throws {ExecutionFinishedError} When it already finished.
+ * @throws {ExecutionFinishedError} When it already finished (checked atomically with the append).
+ * @throws {StoreUnavailableError} When its log grew between every read and append, 100 times.
  */
 export async function sendSignal(
   store: EventStore,
@@ -55,16 +61,66 @@ export async function sendSignal(
     throw new ValueTooLargeError(`The payload of signal "${name}"`, size, MAX_SIGNAL_BYTES);
   }
   const { wakeHere } = signal;
-  if (!wakeHere) {
-    const view = projectExecution(executionId, await store.readRange(executionId));
-    if (isFinal(view.status)) throw new ExecutionFinishedError(executionId, view.status);
+  // The append is conditional on the log's last seq (`expectedSeq`): when
+  // anything was appended since it was read, the new events are read and
+  // checked, so a signal never lands after the event that finished the
+  // execution (it is refused instead, with nothing left in the log).
+  // A process that runs the execution reads its latest event only: until its
+  // run ends, only an EXECUTION_* event can finish it.
+  let events: StoredEvent[] | undefined;
+  let newer: StoredEvent[];
+  if (wakeHere) {
+    const latest = await store.latest(executionId);
+    newer = latest ? [latest] : [];
+  } else {
+    events = await store.readRange(executionId);
+    newer = events;
+    finished(executionId, events);
   }
-  const event = await store.appendEvent(
-    executionId,
-    { type: "SIGNAL_RECEIVED", data: { name, payload } },
-    signal.retentionSeconds === undefined ? {} : { expire: signal.retentionSeconds },
-  );
-  if (wakeHere) wakeHere();
-  else await wake(store, executionId, Date.now());
-  return event.seq;
+  for (let attempt = 1;; attempt++) {
+    const last = newer.at(-1)?.seq ?? 0;
+    if (wakeHere && newer.some((e) => ENDS.has(e.type))) {
+      finished(executionId, await store.readRange(executionId));
+    }
+    let event: StoredEvent;
+    try {
+      event = await store.appendEvent(
+        executionId,
+        { type: "SIGNAL_RECEIVED", data: { name, payload } },
+        signal.retentionSeconds === undefined
+          ? { expectedSeq: last }
+          : { expectedSeq: last, expire: signal.retentionSeconds },
+      );
+    } catch (error) {
+      if (!(error instanceof StaleVersionError)) throw error;
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new StoreUnavailableError(`signal("${executionId}", "${name}")`, { cause: error });
+      }
+      const more = await store.readAfter(executionId, last);
+      newer = more.length > 0 ? more : newer;
+      if (events) {
+        events.push(...more);
+        finished(executionId, events);
+      }
+      continue;
+    }
+    if (wakeHere) wakeHere();
+    else await wake(store, executionId, Date.now());
+    return event.seq;
+  }
+}
+
+/** Event types that may finish an execution (its status is then read from its whole log). */
+const ENDS = new Set(["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"]);
+
+/** Appends a signal tries before it gives up on a log that keeps growing. */
+const MAX_ATTEMPTS = 100;
+
+/**
+ * @throws {ExecutionNotFoundError} When `events` hold no execution.
+ * @throws {ExecutionFinishedError} When they finished it.
+ */
+function finished(executionId: string, events: StoredEvent[]): void {
+  const view = projectExecution(executionId, events);
+  if (isFinal(view.status)) throw new ExecutionFinishedError(executionId, view.status);
 }

@@ -346,9 +346,11 @@ export class Orchestrator {
    * @param payload JSON, at most 64 KiB. @default {null}
    * @returns The sequence number of its `SIGNAL_RECEIVED` event.
    * @throws {ExecutionNotFoundError} When there is no such execution.
-   * @throws {ExecutionFinishedError} When it already finished.
+   * @throws {ExecutionFinishedError} When it already finished, or finished
+   *   while the signal was sent (a signal never lands after the end).
    * @throws {TypeError} When the name or the payload is invalid.
    * @throws {ValueTooLargeError} When the payload is over 64 KiB.
+   * @throws {StoreUnavailableError} When its log kept growing between every read and append.
    */
   async signal(executionId: string, name: string, payload: unknown = null): Promise<number> {
     return await sendSignal(this.eventStore, executionId, {
@@ -399,6 +401,7 @@ export class Orchestrator {
    * @throws {ApprovalNotFoundError} When it waits for no approval of that call.
    * @throws {ApprovalAlreadyDecidedError} When the call was decided (or timed out) already.
    * @throws {TypeError} When the decision is neither approve nor deny, or the reason is invalid.
+   * @throws {StoreUnavailableError} When its log kept growing between every read and append.
    */
   async decideApproval(
     executionId: string,

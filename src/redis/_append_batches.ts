@@ -3,7 +3,8 @@
  * group commit (`_group_commit.ts`) is one call of the `append` script of
  * `_batch_scripts.ts`. This module builds the call (keys and ARGV) and reads
  * its reply, one line per append: the seq it was stored at, `F<fence>` when
- * its fencing token was older than the registered one, or `E<error>`.
+ * its fencing token was older than the registered one, `C<seq>` when the
+ * log's last seq was not its `expectedSeq`, or `E<error>`.
  *
  * On a standalone server a batch may hold the appends of any executions, and
  * the script updates the executions indexes itself; on a Cluster a batch is
@@ -32,6 +33,8 @@ const logger = getLogger(["oao", "redis"]);
  */
 export interface _Append extends _FastAppend, _IndexedAppend {
   fencingToken: number | undefined;
+  /** Stored only when the log's last seq is this one (`AppendOptions.expectedSeq`). */
+  expectedSeq: number | undefined;
   key: string | undefined;
   head: _Head<_Append>;
   /** The stored event, completed with its seq when the append succeeds. */
@@ -40,7 +43,10 @@ export interface _Append extends _FastAppend, _IndexedAppend {
   reject(error: unknown): void;
 }
 
-/** What the script answered for one append: status (1 appended, -1 fenced) and seq or fence. */
+/**
+ * What the script answered for one append: status (1 appended, -1 fenced,
+ * -2 the log's last seq was not the expected one) and seq, fence or last seq.
+ */
 export type _AppendReply = [number, number];
 
 /** What {@linkcode _AppendBatches} works with, beyond the store's client. */
@@ -113,14 +119,14 @@ export class _AppendBatches {
       for (const i of positions) {
         const item = items[i]!;
         const plain = item.ttlMs === ttlMs && item.fencingToken === undefined &&
-          item.key === undefined;
+          item.expectedSeq === undefined && item.key === undefined;
         args.push(
           item.json,
           plain
             ? ""
             : `${item.ttlMs === ttlMs ? "" : item.ttlMs},${item.fencingToken ?? ""},${
-              item.key ?? ""
-            }`,
+              item.expectedSeq ?? ""
+            },${item.key ?? ""}`,
         );
         order.push(i);
       }
@@ -146,6 +152,8 @@ export class _AppendBatches {
       const kind = line.charCodeAt(0);
       outcomes[i] = kind === 70 // "F"
         ? [-1, Number(line.slice(1))]
+        : kind === 67 // "C"
+        ? [-2, Number(line.slice(1))]
         : kind === 69 // "E"
         ? _replyError(line.slice(1))
         : [1, Number(line)];

@@ -52,7 +52,9 @@ import { _INDEX_LUA } from "./_index_scripts.ts";
  * status index key base; then for each execution its id (index member) and
  * the number `c` of its appends, then `c` times: the event JSON and its
  * options, `""` (default retention, no fencing token, no index key) or
- * `"<retention ms>,<fencing token>,<index key>"` (each part may be empty);
+ * `"<retention ms>,<fencing token>,<expected seq>,<index key>"` (each part
+ * may be empty; an expected seq stores the event only when the log's last
+ * seq is that one);
  * then `n` times the status index entry of an append: its position among the
  * appends (1 for the first), execution id, createdAt, expiresAt, updatedAt,
  * status, waitingFor (or `-`), agent and `1`/`0` (initial: written only when
@@ -74,7 +76,7 @@ import { _INDEX_LUA } from "./_index_scripts.ts";
  *
  * Reply: lines (Redis error messages hold no line break): the index error or
  * "", then one line per append, in order: its seq (appended), `F<fence>`
- * (fenced) or `E<message>` (failed).
+ * (fenced), `C<last seq>` (not the expected seq) or `E<message>` (failed).
  */
 const APPEND = `${_INDEX_LUA}
 if ARGV[2] == '1' then
@@ -112,13 +114,15 @@ while a <= groupsEnd do
     local ttl
     local keyed = {}
     for p = first, a - 1, 2 do
-      local t, token, key = defaultTtl, '', ''
+      local t, token, expected, key = defaultTtl, '', '', ''
       if ARGV[p + 1] ~= '' then
-        t, token, key = string.match(ARGV[p + 1], '^(%d*),(%d*),(.*)$')
+        t, token, expected, key = string.match(ARGV[p + 1], '^(%d*),(%d*),(%d*),(.*)$')
         if t == '' then t = defaultTtl end
       end
       if token ~= '' and fence and tonumber(token) < tonumber(fence) then
         out[#out + 1] = 'F' .. fence
+      elseif expected ~= '' and tonumber(expected) ~= seq then
+        out[#out + 1] = 'C' .. seq
       else
         local added = redis.pcall('XADD', events, (seq + 1) .. '-0', 'e', ARGV[p])
         if type(added) == 'table' and added.err then

@@ -15,13 +15,15 @@
  *   many (`_fast_appends.ts`). Expiries are set only when they must move
  *   (see Retention). A refused id (another writer took it) or a vanished log
  *   sends the append down the script path.
- * - **Script** (everything else: first appends, fenced or keyed appends,
+ * - **Script** (everything else: first appends, fenced, conditional
+ *   (`expectedSeq`) or keyed appends,
  *   several appends of one execution in a tick, Redis Cluster): the
  *   group-commit script, one call per tick on a standalone server (up to 512
  *   appends, any executions), one per execution on a Cluster
  *   (`_append_batches.ts`). Per execution it reads the stream length (and
  *   the fencing token when an append carries one), adds each event, sets the
- *   index keys and checks the expiry, so fencing is atomic with the append.
+ *   index keys and checks the expiry, so fencing and the expected seq are
+ *   atomic with the append.
  *
  * The executions indexes are kept up to date beside both paths
  * (`_index_writes.ts`).
@@ -42,7 +44,7 @@
  *
  * @module
  */
-import { FencedError } from "../persistence/store_errors.ts";
+import { FencedError, StaleVersionError } from "../persistence/store_errors.ts";
 import {
   type AppendOptions,
   DEFAULT_RETENTION_SECONDS,
@@ -129,7 +131,7 @@ export class _EventAppender {
    *
    * @param executionId The execution whose log receives the event.
    * @param event The event.
-   * @param options Retention, fencing token and index entry.
+   * @param options Retention, fencing token, expected seq and index entry.
    * @returns The stored event.
    */
   append(
@@ -138,6 +140,7 @@ export class _EventAppender {
     options?: AppendOptions,
   ): Promise<StoredEvent> {
     let ttlMs: number, fencingToken: number | undefined, time: number;
+    let expectedSeq: number | undefined;
     let index: ExecutionIndexEntry | undefined;
     let head: _Head<_Append>, record: StoredEvent, json: string;
     try {
@@ -146,7 +149,7 @@ export class _EventAppender {
         ttlMs = this.#ttlMs;
         fencingToken = undefined;
       } else {
-        ({ ttlMs, fencingToken } = _appendOptions(options, this.#retentionSeconds));
+        ({ ttlMs, fencingToken, expectedSeq } = _appendOptions(options, this.#retentionSeconds));
         if (ttlMs > this.#longestTtlMs) this.#longestTtlMs = ttlMs;
         index = options.index;
         if (index !== undefined) _checkIndexEntry(executionId, index);
@@ -175,6 +178,7 @@ export class _EventAppender {
         ttlMs,
         renew: false,
         fencingToken,
+        expectedSeq,
         key: record.key,
         index,
         time,
@@ -205,7 +209,7 @@ export class _EventAppender {
 
   /**
    * Routes the appends of a tick. An execution's lone append goes directly
-   * (`_fast_appends.ts`) when it carries no fencing token and no index key,
+   * (`_fast_appends.ts`) when it carries no fencing token, expected seq and index key,
    * the execution is not fenced, nothing of it is in flight and its head is
    * trusted (`_append_heads.ts`); all other appends go to the group-commit
    * script, in the order they were issued.
@@ -225,8 +229,9 @@ export class _EventAppender {
       const append = appends[0]!;
       if (
         direct && appends.length === 1 && head.busy === 0 && !head.fenced &&
-        append.fencingToken === undefined && append.key === undefined &&
-        append.index === undefined && this.#heads.trusted(head, now, generation)
+        append.fencingToken === undefined && append.expectedSeq === undefined &&
+        append.key === undefined && append.index === undefined &&
+        this.#heads.trusted(head, now, generation)
       ) {
         append.seq = head.seq + 1;
         append.renew = this.#heads.mustRenew(head, now, append.ttlMs);
@@ -251,6 +256,8 @@ export class _EventAppender {
         head.busy--;
         if (status === -1) {
           append.reject(new FencedError(append.executionId, append.fencingToken!, value));
+        } else if (status === -2) {
+          append.reject(new StaleVersionError(append.executionId, append.expectedSeq!, value));
         } else {
           append.record.seq = value;
           append.resolve(append.record);

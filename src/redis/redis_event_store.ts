@@ -171,11 +171,12 @@ export class RedisEventStore implements EventStore {
    *
    * @param executionId The execution whose log receives the event.
    * @param event The event.
-   * @param options Retention (`expire`, seconds from now) and fencing token.
+   * @param options Retention (`expire`, seconds from now), fencing token, expected last seq.
    * @returns The stored event with its sequence number and id.
    * @throws {TypeError} When the execution id or an event field is invalid.
-   * @throws {RangeError} When `expire` or `fencingToken` is out of range.
+   * @throws {RangeError} When `expire`, `fencingToken` or `expectedSeq` is out of range.
    * @throws {FencedError} When `fencingToken` is older than the registered one.
+   * @throws {StaleVersionError} When `expectedSeq` is not the log's last seq.
    * @throws {CorruptDataError} When the event cannot be serialized.
    * @throws {StoreUnavailableError} When Redis stays unreachable.
    */

@@ -5,7 +5,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { CorruptDataError, FencedError, StoreUnavailableError } from "../../src/errors.ts";
+import {
+  CorruptDataError,
+  FencedError,
+  StaleVersionError,
+  StoreUnavailableError,
+} from "../../src/errors.ts";
 import type { EventStore, StoredEvent } from "../../src/events/event_store.ts";
 import type { ManualClock } from "../../src/testing/manual_clock.ts";
 
@@ -199,6 +204,81 @@ export function testEventStoreConformance(label: string, factory: EventStoreFact
       FencedError,
     );
     assert.equal((await store.appendEvent("exec-new", { type: "A" }, { fencingToken: 2 })).seq, 1);
+  });
+
+  test("expectedSeq stores an append only when the log's last seq is the expected one", async ({ store, clock }) => {
+    const stale = (expected: number, actual: number) => (error: unknown) => {
+      assert.ok(error instanceof StaleVersionError, String(error));
+      assert.equal(error.key, "exec-1");
+      assert.equal(error.expected, expected);
+      assert.equal(error.actual, actual);
+      return true;
+    };
+    await assert.rejects(
+      store.appendEvent("exec-1", { type: "A" }, { expectedSeq: 1 }),
+      stale(1, 0),
+    );
+    assert.equal(await store.count("exec-1"), 0);
+    assert.equal((await store.appendEvent("exec-1", { type: "A" }, { expectedSeq: 0 })).seq, 1);
+    assert.equal((await store.appendEvent("exec-1", { type: "B" })).seq, 2);
+    const index = { status: "RUNNING", agent: "a", createdAt: clock.now() };
+    // Refused: neither its index key nor its executions index entry is written.
+    await assert.rejects(
+      store.appendEvent("exec-1", { type: "LATE", key: "late" }, { expectedSeq: 1, index }),
+      stale(1, 2),
+    );
+    assert.equal(await store.findByKey("exec-1", "late"), undefined);
+    assert.equal((await store.queryExecutions({})).executions.length, 0);
+    const c = await store.appendEvent("exec-1", { type: "C", key: "c" }, {
+      expectedSeq: 2,
+      index,
+      fencingToken: 0,
+    });
+    assert.equal(c.seq, 3);
+    assert.equal((await store.findByKey("exec-1", "c"))?.seq, 3);
+    assert.deepEqual((await store.queryExecutions({})).executions.map((e) => e.status), [
+      "RUNNING",
+    ]);
+    assert.deepEqual((await store.readRange("exec-1")).map((e) => e.type), ["A", "B", "C"]);
+    await assert.rejects(
+      store.appendEvent("exec-1", { type: "A" }, { expectedSeq: -1 }),
+      RangeError,
+    );
+    await assert.rejects(
+      store.appendEvent("exec-1", { type: "A" }, { expectedSeq: 1.5 }),
+      RangeError,
+    );
+  });
+
+  test("expectedSeq is decided in issue order with the appends of the same moment", async ({ store }) => {
+    await store.appendEvent("exec-1", { type: "A" });
+    const [b, late, c] = await Promise.allSettled([
+      store.appendEvent("exec-1", { type: "B" }),
+      store.appendEvent("exec-1", { type: "LATE" }, { expectedSeq: 1 }),
+      store.appendEvent("exec-1", { type: "C" }, { expectedSeq: 2 }),
+    ]);
+    assert.equal(b.status === "fulfilled" && b.value.seq, 2);
+    assert.ok(late.status === "rejected" && late.reason instanceof StaleVersionError);
+    assert.equal(c.status === "fulfilled" && c.value.seq, 3);
+    assert.deepEqual((await store.readRange("exec-1")).map((e) => e.type), ["A", "B", "C"]);
+  });
+
+  test("of two stores appending with the same expectedSeq at once, exactly one succeeds", async (h) => {
+    const other = await h.another();
+    await h.store.appendEvent("exec-1", { type: "A" });
+    await other.readRange("exec-1");
+    for (let round = 1; round <= 5; round++) {
+      const results = await Promise.allSettled([
+        h.store.appendEvent("exec-1", { type: "X" }, { expectedSeq: round }),
+        other.appendEvent("exec-1", { type: "Y" }, { expectedSeq: round }),
+      ]);
+      const stored = results.filter((r) => r.status === "fulfilled");
+      assert.equal(stored.length, 1, `round ${round}`);
+      assert.equal((stored[0] as PromiseFulfilledResult<StoredEvent>).value.seq, round + 1);
+      const refused = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+      assert.ok(refused.reason instanceof StaleVersionError, String(refused.reason));
+    }
+    assert.equal(await h.store.count("exec-1"), 6);
   });
 
   test("claim grants one runner at a time and names the holder to the others", async (h) => {

@@ -17,6 +17,12 @@ import { testRedisUrl } from "../_support/test_redis.ts";
 import { lastJsonLine, orchestratorChild } from "../_support/orchestrator_child.ts";
 import type { ApprovalOutput } from "../fixtures/approval_agent.ts";
 import { has, until } from "../_support/until_events.ts";
+import { racingStore, untilLogged } from "../_support/racing_store.ts";
+import {
+  approvalCandidates,
+  decideApproval,
+  listPendingApprovals,
+} from "../../src/orchestrator/_approvals.ts";
 
 const AGENT = new URL("../fixtures/approval_agent.ts", import.meta.url);
 const PROCESS = new URL("../fixtures/approval_process.ts", import.meta.url).pathname;
@@ -259,6 +265,85 @@ Deno.test("two decisions at once on one call: exactly one is accepted, and it is
     const output = report.output as ApprovalOutput;
     if (winner.decision === "approve") assert.equal(runs.charge, 1);
     else assert.equal(output.errors[0]?.code, "APPROVAL_DENIED");
+  } finally {
+    await orchestrator.close();
+  }
+});
+
+Deno.test("a decision that lands as the execution is cancelled is refused with ExecutionFinishedError; the executions index keeps CANCELLED", async () => {
+  const { orchestrator, runs } = payer();
+  try {
+    const { executionId, done } = await orchestrator.start("payer", {
+      calls: [{ tool: "charge", args: { amount: 5 } }],
+    });
+    await until(orchestrator, executionId, has("APPROVAL_REQUESTED"));
+    const { callId } = (await orchestrator.status(executionId)).waitingFor as { callId: string };
+    // The decision reads the log (still waiting), then the cancel lands before its append.
+    const racing = racingStore(orchestrator.eventStore, {
+      executionId: () => executionId,
+      point: { after: "readRange" },
+      inject: async () => {
+        orchestrator.cancel(executionId, "raced");
+        await untilLogged(orchestrator.eventStore, executionId, "EXECUTION_CANCELLED");
+      },
+    });
+    await assert.rejects(
+      decideApproval(racing, executionId, callId, {
+        decision: { decision: "approve" },
+        by: "alice",
+      }),
+      (error) => error instanceof ExecutionFinishedError && error.status === "CANCELLED",
+    );
+    assert.equal((await done).status, "CANCELLED");
+    const events = await orchestrator.eventStore.readRange(executionId);
+    assert.ok(!events.some((e) => e.type === "APPROVAL_DECIDED"), "no decision recorded");
+    const page = await orchestrator.eventStore.queryExecutions({});
+    assert.deepEqual(
+      page.executions.filter((e) => e.executionId === executionId).map((e) => e.status),
+      ["CANCELLED"],
+    );
+    assert.equal(runs.charge, 0);
+  } finally {
+    await orchestrator.close();
+  }
+});
+
+Deno.test("a decision that loses to another never hides the approval requested after the winner from the approvals list", async () => {
+  const { orchestrator, runs } = payer();
+  try {
+    const { executionId, done } = await orchestrator.start("payer", {
+      calls: [{ tool: "charge", args: { amount: 5 } }, { tool: "refund" }],
+    });
+    await until(orchestrator, executionId, has("APPROVAL_REQUESTED"));
+    const { callId } = (await orchestrator.status(executionId)).waitingFor as { callId: string };
+    // Bob reads the log; meanwhile Alice approves, the charge runs and the refund waits.
+    const racing = racingStore(orchestrator.eventStore, {
+      executionId: () => executionId,
+      point: { after: "readRange" },
+      inject: async () => {
+        await orchestrator.decideApproval(executionId, callId, { decision: "approve" }, {
+          by: "alice",
+        });
+        await untilLogged(orchestrator.eventStore, executionId, "APPROVAL_REQUESTED", 2);
+      },
+    });
+    await assert.rejects(
+      decideApproval(racing, executionId, callId, { decision: { decision: "deny" }, by: "bob" }),
+      (error) =>
+        error instanceof ApprovalAlreadyDecidedError && /approved by "alice"/.test(error.message),
+    );
+    const events = await orchestrator.eventStore.readRange(executionId);
+    assert.deepEqual(
+      events.filter((e) => e.type === "APPROVAL_DECIDED").map((e) => e.data?.by),
+      ["alice"],
+    );
+    const store = orchestrator.eventStore;
+    assert.deepEqual(await approvalCandidates(store, 10), [executionId]);
+    const pending = await listPendingApprovals(store, [executionId]);
+    assert.deepEqual(pending.map((p) => p.tool), ["refund"]);
+    await orchestrator.decideApproval(executionId, pending[0]!.callId, { decision: "approve" });
+    assert.equal((await done).status, "SUCCESS");
+    assert.deepEqual(runs, { charge: 1, refund: 1 });
   } finally {
     await orchestrator.close();
   }

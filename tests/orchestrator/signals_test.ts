@@ -18,6 +18,7 @@ import { WAKE_BUCKET_MS, wakeLogId } from "../../src/orchestrator/_wake_bus.ts";
 import { testRedisUrl } from "../_support/test_redis.ts";
 import { lastJsonLine, orchestratorChild } from "../_support/orchestrator_child.ts";
 import { has, until } from "../_support/until_events.ts";
+import { racingStore, untilLogged } from "../_support/racing_store.ts";
 
 const AGENT = new URL("../fixtures/wait_agent.ts", import.meta.url);
 const PROCESS = new URL("../fixtures/wait_process.ts", import.meta.url).pathname;
@@ -111,6 +112,116 @@ Deno.test("a signal to an unknown or finished execution, with a bad name or too 
     assert.equal((await done).status, "SUCCESS");
   } finally {
     await orchestrator.close();
+  }
+});
+
+/** Asserts that no signal is in the log after the event that finished the execution. */
+function assertNoSignalAfterEnd(events: StoredEvent[]): number {
+  const end = events.find((e) =>
+    ["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"].includes(e.type)
+  );
+  assert.ok(end, events.map((e) => e.type).join(", "));
+  const late = events.filter((e) => e.type === "SIGNAL_RECEIVED" && e.seq > end.seq);
+  assert.deepEqual(late.map((e) => e.seq), [], `signals after ${end.type} at seq ${end.seq}`);
+  return end.seq;
+}
+
+Deno.test("a signal from another process that lands as the execution is cancelled is refused with ExecutionFinishedError, and not recorded", async () => {
+  const { orchestrator } = waiter();
+  try {
+    const { executionId, done } = await orchestrator.start("waiter", { signal: { name: "go" } });
+    await until(orchestrator, executionId, has("WAITING_FOR_SIGNAL"));
+    // The sender reads the log (still waiting), then the cancel lands before its append.
+    const racing = racingStore(orchestrator.eventStore, {
+      executionId: () => executionId,
+      point: { after: "readRange" },
+      inject: async () => {
+        orchestrator.cancel(executionId, "raced");
+        await untilLogged(orchestrator.eventStore, executionId, "EXECUTION_CANCELLED");
+      },
+    });
+    await assert.rejects(
+      sendSignal(racing, executionId, { name: "go", payload: 1 }),
+      (error) => error instanceof ExecutionFinishedError && error.status === "CANCELLED",
+    );
+    assert.equal((await done).status, "CANCELLED");
+    const events = await orchestrator.eventStore.readRange(executionId);
+    assertNoSignalAfterEnd(events);
+    assert.ok(!events.some((e) => e.type === "SIGNAL_RECEIVED"));
+  } finally {
+    await orchestrator.close();
+  }
+});
+
+Deno.test("a signal to an execution this process runs, finished between the send and the append, is refused with ExecutionFinishedError", async () => {
+  let executionId = "";
+  const store = racingStore(new InMemoryEventStore(), {
+    executionId: () => executionId,
+    point: { before: "appendEvent", type: "SIGNAL_RECEIVED" },
+    inject: async () => {
+      orchestrator.cancel(executionId, "raced");
+      await untilLogged(orchestrator.eventStore, executionId, "EXECUTION_CANCELLED");
+    },
+  });
+  // Defined after the store, whose injected work (run later) cancels through it.
+  const orchestrator: Orchestrator = new Orchestrator({
+    agents: [{ name: "waiter", module: AGENT }],
+    eventStore: store,
+  });
+  try {
+    const started = await orchestrator.start("waiter", { signal: { name: "go" } });
+    executionId = started.executionId;
+    await until(orchestrator, executionId, has("WAITING_FOR_SIGNAL"));
+    assert.ok(orchestrator.running.includes(executionId), "run by this process");
+    await assert.rejects(
+      orchestrator.signal(executionId, "go", 1),
+      (error) => error instanceof ExecutionFinishedError && error.status === "CANCELLED",
+    );
+    assert.equal((await started.done).status, "CANCELLED");
+    assertNoSignalAfterEnd(await store.readRange(executionId));
+  } finally {
+    await orchestrator.close();
+    await store.close();
+  }
+});
+
+Deno.test("200 signals sent one per timer tick to an execution that waits for one, on Redis: each is taken before the end or refused, none lands after it", async () => {
+  const redisUrl = await testRedisUrl();
+  const keyPrefix = `oao-test-${crypto.randomUUID().slice(0, 8)}:`;
+  const store = new RedisEventStore({ redisUrl, keyPrefix });
+  const redis = new Redis(redisUrl);
+  const orchestrator = new Orchestrator({
+    agents: [{ name: "waiter", module: AGENT }],
+    eventStore: store,
+  });
+  try {
+    // From this process (which runs it) and from another one (through the store alone).
+    for (const remote of [false, true]) {
+      const { executionId, done } = await orchestrator.start("waiter", { signal: { name: "go" } });
+      await until(orchestrator, executionId, has("WAITING_FOR_SIGNAL"));
+      const sends: Promise<PromiseSettledResult<number>>[] = [];
+      for (let i = 0; i < 200; i++) {
+        const send = remote
+          ? sendSignal(store, executionId, { name: "go", payload: i })
+          : orchestrator.signal(executionId, "go", i);
+        sends.push(Promise.allSettled([send]).then(([result]) => result!));
+        await new Promise((r) => setTimeout(r, 0));
+      }
+      const results = await Promise.all(sends);
+      assert.equal((await done).status, "SUCCESS");
+      const end = assertNoSignalAfterEnd(await store.readRange(executionId));
+      for (const result of results) {
+        if (result.status === "fulfilled") assert.ok(result.value < end, `${result.value}`);
+        else assert.ok(result.reason instanceof ExecutionFinishedError, String(result.reason));
+      }
+      assert.ok(results.some((r) => r.status === "rejected"), "some arrive after the end");
+    }
+  } finally {
+    await orchestrator.close();
+    const keys = await redis.keys(`${keyPrefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    await store.close();
   }
 });
 
