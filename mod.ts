@@ -68,6 +68,7 @@ export {
   StoreUnavailableError,
   SupervisorEscalationError,
   ToolOutcomeUnknownError,
+  TooManySignalsError,
   UnknownAgentError,
   ValueTooLargeError,
 } from "./src/errors.ts";

@@ -58,5 +58,6 @@ export {
   ExecutionNotFoundError,
   PolicyViolationError,
   ToolOutcomeUnknownError,
+  TooManySignalsError,
   UnknownAgentError,
 } from "./orchestrator/execution_errors.ts";

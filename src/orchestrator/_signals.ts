@@ -8,6 +8,7 @@ import {
   ExecutionFinishedError,
   StaleVersionError,
   StoreUnavailableError,
+  TooManySignalsError,
   ValueTooLargeError,
 } from "../errors.ts";
 import type { EventStore, StoredEvent } from "../events/event_store.ts";
@@ -29,6 +30,7 @@ const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
  * @throws {ValueTooLargeError} When the payload is over {@linkcode MAX_SIGNAL_BYTES}.
  * @throws {ExecutionNotFoundError} When there is no such execution.
  * @throws {ExecutionFinishedError} When it already finished (checked atomically with the append).
+ * @throws {TooManySignalsError} When it holds {@linkcode MAX_PENDING_SIGNALS} signals it has not taken.
  * @throws {StoreUnavailableError} When its log grew between every read and append, 100 times.
  */
 export async function sendSignal(
@@ -39,9 +41,8 @@ export async function sendSignal(
     payload: unknown;
     retentionSeconds?: number | undefined;
     /**
-     * Set when this process runs the execution (so it has not finished, and
-     * no other process runs it): wakes its waits here, without reading its
-     * log first or appending to the shared wake log.
+     * Set when this process runs the execution (no other process runs it):
+     * wakes its waits here, without appending to the shared wake log.
      */
     wakeHere?: (() => void) | undefined;
   },
@@ -65,22 +66,16 @@ export async function sendSignal(
   // anything was appended since it was read, the new events are read and
   // checked, so a signal never lands after the event that finished the
   // execution (it is refused instead, with nothing left in the log).
-  // A process that runs the execution reads its latest event only: until its
-  // run ends, only an EXECUTION_* event can finish it.
-  let events: StoredEvent[] | undefined;
-  let newer: StoredEvent[];
-  if (wakeHere) {
-    const latest = await store.latest(executionId);
-    newer = latest ? [latest] : [];
-  } else {
-    events = await store.readRange(executionId);
-    newer = events;
-    finished(executionId, events);
-  }
+  // The log read also counts the signals not taken yet: an execution holds
+  // at most MAX_PENDING_SIGNALS (a client holding a token could otherwise
+  // grow its log, and its runner's memory, without bound).
+  const events = await store.readRange(executionId);
+  let newer = events;
+  finished(executionId, events);
   for (let attempt = 1;; attempt++) {
     const last = newer.at(-1)?.seq ?? 0;
-    if (wakeHere && newer.some((e) => ENDS.has(e.type))) {
-      finished(executionId, await store.readRange(executionId));
+    if (_pending(events) >= MAX_PENDING_SIGNALS) {
+      throw new TooManySignalsError(executionId, MAX_PENDING_SIGNALS);
     }
     let event: StoredEvent;
     try {
@@ -98,10 +93,8 @@ export async function sendSignal(
       }
       const more = await store.readAfter(executionId, last);
       newer = more.length > 0 ? more : newer;
-      if (events) {
-        events.push(...more);
-        finished(executionId, events);
-      }
+      events.push(...more);
+      finished(executionId, events);
       continue;
     }
     if (wakeHere) wakeHere();
@@ -110,8 +103,19 @@ export async function sendSignal(
   }
 }
 
-/** Event types that may finish an execution (its status is then read from its whole log). */
-const ENDS = new Set(["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"]);
+/** The most signals an execution holds that it has not taken. */
+export const MAX_PENDING_SIGNALS = 1_000;
+
+/** Signals received and not taken yet, in a log. */
+function _pending(events: StoredEvent[]): number {
+  let received = 0;
+  let taken = 0;
+  for (const event of events) {
+    if (event.type === "SIGNAL_RECEIVED") received++;
+    else if (event.type === "SIGNAL_CONSUMED") taken++;
+  }
+  return received - taken;
+}
 
 /** Appends a signal tries before it gives up on a log that keeps growing. */
 const MAX_ATTEMPTS = 100;

@@ -160,6 +160,30 @@ export class ExecutionFinishedError extends OaoError {
   }
 }
 
+/**
+ * An execution holds as many signals as it may hold untaken: a client sends
+ * the next one once the agent has taken some (HTTP 429 `too_many_signals`).
+ */
+export class TooManySignalsError extends OaoError {
+  /** The execution. */
+  readonly executionId: string;
+  /** The most signals an execution holds untaken. */
+  readonly max: number;
+  /**
+   * @param executionId The execution.
+   * @param max The most signals it may hold untaken.
+   */
+  constructor(executionId: string, max: number) {
+    super(
+      "TOO_MANY_SIGNALS",
+      `Execution "${executionId}" holds ${max} signals it has not taken, the most it may hold: ` +
+        `send more once it has taken some`,
+    );
+    this.executionId = executionId;
+    this.max = max;
+  }
+}
+
 /** The execution was cancelled on request. */
 export class ExecutionCancelledError extends OaoError {
   /**
@@ -179,4 +203,5 @@ registerErrorClass("UNKNOWN_AGENT", UnknownAgentError);
 registerErrorClass("TOOL_OUTCOME_UNKNOWN", ToolOutcomeUnknownError);
 registerErrorClass("EXECUTION_BUSY", ExecutionBusyError);
 registerErrorClass("EXECUTION_FINISHED", ExecutionFinishedError);
+registerErrorClass("TOO_MANY_SIGNALS", TooManySignalsError);
 registerErrorClass("EXECUTION_CANCELLED", ExecutionCancelledError);

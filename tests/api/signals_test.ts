@@ -76,3 +76,25 @@ Deno.test("/metrics counts the executions waiting for a signal and for a timer, 
   await api.waitFor(sleeper, (s) => s.status === "CANCELLED");
   assert.deepEqual(await pending(), { signal: 0, timer: 0 });
 });
+
+Deno.test("a signal beyond the 1,000 an execution holds untaken is 429 too_many_signals, with Retry-After", async () => {
+  await using api = await startTestServer();
+  const { body } = await api.call("POST", "/executions", {
+    body: JSON.stringify({ agent: "waiter", task: { signal: { name: "go" } } }),
+  });
+  const id = body.executionId as string;
+  for (let batch = 0; batch < 10; batch++) {
+    const sent = await Promise.all(
+      Array.from(
+        { length: 100 },
+        () => api.call("POST", `/executions/${id}/signals/noise`, { body: "1" }),
+      ),
+    );
+    assert.deepEqual([...new Set(sent.map((r) => r.status))], [202]);
+  }
+  const refused = await api.call("POST", `/executions/${id}/signals/noise`, { body: "1" });
+  assert.equal(refused.status, 429, refused.text);
+  assert.equal(refused.body.error.code, "too_many_signals");
+  assert.equal(refused.headers.get("retry-after"), "1");
+  await api.call("POST", `/executions/${id}/cancel`);
+});

@@ -9,11 +9,12 @@ import type { StoredEvent } from "../../src/events/event_store.ts";
 import {
   ExecutionFinishedError,
   ExecutionNotFoundError,
+  TooManySignalsError,
   ValueTooLargeError,
 } from "../../src/errors.ts";
 import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 import { InMemoryEventStore } from "../../src/events/in_memory_event_store.ts";
-import { sendSignal } from "../../src/orchestrator/_signals.ts";
+import { MAX_PENDING_SIGNALS, sendSignal } from "../../src/orchestrator/_signals.ts";
 import { WAKE_BUCKET_MS, wakeLogId } from "../../src/orchestrator/_wake_bus.ts";
 import { testRedisUrl } from "../_support/test_redis.ts";
 import { lastJsonLine, orchestratorChild } from "../_support/orchestrator_child.ts";
@@ -366,6 +367,36 @@ Deno.test("waiting executions hold no store subscription each: 60 waits follow t
     const reports = await Promise.all(started.map((s) => s.done));
     assert.deepEqual(reports.map((r) => r.status), reports.map(() => "SUCCESS"));
     assert.ok(most <= 2, `${most} subscriptions were open at once`);
+  } finally {
+    await orchestrator.close();
+  }
+});
+
+Deno.test("an execution holds at most 1,000 signals it has not taken; one more is refused, from this process or another", async () => {
+  const { orchestrator } = waiter({ passivateAfterMs: 20 });
+  try {
+    const { executionId, done } = await orchestrator.start("waiter", {
+      signal: { name: "go", count: 2 },
+    });
+    await until(orchestrator, executionId, has("WAITING_FOR_SIGNAL"));
+    for (let i = 0; i < MAX_PENDING_SIGNALS; i++) {
+      await orchestrator.signal(executionId, "other", { i });
+    }
+    await assert.rejects(
+      orchestrator.signal(executionId, "other", "one too many"),
+      (error) =>
+        error instanceof TooManySignalsError &&
+        /holds 1000 signals it has not taken, the most it may hold/.test(error.message),
+    );
+    await assert.rejects(
+      sendSignal(orchestrator.eventStore, executionId, { name: "go", payload: 1 }),
+      TooManySignalsError,
+      "from another process too",
+    );
+    const events = await orchestrator.eventStore.readRange(executionId);
+    assert.equal(events.filter((e) => e.type === "SIGNAL_RECEIVED").length, MAX_PENDING_SIGNALS);
+    orchestrator.cancel(executionId, "test over");
+    await done;
   } finally {
     await orchestrator.close();
   }

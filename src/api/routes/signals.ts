@@ -16,6 +16,7 @@ import { notFound } from "./executions.ts";
 import {
   ExecutionFinishedError,
   ExecutionNotFoundError,
+  TooManySignalsError,
   ValueTooLargeError,
 } from "../../errors.ts";
 import { sendSignal } from "../../orchestrator/_signals.ts";
@@ -54,6 +55,7 @@ export const sendSignalRoute: ApiRoute = {
       409: errorAnswer("The execution already finished"),
       413: errorAnswer("Payload over 64 KiB"),
       415: errorAnswer("Content type other than application/json"),
+      429: errorAnswer("The execution holds 1,000 signals it has not taken (with Retry-After)"),
     },
   }),
   produces: ["application/json"],
@@ -72,6 +74,9 @@ export const sendSignalRoute: ApiRoute = {
       }
       if (error instanceof ValueTooLargeError) {
         throw new ApiError(413, "payload_too_large", error.message);
+      }
+      if (error instanceof TooManySignalsError) {
+        throw new ApiError(429, "too_many_signals", error.message, { "retry-after": "1" });
       }
       throw error;
     }

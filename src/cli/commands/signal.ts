@@ -11,6 +11,7 @@ import { notFoundMessage } from "../_not_found.ts";
 import {
   ExecutionFinishedError,
   ExecutionNotFoundError,
+  TooManySignalsError,
   ValueTooLargeError,
 } from "../../errors.ts";
 import { sendSignal } from "../../orchestrator/_signals.ts";
@@ -69,7 +70,7 @@ export const signalCommand: Command = {
         ctx.err(`error: ${notFoundMessage(id, runtime.storage)}`);
         return EXIT_FAILURE;
       }
-      if (error instanceof ExecutionFinishedError) {
+      if (error instanceof ExecutionFinishedError || error instanceof TooManySignalsError) {
         ctx.err(`error: ${error.message}`);
         return EXIT_FAILURE;
       }
