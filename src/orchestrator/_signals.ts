@@ -66,15 +66,33 @@ export async function sendSignal(
   // anything was appended since it was read, the new events are read and
   // checked, so a signal never lands after the event that finished the
   // execution (it is refused instead, with nothing left in the log).
-  // The log read also counts the signals not taken yet: an execution holds
-  // at most MAX_PENDING_SIGNALS (a client holding a token could otherwise
-  // grow its log, and its runner's memory, without bound).
-  const events = await store.readRange(executionId);
-  let newer = events;
-  finished(executionId, events);
+  // An execution holds at most MAX_PENDING_SIGNALS signals it has not taken
+  // (a client holding a token could otherwise grow its log, and its runner's
+  // memory, without bound), counted in the whole log. A process that runs
+  // the execution reads its latest event only, and the whole log only when
+  // it could be finished (an EXECUTION_* event) or hold that many (as many
+  // events): the signal's latency is mostly this read.
+  let events: StoredEvent[] | undefined;
+  let newer: StoredEvent[];
+  if (wakeHere) {
+    const latest = await store.latest(executionId);
+    newer = latest ? [latest] : [];
+  } else {
+    events = await store.readRange(executionId);
+    newer = events;
+    finished(executionId, events);
+  }
   for (let attempt = 1;; attempt++) {
+    if (
+      !events &&
+      (newer.some((e) => ENDS.has(e.type)) || (newer.at(-1)?.seq ?? 0) >= MAX_PENDING_SIGNALS)
+    ) {
+      events = await store.readRange(executionId);
+      newer = events;
+      finished(executionId, events);
+    }
     const last = newer.at(-1)?.seq ?? 0;
-    if (_pending(events) >= MAX_PENDING_SIGNALS) {
+    if (events && _pending(events) >= MAX_PENDING_SIGNALS) {
       throw new TooManySignalsError(executionId, MAX_PENDING_SIGNALS);
     }
     let event: StoredEvent;
@@ -93,8 +111,10 @@ export async function sendSignal(
       }
       const more = await store.readAfter(executionId, last);
       newer = more.length > 0 ? more : newer;
-      events.push(...more);
-      finished(executionId, events);
+      if (events) {
+        events.push(...more);
+        finished(executionId, events);
+      }
       continue;
     }
     if (wakeHere) wakeHere();
@@ -102,6 +122,9 @@ export async function sendSignal(
     return event.seq;
   }
 }
+
+/** Event types that may finish an execution (its status is then read from its whole log). */
+const ENDS = new Set(["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"]);
 
 /** The most signals an execution holds that it has not taken. */
 export const MAX_PENDING_SIGNALS = 1_000;
