@@ -129,6 +129,7 @@ export class StepLoop {
       }
       resuming = false;
       const started = clock.now();
+      const ranBefore = run.elapsed();
       const result = await this.#runStep(step, phase, iteration);
       this.#agentState = result.state;
       const next = nextState(phase, result.done === undefined ? {} : { done: result.done });
@@ -147,10 +148,15 @@ export class StepLoop {
       // resume rebuilds from it. A step waits for its events to be stored
       // before the next one starts, so a store that fails stops the run here.
       await events.settled();
+      // The time the step ran, and apart from it the time it waited for a
+      // person or for time (a signal, an approval, a sleep), as the limits count them.
+      const durationMs = Math.max(0, run.elapsed() - ranBefore);
+      const waitedMs = clock.now() - started - durationMs;
       const data: Record<string, unknown> = {
         state: phase,
         next: next ?? null,
-        durationMs: clock.now() - started,
+        durationMs,
+        ...(waitedMs > 0 ? { waitedMs } : {}),
         agentState: result.state,
         hasOutput: result.hasOutput,
       };

@@ -58,6 +58,12 @@ Deno.test("a signal awaited for two hours does not count against a 30 s step lim
     // What a resume would start its clocks from: the log without the wait.
     const view = await orchestrator.status(executionId);
     assert.ok(view.activeMs < 60_000, `status activeMs ${view.activeMs}`);
+    // The step that waited: its duration is the time it ran; the wait is apart.
+    const waited = (await orchestrator.eventStore.readRange(executionId)).find((e) =>
+      e.type === "STEP_COMPLETED" && e.data?.state === "EXECUTE"
+    )!;
+    assert.ok(Number(waited.data!.durationMs) < 60_000, `durationMs ${waited.data!.durationMs}`);
+    assert.ok(Number(waited.data!.waitedMs) >= 2 * HOUR, `waitedMs ${waited.data!.waitedMs}`);
   } finally {
     await orchestrator.close();
   }
