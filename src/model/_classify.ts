@@ -14,6 +14,8 @@ export interface FailureContext {
   aborted: boolean;
   /** The attempt's own timeout fired. */
   timedOut: boolean;
+  /** The answer was asked for as a stream. */
+  streamed?: boolean;
   timeoutMs?: number;
 }
 
@@ -55,6 +57,13 @@ export function classifyFailure(error: unknown, context: FailureContext): ModelC
     }
     if (status < 300) {
       const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
+      if (context.streamed === false) {
+        return make(
+          "provider_error",
+          `the provider answered ${status} with no valid answer${cause}`,
+          status,
+        );
+      }
       return make("stream_broken", `the answer broke off${cause}`, status);
     }
     const wait = retryAfterMs(error.responseHeaders, context.now);

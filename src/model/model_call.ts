@@ -260,6 +260,7 @@ export async function callModel(
           now: clock.now(),
           aborted: options.signal?.aborted ?? false,
           timedOut: timeout.signal.aborted,
+          streamed: request.stream === true,
           ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
         }),
         options.prices ?? DEFAULT_PRICES,
