@@ -21,6 +21,9 @@ import type { RunHost, RunInit } from "./_run_host.ts";
 import type { RunWorkers } from "./_run_workers.ts";
 import type { ToolLedger } from "./_tool_ledger.ts";
 
+/** Step failures a step retry would only repeat. */
+const NOT_RETRIED = new Set(["MODEL_CALL_FAILED", "LLM_MAX_STEPS"]);
+
 /** The step loop failed for a reason that is recorded as the execution's error. */
 class StepFailedError extends OaoError {
   constructor(step: number, phase: LifecycleState, attempts: number, error: ErrorInfo) {
@@ -220,8 +223,9 @@ export class StepLoop {
       // A model call that failed for good already had its own retries (the
       // model layer's attempts, with Retry-After): a step retry would send it
       // again as many times more, or send again what cannot succeed (a
-      // refused key, an answer that does not fit its schema).
-      if (attempt >= retry.attempts || result.error.code === "MODEL_CALL_FAILED") {
+      // refused key, an answer that does not fit its schema). An llmAgent
+      // past its maxSteps fails the same way each time.
+      if (attempt >= retry.attempts || NOT_RETRIED.has(result.error.code ?? "")) {
         throw new StepFailedError(step, phase, attempt, result.error);
       }
       const delayMs = backoffDelay(attempt, toBackoff(retry));

@@ -7,7 +7,9 @@
  * their errors) back to the model — a call the model made invalid (input
  * not JSON or not matching the tool's schema, an unknown tool) runs no tool
  * and goes back as an error; REVIEW ends the loop when the model
- * answered without asking for tools, or after `maxSteps` model calls. The
+ * answered without asking for tools. After `maxSteps` model calls with the
+ * model still asking for tools, the execution fails (`LLM_MAX_STEPS`), or,
+ * with `onMaxSteps: "answer"`, ends with the last answer. The
  * execution's output is the final text (or, with `output`, the structured
  * answer). Each loop is three steps: raise the policy's `maxSteps` (50 by
  * default) for long conversations.
@@ -34,6 +36,7 @@
  */
 import type { AssistantModelMessage, ToolModelMessage, ToolResultPart } from "ai";
 import type { ModelOutputSchema, ModelToolCall } from "../model/model_call.ts";
+import { OaoError } from "../oao_error.ts";
 import {
   type AgentModule,
   defineAgent,
@@ -70,6 +73,12 @@ export interface LlmAgentOptions {
   tools?: LlmTool[];
   /** Most model calls of one execution (the loop ends after it). @default {10} */
   maxSteps?: number;
+  /**
+   * What `maxSteps` model calls with the model still asking for tools end in:
+   * a failed execution (`LLM_MAX_STEPS`, saying so), or the last answer's
+   * text as the output. @default {"fail"}
+   */
+  onMaxSteps?: "fail" | "answer";
   /** Upper bound of each call's output tokens (the budgets are checked against it). */
   maxOutputTokens?: number;
   /** Sampling temperature, 0 to 2. */
@@ -138,6 +147,12 @@ export function llmAgent(options: LlmAgentOptions): AgentModule<LlmAgentState, L
   if (!Number.isSafeInteger(maxSteps) || maxSteps < 1) {
     throw new RangeError(
       `Invalid llmAgent maxSteps ${JSON.stringify(maxSteps)}: expected an integer >= 1`,
+    );
+  }
+  const onMaxSteps = options.onMaxSteps ?? "fail";
+  if (onMaxSteps !== "fail" && onMaxSteps !== "answer") {
+    throw new TypeError(
+      `Invalid llmAgent onMaxSteps ${JSON.stringify(onMaxSteps)}: expected "fail" or "answer"`,
     );
   }
   if (options.stream !== undefined && typeof options.stream !== "boolean") {
@@ -240,6 +255,13 @@ export function llmAgent(options: LlmAgentOptions): AgentModule<LlmAgentState, L
     },
     review(ctx) {
       const state = ctx.state;
+      if (!state.answered && state.steps >= maxSteps && onMaxSteps === "fail") {
+        throw new OaoError(
+          "LLM_MAX_STEPS",
+          `The model still asked for tools after maxSteps (${maxSteps}) model calls: raise ` +
+            `maxSteps, or set onMaxSteps: "answer" to end with its last answer`,
+        );
+      }
       const done = state.answered || state.steps >= maxSteps;
       return done ? { done, output: state.object ?? state.text } : { done };
     },

@@ -19,6 +19,7 @@ function setup(options: OrchestratorOptions = {}) {
     retry: { attempts: 2, initialDelayMs: 5, maxDelayMs: 10 },
     agents: [
       { name: "llm-tester", module: "tests/fixtures/llm_test_agent.ts" },
+      { name: "llm-answerer", module: "tests/fixtures/llm_answer_agent.ts" },
       { name: "assistant", module: "actors/assistant_agent.ts" },
     ],
     tools: [
@@ -149,15 +150,30 @@ Deno.test("llmAgent sends a tool's error back to the model, which can answer any
   assert.ok(events.some((e) => e.type === "TOOL_CALL_FAILED" && e.data?.tool === "fail_tool"));
 });
 
-Deno.test("llmAgent stops after maxSteps model calls when the model keeps asking for tools", async () => {
+Deno.test("llmAgent fails after maxSteps model calls when the model keeps asking for tools, saying so", async () => {
   await using env = setup();
   const again = { text: "More.", toolCalls: [{ name: "lookup", input: { word: "again" } }] };
   env.server.script(again, again, again, { text: "never asked" });
   const report = await env.orchestrator.run("llm-tester", "Loop");
-  assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  assert.equal(report.status, "FAILED");
+  assert.match(
+    report.error?.message ?? "",
+    /The model still asked for tools after maxSteps \(3\) model calls: raise maxSteps, or set onMaxSteps: "answer"/,
+  );
   assert.equal(env.server.requests.length, 3);
-  assert.equal(report.output, "More.");
   assert.equal(env.lookups.length, 3, "a call made again on purpose runs again (a new occurrence)");
+  const events = await env.orchestrator.eventStore.readRange(report.executionId);
+  assert.equal(events.filter((e) => e.type === "STEP_FAILED").length, 1, "not retried as a step");
+});
+
+Deno.test('llmAgent with onMaxSteps "answer" ends with the last answer after maxSteps model calls', async () => {
+  await using env = setup();
+  const again = { text: "More.", toolCalls: [{ name: "lookup", input: { word: "again" } }] };
+  env.server.script(again, again, { text: "never asked" });
+  const report = await env.orchestrator.run("llm-answerer", "Loop");
+  assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  assert.equal(env.server.requests.length, 2);
+  assert.equal(report.output, "More.");
 });
 
 Deno.test("a tool call the policy refuses ends an llmAgent's execution with POLICY_VIOLATION", async () => {
@@ -193,6 +209,10 @@ Deno.test("the bundled assistant example searches, reads and answers with the ex
 Deno.test("llmAgent refuses malformed options naming the field", () => {
   assert.throws(() => llmAgent({ model: 42 as never }), /Invalid llmAgent model 42/);
   assert.throws(() => llmAgent({ model: "openai:x", maxSteps: 0 }), /Invalid llmAgent maxSteps 0/);
+  assert.throws(
+    () => llmAgent({ model: "openai:x", onMaxSteps: "retry" as never }),
+    /Invalid llmAgent onMaxSteps "retry": expected "fail" or "answer"/,
+  );
   assert.throws(
     () => llmAgent({ model: "openai:x", tools: [{ name: "a b" }] }),
     /Invalid llmAgent tools\[0\].name "a b"/,
