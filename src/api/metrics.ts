@@ -45,31 +45,16 @@ const FINAL: Record<string, string> = {
 /** The `method` label values; any other method is counted as `other`. */
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
-/** Buckets of the duration histograms, in seconds. */
-// deno-fmt-ignore
 /**
  * Distinct model ids the model metrics label: agents choose their models, so
  * beyond these the rest count as "other" (an agent calling a new id per call
  * added 21 series per id).
  */
 const MAX_MODEL_LABELS = 50;
-const DURATION_BUCKETS = [
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-  30,
-  60,
-  120,
-  300,
-];
+
+/** Buckets of the duration histograms, in seconds. */
+// deno-fmt-ignore
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 /** The metrics of one OAO process. Each instance has its own registry. */
 export class OaoMetrics {
@@ -313,7 +298,7 @@ export class OaoMetrics {
         const agent = _label(d.agent);
         const ok = event.type === "MODEL_CALL_COMPLETED";
         this.#modelCalls.inc({ model, agent, outcome: ok ? "success" : "failed" });
-        if (!ok) break;
+        // A failed call counts the tokens and cost of an answer that came and then failed.
         const usage = (d.usage ?? {}) as Record<string, unknown>;
         for (
           const [type, value] of [
@@ -328,7 +313,7 @@ export class OaoMetrics {
         }
         const cost = Number(d.costUsd);
         if (Number.isFinite(cost) && cost > 0) this.#modelCost.inc({ model, agent }, cost);
-        _observe(this.#modelSeconds, { model }, Number(d.latencyMs) / 1000);
+        if (ok) _observe(this.#modelSeconds, { model }, Number(d.latencyMs) / 1000);
         break;
       }
       case "ACTOR_RESTARTED":

@@ -201,9 +201,14 @@ export function modelOptions(
   const providers: NonNullable<ModelOptions["providers"]> = { env };
   for (const name of ["openai", "anthropic", "ollama"] as const) {
     const p = given[name];
-    // An unset apiKeyEnv variable leaves the provider without a key: no
-    // fallback to the provider's own variable (another account's key).
-    if (p) providers[name] = { ...settings(p), ...(p.apiKeyEnv ? { apiKeyEnv: p.apiKeyEnv } : {}) };
+    // The provider reads its apiKeyEnv variable itself: unset, it has no key
+    // (no fallback to its own variable, which may hold another account's key).
+    if (p) {
+      providers[name] = {
+        ...(p.baseURL === undefined ? {} : { baseURL: p.baseURL }),
+        ...(p.apiKeyEnv === undefined ? {} : { apiKeyEnv: p.apiKeyEnv }),
+      };
+    }
   }
   if (given.compatible) {
     providers.compatible = Object.fromEntries(

@@ -44,6 +44,7 @@
  */
 import { type CommandContext, type EnvVarSpec, type FlagSpec, UsageError } from "./_command.ts";
 import { httpUrl } from "../http_url.ts";
+import { BASE_URL_VARIABLES } from "../orchestrator/_model_host.ts";
 import { connectMcpTools, loadAgents } from "./_agents.ts";
 import type { McpConnection } from "../mcp/mcp_tools.ts";
 import { modelOptions, type ModelsConfig } from "./_models_config.ts";
@@ -419,7 +420,7 @@ export async function createRuntime(
       ctx.command.name,
     );
   }
-  for (const name of ["OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OLLAMA_BASE_URL"]) {
+  for (const name of BASE_URL_VARIABLES) {
     const value = ctx.env(name);
     if (value !== undefined && !httpUrl(value)) {
       throw new UsageError(

@@ -32,7 +32,7 @@ import {
   StdioClientTransport,
 } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { redactText, registerSecret } from "../logging/redaction.ts";
+import { isSensitiveKey, redactText, registerSecret } from "../logging/redaction.ts";
 import { OaoError } from "../oao_error.ts";
 import { defineTool, type ToolDefinition } from "../orchestrator/tool.ts";
 import { checkMcpServerConfig, type McpServerConfig } from "./mcp_server_config.ts";
@@ -184,9 +184,6 @@ function hint(error: unknown, config: McpServerConfig): string {
   return message;
 }
 
-/** Names of the env variables and headers whose values are secrets. */
-const SECRET_NAME = /auth|key|token|secret|passw|credential|cookie/i;
-
 /**
  * Registers the secrets of a server's config (API keys in its env, bearer
  * tokens in its headers) so that logs, and the errors its tools answer with,
@@ -195,7 +192,7 @@ const SECRET_NAME = /auth|key|token|secret|passw|credential|cookie/i;
 function _registerSecrets(config: McpServerConfig): void {
   const named = "url" in config ? config.headers : config.env;
   for (const [name, value] of Object.entries(named ?? {})) {
-    if (!SECRET_NAME.test(name) || value.length < 4) continue;
+    if (!isSensitiveKey(name) || value.length < 4) continue;
     registerSecret(value);
     const credentials = /^\S+\s+(\S{4,})$/.exec(value)?.[1]; // "Bearer <token>"
     if (credentials) registerSecret(credentials);

@@ -142,7 +142,7 @@ export class ModelHost {
   #load(): Promise<_Loaded> {
     if (!this.#loaded) {
       const loading = (async (): Promise<_Loaded> => {
-        _refuseEmptyBaseUrls(this.#options.providers?.env);
+        _refuseEmptyBaseUrls();
         const [{ ModelProviders }, { callModel }] = await Promise.all([
           import("../model/providers.ts"),
           import("../model/model_call.ts"),
@@ -162,22 +162,23 @@ export class ModelHost {
 }
 
 /** The providers' base-URL variables, read by the AI SDK's modules as they load. */
-const BASE_URL_VARIABLES = ["OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OLLAMA_BASE_URL"];
+export const BASE_URL_VARIABLES = ["OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OLLAMA_BASE_URL"];
 
 /**
- * Refuses a base-URL variable that is set but empty: the AI SDK's provider
- * module reads it as it loads and fails with "baseURL must be a non-empty
- * string", naming no variable, for every provider at once.
+ * Refuses a base-URL variable of this process that is set but empty: the AI
+ * SDK's provider module reads it as it loads (whatever the options say) and
+ * fails with "baseURL must be a non-empty string", naming no variable, for
+ * every provider at once.
  */
-function _refuseEmptyBaseUrls(env?: (name: string) => string | undefined): void {
-  const read = env ?? ((name: string) => {
+function _refuseEmptyBaseUrls(): void {
+  const read = (name: string) => {
     try {
       const granted = Deno.permissions.querySync({ name: "env", variable: name });
       return granted.state === "granted" ? Deno.env.get(name) : undefined;
     } catch {
       return undefined;
     }
-  });
+  };
   const empty = BASE_URL_VARIABLES.filter((name) => read(name) === "");
   if (empty.length > 0) {
     throw new TypeError(

@@ -21,9 +21,6 @@ import type { RunHost, RunInit } from "./_run_host.ts";
 import type { RunWorkers } from "./_run_workers.ts";
 import type { ToolLedger } from "./_tool_ledger.ts";
 
-/** Step failures a step retry would only repeat. */
-const NOT_RETRIED = new Set(["MODEL_CALL_FAILED", "LLM_MAX_STEPS"]);
-
 /** The step loop failed for a reason that is recorded as the execution's error. */
 class StepFailedError extends OaoError {
   constructor(step: number, phase: LifecycleState, attempts: number, error: ErrorInfo) {
@@ -220,12 +217,8 @@ export class StepLoop {
         "exception.message": result.error.message,
       });
       await events.record("STEP_FAILED", { state: phase, attempt, error: result.error }, { step });
-      // A model call that failed for good already had its own retries (the
-      // model layer's attempts, with Retry-After): a step retry would send it
-      // again as many times more, or send again what cannot succeed (a
-      // refused key, an answer that does not fit its schema). An llmAgent
-      // past its maxSteps fails the same way each time.
-      if (attempt >= retry.attempts || NOT_RETRIED.has(result.error.code ?? "")) {
+      // An llmAgent past its maxSteps fails the same way each time.
+      if (attempt >= retry.attempts || result.error.code === "LLM_MAX_STEPS") {
         throw new StepFailedError(step, phase, attempt, result.error);
       }
       const delayMs = backoffDelay(attempt, toBackoff(retry));

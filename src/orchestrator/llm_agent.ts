@@ -214,6 +214,18 @@ export function llmAgent(options: LlmAgentOptions): AgentModule<LlmAgentState, L
     async execute(ctx) {
       const state = ctx.state;
       if (!state.pending.length) return;
+      if (state.steps >= maxSteps) {
+        // No model call is left to read their results: the tools do not run.
+        if (onMaxSteps === "fail") {
+          throw new OaoError(
+            "LLM_MAX_STEPS",
+            `The model still asked for tools after maxSteps (${maxSteps}) model calls: raise ` +
+              `maxSteps, or set onMaxSteps: "answer" to end with its last answer`,
+          );
+        }
+        state.pending = [];
+        return;
+      }
       const results: ToolModelMessage["content"] = [];
       // One after the other: the calls' keys (and their answers after a crash) stay in order.
       for (const call of state.pending) {
@@ -255,13 +267,6 @@ export function llmAgent(options: LlmAgentOptions): AgentModule<LlmAgentState, L
     },
     review(ctx) {
       const state = ctx.state;
-      if (!state.answered && state.steps >= maxSteps && onMaxSteps === "fail") {
-        throw new OaoError(
-          "LLM_MAX_STEPS",
-          `The model still asked for tools after maxSteps (${maxSteps}) model calls: raise ` +
-            `maxSteps, or set onMaxSteps: "answer" to end with its last answer`,
-        );
-      }
       const done = state.answered || state.steps >= maxSteps;
       return done ? { done, output: state.object ?? state.text } : { done };
     },

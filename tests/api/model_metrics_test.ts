@@ -120,3 +120,26 @@ Deno.test('model ids label the model metrics up to 50 distinct ones; the rest co
   assert.equal(models.size, 51, "50 models and other");
   assert.equal(sample(text, "oao_model_calls_total", { model: "other", outcome: "failed" }), 250);
 });
+
+Deno.test("a failed model call's usage and cost, billed for an answer that then failed, count in the metrics", () => {
+  const metrics = new OaoMetrics();
+  metrics.observe({
+    type: "MODEL_CALL_FAILED",
+    executionId: "exec-1",
+    seq: 1,
+    time: Date.now(),
+    data: {
+      model: "openai:gpt-4o-mini",
+      agent: "a",
+      usage: { inputTokens: 30, outputTokens: 2_000, cachedInputTokens: 0 },
+      costUsd: 0.0012,
+      latencyMs: 40,
+    },
+  } as never);
+  return metrics.render().then((text) => {
+    const labels = { model: "openai:gpt-4o-mini", agent: "a" };
+    assert.equal(sample(text, "oao_model_tokens_total", { ...labels, type: "output" }), 2_000);
+    assert.equal(sample(text, "oao_model_cost_usd_total", labels), 0.0012);
+    assert.equal(sample(text, "oao_model_calls_total", { ...labels, outcome: "failed" }), 1);
+  });
+});

@@ -110,7 +110,8 @@ Deno.test("keys come from the variables the section names, base URLs and limits 
   const env = (name: string) =>
     ({ TEAM_OPENAI_KEY: "sk-team-1234" } as Record<string, string>)[name];
   const options = modelOptions(models, env);
-  assert.equal(options.providers?.openai?.apiKey, "sk-team-1234");
+  assert.equal(options.providers?.openai?.apiKeyEnv, "TEAM_OPENAI_KEY");
+  assert.deepEqual(new ModelProviders(options.providers).secrets(), ["sk-team-1234"]);
   assert.deepEqual(options.providers?.compatible, {
     vllm: { baseURL: "http://vllm:8000/v1", structuredOutputs: false },
   });
@@ -143,12 +144,9 @@ Deno.test("an empty OPENAI_BASE_URL stops the command at start naming it; an emb
   const cli = await oao(["run", "assistant", '"hi"'], { env: { OPENAI_BASE_URL: "" } });
   assert.equal(cli.code, 2, cli.stderr);
   assert.match(cli.stderr, /Invalid OPENAI_BASE_URL "": expected an http\(s\) URL/);
-  const orchestrator = new Orchestrator({
-    agents: [{ name: "assistant", module: ASSISTANT }],
-    models: {
-      providers: { env: (name) => name === "ANTHROPIC_BASE_URL" ? "" : undefined },
-    },
-  });
+  // The AI SDK's module reads this process's variable as it loads, whatever the options say.
+  Deno.env.set("ANTHROPIC_BASE_URL", "");
+  const orchestrator = new Orchestrator({ agents: [{ name: "assistant", module: ASSISTANT }] });
   try {
     const report = await orchestrator.run("assistant", "hi");
     assert.equal(report.status, "FAILED");
@@ -157,6 +155,7 @@ Deno.test("an empty OPENAI_BASE_URL stops the command at start naming it; an emb
       /ANTHROPIC_BASE_URL is set but empty: unset it for the provider's default URL/,
     );
   } finally {
+    Deno.env.delete("ANTHROPIC_BASE_URL");
     await orchestrator.close();
   }
 });
