@@ -80,6 +80,11 @@ export class RequestFraming {
   requests = 0;
   /** The head's bytes when it spans reads (one buffer, grown by doubling). */
   #head = new Uint8Array(0);
+
+  /** Bytes held for a head that spans reads: at most twice its size, or 1 KiB. */
+  get heldBytes(): number {
+    return this.#head.length;
+  }
   /** 0: in a line; 1: just after a LF; 2: after a LF and a CR. */
   #lineEnd = 0;
   #body: _Body | undefined;
