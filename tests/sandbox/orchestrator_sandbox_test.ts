@@ -49,10 +49,15 @@ Deno.test("a runaway step costs its sandbox process; the execution fails and a c
   assert.match(runaway.error?.message ?? "", /stepTimeoutMs|never yields|sandbox/);
   assert.ok(Date.now() - started < 20_000);
   assert.equal(calm.status, "SUCCESS", JSON.stringify(calm.error));
-  // Nothing of the runaway is left: no sandbox process burns a core.
-  const before = treeTicks();
-  await new Promise((r) => setTimeout(r, 1_000));
-  assert.ok(treeTicks() - before < 60, "no spinning thread is left");
+  // Nothing of the runaway is left: no sandbox process burns a core. One being
+  // killed may take a moment to go; a spinner left behind burns every second.
+  let spun = Infinity;
+  for (let second = 0; second < 5 && spun >= 60; second++) {
+    const before = treeTicks();
+    await new Promise((r) => setTimeout(r, 1_000));
+    spun = treeTicks() - before;
+  }
+  assert.ok(spun < 60, `no spinning thread is left (${spun} ticks in the last second)`);
   const after = await orchestrator.run("tester", {}, {});
   assert.equal(after.status, "SUCCESS");
 });
