@@ -67,8 +67,9 @@ export class ExecutionStarter {
    * Starts a new execution (`Orchestrator.start`).
    *
    * @throws {UnknownAgentError} When no agent has that name.
-   * @throws {TypeError} When the task or the dependencies are not JSON, or
-   *   the execution id is invalid or taken.
+   * @throws {TypeError} When the task or the dependencies are not JSON, the
+   *   execution id is invalid or taken, or the policy's `requireApproval`
+   *   names a tool that is not registered.
    * @throws {ValueTooLargeError} When the task or the dependencies are too large.
    */
   async start(agent: string, task: unknown, options: RunOptions): Promise<StartedExecution> {
@@ -88,6 +89,7 @@ export class ExecutionStarter {
         throw new TypeError(`Execution "${executionId}" already exists`);
       }
       const policy = options.policy ? this.#policy.with(options.policy) : this.#policy;
+      policy.checkTools(this.#host.toolNames());
       const resolved = await this.#agents.resolveVersioned(agent);
       const hash = await this.hash(resolved, { task, policy, dependencies });
       const init = { executionId, agent: resolved, task, policy, hash };

@@ -129,7 +129,9 @@ export class RunningWorkflows {
       retentionSeconds: this.#options.retentionSeconds,
       checkTask: (task) => {
         orchestrator.resolveAgent(task.agent);
-        if (task.policy) orchestrator.policy.with(task.policy);
+        if (task.policy) {
+          orchestrator.policy.with(task.policy).checkTools(orchestrator.tools.map((t) => t.name));
+        }
         assertJsonWithin(task.input ?? null, `The input of task "${task.name}"`, maxValueBytes);
       },
       start: (agent, task, options) => admitted(() => orchestrator.start(agent, task, options)),

@@ -251,7 +251,8 @@ export class Orchestrator {
    * @param options Execution id, policy overrides, trace parent, fencing token, signal.
    * @returns The report (status `SUCCESS`, `FAILED` or `CANCELLED`).
    * @throws {UnknownAgentError} When no agent has that name.
-   * @throws {TypeError} When the task is not JSON or the execution id is taken.
+   * @throws {TypeError} When the task is not JSON, the execution id is taken,
+   *   or the policy's `requireApproval` names a tool that is not registered.
    * @throws {ValueTooLargeError} When the task is over the `maxValueBytes` limit.
    */
   async run(agent: string, task: unknown, options: RunOptions = {}): Promise<ExecutionReport> {
@@ -266,8 +267,9 @@ export class Orchestrator {
    * @param options As for {@linkcode Orchestrator.run}.
    * @returns The id and a promise of the report.
    * @throws {UnknownAgentError} When no agent has that name.
-   * @throws {TypeError} When the task or the dependencies are not JSON, or
-   *   the execution id is invalid (1–200 letters, digits, `_`, `.`, `-`) or taken.
+   * @throws {TypeError} When the task or the dependencies are not JSON, the
+   *   execution id is invalid (1–200 letters, digits, `_`, `.`, `-`) or taken,
+   *   or the policy's `requireApproval` names a tool that is not registered.
    */
   async start(agent: string, task: unknown, options: RunOptions = {}): Promise<StartedExecution> {
     this.#assertOpen();

@@ -164,6 +164,33 @@ export class StrictPolicy {
   }
 
   /**
+   * Checks that `requireApproval` names registered tools only. A name that
+   * is no tool guards nothing: a misspelt `"chrage"` would let every call of
+   * `"charge"` through without a person's approval.
+   *
+   * @param registered The names of the tools agents may call.
+   * @throws {TypeError} Naming the tools that are not registered, and those that are.
+   *
+   * @example
+   * ```ts
+   * import { StrictPolicy } from "./policy.ts";
+   * new StrictPolicy({ requireApproval: ["charge"] }).checkTools(["charge", "search"]);
+   * ```
+   */
+  checkTools(registered: readonly string[]): void {
+    const unknown = this.limits.requireApproval.filter((tool) => !registered.includes(tool));
+    if (unknown.length === 0) return;
+    const quoted = (names: readonly string[]) =>
+      names.slice(0, 20).map((n) => JSON.stringify(n)).join(", ") +
+      (names.length > 20 ? `, … (${names.length - 20} more)` : "");
+    throw new TypeError(
+      `Invalid policy requireApproval: ${quoted(unknown)} ${
+        unknown.length === 1 ? "is no registered tool" : "are no registered tools"
+      } (tools: ${quoted([...registered].sort()) || "none"})`,
+    );
+  }
+
+  /**
    * Checks whether one more step may start.
    *
    * @param totals Totals so far.

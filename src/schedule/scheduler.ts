@@ -55,6 +55,7 @@
 import type { Cron } from "croner";
 import { type Clock, systemClock, type TimerId } from "../clock.ts";
 import { UnknownAgentError } from "../orchestrator/execution_errors.ts";
+import { StrictPolicy } from "../orchestrator/policy.ts";
 import { StaleVersionError } from "../persistence/store_errors.ts";
 import type { EventStore } from "../events/event_store.ts";
 import { getOaoLogger } from "../logging/logger.ts";
@@ -73,7 +74,7 @@ export interface SchedulerOptions {
   /** Where schedules live (shared by the nodes that schedule together). */
   store: ScheduleStore;
   /** Starts the executions (`submit`) and names the agents a schedule may start. */
-  backend: Pick<ExecutionBackend, "submit" | "agents">;
+  backend: Pick<ExecutionBackend, "submit" | "agents" | "tools">;
   /** Where the status of a schedule's latest execution is read (overlap policy). */
   eventStore: Pick<EventStore, "latest" | "readRange">;
   /** Time and timers. @default {systemClock} */
@@ -113,7 +114,7 @@ const CAS_ATTEMPTS = 20;
 /** Schedules and the loop that starts their ticks. */
 export class Scheduler {
   readonly #store: ScheduleStore;
-  readonly #backend: Pick<ExecutionBackend, "submit" | "agents">;
+  readonly #backend: Pick<ExecutionBackend, "submit" | "agents" | "tools">;
   readonly #events: Pick<EventStore, "latest" | "readRange">;
   readonly #clock: Clock;
   readonly #node: string;
@@ -153,7 +154,8 @@ export class Scheduler {
    *
    * @param spec The schedule.
    * @returns The stored schedule.
-   * @throws {TypeError | RangeError} Naming an invalid field (cron expression, time zone…).
+   * @throws {TypeError | RangeError} Naming an invalid field (cron expression, time zone…,
+   *   a policy whose `requireApproval` names a tool the backend's agents may not call).
    * @throws {UnknownAgentError} When the agent is not one the backend accepts.
    * @throws {ScheduleExistsError} When the id is taken.
    * @throws {ScheduleLimitError} When `maxSchedules` exist.
@@ -162,6 +164,10 @@ export class Scheduler {
     const schedule = newSchedule(spec, this.#clock.now());
     const agents = this.#backend.agents();
     if (!agents.includes(schedule.agent)) throw new UnknownAgentError(schedule.agent, agents);
+    const { tools } = this.#backend;
+    if (schedule.policy && tools) {
+      new StrictPolicy(schedule.policy).checkTools(tools.call(this.#backend).map((t) => t.name));
+    }
     if ((await this.#store.list()).length >= this.#maxSchedules) {
       throw new ScheduleLimitError(this.#maxSchedules);
     }

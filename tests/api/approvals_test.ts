@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { OaoMetrics } from "../../src/api/metrics.ts";
 import { startApiServer } from "../../src/api/server.ts";
 import { parseApiTokens } from "../../src/api/api_tokens.ts";
-import { LocalBackend } from "../../src/orchestrator/local_backend.ts";
+import { LocalWorkflowBackend } from "../../src/orchestrator/local_workflow_backend.ts";
 import { Orchestrator } from "../../src/orchestrator/orchestrator.ts";
 import { defineTool } from "../../src/orchestrator/tool.ts";
 import type { ApprovalOutput } from "../fixtures/approval_agent.ts";
@@ -29,7 +29,7 @@ function approvalServer() {
   const metrics = new OaoMetrics();
   orchestrator.events.subscribe((event) => metrics.observe(event));
   const server = startApiServer({
-    backend: new LocalBackend(orchestrator),
+    backend: new LocalWorkflowBackend(orchestrator),
     eventStore: orchestrator.eventStore,
     metrics,
     token: OLD,
@@ -215,6 +215,35 @@ Deno.test('approval decisions refused: 404 unknown execution or call, 400 neithe
   const finished = await api.call("POST", path, { decision: "approve" });
   assert.equal(finished.status, 409, finished.text);
   assert.equal(finished.body.error.code, "already_finished");
+});
+
+Deno.test("a policy whose requireApproval names no registered tool is refused with 400 naming it, for an execution and a workflow task; nothing starts", async () => {
+  await using api = approvalServer();
+  const policy = { requireApproval: ["chrage"] };
+  const submitted = await api.call("POST", "/executions", { agent: "payer", task: {}, policy });
+  assert.equal(submitted.status, 400, submitted.text);
+  assert.equal(submitted.body.error.code, "invalid_field");
+  assert.match(
+    submitted.body.error.message,
+    /"policy".*"chrage" is no registered tool \(tools: "charge"\)/,
+  );
+  const workflow = await api.call("POST", "/workflows", {
+    id: "wf-typo",
+    tasks: [{ name: "pay", agent: "payer", input: {}, policy }],
+  });
+  assert.equal(workflow.status, 400, workflow.text);
+  assert.match(workflow.body.error.message, /"tasks\.0\.policy".*"chrage" is no registered tool/);
+  assert.equal((await api.call("GET", "/workflows/wf-typo")).status, 404);
+  assert.equal((await api.call("GET", "/executions")).body.executions.length, 0);
+  assert.equal(api.charges(), 0);
+  // A policy naming the real tool is taken.
+  const ok = await api.call("POST", "/executions", {
+    agent: "payer",
+    task: { calls: [] },
+    policy: { requireApproval: ["charge"] },
+  });
+  assert.equal(ok.status, 202, ok.text);
+  await api.waitFor(ok.body.executionId, (s) => s.status === "SUCCESS");
 });
 
 Deno.test("named API tokens are checked: malformed entries, short tokens and duplicates are refused naming the entry, never the secret", () => {

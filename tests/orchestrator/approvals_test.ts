@@ -161,6 +161,43 @@ Deno.test("a tool defined with requireApproval waits without a policy; a submitt
   }
 });
 
+Deno.test("a policy whose requireApproval names no registered tool is refused at start, naming it: a misspelt tool would let the real one through unapproved", async () => {
+  const { orchestrator, runs } = payer();
+  try {
+    await assert.rejects(
+      orchestrator.start("payer", { calls: [{ tool: "charge", args: { amount: 5 } }] }, {
+        policy: { requireApproval: ["chrage"] },
+      }),
+      (error: Error) =>
+        error instanceof TypeError &&
+        error.message.includes('"chrage" is no registered tool') &&
+        error.message.includes('(tools: "charge", "lookup", "refund")'),
+    );
+    await assert.rejects(
+      orchestrator.startWorkflow({
+        id: "wf-typo",
+        tasks: [{ name: "pay", agent: "payer", policy: { requireApproval: ["chrage"] } }],
+      }),
+      /"chrage" is no registered tool/,
+    );
+    assert.equal(await orchestrator.eventStore.count("wf-typo"), 0);
+    assert.equal((await orchestrator.listExecutions()).executions.length, 0);
+    assert.equal(runs.charge, 0);
+  } finally {
+    await orchestrator.close();
+  }
+  // The server's own policy is checked at each start as well.
+  const typo = payer({ policy: { requireApproval: ["refnud", "lokup"] } });
+  try {
+    await assert.rejects(
+      typo.orchestrator.run("payer", { calls: [] }),
+      /Invalid policy requireApproval: "lokup", "refnud" are no registered tools/,
+    );
+  } finally {
+    await typo.orchestrator.close();
+  }
+});
+
 Deno.test("the policy's approval timeout, on the injected clock: the call fails with APPROVAL_TIMEOUT and a later decision is refused", async () => {
   const clock = new ManualClock(Date.now());
   const { orchestrator, runs } = payer({

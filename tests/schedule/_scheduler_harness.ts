@@ -29,6 +29,10 @@ export class RecordingBackend {
     return ["report"];
   }
 
+  tools(): { name: string }[] {
+    return [{ name: "send_mail" }];
+  }
+
   async submit(request: SubmitRequest): Promise<SubmitResult> {
     this.submits.push(request);
     if (this.failWith) throw this.failWith;

@@ -271,6 +271,12 @@ Deno.test("create refuses an invalid cron expression, time zone, policy value, a
     RangeError,
   );
   await assert.rejects(s.create({ cron: "@daily", agent: "ghost" }), UnknownAgentError);
+  await assert.rejects(
+    s.create({ cron: "@daily", agent: "report", policy: { requireApproval: ["send_mial"] } }),
+    (e: Error) =>
+      e instanceof TypeError &&
+      e.message.includes('"send_mial" is no registered tool (tools: "send_mail")'),
+  );
   await s.create({ id: "one", cron: "@daily", agent: "report" });
   await assert.rejects(
     s.create({ id: "one", cron: "@daily", agent: "report" }),

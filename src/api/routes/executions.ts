@@ -18,8 +18,9 @@ import {
 } from "../schemas.ts";
 import { AUTH_ANSWERS, errorAnswer, ID_ANSWERS, jsonContent } from "./_responses.ts";
 import { isFinal } from "../../orchestrator/execution_report.ts";
-import type { SubmitRequest } from "../../orchestrator/execution_backend.ts";
-import { type PolicyLimits, StrictPolicy } from "../../orchestrator/policy.ts";
+import type { ExecutionBackend, SubmitRequest } from "../../orchestrator/execution_backend.ts";
+import type { PolicyLimits } from "../../orchestrator/policy.ts";
+import { checkPolicy } from "./_policy_input.ts";
 
 const SubmitHeaders = z.object({
   "idempotency-key": z.string().min(1, { error: "expected a string of 1–200 characters" })
@@ -65,7 +66,7 @@ export const submitExecution: ApiRoute = {
     const submit = _submitRequest(
       body as z.output<typeof SubmitRequestSchema>,
       c.req.raw.headers,
-      deps.backend.agents(),
+      deps.backend,
     );
     const result = await deps.backend.submit(submit);
     const base = `/executions/${encodeURIComponent(result.executionId)}`;
@@ -202,8 +203,9 @@ export function notFound(id: string): ApiError {
 function _submitRequest(
   body: z.output<typeof SubmitRequestSchema>,
   headers: Headers,
-  agents: string[],
+  backend: ExecutionBackend,
 ): SubmitRequest {
+  const agents = backend.agents();
   if (!agents.includes(body.agent)) {
     throw new ApiError(
       422,
@@ -216,7 +218,7 @@ function _submitRequest(
   const request: SubmitRequest = { agent: body.agent, task: body.task };
   if (body.policy !== undefined) {
     try {
-      new StrictPolicy(body.policy as Partial<PolicyLimits>);
+      checkPolicy(body.policy as Partial<PolicyLimits>, backend);
     } catch (error) {
       throw new ApiError(
         400,

@@ -23,7 +23,7 @@ import {
 } from "../schemas.ts";
 import { AUTH_ANSWERS, errorAnswer, ID_ANSWERS, jsonContent } from "./_responses.ts";
 import type { EventStore } from "../../events/event_store.ts";
-import { StrictPolicy } from "../../orchestrator/policy.ts";
+import { checkPolicy } from "./_policy_input.ts";
 import { validateWorkflow, type WorkflowSpec } from "../../orchestrator/workflow.ts";
 import {
   projectWorkflow,
@@ -243,7 +243,7 @@ async function _checkedSpec(spec: WorkflowSpec, deps: ApiDeps): Promise<Workflow
     }
     if (task.policy !== undefined) {
       try {
-        new StrictPolicy(task.policy);
+        checkPolicy(task.policy, deps.backend);
       } catch (error) {
         throw new ApiError(
           400,
