@@ -17,7 +17,7 @@
 import { type ErrorInfo, FencedError, fromErrorInfo, OaoError } from "../errors.ts";
 import { redactText } from "../logging/redaction.ts";
 import type { ModelCallResult, ModelUsage } from "../model/model_call.ts";
-import { ModelCallError } from "../model/model_errors.ts";
+import { ModelCallError, type ModelFailureReason } from "../model/model_errors.ts";
 import type { ModelId } from "../model/model_id.ts";
 import type { Attributes } from "../tracing/span_data.ts";
 import type { Span } from "../tracing/tracer.ts";
@@ -32,6 +32,25 @@ import { TextDeltaRelay } from "./_text_deltas.ts";
 
 /** The largest output bound sent in place of a call's missing maxOutputTokens. */
 const SAFE_OUTPUT_BOUND = 4_096;
+
+/**
+ * Failures a retry of the step would only repeat: the model layer retried
+ * 429, 5xx and network failures already (up to its `maxAttempts`, or it
+ * gave up on a `Retry-After` beyond its bound), and the others fail the
+ * same way each time. Retries would multiply: 4 model attempts in each of 3
+ * step attempts are 12 calls to a provider that is down. A timeout, a stream
+ * broken after text went out and an invalid output are left to the step's
+ * retries (the model layer makes them once).
+ */
+const FINAL_REASONS: ReadonlySet<ModelFailureReason> = new Set([
+  "rate_limited",
+  "provider_error",
+  "network",
+  "bad_request",
+  "auth",
+  "missing_key",
+  "unpriced",
+]);
 
 /**
  * The hash of a model call: SHA-256 of the canonical JSON of `{ model: request }`
@@ -269,6 +288,9 @@ export class ModelGate {
         ...(environment ? { environment: true } : {}),
       }, { step, key: `outcome:${key}` });
       run.ledger.record(key, { ok: false, error: info });
+      if (error instanceof ModelCallError && FINAL_REASONS.has(error.reason)) {
+        run.ledger.markFinal(info);
+      }
       known({ ok: false, error: info });
       if (environment) run.fail(error);
       throw error;

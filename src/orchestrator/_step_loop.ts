@@ -217,8 +217,12 @@ export class StepLoop {
         "exception.message": result.error.message,
       });
       await events.record("STEP_FAILED", { state: phase, attempt, error: result.error }, { step });
-      // An llmAgent past its maxSteps fails the same way each time.
-      if (attempt >= retry.attempts || result.error.code === "LLM_MAX_STEPS") {
+      // An llmAgent past its maxSteps fails the same way each time, and so
+      // does a model call that failed for good (the host's record, not the agent's word).
+      if (
+        attempt >= retry.attempts || result.error.code === "LLM_MAX_STEPS" ||
+        (result.error.code === "MODEL_CALL_FAILED" && run.ledger.finalFailure)
+      ) {
         throw new StepFailedError(step, phase, attempt, result.error);
       }
       const delayMs = backoffDelay(attempt, toBackoff(retry));

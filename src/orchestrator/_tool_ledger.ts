@@ -18,6 +18,7 @@ export class ToolLedger {
   #intents = new Set<string>();
   #running = new Map<string, Promise<Outcome>>();
   #failedThisAttempt = new Set<string>();
+  #finalFailure: ErrorInfo | undefined;
   /** True when the execution was resumed: unseen keys may exist in the store. */
   readonly resumed: boolean;
 
@@ -33,6 +34,22 @@ export class ToolLedger {
     else this.#counts = new Map(this.#stepStart);
     this.#run = undefined;
     this.#failedThisAttempt.clear();
+    this.#finalFailure = undefined;
+  }
+
+  /**
+   * Notes that a call of this attempt failed for good: making it again in a
+   * retry of the step would fail the same way (a model call whose own
+   * retries are spent, or refused for its configuration), so the step is
+   * not retried when it fails with that call's error.
+   */
+  markFinal(error: ErrorInfo): void {
+    this.#finalFailure = error;
+  }
+
+  /** The error of a call of this attempt that failed for good, if any. */
+  get finalFailure(): ErrorInfo | undefined {
+    return this.#finalFailure;
   }
 
   /**

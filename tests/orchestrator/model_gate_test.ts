@@ -241,6 +241,31 @@ Deno.test("a call that fails for good is recorded as MODEL_CALL_FAILED and reach
   assert.equal(report.costUsd, undefined, "no call completed: no cost");
 });
 
+Deno.test("a step that fails with a model call whose retries are spent is not retried (no 4 x 3 calls to a provider that is down); one that timed out is", async () => {
+  await using env = setup({ models: { maxAttempts: 2 } });
+  env.server.script({ status: 500 }, { status: 503 }, { status: 502 }, { status: 500 });
+  const task = { calls: [{ model: "openai:gpt-4o-mini", prompt: "Hi" }] } satisfies ModelTask;
+  const down = await env.orchestrator.run("model-caller", task);
+  assert.equal(down.status, "FAILED");
+  assert.match(down.error!.message, /after 2 attempts/);
+  assert.equal(env.server.requests.length, 2, "the model layer's 2 attempts, once");
+  const events = await env.orchestrator.eventStore.readRange(down.executionId);
+  assert.equal(byType(events, "STEP_FAILED").length, 1);
+  assert.equal(
+    byType(events, "RETRY_ATTEMPTED").filter((e) => e.data!.reason === "step failed").length,
+    0,
+  );
+  // A timeout is made once by the model layer: the step's retry makes it again.
+  await using slow = setup({ models: { maxAttempts: 2, timeoutMs: 200 } });
+  slow.server.script({ text: "late", delayMs: 2_000 }, { text: "in time" });
+  const timedOut = await slow.orchestrator.run("model-caller", task);
+  assert.equal(timedOut.status, "SUCCESS", JSON.stringify(timedOut.error));
+  assert.equal(slow.server.requests.length, 2);
+  const retried = await slow.orchestrator.eventStore.readRange(timedOut.executionId);
+  assert.equal(byType(retried, "MODEL_CALL_FAILED")[0]!.data!.reason, "timeout");
+  assert.equal(byType(retried, "STEP_FAILED").length, 1);
+});
+
 Deno.test("the provider's key appears in no event, not even when the provider quotes a wrong one", async () => {
   const wrong = "sk-wrong-8d1f0a77c2e4";
   await using env = setup({}, { anthropic: wrong });
