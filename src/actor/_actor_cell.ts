@@ -204,7 +204,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     const sab = new SharedArrayBuffer(SAB_WORDS * 4);
     this.#sab = new Int32Array(sab);
     const worker: GuestPort = this.options.isolation === "shared"
-      ? this.#host.pool.lease(this.entry, this.options.permissions, this.path)
+      ? this.#host.pool.lease(this.entry, this.path, this.options)
       : this.#takeSpare() ?? this.#createWorker();
     this.#worker = worker;
     const incarnation = this.incarnation;

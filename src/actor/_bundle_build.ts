@@ -8,6 +8,7 @@
 // the OAO runtime's own modules (trusted code, outside the root on purpose)
 // and allowed `node:` built-ins.
 import type * as esbuild from "esbuild-wasm";
+import * as nodeProcess from "node:process";
 import { ModuleRefusedError } from "./actor_errors.ts";
 import { rewriteImportMeta } from "./_bundle_verify.ts";
 import { type Esbuild, loadEsbuild } from "./_esbuild.ts";
@@ -39,6 +40,28 @@ export interface RawBundle {
 
 const LOCAL = "oao-local";
 const REMOTE = "oao-remote";
+const GLOBAL_PROCESS = "oao-global-process";
+
+/**
+ * Built-ins a bundle never imports from the worker: the actor gets a module
+ * of the global object's members instead, which the worker's hardening has
+ * guarded. `node:process` exports `kill` as a function of its own, which
+ * signals the worker's own process without any permission check (that ended
+ * the orchestrator); the global `process.kill` is guarded.
+ */
+export const SHIMMED_BUILTINS: ReadonlySet<string> = new Set(["node:process"]);
+
+// `node:process` as the worker's global `process`: its default export, and
+// each named export of the real module read from it (functions bound to it).
+const PROCESS_SHIM = (() => {
+  const names = Object.keys(nodeProcess).filter((name) =>
+    name !== "default" && /^[A-Za-z_$][\w$]*$/.test(name)
+  );
+  const lines = names.map((name) =>
+    `export const ${name} = typeof p.${name} === "function" ? p.${name}.bind(p) : p.${name};`
+  );
+  return `const p = globalThis.process;\nexport default p;\n${lines.join("\n")}\n`;
+})();
 const MAX_REDIRECTS = 5;
 
 interface BuildState {
@@ -122,6 +145,9 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
           }
           switch (target.kind) {
             case "external":
+              if (SHIMMED_BUILTINS.has(target.specifier)) {
+                return { path: target.specifier, namespace: GLOBAL_PROCESS };
+              }
               state.externals.add(target.specifier);
               return { path: target.specifier, external: true };
             case "remote":
@@ -135,6 +161,10 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
           return failure(error);
         }
       });
+      build.onLoad({ filter: /.*/, namespace: GLOBAL_PROCESS }, () => ({
+        contents: PROCESS_SHIM,
+        loader: "js",
+      }));
       build.onLoad({ filter: /.*/, namespace: LOCAL }, async (args) => {
         const { real, loader } = args.pluginData as { real: string; loader: "ts" | "js" | "json" };
         try {

@@ -10,11 +10,11 @@
 // where it may write it, without a prompt: `OAO_BUNDLE_CACHE` (a directory,
 // or "off"), else `$DENO_DIR/oao_bundles`, else `$XDG_CACHE_HOME/oao/bundles`,
 // else `$HOME/.cache/oao/bundles`.
-import { type BundleInput, type RawBundle, sha256 } from "./_bundle_build.ts";
+import { type BundleInput, type RawBundle, sha256, SHIMMED_BUILTINS } from "./_bundle_build.ts";
 import { confineLocal, decideImport, type ModulePolicy } from "./_module_policy.ts";
 
 // Bump when what a bundle contains changes meaning (import.meta, guards, …).
-const FORMAT = "oao-actor-bundle-1";
+const FORMAT = "oao-actor-bundle-2";
 
 interface Entry extends Omit<RawBundle, "remote"> {
   format: string;
@@ -107,6 +107,7 @@ export async function readCachedBundle(
   try {
     for (const input of entry.inputs) if (!await unchanged(policy, input)) return undefined;
     for (const specifier of entry.externals) {
+      if (SHIMMED_BUILTINS.has(specifier)) return undefined;
       const target = decideImport(policy, specifier, policy.module, undefined);
       if (target.kind !== "external" || target.specifier !== specifier) return undefined;
     }

@@ -48,6 +48,9 @@ export interface GuestRequestsOptions {
 /** Authorizes and carries out what actors' workers ask the host for. */
 export class GuestRequests {
   readonly #options: GuestRequestsOptions;
+  // The paths of the spawns asked for and not yet answered, by tree: those not
+  // registered yet count too (a spawn verifies its module before it registers).
+  readonly #spawning = new WeakMap<ActorCell, Set<string>>();
 
   /** @param options The system's registry, link broker, events, services and spawner. */
   constructor(options: GuestRequestsOptions) {
@@ -131,6 +134,17 @@ export class GuestRequests {
             options.executionId = cell.options.executionId;
           }
           const name = options.name ?? this.#options.registry.defaultName(request.module);
+          const root = treeRoot(cell);
+          let spawning = this.#spawning.get(root);
+          if (!spawning) this.#spawning.set(root, spawning = new Set());
+          let unregistered = 0;
+          for (const path of spawning) if (!this.#options.registry.get(path)) unregistered++;
+          if (unregistered + descendants(root, MAX_SPAWNED_PER_TREE) >= MAX_SPAWNED_PER_TREE) {
+            throw new ActorSpawnError(
+              request.module,
+              `the actors under "${root.path}" spawned ${MAX_SPAWNED_PER_TREE} actors that are alive, the most they may (each has a worker of its own)`,
+            );
+          }
           const resolved = resolveSpawnOptions({ ...options, name }, name);
           const exceeding = exceedingPermission(resolved.permissions, cell.options.permissions);
           if (exceeding) {
@@ -140,10 +154,17 @@ export class GuestRequests {
             );
           }
           const { name: _name, ...rest } = options;
-          const child = await this.#options.startChild(
-            { ...rest, id: name, module: request.module },
-            cell,
-          );
+          const path = `${cell.path}/${name}`;
+          spawning.add(path);
+          let child: unknown;
+          try {
+            child = await this.#options.startChild(
+              { ...rest, id: name, module: request.module },
+              cell,
+            );
+          } finally {
+            spawning.delete(path);
+          }
           value = (child as ActorCell).path;
           break;
         }
@@ -192,10 +213,11 @@ export class GuestRequests {
       try {
         reply({ k: "reply", id, ok: true, value });
       } catch (error) {
-        reply({ k: "reply", id, ok: false, error: toErrorInfo(error) });
+        reply({ k: "reply", id, ok: false, error: toErrorInfo(error, { stack: false }) });
       }
     } catch (error) {
-      reply({ k: "reply", id, ok: false, error: toErrorInfo(error) });
+      // Without the stack: it names the host's files and functions, none of the actor's business.
+      reply({ k: "reply", id, ok: false, error: toErrorInfo(error, { stack: false }) });
     }
   }
 
@@ -215,7 +237,34 @@ export class GuestRequests {
 }
 
 // Spawn options a worker may not set: they choose whose data an actor reads and writes.
-const HOST_ONLY_OPTIONS = ["snapshotKey", "executionId", "isolation"] as const;
+const HOST_ONLY_OPTIONS = ["snapshotKey", "executionId", "isolation", "pool"] as const;
+
+/**
+ * Live actors that the actors under one host-spawned actor may have spawned.
+ * Each has a worker of its own (7–8 MB and a thread): without a bound, an
+ * agent with no permissions spawning in a loop took its host to 1.2 GB and
+ * 144 threads in 150 spawns.
+ */
+export const MAX_SPAWNED_PER_TREE = 64;
+
+// The host-spawned actor at the top of the tree `cell` is in.
+function treeRoot(cell: ActorCell): ActorCell {
+  let root = cell;
+  while (root.parent) root = root.parent;
+  return root;
+}
+
+// The number of actors under `cell`, counted up to `atMost`.
+function descendants(cell: ActorCell, atMost: number): number {
+  let count = 0;
+  const pending = [...cell.children];
+  while (pending.length > 0 && count < atMost) {
+    const next = pending.pop()!;
+    count++;
+    pending.push(...next.children);
+  }
+  return count;
+}
 
 // Whom an actor's worker may send to: the actors of its own execution (its
 // peers and their children); an actor outside any execution, the other such

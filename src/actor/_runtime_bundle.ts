@@ -23,7 +23,7 @@ import { loadEsbuild } from "./_esbuild.ts";
 
 const SOURCE = new URL("../worker/actor_worker.ts", import.meta.url);
 // Bump when the build's options change.
-const FORMAT = "oao-runtime-bundle-1";
+const FORMAT = "oao-runtime-bundle-2";
 
 interface Built {
   code: string;
@@ -141,11 +141,13 @@ async function moduleFile(code: string): Promise<string | undefined> {
 }
 
 // The wasm esbuild has no file system: the runtime's files are read here.
-// Only local files: the worker side of the runtime imports nothing else.
+// Only local files, and Deno's `node:` built-ins (left as imports): the worker
+// side of the runtime imports nothing else.
 function runtimeFiles(inputs: CacheEntry["inputs"]): esbuild.Plugin {
   return {
     name: "oao-runtime-files",
     setup(build) {
+      build.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, external: true }));
       build.onResolve({ filter: /.*/ }, (args) => {
         const url = new URL(args.path, args.importer ? pathToFileURL(args.importer) : SOURCE);
         if (url.protocol !== "file:") {

@@ -143,13 +143,18 @@ export class WorkerPool {
   }
 
   /**
-   * A place for one actor in a worker of its module and permissions: the
+   * A place for one actor in a worker of its module, permissions and pool: the
    * least loaded worker, or a new one while every worker holds
    * `actorsPerWorker` actors and the pool has fewer than `maxWorkers`.
    */
-  lease(entry: string, permissions: NormalizedPermissions, name: string): GuestPort {
+  lease(
+    entry: string,
+    name: string,
+    options: { permissions: NormalizedPermissions; pool?: string | undefined },
+  ): GuestPort {
     if (this.#closed) throw new Error("The worker pool is closed");
-    const key = `${JSON.stringify(permissions)} ${entry}`;
+    const { permissions } = options;
+    const key = `${JSON.stringify(permissions)} ${entry} ${JSON.stringify(options.pool ?? null)}`;
     const members = this.#pools.get(key) ?? [];
     this.#pools.set(key, members);
     let member: Member | undefined;

@@ -68,6 +68,14 @@ export interface SpawnOptions {
    * @default {"worker"}
    */
   isolation?: Isolation;
+  /**
+   * With `isolation: "shared"`, the pool whose workers host the actor: actors
+   * of different pools never share a worker, even of the same module and
+   * permissions (the orchestrator gives each agent definition its own). Only
+   * the host may choose it.
+   * @default {the module and permissions alone}
+   */
+  pool?: string;
 }
 
 /** Where an actor runs: a worker of its own, or a place in a pooled worker. */
@@ -91,6 +99,7 @@ export interface ResolvedSpawnOptions {
   executionId: string | undefined;
   warmSpare: boolean;
   isolation: Isolation;
+  pool: string | undefined;
 }
 
 const NAME = /^[A-Za-z0-9_.:@-]+$/;
@@ -160,6 +169,7 @@ export function resolveSpawnOptions(
     executionId: optionalString(options.executionId, "executionId"),
     warmSpare: flag(options.warmSpare, "warmSpare"),
     isolation: resolveIsolation(options.isolation),
+    pool: optionalString(options.pool, "pool"),
   };
 }
 

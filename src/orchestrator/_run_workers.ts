@@ -89,6 +89,8 @@ export class RunWorkers {
       module: a.module,
       permissions: a.permissions,
       isolation: a.isolation === "execution" ? "worker" as const : "shared" as const,
+      // Agents of different definitions never share a worker (their tools and grants differ).
+      pool: `${a.name}@${a.version}`,
       snapshot: "never" as const,
       executionId: run.executionId,
       restart: "transient" as const,

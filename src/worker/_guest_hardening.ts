@@ -14,7 +14,19 @@
 // - No silent exits: `Deno.exit` (which `node:process`'s `exit` calls) and
 //   `self.close` tell the host that the actor tried to end its worker
 //   (reason "worker_exited") and throw.
+// - No signals to its own process, its parent or a process group: Deno
+//   checks no permission to signal the process itself, so
+//   `process.kill(process.pid, "SIGKILL")` ended the orchestrator. `Deno.kill`
+//   and `process.kill` refuse pids <= 0, its own and its parent's (the named
+//   `kill` export of `node:process` is the same function: the bundle's
+//   `node:process` is the global `process`, see `_bundle_build.ts`). No signal
+//   listeners either: an agent could keep the process from ending on SIGTERM.
+// - No storage without a permission: the Web Cache API (`caches`) and
+//   `Deno.openKv()` without a path write to the user's Deno directory, shared
+//   by every program of the user and read back by other agents.
+// - Its stdio is confined (`_guest_stdio.ts`): no forged log lines.
 import type { WorkerToHost } from "../actor/_protocol.ts";
+import { confineStdio } from "./_guest_stdio.ts";
 
 interface GuestScope {
   postMessage(message: WorkerToHost): void;
@@ -68,10 +80,56 @@ export function hardenGuest(scope: typeof globalThis = globalThis): void {
   }
   lock(scope, "eval", refuse("eval"));
 
+  const notCapable = (message: string) => new Deno.errors.NotCapable(message);
+  const guardKill = (what: string, kill: (pid: number, signal?: Deno.Signal) => void) =>
+    function guardedKill(pid: number, signal?: Deno.Signal): void {
+      if (!(pid > 0) || pid === Deno.pid || pid === Deno.ppid) {
+        throw notCapable(
+          `${what} refused: an actor may not signal its own process, its parent or a process group (pid ${pid})`,
+        );
+      }
+      kill(pid, signal);
+    };
+  lock(Deno, "kill", guardKill("Deno.kill()", Deno.kill.bind(Deno)));
+  const listeners = () => {
+    throw notCapable("An actor may not listen to the process's signals");
+  };
+  lock(Deno, "addSignalListener", listeners);
+  lock(Deno, "removeSignalListener", listeners);
+  const process = (scope as unknown as { process?: NodeLikeProcess }).process;
+  if (process) {
+    lock(process, "kill", guardKill("process.kill()", process.kill.bind(process)));
+    for (const method of ["on", "addListener", "once", "prependListener", "prependOnceListener"]) {
+      const original = process[method];
+      if (typeof original !== "function") continue;
+      lock(process, method, function (this: unknown, event: unknown, ...rest: unknown[]) {
+        if (typeof event === "string" && /^SIG[A-Z0-9]+$/.test(event)) listeners();
+        return original.call(this, event, ...rest);
+      });
+    }
+  }
+  delete (scope as { caches?: unknown }).caches;
+  const openKv = (Deno as unknown as { openKv?: (path?: string) => Promise<unknown> }).openKv;
+  if (typeof openKv === "function") {
+    lock(Deno, "openKv", (path?: string) => {
+      if (path === undefined || path === "") {
+        throw notCapable(
+          'Deno.openKv() without a path is refused inside an actor: its default store is shared by every program of the user (pass a path the actor may read and write, or ":memory:")',
+        );
+      }
+      return openKv.call(Deno, path);
+    });
+  }
+  confineStdio(scope, lock);
+
   const internal = (Deno as unknown as { internal?: symbol }).internal;
   if (typeof internal === "symbol") delete (Deno as unknown as Record<symbol, unknown>)[internal];
   delete (scope as { Worker?: unknown }).Worker;
 }
+
+type NodeLikeProcess = Record<string, unknown> & {
+  kill(pid: number, signal?: Deno.Signal): void;
+};
 
 function lock(target: object, key: string, value: unknown): void {
   Object.defineProperty(target, key, {

@@ -2,6 +2,7 @@
 // that sent them, and requests outside an actor's capabilities are refused.
 import assert from "node:assert/strict";
 import { eventually, fixture, testSystem } from "./_helpers.ts";
+import { MAX_SPAWNED_PER_TREE } from "../../src/actor/_guest_requests.ts";
 
 const raw = fixture("hostile/raw_actor");
 
@@ -50,12 +51,13 @@ Deno.test("an actor of one execution cannot stop, ask or spawn into another exec
   const victim = await system.spawn(raw, { name: "victim", executionId: "exec-victim" });
   const attacker = await system.spawn(raw, { name: "attacker", executionId: "exec-attacker" });
 
-  const stop = await attacker.ask<{ ok: boolean; code: string }>({
+  const stop = await attacker.ask<{ ok: boolean; code: string; stack: string }>({
     op: "stop",
     target: victim.path,
   });
   assert.equal(stop.ok, false);
   assert.equal(stop.code, "ACCESS_DENIED");
+  assert.ok(!stop.stack.includes("_guest_requests.ts"), `the host's files: ${stop.stack}`);
 
   const ask = await attacker.ask<{ ok: boolean; code: string }>({
     op: "ask",
@@ -112,6 +114,34 @@ Deno.test("a child spawned from a worker works for its parent's execution and ma
   assert.equal(started?.executionId, "exec-1");
   const stop = await parent.ask<{ ok: boolean }>({ op: "stop", target: spawned.value });
   assert.equal(stop.ok, true);
+});
+
+Deno.test("the actors under one host-spawned actor may spawn at most 64 live actors, however many they ask for at once; stopped ones free their places", async () => {
+  await using system = testSystem();
+  const parent = await system.spawn(raw, { name: "spawner", executionId: "exec-1" });
+  const first = await parent.ask<{ spawned: number; refused: string[] }>(
+    { spawnMany: 100, module: raw.href },
+    { timeoutMs: 60_000 },
+  );
+  assert.equal(first.spawned, MAX_SPAWNED_PER_TREE, JSON.stringify(first.refused.slice(0, 3)));
+  assert.equal(first.refused.length, 100 - MAX_SPAWNED_PER_TREE);
+  assert.match(first.refused[0]!, /the actors under "spawner" spawned 64 actors that are alive/);
+  // A child's own spawns count against the same tree.
+  const child = system.ref("spawner/child-0");
+  const deeper = await child.ask<{ ok: boolean; message: string }>({
+    op: "spawn",
+    module: raw.href,
+    options: { name: "grandchild" },
+  });
+  assert.equal(deeper.ok, false);
+  assert.match(deeper.message, /spawned 64 actors/);
+  await system.stop("spawner/child-1");
+  const again = await child.ask<{ ok: boolean }>({
+    op: "spawn",
+    module: raw.href,
+    options: { name: "grandchild" },
+  });
+  assert.equal(again.ok, true);
 });
 
 Deno.test("forged undeliverable and dead-letter reports write no event", async () => {

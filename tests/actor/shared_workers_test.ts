@@ -33,7 +33,7 @@ Deno.test("1,000 shared actors run in the pool's few workers, each with its own 
   assert.equal(workers.size, 3, "module-level code ran once per pooled worker");
 });
 
-Deno.test("actors of other modules or permissions never share a worker", async () => {
+Deno.test("actors of other modules, permissions or pools never share a worker", async () => {
   await using system = testSystem();
   const a = await system.spawn(probe, { name: "a", isolation: "shared" });
   const b = await system.spawn(probe, { name: "b", isolation: "shared" });
@@ -53,6 +53,17 @@ Deno.test("actors of other modules or permissions never share a worker", async (
   const echo = await system.spawn(actor("echo"), { name: "e", isolation: "shared" });
   assert.equal(await echo.ask("hi"), "hi");
   assert.equal(system.pooledWorkers, 3, "another module, another pool");
+  // The same module and permissions in pools of their own (the orchestrator's agent definitions).
+  const p1 = await system.spawn(probe, { name: "p1", isolation: "shared", pool: "alpha@1" });
+  const p2 = await system.spawn(probe, { name: "p2", isolation: "shared", pool: "alpha@1" });
+  const q = await system.spawn(probe, { name: "q", isolation: "shared", pool: "beta@1" });
+  const [w1, w2, wq] = await Promise.all(
+    [p1, p2, q].map((ref) => ref.ask<string>({ type: "worker" })),
+  );
+  assert.equal(w1, w2, "one pool, one worker");
+  assert.notEqual(w1, wq, "another pool, another worker");
+  assert.notEqual(w1, wa, "a named pool is not the module's default one");
+  assert.equal(system.pooledWorkers, 5);
 });
 
 Deno.test("a shared actor that fails is restarted from its own snapshot; its worker-mates are untouched", async () => {

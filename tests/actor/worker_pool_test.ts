@@ -44,8 +44,8 @@ const PERMISSIONS = {} as NormalizedPermissions;
 
 Deno.test("an actor placed after a co-tenant's uncaught error goes to a new worker, not the ending one", () => {
   const { wp, workers } = pool();
-  const first = wp.lease("file:///agent.ts", PERMISSIONS, "agent");
-  const second = wp.lease("file:///agent.ts", PERMISSIONS, "agent");
+  const first = wp.lease("file:///agent.ts", "agent", { permissions: PERMISSIONS });
+  const second = wp.lease("file:///agent.ts", "agent", { permissions: PERMISSIONS });
   assert.equal(workers.length, 1, "both in one warm worker");
   const reports: unknown[] = [];
   first.onmessage = (event) => reports.push(event.data);
@@ -58,7 +58,7 @@ Deno.test("an actor placed after a co-tenant's uncaught error goes to a new work
     m: { k: "failed", reason: "worker_error", error: { name: "Error", message: "boom" } },
   });
   assert.equal(reports.length, 1, "the actor gets its own report");
-  const restarted = wp.lease("file:///agent.ts", PERMISSIONS, "agent");
+  const restarted = wp.lease("file:///agent.ts", "agent", { permissions: PERMISSIONS });
   assert.equal(workers.length, 2, "the restart starts a new worker");
   restarted.postMessage({ k: "init" } as never);
   assert.equal(workers[1]!.posted.length, 1);

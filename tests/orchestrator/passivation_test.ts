@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { defineTool } from "../../src/orchestrator/tool.ts";
 import type { StoredEvent } from "../../src/events/event_store.ts";
 import { executionTypes, testOrchestrator } from "./_helpers.ts";
+import { Orchestrator } from "../../src/orchestrator/orchestrator.ts";
 
 /** A tool that resolves when the test opens it; counts its runs per label. */
 class Gate {
@@ -350,4 +351,22 @@ Deno.test("in a sandbox process too, a waiting execution is passivated and activ
   assert.equal(report.tokens, 4);
   const types = executionTypes(await orchestrator.eventStore.readRange(report.executionId));
   assert.ok(types.includes("EXECUTION_PASSIVATED") && types.includes("EXECUTION_ACTIVATED"));
+});
+
+Deno.test("agents of different definitions never share a pooled worker, even of one module and the same permissions", async () => {
+  const module = new URL("../fixtures/worker_id_agent.ts", import.meta.url);
+  const orchestrator = new Orchestrator({
+    agents: [{ name: "alpha", module, tools: [] }, { name: "beta", module, tools: [] }],
+  });
+  try {
+    const [a1, a2, b] = await Promise.all([
+      orchestrator.run("alpha", {}),
+      orchestrator.run("alpha", {}),
+      orchestrator.run("beta", {}),
+    ]);
+    assert.equal(a1.output, a2.output, "one definition: one pooled worker");
+    assert.notEqual(a1.output, b.output, "another definition: another worker");
+  } finally {
+    await orchestrator.close();
+  }
 });

@@ -37,6 +37,8 @@ export const ATTACKS = [
   "attack_self_close",
   "attack_env_exfiltration",
   "attack_prototype_keys",
+  "attack_process_escape",
+  "attack_console_forgery",
 ] as const;
 
 /** A registered attack agent. */

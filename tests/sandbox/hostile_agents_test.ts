@@ -11,6 +11,7 @@ import { DEFAULT_LIMITS } from "../../src/limits.ts";
 import { MALFORMED, UNPRINTABLE } from "../fixtures/hostile/attack_malformed_message.ts";
 import { FORGED_TOKENS } from "../fixtures/hostile/attack_forged_tokens.ts";
 import { forgedLine, VECTORS } from "../fixtures/hostile/attack_log_injection.ts";
+import { CONSOLE_VECTORS } from "../fixtures/hostile/attack_console_forgery.ts";
 import {
   assertAccessDenied,
   assertNoSecrets,
@@ -327,6 +328,23 @@ Deno.test("an agent cannot read the host's environment: every attempt is refused
   assertNoSecrets(h.captured());
 });
 
+for (const sandbox of ["thread", "process"] as const) {
+  Deno.test(`an agent cannot signal its own process, its parent or its group, hold off SIGTERM, store what needs no permission or read stdin (${sandbox})`, async () => {
+    await using h = await HostileOrchestrator.open({ sandbox });
+    const { attacks: [attack] } = await h.underAttack([{ agent: "attack_process_escape" }]);
+    assert.equal(attack!.report.status, "SUCCESS", clip(JSON.stringify(attack!.report.error)));
+    const attempts = attack!.report.output as Record<string, { got?: string; refused?: string }>;
+    assert.equal(Object.keys(attempts).length, 18);
+    for (const [what, result] of Object.entries(attempts)) {
+      if (what === "Deno.stdin.read") assert.equal(result.got, '"end of input"', what);
+      else if (what === "caches.open") assert.deepEqual(result, { refused: "TypeError" }, "absent");
+      else if (what === "Deno.openKv()" && sandbox === "process") {
+        assert.deepEqual(result, { refused: "TypeError" }, "absent: no --unstable-kv");
+      } else assert.deepEqual(result, { refused: "NotCapable" }, what);
+    }
+  });
+}
+
 Deno.test("prototype keys in log properties, tool arguments, service payloads and agent state never reach Object.prototype", async () => {
   await using h = await HostileOrchestrator.open();
   const { attacks: [attack] } = await h.underAttack([{ agent: "attack_prototype_keys" }]);
@@ -441,6 +459,29 @@ Deno.test("`oao start`: line breaks in an agent's log records never forge a line
     );
   }
   assertNoSecrets(server.captured());
+});
+
+Deno.test("`oao start`: what an agent writes to stdout and stderr past its logger never forges a line, and a flood is cut", async () => {
+  const marker = `FORGED-${crypto.randomUUID().slice(0, 8)}`;
+  await using server = await HostileServer.start();
+  const id = await server.submit("attack_console_forgery", { marker });
+  await server.ended(id, FAILS_WITHIN_MS);
+  const { stderr } = await server.stop();
+  const lines = stderr.split(/\r\n|\r|\n/);
+  assert.ok(lines.some((l) => l.startsWith("[agent] ")), "the agent's lines are written");
+  for (const vector of CONSOLE_VECTORS) {
+    const forged = forgedLine(`${marker}-${vector}`);
+    assert.equal(
+      lines.find((l) => !l.startsWith("[agent] ") && l.includes(`${marker}-${vector}`)),
+      undefined,
+      `${vector}: a line of stderr carries the forged text without the agent's prefix`,
+    );
+    if (vector === "console-log") continue; // stdout: a sandbox process's is discarded
+    assert.ok(lines.some((l) => l.includes(forged)), `${vector}: written, prefixed`);
+  }
+  assert.ok(!stderr.includes("\x1b[2K"), "the ANSI escape is escaped");
+  assert.ok(stderr.length < 4 * MB, `20 MB written, ${stderr.length} bytes on stderr`);
+  assert.ok(stderr.includes("output dropped"), "the cut is said");
 });
 
 // A host that throws while checking these dies, and takes the rest of this file with it: the
