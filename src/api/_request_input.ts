@@ -59,9 +59,12 @@ export async function readRouteInput(
     | undefined;
   if (content?.schema) {
     const required = request.body?.required === true;
+    const type = (content.schema as unknown as { _zod?: { def?: { type?: string } } })._zod?.def
+      ?.type;
     const raw = await readJson(c.req.raw, maxBodyBytes, {
       optional: !required,
       timeoutMs: bodyTimeoutMs,
+      ...(type === "any" || type === "unknown") ? { expected: ANY_JSON_VALUE } : {},
     });
     if (raw !== undefined) body = _parseBody(content.schema, raw);
   }
@@ -79,7 +82,9 @@ export async function readRouteInput(
  * @param request The request.
  * @param maxBytes The limit.
  * @param options `optional`: an empty body reads as `undefined`; `timeoutMs`:
- *   how long the whole body may take to arrive ({@linkcode BODY_TIMEOUT_MS}).
+ *   how long the whole body may take to arrive ({@linkcode BODY_TIMEOUT_MS});
+ *   `expected`: what the body should be, for the message that refuses an empty
+ *   one (default `"a JSON object"`).
  * @returns The parsed body.
  * @throws {ApiError} 413 `body_too_large`, 415 `unsupported_media_type`, 400
  *   `invalid_json`, 408 `body_timeout` (a client that sends its body too slowly).
@@ -87,7 +92,7 @@ export async function readRouteInput(
 export async function readJson(
   request: Request,
   maxBytes: number,
-  options: { optional?: boolean; timeoutMs?: number } = {},
+  options: { optional?: boolean; timeoutMs?: number; expected?: string } = {},
 ): Promise<unknown> {
   const type = request.headers.get("content-type");
   if (type && !/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type.trim())) {
@@ -148,7 +153,11 @@ export async function readJson(
   }
   if (text.trim() === "") {
     if (options.optional) return undefined;
-    throw new ApiError(400, "invalid_json", "Request body is empty: expected a JSON object");
+    throw new ApiError(
+      400,
+      "invalid_json",
+      `Request body is empty: expected ${options.expected ?? "a JSON object"}`,
+    );
   }
   let value: unknown;
   try {
@@ -160,11 +169,22 @@ export async function readJson(
       `Request body is not valid JSON: ${_truncate((error as Error).message)}`,
     );
   }
-  if (_depth(value) > MAX_JSON_DEPTH) {
+  const { depth, nonFinite } = _scan(value);
+  if (depth > MAX_JSON_DEPTH) {
     throw new ApiError(
       400,
       "invalid_json",
       `Request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`,
+    );
+  }
+  if (nonFinite) {
+    const { path, source } = _outOfRange(text);
+    throw new ApiError(
+      400,
+      "invalid_json",
+      `Request body holds a number out of range at ${path}: ${
+        _truncate(source)
+      } is not a finite number`,
     );
   }
   return value;
@@ -173,23 +193,69 @@ export async function readJson(
 /** How long a request body may take to arrive, in ms: a slow client does not hold a request open. */
 export const BODY_TIMEOUT_MS = 10_000;
 
+/** What a body of any JSON value should be, for the message that refuses an empty one. */
+const ANY_JSON_VALUE = "a JSON value (an object, array, string, number, true, false or null)";
+
 /** Deepest nesting of arrays and objects a request body may have. */
 export const MAX_JSON_DEPTH = 64;
 
-/** Nesting depth of a parsed JSON value (iterative: no stack to overflow). */
-function _depth(value: unknown): number {
+/**
+ * Nesting depth of a parsed JSON value, and whether it holds a number that is
+ * not finite (`1e999` parses as `Infinity`, which no later step can store or
+ * hash). One iterative walk: no stack to overflow; it stops once too deep.
+ */
+function _scan(value: unknown): { depth: number; nonFinite: boolean } {
   let deepest = 0;
+  let nonFinite = typeof value === "number" && !Number.isFinite(value);
   const stack: [unknown, number][] = [[value, 0]];
   while (stack.length) {
     const [item, depth] = stack.pop()!;
     if (typeof item !== "object" || item === null) continue;
     if (depth + 1 > deepest) deepest = depth + 1;
-    if (deepest > MAX_JSON_DEPTH) return deepest;
+    if (deepest > MAX_JSON_DEPTH) return { depth: deepest, nonFinite };
     for (const child of Array.isArray(item) ? item : Object.values(item)) {
       if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+      else if (typeof child === "number" && !Number.isFinite(child)) nonFinite = true;
     }
   }
-  return deepest;
+  return { depth: deepest, nonFinite };
+}
+
+/** A number's literal as the body wrote it, standing in for its non-finite value. */
+class _OutOfRange {
+  constructor(readonly source: string) {}
+}
+
+/**
+ * Where a JSON text first holds a number that is not finite (a JSON path such
+ * as `$.task.x`) and how it was written. Only on the error path: it parses the
+ * text again, keeping each such number's source text.
+ */
+function _outOfRange(text: string): { path: string; source: string } {
+  const revived: unknown = JSON.parse(
+    text,
+    (_key, value, context?: { source?: string }) =>
+      typeof value === "number" && !Number.isFinite(value)
+        ? new _OutOfRange(context?.source ?? String(value))
+        : value,
+  );
+  // Depth first, in document order: the first such number the body holds.
+  const stack: [unknown, string][] = [[revived, "$"]];
+  while (stack.length) {
+    const [item, path] = stack.pop()!;
+    if (item instanceof _OutOfRange) return { path, source: item.source };
+    if (typeof item !== "object" || item === null) continue;
+    const children: [unknown, string][] = Array.isArray(item)
+      ? item.map((child, i) => [child, `${path}[${i}]`])
+      : Object.entries(item).map(([key, child]) => [child, _member(path, key)]);
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
+  }
+  return { path: "$", source: "a number" };
+}
+
+/** A JSON path one member further: `$.task.x`, or `$["a b"]` for a key that is not a name. */
+function _member(path: string, key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
 }
 
 /** A value quoted for an error message: at most its first 100 characters, and its length. */

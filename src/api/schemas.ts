@@ -86,6 +86,35 @@ export const PolicySchema = z.strictObject({
     "expected an object of limits (maxSteps, maxTokens, maxToolCalls, timeoutMs, stepTimeoutMs, maxCostUsd, requireApproval, approvalTimeoutMs)",
 }).openapi("Policy", { description: "Limits overriding the server's default policy" });
 
+/** A limit as a response shows it: `null` is no limit (`Infinity` in the policy). */
+function _limit(integer: boolean, description: string) {
+  return (integer ? z.int() : z.number()).nullable().optional().openapi({
+    description: `${description}; null: no limit`,
+  });
+}
+
+/**
+ * The policy limits in force, as `GET /executions/:id` shows them. Any limit
+ * may be unlimited (`Infinity` in the policy, as `maxCostUsd` and
+ * `approvalTimeoutMs` are by default), which JSON writes as `null`. A queued
+ * execution shows only the limits its submit overrode.
+ */
+export const PolicyLimitsSchema = z.object({
+  maxSteps: _limit(true, "Steps allowed"),
+  maxTokens: _limit(true, "Tokens allowed"),
+  maxToolCalls: _limit(true, "Tool calls allowed"),
+  timeoutMs: _limit(false, "Time allowed for the execution, in ms"),
+  stepTimeoutMs: _limit(false, "Time allowed for one attempt of one step, in ms"),
+  maxCostUsd: _limit(false, "Cost of model calls allowed, in USD"),
+  requireApproval: z.array(z.string()).optional().openapi({
+    description: "Tools whose calls wait for a person's approval",
+  }),
+  approvalTimeoutMs: _limit(false, "How long a call waits for its approval, in ms"),
+}).openapi("PolicyLimits", {
+  description:
+    "The limits in force (those of a queued execution: only the ones its submit overrode); null: no limit",
+});
+
 /** The body of `POST /executions`. */
 export const SubmitRequestSchema = z.strictObject({
   agent: z.string({ error: "expected the name of a registered agent (a string)" }).min(1, {
@@ -159,11 +188,17 @@ export const DecisionRequestSchema = z.strictObject({
     'expected a JSON object: { "succeeded": <json> } | { "failed": string } | { "rerun": true }',
 }).openapi("DecisionRequest");
 
-/** The report of a finished execution. */
+/**
+ * The report of an execution: of a finished one in `GET /executions/:id`; of
+ * one in any status in `GET /executions/:id/replay`.
+ */
 export const ExecutionReportSchema = z.object({
   executionId: z.string(),
   agent: z.string(),
-  status: z.enum(["SUCCESS", "FAILED", "CANCELLED", "NEEDS_DECISION"]),
+  status: z.enum(EXECUTION_STATUSES as [ExecutionStatus, ...ExecutionStatus[]]).openapi({
+    description:
+      "SUCCESS, FAILED or CANCELLED once finished; a replay of an unfinished execution reports QUEUED, RUNNING or NEEDS_DECISION",
+  }),
   totalSteps: z.int(),
   tokens: z.int(),
   toolCalls: z.int(),
@@ -173,8 +208,13 @@ export const ExecutionReportSchema = z.object({
   output: z.unknown().optional(),
   executionHash: z.string(),
   error: ErrorInfoSchema.optional(),
-  startedAt: z.int(),
-  finishedAt: z.int(),
+  decision: PendingDecisionSchema.optional().openapi({
+    description: "The call an operator must decide on (status NEEDS_DECISION)",
+  }),
+  startedAt: z.int().openapi({ description: "Epoch ms" }),
+  finishedAt: z.int().openapi({
+    description: "Epoch ms of the final event (of the last one, while unfinished)",
+  }),
   traceId: z.string().optional(),
 }).openapi("ExecutionReport");
 
@@ -189,7 +229,7 @@ export const ExecutionStatusSchema = z.object({
   step: z.int(),
   iteration: z.int(),
   totals: TotalsSchema,
-  policy: PolicySchema.optional(),
+  policy: PolicyLimitsSchema.optional(),
   task: z.unknown().optional(),
   executionHash: z.string().optional(),
   startedAt: z.int().optional().openapi({ description: "Epoch ms" }),

@@ -2,7 +2,8 @@
 // passes a linter nobody here wrote (Redocly).
 import assert from "node:assert/strict";
 import { API_ROUTES } from "../../src/api/api_routes.ts";
-import { startTestServer } from "./_server.ts";
+import { schemaProblems } from "./_json_schema.ts";
+import { type Json, startTestServer } from "./_server.ts";
 
 Deno.test("/openapi.json describes exactly the documented routes, with their public flag", async () => {
   await using api = await startTestServer();
@@ -67,4 +68,40 @@ Deno.test("the document passes `redocly lint` with no error and no warning", asy
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("live answers of GET /executions/:id, its events and its replay match the document's schemas, running and finished", async () => {
+  await using api = await startTestServer();
+  const { body: doc } = await api.call("GET", "/openapi.json");
+  const check = async (path: string, template: string) => {
+    const response = await api.call("GET", path);
+    assert.equal(response.status, 200, `${path}: ${response.text}`);
+    const schema = doc.paths[template].get.responses["200"].content["application/json"].schema;
+    assert.deepEqual(schemaProblems(doc, schema, response.body), [], `GET ${path}`);
+    return response.body as Json;
+  };
+  // The check can fail: a limit written as null where a number is required.
+  assert.ok(
+    schemaProblems(doc, doc.components.schemas.Policy, { maxCostUsd: null }).length > 0,
+    "the request's Policy refuses null",
+  );
+  const { body } = await api.call("POST", "/executions", {
+    body: JSON.stringify({ agent: "waiter", task: { signal: { name: "go" } } }),
+  });
+  const id = body.executionId;
+  await api.waitFor(id, (s) => s.waitingFor?.kind === "signal");
+  const running = await check(`/executions/${id}`, "/executions/{id}");
+  // Unlimited by default: Infinity, written as null.
+  assert.equal(running.policy.maxCostUsd, null);
+  assert.equal(running.policy.approvalTimeoutMs, null);
+  const replay = await check(`/executions/${id}/replay`, "/executions/{id}/replay");
+  assert.equal(replay.report.status, "RUNNING");
+  await check(`/executions/${id}/events`, "/executions/{id}/events");
+  await api.call("POST", `/executions/${id}/signals/go`, { body: "{}" });
+  await api.waitFor(id, (s) => s.status !== "RUNNING");
+  const done = await check(`/executions/${id}`, "/executions/{id}");
+  assert.equal(done.report.status, "SUCCESS");
+  await check(`/executions/${id}/replay`, "/executions/{id}/replay");
+  await check(`/executions/${id}/events`, "/executions/{id}/events");
+  await check("/executions", "/executions");
 });

@@ -100,6 +100,33 @@ Deno.test("an SSE client that disconnects mid-stream and resumes misses nothing"
   assert.equal(rest.messages.at(-1)!.event, "end");
 });
 
+Deno.test("an SSE stream resumed with a Last-Event-ID past the log's end carries the later events and ends", async () => {
+  await using api = await startTestServer();
+  const { body } = await api.call("POST", "/executions", {
+    body: JSON.stringify({ agent: "waiter", task: { signal: { name: "go" } } }),
+  });
+  const id = body.executionId;
+  await api.waitFor(id, (s) => s.state === "EXECUTE");
+  const response = await fetch(`${api.url}/executions/${id}/stream`, {
+    headers: { "Last-Event-ID": "99999999" },
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.equal(response.status, 200);
+  // The stream is open (its log read): the execution goes on and finishes.
+  const signal = await api.call("POST", `/executions/${id}/signals/go`, { body: "{}" });
+  assert.equal(signal.status, 202);
+  let text = "";
+  try {
+    for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) text += chunk;
+  } catch (error) {
+    assert.fail(`The stream did not end within 10 s (${error}); it sent: ${text}`);
+  }
+  const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+  assert.ok(ids.includes(signal.body.seq), `SIGNAL_RECEIVED (seq ${signal.body.seq}) in ${ids}`);
+  assert.match(text, /"type":"EXECUTION_COMPLETED"/);
+  assert.match(text, /event: end\ndata: \{"executionId":"[^"]+","status":"SUCCESS"/);
+});
+
 Deno.test("POST /executions/:id/cancel cancels a running execution; a second cancel is 409", async () => {
   await using api = await startTestServer();
   const { body } = await api.call("POST", "/executions", {
@@ -121,6 +148,23 @@ Deno.test("POST /executions/:id/cancel cancels a running execution; a second can
   const again = await api.call("POST", `/executions/${id}/cancel`);
   assert.equal(again.status, 409);
   assert.equal(again.body.error.code, "already_finished");
+});
+
+Deno.test("a submit whose Idempotency-Key header and body idempotencyKey differ is refused with 400 naming both", async () => {
+  await using api = await startTestServer();
+  const submit = (key: string) =>
+    api.call("POST", "/executions", {
+      body: JSON.stringify({ agent: "flaky", task: { items: 1 }, idempotencyKey: key }),
+      headers: { "content-type": "application/json", "idempotency-key": "hk1" },
+    });
+  const differ = await submit("bk1");
+  assert.equal(differ.status, 400, differ.text);
+  assert.equal(differ.body.error.code, "invalid_field");
+  assert.match(differ.body.error.message, /"idempotencyKey".*"bk1".*Idempotency-Key "hk1"/);
+  assert.equal(api.orchestrator.running.length, 0, "nothing was started");
+  const same = await submit("hk1");
+  assert.equal(same.status, 202, same.text);
+  await api.waitFor(same.body.executionId, (s) => s.status !== "RUNNING");
 });
 
 Deno.test("a repeated submit with the same idempotency key returns the first execution", async () => {

@@ -155,3 +155,59 @@ Deno.test("bad Last-Event-ID and bad cancel bodies are 400", async () => {
   assert.equal(extra.body.error.code, "unknown_field");
   await api.waitFor(id, (s) => s.status !== "RUNNING");
 });
+
+Deno.test("a JSON body holding a number out of range is refused with 400 naming where, on every route", async () => {
+  await using api = await startTestServer();
+  const { body } = await api.call("POST", "/executions", {
+    body: JSON.stringify({ agent: "waiter", task: { signal: { name: "go" } } }),
+  });
+  const id = body.executionId;
+  const cases: [string, string, string, RegExp][] = [
+    [
+      "/executions",
+      `{"agent":"critic","task":{"x":1e999}}`,
+      "$.task.x",
+      /^Request body holds a number out of range at \$\.task\.x: 1e999 is not a finite number$/,
+    ],
+    ["/executions", `{"agent":"critic","task":{"x":[0,-1e400]}}`, "$.task.x[1]", /-1e400/],
+    ["/executions", `{"agent":"critic","task":{"a b":1E+309}}`, `$.task["a b"]`, /1E\+309/],
+    [`/executions/${id}/signals/go`, `{"x":1e999}`, "$.x", /1e999/],
+    [`/executions/${id}/signals/go`, `1e999`, "$", /1e999/],
+    [
+      "/workflows",
+      `{"tasks":[{"name":"a","agent":"critic","input":{"x":1e999}}]}`,
+      "$.tasks[0].input.x",
+      /1e999/,
+    ],
+  ];
+  for (const [path, request, where, message] of cases) {
+    const response = await api.call("POST", path, { body: request });
+    assert.equal(response.status, 400, `${path} ${request}: ${response.text}`);
+    assert.equal(response.body.error.code, "invalid_json", request);
+    assert.ok(response.body.error.message.includes(` at ${where}: `), response.body.error.message);
+    assert.match(response.body.error.message, message, request);
+  }
+  // Nothing was stored: the signal was not taken as {"x":null}.
+  const events = await api.call("GET", `/executions/${id}/events`);
+  assert.ok(!events.text.includes("SIGNAL_RECEIVED"), events.text);
+  // A number that only rounds (to 0 or to the nearest double) is finite: accepted.
+  const tiny = await api.call("POST", `/executions/${id}/signals/go`, { body: `{"x":1e-999}` });
+  assert.equal(tiny.status, 202, tiny.text);
+  await api.waitFor(id, (s) => s.status !== "RUNNING");
+});
+
+Deno.test("an empty signal body is refused with a message that says any JSON value is accepted", async () => {
+  await using api = await startTestServer();
+  const { body } = await api.call("POST", "/executions", {
+    body: JSON.stringify({ agent: "waiter", task: { signal: { name: "go" } } }),
+  });
+  const empty = await api.call("POST", `/executions/${body.executionId}/signals/go`, {
+    body: "",
+    headers: { "content-type": "application/json" },
+  });
+  assert.equal(empty.status, 400, empty.text);
+  assert.equal(empty.body.error.code, "invalid_json");
+  assert.match(empty.body.error.message, /^Request body is empty: expected a JSON value \(/);
+  await api.call("POST", `/executions/${body.executionId}/cancel`);
+  await api.waitFor(body.executionId, (s) => s.status !== "RUNNING");
+});

@@ -79,7 +79,7 @@ export const streamEvents: ApiRoute = {
     operationId: "streamEvents",
     summary: "Live events (Server-Sent Events)",
     description:
-      "The backlog after Last-Event-ID (or ?after=), then live events as they are recorded. Each message has `id:` = the event's sequence number and `data:` = the event as JSON. While a streamed model call (`ctx.streamText`) is in progress, its text comes as `event: model_delta` messages without `id:` (data { step, key, start, model, offset, text }: `text` starts at `offset` in the answer of the call whose MODEL_CALL_STARTED has seq `start`); they are not journaled, and a client that reconnects gets those of the calls still in progress from their start. After the execution's final event comes `event: end` with { executionId, status, seq }, and the stream closes. Comments (`: keep-alive`) are sent every 15 s.",
+      "The backlog after Last-Event-ID (or ?after=), then live events as they are recorded. Each message has `id:` = the event's sequence number and `data:` = the event as JSON. While a streamed model call (`ctx.streamText`) is in progress, its text comes as `event: model_delta` messages without `id:` (data { step, key, start, model, offset, text }: `text` starts at `offset` in the answer of the call whose MODEL_CALL_STARTED has seq `start`); they are not journaled, and a client that reconnects gets those of the calls still in progress from their start. A resume point past the end of the log (a Last-Event-ID greater than any event's seq) reads as its end: the stream carries the events recorded from then on. After the execution's final event comes `event: end` with { executionId, status, seq }, and the stream closes. Comments (`: keep-alive`) are sent every 15 s.",
     request: {
       params: ExecutionIdParams,
       query: z.object({
@@ -152,7 +152,10 @@ export const streamEvents: ApiRoute = {
             const { deltas, afterSeq } = await deltasInProgress(deps.eventStore, id, log);
             for (const delta of deltas) send(_deltaFrame(delta));
             _followDeltas(deps.eventStore, id, afterSeq, signal, send);
-            const from = backlog.at(-1)?.seq ?? after;
+            // Follow from the log's end as read: a resume point past it (a
+            // Last-Event-ID no event of this log has yet) would wait for a
+            // seq that is never written and hide the events that are.
+            const from = log.at(-1)!.seq;
             for await (const event of deps.eventStore.subscribe(id, { afterSeq: from, signal })) {
               send(_frame(event));
               if (FINAL.has(event.type)) {

@@ -25,7 +25,10 @@ import { checkPolicy } from "./_policy_input.ts";
 const SubmitHeaders = z.object({
   "idempotency-key": z.string().min(1, { error: "expected a string of 1–200 characters" })
     .max(200, { error: "expected a string of 1–200 characters" }).optional()
-    .openapi({ description: "Same as the body's idempotencyKey" }),
+    .openapi({
+      description:
+        "Same as the body's idempotencyKey; when both are sent they must be equal (else 400)",
+    }),
   traceparent: z.string().optional().openapi({
     description: "W3C trace context of the caller; the execution's trace continues it",
   }),
@@ -50,7 +53,9 @@ export const submitExecution: ApiRoute = {
         headers: z.object({ Location: z.string() }),
         content: jsonContent(SubmitResponseSchema),
       },
-      400: errorAnswer("Malformed JSON, wrong field types, unknown fields, invalid policy"),
+      400: errorAnswer(
+        "Malformed JSON, wrong field types, unknown fields, invalid policy, an idempotencyKey that differs from the header Idempotency-Key",
+      ),
       ...AUTH_ANSWERS,
       408: errorAnswer("The body did not arrive in time"),
       413: errorAnswer("Body larger than the limit (1 MiB by default)"),
@@ -205,6 +210,18 @@ function _submitRequest(
   headers: Headers,
   backend: ExecutionBackend,
 ): SubmitRequest {
+  const header = headers.get("idempotency-key") ?? undefined;
+  if (header !== undefined && body.idempotencyKey !== undefined && header !== body.idempotencyKey) {
+    throw new ApiError(
+      400,
+      "invalid_field",
+      `Invalid field "idempotencyKey": ${
+        JSON.stringify(body.idempotencyKey)
+      } differs from the header Idempotency-Key ${
+        JSON.stringify(header)
+      }; send one, or both the same`,
+    );
+  }
   const agents = backend.agents();
   if (!agents.includes(body.agent)) {
     throw new ApiError(
@@ -228,7 +245,7 @@ function _submitRequest(
     }
     request.policy = body.policy as Partial<PolicyLimits>;
   }
-  const key = body.idempotencyKey ?? headers.get("idempotency-key") ?? undefined;
+  const key = body.idempotencyKey ?? header;
   if (key !== undefined) request.idempotencyKey = key;
   const traceparent = headers.get("traceparent");
   if (traceparent) request.traceparent = traceparent;
