@@ -180,7 +180,11 @@ export const STORE_ENV: readonly EnvVarSpec[] = [
     default: "redis when REDIS_URL is set, else kv (demo: memory)",
   },
   { name: "OAO_KEY_PREFIX", description: "Prefix of every Redis key", default: "oao:" },
-  { name: "OAO_QUEUE", description: "Name of the Redis job queue", default: "default" },
+  {
+    name: "OAO_QUEUE",
+    description: "Name of the job queue (in Redis or the Deno KV file)",
+    default: "default",
+  },
   {
     name: "OAO_REDIS_TIMEOUT_MS",
     description:
@@ -252,7 +256,11 @@ export interface RuntimeOptions {
   requireSharedStore?: boolean;
   /** Why shared stores are required, for that message, e.g. `"serve" hands executions to workers`. */
   sharedStoreReason?: string;
-  /** Log the storage line (in-memory or Redis) at start. @default {true} */
+  /**
+   * Log the storage line (in-memory or Redis) at start. A fallback to memory
+   * is warned about either way.
+   * @default {true}
+   */
   announce?: boolean;
   /** Use the in-memory stores even when `REDIS_URL` is set (the demo). @default {false} */
   memory?: boolean;
@@ -282,8 +290,9 @@ export interface RuntimeOptions {
 
 /**
  * Options of the commands that only query the stores (`status`, `events`,
- * `replay`, `queue` statistics): no agents, no storage line, durability
- * warnings at debug level.
+ * `replay`, `queue` statistics): no agents, no storage line (but a warning
+ * when the default Deno KV file cannot be opened and the stores fall back to
+ * memory), durability warnings at debug level.
  */
 export const QUERY_RUNTIME: Readonly<RuntimeOptions> = {
   loadAgents: false,
@@ -510,6 +519,11 @@ export async function createRuntime(
       const why = (store.kind === "memory" && store.fallback) || "OAO_STORE=memory";
       log.warn(
         `${why}: running on the in-memory stores (state and event logs last as long as this process)`,
+      );
+    } else if (store.kind === "memory" && store.fallback) {
+      // A query on the fallback finds nothing: say so, or "No executions." misleads.
+      log.warn(
+        `${store.fallback}: reading the in-memory stores of this process instead, which hold nothing any other process recorded`,
       );
     }
   }

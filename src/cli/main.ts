@@ -156,6 +156,8 @@ export async function main(argv: readonly string[], io: CommandIo = {}): Promise
     _listen(onSignal, true);
     return await command.run(ctx);
   } catch (error) {
+    // The reader of stdout went away (`oao events … | head`): nothing is wrong.
+    if (error instanceof Deno.errors.BrokenPipe) return EXIT_OK;
     if (error instanceof UsageError) {
       stderr(
         `error: ${error.message}\nRun "${PROGRAM} ${

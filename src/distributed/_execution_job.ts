@@ -7,7 +7,9 @@
 // execution (unless a cancellation was requested while it was queued); any
 // later delivery records RETRY_ATTEMPTED for a reclaim or a retry and resumes
 // the execution from its log (or starts it, if no worker got as far as
-// EXECUTION_STARTED). Every write carries the claim's fencing token. A
+// EXECUTION_STARTED). An execution that stops to wait for an operator's
+// decision (NEEDS_DECISION) completes its job: `oao resolve` continues it, a
+// retry would only stop it again. Every write carries the claim's fencing token. A
 // FencedError anywhere means another runner owns the execution now: the job
 // is dropped without reporting. When the lease is lost (or the job handed back
 // at shutdown) the claim is revoked (the log fenced with its token + 1) before
@@ -92,6 +94,18 @@ export class ExecutionJobHandler implements JobHandler {
         : await orchestrator.start(spec.agent, spec.task, options);
       if (started && cancel !== undefined) orchestrator.cancel(id, cancel || undefined);
       const report = await execution.done;
+      if (report.status === "NEEDS_DECISION") {
+        // A waiting state, not a failure: the job is done, and the execution
+        // goes on where an operator decides (`oao resolve`), not by a retry.
+        if (await this.#decisionRequired(id, report.decision?.callId)) {
+          return { type: "complete", detail: report };
+        }
+        return {
+          type: "fail",
+          error:
+            `Execution "${id}" ended NEEDS_DECISION but its DECISION_REQUIRED event is not in the log`,
+        };
+      }
       if (!(await this.#finalRecorded(id))) {
         return {
           type: "fail",
@@ -205,6 +219,13 @@ export class ExecutionJobHandler implements JobHandler {
     if (last && FINAL.has(last.type)) return true;
     const events = await this.#store.readRange(executionId);
     return events.some((e) => FINAL.has(e.type));
+  }
+
+  async #decisionRequired(executionId: string, callId: string | undefined): Promise<boolean> {
+    const events = await this.#store.readRange(executionId);
+    return events.some((e) =>
+      e.type === "DECISION_REQUIRED" && (e.data as { key?: unknown } | undefined)?.key === callId
+    );
   }
 
   #appendOptions(token: number): AppendOptions {

@@ -270,6 +270,12 @@ export class WorkerNode {
         return this.#log.debug("Job {jobId} ({executionId}, {reason}) reserved", props);
       case "completed": {
         const status = (event.detail as { status?: string } | undefined)?.status ?? "done";
+        if (status === "NEEDS_DECISION") {
+          return this.#log.warn(
+            "Execution {executionId} NEEDS_DECISION (job {jobId} done): it waits for an operator's decision (oao resolve {executionId} …)",
+            props,
+          );
+        }
         return this.#log.info("Execution {executionId} {status} (job {jobId})", {
           ...props,
           status,

@@ -528,14 +528,31 @@ export class LocalBackend implements ExecutionBackend {
     const { executionId } = orphan;
     this.#run(executionId, orphan.request.agent, "EXECUTION_RESUMED", async () => {
       const resumed = await this.#orchestrator.startResume(executionId);
-      this.#log.warn("Execution {executionId}, running when its process died, resumed here", {
-        executionId,
-      });
+      // startResume returns at once, running nothing, for an execution that
+      // is no longer RUNNING (it ended, or waits for a decision, meanwhile).
+      if (this.#orchestrator.running.includes(executionId)) {
+        this.#log.warn("Execution {executionId}, running when its process died, resumed here", {
+          executionId,
+        });
+      } else {
+        resumed.done.then((report) => {
+          this.#log.info("Execution {executionId} is {status} already: nothing to resume", {
+            executionId,
+            status: report.status,
+          });
+        }, () => {});
+      }
       return resumed;
     }).catch((error) => {
       const attempts = orphan.adopted!.attempts + 1;
       if (error instanceof ExecutionBusyError && attempts < ADOPT_ATTEMPTS && !this.#closed) {
         if (error.holder === "this process") return;
+        if (attempts === 1) {
+          this.#log.info(
+            "Execution {executionId} is run by {holder}, which holds its claim: left to it (resumed here only if that claim lapses)",
+            { executionId, holder: error.holder },
+          );
+        }
         const timer = setTimeout(() => {
           this.#adoptTimers.delete(timer);
           this.#waiting.push({ ...orphan, adopted: { attempts } });

@@ -1,7 +1,7 @@
 // `oao list` over the KV store: what `run` recorded in one process is listed
 // by another, with filters, JSON and the cursor; bad flags exit 2 naming them.
 import assert from "node:assert/strict";
-import { oao } from "./_cli.ts";
+import { cleanEnv, MAIN, oao, TASK_FLAGS } from "./_cli.ts";
 
 Deno.test("`oao list` lists the executions of other processes, filtered, as text and JSON", async () => {
   const dir = await Deno.makeTempDir();
@@ -66,6 +66,30 @@ Deno.test("`oao list` lists the executions of other processes, filtered, as text
       assert.equal(bad.code, 2, `${args.join(" ")}: ${bad.stderr}`);
       assert.match(bad.stderr, message);
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("`oao list` without write access to ./.oao warns that it reads the in-memory stores instead of the KV file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const env = { OAO_STORE: "" }; // the default: the Deno KV file ./.oao/oao.kv
+    const run = await oao(["run", "researcher", '{"topic":"actors","sources":1}'], {
+      env,
+      cwd: dir,
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...TASK_FLAGS.filter((f) => !f.startsWith("--allow-write")), MAIN, "list"],
+      cwd: dir,
+      env: cleanEnv(env),
+      clearEnv: true,
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(new TextDecoder().decode(output.stdout).trim(), "No executions.");
+    assert.match(stderr, /may not write "\.\/\.oao"/);
+    assert.match(stderr, /reading the in-memory stores of this process instead/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -145,3 +145,16 @@ Deno.test("`--version` prints the package version", async () => {
   assert.equal(result.code, 0);
   assert.match(result.stdout, new RegExp(`^oao ${version.replaceAll(".", "\\.")} `));
 });
+
+Deno.test("a command whose stdout is closed by its reader (`| head`) exits 0 without an error", async () => {
+  let stderr = "";
+  const code = await main(["list"], {
+    env: (name) => ({ OAO_LOG_LEVEL: "ERROR", OAO_STORE: "memory" })[name],
+    stdout: () => {
+      throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+    },
+    stderr: (text) => stderr += text,
+  });
+  assert.equal(stderr, "");
+  assert.equal(code, 0);
+});

@@ -78,7 +78,7 @@ async function orphanTakenOver(env: Record<string, string>, dir: string) {
     assert.ok(types.includes("EXECUTION_RESUMED"), types.join(" "));
   } finally {
     const stopped = await second.stop();
-    assert.match(stopped.stderr, /1 executions were running when their process stopped/);
+    assert.match(stopped.stderr, /1 executions are RUNNING on these stores but not in this/);
     assert.match(stopped.stderr, /running when its process died, resumed here/);
   }
 }
@@ -97,6 +97,39 @@ Deno.test("`start` on its Deno KV file killed with SIGKILL while an execution ru
   const dir = await Deno.makeTempDir();
   try {
     await orphanTakenOver({ OAO_STORE: "kv" }, dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a second `start` on the Deno KV file of a live `start` leaves its running execution to it and says so, not that it resumed it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = await slowAgentConfig(dir, 8_000);
+    const args = ["start", "--port", "0", "--config", config];
+    const env = { OAO_STORE: "kv" };
+    const live = await oaoServer(args, { env, cwd: dir });
+    try {
+      const answer = await fetch(`${live.url}/executions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ agent: "slow", task: {} }),
+      });
+      const { executionId, status } = await answer.json() as {
+        executionId: string;
+        status: string;
+      };
+      assert.equal(status, "RUNNING");
+      const second = await oaoServer(args, { env, cwd: dir });
+      await new Promise((r) => setTimeout(r, 1_000)); // its one try at the claim, at start
+      const { stderr } = await second.stop();
+      assert.match(stderr, new RegExp(`${executionId}"? is run by "?process \\d+`), stderr);
+      assert.doesNotMatch(stderr, /resumed here,|resumed here$|were running when/m, stderr);
+      const view = await (await fetch(`${live.url}/executions/${executionId}`)).json();
+      assert.equal(view.status, "RUNNING", "the live process still runs it");
+    } finally {
+      await live.stop("SIGKILL");
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

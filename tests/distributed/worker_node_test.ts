@@ -39,8 +39,11 @@ function cluster(queueOptions: ConstructorParameters<typeof InMemoryJobQueue>[0]
     eventStore,
     backend,
     effects,
-    /** An orchestrator whose `gate` tool hangs until aborted when `hang` is set. */
-    orchestrator(options: { hang?: boolean; tracer?: Tracer } = {}) {
+    /**
+     * An orchestrator whose `gate` tool hangs until aborted when `hang` is set,
+     * and is not idempotent when `gateIdempotent` is `false`.
+     */
+    orchestrator(options: { hang?: boolean; gateIdempotent?: boolean; tracer?: Tracer } = {}) {
       const orchestrator = new Orchestrator({
         eventStore,
         persistence,
@@ -61,7 +64,7 @@ function cluster(queueOptions: ConstructorParameters<typeof InMemoryJobQueue>[0]
           }) as never,
           defineTool({
             name: "gate",
-            idempotent: true,
+            idempotent: options.gateIdempotent ?? true,
             run: (_args: unknown, ctx) =>
               options.hang
                 ? new Promise((_, reject) =>
@@ -212,6 +215,45 @@ Deno.test("a job reclaimed from an expired lease is resumed from its log with RE
   const late = (await c.eventStore.readRange(executionId)).slice(log.length);
   assert.deepEqual(types(late), []);
   await until(() => events.some((e) => e.type === "completed"), "the completed event");
+});
+
+Deno.test("an execution a takeover leaves waiting for a decision completes its job without retry or dead letter; resolved, it succeeds", async () => {
+  await using c = cluster({ backoff: { minMs: 10, maxMs: 20 } });
+  const { executionId } = await c.backend.submit({ agent: "tester", task: TASK });
+  // A worker that took the job and died inside the gate, which is not idempotent.
+  const ghost = c.orchestrator({ hang: true, gateIdempotent: false });
+  const [held] = await c.queue.reserve("ghost", { leaseMs: 300 });
+  const stale = await ghost.start("tester", TASK, { executionId, fencingToken: held!.token });
+  await until(
+    async () =>
+      (await c.eventStore.readRange(executionId)).some((e) =>
+        e.type === "TOOL_CALL" && (e.data as { tool: string }).tool === "gate"
+      ),
+    "the ghost to enter the gate",
+  );
+
+  const { node, events } = c.node(c.orchestrator({ gateIdempotent: false }));
+  node.start();
+  await until(
+    () => events.some((e) => e.type === "completed" || e.type === "failed"),
+    "the job's outcome",
+  );
+  assert.deepEqual(events.filter((e) => e.type === "failed").map((e) => e.error), []);
+  const completed = events.find((e) => e.type === "completed");
+  assert.equal((completed?.detail as { status: string }).status, "NEEDS_DECISION");
+  assert.deepEqual(await c.queue.stats(), { waiting: 0, delayed: 0, inFlight: 0, dead: 0 });
+  const view = projectExecution(executionId, await c.eventStore.readRange(executionId));
+  assert.equal(view.status, "NEEDS_DECISION");
+  ghost.cancel(executionId, "died");
+  await assert.rejects(stale.done, FencedError);
+
+  // The operator decides, as `oao resolve <id> <callId> --rerun` does.
+  const operator = c.orchestrator({ gateIdempotent: false });
+  await operator.resolve(executionId, view.decision!.callId, { rerun: true }, { by: "alice" });
+  const report = await (await operator.startResume(executionId)).done;
+  assert.equal(report.status, "SUCCESS");
+  assert.deepEqual(await c.queue.stats(), { waiting: 0, delayed: 0, inFlight: 0, dead: 0 });
+  assert.ok(!events.some((e) => e.type === "failed"));
 });
 
 Deno.test("a node whose lease is lost stops the run without recording anything and does not report it", async () => {

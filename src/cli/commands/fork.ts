@@ -33,9 +33,10 @@ export const forkCommand: Command = {
     "The new execution shares the history of <executionId> up to and including step N",
     "(its events are copied, the tool calls of those steps answered from the copy) and",
     "continues from the state after it. The original is not changed. The agent, its",
-    "version and tools must still be registered. Needs REDIS_URL (or the source is not",
-    "found). Exit code 0 when the fork succeeds, 1 when it fails or the source is not",
-    "found, 2 for bad input (a step that is not a completed step included).",
+    "version and tools must still be registered. The source is looked up in the stores",
+    "(the default Deno KV file, or REDIS_URL; not found in memory). Exit code 0 when the",
+    "fork succeeds, 1 when it fails or the source is not found, 2 for bad input (a step",
+    "that is not a completed step included).",
   ].join("\n"),
   args: [{ name: "executionId", description: "The execution to fork" }],
   flags: [
@@ -79,15 +80,32 @@ export const forkCommand: Command = {
     try {
       const orchestrator = runtime.createOrchestrator();
       const json = ctx.boolean("json");
-      if (!json) ctx.out(`Forking ${source} from step ${fromStep} as ${newId}`);
+      // Said once the fork is accepted (its log written): before its first
+      // progress line, never before a refusal.
+      let announced = json;
+      const announce = () => {
+        if (announced) return;
+        announced = true;
+        ctx.out(`Forking ${source} from step ${fromStep} as ${newId}`);
+      };
       let report;
       try {
         report = await runLive(
           ctx,
           orchestrator,
           newId,
-          (id) => orchestrator.startFork(source, { fromStep, executionId: id }),
-          { progress: !json && !ctx.boolean("quiet") },
+          async (id) => {
+            const started = await orchestrator.startFork(source, { fromStep, executionId: id });
+            announce();
+            return started;
+          },
+          {
+            progress: !json && !ctx.boolean("quiet"),
+            out: (line) => {
+              announce();
+              ctx.out(line);
+            },
+          },
         );
       } catch (error) {
         if (error instanceof ExecutionNotFoundError) {

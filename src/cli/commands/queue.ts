@@ -1,7 +1,7 @@
 /**
- * `oao queue`: the Redis job queue shared by API and worker nodes — its
- * counts (`stats`, the default), its dead-letter queue (`dead`) and
- * re-enqueueing a dead job (`requeue <jobId>`).
+ * `oao queue`: the job queue (Redis, or the Deno KV file) shared by API and
+ * worker nodes — its counts (`stats`, the default), its dead-letter queue
+ * (`dead`) and re-enqueueing a dead job (`requeue <jobId>`).
  *
  * @module
  */

@@ -1,6 +1,7 @@
 /**
  * `oao resume <id>`: continues an execution whose process died, from its
- * event log and snapshots (Redis), with live progress, then the report.
+ * event log and snapshots (the Deno KV file or Redis), with live progress,
+ * then the report.
  *
  * @module
  */

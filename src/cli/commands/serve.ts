@@ -1,6 +1,7 @@
 /**
  * `oao serve`: an API node — the HTTP API only; executions are enqueued on
- * the Redis job queue for worker nodes (`oao worker`). Needs `REDIS_URL`.
+ * the shared job queue (Redis with `REDIS_URL`, else the Deno KV file) for
+ * worker nodes (`oao worker`). Refuses the in-memory stores.
  *
  * @module
  */
@@ -14,9 +15,9 @@ import { QueueBackend } from "../../distributed/queue_backend.ts";
 /** The `serve` command. */
 export const serveCommand: Command = {
   name: "serve",
-  summary: "Serve the HTTP API only; worker nodes run the executions (needs REDIS_URL)",
+  summary: "Serve the HTTP API only; worker nodes run the executions (shared stores)",
   description: [
-    "An API node: POST /executions enqueues a job on the Redis job queue (OAO_QUEUE) and",
+    "An API node: POST /executions enqueues a job on the shared job queue (OAO_QUEUE) and",
     "answers QUEUED; worker nodes (oao worker) run it. Status, events and streams are read",
     "from the shared event log. The agents accepted are those of --config/--agent and the",
     "examples (unless --no-examples): load the same configuration on the workers. Needs",

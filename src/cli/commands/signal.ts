@@ -33,8 +33,9 @@ export const signalCommand: Command = {
     "Appends SIGNAL_RECEIVED to the execution's event log: the agent's",
     "ctx.waitForSignal(name) takes it, in whichever process runs the execution, or when it",
     "is resumed. Signals of one name are taken in order, each once. Needs the execution's",
-    "stores (REDIS_URL). Exit code 0 when recorded, 1 when the execution is unknown or",
-    "finished, 2 for bad input (a name or payload that is not valid, a payload over 64 KiB).",
+    "stores (the default Deno KV file, or REDIS_URL). Exit code 0 when recorded, 1 when the",
+    "execution is unknown or finished, 2 for bad input (a name or payload that is not valid,",
+    "a payload over 64 KiB).",
   ].join("\n"),
   args: [
     { name: "id", description: "Execution id" },

@@ -82,12 +82,14 @@ export const startCommand: Command = {
         { recovered },
       );
     }
-    // What a dead run of this node (or another on these stores) was running goes on here.
-    const adopted = await backend.adoptOrphans();
-    if (adopted > 0) {
-      getOaoLogger("cli").warn(
-        "{adopted} executions were running when their process stopped: they are resumed here (at once when it ran on this machine, else once its claims lapse)",
-        { adopted },
+    // What a dead run of this node (or another on these stores) was running
+    // goes on here; what a live process runs is left to it. The index cannot
+    // tell them apart: each execution's claim does, and its own line says which.
+    const found = await backend.adoptOrphans();
+    if (found > 0) {
+      getOaoLogger("cli").info(
+        "{found} executions are RUNNING on these stores but not in this process: each is resumed here if its process stopped (at once when it ran on this machine, else once its claim lapses), else left to the process that runs it",
+        { found },
       );
     }
     const metrics = new OaoMetrics({

@@ -1,6 +1,6 @@
 /**
- * `oao worker`: a worker node. Pulls execution jobs from the Redis job queue
- * shared with the API nodes (`oao serve`) and runs them — `--concurrency`
+ * `oao worker`: a worker node. Pulls execution jobs from the job queue
+ * (Redis, or the Deno KV file on one machine) shared with the API nodes (`oao serve`) and runs them — `--concurrency`
  * at a time, under leases renewed by heartbeats — until SIGTERM or SIGINT,
  * then stops taking jobs, lets running executions finish for `--grace-ms`,
  * hands the others back to the queue, flushes traces and exits 0.
