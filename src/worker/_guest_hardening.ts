@@ -80,6 +80,7 @@ export function hardenGuest(scope: typeof globalThis = globalThis): void {
   }
   lock(scope, "eval", refuse("eval"));
 
+  const confineProcessStdio = confineStdio(scope, lock);
   const notCapable = (message: string) => new Deno.errors.NotCapable(message);
   const guardKill = (what: string, kill: (pid: number, signal?: Deno.Signal) => void) =>
     function guardedKill(pid: number, signal?: Deno.Signal): void {
@@ -90,14 +91,16 @@ export function hardenGuest(scope: typeof globalThis = globalThis): void {
       }
       kill(pid, signal);
     };
-  lock(Deno, "kill", guardKill("Deno.kill()", Deno.kill.bind(Deno)));
+  const kill = original<typeof Deno.kill>(Deno, "kill");
+  lock(Deno, "kill", guardKill("Deno.kill()", (pid, signal) => kill()?.call(Deno, pid, signal)));
   const listeners = () => {
     throw notCapable("An actor may not listen to the process's signals");
   };
   lock(Deno, "addSignalListener", listeners);
   lock(Deno, "removeSignalListener", listeners);
-  const process = (scope as unknown as { process?: NodeLikeProcess }).process;
-  if (process) {
+  // `process` is made on first use (Deno loads its node compatibility then,
+  // which costs a worker 15–20 ms): it is guarded then, not before.
+  const guardProcess = (process: NodeLikeProcess) => {
     lock(process, "kill", guardKill("process.kill()", process.kill.bind(process)));
     for (const method of ["on", "addListener", "once", "prependListener", "prependOnceListener"]) {
       const original = process[method];
@@ -107,20 +110,33 @@ export function hardenGuest(scope: typeof globalThis = globalThis): void {
         return original.call(this, event, ...rest);
       });
     }
+    confineProcessStdio(process);
+    return process;
+  };
+  const processDescriptor = Object.getOwnPropertyDescriptor(scope, "process");
+  if (processDescriptor?.get) {
+    const make = processDescriptor.get;
+    let guarded: NodeLikeProcess | undefined;
+    Object.defineProperty(scope, "process", {
+      get: () => guarded ??= guardProcess(make.call(scope) as NodeLikeProcess),
+      enumerable: processDescriptor.enumerable ?? false,
+      configurable: false,
+    });
+  } else if (processDescriptor?.value) {
+    guardProcess(processDescriptor.value as NodeLikeProcess);
   }
   delete (scope as { caches?: unknown }).caches;
-  const openKv = (Deno as unknown as { openKv?: (path?: string) => Promise<unknown> }).openKv;
-  if (typeof openKv === "function") {
+  if (Object.hasOwn(Deno, "openKv")) {
+    const openKv = original<(path?: string) => Promise<unknown>>(Deno, "openKv");
     lock(Deno, "openKv", (path?: string) => {
       if (path === undefined || path === "") {
         throw notCapable(
           'Deno.openKv() without a path is refused inside an actor: its default store is shared by every program of the user (pass a path the actor may read and write, or ":memory:")',
         );
       }
-      return openKv.call(Deno, path);
+      return openKv()!.call(Deno, path);
     });
   }
-  confineStdio(scope, lock);
 
   const internal = (Deno as unknown as { internal?: symbol }).internal;
   if (typeof internal === "symbol") delete (Deno as unknown as Record<symbol, unknown>)[internal];
@@ -130,6 +146,24 @@ export function hardenGuest(scope: typeof globalThis = globalThis): void {
 type NodeLikeProcess = Record<string, unknown> & {
   kill(pid: number, signal?: Deno.Signal): void;
 };
+
+/**
+ * The value of `target[key]` as it is now, read when first asked for: Deno
+ * makes some of its namespace on first read (`Deno.kill` loads its process
+ * APIs, `Deno.openKv` its KV: 1–4 ms each), which a worker that never uses
+ * them should not pay for at start.
+ */
+function original<T>(target: object, key: string): () => T | undefined {
+  const descriptor = Object.getOwnPropertyDescriptor(target, key);
+  const get = descriptor?.get;
+  if (!get) return () => descriptor?.value as T | undefined;
+  let value: T | undefined;
+  let read = false;
+  return () => {
+    if (!read) [value, read] = [get.call(target) as T, true];
+    return value;
+  };
+}
 
 function lock(target: object, key: string, value: unknown): void {
   Object.defineProperty(target, key, {

@@ -10,8 +10,7 @@
 // as one line starting with `[agent] `, control and bidirectional characters
 // escaped, at most 8,192 characters, within 1 MiB a second (what is over is
 // dropped, and said once a second); stdin is at its end.
-import { Console } from "node:console";
-import { Readable, Writable } from "node:stream";
+import { guestConsole } from "./_guest_console.ts";
 
 const PREFIX = "[agent] ";
 const MAX_LINE = 8_192;
@@ -97,10 +96,13 @@ function writeAll(stream: { writeSync(p: Uint8Array): number }): RawWrite {
   };
 }
 
-/** An `Deno.stdout`-like stream whose writes go to `sink`. */
+/**
+ * An `Deno.stdout`-like stream whose writes go to `sink`. Not frozen: Deno's
+ * `node:process` decorates the streams it finds when it is first loaded.
+ */
 function denoWriter(sink: LineSink): object {
   let writable: WritableStream<Uint8Array> | undefined;
-  return Object.freeze({
+  return ({
     write: (p: Uint8Array) => Promise.resolve((sink.bytes(p), p.byteLength)),
     writeSync: (p: Uint8Array) => (sink.bytes(p), p.byteLength),
     get writable() {
@@ -114,7 +116,7 @@ function denoWriter(sink: LineSink): object {
 
 /** A `Deno.stdin`-like stream at its end. */
 function denoReader(): object {
-  return Object.freeze({
+  return ({
     read: () => Promise.resolve(null),
     readSync: () => null,
     get readable() {
@@ -129,14 +131,83 @@ function denoReader(): object {
   });
 }
 
-function nodeWriter(sink: LineSink): Writable {
-  return new Writable({
-    write(chunk: Uint8Array | string, _encoding, done) {
-      if (typeof chunk === "string") sink.text(chunk);
-      else sink.bytes(chunk);
-      done();
-    },
+/**
+ * Gives `node:process`'s object confined `stdout`, `stderr` and `stdin`:
+ * small stand-ins for Node's streams (writes go to the sinks, stdin is at
+ * its end). Deno's own are made from its node streams, which a worker does
+ * not load unless it must.
+ */
+function confineNodeStreams(
+  process: object,
+  sinks: { out: LineSink; err: LineSink },
+  lock: (target: object, key: string, value: unknown) => void,
+): void {
+  lock(process, "stdout", nodeWriter(sinks.out, 1));
+  lock(process, "stderr", nodeWriter(sinks.err, 2));
+  lock(process, "stdin", nodeReader());
+}
+
+// What piping and event code calls on a stream, doing nothing.
+function quietEmitter<T extends object>(target: T): T {
+  const self = () => target;
+  return Object.assign(target, {
+    on: self,
+    once: self,
+    off: self,
+    addListener: self,
+    prependListener: self,
+    prependOnceListener: self,
+    removeListener: self,
+    removeAllListeners: self,
+    setMaxListeners: self,
+    emit: () => false,
+    listenerCount: () => 0,
   });
+}
+
+function nodeWriter(sink: LineSink, fd: number): object {
+  const writer = quietEmitter({
+    fd,
+    isTTY: false,
+    writable: true,
+    write(chunk: unknown, encoding?: unknown, done?: unknown): boolean {
+      if (typeof chunk === "string") sink.text(chunk);
+      else if (chunk instanceof Uint8Array) sink.bytes(chunk);
+      const callback = typeof encoding === "function" ? encoding : done;
+      if (typeof callback === "function") queueMicrotask(() => callback());
+      return true;
+    },
+    end(chunk?: unknown): object {
+      if (chunk !== undefined && typeof chunk !== "function") writer.write(chunk);
+      return writer;
+    },
+    cork() {},
+    uncork() {},
+    destroy: () => writer,
+    setDefaultEncoding: () => writer,
+  });
+  return writer;
+}
+
+function nodeReader(): object {
+  const reader: object = quietEmitter({
+    fd: 0,
+    isTTY: false,
+    readable: false,
+    readableEnded: true,
+    read: () => null,
+    pause: () => reader,
+    resume: () => reader,
+    setEncoding: () => reader,
+    pipe: <T extends { end?: () => unknown }>(target: T) => (target.end?.(), target),
+    unpipe: () => reader,
+    destroy: () => reader,
+    setRawMode() {
+      throw new Deno.errors.NotCapable("An actor may not set the terminal's mode");
+    },
+    async *[Symbol.asyncIterator]() {},
+  });
+  return reader;
 }
 
 /**
@@ -145,32 +216,18 @@ function nodeWriter(sink: LineSink): Writable {
  *
  * @param scope The worker's global object.
  * @param lock Defines a property that cannot be changed again.
+ * @returns What confines the streams of `node:process`'s object, once it is made.
  */
 export function confineStdio(
   scope: typeof globalThis,
   lock: (target: object, key: string, value: unknown) => void,
-): void {
+): (process: object) => void {
   const budget = new Budget();
   const out = new LineSink(writeAll(Deno.stdout), budget);
   const err = new LineSink(writeAll(Deno.stderr), budget);
-  const stdout = nodeWriter(out);
-  const stderr = nodeWriter(err);
-  lock(scope, "console", new Console({ stdout, stderr }));
+  lock(scope, "console", guestConsole({ out: (t) => out.text(t), err: (t) => err.text(t) }));
   lock(Deno, "stdout", denoWriter(out));
   lock(Deno, "stderr", denoWriter(err));
   lock(Deno, "stdin", denoReader());
-  const process = (scope as unknown as { process?: object }).process;
-  if (process) {
-    lock(process, "stdout", stdout);
-    lock(process, "stderr", stderr);
-    lock(
-      process,
-      "stdin",
-      new Readable({
-        read() {
-          this.push(null);
-        },
-      }),
-    );
-  }
+  return (process) => confineNodeStreams(process, { out, err }, lock);
 }
