@@ -68,6 +68,12 @@ export interface QueueBackendOptions {
   eventStore: EventStore;
   /** Names of the agents that may be requested (those the workers run). */
   agents: string[];
+  /**
+   * The tools the workers' agents may call, when this node knows them (the
+   * same config file): policies naming other tools in `requireApproval` are
+   * then refused at submit, not by a worker. @default {unknown}
+   */
+  tools?: { name: string; description?: string }[];
   /** Time of the events the backend writes. @default {systemClock} */
   clock?: Clock;
   /** Retention of the log started at submit, in seconds. @default {the event store's} */
@@ -113,6 +119,8 @@ export class QueueBackend implements ExecutionBackend {
   readonly #enqueue: EnqueueOptions;
   readonly #tracer: Tracer | undefined;
   readonly #log = getOaoLogger("api");
+  /** The tools the workers' agents may call; absent when this node does not know them. */
+  readonly tools?: () => { name: string; description?: string }[];
   #closed = false;
 
   /**
@@ -162,6 +170,13 @@ export class QueueBackend implements ExecutionBackend {
       : { expire: options.retentionSeconds };
     this.#enqueue = options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts };
     this.#tracer = options.tracer;
+    if (options.tools !== undefined) {
+      if (!Array.isArray(options.tools) || options.tools.some((t) => typeof t?.name !== "string")) {
+        throw new TypeError(`Invalid queue backend option "tools": expected a list of { name }`);
+      }
+      const tools = options.tools.map((t) => ({ ...t }));
+      this.tools = () => tools.map((t) => ({ ...t }));
+    }
   }
 
   /**

@@ -98,7 +98,7 @@ export interface ExecutionBackend {
   agents(): string[];
   /**
    * The tools agents may call (MCP servers' tools among them, `<server>.<tool>`).
-   * Absent when this backend does not run executions in its process.
+   * Absent when this backend does not know them.
    */
   tools?(): { name: string; description?: string }[];
   /**

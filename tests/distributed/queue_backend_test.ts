@@ -2,6 +2,8 @@
 // a request, idempotency keys return the first execution.
 import assert from "node:assert/strict";
 import { QueueBackend } from "../../src/distributed/queue_backend.ts";
+import { createApiApp } from "../../src/api/app.ts";
+import { OaoMetrics } from "../../src/api/metrics.ts";
 import { UnknownAgentError } from "../../src/errors.ts";
 import { InMemoryEventStore } from "../../src/events/in_memory_event_store.ts";
 import { projectExecution } from "../../src/orchestrator/execution_view.ts";
@@ -106,4 +108,41 @@ Deno.test("a closed backend refuses calls", async () => {
   await using s = setup();
   await s.backend.close();
   await assert.rejects(s.backend.submit({ agent: "tester", task: 1 }), /closed/);
+});
+
+Deno.test("an API node that knows the workers' tools refuses a policy naming another one in requireApproval at submit; one that does not leaves it to the workers", async () => {
+  const queue = new InMemoryJobQueue();
+  const eventStore = new InMemoryEventStore();
+  const submit = (backend: QueueBackend) =>
+    createApiApp({ backend, eventStore, metrics: new OaoMetrics() }).request("/executions", {
+      method: "POST",
+      headers: { "content-type": "application/json", host: "localhost" },
+      body: JSON.stringify({
+        agent: "tester",
+        task: {},
+        policy: { requireApproval: ["chrage"] },
+      }),
+    });
+  try {
+    const knowing = new QueueBackend({
+      queue,
+      eventStore,
+      agents: ["tester"],
+      tools: [{ name: "charge", description: "Charges a card" }],
+    });
+    assert.deepEqual(knowing.tools?.(), [{ name: "charge", description: "Charges a card" }]);
+    const refused = await submit(knowing);
+    assert.equal(refused.status, 400);
+    assert.match((await refused.json()).error.message, /"chrage" is no registered tool/);
+    assert.equal((await queue.stats()).waiting, 0);
+    const unaware = new QueueBackend({ queue, eventStore, agents: ["tester"] });
+    assert.equal(unaware.tools, undefined);
+    assert.equal((await submit(unaware)).status, 202);
+    assert.throws(
+      () => new QueueBackend({ queue, eventStore, agents: [], tools: [{}] as never }),
+      /Invalid queue backend option "tools"/,
+    );
+  } finally {
+    await queue.close();
+  }
 });

@@ -35,6 +35,11 @@ export const serveCommand: Command = {
       queue: runtime.queue,
       eventStore: runtime.eventStore,
       agents: runtime.agents.map((a) => a.name),
+      // The same config file as the workers': policies are checked against its tools here.
+      tools: runtime.tools.map((t) => ({
+        name: t.name,
+        ...(t.description === undefined ? {} : { description: t.description }),
+      })),
       tracer: runtime.tracing.tracer,
     });
     const metrics = new OaoMetrics({
