@@ -12,8 +12,9 @@
 //                      recorded in the log, then published), { tailMs } the same
 //                      as a reader of the log's live tail sees it (store.subscribe,
 //                      which runs in this thread after the execution's next steps
-//                      began), and { askMs }, the median ask round trip to an
-//                      active echo actor
+//                      began), { askMs }, the median ask round trip to an active
+//                      echo actor measured in each round after the same idle time
+//                      as the signal, and { hotAskMs }, the same asks back to back
 //   wait-pool | wait-execution            n executions waiting for a signal (pooled
 //                      and passivated, or one worker each and kept), then all
 //                      signalled: { rssPerExecution } bytes while they wait,
@@ -82,12 +83,23 @@ async function next(
 async function latency(passivated: boolean): Promise<Record<string, number>> {
   const orchestrator = orchestratorFor("pool", passivated ? 0 : Infinity);
   const store = orchestrator.eventStore;
+  const system = new ActorSystem({ name: "bench-signal-paced-ask" });
+  const echo = await system.spawn(ECHO, { name: "echo", snapshot: "never" });
   const samples: number[] = [];
   const tail: number[] = [];
+  const asks: number[] = [];
   for (let i = 0; i < n + 10; i++) {
     const { executionId, done } = await orchestrator.start("waiter", TASK);
     const wait = passivated ? "EXECUTION_PASSIVATED" : "WAITING_FOR_SIGNAL";
     const waiting = await next(store, executionId, 0, (e) => e.type === wait);
+    // The baseline under the same conditions as the signal: one ask to an
+    // active actor after the same idle time (threads that went to sleep wake
+    // for both), not a run of asks back to back.
+    await idle();
+    const asked = performance.now();
+    await echo.ask({ type: "add", n: i });
+    const askMs = performance.now() - asked;
+    await idle();
     // The step's end: the agent's own code ran on with the payload.
     let announced!: () => void;
     const stepEnded = new Promise<void>((resolve) => announced = resolve);
@@ -107,11 +119,25 @@ async function latency(passivated: boolean): Promise<Record<string, number>> {
     if (i >= 10) { // 10 warm-up rounds
       samples.push(endedAt - started);
       tail.push(tailAt - started);
+      asks.push(askMs);
     }
     await done;
   }
   await orchestrator.close();
-  return { latencyMs: median(samples), tailMs: median(tail), askMs: await askRoundTrip() };
+  await system.shutdown();
+  return {
+    latencyMs: median(samples),
+    tailMs: median(tail),
+    askMs: median(asks),
+    hotAskMs: await askRoundTrip(),
+  };
+}
+
+/** The idle time before each measured operation of a latency round. */
+const IDLE_MS = 5;
+
+function idle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, IDLE_MS));
 }
 
 async function askRoundTrip(): Promise<number> {
