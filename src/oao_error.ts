@@ -87,13 +87,31 @@ export interface ErrorInfo {
  */
 export function toErrorInfo(error: unknown, options?: { stack?: boolean }): ErrorInfo {
   if (error instanceof Error) {
-    const info: ErrorInfo = { name: error.name, message: error.message };
+    const info: ErrorInfo = {
+      name: clip(String(error.name)),
+      message: clip(String(error.message)),
+    };
     const code = (error as { code?: unknown }).code;
-    if (typeof code === "string") info.code = code;
-    if (options?.stack !== false && error.stack) info.stack = error.stack;
+    if (typeof code === "string") info.code = clip(code);
+    if (options?.stack !== false && error.stack) info.stack = clip(String(error.stack));
     return info;
   }
-  return { name: "Error", message: typeof error === "string" ? error : safeString(error) };
+  return { name: "Error", message: clip(typeof error === "string" ? error : safeString(error)) };
+}
+
+/**
+ * The most characters of an error's name, message, code or stack that
+ * `toErrorInfo` keeps. Whoever shows an error cuts it much shorter (the
+ * orchestrator at 8,192 characters); this bound keeps a 50 MB message from
+ * being copied between threads whole: a worker busy cloning it for seconds
+ * missed its heartbeats on a loaded machine.
+ */
+const MAX_ERROR_TEXT = 1_048_576;
+
+function clip(text: string): string {
+  return text.length <= MAX_ERROR_TEXT
+    ? text
+    : `${text.slice(0, MAX_ERROR_TEXT)}… (${text.length - MAX_ERROR_TEXT} more characters)`;
 }
 
 function safeString(value: unknown): string {
