@@ -20,6 +20,7 @@
  */
 
 /** Base class of every OAO error: a stable `code` plus the standard `cause`. */
+import { truncateText } from "./limits.ts";
 export class OaoError extends Error {
   /** Stable machine-readable code, e.g. `"ASK_TIMEOUT"`. */
   readonly code: string;
@@ -109,9 +110,7 @@ export function toErrorInfo(error: unknown, options?: { stack?: boolean }): Erro
 const MAX_ERROR_TEXT = 1_048_576;
 
 function clip(text: string): string {
-  return text.length <= MAX_ERROR_TEXT
-    ? text
-    : `${text.slice(0, MAX_ERROR_TEXT)}… (${text.length - MAX_ERROR_TEXT} more characters)`;
+  return truncateText(text, MAX_ERROR_TEXT);
 }
 
 function safeString(value: unknown): string {
