@@ -25,7 +25,10 @@
  * - bytes it cannot frame as HTTP/1.1 (the HTTP/2 preface, a malformed
  *   chunk): `bodyTimeoutMs`, once, never extended.
  *
- * A connection past a deadline is closed; a late first head gets a 408
+ * A request head longer than {@linkcode MAX_SERVED_HEAD_BYTES} is not piped
+ * on: the first request of a connection gets a 431 naming the limit (the
+ * server would answer a bare 400), a later one a closed connection (an
+ * answer may still be on its way). A connection past a deadline is closed; a late first head gets a 408
  * first (later ones are closed without one: an answer may still be on its
  * way, and a 408 would cut into it). Connections beyond `maxConnections`
  * get a 503. Each connection holds three descriptors (the client's, the
@@ -64,7 +67,12 @@ export interface ConnectionGuardOptions {
 const CHUNK_BYTES = 16 * 1024;
 /** How long a request may wait for the first byte of its answer. */
 const ANSWER_TIMEOUT_MS = 5 * 60_000;
-/** How long a 408 may take to be written before the connection is closed anyway. */
+/**
+ * Longest request head piped to the server: under the server's own limit
+ * (Deno answers a head of 64 KiB with a bare 400).
+ */
+export const MAX_SERVED_HEAD_BYTES = 60 * 1024;
+/** How long a refusal (408, 431) may take to be written before the connection is closed anyway. */
 const REFUSAL_WRITE_MS = 1_000;
 
 /** The listener and the connections it pipes. */
@@ -203,22 +211,30 @@ class _Piped {
   sweep(now: number): void {
     if (this.#closed || now < this.#deadline) return;
     this.#deadline = Infinity;
-    if (this.#headDeadline && !this.#answeredOnce && this.#framing.requests === 0) {
+    if (this.#headDeadline && this.#firstUnanswered()) {
       const ms = this.#options.headersTimeoutMs;
-      const closing = setTimeout(() => this.close(), REFUSAL_WRITE_MS);
-      _refuse(
-        this.#client,
-        408,
-        "header_timeout",
-        `The request's headers did not arrive within ${ms} ms`,
-      )
-        .finally(() => {
-          clearTimeout(closing);
-          this.close();
-        });
+      this.#refuse(408, "header_timeout", `The request's headers did not arrive within ${ms} ms`);
     } else {
       this.close();
     }
+  }
+
+  /** Nothing was answered on the connection yet and no request is whole. */
+  #firstUnanswered(): boolean {
+    return !this.#answeredOnce && this.#framing.requests === 0;
+  }
+
+  /** Answers the client with an error and closes the connection. */
+  #refuse(status: 408 | 431, code: string, message: string): void {
+    this.#deadline = Infinity;
+    const closing = setTimeout(() => this.close(), REFUSAL_WRITE_MS);
+    // A 431 comes while the client still sends its head: what it sends is
+    // read and dropped until it has read the answer (closing with unread
+    // bytes would reset the connection, and the answer with it).
+    _refuse(this.#client, status, code, message, status === 431).finally(() => {
+      clearTimeout(closing);
+      this.close();
+    });
   }
 
   async #run(): Promise<void> {
@@ -245,9 +261,19 @@ class _Piped {
         return;
       }
       const chunk = buffer.subarray(0, n);
-      const before = this.#framing.requests;
-      this.#framing.consume(chunk);
-      if (this.#framing.requests !== before) this.#answering = false;
+      const framing = this.#framing;
+      const before = framing.requests;
+      framing.consume(chunk);
+      if (framing.requests !== before) this.#answering = false;
+      if (framing.longestHead > MAX_SERVED_HEAD_BYTES) {
+        // The long head may have ended in this chunk: was it the first request?
+        if (before > 0 || this.#answeredOnce) return this.close();
+        return this.#refuse(
+          431,
+          "header_too_large",
+          `The request's head is longer than ${MAX_SERVED_HEAD_BYTES} bytes (its headers and request line together); send large values in the body`,
+        );
+      }
       this.#follow();
       await _writeAll(server, chunk);
     }
@@ -304,16 +330,23 @@ class _Piped {
   }
 }
 
-/** Writes an error answer to a connection and closes it. */
+const REASONS: Record<number, string> = {
+  408: "Request Timeout",
+  431: "Request Header Fields Too Large",
+  503: "Service Unavailable",
+};
+
+/** Writes an error answer to a connection (`drain`: then reads until the client closes) and closes it. */
 async function _refuse(
   conn: Deno.Conn,
   status: number,
   code: string,
   message: string,
+  drain = false,
 ): Promise<void> {
   const encoder = new TextEncoder();
   const body = encoder.encode(JSON.stringify({ error: { code, message } }));
-  const reason = status === 408 ? "Request Timeout" : "Service Unavailable";
+  const reason = REASONS[status] ?? "Error";
   const head = encoder.encode(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
       `content-length: ${body.length}\r\nconnection: close\r\n` +
@@ -322,6 +355,13 @@ async function _refuse(
   try {
     await _writeAll(conn, head);
     await _writeAll(conn, body);
+    if (drain) {
+      await conn.closeWrite();
+      const sink = new Uint8Array(CHUNK_BYTES);
+      while (await conn.read(sink) !== null) {
+        // dropped; the caller's timer bounds how long
+      }
+    }
   } catch {
     // the client is gone
   } finally {

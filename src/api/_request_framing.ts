@@ -78,6 +78,8 @@ export class RequestFraming {
   headBytes = 0;
   /** Requests received whole. */
   requests = 0;
+  /** Bytes of the longest head so far, whole or in progress. */
+  longestHead = 0;
   /** The head's bytes when it spans reads (one buffer, grown by doubling). */
   #head = new Uint8Array(0);
 
@@ -117,10 +119,12 @@ export class RequestFraming {
       this.#lineEnd = byte === LF ? 1 : byte === CR && this.#lineEnd === 1 ? 2 : 0;
       if (this.headBytes > MAX_HEAD_BYTES) {
         this.phase = "unframed";
+        this.longestHead = this.headBytes;
         return chunk.length;
       }
     }
     if (this.headBytes > start) this.#keep(chunk.subarray(from), start);
+    if (this.headBytes > this.longestHead) this.longestHead = this.headBytes;
     return chunk.length;
   }
 
@@ -145,6 +149,7 @@ export class RequestFraming {
       if (this.#head.length > 4096) this.#head = new Uint8Array(0);
     }
     this.#lineEnd = 0;
+    if (this.headBytes > this.longestHead) this.longestHead = this.headBytes;
     this.headBytes = 0;
     const body = REQUEST_LINE.test(text) ? _bodyOf(text) : "invalid";
     if (body === "invalid") {

@@ -5,7 +5,11 @@
 import assert from "node:assert/strict";
 import { startTestServer } from "./_server.ts";
 import { startApiServer } from "../../src/api/server.ts";
-import { ConnectionGuard, type ConnectionGuardOptions } from "../../src/api/_connection_guard.ts";
+import {
+  ConnectionGuard,
+  type ConnectionGuardOptions,
+  MAX_SERVED_HEAD_BYTES,
+} from "../../src/api/_connection_guard.ts";
 import { LocalBackend } from "../../src/orchestrator/local_backend.ts";
 import { Orchestrator } from "../../src/orchestrator/orchestrator.ts";
 
@@ -125,6 +129,34 @@ Deno.test("kept-alive connections: each request's headers have their own time, f
   assert.ok(closed);
   assert.equal(text, "");
   assert.ok(Date.now() - started < 2_000, `closed after ${Date.now() - started} ms`);
+});
+
+Deno.test("a request head over 60 KiB gets 431 naming the limit; one just under it is served; a later one on a kept-alive connection is closed", async () => {
+  await using api = await startTestServer();
+  const head = (bytes: number) => {
+    const start = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ";
+    return `${start}${"a".repeat(bytes - start.length - 4)}\r\n\r\n`;
+  };
+  for (const bytes of [MAX_SERVED_HEAD_BYTES + 1, 63 * 1024, 200 * 1024]) {
+    const conn = await connect(api.url);
+    void conn.write(encoder.encode(head(bytes))).catch(() => {});
+    const { text } = await readToClose(conn, 5_000);
+    assert.match(
+      text,
+      /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/,
+      `${bytes} bytes: ${text.slice(0, 200)}`,
+    );
+    const body = JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4));
+    assert.equal(body.error.code, "header_too_large");
+    assert.match(body.error.message, /longer than 61440 bytes/);
+  }
+  const conn = await connect(api.url);
+  await conn.write(encoder.encode(head(MAX_SERVED_HEAD_BYTES)));
+  assert.match(await readAnswer(conn), /^HTTP\/1\.1 200 /, "a head of exactly the limit is served");
+  void conn.write(encoder.encode(head(MAX_SERVED_HEAD_BYTES + 1))).catch(() => {});
+  const { text, closed } = await readToClose(conn, 5_000);
+  assert.ok(closed);
+  assert.equal(text, "", "no 431 after an answer: it could cut into one");
 });
 
 Deno.test("a kept-alive connection silent for the idle time is closed", async () => {
