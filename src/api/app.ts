@@ -159,13 +159,17 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
       openApiDocument(routes, { agents: options.backend.agents(), serverUrl }),
   };
   const patterns = routes.map((route) => ({
+    path: honoPath(route),
     regex: _patternRegex(honoPath(route)),
     method: route.spec.method.toUpperCase(),
   }));
-  const allowOf = (path: string): string[] => {
+  // The methods of the routes whose pattern matches `path` (the metrics then
+  // count the request under that pattern, not as unmatched).
+  const allowOf = (c: Context<ApiEnv>): string[] => {
     const methods = new Set<string>();
     for (const p of patterns) {
-      if (!p.regex.test(path)) continue;
+      if (!p.regex.test(c.req.path)) continue;
+      if (!methods.size) c.set("route", p.path);
       for (const m of p.method === "GET" ? METHODS_OF_GET : [p.method]) methods.add(m);
     }
     if (methods.size) methods.add("OPTIONS");
@@ -238,7 +242,7 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     }
   }
   app.options("*", (c) => {
-    const allow = allowOf(c.req.path);
+    const allow = allowOf(c);
     if (!allow.length) return answer(c, _notFound(c));
     return new Response(null, {
       status: 204,
@@ -246,7 +250,7 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     });
   });
   app.notFound((c) => {
-    const allow = allowOf(c.req.path);
+    const allow = allowOf(c);
     if (!allow.length) return answer(c, _notFound(c));
     return answer(
       c,

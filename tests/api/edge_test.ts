@@ -205,6 +205,22 @@ Deno.test("hostile methods and paths do not grow the metrics' label sets", async
   assert.ok(!/random-|M\d+X/.test(text), "no path or method of a client became a label");
 });
 
+Deno.test("a 405 and an OPTIONS are counted under the route they matched, not as unmatched", async () => {
+  await using api = await startTestServer();
+  assert.equal((await api.call("PATCH", "/executions/abc")).status, 405);
+  assert.equal((await api.call("OPTIONS", "/executions/abc")).status, 204);
+  assert.equal((await api.call("PATCH", "/nowhere")).status, 404);
+  const text = (await api.call("GET", "/metrics")).text;
+  const line = (method: string, route: string, status: number) =>
+    text.split("\n").find((l) =>
+      l.startsWith("oao_http_requests_total{") && l.includes(`method="${method}"`) &&
+      l.includes(`route="${route}"`) && l.includes(`status="${status}"`)
+    );
+  assert.ok(line("PATCH", "/executions/:id", 405), text);
+  assert.ok(line("OPTIONS", "/executions/:id", 204), text);
+  assert.ok(line("PATCH", "unmatched", 404), text);
+});
+
 Deno.test("/docs serves the API reference offline: no URL outside the server, a strict CSP", async () => {
   await using api = await startTestServer({ token: "s3cret-token" });
   const page = await api.call("GET", "/docs");
