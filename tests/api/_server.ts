@@ -7,7 +7,7 @@ import { OaoMetrics } from "../../src/api/metrics.ts";
 import { type ApiServer, startApiServer } from "../../src/api/server.ts";
 import { BUNDLED_AGENTS } from "../../src/cli/_runtime.ts";
 import { type AgentRegistration, Orchestrator } from "../../src/orchestrator/orchestrator.ts";
-import { defineTool } from "../../src/orchestrator/tool.ts";
+import { defineTool, type ToolDefinition } from "../../src/orchestrator/tool.ts";
 import type { OaoEvent } from "../../src/observability/events.ts";
 import type { JobQueue } from "../../src/queue/job_queue.ts";
 
@@ -73,10 +73,12 @@ export function startTestServer(
     traceUrl?: string;
     /** More agents. */
     agents?: AgentRegistration[];
+    /** More tools. */
+    tools?: ToolDefinition[];
   } = {},
 ): Promise<TestServer> {
   const orchestrator = new Orchestrator({
-    tools: [...exampleTools, sleepTool as never],
+    tools: [...exampleTools, sleepTool as never, ...(options.tools ?? [])],
     retry: { attempts: 3, initialDelayMs: 5, maxDelayMs: 20 },
     agents: [
       ...BUNDLED_AGENTS,

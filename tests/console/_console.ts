@@ -5,6 +5,7 @@ import type { Browser, Page } from "npm:playwright-core@1.65.2";
 import { type Json, PROBER, startTestServer, type TestServer } from "../api/_server.ts";
 import { launchBrowser, pageErrors } from "./_browser.ts";
 import type { JobQueue } from "../../src/queue/job_queue.ts";
+import type { ToolDefinition } from "../../src/orchestrator/tool.ts";
 
 /** The API token of the tests' servers. */
 export const TOKEN = "console-test-token-0123";
@@ -32,6 +33,8 @@ export async function consoleSession(
     viewport?: { width: number; height: number };
     /** A server without a token (the loopback default). */
     open?: boolean;
+    /** More tools for the server's orchestrator. */
+    tools?: ToolDefinition[];
   } = {},
 ): Promise<ConsoleSession> {
   const api = await startTestServer({
@@ -39,6 +42,7 @@ export async function consoleSession(
     agents: [PROBER],
     ...(options.queue ? { queue: options.queue } : {}),
     ...(options.traceUrl ? { traceUrl: options.traceUrl } : {}),
+    ...(options.tools ? { tools: options.tools } : {}),
   });
   let browser: Browser | undefined;
   try {

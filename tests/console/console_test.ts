@@ -5,7 +5,14 @@
 // screenshot of the pages it opens (tests/console/_browser.ts names the folder).
 import assert from "node:assert/strict";
 import { screenshot } from "./_browser.ts";
-import { consoleSession, TOKEN, unnamedControls, waitForStatus } from "./_console.ts";
+import {
+  type ConsoleSession,
+  consoleSession,
+  TOKEN,
+  unnamedControls,
+  waitForStatus,
+} from "./_console.ts";
+import { defineTool } from "../../src/orchestrator/tool.ts";
 import { cuttableProxy } from "./_proxy.ts";
 import { InMemoryJobQueue } from "../../src/queue/in_memory_job_queue.ts";
 
@@ -379,3 +386,71 @@ browserTest("an operator denies a pending call with a reason, which the log reco
   assert.match(events.text, /"decision":"deny"/);
   assert.match(events.text, /not this item/);
 });
+
+// A call of a tool that is not idempotent, cut as a crash cuts it: the log of
+// a run up to the call's intent, copied under a new id and resumed, parks in
+// NEEDS_DECISION (as in tests/orchestrator/orchestrator_test.ts).
+async function parkedOnDecision(s: ConsoleSession): Promise<string> {
+  const { orchestrator } = s.api;
+  const id = await s.submit("tester", { calls: [{ tool: "charge", args: { amount: 5 } }] });
+  const deadline = Date.now() + 10_000;
+  while (!(await orchestrator.eventStore.readRange(id)).some((e) => e.type === "TOOL_CALL")) {
+    if (Date.now() > deadline) throw new Error("no tool call");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  orchestrator.cancel(id);
+  await waitForStatus(s.api, id, (b) => b.status === "CANCELLED");
+  const events = await orchestrator.eventStore.readRange(id);
+  const cut = events.findIndex((e) => e.type === "TOOL_CALL");
+  const crashed = `${id}-crashed`;
+  for (const { executionId: _e, seq: _s, id: _i, ...event } of events.slice(0, cut + 1)) {
+    await orchestrator.eventStore.appendEvent(crashed, event);
+  }
+  assert.equal((await orchestrator.resume(crashed)).status, "NEEDS_DECISION");
+  return crashed;
+}
+
+const charge = defineTool({
+  name: "charge",
+  run: (_args: { amount: number }, ctx) =>
+    new Promise((_, reject) =>
+      ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
+    ),
+});
+
+browserTest(
+  "an operator decides a call a crash left unknown: a wrong result is refused in place, a failure needs a reason, and the execution goes on with the result given",
+  async () => {
+    await using s = await consoleSession({ login: true, tools: [charge as never] });
+    const id = await parkedOnDecision(s);
+    const { page } = s;
+    await page.goto(`${s.api.url}/ui/executions/${encodeURIComponent(id)}`);
+    const card = page.locator("section.decision");
+    await card.getByRole("heading", { name: "Decision needed" }).waitFor();
+    await card.getByText("charge", { exact: true }).waitFor();
+    assert.match(await card.getByLabel("Arguments of the call").innerText(), /"amount": 5/);
+    await screenshot(page, "decision-needed");
+
+    await card.getByRole("button", { name: "It failed" }).click();
+    await card.getByRole("button", { name: "Confirm it failed" }).click();
+    await card.getByRole("alert").filter({ hasText: "Say why the call failed" }).waitFor();
+    await card.getByRole("button", { name: "Back" }).click();
+
+    await card.getByRole("button", { name: "It succeeded" }).click();
+    await card.getByLabel("Result (JSON)").fill("{receipt: r-1}");
+    await card.getByRole("button", { name: "Confirm it succeeded" }).click();
+    await card.getByRole("alert").filter({ hasText: "The result is not JSON" }).waitFor();
+    assert.equal((await waitForStatus(s.api, id, () => true)).status, "NEEDS_DECISION");
+    await card.getByLabel("Result (JSON)").fill('{"receipt":"r-1"}');
+    await card.getByRole("button", { name: "Confirm it succeeded" }).click();
+
+    await page.locator(".facts").getByText("SUCCESS").waitFor();
+    assert.equal(await page.locator("section.decision").count(), 0, "the card is gone");
+    const events = await s.api.orchestrator.eventStore.readRange(id);
+    const recorded = events.filter((e) => e.type === "DECISION_RECORDED");
+    assert.equal(recorded.length, 1);
+    assert.match(JSON.stringify(recorded[0]!.data), /"receipt":"r-1"/);
+    assert.deepEqual(await unnamedControls(page), []);
+    assert.deepEqual(s.errors, []);
+  },
+);

@@ -11,7 +11,9 @@ import { duration, isFinal, pretty, time } from "../format.ts";
 import { Link } from "../router.ts";
 import { usePoll } from "../use_poll.ts";
 import { useStream } from "../use_stream.ts";
+import { DecisionPanel } from "./decision_panel.ts";
 import { ExecutionActions } from "./execution_actions.ts";
+import type { PendingDecision } from "../../orchestrator/execution_report.ts";
 
 interface Status {
   executionId: string;
@@ -26,7 +28,7 @@ interface Status {
   lastEventAt: number;
   error?: { name?: string; message: string };
   waitingFor?: { kind?: string } & Record<string, unknown>;
-  decision?: unknown;
+  decision?: PendingDecision;
   report?: { output?: unknown; error?: { message: string }; traceId?: string };
   task?: unknown;
 }
@@ -93,6 +95,9 @@ export function Execution(props: { id: string; traceUrl: string | null }): VNode
             : ""}
         </dl>
         ${status.error ? html`<p class="error" role="alert">${status.error}</p>` : ""}
+        ${s.status === "NEEDS_DECISION" && s.decision
+          ? html`<${DecisionPanel} key=${s.decision.callId} executionId=${s.executionId} decision=${s.decision} onDone=${status.reload} />`
+          : ""}
         <div class="grid-2">
           <${UsageBars} totals=${s.totals} policy=${s.policy} elapsedMs=${s.startedAt
             ? now - s.startedAt
