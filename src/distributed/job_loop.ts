@@ -14,6 +14,15 @@
  * Failed heartbeats (Redis unreachable) are retried at the next tick; the
  * lease is only given up when the queue says so.
  *
+ * ## Dead letters
+ * The handler's `dead` hook hears of every job the queue dead-letters under
+ * this loop: one whose last attempt it failed (`fail` answered `"dead"`),
+ * and one whose lease expired after its last attempt, which a `reserve` of
+ * this loop found and buried (`ReserveOptions.onDeadLettered`; no handler
+ * ran for it, its holder is gone). The second kind runs in the background
+ * (after stopping this loop's own run of the job, if it still has one), and
+ * {@linkcode JobLoop.stop} waits for it.
+ *
  * ## Outages
  * A failed `reserve` is retried with a backoff (100 ms doubling to 5 s), so
  * a Redis restart or failover pauses the loop without stopping it.
@@ -49,7 +58,7 @@
 import { backoffDelay } from "../backoff.ts";
 import { type Clock, systemClock, type TimerId } from "../clock.ts";
 import { LeaseLostError } from "../errors.ts";
-import type { JobQueue, Lease } from "../queue/job_queue.ts";
+import type { DeadJob, JobQueue, Lease } from "../queue/job_queue.ts";
 
 /** A job being run: its lease and the signal that stops it. */
 export interface ActiveJob {
@@ -93,6 +102,17 @@ export interface JobHandler {
    * stops by itself, e.g. at its next fenced write).
    */
   stop?(job: ActiveJob, why: "lost" | "shutdown"): Promise<boolean>;
+  /**
+   * Told that the queue dead-lettered a job: `failed` when this loop failed
+   * its last attempt (after the `failed` event), `expired` when its lease
+   * expired after its last attempt and a `reserve` of this loop buried it.
+   * A rejection is ignored: the handler reports its own failures.
+   *
+   * @param job The dead job, with its attempts and last error.
+   * @param cause How it died.
+   * @returns A promise that settles once the handler is done with it.
+   */
+  dead?(job: DeadJob, cause: "failed" | "expired"): Promise<void>;
 }
 
 /** What happened to a job, for logs and metrics. */
@@ -334,6 +354,9 @@ export class JobLoop {
           blockMs: this.#blockMs,
           leaseMs: this.#leaseMs,
           signal,
+          onDeadLettered: (jobs) => {
+            for (const job of jobs) this.#track(this.#dead(job, "expired"));
+          },
         });
         failures = 0;
       } catch (error) {
@@ -382,9 +405,28 @@ export class JobLoop {
       this.#free(job);
       await this.#settle(job, outcome);
     })().finally(() => this.#free(job));
-    const done = job.done;
+    this.#track(job.done);
+  }
+
+  /** Keeps a promise among the pending ones until it settles (`stop` waits for them). */
+  #track(done: Promise<void>): void {
     this.#pending.add(done);
     done.then(() => this.#pending.delete(done), () => this.#pending.delete(done));
+  }
+
+  /** Tells the handler of a dead job; never rejects. */
+  async #dead(dead: DeadJob, cause: "failed" | "expired"): Promise<void> {
+    if (!this.#handler.dead) return;
+    // This loop may still run the job under the lease that expired (its
+    // heartbeats failed): stop that run first, as a reclaim would.
+    const stale = cause === "expired" ? this.#byId.get(dead.jobId) : undefined;
+    if (stale) {
+      await this.#halt(stale, "lost");
+      await this.#withTimeout(stale.done);
+    }
+    try {
+      await this.#handler.dead(dead, cause);
+    } catch { /* ignored: the handler reports its own failures (JobHandler.dead) */ }
   }
 
   #free(job: _Job): void {
@@ -416,7 +458,17 @@ export class JobLoop {
         case "fail": {
           const options = outcome.retry === false ? { retry: false } : {};
           const detail = await this.#queue.fail(lease, outcome.error, options);
-          return this.#onEvent({ type: "failed", lease, detail, error: outcome.error });
+          this.#onEvent({ type: "failed", lease, detail, error: outcome.error });
+          if (detail !== "dead") return;
+          const { jobId, spec, attempt: attempts } = lease;
+          const dead = {
+            jobId,
+            spec,
+            attempts,
+            lastError: outcome.error,
+            deadAt: this.#clock.now(),
+          };
+          return await this.#dead(dead, "failed");
         }
         case "abandon":
           job.state = "lost";

@@ -13,7 +13,7 @@ import {
   lostReason,
   type ResolvedQueueOptions,
 } from "../queue/_job_queue_options.ts";
-import type { JobSpec, Lease } from "../queue/job_queue.ts";
+import type { DeadJob, JobSpec, Lease } from "../queue/job_queue.ts";
 import { _deleteParts, _readParts } from "./_chunks.ts";
 import type { _CommitBatcher } from "./_commit_batcher.ts";
 import { _keyText } from "./_event_log.ts";
@@ -60,8 +60,14 @@ export class _QueueJobs {
     this.#options = parts.options;
   }
 
-  /** Moves due and expired jobs, then leases up to `count` ready ones. */
-  async take(consumer: string, want: { count: number; leaseMs: number }): Promise<Lease[]> {
+  /**
+   * Moves due and expired jobs (telling `reportDead` of those that died),
+   * then leases up to `count` ready ones.
+   */
+  async take(
+    consumer: string,
+    want: { count: number; leaseMs: number; reportDead(jobs: DeadJob[]): void },
+  ): Promise<Lease[]> {
     const { count, leaseMs } = want;
     const now = this.#client.clock.now();
     // Due delayed jobs become ready, at the back.
@@ -71,7 +77,7 @@ export class _QueueJobs {
       rank: _freshRank(now),
     }));
     // Expired leases go back to their place, or die after their last attempt.
-    await this.#sweep({ kind: "active", now }, (job) => {
+    const moved = await this.#sweep({ kind: "active", now }, (job) => {
       if (job.attempts >= job.maxAttempts) {
         return this.buried({ ...job, lastError: leaseExpiredError(job.consumer) }, now);
       }
@@ -82,6 +88,8 @@ export class _QueueJobs {
         previousConsumer: job.consumer,
       };
     });
+    const buried = moved.filter(({ job }) => job.state === "dead");
+    if (buried.length > 0) want.reportDead(await this.#deadJobs(buried));
     const lease = { consumer, leaseMs, now };
     const leases: Lease[] = [];
     while (leases.length < count) {
@@ -152,18 +160,20 @@ export class _QueueJobs {
    * Applies `change` to the jobs whose time (due, lease expiry) came, each
    * with a versionstamp check; a job another process moved first is skipped.
    */
+  /** Moves the due jobs of one kind; the jobs as moved (none when another process moved them). */
   async #sweep(
     due: { kind: "delayed" | "active"; now: number },
     change: (job: _Job) => _Job,
-  ): Promise<void> {
+  ): Promise<{ id: string; job: _Job }[]> {
     const { kind, now } = due;
-    await this.#client.run(`reserve: move ${kind} jobs`, async (kv) => {
+    return await this.#client.run(`reserve: move ${kind} jobs`, async (kv) => {
       const found: { id: string; key: Deno.KvKey }[] = [];
+      const moved: { id: string; job: _Job }[] = [];
       const selector = { start: this.#keys.index(kind), end: this.#keys.until(kind, now) };
       for await (const entry of kv.list(selector, { limit: SWEEP })) {
         found.push({ id: entry.key[entry.key.length - 1] as string, key: entry.key });
       }
-      if (found.length === 0) return;
+      if (found.length === 0) return moved;
       const jobs = new Map(
         (await this.readJobs(kv, found.map((f) => f.id))).map((r) => [r.id, r]),
       );
@@ -178,15 +188,28 @@ export class _QueueJobs {
           atomic.delete(key); // a key left behind: its job moved on or is gone
           continue;
         }
-        this.#move(atomic, {
-          id,
-          from: read.job,
-          to: change(read.job),
-          versionstamp: read.versionstamp,
-        });
+        const to = change(read.job);
+        this.#move(atomic, { id, from: read.job, to, versionstamp: read.versionstamp });
+        moved.push({ id, job: to });
       }
-      await atomic.commit(); // on conflict another process moved them: looked at again next time
+      // On conflict another process moved them: looked at again next time.
+      return (await atomic.commit()).ok ? moved : [];
     });
+  }
+
+  /** Dead jobs as `deadLetters` lists them. */
+  async #deadJobs(jobs: { id: string; job: _Job }[]): Promise<DeadJob[]> {
+    return await this.#client.run(
+      "reserve: report dead jobs",
+      async (kv) =>
+        await Promise.all(jobs.map(async ({ id, job }) => ({
+          jobId: id,
+          spec: await this.spec(kv, { id, job }),
+          attempts: job.attempts,
+          lastError: job.lastError,
+          deadAt: job.deadAt,
+        }))),
+    );
   }
 
   /** Deletes the dead jobs older than `deadRetentionMs`. */

@@ -252,12 +252,12 @@ export class KvJobQueue implements JobQueue {
   /**
    * Takes up to `count` ready jobs, highest priority first, then in the order
    * they became ready. Jobs whose lease expired go back to their place first
-   * (or to the dead-letter queue once they used up their attempts). When none
-   * is ready it waits up to `blockMs`; aborting `signal` ends the wait and
-   * resolves with no jobs.
+   * (or to the dead-letter queue once they used up their attempts, reported
+   * to `onDeadLettered`). When none is ready it waits up to `blockMs`;
+   * aborting `signal` ends the wait and resolves with no jobs.
    *
    * @param consumer Name of the reserving worker.
-   * @param options Count, wait, lease duration, abort signal.
+   * @param options Count, wait, lease duration, abort signal, dead-letter listener.
    * @returns The leases taken, possibly none.
    * @throws {TypeError} When `consumer` is empty.
    * @throws {RangeError} When an option is out of range.

@@ -8,7 +8,9 @@
  * starts: `EXECUTION_QUEUED` (agent, task, policy), written by the API node,
  * and maybe `CANCEL_REQUESTED`. Until a worker records `EXECUTION_STARTED`
  * its view has status `QUEUED` — or `CANCELLED` once a cancellation was
- * requested, since a worker will then not start it. After the start, the
+ * requested, since a worker will then not start it, or `FAILED` (retryable)
+ * once its job was dead-lettered, until a re-enqueued job's
+ * `EXECUTION_RETRIED` makes it `QUEUED` again. After the start, the
  * `EXECUTION_QUEUED` marker is ignored (it may even land after the start: the
  * API node writes it once the job is enqueued).
  *
@@ -414,7 +416,7 @@ export function projectExecution(
   return view;
 }
 
-/** The view of an execution that is queued (or was cancelled while queued). */
+/** The view of an execution that is queued (or was cancelled, or its job dead-lettered, while queued). */
 function queuedView(executionId: string, events: readonly StoredEvent[]): ExecutionView {
   const queued = events.find((e) => e.type === "EXECUTION_QUEUED");
   if (!queued) throw new ExecutionNotFoundError(executionId);
@@ -457,6 +459,19 @@ function queuedView(executionId: string, events: readonly StoredEvent[]): Execut
     );
     view.error = projectedError(data.error) ?? error;
     view.finishedAt = cancel.time;
+    view.nextPhase = undefined;
+    return view;
+  }
+  // Its job was dead-lettered (FAILED), then maybe re-enqueued (RETRIED).
+  const outcome = events.findLast((e) =>
+    e.type === "EXECUTION_FAILED" || e.type === "EXECUTION_RETRIED"
+  );
+  if (outcome?.type === "EXECUTION_FAILED") {
+    const data = (outcome.data ?? {}) as Record<string, unknown>;
+    view.status = "FAILED";
+    const error = projectedError(data.error);
+    if (error) view.error = data.retryable === true ? { ...error, retryable: true } : error;
+    view.finishedAt = outcome.time;
     view.nextPhase = undefined;
   }
   return view;

@@ -6,7 +6,7 @@
  * @module
  */
 import { type BackoffOptions, resolveBackoff } from "../backoff.ts";
-import type { EnqueueOptions, JobSpec, Lease, ReserveOptions } from "./job_queue.ts";
+import type { DeadJob, EnqueueOptions, JobSpec, Lease, ReserveOptions } from "./job_queue.ts";
 
 /**
  * Default retry delays of failed jobs (the shared backoff of `src/backoff.ts`):
@@ -71,6 +71,8 @@ export interface ReserveRequest {
   blockMs: number;
   leaseMs: number;
   signal: AbortSignal | undefined;
+  /** Tells the caller's `onDeadLettered` of a non-empty batch; never throws. */
+  reportDead: (jobs: DeadJob[]) => void;
 }
 
 /** Merges queue options with the defaults and checks every field. */
@@ -166,7 +168,17 @@ export function checkReserve(
   }
   const leaseMs = options.leaseMs ?? defaults.leaseMs;
   checkPositiveInteger("reserve option", "leaseMs", leaseMs);
-  return { count, blockMs, leaseMs, signal: options.signal };
+  const listener = options.onDeadLettered;
+  if (listener !== undefined && typeof listener !== "function") {
+    throw new TypeError(`Invalid reserve option "onDeadLettered": must be a function`);
+  }
+  const reportDead = (jobs: DeadJob[]) => {
+    if (jobs.length === 0 || listener === undefined) return;
+    try {
+      listener(jobs);
+    } catch { /* a listener's failure changes nothing (ReserveOptions.onDeadLettered) */ }
+  };
+  return { count, blockMs, leaseMs, signal: options.signal, reportDead };
 }
 
 /** Checks that a value looks like a {@linkcode Lease} handed out by a queue. */

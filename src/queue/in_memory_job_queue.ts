@@ -22,6 +22,7 @@ import {
   leaseExpiredError,
   lostReason,
   readyRank,
+  type ReserveRequest,
   type ResolvedQueueOptions,
   resolveQueueOptions,
 } from "./_job_queue_options.ts";
@@ -187,12 +188,12 @@ export class InMemoryJobQueue implements JobQueue {
   /**
    * Takes up to `count` ready jobs, highest priority first, then in the order
    * they became ready. Jobs whose lease expired go back to their place first
-   * (or to the dead-letter queue once they used up their attempts). When none
-   * is ready it waits up to `blockMs`; aborting `signal` ends the wait and
-   * resolves with no jobs.
+   * (or to the dead-letter queue once they used up their attempts, reported
+   * to `onDeadLettered`). When none is ready it waits up to `blockMs`;
+   * aborting `signal` ends the wait and resolves with no jobs.
    *
    * @param consumer Name of the reserving worker.
-   * @param options Count, wait, lease duration, abort signal.
+   * @param options Count, wait, lease duration, abort signal, dead-letter listener.
    * @returns The leases taken, possibly none.
    * @throws {TypeError} When `consumer` is empty.
    * @throws {RangeError} When an option is out of range.
@@ -204,7 +205,7 @@ export class InMemoryJobQueue implements JobQueue {
     if (signal?.aborted) return [];
     const deadline = this.#clock.now() + request.blockMs;
     while (true) {
-      const leases = this.#take(consumer, request.count, request.leaseMs);
+      const leases = this.#take(consumer, request);
       const remaining = deadline - this.#clock.now();
       if (leases.length > 0 || remaining <= 0 || this.#closed) return leases;
       await this.#wait(Math.min(remaining, this.#nextChangeIn()), signal);
@@ -347,8 +348,7 @@ export class InMemoryJobQueue implements JobQueue {
       const jobs: DeadJob[] = [];
       for (const job of this.#dead.values()) {
         if (jobs.length >= limit) break;
-        const { id: jobId, attempts, lastError, deadAt } = job;
-        jobs.push({ jobId, spec: JSON.parse(job.specJson), attempts, lastError, deadAt });
+        jobs.push(deadJob(job));
       }
       return jobs;
     });
@@ -412,18 +412,21 @@ export class InMemoryJobQueue implements JobQueue {
     return Promise.resolve();
   }
 
-  #take(consumer: string, count: number, leaseMs: number): Lease[] {
+  #take(consumer: string, request: ReserveRequest): Lease[] {
+    const { count, leaseMs } = request;
     const now = this.#clock.now();
     let due = 0;
     while (due < this.#delayed.length && this.#delayed[due]!.dueAt <= now) due++;
     for (const job of this.#delayed.splice(0, due)) this.#makeReady(job, true);
     const expired = [...this.#active.values()].filter((job) => job.expiresAt <= now);
     expired.sort((a, b) => a.expiresAt - b.expiresAt);
+    const buried: DeadJob[] = [];
     for (const job of expired) {
       this.#active.delete(job.id);
       if (job.attempts >= job.maxAttempts) {
         job.lastError = leaseExpiredError(job.consumer);
         this.#bury(job, now);
+        buried.push(deadJob(job));
       } else {
         job.next = "reclaimed";
         job.previousConsumer = job.consumer;
@@ -452,6 +455,7 @@ export class InMemoryJobQueue implements JobQueue {
       if (job.next === "reclaimed") lease.previousConsumer = job.previousConsumer;
       leases.push(lease);
     }
+    request.reportDead(buried);
     return leases;
   }
 
@@ -540,6 +544,12 @@ export class InMemoryJobQueue implements JobQueue {
   #assertOpen(operation: string): void {
     if (this.#closed) throw new Error(`Cannot ${operation}: the job queue is closed`);
   }
+}
+
+/** A dead job as `deadLetters` lists it. */
+function deadJob(job: Job): DeadJob {
+  const { id: jobId, attempts, lastError, deadAt } = job;
+  return { jobId, spec: JSON.parse(job.specJson), attempts, lastError, deadAt };
 }
 
 /** Index of the first element for which `before` is false (`before` must be monotone). */

@@ -21,7 +21,10 @@
  * {@linkcode JobQueue.release}. A lease that expires counts too: a job whose
  * lease expires after its last attempt is dead-lettered with the error
  * `Lease of consumer "<name>" expired`, so a job that kills its workers does
- * not circulate forever.
+ * not circulate forever. No worker reports such a job (its holder is gone):
+ * the `reserve` call that dead-letters it tells its caller
+ * ({@linkcode ReserveOptions.onDeadLettered}), so that the job's execution
+ * can be marked failed.
  *
  * ## Repeated calls
  * `complete`, `fail` and `release` are safe to repeat with the same lease
@@ -111,6 +114,19 @@ export interface ReserveOptions {
    * reject). An already aborted signal takes no job.
    */
   signal?: AbortSignal;
+  /**
+   * Told, before the call resolves, about the jobs it moved to the
+   * dead-letter queue because their lease expired after their last attempt
+   * (the reclaim that precedes every reservation): their holder is gone, so
+   * nobody else learns of their death. Called with one batch at a time, never
+   * an empty one; a listener that throws changes nothing. The report is not
+   * repeated: when the reply of a reservation is lost (connection failure),
+   * its report is lost with it, and the jobs stay dead (`deadLetters`).
+   * `InMemoryJobQueue` and `RedisJobQueue` report; an implementation that
+   * cannot ignores the option.
+   * @default {nothing}
+   */
+  onDeadLettered?: (jobs: DeadJob[]) => void;
 }
 
 /** A job in the dead-letter queue. */

@@ -98,8 +98,10 @@ return {ARGV[1], ARGV[3], 0}
  * Promotes due delayed jobs, moves expired leases back to their place (or to
  * the dead-letter queue once their attempts are used up), then pops up to
  * `count` ready jobs and leases them under a new fencing token.
- * Returns {hintMs, {jobId, spec, attempt, token, expiresAt, reason, previous}...};
- * hintMs is the time until the next delayed job is due or lease expires, -1 if none.
+ * Returns {hintMs, {{jobId, spec, attempts, lastError, deadAt}...},
+ * {jobId, spec, attempt, token, expiresAt, reason, previous}...}: the jobs it
+ * dead-lettered, then the leases; hintMs is the time until the next delayed
+ * job is due or lease expires, -1 if none.
  */
 const RESERVE = `
 local now = now_ms()
@@ -115,23 +117,25 @@ for _, id in ipairs(due) do
     redis.call('ZADD', KEYS[1], rank, id)
   end
 end
+local buried = {}
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(expired) do
   local key = prefix .. 'job:' .. id
   redis.call('ZREM', KEYS[3], id)
-  local j = redis.call('HMGET', key, 'att', 'max', 'cons', 'rank')
+  local j = redis.call('HMGET', key, 'att', 'max', 'cons', 'rank', 'spec')
   if j[1] then
     if tonumber(j[1]) >= tonumber(j[2]) then
-      redis.call('HSET', key, 'state', 'dead', 'dead', now, 'out', 'dead',
-        'err', 'Lease of consumer "' .. (j[3] or '') .. '" expired')
+      local err = 'Lease of consumer "' .. (j[3] or '') .. '" expired'
+      redis.call('HSET', key, 'state', 'dead', 'dead', now, 'out', 'dead', 'err', err)
       bury(KEYS[4], key, id, now, ARGV[5])
+      buried[#buried + 1] = {id, j[5], j[1], err, now}
     else
       redis.call('HSET', key, 'state', 'ready', 'next', 'reclaimed', 'prev', j[3])
       redis.call('ZADD', KEYS[1], j[4], id)
     end
   end
 end
-local out = {-1}
+local out = {-1, buried}
 local expires = now + tonumber(ARGV[4])
 local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[3])
 for i = 1, #popped, 2 do
@@ -147,7 +151,7 @@ for i = 1, #popped, 2 do
     out[#out + 1] = {id, j[1], att, tok, expires, j[2], j[3] or ''}
   end
 end
-if #out > 1 and redis.call('ZCARD', KEYS[1]) > 0 then wake(KEYS[5]) end
+if #out > 2 and redis.call('ZCARD', KEYS[1]) > 0 then wake(KEYS[5]) end
 local next_at = nil
 local d = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if d[2] then next_at = tonumber(d[2]) end

@@ -49,7 +49,9 @@
  * that nobody reclaimed yet can still be renewed or completed: the token
  * decides, not the clock. A reclaim counts as an attempt; a job whose lease
  * expires after its last attempt is dead-lettered ("Lease of consumer …
- * expired"), so a job that kills its workers does not circulate forever.
+ * expired"), so a job that kills its workers does not circulate forever; the
+ * script returns such jobs with the leases, and `reserve` reports them to its
+ * caller's `onDeadLettered`.
  *
  * ## Time
  * Lease expiry, delays and retry due times are computed in the scripts from
@@ -265,12 +267,12 @@ export class RedisJobQueue implements JobQueue {
   /**
    * Takes up to `count` ready jobs, highest priority first, then in the order
    * they became ready. Jobs whose lease expired go back to their place first
-   * (or to the dead-letter queue once they used up their attempts). When none
-   * is ready it waits up to `blockMs`; aborting `signal` ends the wait and
-   * resolves with no jobs.
+   * (or to the dead-letter queue once they used up their attempts, reported
+   * to `onDeadLettered`). When none is ready it waits up to `blockMs`;
+   * aborting `signal` ends the wait and resolves with no jobs.
    *
    * @param consumer Name of the reserving worker.
-   * @param options Count, wait, lease duration, abort signal.
+   * @param options Count, wait, lease duration, abort signal, dead-letter listener.
    * @returns The leases taken, possibly none.
    * @throws {TypeError} When `consumer` is empty.
    * @throws {RangeError} When an option is out of range.
@@ -500,8 +502,19 @@ export class RedisJobQueue implements JobQueue {
       [keys.ready, keys.delayed, keys.active, keys.dead, keys.wake, keys.seq],
       [this.#prefix, consumer, request.count, request.leaseMs, this.#options.deadRetentionMs],
       request.signal,
-    ) as [number, ...[string, string, number, number, number, Lease["reason"], string][]];
-    const [hintMs, ...jobs] = reply;
+    ) as [
+      number,
+      [string, string, string, string, number][],
+      ...[string, string, number, number, number, Lease["reason"], string][],
+    ];
+    const [hintMs, buried, ...jobs] = reply;
+    request.reportDead(buried.map(([jobId, spec, attempts, lastError, deadAt]) => ({
+      jobId,
+      spec: this.#parseSpec(jobId, spec),
+      attempts: Number(attempts),
+      lastError,
+      deadAt: Number(deadAt),
+    })));
     const leases = jobs.map(([jobId, spec, attempt, token, expiresAt, reason, previous]) => {
       const lease: Lease = {
         jobId,

@@ -3,7 +3,7 @@
 import { Redis } from "ioredis";
 import { QueueBackend } from "../../src/distributed/queue_backend.ts";
 import type { StoredEvent } from "../../src/events/event_store.ts";
-import { projectExecution } from "../../src/orchestrator/execution_view.ts";
+import { type ExecutionView, projectExecution } from "../../src/orchestrator/execution_view.ts";
 import { connectRedis } from "../../src/redis/connection.ts";
 import { RedisEventStore } from "../../src/redis/redis_event_store.ts";
 import { RedisJobQueue } from "../../src/redis/redis_job_queue.ts";
@@ -215,6 +215,8 @@ export interface ApiNode extends AsyncDisposable {
   effects: Redis;
   /** Status of an execution, from its log. */
   status(executionId: string): Promise<string>;
+  /** The view of an execution, from its log. */
+  view(executionId: string): Promise<ExecutionView>;
 }
 
 /**
@@ -223,7 +225,7 @@ export interface ApiNode extends AsyncDisposable {
  */
 export function apiNode(
   redisUrl: string,
-  options: { effectDelayMs?: number; maxAttempts?: number } = {},
+  options: { effectDelayMs?: number; maxAttempts?: number; agents?: string[] } = {},
 ): ApiNode {
   const id = crypto.randomUUID().slice(0, 8);
   const deployment: Deployment = {
@@ -244,7 +246,7 @@ export function apiNode(
   const backend = new QueueBackend({
     queue,
     eventStore: store,
-    agents: ["tester"],
+    agents: options.agents ?? ["tester"],
     ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
   });
   const effects = new Redis(SHARED_REDIS_URL);
@@ -256,6 +258,9 @@ export function apiNode(
     effects,
     async status(executionId) {
       return projectExecution(executionId, await store.readRange(executionId)).status;
+    },
+    async view(executionId) {
+      return projectExecution(executionId, await store.readRange(executionId));
     },
     async [Symbol.asyncDispose]() {
       await backend.close();

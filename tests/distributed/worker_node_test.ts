@@ -364,6 +364,11 @@ Deno.test("a job for an agent no node runs is dead-lettered after its attempts; 
   assert.equal(dead?.attempts, 2);
   assert.match(dead?.lastError ?? "", /"narrow" cannot run agent "late"/);
   await narrow.node.stop();
+  // Its execution says so: FAILED, retryable, naming the job and the requeue.
+  const failed = projectExecution(executionId, await c.eventStore.readRange(executionId));
+  assert.equal(failed.status, "FAILED");
+  assert.equal(failed.error?.retryable, true);
+  assert.match(failed.error?.message ?? "", new RegExp(`oao queue requeue ${dead!.jobId}`));
 
   const wide = c.node(c.orchestrator(), { nodeId: "wide" });
   wide.node.start();

@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { KvJobQueue } from "../../src/kv/kv_job_queue.ts";
 import { openKv } from "../../src/kv/open_kv.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
-import { testJobQueueConformance } from "../queue/_conformance.ts";
+import { type HarnessFactory, testJobQueueConformance } from "../queue/_conformance.ts";
+import { testDeadLetterReports } from "../queue/_dead_letter_conformance.ts";
 import { tempKv } from "./_kv_harness.ts";
 
-testJobQueueConformance("KvJobQueue", async (options) => {
+const kvHarness: HarnessFactory = async (options) => {
   const temp = await tempKv();
   const clock = new ManualClock(Date.now());
   const queues: KvJobQueue[] = [];
@@ -24,7 +25,9 @@ testJobQueueConformance("KvJobQueue", async (options) => {
       await temp.remove();
     },
   };
-});
+};
+testJobQueueConformance("KvJobQueue", kvHarness);
+testDeadLetterReports("KvJobQueue", kvHarness);
 
 Deno.test("KvJobQueue carries a large job spec in parts and forgets them with the job", async () => {
   const temp = await tempKv();

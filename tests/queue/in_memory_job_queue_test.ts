@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { InMemoryJobQueue } from "../../src/queue/in_memory_job_queue.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
-import { testJobQueueConformance } from "./_conformance.ts";
+import { type HarnessFactory, testJobQueueConformance } from "./_conformance.ts";
+import { testDeadLetterReports } from "./_dead_letter_conformance.ts";
 
-testJobQueueConformance("InMemoryJobQueue", (options) => {
+const factory: HarnessFactory = (options) => {
   const clock = new ManualClock(Date.now());
   const queue = new InMemoryJobQueue({ ...options, clock });
   return Promise.resolve({
@@ -12,7 +13,9 @@ testJobQueueConformance("InMemoryJobQueue", (options) => {
     advance: (ms) => clock.advance(ms),
     close: () => queue.close(),
   });
-});
+};
+testJobQueueConformance("InMemoryJobQueue", factory);
+testDeadLetterReports("InMemoryJobQueue", factory);
 
 Deno.test("InMemoryJobQueue forgets an idempotency key after idempotencyTtlMs", async () => {
   const clock = new ManualClock(0);

@@ -4,6 +4,7 @@ import { connectRedis } from "../../src/redis/connection.ts";
 import { RedisJobQueue } from "../../src/redis/redis_job_queue.ts";
 import { startRedisCluster } from "../_support/redis_cluster.ts";
 import { jobQueueCases } from "./_conformance.ts";
+import { deadLetterReportCases } from "./_dead_letter_conformance.ts";
 import { deleteKeys, redisHarnessFactory } from "./_redis_queue_harness.ts";
 
 Deno.test("RedisJobQueue on a 3-master Redis Cluster", async (t) => {
@@ -32,7 +33,8 @@ Deno.test("RedisJobQueue on a 3-master Redis Cluster", async (t) => {
     }
   });
 
-  for (const { name, fn } of jobQueueCases(redisHarnessFactory(cluster.url))) {
+  const factory = redisHarnessFactory(cluster.url);
+  for (const { name, fn } of [...jobQueueCases(factory), ...deadLetterReportCases(factory)]) {
     await t.step(name, fn);
   }
 });

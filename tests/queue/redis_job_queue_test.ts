@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { connectRedis } from "../../src/redis/connection.ts";
 import { RedisJobQueue } from "../../src/redis/redis_job_queue.ts";
 import { testJobQueueConformance } from "./_conformance.ts";
+import { testDeadLetterReports } from "./_dead_letter_conformance.ts";
 import { deleteKeys, REDIS_URL, redisHarnessFactory } from "./_redis_harness.ts";
 
 testJobQueueConformance("RedisJobQueue", redisHarnessFactory(REDIS_URL));
+testDeadLetterReports("RedisJobQueue", redisHarnessFactory(REDIS_URL));
 
 Deno.test("RedisJobQueue keeps every key of a queue under one hash tag", async () => {
   const client = await connectRedis({ redisUrl: REDIS_URL, checkServer: false });
