@@ -4,16 +4,22 @@
 // no other runner — a CLI resume, another process — runs it at the same time;
 // a later delivery (reclaim, retry, hand-back) takes the claim over from the
 // runner whose lease the queue gave up on. A first delivery starts the
-// execution (unless a cancellation was requested while it was queued); any
+// execution (unless a cancellation was requested while it was queued), or
+// resumes it when it is a continuation (`_continuation.ts`); any
 // later delivery records RETRY_ATTEMPTED for a reclaim or a retry and resumes
 // the execution from its log (or starts it, if no worker got as far as
 // EXECUTION_STARTED). An execution that stops to wait for an operator's
-// decision (NEEDS_DECISION) completes its job: `oao resolve` continues it, a
+// decision (NEEDS_DECISION) completes its job: `oao resolve` or an API node's
+// decision route continues it (the latter with a continuation job), a
 // retry would only stop it again. Every write carries the claim's fencing token. A
 // FencedError anywhere means another runner owns the execution now: the job
 // is dropped without reporting. When the lease is lost (or the job handed back
 // at shutdown) the claim is revoked (the log fenced with its token + 1) before
 // the run is aborted, so that its cancellation is not recorded either.
+//
+// A job the queue dead-letters leaves its execution FAILED (retryable), and a
+// delivery of it after `oao queue requeue` continues past that failure: see
+// `_dead_letter_failure.ts`.
 import type { Logger } from "@logtape/logtape";
 import { systemClock } from "../clock.ts";
 import {
@@ -29,7 +35,15 @@ import { parseTraceparent } from "../tracing/trace_context.ts";
 import type { ActiveJob, JobHandler, JobOutcome } from "./job_loop.ts";
 import { CANCEL_KEY, CANCEL_REQUESTED, cancelRequest } from "../orchestrator/_queue_markers.ts";
 import { indexEntry } from "../orchestrator/_index_entries.ts";
+import { CONTINUE_OPTION } from "./_continuation.ts";
 import { type ExecutionClaim, Ownership } from "../orchestrator/_ownership.ts";
+import type { DeadJob } from "../queue/job_queue.ts";
+import {
+  type DeadCause,
+  deadLetterFailure,
+  recordDeadLetter,
+  reviveQueued,
+} from "./_dead_letter_failure.ts";
 
 const FINAL = new Set(["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"]);
 
@@ -75,20 +89,35 @@ export class ExecutionJobHandler implements JobHandler {
       if (job.signal.aborted) return { type: "lost" };
       let started = false;
       let cancel: string | undefined;
+      // The failure this job's dead-lettering recorded, when it was requeued since.
+      let deadLetter: StoredEvent | undefined;
       if (lease.reason === "new") {
         cancel = await cancelRequest(this.#store, id);
+        // A job an API node enqueued to continue a started execution (after
+        // a decision, or on a resume request): resumed from its log.
+        started = spec.options?.[CONTINUE_OPTION] === true;
       } else {
         if (lease.reason !== "requeued") await this.#recordRetry(job, claim.token);
         const events = await this.#store.readRange(id);
         started = events.some((e) => e.type === "EXECUTION_STARTED");
         cancel = _cancelReason(events);
+        deadLetter = deadLetterFailure(events, lease.jobId);
       }
       if (job.signal.aborted) return { type: "lost" };
       if (!started && cancel !== undefined) {
         await this.#recordCancelled(job, cancel, claim.token);
         return { type: "complete", detail: { executionId: id, status: "CANCELLED" } };
       }
+      if (deadLetter && !started) {
+        await reviveQueued(this.#store, deadLetter, {
+          agent: spec.agent,
+          token: claim.token,
+          retentionSeconds: this.#host.retentionSeconds,
+        });
+      }
       const options = this.#runOptions(job, claim);
+      // Continues past the failure (EXECUTION_RETRIED), from the log.
+      if (deadLetter && started) options.retry = true;
       const execution: StartedExecution = started
         ? await orchestrator.startResume(id, options)
         : await orchestrator.start(spec.agent, spec.task, options);
@@ -145,6 +174,52 @@ export class ExecutionJobHandler implements JobHandler {
         },
       );
       return false;
+    }
+  }
+
+  /**
+   * Records a dead job's execution as FAILED (retryable), naming the job and
+   * how to re-enqueue it, unless it is final already or another runner has it.
+   * Never rejects: what it did is logged.
+   *
+   * @param job The dead job.
+   * @param cause How it died (`expired`: the execution is taken over).
+   */
+  async dead(job: DeadJob, cause: DeadCause): Promise<void> {
+    const { log, retentionSeconds } = this.#host;
+    const props = {
+      jobId: job.jobId,
+      executionId: job.spec.executionId,
+      attempts: job.attempts,
+      reason: job.lastError,
+    };
+    try {
+      const host = { store: this.#store, ownership: this.#ownership, retentionSeconds };
+      const outcome = await recordDeadLetter(host, job, cause);
+      if (outcome.recorded) {
+        log.warn(
+          "Job {jobId} was dead-lettered after {attempts} attempts ({reason}): execution {executionId} recorded FAILED (retryable); `oao queue requeue {jobId}` continues it",
+          props,
+        );
+      } else {
+        log.info(
+          "Job {jobId} was dead-lettered after {attempts} attempts ({reason}); execution {executionId} left as it is: {why}",
+          { ...props, why: outcome.why },
+        );
+      }
+    } catch (error) {
+      const message = toErrorInfo(error).message;
+      if (error instanceof ExecutionBusyError || error instanceof FencedError) {
+        log.info(
+          "Job {jobId} was dead-lettered; execution {executionId} has another runner, which records its outcome: {message}",
+          { ...props, message },
+        );
+        return;
+      }
+      log.error(
+        "Job {jobId} was dead-lettered, but its failure cannot be recorded in execution {executionId}: {message}",
+        { ...props, message },
+      );
     }
   }
 

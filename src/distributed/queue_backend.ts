@@ -17,10 +17,19 @@
  * started yet is not started — its status is `CANCELLED` at once, and the
  * worker that reserves it records `EXECUTION_CANCELLED` and drops the job.
  *
+ * `resolve` records an operator's decision on the call an execution waits
+ * for (`NEEDS_DECISION`) as `oao resolve` and a monolithic node do
+ * (`DECISION_RECORDED`, under a claim on the execution: of two decisions
+ * sent at once one is recorded, the other refused), then enqueues a job that
+ * continues the execution on a worker node. `resume` enqueues the same kind
+ * of job for a `RUNNING` execution no runner holds. Such a job carries
+ * `options.resume: true`: the worker resumes the execution from its log.
+ *
  * ## Idempotency
  * A repeated submit with the same `idempotencyKey` returns the first
  * execution (`duplicate: true`) and writes nothing, for as long as the queue
- * remembers the key (a day by default).
+ * remembers the key (a day by default). A resume asked again before a
+ * worker wrote anything enqueues no second job.
  *
  * @example An API node on Redis
  * ```ts ignore
@@ -45,11 +54,12 @@ import type {
   SubmitResult,
 } from "../orchestrator/execution_backend.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import { ExecutionNotFoundError, UnknownAgentError } from "../errors.ts";
-import type { AppendOptions, EventStore } from "../events/event_store.ts";
+import { ExecutionNotFoundError, toErrorInfo, UnknownAgentError } from "../errors.ts";
+import type { AppendOptions, EventStore, StoredEvent } from "../events/event_store.ts";
+import { DEFAULT_LIMITS } from "../limits.ts";
 import { getOaoLogger } from "../logging/logger.ts";
 import { canonicalJson } from "../orchestrator/canonical_json.ts";
-import { isFinal } from "../orchestrator/execution_report.ts";
+import { type Decision, isFinal } from "../orchestrator/execution_report.ts";
 import { projectExecution } from "../orchestrator/execution_view.ts";
 import { newExecutionId } from "../orchestrator/orchestrator.ts";
 import { StrictPolicy } from "../orchestrator/policy.ts";
@@ -59,6 +69,9 @@ import type { Tracer } from "../tracing/tracer.ts";
 import { CANCEL_KEY, CANCEL_REQUESTED, EXECUTION_QUEUED } from "../orchestrator/_queue_markers.ts";
 import { indexEntry } from "../orchestrator/_index_entries.ts";
 import { requestWorkflowCancel } from "../orchestrator/_workflow_run.ts";
+import { recordDecision } from "../orchestrator/_decisions.ts";
+import { Ownership } from "../orchestrator/_ownership.ts";
+import { enqueueContinuation } from "./_continuation.ts";
 
 /** Options of {@linkcode QueueBackend}. */
 export interface QueueBackendOptions {
@@ -81,6 +94,11 @@ export interface QueueBackendOptions {
   /** Attempts of each job before it is dead-lettered. @default {the queue's} */
   maxAttempts?: number;
   /**
+   * Largest `succeeded` result of a decision, in bytes of JSON (the workers'
+   * `maxValueBytes`). @default {1048576}
+   */
+  maxValueBytes?: number;
+  /**
    * Records an `oao.enqueue` producer span per submit (a child of the
    * caller's `traceparent`), whose context travels with the job; without it
    * the caller's context travels as is.
@@ -91,7 +109,8 @@ export interface QueueBackendOptions {
 
 /**
  * Runs executions on worker nodes: `submit` enqueues, `cancel` leaves a
- * request the worker acts on, `inFlight` and `stats` read the queue.
+ * request the worker acts on, `resolve` and `resume` enqueue the job that
+ * continues an execution, `inFlight` and `stats` read the queue.
  *
  * @example
  * ```ts
@@ -116,9 +135,13 @@ export class QueueBackend implements ExecutionBackend {
   readonly #agents: string[];
   readonly #clock: Clock;
   readonly #append: AppendOptions;
+  readonly #retentionSeconds: number | undefined;
   readonly #enqueue: EnqueueOptions;
+  readonly #maxValueBytes: number;
   readonly #tracer: Tracer | undefined;
   readonly #log = getOaoLogger("api");
+  /** The short claims under which decisions are recorded and resumes checked. */
+  readonly #ownership: Ownership;
   /** The tools the workers' agents may call; absent when this node does not know them. */
   readonly tools?: () => { name: string; description?: string }[];
   #closed = false;
@@ -126,9 +149,9 @@ export class QueueBackend implements ExecutionBackend {
   /**
    * Creates the backend of an API node.
    *
-   * @param options Queue, event store, agent names, clock, retention, attempts, tracer.
+   * @param options Queue, event store, agent names, clock, retention, attempts, value limit, tracer.
    * @throws {TypeError} When `queue`, `eventStore` or `agents` is missing or malformed.
-   * @throws {RangeError} When `retentionSeconds` or `maxAttempts` is not positive.
+   * @throws {RangeError} When `retentionSeconds`, `maxAttempts` or `maxValueBytes` is not positive.
    *
    * @example
    * ```ts
@@ -153,7 +176,7 @@ export class QueueBackend implements ExecutionBackend {
     if (!Array.isArray(options.agents) || options.agents.some((a) => typeof a !== "string")) {
       throw new TypeError(`Invalid queue backend option "agents": expected a list of names`);
     }
-    for (const field of ["retentionSeconds", "maxAttempts"] as const) {
+    for (const field of ["retentionSeconds", "maxAttempts", "maxValueBytes"] as const) {
       const value = options[field];
       if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
         throw new RangeError(
@@ -165,11 +188,14 @@ export class QueueBackend implements ExecutionBackend {
     this.#store = options.eventStore;
     this.#agents = [...options.agents];
     this.#clock = options.clock ?? systemClock;
+    this.#retentionSeconds = options.retentionSeconds;
     this.#append = options.retentionSeconds === undefined
       ? {}
       : { expire: options.retentionSeconds };
     this.#enqueue = options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts };
+    this.#maxValueBytes = options.maxValueBytes ?? DEFAULT_LIMITS.maxValueBytes;
     this.#tracer = options.tracer;
+    this.#ownership = new Ownership(this.#store, { clock: this.#clock, log: this.#log });
     if (options.tools !== undefined) {
       if (!Array.isArray(options.tools) || options.tools.some((t) => typeof t?.name !== "string")) {
         throw new TypeError(`Invalid queue backend option "tools": expected a list of { name }`);
@@ -333,6 +359,111 @@ export class QueueBackend implements ExecutionBackend {
   }
 
   /**
+   * Records an operator's decision on the call an execution waits for
+   * (status `NEEDS_DECISION`), as `oao resolve` does, and enqueues the job
+   * that continues the execution on a worker node. The decision is recorded
+   * under a claim on the execution: of two sent at once, one is recorded and
+   * the other refused (`ExecutionBusyError`, or a `TypeError` once
+   * the first is in the log).
+   *
+   * @param executionId The execution.
+   * @param callId The call's id (`decision.callId` of its status), or its first 8+ characters.
+   * @param decision `{ succeeded: <JSON result> }`, `{ failed: "<reason>" }` or `{ rerun: true }`.
+   * @param by Who decided (recorded in `DECISION_RECORDED`).
+   * @returns Once the decision is recorded and the job enqueued.
+   * @throws {ExecutionNotFoundError} When there is no such execution.
+   * @throws {TypeError} When it waits for no decision, for one on another call, or the decision is malformed.
+   * @throws {ExecutionBusyError} When a runner (or another decision) holds the execution.
+   * @throws {StoreUnavailableError} When the stores cannot be reached; a decision already
+   *   recorded is then continued by {@linkcode QueueBackend.resume}.
+   *
+   * @example An execution that waits for no decision is refused
+   * ```ts
+   * import { QueueBackend } from "./queue_backend.ts";
+   * import { InMemoryEventStore } from "../events/in_memory_event_store.ts";
+   * import { InMemoryJobQueue } from "../queue/in_memory_job_queue.ts";
+   *
+   * const queue = new InMemoryJobQueue();
+   * const backend = new QueueBackend({ queue, eventStore: new InMemoryEventStore(), agents: ["echo"] });
+   * const { executionId } = await backend.submit({ agent: "echo", task: 1 });
+   * const refused = await backend.resolve(executionId, "0123456789ab", { rerun: true }, "alice")
+   *   .then(() => undefined, (error: Error) => error);
+   * console.assert(refused instanceof TypeError && /waits for no decision/.test(refused.message));
+   * await queue.close();
+   * ```
+   */
+  async resolve(
+    executionId: string,
+    callId: string,
+    decision: Decision,
+    by: string,
+  ): Promise<void> {
+    this.#assertOpen("resolve");
+    await recordDecision(this.#store, executionId, {
+      callId,
+      decision,
+      by,
+      ownership: this.#ownership,
+      maxValueBytes: this.#maxValueBytes,
+      retentionSeconds: this.#retentionSeconds,
+      log: this.#log,
+    });
+    try {
+      const events = await this.#store.readRange(executionId);
+      await this.#continue(executionId, events, "a decision");
+    } catch (error) {
+      this.#log.error(
+        "Decision on execution {executionId} recorded, but the job that continues it was not enqueued: {message}; POST /executions/{executionId}/resume enqueues it",
+        { executionId, message: toErrorInfo(error).message },
+      );
+      throw error;
+    }
+  }
+
+  /**
+   * Continues a `RUNNING` execution that no runner holds (its process died
+   * outside a job of this queue, or the job that continued it was never
+   * enqueued) by enqueueing the job that resumes it on a worker node. An
+   * execution that is `QUEUED` (its job waits), `NEEDS_DECISION` (see
+   * {@linkcode QueueBackend.resolve}) or finished is left as it is, as a
+   * monolithic node leaves it. A resume asked again before a worker wrote
+   * anything enqueues no second job. Whether its agent, tools or policy
+   * changed is found by the worker (the job then fails, naming the hash).
+   *
+   * @param executionId The execution.
+   * @returns Once the job is enqueued (or nothing was to be continued).
+   * @throws {ExecutionNotFoundError} When there is no such execution.
+   * @throws {ExecutionBusyError} When a runner holds the execution.
+   * @throws {StoreUnavailableError} When the stores cannot be reached.
+   *
+   * @example A queued execution has its job already
+   * ```ts
+   * import { QueueBackend } from "./queue_backend.ts";
+   * import { InMemoryEventStore } from "../events/in_memory_event_store.ts";
+   * import { InMemoryJobQueue } from "../queue/in_memory_job_queue.ts";
+   *
+   * const queue = new InMemoryJobQueue();
+   * const backend = new QueueBackend({ queue, eventStore: new InMemoryEventStore(), agents: ["echo"] });
+   * const { executionId } = await backend.submit({ agent: "echo", task: 1 });
+   * await backend.resume(executionId);
+   * console.assert((await backend.stats()).waiting === 1);
+   * await queue.close();
+   * ```
+   */
+  async resume(executionId: string): Promise<void> {
+    this.#assertOpen("resume");
+    // Held while the log is read: refused when a runner holds the execution.
+    const claim = await this.#ownership.acquire(executionId);
+    let events;
+    try {
+      events = await this.#store.readRange(executionId);
+    } finally {
+      await claim.release();
+    }
+    await this.#continue(executionId, events, "a resume request");
+  }
+
+  /**
    * Jobs under a lease now (running on a worker, or held by one that died
    * and not reclaimed yet).
    *
@@ -362,6 +493,7 @@ export class QueueBackend implements ExecutionBackend {
    */
   close(): Promise<void> {
     this.#closed = true;
+    this.#ownership.close();
     return Promise.resolve();
   }
 
@@ -391,6 +523,24 @@ export class QueueBackend implements ExecutionBackend {
         message: error instanceof Error ? error.message : String(error),
       });
     }
+  }
+
+  // Enqueues the job that continues a RUNNING execution; others are left as they are.
+  async #continue(executionId: string, events: StoredEvent[], why: string): Promise<void> {
+    const view = projectExecution(executionId, events);
+    if (view.status !== "RUNNING") return;
+    const { jobId, duplicate } = await enqueueContinuation(this.#queue, { view, events }, {
+      ...this.#enqueue,
+    });
+    this.#log.info(
+      "Execution {executionId} continues on a worker node after {why} (job {jobId}{again})",
+      {
+        executionId,
+        why,
+        jobId,
+        again: duplicate ? ", enqueued before" : "",
+      },
+    );
   }
 
   #assertOpen(operation: string): void {

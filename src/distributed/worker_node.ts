@@ -24,6 +24,13 @@
  *   the node itself (an agent it cannot run, a store that stays unreachable,
  *   a changed agent version) fail the attempt: the job is retried with
  *   backoff, then dead-lettered.
+ * - A dead-lettered job — its last attempt failed here, or its lease expired
+ *   after its last attempt (its workers were killed) and this node's
+ *   `reserve` buried it — leaves its execution `FAILED` with a retryable
+ *   error naming the job and the queue's reason (unless the execution is
+ *   final already), so that status polling shows it will not progress.
+ *   Re-enqueued (`oao queue requeue <jobId>`), the job continues the
+ *   execution past that failure, from its log.
  *
  * ## Stopping
  * {@linkcode WorkerNode.stop} stops taking jobs, lets running executions
@@ -272,7 +279,7 @@ export class WorkerNode {
         const status = (event.detail as { status?: string } | undefined)?.status ?? "done";
         if (status === "NEEDS_DECISION") {
           return this.#log.warn(
-            "Execution {executionId} NEEDS_DECISION (job {jobId} done): it waits for an operator's decision (oao resolve {executionId} …)",
+            "Execution {executionId} NEEDS_DECISION (job {jobId} done): it waits for an operator's decision (oao resolve {executionId} …, or POST /executions/{executionId}/decisions/<callId> on an API node)",
             props,
           );
         }

@@ -117,8 +117,10 @@ export interface ExecutionBackend {
   cancel(executionId: string, reason?: string): Promise<boolean>;
   /**
    * Records an operator's decision on the call an execution waits for
-   * (`NEEDS_DECISION`) and continues the execution. Absent when this backend
-   * does not run executions in its process (the HTTP API answers 501).
+   * (`NEEDS_DECISION`) and continues the execution: in this process, or on
+   * a worker node of a distributed deployment (an API node's backend enqueues
+   * the job that continues it). Absent when the backend can do neither (the
+   * HTTP API answers 501).
    *
    * @throws {ExecutionNotFoundError} When there is no such execution.
    * @throws {TypeError} When it waits for no decision on that call, or the decision is malformed.
@@ -158,8 +160,9 @@ export interface ExecutionBackend {
   fork?(executionId: string, options: ForkRequest): Promise<{ executionId: string }>;
   /**
    * Continues an unfinished execution that no runner holds (its process
-   * died, or it was stopped) from its event log; resolves once it runs.
-   * Absent when the backend cannot run it here (the HTTP API answers 501).
+   * died, or it was stopped) from its event log; resolves once it runs here,
+   * or once the job that continues it on a worker node is enqueued. Absent
+   * when the backend can do neither (the HTTP API answers 501).
    * @throws {ExecutionNotFoundError} When there is no such execution.
    * @throws {ExecutionBusyError} When a runner holds it already.
    * @throws {ExecutionHashMismatchError} When its agent, tools or policy changed.

@@ -2,8 +2,10 @@
  * `POST /executions/:id/decisions/:callId`: an operator's decision on the
  * tool call an execution waits for (status `NEEDS_DECISION`: a call that is
  * not idempotent and whose outcome a crash left unknown). The decision is
- * recorded with who made it, and the execution goes on in this process.
- * Needs a backend that runs executions in its process: others answer 501.
+ * recorded with who made it, and the execution goes on: in this process on
+ * a monolithic node, on a worker node when this is an API node (the backend
+ * enqueues the job that continues it). A backend without
+ * `ExecutionBackend.resolve` answers 501.
  *
  * @module
  */
@@ -38,7 +40,8 @@ export const decideCall: ApiRoute = {
     },
     responses: {
       202: {
-        description: "Recorded; the execution is running again",
+        description:
+          "Recorded; the execution runs again (in this process, or on a worker node of a distributed deployment)",
         content: jsonContent(z.object({
           executionId: z.string(),
           callId: z.string(),
@@ -53,9 +56,7 @@ export const decideCall: ApiRoute = {
       ),
       413: errorAnswer("Body larger than the limit (1 MiB by default)"),
       415: errorAnswer("Content type other than application/json"),
-      501: errorAnswer(
-        "This node does not run executions (an API node of a distributed deployment)",
-      ),
+      501: errorAnswer("This node's backend cannot continue executions after a decision"),
     },
   }),
   produces: ["application/json"],

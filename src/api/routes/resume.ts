@@ -1,8 +1,10 @@
 /**
  * `POST /executions/:id/resume`: continues an unfinished execution that no
  * runner holds (its process died, or it was stopped) from its event log, as
- * `oao resume` does. Needs a backend that runs executions in its process:
- * others answer 501 (on a queue node, re-enqueue its dead job instead).
+ * `oao resume` does: in this process on a monolithic node; on an API node
+ * the backend enqueues a job that resumes it on a worker node (a dead job
+ * can also be re-enqueued, `POST /queue/dead/:jobId/requeue`). A backend
+ * without `ExecutionBackend.resume` answers 501.
  *
  * @module
  */
@@ -25,16 +27,15 @@ export const resumeExecution: ApiRoute = {
     request: { params: ExecutionIdParams },
     responses: {
       202: {
-        description: "Accepted: the execution runs again",
+        description:
+          "Accepted: the execution runs again (in this process, or on a worker node of a distributed deployment)",
         content: jsonContent(z.object({ executionId: z.string(), status: z.literal("RUNNING") })),
       },
       ...ID_ANSWERS,
       409: errorAnswer(
         "Already finished, run by another runner, or its agent, tools or policy changed",
       ),
-      501: errorAnswer(
-        "This node does not run executions (an API node of a distributed deployment)",
-      ),
+      501: errorAnswer("This node's backend cannot resume executions"),
     },
   }),
   produces: ["application/json"],
