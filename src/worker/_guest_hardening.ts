@@ -24,12 +24,15 @@
 // - No storage without a permission: the Web Cache API (`caches`) and
 //   `Deno.openKv()` without a path write to the user's Deno directory, shared
 //   by every program of the user and read back by other agents.
-// - No host paths or host memory without a permission: Deno checks none for
-//   `Deno.cwd()` and `Deno.execPath()` (the orchestrator's directory and
-//   binary) or `Deno.memoryUsage()` (the process's memory, which moves with
-//   what other executions do). The paths are given when the worker may read
-//   them, the memory when it may read the system's (`sys`); `process.cwd()`
-//   and `process.execPath` follow.
+// - No host binary or host memory without a permission: Deno checks none
+//   for `Deno.execPath()` (the orchestrator's binary) or `Deno.memoryUsage()`
+//   (the process's memory, which moves with what other executions do). The
+//   binary is named `deno` unless the worker may read it (so
+//   `process.execPath` and `process.argv[0]` too: Deno's node compatibility
+//   reads it as it starts, on the first `node:` module that needs `process`);
+//   the memory is refused unless the worker may read the system's (`sys`).
+//   The working directory stays readable: `process.cwd()` is what
+//   `path.resolve` and many packages read as they load.
 // - Its stdio is confined (`_guest_stdio.ts`): no forged log lines.
 import type { WorkerToHost } from "../actor/_protocol.ts";
 import { confineStdio } from "./_guest_stdio.ts";
@@ -99,24 +102,14 @@ export function hardenGuest(scope: typeof globalThis = globalThis): void {
     };
   const kill = original<typeof Deno.kill>(Deno, "kill");
   lock(Deno, "kill", guardKill("Deno.kill()", (pid, signal) => kill()?.call(Deno, pid, signal)));
-  // Deno's node compatibility reads them as it makes `process` (which may
-  // read `process` again while it is being made: a depth, not a flag).
-  let makingProcess = 0;
   const mayRead = (path: string) =>
     Deno.permissions.querySync({ name: "read", path }).state === "granted";
-  const hostPath = (what: string, read: () => string) => () => {
-    const path = read();
-    if (makingProcess === 0 && !mayRead(path)) {
-      throw notCapable(
-        `${what} refused: the actor may not read the host's path (no read permission for it)`,
-      );
-    }
-    return path;
-  };
-  const cwd = original<() => string>(Deno, "cwd");
   const execPath = original<() => string>(Deno, "execPath");
-  lock(Deno, "cwd", hostPath("Deno.cwd()", () => cwd()!.call(Deno)));
-  lock(Deno, "execPath", hostPath("Deno.execPath()", () => execPath()!.call(Deno)));
+  lock(Deno, "execPath", () => {
+    const path = execPath()!.call(Deno);
+    // Named, not located: a string still, for what reads it as it starts.
+    return mayRead(path) ? path : "deno";
+  });
   const memoryUsage = original<typeof Deno.memoryUsage>(Deno, "memoryUsage");
   lock(Deno, "memoryUsage", () => {
     if (Deno.permissions.querySync({ name: "sys", kind: "systemMemoryInfo" }).state !== "granted") {
@@ -144,30 +137,6 @@ export function hardenGuest(scope: typeof globalThis = globalThis): void {
       });
     }
     confineProcessStdio(process);
-    lock(process, "cwd", () => Deno.cwd());
-    // The paths node:process holds already: named, not located, unless the
-    // actor may read them (a library that prints them still gets strings;
-    // `execPath` has a setter and is not configurable).
-    makingProcess++;
-    let binary: unknown, dir: string;
-    try {
-      binary = process.execPath;
-      dir = Deno.cwd();
-    } finally {
-      makingProcess--;
-    }
-    const argv = Array.isArray(process.argv) ? process.argv as unknown[] : [];
-    if (typeof binary === "string" && !mayRead(binary)) {
-      process.execPath = "deno";
-      if (argv[0] === binary) argv[0] = "deno";
-    }
-    if (!mayRead(dir)) {
-      argv.forEach((arg, i) => {
-        if (typeof arg === "string" && arg.startsWith(`${dir}/`)) {
-          argv[i] = arg.slice(dir.length + 1);
-        }
-      });
-    }
     return process;
   };
   const processDescriptor = Object.getOwnPropertyDescriptor(scope, "process");
@@ -175,17 +144,7 @@ export function hardenGuest(scope: typeof globalThis = globalThis): void {
     const make = processDescriptor.get;
     let guarded: NodeLikeProcess | undefined;
     Object.defineProperty(scope, "process", {
-      get: () => {
-        if (guarded) return guarded;
-        let made: NodeLikeProcess;
-        makingProcess++;
-        try {
-          made = make.call(scope) as NodeLikeProcess;
-        } finally {
-          makingProcess--;
-        }
-        return guarded ??= guardProcess(made);
-      },
+      get: () => guarded ??= guardProcess(make.call(scope) as NodeLikeProcess),
       enumerable: processDescriptor.enumerable ?? false,
       configurable: false,
     });
@@ -212,8 +171,6 @@ export function hardenGuest(scope: typeof globalThis = globalThis): void {
 
 type NodeLikeProcess = Record<string, unknown> & {
   kill(pid: number, signal?: Deno.Signal): void;
-  execPath: unknown;
-  argv: unknown;
 };
 
 /**

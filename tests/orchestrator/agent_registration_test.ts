@@ -7,6 +7,7 @@ import { InMemoryEventStore } from "../../src/events/in_memory_event_store.ts";
 import type { EventStore } from "../../src/events/event_store.ts";
 import { agentVersionInBundle } from "../../src/orchestrator/_agent_module.ts";
 import { type AgentRegistration, Orchestrator } from "../../src/orchestrator/orchestrator.ts";
+import { defineTool } from "../../src/orchestrator/tool.ts";
 
 const TEST_AGENT = new URL("../fixtures/test_agent.ts", import.meta.url); // defineAgent version "1.0.0"
 const AGENT_TS = new URL("../../src/orchestrator/agent.ts", import.meta.url).href;
@@ -176,3 +177,25 @@ Deno.test("the declared version is read from the bundle's default export, throug
   );
   assert.equal(agentVersionInBundle("this is not javascript {"), undefined);
 });
+
+for (const sandbox of ["thread", "process"] as const) {
+  Deno.test(`the README's greeter, importing the package's entry point, runs without permissions (${sandbox})`, async () => {
+    const o = new Orchestrator({
+      sandbox,
+      tools: [
+        defineTool({ name: "greet", run: (args: { name: string }) => `Hello, ${args.name}!` }),
+      ],
+      agents: [{
+        name: "greeter",
+        module: new URL("../fixtures/greeter_agent.ts", import.meta.url),
+      }],
+    });
+    try {
+      const report = await o.run("greeter", { name: "Ada" });
+      assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+      assert.equal(report.output, "Hello, Ada!");
+    } finally {
+      await o.close();
+    }
+  });
+}

@@ -329,21 +329,20 @@ Deno.test("an agent cannot read the host's environment: every attempt is refused
 });
 
 for (const sandbox of ["thread", "process"] as const) {
-  Deno.test(`an agent cannot signal its own process, its parent or its group, hold off SIGTERM, store what needs no permission, read stdin or learn the host's paths and memory (${sandbox})`, async () => {
+  Deno.test(`an agent cannot signal its own process, its parent or its group, hold off SIGTERM, store what needs no permission, read stdin or learn the host's binary and memory (${sandbox})`, async () => {
     await using h = await HostileOrchestrator.open({ sandbox });
     const { attacks: [attack] } = await h.underAttack([{ agent: "attack_process_escape" }]);
     assert.equal(attack!.report.status, "SUCCESS", clip(JSON.stringify(attack!.report.error)));
     const attempts = attack!.report.output as Record<string, { got?: string; refused?: string }>;
-    assert.equal(Object.keys(attempts).length, 24);
+    assert.equal(Object.keys(attempts).length, 22);
     for (const [what, result] of Object.entries(attempts)) {
       if (what === "Deno.stdin.read") assert.equal(result.got, '"end of input"', what);
       else if (what === "process.execPath and argv") {
         const named = JSON.parse(result.got ?? "null") as string[];
         assert.equal(named[0], "deno", what);
-        for (const arg of named) {
-          assert.ok(!arg.includes(Deno.cwd()) && !arg.includes(Deno.execPath()), `${what}: ${arg}`);
-        }
-      } else if (what === "caches.open") {
+        for (const arg of named) assert.ok(!arg.includes(Deno.execPath()), `${what}: ${arg}`);
+      } else if (what === "Deno.execPath") assert.equal(result.got, '"deno"', what);
+      else if (what === "caches.open") {
         assert.deepEqual(result, { refused: "TypeError" }, "absent");
       } else if (what === "Deno.openKv()" && sandbox === "process") {
         assert.deepEqual(result, { refused: "TypeError" }, "absent: no --unstable-kv");

@@ -168,7 +168,7 @@ for (const [name, call] of [["exit_deno", "Deno.exit()"], ["exit_close", "self.c
   });
 }
 
-Deno.test("a well-behaved actor imports a sibling module and a JSON file inside its root", async () => {
+Deno.test("a well-behaved actor without permissions imports a sibling module, a JSON file inside its root and node: built-ins that start the node compatibility", async () => {
   await using system = testSystem();
   const ref = await system.spawn(hostile("import_legit"), { snapshot: "never" });
   assert.deepEqual(await ref.ask({ name: "oao" }), {
@@ -177,6 +177,8 @@ Deno.test("a well-behaved actor imports a sibling module and a JSON file inside 
     lazy: true,
     self: "import_legit.ts",
     sibling: "import_legit_sibling.ts",
+    hash: "97b5a2d5",
+    resolved: true,
   });
 });
 
