@@ -4,11 +4,25 @@
 // and cancelled as executions of that orchestrator, each holding an
 // admission place (a node's admission control, see LocalBackend) from before
 // its start to its end. Internal.
+//
+// Exactly one runner per workflow, as per execution (see _ownership.ts): a
+// workflow is run under a claim on its id in the event store, renewed while
+// it runs, whose token fences its events. A resume (`oao workflow resume`, a
+// node taking over what a dead process ran) is refused with
+// ExecutionBusyError while a live runner holds the claim, and takes a dead
+// runner's claim over at once when it ran on this machine. A task whose
+// execution this process runs already (a node takes over orphan executions
+// too) is waited for, not run twice.
+import { getLogger, type Logger } from "@logtape/logtape";
 import type { Clock } from "../clock.ts";
+import { ExecutionBusyError } from "../errors.ts";
 import type { Orchestrator } from "./orchestrator.ts";
 import type { StartedExecution } from "./orchestrator_options.ts";
+import type { ExecutionReport } from "./execution_report.ts";
 import type { StartedWorkflow, WorkflowReport, WorkflowSpec } from "./workflow.ts";
 import { assertJsonWithin } from "./_boundary.ts";
+import { assertId } from "./_inputs.ts";
+import { type ExecutionClaim, Ownership } from "./_ownership.ts";
 import {
   loadWorkflow,
   prepareWorkflow,
@@ -30,11 +44,20 @@ export interface RunningWorkflowsOptions {
 /** Waits for a place before a task starts and returns its release. */
 export type Admit = () => Promise<() => void>;
 
+// A task whose execution another process holds is tried again once that
+// claim should have lapsed, this much later, at most this many times.
+const TASK_RETRY_MARGIN_MS = 500;
+const TASK_ATTEMPTS = 4;
+// How often a task waits on its execution run by this process looks again.
+const HERE_POLL_MS = 250;
+
 /** The workflows one orchestrator runs in this process. */
 export class RunningWorkflows {
   readonly #orchestrator: Orchestrator;
   readonly #options: RunningWorkflowsOptions;
   readonly #workflows = new Map<string, { run: WorkflowRun; done: Promise<unknown> }>();
+  readonly #log = getLogger(["oao", "orchestrator"]);
+  readonly #ownership: Ownership;
 
   /**
    * @param orchestrator Runs the tasks.
@@ -43,6 +66,10 @@ export class RunningWorkflows {
   constructor(orchestrator: Orchestrator, options: RunningWorkflowsOptions) {
     this.#orchestrator = orchestrator;
     this.#options = options;
+    this.#ownership = new Ownership(orchestrator.eventStore, {
+      clock: options.clock,
+      log: _aboutWorkflows(this.#log),
+    });
   }
 
   /**
@@ -53,7 +80,9 @@ export class RunningWorkflows {
    */
   async start(spec: WorkflowSpec, admit: Admit | undefined): Promise<StartedWorkflow> {
     const run = await prepareWorkflow(this.#host(admit), spec);
-    return { workflowId: run.workflowId, done: this.#track(run) };
+    // A new id: nobody holds it (a crash before this leaves a workflow any runner may take).
+    const claim = await this.#ownership.acquire(run.workflowId);
+    return { workflowId: run.workflowId, done: this.#track(run, claim) };
   }
 
   /**
@@ -62,13 +91,26 @@ export class RunningWorkflows {
    *
    * @throws {ExecutionNotFoundError} When no such workflow was recorded.
    * @throws {TypeError} When the id is invalid or the workflow runs in this process.
+   * @throws {ExecutionBusyError} When another live runner holds the workflow.
    */
   async resume(workflowId: string): Promise<WorkflowReport> {
+    assertId(workflowId, "workflow id");
     if (this.#workflows.has(workflowId)) {
       throw new TypeError(`Workflow "${workflowId}" is already running in this process`);
     }
-    const loaded = await loadWorkflow(this.#host(), workflowId);
-    return loaded instanceof WorkflowRun ? await this.#track(loaded) : loaded;
+    const claim = await this.#ownership.acquire(workflowId);
+    let loaded: WorkflowRun | WorkflowReport;
+    try {
+      loaded = await loadWorkflow(this.#host(), workflowId);
+    } catch (error) {
+      await claim.release();
+      throw error;
+    }
+    if (!(loaded instanceof WorkflowRun)) {
+      await claim.release();
+      return loaded;
+    }
+    return await this.#track(loaded, claim);
   }
 
   /**
@@ -97,13 +139,43 @@ export class RunningWorkflows {
   cancelAll(reason: string): Promise<unknown>[] {
     const workflows = [...this.#workflows.values()];
     for (const { run } of workflows) run.cancel(reason);
-    return workflows.map((w) => w.done);
+    const done = workflows.map((w) => w.done);
+    // Their claims are released as they end: then nothing is left to renew.
+    return [...done, Promise.all(done).then(() => this.#ownership.close())];
   }
 
-  #track(run: WorkflowRun): Promise<WorkflowReport> {
-    const done = run.run().finally(() => this.#workflows.delete(run.workflowId));
+  #track(run: WorkflowRun, claim: ExecutionClaim): Promise<WorkflowReport> {
+    const done = run.run({ fencingToken: claim.token, lost: claim.lost }).finally(async () => {
+      this.#workflows.delete(run.workflowId);
+      await claim.release();
+    });
     this.#workflows.set(run.workflowId, { run, done: done.catch(() => {}) });
     return done;
+  }
+
+  // Resumes a task's execution. One this process runs already (taken over
+  // by the node as an orphan) is waited for, then its report read; one
+  // another process holds is tried again once that claim should have lapsed.
+  async #resumeTask(executionId: string): Promise<ExecutionReport> {
+    const orchestrator = this.#orchestrator;
+    for (let attempts = 1;; attempts++) {
+      try {
+        return await (await orchestrator.startResume(executionId)).done;
+      } catch (error) {
+        if (!(error instanceof ExecutionBusyError)) throw error;
+        if (error.holder.startsWith("this process")) {
+          do await this.#sleep(HERE_POLL_MS); while (orchestrator.running.includes(executionId));
+          attempts = 0;
+          continue;
+        }
+        if (attempts >= TASK_ATTEMPTS) throw error;
+        await this.#sleep(error.expiresInMs + TASK_RETRY_MARGIN_MS);
+      }
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.#options.clock.setTimeout(resolve, ms));
   }
 
   #host(admit?: Admit): WorkflowHost {
@@ -135,9 +207,30 @@ export class RunningWorkflows {
         assertJsonWithin(task.input ?? null, `The input of task "${task.name}"`, maxValueBytes);
       },
       start: (agent, task, options) => admitted(() => orchestrator.start(agent, task, options)),
-      resume: (executionId) => admitted(() => orchestrator.startResume(executionId)),
+      // At once: a task waiting for its execution holds up no other task.
+      resume: (executionId) =>
+        admitted(() => Promise.resolve({ executionId, done: this.#resumeTask(executionId) })),
       exists: async (executionId) => (await eventStore.count(executionId)) > 0,
       cancel: (executionId, reason) => void orchestrator.cancel(executionId, reason),
     };
   }
+}
+
+// The claims' log lines, about workflows. Taking a dead runner's claim over
+// is a debug line: the node says once which workflows it takes over.
+function _aboutWorkflows(log: Logger): Logger {
+  const reword = (message: unknown) =>
+    typeof message === "string"
+      ? message.replace(/\bexecution\b/g, "workflow").replace(/\bExecution\b/g, "Workflow")
+      : message;
+  return new Proxy(log, {
+    get(target, key, receiver) {
+      if (key !== "warn") return Reflect.get(target, key, receiver);
+      return (message: unknown, props?: Record<string, unknown>) => {
+        const text = reword(message) as string;
+        if (text.startsWith("Taking over")) target.debug(text, props ?? {});
+        else target.warn(text, props ?? {});
+      };
+    },
+  });
 }

@@ -200,6 +200,9 @@ export class WorkflowRun {
   readonly #byName: Map<string, WorkflowTask>;
   readonly #running = new Map<string, Promise<Finished>>();
   #cancelReason: string | undefined;
+  // The claim under which it runs: its token fences the events, its loss stops the run.
+  #fencingToken: number | undefined;
+  #lost: AbortSignal | undefined;
   #wake: (() => void) | undefined;
   #timer: TimerId | undefined;
   #over = false;
@@ -220,10 +223,20 @@ export class WorkflowRun {
     this.#wake?.();
   }
 
-  async run(): Promise<WorkflowReport> {
+  /**
+   * Runs the workflow to its end, under a claim: `fencingToken` goes with
+   * its events; when `lost` aborts (another runner took the workflow), the
+   * run stops, writing nothing more, and rejects with its reason.
+   */
+  async run(claim: { fencingToken?: number; lost?: AbortSignal } = {}): Promise<WorkflowReport> {
+    this.#fencingToken = claim.fencingToken;
+    this.#lost = claim.lost;
+    const onLost = () => this.#wake?.();
+    this.#lost?.addEventListener("abort", onLost, { once: true });
     try {
       return await this.#run();
     } finally {
+      this.#lost?.removeEventListener("abort", onLost);
       this.#over = true;
       if (this.#timer !== undefined) this.#host.clock.clearTimeout(this.#timer);
     }
@@ -273,6 +286,7 @@ export class WorkflowRun {
       t.status === "FAILED" || t.status === "CANCELLED"
     );
     while (true) {
+      this.#lost?.throwIfAborted();
       for (const task of spec.tasks) {
         const state = record.tasks[task.name]!;
         if (state.status !== "PENDING") continue;
@@ -305,10 +319,11 @@ export class WorkflowRun {
       await this.#save();
       if (this.#running.size === 0) break;
       const finished = await this.#next();
-      if (!finished) continue; // woken by a cancellation
+      if (!finished) continue; // woken by a cancellation or the loss of the claim
       this.#running.delete(finished.name);
       if (await this.#settle(finished)) failed = true;
     }
+    this.#lost?.throwIfAborted();
     return await this.recordFinal();
   }
 
@@ -440,6 +455,8 @@ export class WorkflowRun {
   }
 
   async #log(type: string, data: Record<string, unknown>): Promise<void> {
-    await this.#host.eventStore.appendEvent(this.workflowId, { type, data }, retention(this.#host));
+    const options = retention(this.#host);
+    if (this.#fencingToken !== undefined) options.fencingToken = this.#fencingToken;
+    await this.#host.eventStore.appendEvent(this.workflowId, { type, data }, options);
   }
 }

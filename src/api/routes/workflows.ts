@@ -1,7 +1,9 @@
 /**
  * Routes of workflows: start (`POST /workflows`), list (`GET /workflows`),
- * status with every task's state and execution id (`GET /workflows/:id`)
- * and cancellation (`POST /workflows/:id/cancel`). Status and list are read
+ * status with every task's state and execution id (`GET /workflows/:id`),
+ * cancellation (`POST /workflows/:id/cancel`) and resume
+ * (`POST /workflows/:id/resume`, a workflow whose process died: on a node
+ * whose backend has `resumeWorkflow`, the monolithic one). Status and list are read
  * from the workflow's log in the event store. Starting needs a backend that
  * runs workflows (the monolithic node; an API node answers 501); cancelling
  * records a request in the workflow's log, which the process running it acts
@@ -23,6 +25,8 @@ import {
 } from "../schemas.ts";
 import { AUTH_ANSWERS, errorAnswer, ID_ANSWERS, jsonContent } from "./_responses.ts";
 import type { EventStore } from "../../events/event_store.ts";
+import { ExecutionBusyError, ExecutionNotFoundError } from "../../errors.ts";
+import type { ExecutionBackend } from "../../orchestrator/execution_backend.ts";
 import { checkPolicy } from "./_policy_input.ts";
 import { validateWorkflow, type WorkflowSpec } from "../../orchestrator/workflow.ts";
 import {
@@ -199,25 +203,94 @@ export const cancelWorkflow: ApiRoute = {
   },
 };
 
+/** A backend that resumes workflows in its process (`LocalWorkflowBackend`). */
+type ResumingBackend = ExecutionBackend & {
+  resumeWorkflow?(workflowId: string): Promise<"resumed" | "finished">;
+};
+
+/** `POST /workflows/:id/resume`: continues a workflow whose process died; 202. */
+export const resumeWorkflow: ApiRoute = {
+  spec: createRoute({
+    method: "post",
+    path: "/workflows/{id}/resume",
+    operationId: "resumeWorkflow",
+    summary: "Resume a workflow whose process died, in this node's process",
+    description:
+      "Completed tasks are not run again; running ones are resumed from their executions' logs, each run once. A workflow a live process runs (it holds the workflow's claim) is left to it.",
+    request: { params: WorkflowIdParams },
+    responses: {
+      202: {
+        description: "Accepted: the workflow runs again in this process",
+        content: jsonContent(z.object({ workflowId: z.string(), status: z.literal("RUNNING") })),
+      },
+      ...ID_ANSWERS,
+      404: errorAnswer("No such workflow"),
+      409: errorAnswer("Already finished, or run by a live process"),
+      501: NOT_HERE,
+    },
+  }),
+  produces: ["application/json"],
+  async handle(_c, { params }, deps) {
+    const id = params.id!;
+    const backend = deps.backend as ResumingBackend;
+    const resume = backend.resumeWorkflow?.bind(backend);
+    if (!resume) throw notHere("resume workflows");
+    const view = await _view(deps.eventStore, id);
+    const finished = (status: string) =>
+      new ApiError(
+        409,
+        "already_finished",
+        `Workflow "${id}" already finished with status ${status}`,
+      );
+    if (view.status !== "RUNNING") throw finished(view.status);
+    let outcome: "resumed" | "finished";
+    try {
+      outcome = await resume(id);
+    } catch (error) {
+      if (error instanceof ExecutionBusyError) {
+        throw new ApiError(
+          409,
+          "already_running",
+          `Workflow "${id}" is being run by ${error.holder}: wait for it to finish, or stop it and retry once its claim lapses (in ${
+            Math.ceil(error.expiresInMs / 1000)
+          } s unless renewed)`,
+        );
+      }
+      if (error instanceof ExecutionNotFoundError) {
+        throw new ApiError(404, "workflow_not_found", `No workflow "${id}" is recorded`);
+      }
+      throw error;
+    }
+    if (outcome === "finished") {
+      throw finished((await _view(deps.eventStore, id)).status);
+    }
+    return json({ workflowId: id, status: "RUNNING" }, 202);
+  },
+};
+
 /** The routes of this file, in the order of the OpenAPI document. */
 export const WORKFLOW_ROUTES: readonly ApiRoute[] = [
   submitWorkflow,
   listWorkflows,
   getWorkflow,
   cancelWorkflow,
+  resumeWorkflow,
 ];
 
 /**
  * The 501 of a backend that does not run workflows or forks.
  *
- * @param what What it cannot do, e.g. `"start workflows"`.
+ * @param what What it cannot do, e.g. `"start workflows"`; said with where it is done.
  * @returns The error.
  */
 export function notHere(what: string): ApiError {
+  const instead = /workflow/.test(what)
+    ? `workflows run in "oao start", which runs executions in its own process, or in the foreground with "oao workflow run <spec.json>"`
+    : `"oao start" runs executions in its own process`;
   return new ApiError(
     501,
     "not_supported",
-    `This node cannot ${what}: it hands executions to worker nodes (run "oao start", or "oao workflow run" with REDIS_URL)`,
+    `This node cannot ${what}: it hands executions to worker nodes (${instead})`,
   );
 }
 

@@ -45,7 +45,8 @@ export const startCommand: Command = {
     "Serves the HTTP API (see /openapi.json) and runs the executions it accepts in this",
     "process. Uses Redis for snapshots and event logs when REDIS_URL is set, else the Deno",
     "KV file ./.oao/oao.kv (OAO_STORE=memory: this process's memory); one log line says",
-    "which. SIGINT/SIGTERM: stop taking requests, give",
+    "which. Executions and workflows a killed run of this node left unfinished go on here.",
+    "SIGINT/SIGTERM: stop taking requests, give",
     "running executions the grace period, cancel the rest, flush traces, exit 0.",
   ].join("\n"),
   flags: [...SERVER_FLAGS, ...ADMISSION_FLAGS, ...RUNTIME_FLAGS],
@@ -90,6 +91,15 @@ export const startCommand: Command = {
       getOaoLogger("cli").info(
         "{found} executions are RUNNING on these stores but not in this process: each is resumed here if its process stopped (at once when it ran on this machine, else once its claim lapses), else left to the process that runs it",
         { found },
+      );
+    }
+    // The same for workflows: each one a dead process ran goes on here (its
+    // own line says so), one a live process runs is left to it.
+    const workflows = await backend.adoptWorkflows();
+    if (workflows > 0) {
+      getOaoLogger("cli").info(
+        "{workflows} workflows are unfinished on these stores and not run by this process: each is taken over here if its process stopped (at once when it ran on this machine, else once its claim lapses), else left to the process that runs it",
+        { workflows },
       );
     }
     const metrics = new OaoMetrics({

@@ -23,7 +23,7 @@ import {
   workflowReportLines,
 } from "../_workflow.ts";
 import type { CommandContext } from "../_command.ts";
-import { ExecutionNotFoundError, UnknownAgentError } from "../../errors.ts";
+import { ExecutionBusyError, ExecutionNotFoundError, UnknownAgentError } from "../../errors.ts";
 import type { StoredEvent } from "../../events/event_store.ts";
 import type { Orchestrator } from "../../orchestrator/orchestrator.ts";
 import {
@@ -218,6 +218,12 @@ async function _resume(ctx: CommandContext, runtime: Runtime, id: string): Promi
   } catch (error) {
     if (error instanceof ExecutionNotFoundError) {
       ctx.err(`error: ${notFoundMessage(id, runtime.storage, "workflow")}`);
+      return EXIT_FAILURE;
+    }
+    if (error instanceof ExecutionBusyError) {
+      ctx.err(
+        `error: Workflow "${id}" is being run by ${error.holder}: wait for it to finish, or stop it and retry once its claim lapses`,
+      );
       return EXIT_FAILURE;
     }
     throw error;
