@@ -118,6 +118,15 @@ export {
 } from "./src/model/model_errors.ts";
 export { defineTool, type ToolContext, type ToolDefinition } from "./src/orchestrator/tool.ts";
 export {
+  ApprovalAlreadyDecidedError,
+  type ApprovalDecision,
+  ApprovalDeniedError,
+  ApprovalNotFoundError,
+  ApprovalTimeoutError,
+  type PendingApproval,
+  type RecordedApproval,
+} from "./src/orchestrator/approvals.ts";
+export {
   DEFAULT_POLICY,
   type PolicyLimits,
   StrictPolicy,

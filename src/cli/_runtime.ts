@@ -224,7 +224,7 @@ export const SANDBOX_ENV: readonly EnvVarSpec[] = [
   {
     name: "OAO_PASSIVATE_AFTER_MS",
     description:
-      "A step waiting this long on a tool gives its worker back until the tool answers (off: never)",
+      "A step waiting this long on a tool gives its worker back until the tool answers (off or Infinity: never)",
     default: "1000",
   },
   {
@@ -407,10 +407,12 @@ export async function createRuntime(
     );
   }
   const passivateText = ctx.env("OAO_PASSIVATE_AFTER_MS") || "1000";
-  const passivateAfterMs = passivateText === "off" ? Infinity : Number(passivateText);
-  if (passivateText !== "off" && (!/^[0-9]+$/.test(passivateText) || !(passivateAfterMs >= 0))) {
+  const never = passivateText === "off" || passivateText === "Infinity";
+  const passivateAfterMs = never ? Infinity : Number(passivateText);
+  if (!never && (!/^[0-9]+$/.test(passivateText) || !(passivateAfterMs >= 0))) {
     throw new UsageError(
-      `Invalid OAO_PASSIVATE_AFTER_MS "${passivateText}": expected a whole number of ms, or "off"`,
+      `Invalid OAO_PASSIVATE_AFTER_MS "${passivateText}": expected a whole number of ms, ` +
+        `or "off" or "Infinity" to never passivate`,
       ctx.command.name,
     );
   }

@@ -261,16 +261,26 @@ export class ExecutionJobHandler implements JobHandler {
       type: "RETRY_ATTEMPTED",
       data,
     }, this.#appendOptions(token));
-    this.#host.log.warn(
-      "RETRY_ATTEMPTED execution {executionId} attempt {attempt} ({reason}{from}) on {nodeId}",
-      {
-        executionId: lease.spec.executionId,
-        attempt: lease.attempt,
-        reason: lease.reason,
-        from: lease.previousConsumer ? ` from ${lease.previousConsumer}` : "",
-        nodeId: this.#host.nodeId,
-      },
-    );
+    // Each value is its own placeholder (a text line quotes every string
+    // value): `("reclaimed" from "node-1")`, never a value holding the words.
+    const props = {
+      executionId: lease.spec.executionId,
+      attempt: lease.attempt,
+      reason: lease.reason,
+      nodeId: this.#host.nodeId,
+    };
+    const previousConsumer = lease.previousConsumer;
+    if (previousConsumer === undefined) {
+      this.#host.log.warn(
+        "RETRY_ATTEMPTED execution {executionId} attempt {attempt} ({reason}) on {nodeId}",
+        props,
+      );
+    } else {
+      this.#host.log.warn(
+        "RETRY_ATTEMPTED execution {executionId} attempt {attempt} ({reason} from {previousConsumer}) on {nodeId}",
+        { ...props, previousConsumer },
+      );
+    }
   }
 
   async #recordCancelled(job: ActiveJob, reason: string, token: number): Promise<void> {

@@ -24,8 +24,14 @@
  * console.assert(result.costUsd > 0 && result.priced);
  * ```
  *
+ * Loading it needs `--allow-sys` (`--allow-sys=hostname` is enough): the
+ * AI SDK reads the hostname as it loads.
+ *
  * @module
  */
+// Before the AI SDK loads: without `sys` permission, an error naming the flag.
+import "./_sys_permission_check.ts";
+
 export {
   callModel,
   type CallModelOptions,

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { BUILTIN_PROVIDERS } from "./model_id.ts";
 
 /** Prices of one model, in USD per million tokens. */
 export interface ModelPrice {
@@ -26,8 +27,9 @@ export interface ModelPrice {
 }
 
 /**
- * Prices by model: keys are `provider:model` (one provider) or a bare model
- * name (any provider). A dated or `-latest` variant of a listed model
+ * Prices by model: keys are `provider:model` (one provider; for an
+ * OpenAI-compatible server `<name>:<model>` or
+ * `openai-compatible:<name>:<model>`) or a bare model name (any provider). A dated or `-latest` variant of a listed model
  * (`gpt-4o-2024-08-06`, `claude-3-5-haiku-latest`) takes its price.
  */
 export type PriceTable = Record<string, ModelPrice>;
@@ -119,8 +121,45 @@ export function resolvePrices(overrides: PriceTable = {}): PriceTable {
 }
 
 /**
- * The price of a model: an exact `provider:model` entry, else a bare model
- * entry, else the same for the model without a snapshot suffix.
+ * The keys under which {@linkcode priceOf} looks for a model's price, in
+ * order: `provider:model` (and, for an OpenAI-compatible server, the full
+ * `openai-compatible:<name>:<model>` before it), then the bare model name;
+ * then the same for the model without a snapshot suffix (`-latest`, a date).
+ *
+ * @param modelId A `provider:model` id, or `openai-compatible:<name>:<model>`.
+ * @returns The keys looked up, most specific first.
+ *
+ * @example
+ * ```ts
+ * import { priceKeys } from "./prices.ts";
+ * console.assert(priceKeys("vllm:llama-latest").join() ===
+ *   "openai-compatible:vllm:llama-latest,vllm:llama-latest,llama-latest," +
+ *     "openai-compatible:vllm:llama,vllm:llama,llama");
+ * ```
+ */
+export function priceKeys(modelId: string): string[] {
+  const colon = modelId.indexOf(":");
+  const provider = colon < 0 ? "" : modelId.slice(0, colon);
+  // A configured OpenAI-compatible server's canonical id is `<name>:<model>`;
+  // its price may be keyed by the id the agent wrote, `openai-compatible:<name>:<model>`.
+  const compatible = provider !== "" && !BUILTIN_PROVIDERS.includes(provider);
+  const keys: string[] = [];
+  let model = modelId.slice(colon + 1);
+  while (true) {
+    if (compatible) keys.push(`openai-compatible:${provider}:${model}`);
+    if (provider) keys.push(`${provider}:${model}`);
+    keys.push(model);
+    const base = model.replace(VARIANT, "");
+    if (base === model) return keys;
+    model = base;
+  }
+}
+
+/**
+ * The price of a model: the first of its {@linkcode priceKeys} the table
+ * has — an exact `provider:model` entry (for an OpenAI-compatible server,
+ * `openai-compatible:<name>:<model>` too), else a bare model entry, else the
+ * same for the model without a snapshot suffix.
  *
  * @param modelId A `provider:model` id.
  * @param prices The price table. @default {DEFAULT_PRICES}
@@ -137,20 +176,10 @@ export function priceOf(
   modelId: string,
   prices: Readonly<PriceTable> = DEFAULT_PRICES,
 ): ModelPrice | undefined {
-  const colon = modelId.indexOf(":");
-  const provider = colon < 0 ? "" : modelId.slice(0, colon);
-  let model = modelId.slice(colon + 1);
-  while (true) {
-    const found = (provider && Object.hasOwn(prices, `${provider}:${model}`))
-      ? prices[`${provider}:${model}`]
-      : Object.hasOwn(prices, model)
-      ? prices[model]
-      : undefined;
-    if (found) return found;
-    const base = model.replace(VARIANT, "");
-    if (base === model) return undefined;
-    model = base;
+  for (const key of priceKeys(modelId)) {
+    if (Object.hasOwn(prices, key) && prices[key]) return prices[key];
   }
+  return undefined;
 }
 
 /**

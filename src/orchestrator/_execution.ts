@@ -48,7 +48,7 @@ import { EventRecorder, type RecorderRun } from "./_event_recorder.ts";
 import { RunClocks } from "./_run_clocks.ts";
 import { RunWorkers, workerEventAttributes, type WorkersRun } from "./_run_workers.ts";
 import { type ActivationRun, Activations } from "./_activations.ts";
-import { StepLoop, type StepRun } from "./_step_loop.ts";
+import { StepFailedError, StepLoop, type StepRun } from "./_step_loop.ts";
 
 export type { ResolvedAgent, RunHost, RunInit };
 
@@ -232,7 +232,7 @@ export class ExecutionRun {
       root.setStatus("ok");
     } catch (caught) {
       const failure = this.#fatal ?? caught;
-      if (failure instanceof FencedError) {
+      if (!(failure instanceof StepFailedError) && failure instanceof FencedError) {
         root.recordException(failure);
         throw failure;
       }
@@ -363,14 +363,17 @@ export class ExecutionRun {
 
   async #recordFailure(failure: unknown, error: ErrorInfo, retryable: boolean): Promise<void> {
     const durationMs = this.#clocks.elapsed();
-    if (failure instanceof ExecutionCancelledError) {
+    // A failed step keeps its error's code, whatever it is: still the agent's
+    // failure, never taken for the runtime's own (a cancellation, a violation).
+    const own = !(failure instanceof StepFailedError);
+    if (own && failure instanceof ExecutionCancelledError) {
       this.#status = "CANCELLED";
       await this.#events.record("EXECUTION_CANCELLED", { error, durationMs }, {
         step: this.#context.step,
       });
       return;
     }
-    if (failure instanceof PolicyViolationError && !this.#violationRecorded) {
+    if (own && failure instanceof PolicyViolationError && !this.#violationRecorded) {
       this.#violationRecorded = true;
       (this.#context.stepSpan ?? this.#context.rootSpan)?.addEvent("POLICY_VIOLATION", {
         "oao.policy.limit": failure.limit,
@@ -430,6 +433,7 @@ export class ExecutionRun {
 // Failures of the environment rather than the agent: fixed outside the
 // execution, after which it can go on (`resume` with `retry`).
 function isEnvironmentFailure(error: unknown): boolean {
+  if (error instanceof StepFailedError) return false;
   return error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied ||
     error instanceof StoreUnavailableError ||
     (error instanceof OaoError && error.code === "ACTOR_SPAWN_FAILED");

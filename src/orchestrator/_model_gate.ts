@@ -19,6 +19,7 @@ import { redactText } from "../logging/redaction.ts";
 import type { ModelCallResult, ModelUsage } from "../model/model_call.ts";
 import { ModelCallError, type ModelFailureReason } from "../model/model_errors.ts";
 import type { ModelId } from "../model/model_id.ts";
+import { priceKeys } from "../model/prices.ts";
 import type { Attributes } from "../tracing/span_data.ts";
 import type { Span } from "../tracing/tracer.ts";
 import type { GenerateTextRequest, ModelServiceRequest } from "./agent.ts";
@@ -163,13 +164,21 @@ export class ModelGate {
     const price = run.host.models.price(id.id);
     const { maxCostUsd } = run.policy.limits;
     if (!price && Number.isFinite(maxCostUsd)) {
-      // Counted at $0, it would pass any cost limit: refused, unsent.
-      throw new ModelCallError({
+      // Counted at $0, it would pass any cost limit: refused, unsent. A
+      // missing price stays missing: a retry of the step would be refused the same way.
+      const keys = priceKeys(id.id).map((k) => `"${k}"`).join(", ");
+      const refused = new ModelCallError({
         model: id.id,
         reason: "unpriced",
         detail: `it has no price, so maxCostUsd ($${maxCostUsd}) cannot bound its cost; ` +
-          `give it one in the config file's "models.prices" (or models.prices of the options)`,
+          `give it one in the config file's "models.prices" (or models.prices of the options), ` +
+          `under one of the keys looked up: ${keys}`,
       });
+      const info = run.errorInfo(refused);
+      run.ledger.record(key, { ok: false, error: info });
+      run.ledger.markFinal(info);
+      known({ ok: false, error: info });
+      throw refused;
     }
     const violation = run.policy.checkModelCall(run.totals, run.elapsed(), {
       maxOutputTokens: request.maxOutputTokens,

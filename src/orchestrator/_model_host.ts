@@ -12,6 +12,7 @@ import { type ModelId, parseModelId } from "../model/model_id.ts";
 import { type ModelPrice, priceOf, type PriceTable, resolvePrices } from "../model/prices.ts";
 import type { ModelProviders } from "../model/providers.ts";
 import { InProcessRateLimiter, type RateLimiter } from "../model/rate_limits.ts";
+import { assertSysPermission } from "../model/_sys_permission.ts";
 import { DEFAULT_MODEL_TIMEOUT_MS, type ModelOptions } from "./model_options.ts";
 import type { TextDelta } from "./_text_deltas.ts";
 
@@ -143,6 +144,7 @@ export class ModelHost {
     if (!this.#loaded) {
       const loading = (async (): Promise<_Loaded> => {
         _refuseEmptyBaseUrls();
+        assertSysPermission();
         const [{ ModelProviders }, { callModel }] = await Promise.all([
           import("../model/providers.ts"),
           import("../model/model_call.ts"),

@@ -21,15 +21,23 @@ import type { RunHost, RunInit } from "./_run_host.ts";
 import type { RunWorkers } from "./_run_workers.ts";
 import type { ToolLedger } from "./_tool_ledger.ts";
 
-/** The step loop failed for a reason that is recorded as the execution's error. */
-class StepFailedError extends OaoError {
+/**
+ * The step loop failed for a reason that is recorded as the execution's
+ * error. It keeps the name and code of the error that failed the step
+ * (`LLM_MAX_STEPS`, `MODEL_CALL_FAILED`, `APPROVAL_DENIED`, …), so that a
+ * report's `error.code` is the one the agent's error documents; an error
+ * without a code (a plain `Error` from the agent) is `STEP_FAILED`. The
+ * message says which step failed and after how many attempts.
+ */
+export class StepFailedError extends OaoError {
   constructor(step: number, phase: LifecycleState, attempts: number, error: ErrorInfo) {
     super(
-      "STEP_FAILED",
+      error.code || "STEP_FAILED",
       `Step ${step} (${phase}) failed after ${attempts} attempt${
         attempts === 1 ? "" : "s"
       }: ${error.message}`,
     );
+    if (error.code) this.name = error.name;
   }
 }
 

@@ -66,6 +66,8 @@ export interface RecordedApproval extends ApprovalDecision {
 /** A person denied a tool call: the agent's call fails with it (and may handle it). */
 export class ApprovalDeniedError extends OaoError {
   /**
+   * Creates the error; its message names the tool, who denied it and why.
+   *
    * @param tool The tool.
    * @param by Who denied it.
    * @param reason Why, when they said.
@@ -81,6 +83,8 @@ export class ApprovalDeniedError extends OaoError {
 /** Nobody decided on a tool call within the policy's `approvalTimeoutMs`. */
 export class ApprovalTimeoutError extends OaoError {
   /**
+   * Creates the error; its message names the tool and the time limit.
+   *
    * @param tool The tool.
    * @param timeoutMs The policy's `approvalTimeoutMs`.
    */
@@ -95,6 +99,8 @@ export class ApprovalTimeoutError extends OaoError {
 /** The execution has no approval request for that call id (HTTP 404). */
 export class ApprovalNotFoundError extends OaoError {
   /**
+   * Creates the error; its message names the execution and the call.
+   *
    * @param executionId The execution.
    * @param callId The call id given.
    * @param detail What the execution does wait for, or why none matched.
@@ -112,6 +118,8 @@ export class ApprovalNotFoundError extends OaoError {
 /** The call was decided already, or timed out (HTTP 409): the first decision counts. */
 export class ApprovalAlreadyDecidedError extends OaoError {
   /**
+   * Creates the error; its message names the call and what decided it.
+   *
    * @param executionId The execution.
    * @param callId The call's id.
    * @param decided What ended the wait: `approved by "alice"`, `timed out`, …

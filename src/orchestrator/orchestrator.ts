@@ -619,6 +619,16 @@ export class Orchestrator {
   }
 
   /**
+   * Closes the orchestrator, as {@linkcode Orchestrator.close} does: for
+   * `await using orchestrator = new Orchestrator(…)`.
+   *
+   * @returns Resolves once it is closed.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /**
    * Resolves an agent registration (and its peers).
    *
    * @param name Registered agent name.

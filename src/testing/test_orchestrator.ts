@@ -127,7 +127,7 @@ export class TestOrchestrator extends Orchestrator implements AsyncDisposable {
   }
 
   /** Closes the orchestrator (the same as {@linkcode Orchestrator.close}). */
-  async [Symbol.asyncDispose](): Promise<void> {
+  override async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 }

@@ -155,7 +155,59 @@ Deno.test("an unpriced model under a maxCostUsd limit is refused unsent, naming 
     /Cannot call model "openai:my-finetune": it has no price, so maxCostUsd \(\$0\.001\) cannot bound its cost; give it one in the config file's "models.prices"/,
   );
   assert.equal(env.server.requests.length, 0, "nothing was sent");
+  assert.equal(report.error?.code, "MODEL_CALL_FAILED", "the code of the error, not STEP_FAILED");
+  assert.match(report.error?.message ?? "", /^Step 3 \(EXECUTE\) failed after 1 attempt: /);
+  assert.match(
+    report.error?.message ?? "",
+    /under one of the keys looked up: "openai:my-finetune", "my-finetune"$/,
+  );
 });
+
+Deno.test("an unpriced refusal is not retried as a step: a missing price stays missing", async () => {
+  await using env = setup({
+    policy: { maxCostUsd: 0.001 },
+    retry: { attempts: 3, initialDelayMs: 1, maxDelayMs: 2 },
+  });
+  const report = await env.orchestrator.run(
+    "model-caller",
+    { calls: [{ model: "openai:my-finetune", prompt: "hi" }] } satisfies ModelTask,
+  );
+  assert.equal(report.status, "FAILED");
+  assert.match(report.error?.message ?? "", /^Step 3 \(EXECUTE\) failed after 1 attempt: /);
+  const events = await env.orchestrator.eventStore.readRange(report.executionId);
+  assert.equal(byType(events, "STEP_FAILED").length, 1);
+  assert.equal(byType(events, "RETRY_ATTEMPTED").length, 0);
+});
+
+for (const key of ["openai-compatible:local:my-model", "local:my-model", "my-model"]) {
+  Deno.test(`a price keyed "${key}" prices the OpenAI-compatible model "openai-compatible:local:my-model"`, async () => {
+    const server = startLocalModelServer();
+    const orchestrator = new Orchestrator({
+      policy: { maxCostUsd: 1 },
+      retry: { attempts: 1, initialDelayMs: 5, maxDelayMs: 10 },
+      agents: [{ name: "model-caller", module: "tests/fixtures/model_agent.ts" }],
+      models: {
+        providers: { compatible: { local: { baseURL: server.baseURL } }, env: () => undefined },
+        prices: { [key]: { inputPerMTok: 1, outputPerMTok: 2 } },
+      },
+    });
+    try {
+      server.script({ text: "hello", usage: { inputTokens: 10_000, outputTokens: 50 } });
+      const report = await orchestrator.run(
+        "model-caller",
+        {
+          calls: [{ model: "openai-compatible:local:my-model", prompt: "hi", maxOutputTokens: 50 }],
+        } satisfies ModelTask,
+      );
+      assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+      assert.equal(report.costUsd, 0.0101, "10,000 tokens in at $1/M, 50 out at $2/M");
+      assert.equal(server.requests.length, 1);
+    } finally {
+      await orchestrator.close();
+      await server.close();
+    }
+  });
+}
 
 Deno.test("a call without maxOutputTokens is refused unsent once the token budget is spent", async () => {
   await using env = setup({ policy: { maxTokens: 400 } });

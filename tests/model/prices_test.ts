@@ -3,6 +3,7 @@ import {
   costUsd,
   DEFAULT_PRICES,
   modelCost,
+  priceKeys,
   priceOf,
   resolvePrices,
 } from "../../src/model/prices.ts";
@@ -77,6 +78,30 @@ Deno.test("a price table overrides the built-in prices, by provider:model or by 
   });
   assert.equal(costUsd("openai:gpt-4o-mini", { inputTokens: 1e6, outputTokens: 0 }, prices), 0.15);
   assert.equal(DEFAULT_PRICES["openai:gpt-4o"]?.inputPerMTok, 2.5, "the defaults are untouched");
+});
+
+Deno.test("an OpenAI-compatible server's model takes a price keyed by its full id, its canonical id or its name", () => {
+  const price = { inputPerMTok: 1, outputPerMTok: 2 };
+  const usage = { inputTokens: 1e6, outputTokens: 1e6 };
+  for (const key of ["openai-compatible:local:my-model", "local:my-model", "my-model"]) {
+    assert.deepEqual(modelCost("local:my-model", usage, { [key]: price }), {
+      usd: 3,
+      priced: true,
+    });
+  }
+  assert.deepEqual(priceKeys("local:my-model-latest"), [
+    "openai-compatible:local:my-model-latest",
+    "local:my-model-latest",
+    "my-model-latest",
+    "openai-compatible:local:my-model",
+    "local:my-model",
+    "my-model",
+  ]);
+  assert.deepEqual(
+    priceKeys("openai:gpt-4o"),
+    ["openai:gpt-4o", "gpt-4o"],
+    "no such key for openai",
+  );
 });
 
 Deno.test("resolvePrices names the model and field of a bad price", () => {

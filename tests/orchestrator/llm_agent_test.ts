@@ -156,9 +156,10 @@ Deno.test("llmAgent fails after maxSteps model calls when the model keeps asking
   env.server.script(again, again, again, { text: "never asked" });
   const report = await env.orchestrator.run("llm-tester", "Loop");
   assert.equal(report.status, "FAILED");
+  assert.equal(report.error?.code, "LLM_MAX_STEPS", "the code the README documents");
   assert.match(
     report.error?.message ?? "",
-    /The model still asked for tools after maxSteps \(3\) model calls: raise maxSteps, or set onMaxSteps: "answer"/,
+    /^Step \d+ \(EXECUTE\) failed after 1 attempt: The model still asked for tools after maxSteps \(3\) model calls: raise maxSteps, or set onMaxSteps: "answer"/,
   );
   assert.equal(env.server.requests.length, 3);
   // The third answer's tools do not run: no model call is left to read their results.
