@@ -145,10 +145,19 @@ export class ExecutionJobHandler implements JobHandler {
       }
       return { type: "complete", detail: report };
     } catch (error) {
-      if (
-        error instanceof FencedError || error instanceof ExecutionBusyError ||
-        job.state !== "running"
-      ) {
+      const taken = error instanceof FencedError || error instanceof ExecutionBusyError;
+      if (taken && job.state === "running" && spec.options?.[CONTINUE_OPTION] === true) {
+        // A continuation another runner got ahead of (the execution's own job,
+        // reclaimed or retried): that runner continues it. Left to expire and
+        // be reclaimed, this job would take the execution back from it, and
+        // the two would fence each other until one died in the queue.
+        this.#host.log.info(
+          "Continuation job {jobId} dropped: execution {executionId} is run by another runner ({message})",
+          { jobId: lease.jobId, executionId: id, message: toErrorInfo(error).message },
+        );
+        return { type: "complete", detail: { executionId: id, dropped: true } };
+      }
+      if (taken || job.state !== "running") {
         return { type: "lost", error: toErrorInfo(error).message };
       }
       return { type: "fail", error: toErrorInfo(error).message };

@@ -26,7 +26,8 @@
 //   by every program of the user and read back by other agents.
 // - No host binary or host memory without a permission: Deno checks none
 //   for `Deno.execPath()` (the orchestrator's binary) or `Deno.memoryUsage()`
-//   (the process's memory, which moves with what other executions do). The
+//   (the process's memory, which moves with what other executions do; so do
+//   `process.resourceUsage()` and `process.cpuUsage()`). The
 //   binary is named `deno` unless the worker may read it (so
 //   `process.execPath` and `process.argv[0]` too: Deno's node compatibility
 //   reads it as it starts, on the first `node:` module that needs `process`);
@@ -110,15 +111,17 @@ export function hardenGuest(scope: typeof globalThis = globalThis): void {
     // Named, not located: a string still, for what reads it as it starts.
     return mayRead(path) ? path : "deno";
   });
-  const memoryUsage = original<typeof Deno.memoryUsage>(Deno, "memoryUsage");
-  lock(Deno, "memoryUsage", () => {
+  // The process's memory and CPU move with what other executions do.
+  const processFigures = (what: string, read: () => unknown) => () => {
     if (Deno.permissions.querySync({ name: "sys", kind: "systemMemoryInfo" }).state !== "granted") {
       throw notCapable(
-        "Deno.memoryUsage() refused: the process's memory tells what other executions do (it needs the sys permission)",
+        `${what} refused: the process's figures tell what other executions do (it needs the sys permission)`,
       );
     }
-    return memoryUsage()!.call(Deno);
-  });
+    return read();
+  };
+  const memoryUsage = original<typeof Deno.memoryUsage>(Deno, "memoryUsage");
+  lock(Deno, "memoryUsage", processFigures("Deno.memoryUsage()", () => memoryUsage()!.call(Deno)));
   const listeners = () => {
     throw notCapable("An actor may not listen to the process's signals");
   };
@@ -137,6 +140,11 @@ export function hardenGuest(scope: typeof globalThis = globalThis): void {
       });
     }
     confineProcessStdio(process);
+    for (const method of ["resourceUsage", "cpuUsage"]) {
+      const read = process[method];
+      if (typeof read !== "function") continue;
+      lock(process, method, processFigures(`process.${method}()`, () => read.call(process)));
+    }
     return process;
   };
   const processDescriptor = Object.getOwnPropertyDescriptor(scope, "process");

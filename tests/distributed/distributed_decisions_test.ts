@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { OaoMetrics } from "../../src/api/metrics.ts";
 import { type ApiServer, startApiServer } from "../../src/api/server.ts";
 import { QueueBackend } from "../../src/distributed/queue_backend.ts";
+import { enqueueContinuation } from "../../src/distributed/_continuation.ts";
 import { WorkerNode, type WorkerNodeEvent } from "../../src/distributed/worker_node.ts";
 import { FencedError } from "../../src/errors.ts";
 import type { StoredEvent } from "../../src/events/event_store.ts";
@@ -441,4 +442,34 @@ Deno.test("a worker node runs the job an API node enqueued to continue an execut
   const after = log.slice(log.indexOf("DECISION_RECORDED") + 1);
   assert.equal(after[0], "EXECUTION_RESUMED", after.join(" "));
   assert.ok(!after.includes("RETRY_ATTEMPTED"), after.join(" "));
+});
+
+Deno.test("a continuation job that finds its execution run by another runner is dropped, not left to take it back when its lease expires", async () => {
+  await using d = await deployment();
+  const holder = d.node({ hang: true });
+  const submitted = await d.call("POST", "/executions", { agent: "tester", task: TASK });
+  const id = submitted.body.executionId;
+  await until(
+    async () => (await d.eventStore.readRange(id)).some((e) => e.type === "TOOL_CALL"),
+    "the first worker to enter the charge",
+  );
+  // As a resume that raced the execution's own job (reclaimed or retried
+  // meanwhile) would enqueue it: the API node saw no holder, a runner has it now.
+  const events = await d.eventStore.readRange(id);
+  await enqueueContinuation(d.queue, { view: projectExecution(id, events), events });
+  const second = d.node();
+  await until(
+    () => second.events.some((e) => e.type === "completed" && e.lease.spec.executionId === id),
+    "the continuation to be dropped",
+  );
+  const dropped = second.events.find((e) => e.type === "completed")!;
+  assert.deepEqual(dropped.detail, { executionId: id, dropped: true });
+  // Its lease is gone with it: nothing is left to be reclaimed from the holder.
+  await new Promise((r) => setTimeout(r, 2_500)); // past the 2 s lease the continuation had
+  assert.ok(!second.events.some((e) => e.type === "reserved" && e.lease.reason !== "new"));
+  assert.ok(!types(await d.eventStore.readRange(id)).includes("EXECUTION_RESUMED"));
+  const cancel = await d.call("POST", `/executions/${id}/cancel`);
+  assert.equal(cancel.status, 202, cancel.text);
+  assert.equal((await finalStatus(d, id)).status, "CANCELLED");
+  await until(() => holder.events.some((e) => e.type === "completed"), "the holder's job");
 });

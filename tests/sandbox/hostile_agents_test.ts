@@ -334,7 +334,7 @@ for (const sandbox of ["thread", "process"] as const) {
     const { attacks: [attack] } = await h.underAttack([{ agent: "attack_process_escape" }]);
     assert.equal(attack!.report.status, "SUCCESS", clip(JSON.stringify(attack!.report.error)));
     const attempts = attack!.report.output as Record<string, { got?: string; refused?: string }>;
-    assert.equal(Object.keys(attempts).length, 22);
+    assert.equal(Object.keys(attempts).length, 24);
     for (const [what, result] of Object.entries(attempts)) {
       if (what === "Deno.stdin.read") assert.equal(result.got, '"end of input"', what);
       else if (what === "process.execPath and argv") {
