@@ -2,7 +2,7 @@
  * `oao workflow <action> <target>`: workflows (DAGs of tasks, each an
  * execution) — `run <spec.json>` in the foreground with live progress, then
  * the report; `status`, `events`, `resume` and `cancel` of a workflow by id
- * (from another process: with `REDIS_URL`).
+ * (from another process: through the shared stores, the Deno KV file or Redis).
  *
  * @module
  */
@@ -73,8 +73,9 @@ export const workflowCommand: Command = {
     "                   running tasks are cancelled, pending ones never start",
     'The spec file: { "id"?, "tasks": [{ "name", "agent", "input"?, "dependsOn"?, "policy"? }],',
     '"concurrency"?, "onFailure"? }. Each agent gets its task\'s input as ctx.task and the',
-    "outputs of the tasks it depends on as ctx.dependencies. Without REDIS_URL the stores",
-    "are this command's own: status, events, resume and cancel then find nothing.",
+    "outputs of the tasks it depends on as ctx.dependencies. Other processes find a workflow",
+    "through the shared stores (the Deno KV file by default, or REDIS_URL); with",
+    "OAO_STORE=memory the stores are this command's own and they find nothing.",
     "Exit code 0 on success, 1 when the workflow fails or is cancelled (run, resume) or is",
     "not found, 2 for bad input (an invalid spec included).",
   ].join("\n"),
