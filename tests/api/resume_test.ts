@@ -2,6 +2,7 @@
 // runner holds; refuses finished, running and unknown ones.
 import assert from "node:assert/strict";
 import { startTestServer } from "./_server.ts";
+import { CHARGE, parkOnDecision } from "./_parked.ts";
 
 Deno.test("POST /executions/:id/resume continues an execution whose runner stopped", async () => {
   await using api = await startTestServer();
@@ -84,4 +85,26 @@ Deno.test("GET /executions/:id/replay rebuilds an execution from its log alone; 
   assert.equal(missing.body.error.code, "execution_not_found");
   const bad = await api.call("GET", "/executions/bad%20id/replay");
   assert.equal(bad.status, 400);
+});
+
+Deno.test("POST /executions/:id/resume of an execution waiting for a decision is 409 needs_decision naming the call and the route that decides it", async () => {
+  await using api = await startTestServer({ tools: [CHARGE as never] });
+  const id = await parkOnDecision(api, async (task) => {
+    const { status, body, text } = await api.call("POST", "/executions", {
+      body: JSON.stringify({ agent: "tester", task }),
+    });
+    assert.equal(status, 202, text);
+    return body.executionId;
+  });
+  const before = (await api.orchestrator.eventStore.readRange(id)).length;
+  const answer = await api.call("POST", `/executions/${id}/resume`);
+  assert.equal(answer.status, 409, answer.text);
+  assert.equal(answer.body.error.code, "needs_decision");
+  const { decision } = (await api.call("GET", `/executions/${id}`)).body;
+  assert.match(
+    answer.body.error.message,
+    new RegExp(`/executions/${id}/decisions/${decision.callId}`),
+  );
+  assert.match(answer.body.error.message, /"charge"/);
+  assert.equal((await api.orchestrator.eventStore.readRange(id)).length, before, "nothing ran");
 });

@@ -5,14 +5,8 @@
 // screenshot of the pages it opens (tests/console/_browser.ts names the folder).
 import assert from "node:assert/strict";
 import { screenshot } from "./_browser.ts";
-import {
-  type ConsoleSession,
-  consoleSession,
-  TOKEN,
-  unnamedControls,
-  waitForStatus,
-} from "./_console.ts";
-import { defineTool } from "../../src/orchestrator/tool.ts";
+import { consoleSession, TOKEN, unnamedControls, waitForStatus } from "./_console.ts";
+import { CHARGE, parkOnDecision } from "../api/_parked.ts";
 import { cuttableProxy } from "./_proxy.ts";
 import { InMemoryJobQueue } from "../../src/queue/in_memory_job_queue.ts";
 
@@ -387,42 +381,11 @@ browserTest("an operator denies a pending call with a reason, which the log reco
   assert.match(events.text, /not this item/);
 });
 
-// A call of a tool that is not idempotent, cut as a crash cuts it: the log of
-// a run up to the call's intent, copied under a new id and resumed, parks in
-// NEEDS_DECISION (as in tests/orchestrator/orchestrator_test.ts).
-async function parkedOnDecision(s: ConsoleSession): Promise<string> {
-  const { orchestrator } = s.api;
-  const id = await s.submit("tester", { calls: [{ tool: "charge", args: { amount: 5 } }] });
-  const deadline = Date.now() + 10_000;
-  while (!(await orchestrator.eventStore.readRange(id)).some((e) => e.type === "TOOL_CALL")) {
-    if (Date.now() > deadline) throw new Error("no tool call");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  orchestrator.cancel(id);
-  await waitForStatus(s.api, id, (b) => b.status === "CANCELLED");
-  const events = await orchestrator.eventStore.readRange(id);
-  const cut = events.findIndex((e) => e.type === "TOOL_CALL");
-  const crashed = `${id}-crashed`;
-  for (const { executionId: _e, seq: _s, id: _i, ...event } of events.slice(0, cut + 1)) {
-    await orchestrator.eventStore.appendEvent(crashed, event);
-  }
-  assert.equal((await orchestrator.resume(crashed)).status, "NEEDS_DECISION");
-  return crashed;
-}
-
-const charge = defineTool({
-  name: "charge",
-  run: (_args: { amount: number }, ctx) =>
-    new Promise((_, reject) =>
-      ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
-    ),
-});
-
 browserTest(
   "an operator decides a call a crash left unknown: a wrong result is refused in place, a failure needs a reason, and the execution goes on with the result given",
   async () => {
-    await using s = await consoleSession({ login: true, tools: [charge as never] });
-    const id = await parkedOnDecision(s);
+    await using s = await consoleSession({ login: true, tools: [CHARGE as never] });
+    const id = await parkOnDecision(s.api, (task) => s.submit("tester", task));
     const { page } = s;
     await page.goto(`${s.api.url}/ui/executions/${encodeURIComponent(id)}`);
     const card = page.locator("section.decision");

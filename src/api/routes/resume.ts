@@ -33,7 +33,7 @@ export const resumeExecution: ApiRoute = {
       },
       ...ID_ANSWERS,
       409: errorAnswer(
-        "Already finished, run by another runner, or its agent, tools or policy changed",
+        "Already finished, run by another runner, its agent, tools or policy changed, or it waits for a decision (needs_decision: decide instead)",
       ),
       501: errorAnswer("This node's backend cannot resume executions"),
     },
@@ -43,7 +43,18 @@ export const resumeExecution: ApiRoute = {
     const id = params.id!;
     const resume = deps.backend.resume?.bind(deps.backend);
     if (!resume) throw notHere("resume executions");
-    await unfinishedStatus(id, deps);
+    const { status, decision } = await unfinishedStatus(id, deps);
+    if (status === "NEEDS_DECISION") {
+      // Resumed, it would stop at the same call: the decision is what continues it.
+      const callId = decision?.callId ?? "<callId>";
+      throw new ApiError(
+        409,
+        "needs_decision",
+        `Execution "${id}" waits for a decision on its call of "${
+          decision?.tool ?? "a tool"
+        }" (${callId}): a resume would stop at that call again; decide with POST /executions/${id}/decisions/${callId}`,
+      );
+    }
     try {
       await resume(id);
     } catch (error) {
