@@ -82,6 +82,9 @@ export class ExecutionJobHandler implements JobHandler {
       };
     }
     const id = spec.executionId;
+    // A job an API node enqueued to continue a started execution (after a
+    // decision, or on a resume request): resumed from its log.
+    const continuation = spec.options?.[CONTINUE_OPTION] === true;
     let claim: ExecutionClaim | undefined;
     try {
       claim = await this.#ownership.acquire(id, { takeOver: lease.reason !== "new" });
@@ -93,9 +96,7 @@ export class ExecutionJobHandler implements JobHandler {
       let deadLetter: StoredEvent | undefined;
       if (lease.reason === "new") {
         cancel = await cancelRequest(this.#store, id);
-        // A job an API node enqueued to continue a started execution (after
-        // a decision, or on a resume request): resumed from its log.
-        started = spec.options?.[CONTINUE_OPTION] === true;
+        started = continuation;
       } else {
         if (lease.reason !== "requeued") await this.#recordRetry(job, claim.token);
         const events = await this.#store.readRange(id);
@@ -146,7 +147,7 @@ export class ExecutionJobHandler implements JobHandler {
       return { type: "complete", detail: report };
     } catch (error) {
       const taken = error instanceof FencedError || error instanceof ExecutionBusyError;
-      if (taken && job.state === "running" && spec.options?.[CONTINUE_OPTION] === true) {
+      if (taken && job.state === "running" && continuation) {
         // A continuation another runner got ahead of (the execution's own job,
         // reclaimed or retried): that runner continues it. Left to expire and
         // be reclaimed, this job would take the execution back from it, and

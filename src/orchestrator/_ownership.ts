@@ -40,6 +40,15 @@ export interface ExecutionClaim {
   revoke(): Promise<void>;
 }
 
+/**
+ * A claim held by a runner that renews it is tried again this long after it
+ * should have lapsed, and at most {@linkcode CLAIM_RETRY_ATTEMPTS} times: a
+ * runner that renews its claim through all of them is alive, and keeps it.
+ */
+export const CLAIM_RETRY_MARGIN_MS = 500;
+/** See {@linkcode CLAIM_RETRY_MARGIN_MS}. */
+export const CLAIM_RETRY_ATTEMPTS = 4;
+
 /** Options of {@linkcode Ownership}. */
 export interface OwnershipOptions {
   clock: Clock;
@@ -48,6 +57,13 @@ export interface OwnershipOptions {
   ttlMs?: number;
   /** @default {thisProcess()} */
   owner?: string;
+  /** What the claims are on, as log lines name it. @default {"execution"} */
+  subject?: "execution" | "workflow";
+  /**
+   * Logs taking a dead runner's claim over at debug level (the caller says
+   * what it takes over itself). @default {false}
+   */
+  quietTakeover?: boolean;
 }
 
 interface Held {
@@ -62,6 +78,8 @@ export class Ownership {
   readonly #log: Logger;
   readonly #ttlMs: number;
   readonly #owner: string;
+  readonly #subject: string;
+  readonly #quietTakeover: boolean;
   readonly #held = new Map<string, Held>();
   #timer: TimerId | undefined;
 
@@ -71,6 +89,8 @@ export class Ownership {
     this.#log = options.log;
     this.#ttlMs = options.ttlMs ?? DEFAULT_CLAIM_TTL_MS;
     this.#owner = options.owner ?? thisProcess();
+    this.#subject = options.subject ?? "execution";
+    this.#quietTakeover = options.quietTakeover === true;
   }
 
   /**
@@ -88,10 +108,11 @@ export class Ownership {
     const request = { owner: this.#owner, ttlMs: this.#ttlMs, takeOver: options.takeOver === true };
     let result = await this.#store.claim(executionId, request);
     if (!result.acquired && holderIsGone(result.holder)) {
-      this.#log.warn("Taking over execution {executionId} from {holder}, which no longer runs", {
-        executionId,
-        holder: result.holder,
-      });
+      const message =
+        `Taking over ${this.#subject} {executionId} from {holder}, which no longer runs`;
+      const props = { executionId, holder: result.holder };
+      if (this.#quietTakeover) this.#log.debug(message, props);
+      else this.#log.warn(message, props);
       // Only from that holder: another resumer may have replaced it meanwhile.
       result = await this.#store.claim(executionId, { ...request, replacing: result.holder });
     }
@@ -149,12 +170,15 @@ export class Ownership {
         if (await this.#store.renewClaim(claim.executionId, claim.token, this.#ttlMs)) return;
         if (this.#held.get(claim.executionId)?.claim !== claim) return; // released meanwhile
         this.#held.delete(claim.executionId);
-        this.#log.warn("Execution {executionId} was taken over by another runner; stopping here", {
-          executionId: claim.executionId,
-        });
+        this.#log.warn(
+          `${
+            capitalize(this.#subject)
+          } {executionId} was taken over by another runner; stopping here`,
+          { executionId: claim.executionId },
+        );
         lost.abort(new Error(`Execution "${claim.executionId}" was taken over by another runner`));
       } catch (error) {
-        this.#log.warn("Cannot renew the claim on execution {executionId}: {message}", {
+        this.#log.warn(`Cannot renew the claim on ${this.#subject} {executionId}: {message}`, {
           executionId: claim.executionId,
           message: toErrorInfo(error).message,
         });
@@ -210,4 +234,8 @@ function tryOr<T>(fn: () => T, fallback: T): T {
   } catch {
     return fallback;
   }
+}
+
+function capitalize(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
 }

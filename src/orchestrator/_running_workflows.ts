@@ -13,7 +13,7 @@
 // runner's claim over at once when it ran on this machine. A task whose
 // execution this process runs already (a node takes over orphan executions
 // too) is waited for, not run twice.
-import { getLogger, type Logger } from "@logtape/logtape";
+import { getLogger } from "@logtape/logtape";
 import type { Clock } from "../clock.ts";
 import { ExecutionBusyError } from "../errors.ts";
 import type { Orchestrator } from "./orchestrator.ts";
@@ -22,7 +22,12 @@ import type { ExecutionReport } from "./execution_report.ts";
 import type { StartedWorkflow, WorkflowReport, WorkflowSpec } from "./workflow.ts";
 import { assertJsonWithin } from "./_boundary.ts";
 import { assertId } from "./_inputs.ts";
-import { type ExecutionClaim, Ownership } from "./_ownership.ts";
+import {
+  CLAIM_RETRY_ATTEMPTS,
+  CLAIM_RETRY_MARGIN_MS,
+  type ExecutionClaim,
+  Ownership,
+} from "./_ownership.ts";
 import {
   loadWorkflow,
   prepareWorkflow,
@@ -44,10 +49,6 @@ export interface RunningWorkflowsOptions {
 /** Waits for a place before a task starts and returns its release. */
 export type Admit = () => Promise<() => void>;
 
-// A task whose execution another process holds is tried again once that
-// claim should have lapsed, this much later, at most this many times.
-const TASK_RETRY_MARGIN_MS = 500;
-const TASK_ATTEMPTS = 4;
 // How often a task waits on its execution run by this process looks again.
 const HERE_POLL_MS = 250;
 
@@ -66,9 +67,12 @@ export class RunningWorkflows {
   constructor(orchestrator: Orchestrator, options: RunningWorkflowsOptions) {
     this.#orchestrator = orchestrator;
     this.#options = options;
+    // The node says once which workflows it takes over (LocalWorkflowBackend).
     this.#ownership = new Ownership(orchestrator.eventStore, {
       clock: options.clock,
-      log: _aboutWorkflows(this.#log),
+      log: this.#log,
+      subject: "workflow",
+      quietTakeover: true,
     });
   }
 
@@ -155,7 +159,8 @@ export class RunningWorkflows {
 
   // Resumes a task's execution. One this process runs already (taken over
   // by the node as an orphan) is waited for, then its report read; one
-  // another process holds is tried again once that claim should have lapsed.
+  // another process holds is tried again once that claim should have lapsed
+  // (CLAIM_RETRY_MARGIN_MS later, at most CLAIM_RETRY_ATTEMPTS times).
   async #resumeTask(executionId: string): Promise<ExecutionReport> {
     const orchestrator = this.#orchestrator;
     for (let attempts = 1;; attempts++) {
@@ -168,8 +173,8 @@ export class RunningWorkflows {
           attempts = 0;
           continue;
         }
-        if (attempts >= TASK_ATTEMPTS) throw error;
-        await this.#sleep(error.expiresInMs + TASK_RETRY_MARGIN_MS);
+        if (attempts >= CLAIM_RETRY_ATTEMPTS) throw error;
+        await this.#sleep(error.expiresInMs + CLAIM_RETRY_MARGIN_MS);
       }
     }
   }
@@ -214,23 +219,4 @@ export class RunningWorkflows {
       cancel: (executionId, reason) => void orchestrator.cancel(executionId, reason),
     };
   }
-}
-
-// The claims' log lines, about workflows. Taking a dead runner's claim over
-// is a debug line: the node says once which workflows it takes over.
-function _aboutWorkflows(log: Logger): Logger {
-  const reword = (message: unknown) =>
-    typeof message === "string"
-      ? message.replace(/\bexecution\b/g, "workflow").replace(/\bExecution\b/g, "Workflow")
-      : message;
-  return new Proxy(log, {
-    get(target, key, receiver) {
-      if (key !== "warn") return Reflect.get(target, key, receiver);
-      return (message: unknown, props?: Record<string, unknown>) => {
-        const text = reword(message) as string;
-        if (text.startsWith("Taking over")) target.debug(text, props ?? {});
-        else target.warn(text, props ?? {});
-      };
-    },
-  });
 }

@@ -35,6 +35,7 @@ import {
 } from "./execution_backend.ts";
 import { CANCEL_KEY, CANCEL_REQUESTED, EXECUTION_QUEUED } from "./_queue_markers.ts";
 import { indexEntry } from "./_index_entries.ts";
+import { CLAIM_RETRY_ATTEMPTS, CLAIM_RETRY_MARGIN_MS } from "./_ownership.ts";
 import type { Decision } from "./execution_report.ts";
 import { ExecutionBusyError, StaleVersionError } from "../errors.ts";
 import { getOaoLogger } from "../logging/logger.ts";
@@ -106,12 +107,6 @@ interface Waiting {
   /** Taken over from a process that died running it: resumed, not started. */
   adopted?: { attempts: number };
 }
-
-// An orphan whose runner's claim has not lapsed yet is tried again this long
-// after it should have, and at most this many times: a runner that renews
-// its claim through all of them is alive, and keeps its execution.
-const ADOPT_MARGIN_MS = 500;
-const ADOPT_ATTEMPTS = 4;
 
 /** Runs executions on an orchestrator in this process. */
 export class LocalBackend implements ExecutionBackend {
@@ -545,7 +540,7 @@ export class LocalBackend implements ExecutionBackend {
       return resumed;
     }).catch((error) => {
       const attempts = orphan.adopted!.attempts + 1;
-      if (error instanceof ExecutionBusyError && attempts < ADOPT_ATTEMPTS && !this.#closed) {
+      if (error instanceof ExecutionBusyError && attempts < CLAIM_RETRY_ATTEMPTS && !this.#closed) {
         if (error.holder === "this process") return;
         if (attempts === 1) {
           this.#log.info(
@@ -557,7 +552,7 @@ export class LocalBackend implements ExecutionBackend {
           this.#adoptTimers.delete(timer);
           this.#waiting.push({ ...orphan, adopted: { attempts } });
           this.#drain();
-        }, error.expiresInMs + ADOPT_MARGIN_MS);
+        }, error.expiresInMs + CLAIM_RETRY_MARGIN_MS);
         this.#adoptTimers.add(timer);
         return;
       }

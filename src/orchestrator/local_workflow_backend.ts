@@ -33,13 +33,9 @@ import { LocalBackend, type LocalBackendOptions } from "./local_backend.ts";
 import type { Orchestrator } from "./orchestrator.ts";
 import type { WorkflowSpec } from "./workflow.ts";
 import { FINAL_WORKFLOW_EVENTS, WORKFLOW_STARTED } from "./workflow_view.ts";
+import { CLAIM_RETRY_ATTEMPTS, CLAIM_RETRY_MARGIN_MS } from "./_ownership.ts";
 
 const WORKFLOW_RESUMED = "WORKFLOW_RESUMED";
-
-// A workflow whose runner's claim has not lapsed yet is tried again this
-// long after it should have, at most this many times (as orphan executions).
-const ADOPT_MARGIN_MS = 500;
-const ADOPT_ATTEMPTS = 4;
 
 /** Runs executions, workflows and forks on an orchestrator in this process. */
 export class LocalWorkflowBackend extends LocalBackend {
@@ -178,11 +174,11 @@ export class LocalWorkflowBackend extends LocalBackend {
           { workflowId, holder: error.holder },
         );
       }
-      if (attempts + 1 >= ADOPT_ATTEMPTS) return;
+      if (attempts + 1 >= CLAIM_RETRY_ATTEMPTS) return;
       const timer = setTimeout(() => {
         this.#adoptTimers.delete(timer);
         this.#adoptWorkflow(workflowId, attempts + 1);
-      }, error.expiresInMs + ADOPT_MARGIN_MS);
+      }, error.expiresInMs + CLAIM_RETRY_MARGIN_MS);
       this.#adoptTimers.add(timer);
     });
   }
