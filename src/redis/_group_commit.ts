@@ -7,7 +7,8 @@
  * scopes); on a Redis Cluster a script may only touch one hash slot, so a
  * batch holds the writes of one group (one hash tag). A batch holds at most
  * `maxBatch` writes (a full one is dispatched at once), which bounds the size
- * of one script call.
+ * of one script call. With more than one write lane, the batches of a
+ * standalone server spread over several connections (`_write_lanes.ts`).
  *
  * @module
  */
@@ -16,6 +17,7 @@ import { StoreUnavailableError } from "../persistence/store_errors.ts";
 import { resolveRetryOptions, withRetry } from "./retry.ts";
 import type { _StoreClient } from "./_store_client.ts";
 import { _mayResend } from "./_batch_scripts.ts";
+import { _WriteLanes } from "./_write_lanes.ts";
 
 /** What identifies one batch across its attempts. */
 export interface _Batch {
@@ -36,6 +38,12 @@ export interface _GroupCommitOptions<I, R> {
   /** Most writes in one call. */
   maxBatch: number;
   /**
+   * Most connections the batches of a standalone server use at once (see
+   * `_write_lanes.ts`); the writes of one order key stay in order.
+   * @default {1}
+   */
+  lanes?: number;
+  /**
    * Sends one batch; resolves with one outcome per item, in order: a result,
    * or an `Error` that rejects that write alone. It is called again with the
    * same `batch` after a transient failure, so it must be idempotent (the
@@ -48,6 +56,7 @@ const DAY_MS = 86_400_000;
 
 interface _Entry<I, R> {
   item: I;
+  order: string;
   operation: string;
   resolve(value: R): void;
   reject(error: unknown): void;
@@ -61,6 +70,7 @@ export class _GroupCommit<I, R> {
   #size = 0;
   #scheduled = false;
   #recordMs: number;
+  #lanes: _WriteLanes | undefined;
 
   constructor(redis: _StoreClient, options: _GroupCommitOptions<I, R>) {
     this.#redis = redis;
@@ -69,6 +79,8 @@ export class _GroupCommit<I, R> {
     // (90 s by default), at most a day (an unbounded budget).
     const budget = resolveRetryOptions(redis.retry).maxElapsedMs;
     this.#recordMs = Math.min(DAY_MS, Math.max(60_000, 2 * budget + 30_000));
+    const lanes = options.lanes ?? 1;
+    if (lanes > 1) this.#lanes = new _WriteLanes(redis, lanes);
   }
 
   /**
@@ -78,12 +90,14 @@ export class _GroupCommit<I, R> {
    * @param group The hash tag the write touches.
    * @param operation For errors, e.g. `appendEvent("exec-1")`.
    * @param item What the batch sender needs.
+   * @param order The writes that must apply in the order they were issued
+   * share this key (with several lanes). @default {group}
    * @returns The outcome of the write.
    */
-  add(group: string, operation: string, item: I): Promise<R> {
+  add(group: string, operation: string, item: I, order: string = group): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       const entries = this.#groups.get(group);
-      const entry = { item, operation, resolve, reject };
+      const entry = { item, order, operation, resolve, reject };
       if (entries) entries.push(entry);
       else this.#groups.set(group, [entry]);
       if (++this.#size >= this.#options.maxBatch) this.#flush();
@@ -120,17 +134,47 @@ export class _GroupCommit<I, R> {
       }
       return;
     }
-    let batch: _Entry<I, R>[] = [];
-    for (const entries of groups.values()) {
-      for (const entry of entries) {
-        batch.push(entry);
-        if (batch.length === max) {
-          this.#run(client, batch);
-          batch = [];
+    const lanes = this.#lanes;
+    if (!lanes) {
+      let batch: _Entry<I, R>[] = [];
+      for (const entries of groups.values()) {
+        for (const entry of entries) {
+          batch.push(entry);
+          if (batch.length === max) {
+            this.#run(client, batch);
+            batch = [];
+          }
         }
       }
+      if (batch.length) this.#run(client, batch);
+      return;
     }
-    if (batch.length) this.#run(client, batch);
+    // A write joins the lane its key is pinned to, else the freest lane.
+    const open = new Map<number, _Entry<I, R>[]>();
+    let free = lanes.free();
+    for (const entries of groups.values()) {
+      for (const entry of entries) {
+        const lane = lanes.pinned(entry.order) ?? free;
+        lanes.pin(entry.order, lane);
+        let batch = open.get(lane);
+        if (!batch) open.set(lane, batch = []);
+        batch.push(entry);
+        if (batch.length < max) continue;
+        open.delete(lane);
+        this.#onLane(client, lane, batch);
+        if (lane === free) free = lanes.free();
+      }
+    }
+    for (const [lane, batch] of open) this.#onLane(client, lane, batch);
+  }
+
+  #onLane(main: RedisClient, lane: number, batch: _Entry<I, R>[]): void {
+    const lanes = this.#lanes!;
+    lanes.sent(lane);
+    this.#run(lanes.client(lane, main), batch).finally(() => {
+      lanes.settled(lane);
+      for (const entry of batch) lanes.unpin(entry.order);
+    });
   }
 
   async #run(client: RedisClient, entries: _Entry<I, R>[]): Promise<void> {

@@ -73,6 +73,7 @@ export class _StoreClient {
   #watchdog: _CommandWatchdog | undefined;
   #timeoutMs: number;
   #unavailableAfterMs: number;
+  #lanes = new Set<RedisClient>();
   #generation = 0;
   #onClose = () => this.#generation++;
   #retryIf = (error: unknown) => this.transient(error);
@@ -197,15 +198,7 @@ export class _StoreClient {
   get(): Promise<RedisClient> {
     if (this.#closed) return Promise.reject(this.#closedError());
     if (this.#client) return Promise.resolve(this.#client);
-    this.#connecting ??= connectRedis({
-      ...this.#options.connection,
-      ...(this.#watchdog ? { commandTimeoutMs: 0 } : {}),
-      redisUrl: this.#options.redisUrl,
-      clock: this.clock,
-      retry: this.retry,
-      unavailableAfterMs: this.#unavailableAfterMs,
-      signal: this.#abort.signal,
-    }).then(
+    this.#connecting ??= this.#connect({}).then(
       (client) => {
         if (this.#closed) {
           client.disconnect();
@@ -221,6 +214,45 @@ export class _StoreClient {
       },
     );
     return this.#connecting;
+  }
+
+  /**
+   * Opens another connection to the store's server for its write lanes
+   * (`_write_lanes.ts`), closed with the store: made like the store's own,
+   * or, when the store borrows its client, a copy of that client (same
+   * options). Its closing starts a new generation, as the store's own does.
+   *
+   * @returns The connection once ready; `undefined` when the store is
+   * closed or not connected to a standalone server.
+   */
+  openLane(): Promise<RedisClient> | undefined {
+    const main = this.#client;
+    if (this.#closed || !main || main.isCluster) return undefined;
+    const opening = this.#owned
+      ? this.#connect({ cluster: false, checkServer: false })
+      : _copy(main as Redis);
+    return opening.then((client) => {
+      if (this.#closed) {
+        client.disconnect();
+        throw this.#closedError();
+      }
+      client.on("close", this.#onClose);
+      this.#lanes.add(client);
+      return client;
+    });
+  }
+
+  #connect(extra: { cluster?: false; checkServer?: false }): Promise<RedisClient> {
+    return connectRedis({
+      ...this.#options.connection,
+      ...(this.#watchdog ? { commandTimeoutMs: 0 } : {}),
+      ...extra,
+      redisUrl: this.#options.redisUrl,
+      clock: this.clock,
+      retry: this.retry,
+      unavailableAfterMs: this.#unavailableAfterMs,
+      signal: this.#abort.signal,
+    });
   }
 
   /**
@@ -307,18 +339,36 @@ export class _StoreClient {
     this.#abort.abort(this.#closedError());
     this.#watchdog?.close();
     const client = this.#client ?? await this.#connecting?.catch(() => undefined);
-    client?.off("close", this.#onClose);
-    if (client && this.#owned) {
-      if (client.status !== "ready") return client.disconnect();
-      try {
-        await client.quit();
-      } catch {
-        client.disconnect();
-      }
-    }
+    const owned = this.#owned && client ? [client, ...this.#lanes] : [...this.#lanes];
+    for (const connection of [client, ...this.#lanes]) connection?.off("close", this.#onClose);
+    this.#lanes.clear();
+    await Promise.all(owned.map(_quit));
   }
 
   #closedError(): StoreUnavailableError {
     return new StoreUnavailableError(this.#name, { cause: new Error("the store is closed") });
   }
+}
+
+/** Closes a connection: after the replies it waits for when it is ready, at once otherwise. */
+async function _quit(client: RedisClient): Promise<void> {
+  if (client.status !== "ready") return client.disconnect();
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}
+
+/** A new connection with the options of a borrowed client, once ready. */
+async function _copy(main: Redis): Promise<RedisClient> {
+  const copy = main.duplicate({ lazyConnect: true });
+  copy.on("error", () => {}); // the borrowed client reports the same failures
+  try {
+    await copy.connect();
+  } catch (error) {
+    copy.disconnect();
+    throw error;
+  }
+  return copy;
 }

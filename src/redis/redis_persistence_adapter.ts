@@ -28,6 +28,10 @@
  * (the call lists them in runs: consecutive saves of one scope sent with the
  * same kind of options, see `_persistence_scripts.ts`).
  *
+ * With `writeConnections` above 1 (the default is 4), a batch that fills
+ * while another is in flight leaves on another connection, opened on
+ * demand (see `_write_lanes.ts`); saves of one key stay in order.
+ *
  * ## What a save costs
  * A save reads its hash and writes it in the script (the version and
  * fencing checks need the stored values; Redis 7 has no write conditional on
@@ -67,10 +71,23 @@ import { _StoreClient } from "./_store_client.ts";
 import type { RedisStoreOptions } from "./redis_store_options.ts";
 
 /** Options of {@linkcode RedisPersistenceAdapter}. */
-export type RedisPersistenceAdapterOptions = RedisStoreOptions;
+export interface RedisPersistenceAdapterOptions extends RedisStoreOptions {
+  /**
+   * Most connections a burst of saves is sent on at once (1 to 16): a
+   * batch that fills while the one before it is in flight leaves on
+   * another connection, opened on demand, so that Redis saves it while the
+   * next is built. Saves of one key keep their order. With `client`, the
+   * other connections are copies of it (`duplicate()`), closed with the
+   * adapter. Ignored on a Redis Cluster.
+   * @default {4}
+   */
+  writeConnections?: number;
+}
 
 /** Most saves in one script call. */
 const MAX_BATCH = 512;
+/** Default of `writeConnections`: see `_write_lanes.ts` for the measurement. */
+const WRITE_CONNECTIONS = 4;
 
 /** One save waiting for its batch. */
 interface _Save {
@@ -107,13 +124,19 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
   /**
    * Creates an adapter; the connection is opened by the first operation.
    *
-   * @param options URL (or client), key prefix, clock and retry budget.
+   * @param options URL (or client), key prefix, clock, retry budget and write connections.
    * @throws {TypeError} When `keyPrefix` is invalid.
-   * @throws {RangeError} When `unavailableAfterMs` or a `retry` option is out of range.
+   * @throws {RangeError} When `writeConnections`, `unavailableAfterMs` or a `retry` option is out of range.
    */
   constructor(options: RedisPersistenceAdapterOptions = {}) {
+    const lanes = options.writeConnections ?? WRITE_CONNECTIONS;
+    if (!Number.isInteger(lanes) || lanes < 1 || lanes > 16) {
+      throw new RangeError(
+        `Invalid writeConnections ${lanes}: expected an integer from 1 to 16`,
+      );
+    }
     this.#redis = new _StoreClient("RedisPersistenceAdapter", options, { watchdog: true });
-    this.#saves = new _GroupCommit(this.#redis, { maxBatch: MAX_BATCH, send: _sendSaves });
+    this.#saves = new _GroupCommit(this.#redis, { maxBatch: MAX_BATCH, lanes, send: _sendSaves });
   }
 
   /**
@@ -151,7 +174,9 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#saves.add(save.index, `save("${key}")`, save) as Promise<Snapshot<T>>;
+    return this.#saves.add(save.index, `save("${key}")`, save, key) as Promise<
+      Snapshot<T>
+    >;
   }
 
   /**

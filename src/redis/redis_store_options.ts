@@ -18,7 +18,9 @@ export interface RedisStoreOptions {
   redisUrl?: string | undefined;
   /**
    * A connected client to use instead of connecting (for sharing one
-   * connection between stores); the store does not close it.
+   * connection between stores); the store does not close it. (The snapshot
+   * adapter opens copies of it under a burst of saves, and closes those: see
+   * `RedisPersistenceAdapterOptions.writeConnections`.)
    */
   client?: RedisClient;
   /**
