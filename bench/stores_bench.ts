@@ -10,8 +10,9 @@
  * - `events.append.latency_p50` — µs for one lone append; baseline: one raw
  *   `XADD` round trip. Target ≤ 1.3.
  * - `snapshot.save.throughput` — snapshots/s through
- *   `RedisPersistenceAdapter.save`; baseline: pipelined raw `SET`s of the
- *   same bytes. Target ≥ 0.8.
+ *   `RedisPersistenceAdapter.save` (its batches on up to `writeConnections`
+ *   connections, 4 by default: `--write-connections 1` measures one);
+ *   baseline: pipelined raw `SET`s of the same bytes. Target ≥ 0.8.
  * - `snapshot.save_fenced.throughput` — the same with `version` and
  *   `fencingToken` (what an actor saves: its message sequence and its
  *   incarnation), against the same baseline. No target of its own: it shows
@@ -24,8 +25,8 @@
  * round before it left, and on this 2-core machine that one collection
  * moved single rounds of either side by 2x (raw `SET` rounds from 54 k/s to
  * 206 k/s in one run). Run: `deno run -A bench/stores_bench.ts [--rounds 15]
- * [--warmup 3] [--executions 2000] [--samples 2000]`. The last four lines
- * are JSON.
+ * [--warmup 3] [--executions 2000] [--samples 2000] [--write-connections 4]`.
+ * The last four lines are JSON.
  *
  * @module
  */
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
       warmup: { type: "string", default: "3" },
       executions: { type: "string", default: "2000" },
       samples: { type: "string", default: "2000" },
+      "write-connections": { type: "string" },
     },
   });
   const rounds = Number(values.rounds);
@@ -64,7 +66,12 @@ async function main(): Promise<void> {
   const raw = new Redis(redisUrl, { lazyConnect: true });
   await raw.connect();
   const events = new RedisEventStore({ redisUrl, keyPrefix: `${prefix}s:` });
-  const snapshots = new RedisPersistenceAdapter({ redisUrl, keyPrefix: `${prefix}s:` });
+  const lanes = values["write-connections"];
+  const snapshots = new RedisPersistenceAdapter({
+    redisUrl,
+    keyPrefix: `${prefix}s:`,
+    ...(lanes === undefined ? {} : { writeConnections: Number(lanes) }),
+  });
   const payload = (e: number, i: number) => ({
     type: "TOOL_CALL",
     step: i,
