@@ -483,7 +483,14 @@ export async function createRuntime(
       throw error;
     }
     eventStore = new RedisEventStore({ client, keyPrefix, unavailableAfterMs });
-    persistence = new RedisPersistenceAdapter({ client, keyPrefix, unavailableAfterMs });
+    // Copies of the shared client for bursts of saves: it selects its
+    // database by its options (the URL), never by a later SELECT.
+    persistence = new RedisPersistenceAdapter({
+      client,
+      keyPrefix,
+      unavailableAfterMs,
+      writeConnections: 4,
+    });
     queue = new RedisJobQueue({ client, keyPrefix, name: queueName, unavailableAfterMs });
     schedules = new RedisScheduleStore({ client, keyPrefix, unavailableAfterMs });
     // The config's per-provider model limits hold over every node on this Redis.

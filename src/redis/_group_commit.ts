@@ -171,13 +171,19 @@ export class _GroupCommit<I, R> {
   #onLane(main: RedisClient, lane: number, batch: _Entry<I, R>[]): void {
     const lanes = this.#lanes!;
     lanes.sent(lane);
-    this.#run(lanes.client(lane, main), batch).finally(() => {
+    const client = lanes.client(lane, main);
+    this.#run(client, batch).then(async (answered) => {
+      // A batch that gave up (a timeout) may still have an attempt queued on
+      // its connection: its keys stay on this lane until a command sent after
+      // it is answered, or the connection drops and takes the attempt along.
+      if (!answered) await client.ping().catch(() => {});
       lanes.settled(lane);
       for (const entry of batch) lanes.unpin(entry.order);
     });
   }
 
-  async #run(client: RedisClient, entries: _Entry<I, R>[]): Promise<void> {
+  /** Sends a batch, retrying; resolves `false` when it gave up (its writes are rejected). */
+  async #run(client: RedisClient, entries: _Entry<I, R>[]): Promise<boolean> {
     const items = entries.map((entry) => entry.item);
     const first = entries[0]!.operation;
     const operation = entries.length === 1 ? first : `${first} and ${entries.length - 1} more`;
@@ -208,12 +214,13 @@ export class _GroupCommit<I, R> {
             : error,
         );
       }
-      return;
+      return false;
     }
     entries.forEach((entry, i) => {
       const outcome = outcomes[i];
       if (outcome instanceof Error) entry.reject(outcome);
       else entry.resolve(outcome as R);
     });
+    return true;
   }
 }

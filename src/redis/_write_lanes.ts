@@ -17,13 +17,16 @@
  * A write names an order key (a snapshot's key). While a batch holding that
  * key is in flight on a lane, every later write of the key joins a batch on
  * the same lane, so the writes of one key apply in the order they were
- * issued, as on one connection. Writes of different keys have no order
- * between them (none had: a caller that needs one awaits the first).
+ * issued, as on one connection; after a batch that gave up (a timeout: an
+ * attempt may still be queued on its connection), until a `PING` sent after
+ * it is answered. Writes of different keys have no order between them, nor
+ * a write and a read or delete of its key sent on another lane before the
+ * write settled: a caller that needs an order awaits the first.
  *
  * ## Connections
  * Lane 0 is the store's connection. The others are opened on demand, the
- * first time every open lane has a batch in flight, and closed with the
- * store (`_StoreClient.openLane`; copies of the client when the store
+ * first time every open lane has a batch in flight when another is ready,
+ * and kept until the store closes (`_StoreClient.openLane`; copies of the client when the store
  * borrows one). A lane that is not ready takes no new
  * batch; one that has a pinned key still takes that key's writes, which wait
  * for it to reconnect or fail like any write on a lost connection.

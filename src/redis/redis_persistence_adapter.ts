@@ -76,10 +76,12 @@ export interface RedisPersistenceAdapterOptions extends RedisStoreOptions {
    * Most connections a burst of saves is sent on at once (1 to 16): a
    * batch that fills while the one before it is in flight leaves on
    * another connection, opened on demand, so that Redis saves it while the
-   * next is built. Saves of one key keep their order. With `client`, the
-   * other connections are copies of it (`duplicate()`), closed with the
-   * adapter. Ignored on a Redis Cluster.
-   * @default {4}
+   * next is built. Saves of one key keep their order among themselves (a
+   * `delete` or `load` issued before a save of the key has settled is not
+   * ordered after it). With `client`, the other connections are copies of it
+   * (`duplicate()`: its options, not what was changed on it by commands
+   * such as `SELECT`), closed with the adapter. Ignored on a Redis Cluster.
+   * @default {4, or 1 with `client`}
    */
   writeConnections?: number;
 }
@@ -129,7 +131,7 @@ export class RedisPersistenceAdapter implements PersistenceAdapter {
    * @throws {RangeError} When `writeConnections`, `unavailableAfterMs` or a `retry` option is out of range.
    */
   constructor(options: RedisPersistenceAdapterOptions = {}) {
-    const lanes = options.writeConnections ?? WRITE_CONNECTIONS;
+    const lanes = options.writeConnections ?? (options.client ? 1 : WRITE_CONNECTIONS);
     if (!Number.isInteger(lanes) || lanes < 1 || lanes > 16) {
       throw new RangeError(
         `Invalid writeConnections ${lanes}: expected an integer from 1 to 16`,

@@ -133,3 +133,108 @@ Deno.test("an adapter on a borrowed client opens copies of it under a burst, clo
     await deleteByPrefix(prefix);
   }
 });
+
+Deno.test("an adapter given a client opens no copy of it unless writeConnections asks", async () => {
+  const prefix = testPrefix();
+  const name = `oao-lanes-${crypto.randomUUID().slice(0, 8)}`;
+  const client = await connectRedis({ redisUrl: REDIS_URL, connectionName: name });
+  const store = new RedisPersistenceAdapter({ client, keyPrefix: prefix });
+  try {
+    for (let round = 0; round < 5; round++) await burst(store, 2_000, round);
+    assert.equal(await connections(name), 1);
+  } finally {
+    await store.close();
+    client.disconnect();
+    await deleteByPrefix(prefix);
+  }
+});
+
+/**
+ * A TCP relay to the suite's Redis whose connections can be stalled: what a
+ * client sends on a stalled connection is held, then delivered on release.
+ */
+class StallingRelay {
+  readonly #listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  readonly links: { stalled: boolean; held: Uint8Array[]; upstream: Deno.TcpConn }[] = [];
+  readonly #conns: Deno.TcpConn[] = [];
+
+  constructor(target: URL) {
+    (async () => {
+      for await (const client of this.#listener) {
+        const upstream = await Deno.connect({
+          hostname: target.hostname,
+          port: Number(target.port || 6379),
+        });
+        this.#conns.push(client, upstream);
+        const link = { stalled: false, held: [] as Uint8Array[], upstream };
+        this.links.push(link);
+        upstream.readable.pipeTo(client.writable).catch(() => {});
+        (async () => {
+          for await (const chunk of client.readable) {
+            if (link.stalled) link.held.push(chunk);
+            else await upstream.write(chunk);
+          }
+        })().catch(() => {});
+      }
+    })().catch(() => {});
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${(this.#listener.addr as Deno.NetAddr).port}`;
+  }
+
+  async release(link: number): Promise<void> {
+    const { held, upstream } = this.links[link]!;
+    this.links[link]!.stalled = false;
+    for (const chunk of held.splice(0)) {
+      for (let at = 0; at < chunk.length;) at += await upstream.write(chunk.subarray(at));
+    }
+  }
+
+  close(): void {
+    this.#listener.close();
+    for (const conn of this.#conns) {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
+  }
+}
+
+Deno.test("a save that gave up on a stalled connection cannot land after a later save of its key", async () => {
+  const relay = new StallingRelay(new URL(REDIS_URL));
+  const prefix = testPrefix();
+  const store = new RedisPersistenceAdapter({
+    redisUrl: relay.url,
+    keyPrefix: prefix,
+    writeConnections: 2,
+    connection: { commandTimeoutMs: 200 },
+    retry: { initialDelayMs: 20, maxDelayMs: 100, maxElapsedMs: 800 },
+  });
+  try {
+    for (let round = 0; round < 50 && relay.links.length < 2; round++) {
+      await burst(store, 1_500, round);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(relay.links.length, 2, "the second connection opened");
+    relay.links[1]!.stalled = true;
+    // A full batch takes the store's connection; the next, with the first
+    // save of the key, takes the stalled one, and gives up.
+    const fill = Array.from({ length: 512 }, (_, i) => store.save(`exec-f/g-${i}`, i));
+    const older = store.save("exec-k/k", { n: 1 });
+    await Promise.all(fill);
+    await assert.rejects(older, { name: "StoreUnavailableError" });
+    // The connection delivers what it held while the later save waits.
+    const newer = store.save("exec-k/k", { n: 2 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await relay.release(1);
+    await newer;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const stored = await store.load<{ n: number }>("exec-k/k");
+    assert.deepEqual(stored?.data, { n: 2 }, "the later save is the stored one");
+  } finally {
+    await store.close();
+    relay.close();
+    await deleteByPrefix(prefix);
+  }
+});
