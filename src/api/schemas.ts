@@ -126,7 +126,10 @@ export const SubmitRequestSchema = z.strictObject({
     .min(1, { error: "expected a string of 1–200 characters" })
     .max(200, { error: "expected a string of 1–200 characters" })
     .optional()
-    .openapi({ description: "A repeated submit with the same key returns the first execution" }),
+    .openapi({
+      description:
+        "A repeated submit with the same key returns the first execution. Keys starting with oao-continue: or migrated: are the runtime's own (400)",
+    }),
 }, {
   error:
     'expected a JSON object: { "agent": string, "task": any, "policy"?: object, "idempotencyKey"?: string }',

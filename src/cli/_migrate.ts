@@ -26,6 +26,7 @@
 import type { EventStore, StoredEvent } from "../events/event_store.ts";
 import type { PersistenceAdapter } from "../persistence/persistence_adapter.ts";
 import type { JobQueue } from "../queue/job_queue.ts";
+import { MIGRATED_KEY_PREFIX } from "../queue/_reserved_keys.ts";
 import { indexEntry } from "../orchestrator/_index_entries.ts";
 import { ExecutionBusyError } from "../errors.ts";
 import { holderIsGone } from "../orchestrator/_ownership.ts";
@@ -199,7 +200,7 @@ async function moveJobs(source: JobQueue, target: JobQueue): Promise<number> {
     const leases = await source.reserve(CLAIM_OWNER, { count: 100, leaseMs: CLAIM_TTL_MS });
     if (leases.length === 0) return moved;
     for (const lease of leases) {
-      await target.enqueue(lease.spec, { idempotencyKey: `migrated:${lease.jobId}` });
+      await target.enqueue(lease.spec, { idempotencyKey: `${MIGRATED_KEY_PREFIX}${lease.jobId}` });
       await source.complete(lease);
       moved++;
     }

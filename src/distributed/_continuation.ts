@@ -16,6 +16,7 @@
 import type { StoredEvent } from "../events/event_store.ts";
 import type { ExecutionView } from "../orchestrator/execution_view.ts";
 import type { EnqueueOptions, EnqueueResult, JobQueue, JobSpec } from "../queue/job_queue.ts";
+import { CONTINUE_KEY_PREFIX } from "../queue/_reserved_keys.ts";
 
 /** The option of a job that continues a started execution instead of starting it. */
 export const CONTINUE_OPTION = "resume";
@@ -42,9 +43,10 @@ export async function enqueueContinuation(
     options: { [CONTINUE_OPTION]: true },
   };
   const last = events.at(-1)?.seq ?? 0;
-  const key = `oao-continue:${view.executionId}@${last}`;
+  const key = `${CONTINUE_KEY_PREFIX}${view.executionId}@${last}`;
   const enqueued = await queue.enqueue(spec, { ...options, idempotencyKey: key });
-  // A submit's own key that happens to be this one names another execution: not a repeat.
+  // A submit's own key that is this one (accepted before submits refused
+  // the prefix) names another execution: not a repeat.
   if (enqueued.duplicate && enqueued.executionId !== view.executionId) {
     return await queue.enqueue(spec, options);
   }

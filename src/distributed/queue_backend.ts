@@ -71,6 +71,7 @@ import { indexEntry } from "../orchestrator/_index_entries.ts";
 import { requestWorkflowCancel } from "../orchestrator/_workflow_run.ts";
 import { recordDecision } from "../orchestrator/_decisions.ts";
 import { Ownership } from "../orchestrator/_ownership.ts";
+import { assertClientIdempotencyKey } from "../queue/_reserved_keys.ts";
 import { enqueueContinuation } from "./_continuation.ts";
 
 /** Options of {@linkcode QueueBackend}. */
@@ -221,7 +222,9 @@ export class QueueBackend implements ExecutionBackend {
    * @param request Agent, task, policy overrides, idempotency key, trace context.
    * @returns The execution id and whether it was a duplicate.
    * @throws {UnknownAgentError} When the agent is not one of `agents`.
-   * @throws {TypeError} When the task is not JSON or the policy is not an object.
+   * @throws {TypeError} When the task is not JSON, the policy is not an
+   *   object, or the idempotency key starts with a prefix the runtime's own
+   *   jobs use (`oao-continue:`, `migrated:`).
    * @throws {RangeError} When a policy limit is invalid.
    * @throws {StoreUnavailableError} When the queue cannot be reached.
    *
@@ -256,6 +259,7 @@ export class QueueBackend implements ExecutionBackend {
       }
       new StrictPolicy(request.policy);
     }
+    assertClientIdempotencyKey(request.idempotencyKey);
     const executionId = newExecutionId();
     const spec: JobSpec = { executionId, agent: request.agent, task: request.task ?? null };
     if (request.policy && Object.keys(request.policy).length > 0) {

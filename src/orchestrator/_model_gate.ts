@@ -174,10 +174,7 @@ export class ModelGate {
           `give it one in the config file's "models.prices" (or models.prices of the options), ` +
           `under one of the keys looked up: ${keys}`,
       });
-      const info = run.errorInfo(refused);
-      run.ledger.record(key, { ok: false, error: info });
-      run.ledger.markFinal(info);
-      known({ ok: false, error: info });
+      this.#failed(key, { error: refused, info: run.errorInfo(refused), known });
       throw refused;
     }
     const violation = run.policy.checkModelCall(run.totals, run.elapsed(), {
@@ -296,17 +293,27 @@ export class ModelGate {
         ...(spent ?? {}),
         ...(environment ? { environment: true } : {}),
       }, { step, key: `outcome:${key}` });
-      run.ledger.record(key, { ok: false, error: info });
-      if (error instanceof ModelCallError && FINAL_REASONS.has(error.reason)) {
-        run.ledger.markFinal(info);
-      }
-      known({ ok: false, error: info });
+      this.#failed(key, { error, info, known });
       if (environment) run.fail(error);
       throw error;
     } finally {
       endWait();
       span.end();
     }
+  }
+
+  // The outcome of a failed call, refused or made: in the ledger (final, for
+  // the step's retries too, when FINAL_REASONS says a retry would only
+  // repeat it) and to the calls that joined it.
+  #failed(
+    key: string,
+    failure: { error: unknown; info: ErrorInfo; known: (outcome: Outcome) => void },
+  ): void {
+    const { error, info, known } = failure;
+    const ledger = this.#run.ledger;
+    ledger.record(key, { ok: false, error: info });
+    if (error instanceof ModelCallError && FINAL_REASONS.has(error.reason)) ledger.markFinal(info);
+    known({ ok: false, error: info });
   }
 
   // The relay of a streamed call's deltas: to this process's watchers and the side log.

@@ -52,7 +52,10 @@ export interface SubmitRequest {
   task: unknown;
   /** Policy overrides. */
   policy?: Partial<PolicyLimits>;
-  /** A repeated submit with the same key returns the first execution. */
+  /**
+   * A repeated submit with the same key returns the first execution. Keys
+   * starting with `oao-continue:` or `migrated:` are the runtime's own: refused.
+   */
   idempotencyKey?: string;
   /** W3C trace context of the caller. */
   traceparent?: string;
@@ -106,6 +109,8 @@ export interface ExecutionBackend {
    * @throws {UnknownAgentError} When the agent is not registered.
    * @throws {BackendBusyError} When the node cannot take more now.
    * @throws {IdempotencyKeyReusedError} When the key was used for a different request.
+   * @throws {TypeError} When the idempotency key starts with a prefix the
+   *   runtime's own jobs use (`oao-continue:`, `migrated:`).
    */
   submit(request: SubmitRequest): Promise<SubmitResult>;
   /**

@@ -40,6 +40,7 @@ import type { Decision } from "./execution_report.ts";
 import { ExecutionBusyError, StaleVersionError } from "../errors.ts";
 import { getOaoLogger } from "../logging/logger.ts";
 import { canonicalJson, sha256Hex } from "./canonical_json.ts";
+import { assertClientIdempotencyKey } from "../queue/_reserved_keys.ts";
 import { newExecutionId, type Orchestrator, type StartedExecution } from "./orchestrator.ts";
 
 /** Options of {@linkcode LocalBackend}. */
@@ -194,10 +195,13 @@ export class LocalBackend implements ExecutionBackend {
    * @returns The execution id, and whether the idempotency key matched an earlier submit.
    * @throws {UnknownAgentError} When the agent is not registered.
    * @throws {RangeError} When a policy override is invalid.
-   * @throws {TypeError} When the task is not JSON.
+   * @throws {TypeError} When the task is not JSON, or the idempotency key
+   *   starts with a prefix the runtime's own jobs use (`oao-continue:`,
+   *   `migrated:`), refused here as on an API node.
    */
   async submit(request: SubmitRequest): Promise<SubmitResult> {
     this.#orchestrator.resolveAgent(request.agent);
+    assertClientIdempotencyKey(request.idempotencyKey);
     let executionId = newExecutionId();
     let release = () => Promise.resolve();
     if (request.idempotencyKey !== undefined) {

@@ -76,6 +76,31 @@ Deno.test("an idempotency key used with another request is 409; a refused submit
   await api.waitFor(accepted.body.executionId, (s) => s.status === "SUCCESS");
 });
 
+Deno.test("a submit whose idempotency key starts with a prefix of the runtime's own jobs is 400 naming the key and the prefix, as on an API node", async () => {
+  await using api = await startTestServer();
+  const body = JSON.parse(sleeper(1));
+  const field = await api.call("POST", "/executions", {
+    body: JSON.stringify({ ...body, idempotencyKey: "migrated:job-1" }),
+  });
+  assert.equal(field.status, 400, field.text);
+  assert.equal(field.body.error.code, "invalid_field");
+  assert.match(
+    field.body.error.message,
+    /^Invalid field "idempotencyKey" "migrated:job-1": the prefix "migrated:" is reserved/,
+  );
+  const header = await api.call("POST", "/executions", {
+    body: sleeper(1),
+    headers: { "content-type": "application/json", "idempotency-key": "oao-continue:exec-1@3" },
+  });
+  assert.equal(header.status, 400, header.text);
+  assert.equal(header.body.error.code, "invalid_header");
+  assert.match(
+    header.body.error.message,
+    /^Invalid header "idempotency-key" "oao-continue:exec-1@3": the prefix "oao-continue:" is reserved/,
+  );
+  assert.deepEqual(await api.orchestrator.eventStore.listExecutions(), [], "nothing started");
+});
+
 Deno.test("a workflow's tasks take places like submits: with maxRunning 2, six parallel tasks run two at a time; a full node refuses a workflow with 429", async () => {
   await using api = await startTestServer({ backend: { maxRunning: 2, maxQueued: 1 } });
   const tasks = Array.from({ length: 6 }, (_, i) => ({

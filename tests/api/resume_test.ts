@@ -49,6 +49,28 @@ Deno.test("POST /executions/:id/resume runs again an execution left RUNNING in t
   assert.equal(done.status, "SUCCESS");
 });
 
+Deno.test("POST /executions/:id/resume of an execution still QUEUED on the node is 409 queued and leaves it to its place in line", async () => {
+  await using api = await startTestServer({ backend: { maxRunning: 1 } });
+  const submit = (ms: number) =>
+    api.call("POST", "/executions", {
+      body: JSON.stringify({ agent: "tester", task: { calls: [{ tool: "sleep", args: { ms } }] } }),
+    });
+  const first = await submit(300);
+  const queued = await submit(1);
+  assert.equal(queued.body.status, "QUEUED", queued.text);
+  const id = queued.body.executionId;
+  const answer = await api.call("POST", `/executions/${id}/resume`);
+  assert.equal(answer.status, 409, answer.text);
+  assert.equal(answer.body.error.code, "queued");
+  assert.equal(
+    answer.body.error.message,
+    `Execution "${id}" is QUEUED: it has not started, and the node that accepted it starts it when it has room; a resume would do nothing`,
+  );
+  assert.equal((await api.call("GET", `/executions/${id}`)).body.status, "QUEUED");
+  await api.waitFor(first.body.executionId, (s) => s.status === "SUCCESS");
+  assert.equal((await api.waitFor(id, (s) => s.status === "SUCCESS")).status, "SUCCESS");
+});
+
 Deno.test("POST /executions/:id/resume names a bad id (400) and answers 404 for an unknown one", async () => {
   await using api = await startTestServer();
   const bad = await api.call("POST", `/executions/${encodeURIComponent("no such!")}/resume`);

@@ -421,6 +421,35 @@ Deno.test("POST /executions/:id/resume on an API node is 409 while a worker node
   assert.deepEqual(await d.queue.stats(), { waiting: 0, delayed: 0, inFlight: 0, dead: 0 });
 });
 
+Deno.test("POST /executions/:id/resume on an API node of an execution still QUEUED is 409 queued, as on a monolithic node, and enqueues nothing: its own job runs it", async () => {
+  await using d = await deployment();
+  const submitted = await d.call("POST", "/executions", {
+    agent: "tester",
+    task: { calls: [{ tool: "effect", args: { n: 1 } }] },
+  });
+  assert.equal(submitted.status, 202, submitted.text);
+  const id = submitted.body.executionId;
+  assert.equal((await d.status(id)).status, "QUEUED");
+  const answer = await d.call("POST", `/executions/${id}/resume`);
+  assert.equal(answer.status, 409, answer.text);
+  assert.equal(answer.body.error.code, "queued");
+  assert.equal(
+    answer.body.error.message,
+    `Execution "${id}" is QUEUED: it has not started, and its job starts it when a worker node takes it; a resume would do nothing`,
+  );
+  assert.deepEqual(d.problems("/executions/{id}/resume", "post", answer), []);
+  assert.equal((await d.queue.stats()).waiting, 1, "only its own job");
+  assert.equal((await d.status(id)).status, "QUEUED");
+  const worker = d.node();
+  assert.equal((await finalStatus(d, id)).status, "SUCCESS");
+  await until(() => worker.events.some((e) => e.type === "completed"), "its job");
+  assert.deepEqual(
+    worker.events.map((e) => [e.type, e.lease.spec.executionId, e.lease.spec.options ?? null]),
+    [["reserved", id, null], ["completed", id, null]],
+    "one job ran it, its own",
+  );
+});
+
 Deno.test("a worker node runs the job an API node enqueued to continue an execution as a resume, on its first attempt, recording no retry", async () => {
   // The worker must resume a job marked `options.resume` (_execution_job.ts):
   // started as a new execution, it fails ("already exists") and is resumed on its retry.

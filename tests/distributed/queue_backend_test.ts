@@ -2,6 +2,7 @@
 // a request, idempotency keys return the first execution.
 import assert from "node:assert/strict";
 import { QueueBackend } from "../../src/distributed/queue_backend.ts";
+import { enqueueContinuation } from "../../src/distributed/_continuation.ts";
 import { createApiApp } from "../../src/api/app.ts";
 import { OaoMetrics } from "../../src/api/metrics.ts";
 import { UnknownAgentError } from "../../src/errors.ts";
@@ -57,6 +58,73 @@ Deno.test("a repeated idempotency key returns the first execution and writes not
   assert.equal((await s.queue.stats()).waiting, 1);
   assert.deepEqual(await s.eventStore.listExecutions(), [first.executionId]);
   assert.equal(await s.eventStore.count(first.executionId), 1);
+});
+
+Deno.test("submit refuses an idempotency key under a prefix of the runtime's own jobs, naming the key and the prefix, and never answers with their execution", async () => {
+  await using s = setup();
+  // The job an API node enqueues to continue exec-other (a resume, a decision).
+  const view = { executionId: "exec-other", agent: "tester", task: 1 };
+  const continued = await enqueueContinuation(s.queue, {
+    view: view as never,
+    events: [{ seq: 4 } as never],
+  });
+  const reserved: [key: string, prefix: string][] = [
+    ["oao-continue:exec-other@4", "oao-continue:"],
+    ["migrated:job-1", "migrated:"],
+  ];
+  for (const [key, prefix] of reserved) {
+    await assert.rejects(
+      s.backend.submit({ agent: "tester", task: 1, idempotencyKey: key }),
+      (error: unknown) =>
+        error instanceof TypeError && error.message.includes(`"${key}"`) &&
+        error.message.includes(`the prefix "${prefix}" is reserved`),
+    );
+  }
+  assert.deepEqual(await s.queue.stats(), { waiting: 1, delayed: 0, inFlight: 0, dead: 0 });
+  assert.deepEqual(await s.eventStore.listExecutions(), []);
+  // Only those prefixes: another key starting with "oao-" is the client's.
+  const own = await s.backend.submit({ agent: "tester", task: 1, idempotencyKey: "oao-order-7" });
+  assert.equal(own.duplicate, false);
+  assert.notEqual(own.executionId, continued.executionId);
+
+  // Over HTTP on the API node: the 400 of a bad field or header, naming both.
+  const app = createApiApp({
+    backend: s.backend,
+    eventStore: s.eventStore,
+    metrics: new OaoMetrics(),
+  });
+  const submit = (init: { key?: string; header?: string }) =>
+    app.request("/executions", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        host: "localhost",
+        ...(init.header === undefined ? {} : { "idempotency-key": init.header }),
+      },
+      body: JSON.stringify({
+        agent: "tester",
+        task: 1,
+        ...(init.key === undefined ? {} : { idempotencyKey: init.key }),
+      }),
+    });
+  const field = await submit({ key: "oao-continue:exec-other@4" });
+  assert.equal(field.status, 400);
+  const fieldError = (await field.json()).error;
+  assert.equal(fieldError.code, "invalid_field");
+  assert.match(
+    fieldError.message,
+    /^Invalid field "idempotencyKey" "oao-continue:exec-other@4": the prefix "oao-continue:" is reserved/,
+  );
+  const header = await submit({ header: "oao-continue:exec-other@4" });
+  assert.equal(header.status, 400);
+  const headerError = (await header.json()).error;
+  assert.equal(headerError.code, "invalid_header");
+  assert.match(
+    headerError.message,
+    /^Invalid header "idempotency-key" "oao-continue:exec-other@4": the prefix "oao-continue:" is reserved/,
+  );
+  assert.deepEqual(await s.eventStore.listExecutions(), [own.executionId]);
+  assert.equal((await s.queue.stats()).waiting, 2);
 });
 
 Deno.test("submit refuses an unknown agent naming the known ones, a non-JSON task and a bad policy", async () => {

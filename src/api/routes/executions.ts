@@ -21,13 +21,14 @@ import { isFinal } from "../../orchestrator/execution_report.ts";
 import type { ExecutionBackend, SubmitRequest } from "../../orchestrator/execution_backend.ts";
 import type { PolicyLimits } from "../../orchestrator/policy.ts";
 import { checkPolicy } from "./_policy_input.ts";
+import { reservedKeyProblem } from "../../queue/_reserved_keys.ts";
 
 const SubmitHeaders = z.object({
   "idempotency-key": z.string().min(1, { error: "expected a string of 1–200 characters" })
     .max(200, { error: "expected a string of 1–200 characters" }).optional()
     .openapi({
       description:
-        "Same as the body's idempotencyKey; when both are sent they must be equal (else 400)",
+        "Same as the body's idempotencyKey; when both are sent they must be equal (else 400). Keys starting with oao-continue: or migrated: are the runtime's own (400)",
     }),
   traceparent: z.string().optional().openapi({
     description: "W3C trace context of the caller; the execution's trace continues it",
@@ -54,7 +55,7 @@ export const submitExecution: ApiRoute = {
         content: jsonContent(SubmitResponseSchema),
       },
       400: errorAnswer(
-        "Malformed JSON, wrong field types, unknown fields, invalid policy, an idempotencyKey that differs from the header Idempotency-Key",
+        "Malformed JSON, wrong field types, unknown fields, invalid policy, an idempotencyKey that differs from the header Idempotency-Key, or one starting with a prefix the runtime's own jobs use (oao-continue:, migrated:)",
       ),
       ...AUTH_ANSWERS,
       408: errorAnswer("The body did not arrive in time"),
@@ -246,7 +247,16 @@ function _submitRequest(
     request.policy = body.policy as Partial<PolicyLimits>;
   }
   const key = body.idempotencyKey ?? header;
-  if (key !== undefined) request.idempotencyKey = key;
+  if (key !== undefined) {
+    const reserved = reservedKeyProblem(key);
+    if (reserved) {
+      const [code, name] = body.idempotencyKey === undefined
+        ? ["invalid_header", 'header "idempotency-key"']
+        : ["invalid_field", 'field "idempotencyKey"'];
+      throw new ApiError(400, code, `Invalid ${name} ${JSON.stringify(key)}: ${reserved}`);
+    }
+    request.idempotencyKey = key;
+  }
   const traceparent = headers.get("traceparent");
   if (traceparent) request.traceparent = traceparent;
   const tracestate = headers.get("tracestate");

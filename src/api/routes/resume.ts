@@ -4,7 +4,9 @@
  * `oao resume` does: in this process on a monolithic node; on an API node
  * the backend enqueues a job that resumes it on a worker node (a dead job
  * can also be re-enqueued, `POST /queue/dead/:jobId/requeue`). A backend
- * without `ExecutionBackend.resume` answers 501.
+ * without `ExecutionBackend.resume` answers 501. An execution that has not
+ * started (`QUEUED`: its place in this node's line, or its job, starts it)
+ * is 409 `queued` on both kinds of node: a resume would do nothing.
  *
  * @module
  */
@@ -33,7 +35,7 @@ export const resumeExecution: ApiRoute = {
       },
       ...ID_ANSWERS,
       409: errorAnswer(
-        "Already finished, run by another runner, its agent, tools or policy changed, or it waits for a decision (needs_decision: decide instead)",
+        "Already finished, run by another runner, its agent, tools or policy changed, not started yet (queued: what queued it starts it), or it waits for a decision (needs_decision: decide instead)",
       ),
       501: errorAnswer("This node's backend cannot resume executions"),
     },
@@ -44,6 +46,18 @@ export const resumeExecution: ApiRoute = {
     const resume = deps.backend.resume?.bind(deps.backend);
     if (!resume) throw notHere("resume executions");
     const { status, decision } = await unfinishedStatus(id, deps);
+    if (status === "QUEUED") {
+      // Nothing to continue: the node's line, or the execution's own job, starts it.
+      throw new ApiError(
+        409,
+        "queued",
+        `Execution "${id}" is QUEUED: it has not started, and ${
+          deps.backend.mode === "local"
+            ? "the node that accepted it starts it when it has room"
+            : "its job starts it when a worker node takes it"
+        }; a resume would do nothing`,
+      );
+    }
     if (status === "NEEDS_DECISION") {
       // Resumed, it would stop at the same call: the decision is what continues it.
       const callId = decision?.callId ?? "<callId>";

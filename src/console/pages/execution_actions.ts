@@ -34,7 +34,7 @@ export function ExecutionActions(
             await api(`${path}/cancel`, { method: "POST", body: reason ? { reason } : {} });
             props.onDone();
           }} />
-        <${ConfirmAction} label="Resume" disabled=${final}
+        <${ConfirmAction} label="Resume" disabled=${final || props.status === "QUEUED"}
           confirmText="Resume this execution from its event log? Use it when the process that ran it stopped."
           run=${async () => {
             await api(`${path}/resume`, { method: "POST" });
