@@ -18,14 +18,17 @@
  *   incarnation), against the same baseline. No target of its own: it shows
  *   what the version and fencing checks cost.
  *
- * Store and baseline rounds alternate, after warm-up rounds; figures are
- * medians. Before each timed round of a throughput figure the heap is
+ * Store and baseline rounds alternate, after 20 warm-up rounds (the store's
+ * rounds, more code than a raw pipeline, kept getting faster until about the
+ * 12th as V8 compiled them: with 3 warm-up rounds the snapshot figure
+ * measured part of that warm-up, 0.71-0.81 against 0.92-0.96 with 20, same
+ * machine, same hour); figures are medians. Before each timed round of a throughput figure the heap is
  * collected (`gc()`, so the script runs itself again with `--expose-gc`
  * when started without it): otherwise a round pays for the garbage the
  * round before it left, and on this 2-core machine that one collection
  * moved single rounds of either side by 2x (raw `SET` rounds from 54 k/s to
  * 206 k/s in one run). Run: `deno run -A bench/stores_bench.ts [--rounds 15]
- * [--warmup 3] [--executions 2000] [--samples 2000] [--write-connections 4]`.
+ * [--warmup 20] [--executions 2000] [--samples 2000] [--write-connections 4]`.
  * The last four lines are JSON.
  *
  * @module
@@ -49,7 +52,7 @@ async function main(): Promise<void> {
     args: Deno.args,
     options: {
       rounds: { type: "string", default: "15" },
-      warmup: { type: "string", default: "3" },
+      warmup: { type: "string", default: "20" },
       executions: { type: "string", default: "2000" },
       samples: { type: "string", default: "2000" },
       "write-connections": { type: "string" },
