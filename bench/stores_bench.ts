@@ -24,8 +24,7 @@
  * measured part of that warm-up, 0.71-0.81 against 0.92-0.96 with 20, same
  * machine, same hour); figures are medians. Before each timed round of a
  * throughput figure the heap is collected (`gc()`, so the script runs itself
- * again with `--expose-gc`
- * when started without it): otherwise a round pays for the garbage the
+ * again with `--expose-gc` when started without it): otherwise a round pays for the garbage the
  * round before it left, and on this 2-core machine that one collection
  * moved single rounds of either side by 2x (raw `SET` rounds from 54 k/s to
  * 206 k/s in one run). Run: `deno run -A bench/stores_bench.ts [--rounds 15]
