@@ -22,8 +22,10 @@
  * - `tracing.overhead` — tell throughput with every message traced and exported
  *   to a local OTLP gRPC receiver, against tracing off.
  *
- * Runtime and baseline rounds alternate, after warm-up rounds; figures are
- * medians. Run under the shared benchmark lock:
+ * Runtime and baseline rounds alternate, after 5 warm-up rounds (the
+ * runtime's rounds ran at half speed for the first 3, its two workers'
+ * isolates compiling the message path, then settled: with 2 warm-up rounds
+ * the first measured round was still one of those); figures are medians. Run under the shared benchmark lock:
  * `flock /tmp/oao-bench.lock deno run --unstable-worker-options -A bench/actor_throughput_bench.ts`
  * (`--help` lists the flags). The last lines are JSON.
  *
@@ -51,8 +53,8 @@ interface BenchOptions {
 
 const HELP = `Usage: deno run --unstable-worker-options -A bench/actor_throughput_bench.ts [flags]
 
-  --rounds <n>      measured rounds of each throughput figure (default 7)
-  --warmup <n>      warm-up rounds before them (default 2)
+  --rounds <n>      measured rounds of each throughput figure (default 11)
+  --warmup <n>      warm-up rounds before them (default 5)
   --messages <n>    messages per throughput round (default 200000)
   --samples <n>     ask round trips sampled (default 5000)
   --spawns <n>      spawns sampled (default 30)
@@ -67,8 +69,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
-      rounds: { type: "string", default: "7" },
-      warmup: { type: "string", default: "2" },
+      rounds: { type: "string", default: "11" },
+      warmup: { type: "string", default: "5" },
       messages: { type: "string", default: "200000" },
       samples: { type: "string", default: "5000" },
       spawns: { type: "string", default: "30" },
