@@ -97,7 +97,7 @@ export class RunningWorkflows {
    * @throws {TypeError} When the id is invalid or the workflow runs in this process.
    * @throws {ExecutionBusyError} When another live runner holds the workflow.
    */
-  async resume(workflowId: string): Promise<WorkflowReport> {
+  async resume(workflowId: string, admit?: Admit): Promise<WorkflowReport> {
     assertId(workflowId, "workflow id");
     if (this.#workflows.has(workflowId)) {
       throw new TypeError(`Workflow "${workflowId}" is already running in this process`);
@@ -105,7 +105,7 @@ export class RunningWorkflows {
     const claim = await this.#ownership.acquire(workflowId);
     let loaded: WorkflowRun | WorkflowReport;
     try {
-      loaded = await loadWorkflow(this.#host(), workflowId);
+      loaded = await loadWorkflow(this.#host(admit), workflowId);
     } catch (error) {
       await claim.release();
       throw error;
@@ -160,13 +160,23 @@ export class RunningWorkflows {
   // Resumes a task's execution. One this process runs already (taken over
   // by the node as an orphan) is waited for, then its report read; one
   // another process holds is tried again once that claim should have lapsed
-  // (CLAIM_RETRY_MARGIN_MS later, at most CLAIM_RETRY_ATTEMPTS times).
-  async #resumeTask(executionId: string): Promise<ExecutionReport> {
+  // (CLAIM_RETRY_MARGIN_MS later, at most CLAIM_RETRY_ATTEMPTS times). A
+  // place (`admit`) is held only while the execution runs here: never while
+  // waiting for another runner, which may be waiting for a place itself.
+  async #resumeTask(executionId: string, admit?: Admit): Promise<ExecutionReport> {
     const orchestrator = this.#orchestrator;
     for (let attempts = 1;; attempts++) {
+      let place = admit ? await admit() : undefined;
+      const release = () => {
+        place?.();
+        place = undefined;
+      };
       try {
-        return await (await orchestrator.startResume(executionId)).done;
+        const started = await orchestrator.startResume(executionId);
+        started.done.then(release, release);
+        return await started.done;
       } catch (error) {
+        release();
         if (!(error instanceof ExecutionBusyError)) throw error;
         if (error.holder.startsWith("this process")) {
           do await this.#sleep(HERE_POLL_MS); while (orchestrator.running.includes(executionId));
@@ -212,9 +222,10 @@ export class RunningWorkflows {
         assertJsonWithin(task.input ?? null, `The input of task "${task.name}"`, maxValueBytes);
       },
       start: (agent, task, options) => admitted(() => orchestrator.start(agent, task, options)),
-      // At once: a task waiting for its execution holds up no other task.
+      // At once: a task waiting for its execution holds up no other task
+      // (nor a place: it takes one only to run the execution itself).
       resume: (executionId) =>
-        admitted(() => Promise.resolve({ executionId, done: this.#resumeTask(executionId) })),
+        Promise.resolve({ executionId, done: this.#resumeTask(executionId, admit) }),
       exists: async (executionId) => (await eventStore.count(executionId)) > 0,
       cancel: (executionId, reason) => void orchestrator.cancel(executionId, reason),
     };

@@ -78,7 +78,9 @@ export class LocalWorkflowBackend extends LocalBackend {
   /**
    * Continues, in this process, a workflow whose process died (as
    * `oao workflow resume`): completed tasks are not run again, running ones
-   * are resumed, each task's execution runs once. Resolves once it is taken.
+   * are resumed, each task's execution runs once, taking a place among the
+   * node's executions (`maxRunning`) as a started workflow's tasks do.
+   * Resolves once it is taken.
    *
    * @param workflowId The workflow.
    * @returns `"resumed"`, or `"finished"` when it had ended already (nothing runs).
@@ -89,7 +91,10 @@ export class LocalWorkflowBackend extends LocalBackend {
   async resumeWorkflow(workflowId: string): Promise<"resumed" | "finished"> {
     // Taken once its resume is recorded; a finished workflow's report comes back first.
     const before = await this.#orchestrator.eventStore.count(workflowId);
-    const done = this.#orchestrator.resumeWorkflow(workflowId).catch((error) => {
+    // Its tasks take places like a started workflow's (`maxRunning` holds).
+    const done = this.#orchestrator.resumeWorkflow(workflowId, {
+      admit: () => this.admit(),
+    }).catch((error) => {
       throw error instanceof TypeError && /already running in this process/.test(error.message)
         ? new ExecutionBusyError(workflowId, "this process", 0)
         : error;

@@ -574,13 +574,19 @@ export class Orchestrator {
    * finished is not run again: its recorded report is returned.
    *
    * @param workflowId The workflow.
+   * @param options `admit`: waits for a place before a task's execution runs
+   *   here and returns its release, as for {@linkcode Orchestrator.startWorkflow}
+   *   (a task waiting for another runner's execution holds none).
    * @returns The workflow report.
    * @throws {ExecutionNotFoundError} When no such workflow was recorded.
    * @throws {TypeError} When the id is invalid or the workflow runs in this process.
    */
-  async resumeWorkflow(workflowId: string): Promise<WorkflowReport> {
+  async resumeWorkflow(
+    workflowId: string,
+    options: { admit?: () => Promise<() => void> } = {},
+  ): Promise<WorkflowReport> {
     this.#assertOpen();
-    return await this.#workflows.resume(workflowId);
+    return await this.#workflows.resume(workflowId, options.admit);
   }
 
   /**

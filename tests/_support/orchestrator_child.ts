@@ -11,14 +11,15 @@ const FIXTURE = new URL("../fixtures/orchestrator_process.ts", import.meta.url).
 /**
  * Spawns an orchestrator process that runs or resumes one execution.
  *
- * @param mode `run` starts the execution, `resume` continues it.
+ * @param mode `run` starts the execution, `resume` continues it (a fixture
+ *   may have others: `workflow_process.ts`).
  * @param executionId The execution.
  * @param options The fixture's options (see its header).
  * @param fixture Path of the fixture. @default {orchestrator_process.ts}
  * @returns The child, with stdout and stderr piped.
  */
 export function orchestratorChild(
-  mode: "run" | "resume",
+  mode: string,
   executionId: string,
   options: unknown,
   fixture: string = FIXTURE,

@@ -75,6 +75,15 @@ Deno.test("`start` on its Deno KV file killed with SIGKILL while a workflow runs
   }
 });
 
+Deno.test("with OAO_MAX_RUNNING 1 (one place), the next `start` takes over the dead process's execution and its workflow: it ends SUCCESS, each task started once", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await workflowTakenOver({ OAO_STORE: "kv", OAO_MAX_RUNNING: "1" }, dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("`start` on Redis killed with SIGKILL while a workflow runs: the next `start` takes it over and it ends SUCCESS, each task started once", async () => {
   await using redis = redisTestEnv();
   const dir = await Deno.makeTempDir();

@@ -3,6 +3,9 @@ import { UnknownAgentError } from "../../src/errors.ts";
 import type { WorkflowTask } from "../../src/orchestrator/workflow.ts";
 import { testOrchestrator } from "./_helpers.ts";
 import { testRedisUrl } from "../_support/test_redis.ts";
+import { orchestratorChild } from "../_support/orchestrator_child.ts";
+
+const WORKFLOW_PROCESS = new URL("../fixtures/workflow_process.ts", import.meta.url).pathname;
 
 const agents = [{ name: "wf", module: "tests/fixtures/workflow_agent.ts", version: "1.0.0" }];
 
@@ -113,55 +116,91 @@ Deno.test("fail-fast: a failure cancels running tasks and skips pending ones", a
   assert.ok(report.durationMs < 4_000);
 });
 
-Deno.test("a crashed workflow resumes without re-running completed tasks", async () => {
+/** What a killed fixture process left, as the test that kills it sees it. */
+interface CrashView {
+  workflowId: string;
+  /** Names of the tasks whose side effect is recorded. */
+  effects(): Promise<string[]>;
+  /** Whether an execution's log holds an event of `type`. */
+  logged(executionId: string, type: string): Promise<boolean>;
+}
+
+/**
+ * Runs a workflow in a fixture process (`mode` of workflow_process.ts),
+ * kills it with SIGKILL once `killWhen` holds, and resumes it in another
+ * (`resumeMode`).
+ *
+ * @returns The resumer's last JSON line and the tasks' effects, sorted.
+ */
+async function crashThenResume(
+  modes: { run: string; resume: string },
+  killWhen: (view: CrashView) => Promise<boolean>,
+): Promise<{ report: Record<string, unknown>; effects: string[] }> {
   const { Redis } = await import("ioredis");
+  const { RedisEventStore } = await import("../../src/redis/redis_event_store.ts");
   const redisUrl = await testRedisUrl();
   const id = crypto.randomUUID().slice(0, 8);
   const options = { redisUrl, keyPrefix: `oao-test-${id}:`, effectsKey: `oao-test-${id}-effects` };
   const workflowId = `wf-crash-${id}`;
-  const fixture = new URL("../fixtures/workflow_process.ts", import.meta.url).pathname;
-  const spawn = (mode: string) =>
-    new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--unstable-worker-options",
-        fixture,
-        mode,
-        workflowId,
-        JSON.stringify(options),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+  const spawn = (mode: string) => orchestratorChild(mode, workflowId, options, WORKFLOW_PROCESS);
   const redis = new Redis(redisUrl);
+  const events = new RedisEventStore({ redisUrl, keyPrefix: options.keyPrefix });
+  const view: CrashView = {
+    workflowId,
+    effects: async () =>
+      (await redis.hkeys(options.effectsKey)).map((k: string) => k.split("#")[0]!).sort(),
+    logged: async (executionId, type) =>
+      (await events.readRange(executionId)).some((e) => e.type === type),
+  };
   try {
-    const first = spawn("run");
+    const first = spawn(modes.run);
     const deadline = Date.now() + 30_000;
-    // Kill it while "third" (1.5 s) is running, after "first" and "second" completed.
-    const done = async (name: string) =>
-      (await redis.hkeys(options.effectsKey)).some((k: string) => k.startsWith(`${name}#`));
-    while (!(await done("third"))) {
+    while (!(await killWhen(view))) {
       if (Date.now() > deadline) throw new Error("the workflow made no progress");
       await new Promise((r) => setTimeout(r, 10));
     }
     first.kill("SIGKILL");
     await first.output();
-    const second = spawn("resume");
+    const second = spawn(modes.resume);
     const guard = setTimeout(() => second.kill("SIGKILL"), 60_000);
     const output = await second.output();
     clearTimeout(guard);
     assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
     const report = JSON.parse(new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!);
-    assert.equal(report.status, "SUCCESS");
-    const effects = (await redis.hkeys(options.effectsKey)).map((k: string) => k.split("#")[0])
-      .sort();
-    // Completed tasks ran once; the interrupted one was resumed, its tool call not repeated.
-    assert.deepEqual(effects, ["first", "fourth", "second", "third"]);
+    return { report, effects: await view.effects() };
   } finally {
+    await events.close();
     const keys = await redis.keys(`${options.keyPrefix}*`);
     if (keys.length) await redis.del(...keys);
     await redis.del(options.effectsKey);
     redis.disconnect();
   }
+}
+
+Deno.test("a crashed workflow resumes without re-running completed tasks", async () => {
+  // Killed while "third" (1.5 s) runs, after "first" and "second" completed.
+  const { report, effects } = await crashThenResume(
+    { run: "run", resume: "resume" },
+    async (view) => (await view.effects()).includes("third"),
+  );
+  assert.equal(report.status, "SUCCESS");
+  // Completed tasks ran once; the interrupted one was resumed, its tool call not repeated.
+  assert.deepEqual(effects, ["first", "fourth", "second", "third"]);
+});
+
+Deno.test("a resumed workflow's tasks take places like a started one's: with one place, its three interrupted tasks run one at a time", async () => {
+  // Killed while its three 1.5 s tasks all run.
+  const { report, effects } = await crashThenResume(
+    { run: "run-parallel", resume: "resume-admitted" },
+    async (view) => {
+      for (const task of ["p1", "p2", "p3"]) {
+        if (!await view.logged(`${view.workflowId}.${task}`, "EXECUTION_STARTED")) return false;
+      }
+      return true;
+    },
+  );
+  assert.equal(report.status, "SUCCESS");
+  assert.equal(report.places, 3, "each resumed task took a place");
+  assert.equal(report.most, 1, "one execution ran at a time");
+  assert.deepEqual(effects, ["p1", "p2", "p3"]);
 });
