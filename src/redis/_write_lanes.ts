@@ -10,8 +10,9 @@
  * a 512-write batch, sends it, and fills the next: on one connection that
  * next batch waits for the end of the burst, and Redis, done with the first,
  * sits idle meanwhile. On a second connection it leaves at once. Measured on
- * the snapshot save path (2,000 saves a round, 30 interleaved rounds each,
- * ratio to pipelined raw `SET`s): one lane 0.73, two 0.96, four 1.07.
+ * the snapshot save path (2,000 saves a round, 20 interleaved rounds of each
+ * in one process, ratio to pipelined raw `SET`s, three runs): one lane
+ * 0.70-0.80, four 0.89-0.99.
  *
  * ## Order
  * A write names an order key (a snapshot's key). While a batch holding that
@@ -26,8 +27,8 @@
  * ## Connections
  * Lane 0 is the store's connection. The others are opened on demand, the
  * first time every open lane has a batch in flight when another is ready,
- * and kept until the store closes (`_StoreClient.openLane`; copies of the client when the store
- * borrows one). A lane that is not ready takes no new
+ * and kept until the store closes (`_StoreClient.openLane`; copies of the
+ * client when the store borrows one). A lane that is not ready takes no new
  * batch; one that has a pinned key still takes that key's writes, which wait
  * for it to reconnect or fail like any write on a lost connection.
  *
