@@ -109,3 +109,20 @@ Deno.test("`resume` of an unknown execution exits 1", async () => {
   assert.equal(result.code, 1);
   assert.match(result.stderr, /No execution "exec-nope" is recorded in Redis/);
 });
+
+Deno.test("`resume` of a QUEUED execution exits 1 saying that what queued it starts it", async () => {
+  await using redis = redisTestEnv();
+  const store = new RedisEventStore({ redisUrl: SHARED_REDIS_URL, keyPrefix: redis.prefix });
+  try {
+    await store.appendEvent("exec-queued", {
+      type: "EXECUTION_QUEUED",
+      data: { agent: "researcher", task: {}, local: true },
+    });
+  } finally {
+    await store.close();
+  }
+  const result = await oao(["resume", "exec-queued"], { env: redis.env });
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /execution "exec-queued" is QUEUED: it has not started/);
+  assert.doesNotMatch(result.stdout, /output/);
+});

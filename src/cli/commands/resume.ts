@@ -31,7 +31,8 @@ export const resumeCommand: Command = {
     "Another process running it makes this one refuse, naming it, until its lease expires.",
     "An execution that failed because of its environment (a permission this process lacked,",
     "the store unreachable, a worker that could not start) goes on with --retry once fixed.",
-    'One that waits for a decision (NEEDS_DECISION) goes on with "oao resolve".',
+    'One that waits for a decision (NEEDS_DECISION) goes on with "oao resolve"; one still',
+    "QUEUED is started by what queued it (exit code 1, saying so).",
   ].join("\n"),
   args: [{ name: "id", description: "Execution id" }],
   flags: [
@@ -80,7 +81,12 @@ export const resumeCommand: Command = {
         throw error;
       }
       if (json) ctx.out(JSON.stringify(report, null, 2));
-      else reportLines(report).forEach((line) => ctx.out(line));
+      else if (report.status === "QUEUED") {
+        // Nothing to continue: what queued it (a node's line, a job) starts it.
+        ctx.err(
+          `error: execution "${id}" is QUEUED: it has not started, and the node or the job that queued it starts it; a resume would do nothing`,
+        );
+      } else reportLines(report).forEach((line) => ctx.out(line));
       return report.status === "SUCCESS" ? EXIT_OK : EXIT_FAILURE;
     } finally {
       await runtime.close();
