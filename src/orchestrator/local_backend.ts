@@ -36,12 +36,26 @@ import {
 import { CANCEL_KEY, CANCEL_REQUESTED, EXECUTION_QUEUED } from "./_queue_markers.ts";
 import { indexEntry } from "./_index_entries.ts";
 import { CLAIM_RETRY_ATTEMPTS, CLAIM_RETRY_MARGIN_MS } from "./_ownership.ts";
-import type { Decision } from "./execution_report.ts";
-import { ExecutionBusyError, StaleVersionError } from "../errors.ts";
+import type { Decision, ExecutionReport } from "./execution_report.ts";
+import { ExecutionBusyError, StaleVersionError, StoreUnavailableError } from "../errors.ts";
 import { getOaoLogger } from "../logging/logger.ts";
 import { canonicalJson, sha256Hex } from "./canonical_json.ts";
 import { assertClientIdempotencyKey } from "../queue/_reserved_keys.ts";
 import { newExecutionId, type Orchestrator, type StartedExecution } from "./orchestrator.ts";
+
+/** What an idempotency key holds: its execution, the request's fingerprint, the node that reserved it. */
+interface Reservation {
+  executionId: string;
+  fingerprint?: string;
+  node?: string;
+}
+
+/**
+ * How long a reservation of another node may stay without execution before
+ * a submit of its key takes it over (ms): longer than any submit takes to
+ * record its execution, retries of an unreachable store included.
+ */
+const ABANDONED_AFTER_MS = 5 * 60_000;
 
 /** Options of {@linkcode LocalBackend}. */
 export interface LocalBackendOptions {
@@ -115,6 +129,10 @@ export class LocalBackend implements ExecutionBackend {
   readonly mode = "local" as const;
   readonly #orchestrator: Orchestrator;
   readonly #ttl: number;
+  // This node, in the idempotency reservations it writes; and the executions
+  // whose submit is between its reservation and its first event.
+  readonly #node = crypto.randomUUID();
+  readonly #submitting = new Set<string>();
   readonly #maxRunning: number;
   readonly #maxQueued: number;
   readonly #waiting: Waiting[] = [];
@@ -198,18 +216,23 @@ export class LocalBackend implements ExecutionBackend {
    * @throws {TypeError} When the task is not JSON, or the idempotency key
    *   starts with a prefix the runtime's own jobs use (`oao-continue:`,
    *   `migrated:`), refused here as on an API node.
+   * @throws {StoreUnavailableError} When the execution's start could not be
+   *   stored: nothing was accepted (a key it reserved and could not give
+   *   back is taken over by the next submit of the key).
    */
   async submit(request: SubmitRequest): Promise<SubmitResult> {
     this.#orchestrator.resolveAgent(request.agent);
     assertClientIdempotencyKey(request.idempotencyKey);
     let executionId = newExecutionId();
     let release = () => Promise.resolve();
-    if (request.idempotencyKey !== undefined) {
-      const reserved = await this.#reserve(request, executionId);
-      if ("duplicate" in reserved) return reserved.duplicate;
-      release = reserved.release;
-    }
+    // In progress until it started, queued or failed: a reservation of it is not abandoned.
+    this.#submitting.add(executionId);
     try {
+      if (request.idempotencyKey !== undefined) {
+        const reserved = await this.#reserve(request, executionId);
+        if ("duplicate" in reserved) return reserved.duplicate;
+        release = reserved.release;
+      }
       // With room on the node, whatever waits is held by its agent's own
       // limit (#drain starts the rest as soon as room frees): not passed by this.
       if (this.#active < this.#maxRunning && this.#agentHasRoom(request.agent)) {
@@ -237,8 +260,12 @@ export class LocalBackend implements ExecutionBackend {
       return { executionId, duplicate: false, queued: true };
     } catch (error) {
       // Only an accepted submit keeps its key: a refused one may be sent again.
+      // (A release that fails, the store being down, leaves a reservation
+      // without execution, which the next submit of the key takes over.)
       await release().catch(() => {});
       throw error;
+    } finally {
+      this.#submitting.delete(executionId);
     }
   }
 
@@ -416,21 +443,28 @@ export class LocalBackend implements ExecutionBackend {
     const fingerprint = await sha256Hex(
       canonicalJson({ agent: request.agent, task: request.task, policy: request.policy ?? null }),
     );
-    const duplicate = async (): Promise<{ duplicate: SubmitResult } | undefined> => {
-      const earlier = await persistence.load<{ executionId: string; fingerprint?: string }>(key);
-      if (!earlier) return undefined;
-      if (earlier.data.fingerprint !== undefined && earlier.data.fingerprint !== fingerprint) {
-        throw new IdempotencyKeyReusedError(earlier.data.executionId);
+    // The earlier submit of the key: a duplicate, or a reservation left
+    // without execution (its version, to take it over).
+    const earlier = async (): Promise<
+      { duplicate: SubmitResult } | { stale: number } | undefined
+    > => {
+      const found = await persistence.load<Reservation>(key);
+      if (!found) return undefined;
+      const { data } = found;
+      if (data.fingerprint !== undefined && data.fingerprint !== fingerprint) {
+        throw new IdempotencyKeyReusedError(data.executionId);
       }
-      return { duplicate: { executionId: earlier.data.executionId, duplicate: true } };
+      if (await this.#abandoned(data, found.savedAt)) return { stale: found.version };
+      return { duplicate: { executionId: data.executionId, duplicate: true } };
     };
     // A retried submit finds its key without a refused write (an error costs
     // its stack: 8 % of the CPU of duplicate submits, measured).
-    const known = await duplicate();
-    if (known) return known;
+    const known = await earlier();
+    if (known && "duplicate" in known) return known;
     try {
-      await persistence.save(key, { executionId, fingerprint }, {
-        expectedVersion: 0,
+      const record: Reservation = { executionId, fingerprint, node: this.#node };
+      await persistence.save(key, record, {
+        expectedVersion: known?.stale ?? 0,
         ttlSeconds: this.#ttl,
       });
       return {
@@ -440,10 +474,21 @@ export class LocalBackend implements ExecutionBackend {
       };
     } catch (error) {
       if (!(error instanceof StaleVersionError)) throw error;
-      const raced = await duplicate(); // the same key, submitted at the same time
-      if (!raced) throw error;
+      const raced = await earlier(); // the same key, submitted at the same time
+      if (!raced || !("duplicate" in raced)) throw error;
       return raced;
     }
+  }
+
+  // Whether a reservation was left without execution: its submit failed and
+  // could not give the key back (the store was down). Such an execution has
+  // no event and no submit in progress; one reserved by another node (or an
+  // earlier run of this one) is given ABANDONED_AFTER_MS to write its first.
+  async #abandoned(reservation: Reservation, savedAt: number): Promise<boolean> {
+    const { executionId, node } = reservation;
+    if (this.#submitting.has(executionId)) return false;
+    if (node !== this.#node && Date.now() - savedAt < ABANDONED_AFTER_MS) return false;
+    return (await this.#orchestrator.eventStore.count(executionId)) === 0;
   }
 
   #busy(): BackendBusyError {
@@ -578,7 +623,7 @@ export class LocalBackend implements ExecutionBackend {
   }
 
   async #start(executionId: string, request: SubmitRequest): Promise<string> {
-    return await this.#run(
+    const { recorded, report } = await this.#run(
       executionId,
       request.agent,
       "EXECUTION_STARTED",
@@ -589,16 +634,26 @@ export class LocalBackend implements ExecutionBackend {
           ...(request.traceparent ? { traceparent: request.traceparent } : {}),
         }),
     );
+    if (recorded) return executionId;
+    // It ended without its start stored (the store was down, and so the
+    // record of its failure too): nothing was accepted, the submit is refused.
+    const error = (await report.catch(() => undefined))?.error;
+    const cause = new Error(error?.message ?? "its start was not recorded");
+    if (error?.code === "STORE_UNAVAILABLE") {
+      throw new StoreUnavailableError(`the start of execution "${executionId}"`, { cause });
+    }
+    throw new Error(`Execution "${executionId}" ended before its start was recorded`, { cause });
   }
 
   // Runs one execution in a place of the line: counted until it ends,
-  // returned once its first event (`recordedType`) is recorded.
+  // returned once its first event (`recordedType`) is recorded, or once it
+  // ended without it (`recorded` false; its report follows).
   async #run(
     executionId: string,
     agent: string,
     recordedType: string,
     launch: () => Promise<StartedExecution>,
-  ): Promise<string> {
+  ): Promise<{ recorded: boolean; report: Promise<ExecutionReport> }> {
     this.#active++;
     this.#activeByAgent.set(agent, (this.#activeByAgent.get(agent) ?? 0) + 1);
     let finished = false;
@@ -612,9 +667,9 @@ export class LocalBackend implements ExecutionBackend {
       this.#drain();
     };
     let unsubscribe = () => {};
-    const recorded = new Promise<void>((resolve) => {
+    const recorded = new Promise<true>((resolve) => {
       unsubscribe = this.#orchestrator.events.subscribe((event) => {
-        if (event.executionId === executionId && event.type === recordedType) resolve();
+        if (event.executionId === executionId && event.type === recordedType) resolve(true);
       });
     });
     try {
@@ -627,8 +682,8 @@ export class LocalBackend implements ExecutionBackend {
         throw error;
       });
       done.then(finish, finish);
-      await Promise.race([recorded, done]);
-      return started.executionId;
+      const first = await Promise.race([recorded, done.then(() => false as const)]);
+      return { recorded: first, report: done };
     } catch (error) {
       finish();
       throw error;

@@ -2,6 +2,10 @@
 import assert from "node:assert/strict";
 import { LocalBackend } from "../../src/orchestrator/local_backend.ts";
 import { testOrchestrator } from "./_helpers.ts";
+import { InMemoryEventStore } from "../../src/events/in_memory_event_store.ts";
+import type { AppendOptions, EventInput } from "../../src/events/event_store.ts";
+import { InMemoryPersistenceAdapter } from "../../src/persistence/in_memory_persistence_adapter.ts";
+import { StoreUnavailableError } from "../../src/persistence/store_errors.ts";
 
 Deno.test("LocalBackend.submit refuses an idempotency key under a prefix of the runtime's own jobs, naming the key and the prefix, and starts nothing", async () => {
   await using orchestrator = testOrchestrator();
@@ -20,4 +24,45 @@ Deno.test("LocalBackend.submit refuses an idempotency key under a prefix of the 
     );
   }
   assert.deepEqual(await orchestrator.eventStore.listExecutions(), []);
+});
+
+/**
+ * An in-memory event store down for the first execution that starts: every
+ * append of its log fails, as while the store is unreachable.
+ */
+class DownForFirst extends InMemoryEventStore {
+  #down: string | undefined;
+  override appendEvent(executionId: string, event: EventInput, options?: AppendOptions) {
+    if (event.type === "EXECUTION_STARTED") this.#down ??= executionId;
+    if (executionId !== this.#down) return super.appendEvent(executionId, event, options);
+    return Promise.reject(new StoreUnavailableError(`appendEvent("${executionId}")`));
+  }
+}
+
+/** An in-memory snapshot store whose deletes fail as if the store were down. */
+class NoDeletes extends InMemoryPersistenceAdapter {
+  override delete(key: string): Promise<boolean> {
+    return Promise.reject(new StoreUnavailableError(`delete("${key}")`));
+  }
+}
+
+Deno.test("a keyed submit refused while the store was down, its key not given back, is taken over by the next submit of the key instead of answered as a duplicate of nothing", async () => {
+  await using orchestrator = testOrchestrator({
+    eventStore: new DownForFirst(),
+    persistence: new NoDeletes(),
+    retry: { attempts: 1 },
+  });
+  const backend = new LocalBackend(orchestrator);
+  const request = { agent: "tester", task: { calls: [] }, idempotencyKey: "order-9" };
+  await assert.rejects(backend.submit(request), StoreUnavailableError);
+  const again = await backend.submit(request);
+  assert.equal(again.duplicate, false, "the abandoned reservation is taken over");
+  let view = await orchestrator.status(again.executionId);
+  for (let i = 0; i < 200 && view.status === "RUNNING"; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    view = await orchestrator.status(again.executionId);
+  }
+  assert.equal(view.status, "SUCCESS");
+  const third = await backend.submit(request);
+  assert.deepEqual(third, { executionId: again.executionId, duplicate: true });
 });
