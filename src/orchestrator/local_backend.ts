@@ -57,6 +57,16 @@ interface Reservation {
  */
 const ABANDONED_AFTER_MS = 5 * 60_000;
 
+/**
+ * An execution that failed because the store was unreachable may not have
+ * stored its failure: its log still says RUNNING and nothing runs it. It is
+ * taken back (resumed from its log, which runs nothing when the failure was
+ * stored) this long after, and again at this pace while the store stays
+ * unreachable, at most RETAKE_ATTEMPTS times (5 minutes).
+ */
+const RETAKE_AFTER_MS = 5_000;
+const RETAKE_ATTEMPTS = 60;
+
 /** Options of {@linkcode LocalBackend}. */
 export interface LocalBackendOptions {
   /** How long an idempotency key is remembered, in seconds. @default {86400} */
@@ -119,8 +129,11 @@ export const DEFAULT_MAX_QUEUED = 10_000;
 interface Waiting {
   executionId: string;
   request: SubmitRequest;
-  /** Taken over from a process that died running it: resumed, not started. */
-  adopted?: { attempts: number };
+  /**
+   * Taken over from a process that died running it, or taken back after the
+   * store was unreachable (`retake`: the how-manyth time): resumed, not started.
+   */
+  adopted?: { attempts: number; retake?: number };
 }
 
 /** Runs executions on an orchestrator in this process. */
@@ -575,9 +588,12 @@ export class LocalBackend implements ExecutionBackend {
       // startResume returns at once, running nothing, for an execution that
       // is no longer RUNNING (it ended, or waits for a decision, meanwhile).
       if (this.#orchestrator.running.includes(executionId)) {
-        this.#log.warn("Execution {executionId}, running when its process died, resumed here", {
-          executionId,
-        });
+        this.#log.warn(
+          orphan.adopted?.retake === undefined
+            ? "Execution {executionId}, running when its process died, resumed here"
+            : "Execution {executionId}, which failed while the store was unreachable, resumed",
+          { executionId },
+        );
       } else {
         resumed.done.then((report) => {
           this.#log.info("Execution {executionId} is {status} already: nothing to resume", {
@@ -605,6 +621,9 @@ export class LocalBackend implements ExecutionBackend {
         this.#adoptTimers.add(timer);
         return;
       }
+      if (error instanceof StoreUnavailableError && orphan.adopted!.retake !== undefined) {
+        return this.#retake(orphan, orphan.adopted!.retake + 1);
+      }
       if (error instanceof ExecutionBusyError) {
         this.#log.debug("Execution {executionId} is left to {holder}, which renews its claim", {
           executionId,
@@ -620,6 +639,24 @@ export class LocalBackend implements ExecutionBackend {
         },
       );
     });
+  }
+
+  // Takes back, RETAKE_AFTER_MS from now, an execution whose run failed
+  // because the store was unreachable (see RETAKE_AFTER_MS).
+  #retake(orphan: Waiting, retake: number): void {
+    if (retake >= RETAKE_ATTEMPTS || this.#closed) {
+      this.#log.warn(
+        "Execution {executionId} failed while the store was unreachable and was not taken back: resume it",
+        { executionId: orphan.executionId },
+      );
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#adoptTimers.delete(timer);
+      this.#waiting.push({ ...orphan, adopted: { attempts: 0, retake } });
+      this.#drain();
+    }, RETAKE_AFTER_MS);
+    this.#adoptTimers.add(timer);
   }
 
   async #start(executionId: string, request: SubmitRequest): Promise<string> {
@@ -682,6 +719,11 @@ export class LocalBackend implements ExecutionBackend {
         throw error;
       });
       done.then(finish, finish);
+      done.then((report) => {
+        if (report.status === "FAILED" && report.error?.code === "STORE_UNAVAILABLE") {
+          this.#retake({ executionId, request: { agent, task: null } }, 0);
+        }
+      }, () => {});
       const first = await Promise.race([recorded, done.then(() => false as const)]);
       return { recorded: first, report: done };
     } catch (error) {

@@ -66,3 +66,53 @@ Deno.test("a keyed submit refused while the store was down, its key not given ba
   const third = await backend.submit(request);
   assert.deepEqual(third, { executionId: again.executionId, duplicate: true });
 });
+
+/**
+ * An in-memory event store unreachable for `ms` from the first step of the
+ * first execution: its appends and reads fail meanwhile.
+ */
+class DownAfterStart extends InMemoryEventStore {
+  #ms: number;
+  #until = 0;
+  constructor(ms: number) {
+    super();
+    this.#ms = ms;
+  }
+  #down(executionId: string): Error | undefined {
+    if (Date.now() >= this.#until) return undefined;
+    return new StoreUnavailableError(`the log of "${executionId}"`);
+  }
+  override appendEvent(executionId: string, event: EventInput, options?: AppendOptions) {
+    if (event.type === "STEP_COMPLETED" && this.#until === 0) this.#until = Date.now() + this.#ms;
+    const down = this.#down(executionId);
+    return down ? Promise.reject(down) : super.appendEvent(executionId, event, options);
+  }
+  override readRange(
+    executionId: string,
+    options?: Parameters<InMemoryEventStore["readRange"]>[1],
+  ) {
+    const down = this.#down(executionId);
+    return down ? Promise.reject(down) : super.readRange(executionId, options);
+  }
+}
+
+Deno.test("an execution that failed while the store was unreachable, its failure not stored, is taken back once the store answers, and ends SUCCESS", async () => {
+  const store = new DownAfterStart(7_000);
+  await using orchestrator = testOrchestrator({ eventStore: store, retry: { attempts: 1 } });
+  const backend = new LocalBackend(orchestrator);
+  const { executionId } = await backend.submit({
+    agent: "tester",
+    task: { calls: [{ tool: "effect", args: { n: 1 } }, { tool: "effect", args: { n: 2 } }] },
+  });
+  let view = await orchestrator.status(executionId).catch(() => undefined);
+  const deadline = Date.now() + 30_000;
+  while (view?.status !== "SUCCESS" && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    view = await orchestrator.status(executionId).catch(() => undefined);
+  }
+  assert.equal(view?.status, "SUCCESS", "taken back and completed");
+  const types = (await store.readRange(executionId)).map((e) => e.type);
+  assert.ok(types.includes("EXECUTION_RESUMED"), types.join(" "));
+  assert.ok(!types.includes("EXECUTION_FAILED"), "its failure was never stored");
+  await backend.close();
+});
