@@ -2,6 +2,7 @@
 // through here, on one outbound link per target actor. Internal.
 import { ActorNotFoundError, AskTimeoutError, MessageNotCloneableError } from "./actor_errors.ts";
 import { type ErrorInfo, fromErrorInfo, toErrorInfo } from "../oao_error.ts";
+import { boundErrorInfo, type Limits } from "../limits.ts";
 import type { Clock, TimerId } from "../clock.ts";
 import { findUncloneable } from "./_cloneable.ts";
 import type { LinkBroker, ReceiverEndpoint, SenderEndpoint } from "./_link_broker.ts";
@@ -24,6 +25,8 @@ export interface HostEndpointOptions {
   onUndeliverable(target: string, error: ErrorInfo): void;
   /** A receiver broke the link protocol (its worker runs untrusted code). */
   onViolation(target: string, detail: string): void;
+  /** Errors a receiver sends back are cut to these, as every error a worker sends is. */
+  limits: Pick<Limits, "maxErrorChars" | "maxStackChars">;
 }
 
 // How long to wait for the last word of a receiver that stopped gracefully
@@ -157,12 +160,17 @@ export class HostEndpoint implements SenderEndpoint {
   #newLink(target: string): OutboundLink {
     // A receiver answers only the asks sent to it, on this link.
     const mine = (askId: number) => this.#asks.get(askId)?.link === link;
+    const bound = (error: ErrorInfo) => boundErrorInfo(error, this.#options.limits);
     const link: OutboundLink = new OutboundLink(target, {
       onReply: (askId, reply) => {
         if (!mine(askId)) return;
-        this.#settle(askId, reply.ok ? reply : { ok: false, error: fromErrorInfo(reply.error) });
+        this.#settle(
+          askId,
+          reply.ok ? reply : { ok: false, error: fromErrorInfo(bound(reply.error)) },
+        );
       },
-      onRefused: (_seqs, asks, error) => {
+      onRefused: (_seqs, asks, untrusted) => {
+        const error = bound(untrusted);
         for (const id of asks) {
           if (mine(id)) this.#settle(id, { ok: false, error: fromErrorInfo(error) });
         }

@@ -3,7 +3,14 @@
 // acknowledges it, and retransmits the unacknowledged frames when the link is
 // re-attached to a restarted receiver. Used by the host and by workers alike.
 import type { ErrorInfo } from "../oao_error.ts";
-import type { BatchExtra, BatchFrame, LinkHello, LinkReply, OutboxState } from "./_protocol.ts";
+import {
+  type BatchExtra,
+  type BatchFrame,
+  type LinkHello,
+  type LinkReply,
+  MAX_BATCH,
+  type OutboxState,
+} from "./_protocol.ts";
 import { newSpanId } from "../tracing/trace_context.ts";
 import { invalidLinkReply } from "./_protocol_guard.ts";
 
@@ -28,9 +35,6 @@ export interface OutboundLinkHooks {
    */
   onViolation?(detail: string): void;
 }
-
-/** Largest number of messages per posted frame. */
-export const MAX_BATCH = 1000;
 
 /** Sending half of a sender → receiver link. */
 export class OutboundLink {

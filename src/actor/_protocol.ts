@@ -34,6 +34,9 @@ export interface LinkHello {
   acks: SharedArrayBuffer;
 }
 
+/** Largest number of messages per posted frame. */
+export const MAX_BATCH = 1000;
+
 /** Sender → receiver frames on a link. */
 export type LinkFrame = BatchFrame | LinkHello;
 

@@ -9,6 +9,7 @@
 // Payloads (message bodies, service payloads, snapshot state) are not walked
 // here; the layer that records them checks their size.
 import type { Limits } from "../limits.ts";
+import { MAX_BATCH } from "./_protocol.ts";
 
 // Packed spans allowed per full span of the limit (a packed span is a few numbers).
 const PACKED_PER_SPAN = 100;
@@ -263,6 +264,8 @@ export function invalidWorkerMessage(message: unknown, limits: Guard): string | 
  * @returns `undefined` when valid, otherwise what is wrong.
  */
 export function invalidLinkReply(reply: unknown, sent: number): string | undefined {
+  const isList = (value: unknown): value is unknown[] =>
+    Array.isArray(value) && value.length <= MAX_BATCH;
   if (!isObject(reply)) return `link reply is ${reply === null ? "null" : typeof reply}`;
   const r = reply as Partial<Record<string, unknown>>;
   const upTo = r.upTo;
@@ -277,9 +280,12 @@ export function invalidLinkReply(reply: unknown, sent: number): string | undefin
       if (r.ok === true) return undefined;
       if (r.ok !== false) return "reply ok is not a boolean";
       return isErrorLike(r.e) ? undefined : "reply error is invalid";
-    case "x":
-      if (!Array.isArray(r.seqs) || !r.seqs.every(isCount)) return "refused seqs are invalid";
-      if (!Array.isArray(r.asks) || !r.asks.every(isCount)) return "refused asks are invalid";
+    case "x": // a refusal names messages of one frame
+      if (!isList(r.seqs) || !r.seqs.every((seq) => isCount(seq) && seq <= sent)) {
+        return "refused seqs are invalid or were never sent";
+      }
+      if (r.seqs.length === 0) return "a refusal of no message";
+      if (!isList(r.asks) || !r.asks.every(isCount)) return "refused asks are invalid";
       return isErrorLike(r.e) ? undefined : "refusal error is invalid";
     case "z":
       return isErrorLike(r.e) ? undefined : "last word error is invalid";

@@ -14,6 +14,14 @@
 // fallback where the cache cannot be written. Where it cannot be
 // built (no esbuild, the runtime loaded from a remote URL), workers load
 // the modules themselves: slower to start, the same behaviour.
+//
+// Why minified (whitespace and syntax, names kept): V8 compiles a function
+// when it first runs, and the code cache holds only what was compiled when
+// the module was, so every worker compiles its runtime's message path again
+// from source; the minified source (60 instead of 97 KB) measured 0.5 ms
+// less from spawn to first reply, about 4 %. Stack traces stay readable: the
+// source map is a file beside the module in the cache, which Deno applies
+// (frames name src/worker/*.ts, line and column).
 import { getLogger } from "@logtape/logtape";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type * as esbuild from "esbuild-wasm";
@@ -23,7 +31,7 @@ import { loadEsbuild } from "./_esbuild.ts";
 
 const SOURCE = new URL("../worker/actor_worker.ts", import.meta.url);
 // Bump when the build's options change.
-const FORMAT = "oao-runtime-bundle-2";
+const FORMAT = "oao-runtime-bundle-4";
 
 interface Built {
   code: string;
@@ -114,13 +122,34 @@ async function build(): Promise<string> {
     format: "esm",
     platform: "neutral",
     target: "esnext",
+    minifyWhitespace: true,
+    minifySyntax: true,
+    sourcemap: "external",
+    sourcesContent: false, // positions only: a worker reads the map on its first stack trace
+    outfile: "oao-runtime.js", // a name for the outputs: nothing is written
     write: false,
     logLevel: "silent",
     plugins: [runtimeFiles(inputs)],
   });
-  const code = result.outputFiles[0]!.text;
+  const output = (extension: string) => result.outputFiles.find((f) => f.path.endsWith(extension))!;
+  const code = output(".js").text + await sourceMapComment(output(".js.map").text);
   await writeCache({ format: FORMAT, code, inputs });
   return code;
+}
+
+// Writes the bundle's source map into the cache (named by its content) and
+// returns the comment that points the module at it, or "" where the cache
+// cannot be written. Its sources become the runtime's file URLs.
+async function sourceMapComment(text: string): Promise<string> {
+  const map = JSON.parse(text) as { sources: string[] };
+  map.sources = map.sources.map((source) => {
+    const path = source.slice(source.indexOf(NAMESPACE) + NAMESPACE.length + 1);
+    return source.includes(NAMESPACE) ? pathToFileURL(path).href : source;
+  });
+  const json = JSON.stringify(map);
+  const path = await cacheFile(`${FORMAT}\nmap\n${await sha256(json)}`, true, ".js.map");
+  if (path === undefined || !await storeCacheEntry(path, json)) return "";
+  return `\n//# sourceMappingURL=${path.slice(path.lastIndexOf("/") + 1)}\n`;
 }
 
 // The bundle as a module file of the cache (named by its content), if the cache allows.
@@ -140,6 +169,8 @@ async function moduleFile(code: string): Promise<string | undefined> {
     : undefined;
 }
 
+const NAMESPACE = "oao-runtime";
+
 // The wasm esbuild has no file system: the runtime's files are read here.
 // Only local files, and Deno's `node:` built-ins (left as imports): the worker
 // side of the runtime imports nothing else.
@@ -153,9 +184,9 @@ function runtimeFiles(inputs: CacheEntry["inputs"]): esbuild.Plugin {
         if (url.protocol !== "file:") {
           return { errors: [{ text: `the worker runtime may not import "${args.path}"` }] };
         }
-        return { path: fileURLToPath(url), namespace: "oao-runtime" };
+        return { path: fileURLToPath(url), namespace: NAMESPACE };
       });
-      build.onLoad({ filter: /.*/, namespace: "oao-runtime" }, async (args) => {
+      build.onLoad({ filter: /.*/, namespace: NAMESPACE }, async (args) => {
         const contents = await Deno.readTextFile(args.path);
         inputs.push({ path: args.path, sha256: await sha256(contents) });
         return { contents, loader: args.path.endsWith(".ts") ? "ts" : "js" };

@@ -165,6 +165,7 @@ export class ActorSystem {
           error,
         }),
       onViolation: (target, detail) => registry.live(target)?.violation(detail),
+      limits,
     });
     this.#root = new Supervisor(
       {

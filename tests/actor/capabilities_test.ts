@@ -178,3 +178,42 @@ Deno.test("forged undeliverable and dead-letter reports write no event", async (
   assert.ok(!system.recorded.some((e) => e.type === "MESSAGE_UNDELIVERABLE"));
   assert.ok(!system.recorded.some((e) => e.type === "MESSAGE_DEAD_LETTERED"));
 });
+
+Deno.test("replies forged on the host's link fail the actor with protocol_violation, and their errors are cut to the limits", async () => {
+  await using system = testSystem();
+  const huge = { name: "E", message: "forged ".repeat(100_000) };
+  for (
+    const [i, forged] of [
+      { k: "a", upTo: 1_000_000 }, // acknowledges messages never sent
+      { k: "x", seqs: [], asks: [], e: huge }, // refuses nothing
+      { k: "x", seqs: [1_000_000], asks: [], e: { name: "E", message: "m" } }, // never sent
+      { k: "x", seqs: Array(1_001).fill(1), asks: [], e: { name: "E", message: "m" } },
+    ].entries()
+  ) {
+    const forger = await system.spawn(raw, { name: `forger-${i}`, restart: "temporary" });
+    assert.equal(await forger.ask({ forgeHostReply: forged }), "forging");
+    const failed = await eventually(
+      () =>
+        reasons(system.recorded, forger.path).length > 0
+          ? reasons(system.recorded, forger.path)
+          : undefined,
+      `the failure of the actor that forged ${JSON.stringify(forged).slice(0, 60)}`,
+    );
+    assert.deepEqual(failed, ["protocol_violation"]);
+  }
+  assert.deepEqual(
+    system.recorded.filter((e) => e.type === "MESSAGE_UNDELIVERABLE"),
+    [],
+    "a forged refusal is no report",
+  );
+  // A refusal of a message it was sent is the actor's to make; its error is cut to the limits.
+  const refuser = await system.spawn(raw, { name: "refuser" });
+  await refuser.ask({ forgeHostReply: { k: "x", seqs: [1], asks: [], e: huge } });
+  const reported = await eventually(
+    () => system.recorded.find((e) => e.type === "MESSAGE_UNDELIVERABLE"),
+    "the refusal's report",
+  );
+  const message = String((reported.data.error as { message: string }).message);
+  assert.ok(message.length <= 8_192 + 100, `${message.length} characters`);
+  assert.equal(await refuser.ask({ echo: "still here" }), "still here");
+});

@@ -2,7 +2,8 @@
 // the other end of a real MessageChannel, reads the frames the link posts and
 // answers with acknowledgements, replies, refusals and last words.
 import assert from "node:assert/strict";
-import { MAX_BATCH, OutboundLink, type OutboundLinkHooks } from "../../src/actor/_outbound_link.ts";
+import { OutboundLink, type OutboundLinkHooks } from "../../src/actor/_outbound_link.ts";
+import { MAX_BATCH } from "../../src/actor/_protocol.ts";
 import type {
   BatchFrame,
   LinkFrame,

@@ -97,6 +97,12 @@ Deno.test("link replies may acknowledge only what was sent and must carry valid 
   assert.equal(invalidLinkReply({ k: "r", a: 1, ok: true, v: 1 }, 0), undefined);
   assert.equal(invalidLinkReply({ k: "r", a: 1, ok: false, e: error, upTo: 1 }, 1), undefined);
   assert.match(invalidLinkReply({ k: "a", upTo: 4 }, 3)!, /never sent/);
+  const e = { name: "E", message: "m" };
+  assert.equal(invalidLinkReply({ k: "x", seqs: [2, 3], asks: [1], e }, 3), undefined);
+  assert.match(invalidLinkReply({ k: "x", seqs: [4], asks: [], e }, 3)!, /never sent/);
+  assert.match(invalidLinkReply({ k: "x", seqs: [], asks: [], e }, 3)!, /no message/);
+  assert.match(invalidLinkReply({ k: "x", seqs: Array(1_001).fill(1), asks: [], e }, 3)!, /seqs/);
+  assert.match(invalidLinkReply({ k: "x", seqs: [1], asks: Array(1_001).fill(1), e }, 3)!, /asks/);
   assert.match(invalidLinkReply({ k: "a", upTo: NaN }, 3)!, /never sent/);
   assert.match(invalidLinkReply(null, 3)!, /null/);
   assert.match(invalidLinkReply({ k: "r", a: -1, ok: true }, 3)!, /ask id/);

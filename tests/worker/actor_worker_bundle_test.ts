@@ -2,6 +2,8 @@
 // imports, built on first use (src/actor/_runtime_bundle.ts) and kept in the
 // bundle cache, never committed.
 import assert from "node:assert/strict";
+import { MessageNotCloneableError } from "../../src/errors.ts";
+import { testSystem } from "../actor/_helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
@@ -61,7 +63,11 @@ Deno.test("the worker runtime is bundled on first use, from the current sources,
     const extensions = (await Array.fromAsync(Deno.readDir(cache))).map((e) =>
       e.name.slice(e.name.lastIndexOf("."))
     );
-    assert.deepEqual(extensions.sort(), [".js", ".json"], "one entry and its module file");
+    assert.deepEqual(
+      extensions.sort(),
+      [".js", ".json", ".map"],
+      "one entry, its module file and its source map",
+    );
     // A second process reads it (a changed source would make it build again).
     const second = await run(probe, { OAO_BUNDLE_CACHE: cache });
     assert.equal(second.code, 0, second.stderr);
@@ -121,4 +127,14 @@ Deno.test("errors made by the bundled runtime are instances of the library's err
       MailboxFullError,
   );
   assert.ok(!(new Error("plain") instanceof OaoError));
+});
+
+Deno.test("an error the runtime raises inside a worker names the runtime's source file, not the minified bundle", async () => {
+  await using system = testSystem();
+  const actor = await system.spawn(new URL("../fixtures/uncloneable_reply.ts", import.meta.url), {
+    name: "uncloneable",
+  });
+  const error = await actor.ask("hello").then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof MessageNotCloneableError, String(error));
+  assert.match(String(error.stack), /src\/worker\/_inbound_links\.ts:\d+:\d+/);
 });
