@@ -117,12 +117,16 @@ async function deployment() {
       orchestrators.push(orchestrator);
       return orchestrator;
     },
-    /** A started worker node and the events of its jobs; `hang` as for `orchestrator`. */
-    node(options: { hang?: boolean } = {}) {
+    /**
+     * A started worker node and the events of its jobs; `hang` as for
+     * `orchestrator`; `concurrency` as the node's (4 by default).
+     */
+    node(options: { hang?: boolean; concurrency?: number } = {}) {
       const events: WorkerNodeEvent[] = [];
       const node = new WorkerNode({
         queue,
         orchestrator: this.orchestrator(options),
+        ...(options.concurrency ? { concurrency: options.concurrency } : {}),
         leaseMs: 2_000,
         heartbeatMs: 200,
         cancelCheckMs: 50,
@@ -475,7 +479,9 @@ Deno.test("a worker node runs the job an API node enqueued to continue an execut
 
 Deno.test("a continuation job that finds its execution run by another runner is dropped, not left to take it back when its lease expires", async () => {
   await using d = await deployment();
-  const holder = d.node({ hang: true });
+  // One place, taken by the hung run: the continuation can only go to the second node
+  // (with more, the holder could reserve it, drop it itself, and the second never see it).
+  const holder = d.node({ hang: true, concurrency: 1 });
   const submitted = await d.call("POST", "/executions", { agent: "tester", task: TASK });
   const id = submitted.body.executionId;
   await until(
