@@ -4,6 +4,7 @@
 // re-attached to a restarted receiver. Used by the host and by workers alike.
 import type { ErrorInfo } from "../oao_error.ts";
 import {
+  askIdOf,
   type BatchExtra,
   type BatchFrame,
   type LinkHello,
@@ -100,7 +101,9 @@ export class OutboundLink {
     }
     const index = frame.m.length;
     frame.m.push(body);
-    if (askId !== undefined || traceparent !== frame.tp || tracestate !== frame.ts) {
+    if (index === 0 && askId !== undefined && traceparent === frame.tp && tracestate === frame.ts) {
+      frame.a = askId;
+    } else if (askId !== undefined || traceparent !== frame.tp || tracestate !== frame.ts) {
       const extra: BatchExtra = {};
       if (askId !== undefined) extra.a = askId;
       if (traceparent !== frame.tp) extra.tp = traceparent;
@@ -224,6 +227,7 @@ export class OutboundLink {
       const index = seq - frame.s;
       frame.m[index] = null;
       (frame.x ??= {})[index] = { g: 1 };
+      if (index === 0) delete frame.a;
     }
   }
 
@@ -244,6 +248,7 @@ export class OutboundLink {
         const ts = extra?.ts ?? frame.ts;
         if (ts) single.ts = ts;
         if (extra) single.x = { 0: { ...extra } };
+        else if (i === 0 && frame.a !== undefined) single.a = frame.a;
         if (frame.r) single.r = 1;
         return single;
       });
@@ -251,9 +256,10 @@ export class OutboundLink {
         try {
           this.#port!.postMessage(single);
         } catch (cloneError) {
-          const askId = single.x?.[0]?.a;
+          const askId = askIdOf(single, 0);
           single.m = [null];
           single.x = { 0: { g: 1 } };
+          delete single.a;
           this.#port!.postMessage(single);
           this.#hooks.onCloneFailure(single.s, askId, cloneError);
         }

@@ -4,7 +4,13 @@
 // what a full inbox cannot take refused or dropped), the cursor of completed
 // messages of every link, and what goes back on a link: replies and
 // acknowledgements. Internal.
-import type { BatchFrame, HostToWorker, LinkReply, WorkerToHost } from "../actor/_protocol.ts";
+import {
+  askIdOf,
+  type BatchFrame,
+  type HostToWorker,
+  type LinkReply,
+  type WorkerToHost,
+} from "../actor/_protocol.ts";
 import { MailboxFullError, MessageNotCloneableError } from "../actor/actor_errors.ts";
 import { type ErrorInfo, toErrorInfo } from "../oao_error.ts";
 import type { Inbox } from "./_inbox.ts";
@@ -168,7 +174,7 @@ export class InboundLinks {
         const seq = frame.s + index;
         complete(link, seq);
         seqs.push(seq);
-        const ask = frame.x?.[index]?.a;
+        const ask = askIdOf(frame, index);
         if (ask !== undefined) asks.push(ask);
       }
       link.port.postMessage({ k: "x", seqs, asks, e: error } satisfies LinkReply);
@@ -191,7 +197,7 @@ export class InboundLinks {
         seq,
         policy: inbox.overflow,
       });
-      const ask = slot.frame.x?.[slot.index]?.a;
+      const ask = askIdOf(slot.frame, slot.index);
       if (ask !== undefined) sendReply(slot.link, ask, false, error);
     }
   }

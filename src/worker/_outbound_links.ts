@@ -5,7 +5,12 @@
 // for their last word. Internal.
 import { findUncloneable } from "../actor/_cloneable.ts";
 import { OutboundLink } from "../actor/_outbound_link.ts";
-import type { HostToWorker, OutboxState, WorkerToHost } from "../actor/_protocol.ts";
+import {
+  askIdOf,
+  type HostToWorker,
+  type OutboxState,
+  type WorkerToHost,
+} from "../actor/_protocol.ts";
 import type { ErrorInfo } from "../oao_error.ts";
 import { AskTimeoutError, MessageNotCloneableError } from "../actor/actor_errors.ts";
 import { fromErrorInfo, toErrorInfo } from "../oao_error.ts";
@@ -52,10 +57,9 @@ export class OutboundLinks {
     for (const [target, state] of Object.entries(outbox)) {
       this.#links.set(target, this.#newLink(target, state));
       for (const frame of state.frames) {
-        for (const extra of Object.values(frame.x ?? {})) {
-          if (extra.a !== undefined && extra.a > this.lastRestoredAskId) {
-            this.lastRestoredAskId = extra.a;
-          }
+        for (let i = 0; i < frame.m.length; i++) {
+          const ask = askIdOf(frame, i);
+          if (ask !== undefined && ask > this.lastRestoredAskId) this.lastRestoredAskId = ask;
         }
       }
     }

@@ -264,7 +264,7 @@ export class WorkerRuntime {
       item.body = frame.m[index];
       item.tp = extra?.tp ?? frame.tp ?? "";
       item.ts = extra?.ts ?? frame.ts;
-      item.ask = extra?.a;
+      item.ask = extra ? extra.a : index === 0 ? frame.a : undefined; // askIdOf, inlined
       item.redelivered = frame.r === 1;
       if (this.#poison.size > 0) {
         const poison = this.#poison.get(`${link.key}:${item.seq}`);

@@ -3,7 +3,7 @@
 // answers with acknowledgements, replies, refusals and last words.
 import assert from "node:assert/strict";
 import { OutboundLink, type OutboundLinkHooks } from "../../src/actor/_outbound_link.ts";
-import { MAX_BATCH } from "../../src/actor/_protocol.ts";
+import { askIdOf, MAX_BATCH } from "../../src/actor/_protocol.ts";
 import type {
   BatchFrame,
   LinkFrame,
@@ -306,6 +306,42 @@ Deno.test("outbound link reports messages refused by a full mailbox and never se
     x: { 1: { g: 1 }, 2: { g: 1 } },
     r: 1,
   });
+  link.close();
+});
+
+Deno.test("outbound link carries the id of an ask that opens a frame in the frame itself, a later one among its exceptions", async () => {
+  using receiver = new Receiver();
+  const link = new OutboundLink("r", new Recorder().hooks);
+  link.attach(receiver.senderPort);
+  link.send("a", TP1, undefined, 3);
+  link.send("b", TP1, undefined, 4);
+  const [frame] = batches(await receiver.drain());
+  assert.deepEqual(frame, { k: "b", s: 1, m: ["a", "b"], tp: TP1, a: 3, x: { 1: { a: 4 } } });
+  assert.deepEqual([askIdOf(frame!, 0), askIdOf(frame!, 1)], [3, 4]);
+  link.close();
+});
+
+Deno.test("outbound link never sends again an ask that opened a frame once it is refused or cannot be cloned", async () => {
+  using first = new Receiver();
+  const recorder = new Recorder();
+  const link = new OutboundLink("r", recorder.hooks);
+  link.attach(first.senderPort);
+  link.send("a", TP1, undefined, 5);
+  link.flush();
+  first.reply({ k: "x", seqs: [1], asks: [5], e: FULL });
+  assert.deepEqual(await recorder.next("onRefused"), [[1], [5], FULL]);
+  link.send(() => {}, TP1, undefined, 6);
+  link.flush();
+  link.detach();
+  using second = new Receiver();
+  link.attach(second.senderPort);
+  const resent = batches(await second.drain());
+  assert.deepEqual(resent, [
+    { k: "b", s: 1, m: [null], tp: TP1, x: { 0: { g: 1 } }, r: 1 },
+    { k: "b", s: 2, m: [null], tp: TP1, x: { 0: { g: 1 } }, r: 1 },
+  ]);
+  assert.deepEqual(resent.map((f) => askIdOf(f, 0)), [undefined, undefined]);
+  assert.deepEqual(recorder.named("onCloneFailure").map(([seq, askId]) => [seq, askId]), [[2, 6]]);
   link.close();
 });
 

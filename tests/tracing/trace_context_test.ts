@@ -114,3 +114,16 @@ Deno.test("a new trace context carries the requested sampling decision and no tr
   assert.equal(ctx.sampled, false);
   assert.equal("tracestate" in ctx, false);
 });
+
+Deno.test("hex8 writes a 32-bit word as eight lowercase hex digits, most significant first", async () => {
+  const { hex8 } = await import("../../src/tracing/_random.ts");
+  for (
+    const word of [0, 1, 0xf, 0x10, 0xff, 0x100, 0x00ff00ff, 0x80000000, 0xfedcba98, 0xffffffff]
+  ) {
+    assert.equal(hex8(word), word.toString(16).padStart(8, "0"), `0x${word.toString(16)}`);
+  }
+  for (let i = 0; i < 1_000; i++) {
+    const word = Math.floor(Math.random() * 2 ** 32);
+    assert.equal(hex8(word), word.toString(16).padStart(8, "0"));
+  }
+});
