@@ -214,24 +214,22 @@ async function measureAsk(options: BenchOptions): Promise<Figure> {
 // the same process (a heap grown by millions of messages), it read 1.12–1.26;
 // alone, 1.11–1.14.
 async function askInItsOwnProcess(options: BenchOptions): Promise<Figure> {
+  const lines = await runThisScript("ask", ["--ask-child", "--samples", String(options.samples)]);
+  for (const line of lines.slice(0, -1)) console.log(line); // its comment lines
+  return JSON.parse(lines.at(-1)!) as Figure;
+}
+
+// Runs this script in a subprocess with `args` and returns the lines it printed.
+async function runThisScript(what: string, args: string[]): Promise<string[]> {
   const command = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--unstable-worker-options",
-      "-A",
-      new URL(import.meta.url).pathname,
-      "--ask-child",
-      "--samples",
-      String(options.samples),
-    ],
+    args: ["run", "--unstable-worker-options", "-A", new URL(import.meta.url).pathname, ...args],
     stdout: "piped",
     stderr: "inherit",
   });
   const output = await command.output();
   const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
-  if (!output.success) throw new Error(`The ask subprocess failed: ${lines.join(" ")}`);
-  for (const line of lines.slice(0, -1)) console.log(line); // its comment lines
-  return JSON.parse(lines.at(-1)!) as Figure;
+  if (!output.success) throw new Error(`The ${what} subprocess failed: ${lines.join(" ")}`);
+  return lines;
 }
 
 // Pins every thread of this process to CPU 0; false where taskset is missing.
@@ -298,24 +296,13 @@ async function measureRss(options: BenchOptions): Promise<Figure> {
 
 // Runs this script as `--rss-child <kind>` and returns the MB per worker it reports.
 async function rssOf(kind: "actor" | "raw", actors: number): Promise<number> {
-  const command = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--unstable-worker-options",
-      "-A",
-      new URL(import.meta.url).pathname,
-      "--rss-child",
-      kind,
-      "--actors",
-      String(actors),
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  });
-  const output = await command.output();
-  const text = new TextDecoder().decode(output.stdout).trim();
-  if (!output.success) throw new Error(`The ${kind} memory subprocess failed: ${text}`);
-  const { perWorkerMb } = JSON.parse(text.split("\n").pop()!) as { perWorkerMb: number };
+  const lines = await runThisScript(`${kind} memory`, [
+    "--rss-child",
+    kind,
+    "--actors",
+    String(actors),
+  ]);
+  const { perWorkerMb } = JSON.parse(lines.at(-1)!) as { perWorkerMb: number };
   return perWorkerMb;
 }
 

@@ -613,13 +613,7 @@ export class LocalBackend implements ExecutionBackend {
             { executionId, holder: error.holder },
           );
         }
-        const timer = setTimeout(() => {
-          this.#adoptTimers.delete(timer);
-          this.#waiting.push({ ...orphan, adopted: { attempts } });
-          this.#drain();
-        }, error.expiresInMs + CLAIM_RETRY_MARGIN_MS);
-        this.#adoptTimers.add(timer);
-        return;
+        return this.#adoptLater(orphan, { attempts }, error.expiresInMs + CLAIM_RETRY_MARGIN_MS);
       }
       if (error instanceof StoreUnavailableError && orphan.adopted!.retake !== undefined) {
         return this.#retake(orphan, orphan.adopted!.retake + 1);
@@ -651,11 +645,16 @@ export class LocalBackend implements ExecutionBackend {
       );
       return;
     }
+    this.#adoptLater(orphan, { attempts: 0, retake }, RETAKE_AFTER_MS);
+  }
+
+  // Lines an orphan up again, `ms` from now, to be resumed (#adopt).
+  #adoptLater(orphan: Waiting, adopted: NonNullable<Waiting["adopted"]>, ms: number): void {
     const timer = setTimeout(() => {
       this.#adoptTimers.delete(timer);
-      this.#waiting.push({ ...orphan, adopted: { attempts: 0, retake } });
+      this.#waiting.push({ ...orphan, adopted });
       this.#drain();
-    }, RETAKE_AFTER_MS);
+    }, ms);
     this.#adoptTimers.add(timer);
   }
 
