@@ -13,8 +13,8 @@ export const CONTINUE_KEY_PREFIX = "oao-continue:";
 /** The prefix of the key of a job moved by `oao migrate` (`_migrate.ts`). */
 export const MIGRATED_KEY_PREFIX = "migrated:";
 
-/** The prefixes of the runtime's own keys, refused in clients' submits. */
-export const RESERVED_KEY_PREFIXES: readonly string[] = [CONTINUE_KEY_PREFIX, MIGRATED_KEY_PREFIX];
+// The prefixes of the runtime's own keys, refused in clients' submits.
+const RESERVED_KEY_PREFIXES: readonly string[] = [CONTINUE_KEY_PREFIX, MIGRATED_KEY_PREFIX];
 
 /**
  * Why a client may not submit with `key`.
