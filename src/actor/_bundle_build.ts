@@ -2,17 +2,21 @@
 // import before anything is read (_module_policy.ts). Internal: the module
 // sandbox verifies what this returns (_bundle_verify.ts) before any use.
 //
-// What is bundled: the actor's files under its root, and remote modules of
+// What is bundled: the actor's files under its root, remote modules of
 // granted hosts (fetched here, by the host, following redirects only to
-// granted hosts). What stays an import of the bundle, loaded by the worker:
-// the OAO runtime's own modules (trusted code, outside the root on purpose)
-// and allowed `node:` built-ins.
+// granted hosts), and what the actor uses of the OAO runtime's own modules
+// (trusted code, outside the root on purpose: see _runtime_modules.ts). What
+// stays an import of the bundle, loaded by the worker: allowed `node:`
+// built-ins, and the packages the runtime's bundled modules import.
 import type * as esbuild from "esbuild-wasm";
 import * as nodeProcess from "node:process";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { ModuleRefusedError } from "./actor_errors.ts";
 import { rewriteImportMeta } from "./_bundle_verify.ts";
 import { type Esbuild, loadEsbuild } from "./_esbuild.ts";
 import { confineLocal, decideImport, type ModulePolicy } from "./_module_policy.ts";
+import { decideRuntimeImport, packageConfigPath } from "./_runtime_modules.ts";
+import { type ImportedNames, importedNames, reexportIndex, slimIndex } from "./_runtime_slim.ts";
 
 /** A local file the bundle was made from, as it was read. */
 export interface BundleInput {
@@ -22,6 +26,8 @@ export interface BundleInput {
   real: string;
   /** SHA-256 of its content, hex. */
   sha256: string;
+  /** Whether it is one of the OAO runtime's files (or the package's deno.json). */
+  runtime?: true;
 }
 
 /** An actor module bundled, not yet verified. */
@@ -30,8 +36,10 @@ export interface RawBundle {
   code: string;
   /** Its source map (JSON), sources as the original URLs. */
   map: string;
-  /** Specifiers left as imports (runtime modules, `node:` built-ins). */
+  /** Specifiers left as imports (`node:` built-ins, the runtime's packages). */
   externals: string[];
+  /** Those of `externals` that runtime modules import (decided by the runtime's files, not the actor's). */
+  runtimeExternals: string[];
   /** The local files read. */
   inputs: BundleInput[];
   /** Whether a remote module is part of it. */
@@ -40,6 +48,8 @@ export interface RawBundle {
 
 const LOCAL = "oao-local";
 const REMOTE = "oao-remote";
+const RUNTIME = "oao-runtime-module";
+const SLIM = "oao-runtime-slim";
 const GLOBAL_PROCESS = "oao-global-process";
 
 /**
@@ -70,7 +80,14 @@ interface BuildState {
   /** Remote URLs after their redirects: relative imports resolve against those. */
   finalUrls: Map<string, string>;
   externals: Set<string>;
+  runtimeExternals: Set<string>;
   inputs: BundleInput[];
+  /** The source of each module read, by esbuild path: which imports are for effects only. */
+  sources: Map<string, string>;
+  /** What each of the actor's modules imports, by path (_runtime_slim.ts). */
+  imports: Map<string, Promise<ImportedNames | undefined>>;
+  /** The runtime's index modules and what they re-export, by URL. */
+  indexes: Map<string, ReturnType<typeof reexportIndex>>;
 }
 
 /**
@@ -83,7 +100,15 @@ interface BuildState {
  */
 export async function buildBundle(policy: ModulePolicy): Promise<RawBundle> {
   const lib = await loadEsbuild();
-  const state: BuildState = { finalUrls: new Map(), externals: new Set(), inputs: [] };
+  const state: BuildState = {
+    finalUrls: new Map(),
+    externals: new Set(),
+    runtimeExternals: new Set(),
+    inputs: [],
+    sources: new Map(),
+    imports: new Map(),
+    indexes: new Map(),
+  };
   let result: esbuild.BuildResult<{ write: false; outfile: string; sourcemap: "external" }>;
   try {
     result = await lib.build({
@@ -111,11 +136,14 @@ export async function buildBundle(policy: ModulePolicy): Promise<RawBundle> {
   const map = JSON.parse(result.outputFiles.find((f) => f.path.endsWith(".map"))!.text) as {
     sources: string[];
   };
-  map.sources = map.sources.map((s) => s.replace(/^(?:\.\.\/)*(?:oao-local|oao-remote):/, ""));
+  map.sources = map.sources.map((s) =>
+    s.replace(/^(?:\.\.\/)*(?:oao-local|oao-remote|oao-runtime-module):/, "")
+  );
   return {
     code: result.outputFiles.find((f) => f.path.endsWith(".js"))!.text,
     map: JSON.stringify(map),
     externals: [...state.externals],
+    runtimeExternals: [...state.runtimeExternals],
     inputs: state.inputs,
     remote: state.finalUrls.size > 0,
   };
@@ -135,26 +163,42 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
           const importer = args.kind === "entry-point"
             ? undefined
             : state.finalUrls.get(args.importer) ?? args.importer;
-          const target = decideImport(policy, args.path, importer, args.with.type);
-          if (importer === undefined && target.kind === "external") {
+          const fromRuntime = args.namespace === RUNTIME || args.namespace === SLIM;
+          const target = fromRuntime
+            ? decideRuntimeImport(args.path, args.importer)
+            : decideImport(policy, args.path, importer, args.with.type);
+          if (importer === undefined && target.kind !== "local" && target.kind !== "remote") {
             throw new ModuleRefusedError(
               policy.module,
               args.path,
               `an actor module must be under its root "${policy.root}"`,
             );
           }
+          // A runtime module, or a package one imports, counts only for what
+          // the actor uses of it, unless it is imported for its effects.
+          const effects = fromRuntime || target.kind === "runtime"
+            ? { sideEffects: forEffects(state.sources.get(args.importer), args.path) }
+            : {};
           switch (target.kind) {
             case "external":
               if (SHIMMED_BUILTINS.has(target.specifier)) {
                 return { path: target.specifier, namespace: GLOBAL_PROCESS };
               }
               state.externals.add(target.specifier);
-              return { path: target.specifier, external: true };
+              if (fromRuntime) state.runtimeExternals.add(target.specifier);
+              return { path: target.specifier, external: true, ...effects };
             case "remote":
               return { path: target.url, namespace: REMOTE };
             case "local": {
               const real = await confineLocal(policy, args.path, target.url);
               return { path: target.url, namespace: LOCAL, pluginData: { real, ...target } };
+            }
+            case "runtime": {
+              const slim = args.namespace === LOCAL
+                ? await slimImport(lib, state, args.importer, args.path, target.url)
+                : undefined;
+              if (slim !== undefined) return { path: slim, namespace: SLIM, sideEffects: false };
+              return { path: target.url, namespace: RUNTIME, pluginData: target, ...effects };
             }
           }
         } catch (error) {
@@ -170,6 +214,24 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
         try {
           const source = await Deno.readTextFile(real);
           state.inputs.push({ url: args.path, real, sha256: await sha256(source) });
+          state.sources.set(args.path, source);
+          if (loader === "json") return { contents: source, loader };
+          return await withImportMeta(lib, source, loader, args.path, policy.module);
+        } catch (error) {
+          return failure(error);
+        }
+      });
+      build.onLoad({ filter: /.*/, namespace: SLIM }, (args) => ({
+        contents: state.sources.get(args.path)!,
+        loader: "js",
+      }));
+      build.onLoad({ filter: /.*/, namespace: RUNTIME }, async (args) => {
+        const { loader } = args.pluginData as { loader: "ts" | "js" | "json" };
+        try {
+          const real = fileURLToPath(args.path);
+          const source = await Deno.readTextFile(real);
+          await addRuntimeInput(state, args.path, source);
+          state.sources.set(args.path, source);
           if (loader === "json") return { contents: source, loader };
           return await withImportMeta(lib, source, loader, args.path, policy.module);
         } catch (error) {
@@ -187,6 +249,69 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
       });
     },
   };
+}
+
+// A runtime file the bundle holds; the package's deno.json too, the first
+// time: its import map decided where the runtime's imports went.
+async function addRuntimeInput(state: BuildState, url: string, source: string): Promise<void> {
+  state.inputs.push({ url, real: fileURLToPath(url), sha256: await sha256(source), runtime: true });
+  const config = packageConfigPath();
+  if (config === undefined || state.inputs.some((input) => input.real === config)) return;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(config);
+  } catch {
+    text = ""; // none: bare names were left to the worker's loader
+  }
+  state.inputs.push({
+    url: pathToFileURL(config).href,
+    real: config,
+    sha256: await sha256(text),
+    runtime: true,
+  });
+}
+
+// An actor module's import of a runtime index (`@oao/runtime`), narrowed to
+// the names it imports (_runtime_slim.ts): the path of that narrowed module,
+// its source kept in `state.sources`, or `undefined` to bundle the index whole.
+async function slimImport(
+  lib: Esbuild,
+  state: BuildState,
+  importer: string,
+  specifier: string,
+  url: string,
+): Promise<string | undefined> {
+  const source = state.sources.get(importer);
+  if (source === undefined) return undefined;
+  let imports = state.imports.get(importer);
+  if (imports === undefined) {
+    imports = importedNames(lib, source, /\.m?ts$/.test(importer) ? "ts" : "js");
+    state.imports.set(importer, imports);
+  }
+  const names = (await imports)?.get(specifier);
+  if (names === undefined || names === "*") return undefined;
+  let index = state.indexes.get(url);
+  if (index === undefined) {
+    index = Deno.readTextFile(fileURLToPath(url)).then(async (text) => {
+      const found = await reexportIndex(lib, text, url);
+      if (found !== undefined) await addRuntimeInput(state, url, text);
+      return found;
+    });
+    state.indexes.set(url, index);
+  }
+  const found = await index;
+  const contents = found && slimIndex(found, names);
+  if (contents === undefined) return undefined;
+  const path = `${url}?names=${[...names].sort().join(",")}`;
+  state.sources.set(path, contents);
+  return path;
+}
+
+// Whether `source` imports `specifier` for its effects alone (`import "x";`).
+function forEffects(source: string | undefined, specifier: string): boolean {
+  if (source === undefined) return false;
+  const quoted = specifier.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(?:^|[;\\s])import\\s*["']${quoted}["']`, "m").test(source);
 }
 
 // In a bundle, `import.meta` would describe the bundle: each module that
@@ -251,9 +376,9 @@ function buildMessage(error: unknown): string {
   const first = errors?.[0];
   if (!first) return (error as Error).message;
   const at = first.location
-    ? `${first.location.file.replace(/^(?:oao-local|oao-remote):/, "")}:${first.location.line}:${
-      first.location.column + 1
-    }: `
+    ? `${
+      first.location.file.replace(/^(?:oao-local|oao-remote|oao-runtime-module):/, "")
+    }:${first.location.line}:${first.location.column + 1}: `
     : "";
   return `${at}${first.text}`;
 }

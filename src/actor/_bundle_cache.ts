@@ -2,9 +2,10 @@
 // esbuild (~1 s) for modules that have not changed. Internal.
 //
 // An entry is used only if every local file it was made from still has the
-// same real path (under the root) and content hash, and it is verified again
-// like a fresh build (_bundle_verify.ts); its externals must each pass the
-// policy again. So a stale or tampered entry cannot widen what an actor may
+// same real path (under the root, or one of the runtime's files) and content
+// hash, and it is verified again like a fresh build (_bundle_verify.ts); its
+// externals must each pass the policy again (a package that the runtime's
+// bundled files import must be one the package's import map names). So a stale or tampered entry cannot widen what an actor may
 // import. Bundles with remote modules are not cached (they would need a fetch
 // to be checked). The cache is read where the host may read it, and written
 // where it may write it, without a prompt: `OAO_BUNDLE_CACHE` (a directory,
@@ -12,9 +13,10 @@
 // else `$HOME/.cache/oao/bundles`.
 import { type BundleInput, type RawBundle, sha256, SHIMMED_BUILTINS } from "./_bundle_build.ts";
 import { confineLocal, decideImport, type ModulePolicy } from "./_module_policy.ts";
+import { namedByImportMap, packageConfigPath, runtimeFile } from "./_runtime_modules.ts";
 
 // Bump when what a bundle contains changes meaning (import.meta, guards, …).
-const FORMAT = "oao-actor-bundle-2";
+const FORMAT = "oao-actor-bundle-3";
 
 interface Entry extends Omit<RawBundle, "remote"> {
   format: string;
@@ -101,12 +103,17 @@ export async function readCachedBundle(
   } catch {
     return undefined; // absent or unreadable: build
   }
-  if (entry.format !== FORMAT || entry.key !== key || !Array.isArray(entry.inputs)) {
+  if (
+    entry.format !== FORMAT || entry.key !== key || !Array.isArray(entry.inputs) ||
+    !Array.isArray(entry.runtimeExternals)
+  ) {
     return undefined;
   }
   try {
     for (const input of entry.inputs) if (!await unchanged(policy, input)) return undefined;
+    const fromRuntime = new Set(entry.runtimeExternals);
     for (const specifier of entry.externals) {
+      if (fromRuntime.has(specifier) && namedByImportMap(specifier)) continue;
       if (SHIMMED_BUILTINS.has(specifier)) return undefined;
       const target = decideImport(policy, specifier, policy.module, undefined);
       if (target.kind !== "external" || target.specifier !== specifier) return undefined;
@@ -118,12 +125,24 @@ export async function readCachedBundle(
     code: entry.code,
     map: entry.map,
     externals: entry.externals,
+    runtimeExternals: entry.runtimeExternals,
     inputs: entry.inputs,
     remote: false,
   };
 }
 
 async function unchanged(policy: ModulePolicy, input: BundleInput): Promise<boolean> {
+  if (input.runtime) {
+    const real = input.real;
+    if (runtimeFile(real) !== "runtime" && real !== packageConfigPath()) return false;
+    let text = "";
+    try {
+      text = await Deno.readTextFile(real);
+    } catch (error) {
+      if (real !== packageConfigPath()) throw error; // a runtime file gone: build again
+    }
+    return await sha256(text) === input.sha256;
+  }
   const type = input.url.endsWith(".json") ? "json" : undefined;
   if (decideImport(policy, input.url, policy.module, type).kind !== "local") return false;
   const real = await confineLocal(policy, input.url, input.url);
@@ -147,6 +166,7 @@ export async function writeCachedBundle(key: string, bundle: RawBundle): Promise
     code: bundle.code,
     map: bundle.map,
     externals: bundle.externals,
+    runtimeExternals: bundle.runtimeExternals,
     inputs: bundle.inputs,
   };
   await storeCacheEntry(path, entry);

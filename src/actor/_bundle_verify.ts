@@ -27,7 +27,13 @@ function parseModule(code: string, module: string, what: string): AnyNode {
   }
 }
 
-function walk(node: AnyNode, visit: (node: AnyNode) => void): void {
+/**
+ * Visits every node of an ESTree tree, depth first.
+ *
+ * @param node The root.
+ * @param visit Called with each node.
+ */
+export function walk(node: AnyNode, visit: (node: AnyNode) => void): void {
   visit(node);
   for (const key in node) {
     const value = node[key];

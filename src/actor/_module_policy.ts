@@ -7,41 +7,17 @@
 // a worker with no permissions can still `import("file:///proc/self/environ")`
 // and read the error that quotes it. The host therefore decides every import
 // of an actor's graph itself and bundles what it allowed (_module_sandbox.ts).
-import { dirname, extname, sep } from "node:path";
+import { dirname, extname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ModuleRefusedError } from "./actor_errors.ts";
 import type { PermissionValue } from "./permissions.ts";
-
-/**
- * The OAO package: `mod.ts` and `src/` (an actor imports the runtime from
- * there). A `file:` URL in a checkout or a linked package, an `https:` one
- * when the package comes from JSR.
- */
-const PACKAGE_URL = new URL("../../", import.meta.url);
-// Its directory, when the runtime is made of local files (else no local file is the runtime's).
-const PACKAGE_DIR = PACKAGE_URL.protocol === "file:"
-  ? fileURLToPath(PACKAGE_URL).replace(/[\\/]$/, "")
-  : undefined;
-const RUNTIME_SRC = PACKAGE_DIR === undefined ? undefined : `${PACKAGE_DIR}${sep}src`;
-const RUNTIME_MOD = PACKAGE_DIR === undefined ? undefined : `${PACKAGE_DIR}${sep}mod.ts`;
-// The command line is no module for actors: it loads modules by computed path
-// (src/cli/_agents.ts), a way round the sandbox for whoever calls it.
-const RUNTIME_DENIED = RUNTIME_SRC === undefined ? undefined : `${RUNTIME_SRC}${sep}cli`;
-
-/**
- * The package's own name and subpaths (deno.json "exports"; a test keeps the
- * two equal), so that an actor can import `@oao/runtime` like a user would.
- */
-export const RUNTIME_EXPORTS: Readonly<Record<string, string>> = {
-  "@oao/runtime": "mod.ts",
-  "@oao/runtime/redis": "src/redis/mod.ts",
-  "@oao/runtime/tracing": "src/tracing/mod.ts",
-  "@oao/runtime/logging": "src/logging/mod.ts",
-  "@oao/runtime/testing": "src/testing/mod.ts",
-  "@oao/runtime/model": "src/model/mod.ts",
-  "@oao/runtime/kv": "src/kv/mod.ts",
-  "@oao/runtime/mcp": "src/mcp/mod.ts",
-};
+import {
+  inside,
+  PACKAGE_URL,
+  RUNTIME_BUNDLED,
+  RUNTIME_EXPORTS,
+  runtimeFile,
+} from "./_runtime_modules.ts";
 
 // `node:` built-ins an actor may import. Left out on purpose: `vm` (runs code
 // from strings), `worker_threads` and `cluster` (start workers that load
@@ -118,7 +94,9 @@ export type ImportTarget =
   | { kind: "local"; url: string; loader: "ts" | "js" | "json" }
   /** A remote module of a granted host: fetched by the host and bundled. */
   | { kind: "remote"; url: string }
-  /** Left to the worker's loader: a runtime module or a `node:` built-in. */
+  /** One of the OAO runtime's modules (local files): bundled, tree-shaken (_runtime_modules.ts). */
+  | { kind: "runtime"; url: string; loader: "ts" | "js" }
+  /** Left to the worker's loader: a `node:` built-in, or the runtime's module of a remote package. */
   | { kind: "external"; specifier: string };
 
 /**
@@ -201,7 +179,10 @@ export function decideImport(
   }
   const runtimeExport = RUNTIME_EXPORTS[specifier];
   if (runtimeExport !== undefined) {
-    return { kind: "external", specifier: new URL(runtimeExport, PACKAGE_URL).href };
+    const url = new URL(runtimeExport, PACKAGE_URL).href;
+    return RUNTIME_BUNDLED
+      ? { kind: "runtime", url, loader: "ts" }
+      : { kind: "external", specifier: url };
   }
   const relative = /^\.{0,2}\//.test(specifier);
   if (!relative && !/^[a-z][a-z0-9+.-]*:/i.test(specifier)) {
@@ -262,16 +243,12 @@ function decideFile(
   if (policy.root !== "" && inside(path, policy.root)) {
     return { kind: "local", url: url.href, loader: loader! };
   }
-  if (
-    RUNTIME_SRC !== undefined && RUNTIME_DENIED !== undefined &&
-    (path === RUNTIME_MOD || (inside(path, RUNTIME_SRC) && !inside(path, RUNTIME_DENIED)))
-  ) {
+  const runtime = runtimeFile(path);
+  if (runtime === "runtime") {
     if (loader === "json") refuse("JSON modules are loaded only from inside the actor's root");
-    return { kind: "external", specifier: url.href };
+    return { kind: "runtime", url: url.href, loader: loader as "ts" | "js" };
   }
-  if (RUNTIME_DENIED !== undefined && inside(path, RUNTIME_DENIED)) {
-    refuse("the OAO command line is not a module for actors");
-  }
+  if (runtime === "denied") refuse("the OAO command line is not a module for actors");
   return refuse(
     policy.root === ""
       ? "local files are not allowed in a remote actor module"
@@ -330,8 +307,4 @@ export async function confineLocal(
 function hostGranted(url: URL, grant: PermissionValue): boolean {
   if (typeof grant === "boolean") return grant;
   return grant.some((host) => host === url.host || host === url.hostname);
-}
-
-function inside(path: string, dir: string): boolean {
-  return path.startsWith(dir + sep);
 }

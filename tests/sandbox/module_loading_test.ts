@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { parse } from "acorn";
 import { loadEsbuild } from "../../src/actor/_esbuild.ts";
 import { ActorSpawnError, ModuleRefusedError } from "../../src/errors.ts";
-import { modulePolicy, RUNTIME_EXPORTS } from "../../src/actor/_module_policy.ts";
+import { modulePolicy } from "../../src/actor/_module_policy.ts";
+import { RUNTIME_EXPORTS } from "../../src/actor/_runtime_modules.ts";
 import { buildBundle } from "../../src/actor/_bundle_build.ts";
 import { readCachedBundle, writeCachedBundle } from "../../src/actor/_bundle_cache.ts";
 import type { Attempt } from "../fixtures/hostile/import_computed.ts";
@@ -283,10 +284,11 @@ Deno.test("a cached bundle is used only while its files are unchanged and its im
     const policy = await modulePolicy(`file://${root}/cached.ts`, { importHosts: false });
     const key = `test-${crypto.randomUUID()}`;
     const built = await buildBundle(policy);
-    assert.deepEqual(built.inputs.map((i) => i.url.split("/").pop()).sort(), [
-      "cached.ts",
-      "part.ts",
-    ]);
+    // The actor's files, and the runtime's files it uses with the package's deno.json.
+    assert.deepEqual(
+      built.inputs.map((i) => `${i.runtime ? "runtime " : ""}${i.url.split("/").pop()}`).sort(),
+      ["cached.ts", "part.ts", "runtime behavior.ts", "runtime deno.json"],
+    );
     await writeCachedBundle(key, built);
     assert.equal((await readCachedBundle(key, policy))?.code, built.code);
     // A changed file: the entry is stale.
@@ -296,10 +298,40 @@ Deno.test("a cached bundle is used only while its files are unchanged and its im
     await Deno.writeTextFile(`${root}/part.ts`, "export const n = 1;\n");
     await writeCachedBundle(key, { ...built, externals: ["file:///proc/self/environ"] });
     assert.equal(await readCachedBundle(key, policy), undefined);
-    // Nor a file outside the root.
+    // Nor as an import the runtime's files would have made: only packages
+    // the runtime's import map names pass.
+    for (const specifier of ["file:///proc/self/environ", "npm:left-pad@1.3.0", "node:vm"]) {
+      await writeCachedBundle(key, {
+        ...built,
+        externals: [specifier],
+        runtimeExternals: [specifier],
+      });
+      assert.equal(await readCachedBundle(key, policy), undefined, specifier);
+    }
+    const { imports } = JSON.parse(
+      await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
+    ) as { imports: Record<string, string> };
     await writeCachedBundle(key, {
       ...built,
-      inputs: [{ url: `file://${OUTSIDE}/secret.ts`, real: `${OUTSIDE}/secret.ts`, sha256: "" }],
+      externals: [imports.zod!],
+      runtimeExternals: [imports.zod!],
+    });
+    assert.ok(await readCachedBundle(key, policy), "a package of the runtime's import map");
+    // Nor a file outside the root, as the actor's or as the runtime's.
+    for (const runtime of [undefined, true] as const) {
+      const input = {
+        url: `file://${OUTSIDE}/secret.ts`,
+        real: `${OUTSIDE}/secret.ts`,
+        sha256: "",
+      };
+      await writeCachedBundle(key, { ...built, inputs: [runtime ? { ...input, runtime } : input] });
+      assert.equal(await readCachedBundle(key, policy), undefined);
+    }
+    // A runtime file that changed: stale too.
+    const behaviorInput = built.inputs.find((i) => i.url.endsWith("/behavior.ts"))!;
+    await writeCachedBundle(key, {
+      ...built,
+      inputs: built.inputs.map((i) => i === behaviorInput ? { ...i, sha256: "0".repeat(64) } : i),
     });
     assert.equal(await readCachedBundle(key, policy), undefined);
   } finally {
