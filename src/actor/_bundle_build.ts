@@ -15,7 +15,12 @@ import { ModuleRefusedError } from "./actor_errors.ts";
 import { rewriteImportMeta } from "./_bundle_verify.ts";
 import { type Esbuild, loadEsbuild } from "./_esbuild.ts";
 import { confineLocal, decideImport, type ModulePolicy } from "./_module_policy.ts";
-import { decideRuntimeImport, packageConfigPath } from "./_runtime_modules.ts";
+import {
+  decideRuntimeImport,
+  keepsEffects,
+  type PackageImports,
+  packageImports,
+} from "./_runtime_modules.ts";
 import { type ImportedNames, importedNames, reexportIndex, slimIndex } from "./_runtime_slim.ts";
 
 /** A local file the bundle was made from, as it was read. */
@@ -88,6 +93,10 @@ interface BuildState {
   imports: Map<string, Promise<ImportedNames | undefined>>;
   /** The runtime's index modules and what they re-export, by URL. */
   indexes: Map<string, ReturnType<typeof reexportIndex>>;
+  /** The runtime's files read, by URL. */
+  runtime: Map<string, Promise<string>>;
+  /** The package's import map, read once for the build (its deno.json is an input). */
+  packageImports?: PackageImports;
 }
 
 /**
@@ -108,6 +117,7 @@ export async function buildBundle(policy: ModulePolicy): Promise<RawBundle> {
     sources: new Map(),
     imports: new Map(),
     indexes: new Map(),
+    runtime: new Map(),
   };
   let result: esbuild.BuildResult<{ write: false; outfile: string; sourcemap: "external" }>;
   try {
@@ -137,7 +147,7 @@ export async function buildBundle(policy: ModulePolicy): Promise<RawBundle> {
     sources: string[];
   };
   map.sources = map.sources.map((s) =>
-    s.replace(/^(?:\.\.\/)*(?:oao-local|oao-remote|oao-runtime-module):/, "")
+    s.replace(/^(?:\.\.\/)*(?:oao-local|oao-remote|oao-runtime-module|oao-runtime-slim):/, "")
   );
   return {
     code: result.outputFiles.find((f) => f.path.endsWith(".js"))!.text,
@@ -165,7 +175,7 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
             : state.finalUrls.get(args.importer) ?? args.importer;
           const fromRuntime = args.namespace === RUNTIME || args.namespace === SLIM;
           const target = fromRuntime
-            ? decideRuntimeImport(args.path, args.importer)
+            ? decideRuntimeImport(args.path, args.importer, runtimeImports(state))
             : decideImport(policy, args.path, importer, args.with.type);
           if (importer === undefined && target.kind !== "local" && target.kind !== "remote") {
             throw new ModuleRefusedError(
@@ -175,9 +185,13 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
             );
           }
           // A runtime module, or a package one imports, counts only for what
-          // the actor uses of it, unless it is imported for its effects.
+          // the actor uses of it, unless it is imported for its effects or
+          // registers something as it loads (_runtime_modules.ts).
           const effects = fromRuntime || target.kind === "runtime"
-            ? { sideEffects: forEffects(state.sources.get(args.importer), args.path) }
+            ? {
+              sideEffects: await importedForEffects(lib, state, args, fromRuntime) ||
+                (target.kind === "runtime" && keepsEffects(await runtimeSource(state, target.url))),
+            }
             : {};
           switch (target.kind) {
             case "external":
@@ -228,8 +242,7 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
       build.onLoad({ filter: /.*/, namespace: RUNTIME }, async (args) => {
         const { loader } = args.pluginData as { loader: "ts" | "js" | "json" };
         try {
-          const real = fileURLToPath(args.path);
-          const source = await Deno.readTextFile(real);
+          const source = await runtimeSource(state, args.path);
           await addRuntimeInput(state, args.path, source);
           state.sources.set(args.path, source);
           if (loader === "json") return { contents: source, loader };
@@ -251,24 +264,70 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
   };
 }
 
+// The text of a runtime file, read once per build.
+function runtimeSource(state: BuildState, url: string): Promise<string> {
+  let source = state.runtime.get(url);
+  if (source === undefined) {
+    source = Deno.readTextFile(fileURLToPath(url));
+    state.runtime.set(url, source);
+  }
+  return source;
+}
+
+// The package's import map, read once per build.
+function runtimeImports(state: BuildState): PackageImports {
+  return state.packageImports ??= packageImports();
+}
+
+// What an actor module imports, by specifier (parsed once per build).
+function actorImports(
+  lib: Esbuild,
+  state: BuildState,
+  importer: string,
+): Promise<ImportedNames | undefined> {
+  let imports = state.imports.get(importer);
+  if (imports === undefined) {
+    const source = state.sources.get(importer);
+    imports = source === undefined
+      ? Promise.resolve(undefined)
+      : importedNames(lib, source, /\.m?ts$/.test(importer) ? "ts" : "js");
+    state.imports.set(importer, imports);
+  }
+  return imports;
+}
+
 // A runtime file the bundle holds; the package's deno.json too, the first
 // time: its import map decided where the runtime's imports went.
 async function addRuntimeInput(state: BuildState, url: string, source: string): Promise<void> {
   state.inputs.push({ url, real: fileURLToPath(url), sha256: await sha256(source), runtime: true });
-  const config = packageConfigPath();
-  if (config === undefined || state.inputs.some((input) => input.real === config)) return;
-  let text: string;
-  try {
-    text = await Deno.readTextFile(config);
-  } catch {
-    text = ""; // none: bare names were left to the worker's loader
-  }
+  const { path, text } = runtimeImports(state);
+  if (path === undefined || state.inputs.some((input) => input.real === path)) return;
   state.inputs.push({
-    url: pathToFileURL(config).href,
-    real: config,
+    url: pathToFileURL(path).href,
+    real: path,
     sha256: await sha256(text),
     runtime: true,
   });
+}
+
+// Whether an import is made for the imported module's effects: for an
+// actor's module, as parsed (an import without names, or of the namespace,
+// or what cannot be parsed); for the runtime's own (deno fmt's layout), an
+// `import "x";` line.
+async function importedForEffects(
+  lib: Esbuild,
+  state: BuildState,
+  args: esbuild.OnResolveArgs,
+  fromRuntime: boolean,
+): Promise<boolean> {
+  if (!fromRuntime) {
+    const names = (await actorImports(lib, state, args.importer))?.get(args.path);
+    return names === undefined || names === "*";
+  }
+  const source = state.sources.get(args.importer);
+  if (source === undefined) return false;
+  const quoted = args.path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`^import ["']${quoted}["'];`, "m").test(source);
 }
 
 // An actor module's import of a runtime index (`@oao/runtime`), narrowed to
@@ -281,21 +340,21 @@ async function slimImport(
   specifier: string,
   url: string,
 ): Promise<string | undefined> {
-  const source = state.sources.get(importer);
-  if (source === undefined) return undefined;
-  let imports = state.imports.get(importer);
-  if (imports === undefined) {
-    imports = importedNames(lib, source, /\.m?ts$/.test(importer) ? "ts" : "js");
-    state.imports.set(importer, imports);
-  }
-  const names = (await imports)?.get(specifier);
+  const names = (await actorImports(lib, state, importer))?.get(specifier);
   if (names === undefined || names === "*") return undefined;
   let index = state.indexes.get(url);
   if (index === undefined) {
-    index = Deno.readTextFile(fileURLToPath(url)).then(async (text) => {
+    index = runtimeSource(state, url).then(async (text) => {
       const found = await reexportIndex(lib, text, url);
-      if (found !== undefined) await addRuntimeInput(state, url, text);
-      return found;
+      if (found === undefined) return undefined;
+      await addRuntimeInput(state, url, text);
+      // What registers as it loads runs, as it would with the whole index.
+      const order = await Promise.all(found.order.map(async (entry) => ({
+        url: entry.url,
+        effect: entry.effect ||
+          (entry.url.startsWith("file:") && keepsEffects(await runtimeSource(state, entry.url))),
+      })));
+      return { index: found.index, order };
     });
     state.indexes.set(url, index);
   }
@@ -305,13 +364,6 @@ async function slimImport(
   const path = `${url}?names=${[...names].sort().join(",")}`;
   state.sources.set(path, contents);
   return path;
-}
-
-// Whether `source` imports `specifier` for its effects alone (`import "x";`).
-function forEffects(source: string | undefined, specifier: string): boolean {
-  if (source === undefined) return false;
-  const quoted = specifier.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return new RegExp(`(?:^|[;\\s])import\\s*["']${quoted}["']`, "m").test(source);
 }
 
 // In a bundle, `import.meta` would describe the bundle: each module that
@@ -377,7 +429,10 @@ function buildMessage(error: unknown): string {
   if (!first) return (error as Error).message;
   const at = first.location
     ? `${
-      first.location.file.replace(/^(?:oao-local|oao-remote|oao-runtime-module):/, "")
+      first.location.file.replace(
+        /^(?:oao-local|oao-remote|oao-runtime-module|oao-runtime-slim):/,
+        "",
+      )
     }:${first.location.line}:${first.location.column + 1}: `
     : "";
   return `${at}${first.text}`;

@@ -11,9 +11,11 @@
 // where it may write it, without a prompt: `OAO_BUNDLE_CACHE` (a directory,
 // or "off"), else `$DENO_DIR/oao_bundles`, else `$XDG_CACHE_HOME/oao/bundles`,
 // else `$HOME/.cache/oao/bundles`.
+import { normalize } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type BundleInput, type RawBundle, sha256, SHIMMED_BUILTINS } from "./_bundle_build.ts";
 import { confineLocal, decideImport, type ModulePolicy } from "./_module_policy.ts";
-import { namedByImportMap, packageConfigPath, runtimeFile } from "./_runtime_modules.ts";
+import { namedByImportMap, packageImports, runtimeFile } from "./_runtime_modules.ts";
 
 // Bump when what a bundle contains changes meaning (import.meta, guards, …).
 const FORMAT = "oao-actor-bundle-3";
@@ -112,8 +114,9 @@ export async function readCachedBundle(
   try {
     for (const input of entry.inputs) if (!await unchanged(policy, input)) return undefined;
     const fromRuntime = new Set(entry.runtimeExternals);
+    const imports = fromRuntime.size > 0 ? packageImports() : undefined;
     for (const specifier of entry.externals) {
-      if (fromRuntime.has(specifier) && namedByImportMap(specifier)) continue;
+      if (imports && fromRuntime.has(specifier) && namedByImportMap(specifier, imports)) continue;
       if (SHIMMED_BUILTINS.has(specifier)) return undefined;
       const target = decideImport(policy, specifier, policy.module, undefined);
       if (target.kind !== "external" || target.specifier !== specifier) return undefined;
@@ -133,15 +136,13 @@ export async function readCachedBundle(
 
 async function unchanged(policy: ModulePolicy, input: BundleInput): Promise<boolean> {
   if (input.runtime) {
+    // A runtime file, named as it was read: no `..` on the way out of the package.
     const real = input.real;
-    if (runtimeFile(real) !== "runtime" && real !== packageConfigPath()) return false;
-    let text = "";
-    try {
-      text = await Deno.readTextFile(real);
-    } catch (error) {
-      if (real !== packageConfigPath()) throw error; // a runtime file gone: build again
-    }
-    return await sha256(text) === input.sha256;
+    const config = packageImports().path;
+    if (normalize(real) !== real || real !== fileURLToPath(input.url)) return false;
+    if (real === config) return await sha256(packageImports().text) === input.sha256;
+    if (runtimeFile(real) !== "runtime") return false;
+    return await sha256(await Deno.readTextFile(real)) === input.sha256;
   }
   const type = input.url.endsWith(".json") ? "json" : undefined;
   if (decideImport(policy, input.url, policy.module, type).kind !== "local") return false;

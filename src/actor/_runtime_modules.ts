@@ -79,16 +79,21 @@ export type RuntimeImport =
  *
  * @param specifier The import specifier.
  * @param importer The importing runtime module's URL.
+ * @param imports The package's import map, as {@linkcode packageImports} read it.
  * @returns Where the import goes.
  * @throws {Error} When a runtime module imports a file outside the package.
  */
-export function decideRuntimeImport(specifier: string, importer: string): RuntimeImport {
+export function decideRuntimeImport(
+  specifier: string,
+  importer: string,
+  imports: PackageImports,
+): RuntimeImport {
   const runtimeExport = RUNTIME_EXPORTS[specifier];
   const bare = runtimeExport === undefined && !/^\.{0,2}\/|^[a-z][a-z0-9+.-]*:/i.test(specifier);
   const mapped = runtimeExport !== undefined
     ? new URL(runtimeExport, PACKAGE_URL).href
     : bare
-    ? mapBare(specifier)
+    ? mapBare(imports.map, specifier)
     : specifier;
   if (mapped === undefined) {
     throw new Error(
@@ -108,68 +113,81 @@ export function decideRuntimeImport(specifier: string, importer: string): Runtim
   );
 }
 
+/** The package's import map, and the deno.json text it was read from. */
+export interface PackageImports {
+  /** Bare name (or prefix ending in "/") → specifier. */
+  readonly map: Readonly<Record<string, string>>;
+  /** The deno.json it came from (`""` when there is none). */
+  readonly text: string;
+  /** That file's path, or `undefined` when the runtime is not local files. */
+  readonly path: string | undefined;
+}
+
 /**
- * The package's deno.json: its import map decides where the runtime's bare
- * imports go, so a bundle that holds runtime modules depends on it too.
+ * Reads the package's import map now (a build reads it once, and records
+ * the text it read: its bundle depends on it).
  *
- * @returns Its path, or `undefined` when the runtime is not local files.
+ * @returns The map, the text and the path.
  */
-export function packageConfigPath(): string | undefined {
-  return PACKAGE_CONFIG;
+export function packageImports(): PackageImports {
+  let text = "";
+  try {
+    if (PACKAGE_CONFIG !== undefined) text = Deno.readTextFileSync(PACKAGE_CONFIG);
+  } catch {
+    // none, or unreadable: no bare name can be resolved
+  }
+  let map: Record<string, string> = {};
+  try {
+    const imports = (JSON.parse(text) as { imports?: unknown }).imports;
+    if (typeof imports === "object" && imports !== null) {
+      map = Object.fromEntries(
+        Object.entries(imports).filter((entry): entry is [string, string] =>
+          typeof entry[1] === "string"
+        ),
+      );
+    }
+  } catch {
+    // not JSON: no bare name can be resolved
+  }
+  return { map, text, path: PACKAGE_CONFIG };
 }
 
 /**
  * Whether `specifier` is a package the runtime's import map names (an `npm:`
- * or `jsr:` value of it, or a path inside one): what a runtime module may
- * leave for the worker to load, checked again when a cached bundle is read.
+ * or `jsr:` value of it, or a plain path inside one): what a runtime module
+ * may leave for the worker to load, checked again when a cached bundle is
+ * read.
  *
  * @param specifier An import of a bundle.
+ * @param imports The package's import map.
  * @returns Whether the import map names it.
  */
-export function namedByImportMap(specifier: string): boolean {
+export function namedByImportMap(specifier: string, imports: PackageImports): boolean {
   if (!/^(?:npm|jsr):/.test(specifier)) return false;
-  importMap ??= readImportMap();
-  return Object.values(importMap).some((value) =>
-    /^(?:npm|jsr):/.test(value) &&
-    (specifier === value ||
-      specifier.startsWith(value.endsWith("/") ? value : `${value}/`))
-  );
+  return Object.values(imports.map).some((value) => {
+    if (!/^(?:npm|jsr):/.test(value)) return false;
+    if (specifier === value) return true;
+    const base = value.endsWith("/") ? value : `${value}/`;
+    const rest = specifier.slice(base.length);
+    return specifier.startsWith(base) && /^[\w@-]+(?:[./][\w@-]+)*$/.test(rest) &&
+      !rest.split("/").includes("..");
+  });
 }
-
-let importMap: Record<string, string> | undefined;
 
 // A bare name through the package's import map: exact entries first, then
-// the longest prefix entry ("hono/": "npm:/hono@4/"); `undefined` for a name
-// it does not map.
-function mapBare(specifier: string): string | undefined {
-  importMap ??= readImportMap();
-  const exact = importMap[specifier];
+// the longest prefix entry ("hono/": "npm:/hono@4/"; "zod": "npm:zod@4" maps
+// "zod/mini" too, as Deno does for packages); `undefined` for a name it does
+// not map.
+function mapBare(map: Readonly<Record<string, string>>, specifier: string): string | undefined {
+  const exact = map[specifier];
   if (exact !== undefined) return exact;
   let best = "";
-  for (const key of Object.keys(importMap)) {
+  for (const [key, value] of Object.entries(map)) {
     if (key.length <= best.length) continue;
-    // "zod": "npm:zod@4" maps "zod/mini" too, as Deno does for packages.
-    const prefix = key.endsWith("/") || !/^(?:npm|jsr):/.test(importMap[key]!) ? key : `${key}/`;
+    const prefix = key.endsWith("/") || !/^(?:npm|jsr):/.test(value) ? key : `${key}/`;
     if (specifier.startsWith(prefix)) best = key;
   }
-  if (best === "") return undefined;
-  return importMap[best] + specifier.slice(best.length);
-}
-
-function readImportMap(): Record<string, string> {
-  if (PACKAGE_CONFIG === undefined) return {};
-  try {
-    const config = JSON.parse(Deno.readTextFileSync(PACKAGE_CONFIG)) as { imports?: unknown };
-    const imports = config.imports;
-    if (typeof imports !== "object" || imports === null) return {};
-    return Object.fromEntries(
-      Object.entries(imports).filter((entry): entry is [string, string] =>
-        typeof entry[1] === "string"
-      ),
-    );
-  } catch {
-    return {}; // no readable config: no bare name can be resolved
-  }
+  return best === "" ? undefined : map[best] + specifier.slice(best.length);
 }
 
 /**
@@ -181,4 +199,17 @@ function readImportMap(): Record<string, string> {
  */
 export function inside(path: string, dir: string): boolean {
   return path.startsWith(dir + sep);
+}
+
+/**
+ * Whether a runtime module must run whenever it is part of a bundle, even
+ * if the actor uses none of its exports: it registers something as it loads
+ * (error classes: `instanceof OaoError` knows an error made by another copy
+ * of the runtime by its code, which the registry maps to its class).
+ *
+ * @param source The module's source.
+ * @returns Whether it is kept for its effects.
+ */
+export function keepsEffects(source: string): boolean {
+  return /^registerErrorClass\(/m.test(source);
 }

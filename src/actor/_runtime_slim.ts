@@ -20,6 +20,14 @@ type AnyNode = Node & Record<string, unknown>;
 /** What an index re-exports: exported name → [module URL, name there]. */
 export type ReexportIndex = ReadonlyMap<string, readonly [string, string]>;
 
+/** An index module: what it re-exports, and the modules it imports in its order. */
+export interface IndexModule {
+  /** Exported name → [module URL, name there]. */
+  readonly index: ReexportIndex;
+  /** The modules it imports, in order; `effect` for those imported for effects alone. */
+  readonly order: readonly { url: string; effect: boolean }[];
+}
+
 /** What a module imports from each specifier: the names, or `"*"` for everything. */
 export type ImportedNames = ReadonlyMap<string, ReadonlySet<string> | "*">;
 
@@ -30,17 +38,17 @@ export type ImportedNames = ReadonlyMap<string, ReadonlySet<string> | "*">;
  * @param lib The esbuild to strip types with.
  * @param source The index's TypeScript source.
  * @param url The index's URL, to resolve its specifiers against.
- * @returns The index and the specifiers imported for effects, or `undefined`.
+ * @returns Its re-exports and the order of its imports, or `undefined`.
  */
 export async function reexportIndex(
   lib: Esbuild,
   source: string,
   url: string,
-): Promise<{ index: ReexportIndex; effects: string[] } | undefined> {
+): Promise<IndexModule | undefined> {
   const program = await parseStripped(lib, source, "ts");
   if (program === undefined) return undefined;
   const index = new Map<string, readonly [string, string]>();
-  const effects: string[] = [];
+  const order: { url: string; effect: boolean }[] = [];
   // esbuild writes `export { a } from "./x"` as an import and a local export.
   const imported = new Map<string, readonly [string, string]>();
   for (const statement of program.body as AnyNode[]) {
@@ -48,7 +56,7 @@ export async function reexportIndex(
     const target = typeof from === "string" ? new URL(from, url).href : undefined;
     if (statement.type === "ImportDeclaration" && target !== undefined) {
       const specifiers = statement.specifiers as AnyNode[];
-      if (specifiers.length === 0) effects.push(target);
+      order.push({ url: target, effect: specifiers.length === 0 });
       for (const s of specifiers) {
         if (s.type !== "ImportSpecifier") return undefined;
         imported.set(nameOf(s.local), [target, nameOf(s.imported)]);
@@ -59,11 +67,12 @@ export async function reexportIndex(
           ? imported.get(nameOf(s.local))
           : [target, nameOf(s.local)] as const;
         if (entry === undefined) return undefined;
+        if (target !== undefined) order.push({ url: target, effect: false });
         index.set(nameOf(s.exported), entry);
       }
     } else return undefined;
   }
-  return { index, effects };
+  return { index, order };
 }
 
 /**
@@ -126,21 +135,31 @@ export async function importedNames(
 
 /**
  * The source of a module that re-exports `names` from where `index` takes
- * them, or `undefined` when the index lacks one of them.
+ * them, importing those modules (and those imported for effects) in the
+ * index's order, or `undefined` when the index lacks one of the names.
  *
- * @param index The index's re-exports and effect imports.
+ * @param index The index module.
  * @param names The names wanted.
  * @returns ES module source.
  */
-export function slimIndex(
-  index: { index: ReexportIndex; effects: readonly string[] },
-  names: ReadonlySet<string>,
-): string | undefined {
-  const lines = index.effects.map((url) => `import ${JSON.stringify(url)};`);
-  for (const name of [...names].sort()) {
+export function slimIndex(index: IndexModule, names: ReadonlySet<string>): string | undefined {
+  const wanted = new Map<string, string[]>();
+  for (const name of names) {
     const entry = index.index.get(name);
     if (entry === undefined) return undefined;
-    lines.push(`export { ${quote(entry[1])} as ${quote(name)} } from ${JSON.stringify(entry[0])};`);
+    wanted.set(entry[0], [...wanted.get(entry[0]) ?? [], `${quote(entry[1])} as ${quote(name)}`]);
+  }
+  const lines: string[] = [];
+  const seen = new Set<string>();
+  for (const { url, effect } of index.order) {
+    const list = wanted.get(url);
+    if (seen.has(url) || (!effect && !list)) continue;
+    seen.add(url);
+    lines.push(
+      list
+        ? `export { ${list.join(", ")} } from ${JSON.stringify(url)};`
+        : `import ${JSON.stringify(url)};`,
+    );
   }
   return `${lines.join("\n")}\n`;
 }

@@ -212,7 +212,10 @@ function nodeReader(): object {
 
 /**
  * Sends the worker's stdio through escaped, prefixed, bounded lines (see
- * the module comment). Call once, from `hardenGuest`.
+ * the module comment). Call once, from `hardenGuest`. The confined console
+ * and streams are made when the actor first reads them (most actors never
+ * write a line, and a worker's start-up should not pay for them); the
+ * process's own streams are taken now, before anything can replace them.
  *
  * @param scope The worker's global object.
  * @param lock Defines a property that cannot be changed again.
@@ -222,12 +225,35 @@ export function confineStdio(
   scope: typeof globalThis,
   lock: (target: object, key: string, value: unknown) => void,
 ): (process: object) => void {
-  const budget = new Budget();
-  const out = new LineSink(writeAll(Deno.stdout), budget);
-  const err = new LineSink(writeAll(Deno.stderr), budget);
-  lock(scope, "console", guestConsole({ out: (t) => out.text(t), err: (t) => err.text(t) }));
-  lock(Deno, "stdout", denoWriter(out));
-  lock(Deno, "stderr", denoWriter(err));
-  lock(Deno, "stdin", denoReader());
-  return (process) => confineNodeStreams(process, { out, err }, lock);
+  const stdout = writeAll(Deno.stdout);
+  const stderr = writeAll(Deno.stderr);
+  let made: { out: LineSink; err: LineSink } | undefined;
+  const sinks = () => {
+    if (made) return made;
+    const budget = new Budget();
+    return made = { out: new LineSink(stdout, budget), err: new LineSink(stderr, budget) };
+  };
+  lockLazily(
+    scope,
+    "console",
+    () => guestConsole({ out: (t) => sinks().out.text(t), err: (t) => sinks().err.text(t) }),
+  );
+  lockLazily(Deno, "stdout", () => denoWriter(sinks().out));
+  lockLazily(Deno, "stderr", () => denoWriter(sinks().err));
+  lockLazily(Deno, "stdin", denoReader);
+  return (process) => confineNodeStreams(process, sinks(), lock);
+}
+
+// A property that cannot be changed again, whose value is made on first read.
+function lockLazily(target: object, key: string, make: () => unknown): void {
+  let value: unknown;
+  let done = false;
+  Object.defineProperty(target, key, {
+    get: () => {
+      if (!done) [value, done] = [make(), true];
+      return value;
+    },
+    enumerable: false,
+    configurable: false,
+  });
 }

@@ -5,11 +5,12 @@
 // (tests/fixtures/hostile/import_*.ts, exit_*.ts), spawned by a real system.
 import assert from "node:assert/strict";
 import { parse } from "acorn";
+import { fileURLToPath as fromFileUrl } from "node:url";
 import { loadEsbuild } from "../../src/actor/_esbuild.ts";
 import { ActorSpawnError, ModuleRefusedError } from "../../src/errors.ts";
 import { modulePolicy } from "../../src/actor/_module_policy.ts";
 import { RUNTIME_EXPORTS } from "../../src/actor/_runtime_modules.ts";
-import { buildBundle } from "../../src/actor/_bundle_build.ts";
+import { buildBundle, sha256 } from "../../src/actor/_bundle_build.ts";
 import { readCachedBundle, writeCachedBundle } from "../../src/actor/_bundle_cache.ts";
 import type { Attempt } from "../fixtures/hostile/import_computed.ts";
 import { actor, eventually, fixture, testSystem } from "../actor/_helpers.ts";
@@ -298,9 +299,20 @@ Deno.test("a cached bundle is used only while its files are unchanged and its im
     await Deno.writeTextFile(`${root}/part.ts`, "export const n = 1;\n");
     await writeCachedBundle(key, { ...built, externals: ["file:///proc/self/environ"] });
     assert.equal(await readCachedBundle(key, policy), undefined);
+    const { imports } = JSON.parse(
+      await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
+    ) as { imports: Record<string, string> };
     // Nor as an import the runtime's files would have made: only packages
     // the runtime's import map names pass.
-    for (const specifier of ["file:///proc/self/environ", "npm:left-pad@1.3.0", "node:vm"]) {
+    for (
+      const specifier of [
+        "file:///proc/self/environ",
+        "npm:left-pad@1.3.0",
+        "node:vm",
+        `${imports.zod}/../left-pad`,
+        `${imports.zod}/%2e%2e/x`,
+      ]
+    ) {
       await writeCachedBundle(key, {
         ...built,
         externals: [specifier],
@@ -308,24 +320,34 @@ Deno.test("a cached bundle is used only while its files are unchanged and its im
       });
       assert.equal(await readCachedBundle(key, policy), undefined, specifier);
     }
-    const { imports } = JSON.parse(
-      await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
-    ) as { imports: Record<string, string> };
     await writeCachedBundle(key, {
       ...built,
       externals: [imports.zod!],
       runtimeExternals: [imports.zod!],
     });
     assert.ok(await readCachedBundle(key, policy), "a package of the runtime's import map");
-    // Nor a file outside the root, as the actor's or as the runtime's.
-    for (const runtime of [undefined, true] as const) {
-      const input = {
-        url: `file://${OUTSIDE}/secret.ts`,
-        real: `${OUTSIDE}/secret.ts`,
-        sha256: "",
-      };
-      await writeCachedBundle(key, { ...built, inputs: [runtime ? { ...input, runtime } : input] });
-      assert.equal(await readCachedBundle(key, policy), undefined);
+    // Nor a file outside the root, as the actor's or as the runtime's (also
+    // by a path that goes out of the package through "..").
+    const src = fromFileUrl(RUNTIME);
+    const outOfPackage = `${src}${"../".repeat(src.split("/").filter(Boolean).length)}${
+      OUTSIDE.slice(1)
+    }/secret.ts`;
+    // (with the file's true hash: only where it is decides)
+    const hash = await sha256(await Deno.readTextFile(`${OUTSIDE}/secret.ts`));
+    const secret = {
+      url: `file://${OUTSIDE}/secret.ts`,
+      real: `${OUTSIDE}/secret.ts`,
+      sha256: hash,
+    };
+    for (
+      const input of [
+        secret,
+        { ...secret, runtime: true as const },
+        { url: `file://${outOfPackage}`, real: outOfPackage, sha256: hash, runtime: true as const },
+      ]
+    ) {
+      await writeCachedBundle(key, { ...built, inputs: [input] });
+      assert.equal(await readCachedBundle(key, policy), undefined, input.real);
     }
     // A runtime file that changed: stale too.
     const behaviorInput = built.inputs.find((i) => i.url.endsWith("/behavior.ts"))!;

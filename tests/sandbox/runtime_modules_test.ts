@@ -87,6 +87,28 @@ Deno.test("a namespace import of a runtime index keeps all of it, and the packag
   assert.deepEqual(await ref.ask(null), ["function", "function"]);
 });
 
+Deno.test("an actor that imports only OaoError knows every runtime error by its code, as with the whole package", async () => {
+  const module = await actorModule(
+    "base_error",
+    'import { OaoError } from "@oao/runtime";\n' +
+      "export default {\n" +
+      "  initialState: null,\n" +
+      "  receive(s: null, code: string, ctx: { reply(v: unknown): void }) {\n" +
+      "    ctx.reply(Object.assign(new Error('x'), { code }) instanceof OaoError);\n" +
+      "    return s;\n" +
+      "  },\n" +
+      "};\n",
+  );
+  await using system = testSystem();
+  const ref = await system.spawn(module, { snapshot: "never" });
+  for (
+    const code of ["ACTOR_STOPPED", "STORE_UNAVAILABLE", "EXECUTION_NOT_FOUND", "MODEL_CALL_FAILED"]
+  ) {
+    assert.equal(await ref.ask(code), true, code);
+  }
+  assert.equal(await ref.ask("ENOENT"), false);
+});
+
 Deno.test("a runtime module imported for its effects keeps them: the model layer's sys check runs in the actor's worker", async () => {
   const module = await actorModule(
     "effects",
@@ -112,4 +134,15 @@ Deno.test("a runtime module imported for its effects keeps them: the model layer
     permissions: { sys: ["hostname"] },
   });
   assert.equal(await ref.ask("openai:gpt-4o-mini"), "openai");
+  // However the import is written.
+  const bare = await actorModule(
+    "effects_only",
+    '/* the model layer */import "@oao/runtime/model";\n' +
+      "export default { initialState: null, receive: (s: null) => s };\n",
+  );
+  const failed = await system.spawn(bare, { name: "bare", snapshot: "never" }).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  assert.match(String(failed), /--allow-sys/);
 });
