@@ -9,10 +9,10 @@
 // stays an import of the bundle, loaded by the worker: allowed `node:`
 // built-ins, and the packages the runtime's bundled modules import.
 import type * as esbuild from "esbuild-wasm";
-import * as nodeProcess from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ModuleRefusedError } from "./actor_errors.ts";
 import { rewriteImportMeta } from "./_bundle_verify.ts";
+import { SHIMMED_BUILTINS, shimSource } from "./_builtin_shims.ts";
 import { type Esbuild, loadEsbuild } from "./_esbuild.ts";
 import { confineLocal, decideImport, type ModulePolicy } from "./_module_policy.ts";
 import {
@@ -55,28 +55,7 @@ const LOCAL = "oao-local";
 const REMOTE = "oao-remote";
 const RUNTIME = "oao-runtime-module";
 const SLIM = "oao-runtime-slim";
-const GLOBAL_PROCESS = "oao-global-process";
-
-/**
- * Built-ins a bundle never imports from the worker: the actor gets a module
- * of the global object's members instead, which the worker's hardening has
- * guarded. `node:process` exports `kill` as a function of its own, which
- * signals the worker's own process without any permission check (that ended
- * the orchestrator); the global `process.kill` is guarded.
- */
-export const SHIMMED_BUILTINS: ReadonlySet<string> = new Set(["node:process"]);
-
-// `node:process` as the worker's global `process`: its default export, and
-// each named export of the real module read from it (functions bound to it).
-const PROCESS_SHIM = (() => {
-  const names = Object.keys(nodeProcess).filter((name) =>
-    name !== "default" && /^[A-Za-z_$][\w$]*$/.test(name)
-  );
-  const lines = names.map((name) =>
-    `export const ${name} = typeof p.${name} === "function" ? p.${name}.bind(p) : p.${name};`
-  );
-  return `const p = globalThis.process;\nexport default p;\n${lines.join("\n")}\n`;
-})();
+const BUILTIN_SHIM = "oao-builtin-shim";
 const MAX_REDIRECTS = 5;
 
 interface BuildState {
@@ -170,6 +149,11 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
     setup(build) {
       build.onResolve({ filter: /.*/ }, async (args) => {
         try {
+          if (args.namespace === BUILTIN_SHIM) {
+            // A shim's own import of the real built-in.
+            state.externals.add(args.path);
+            return { path: args.path, external: true };
+          }
           const importer = args.kind === "entry-point"
             ? undefined
             : state.finalUrls.get(args.importer) ?? args.importer;
@@ -196,7 +180,7 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
           switch (target.kind) {
             case "external":
               if (SHIMMED_BUILTINS.has(target.specifier)) {
-                return { path: target.specifier, namespace: GLOBAL_PROCESS };
+                return { path: target.specifier, namespace: BUILTIN_SHIM };
               }
               state.externals.add(target.specifier);
               if (fromRuntime) state.runtimeExternals.add(target.specifier);
@@ -219,8 +203,8 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
           return failure(error);
         }
       });
-      build.onLoad({ filter: /.*/, namespace: GLOBAL_PROCESS }, () => ({
-        contents: PROCESS_SHIM,
+      build.onLoad({ filter: /.*/, namespace: BUILTIN_SHIM }, (args) => ({
+        contents: shimSource(args.path),
         loader: "js",
       }));
       build.onLoad({ filter: /.*/, namespace: LOCAL }, async (args) => {

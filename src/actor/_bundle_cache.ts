@@ -13,12 +13,13 @@
 // else `$HOME/.cache/oao/bundles`.
 import { normalize } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BundleInput, type RawBundle, sha256, SHIMMED_BUILTINS } from "./_bundle_build.ts";
+import { type BundleInput, type RawBundle, sha256 } from "./_bundle_build.ts";
+import { NEVER_IMPORTED } from "./_builtin_shims.ts";
 import { confineLocal, decideImport, type ModulePolicy } from "./_module_policy.ts";
 import { namedByImportMap, packageImports, runtimeFile } from "./_runtime_modules.ts";
 
 // Bump when what a bundle contains changes meaning (import.meta, guards, …).
-const FORMAT = "oao-actor-bundle-3";
+const FORMAT = "oao-actor-bundle-4";
 
 interface Entry extends Omit<RawBundle, "remote"> {
   format: string;
@@ -117,7 +118,7 @@ export async function readCachedBundle(
     const imports = fromRuntime.size > 0 ? packageImports() : undefined;
     for (const specifier of entry.externals) {
       if (imports && fromRuntime.has(specifier) && namedByImportMap(specifier, imports)) continue;
-      if (SHIMMED_BUILTINS.has(specifier)) return undefined;
+      if (NEVER_IMPORTED.has(specifier)) return undefined;
       const target = decideImport(policy, specifier, policy.module, undefined);
       if (target.kind !== "external" || target.specifier !== specifier) return undefined;
     }

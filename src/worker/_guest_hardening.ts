@@ -19,8 +19,8 @@
 //   `process.kill(process.pid, "SIGKILL")` ended the orchestrator. `Deno.kill`
 //   and `process.kill` refuse pids <= 0, its own and its parent's (the named
 //   `kill` export of `node:process` is the same function: the bundle's
-//   `node:process` is the global `process`, see `_bundle_build.ts`). No signal
-//   listeners either: an agent could keep the process from ending on SIGTERM.
+//   `node:process` is the global `process`, see src/actor/_builtin_shims.ts).
+//   No signal listeners either: an agent could keep the process from ending on SIGTERM.
 // - No storage without a permission: the Web Cache API (`caches`) and
 //   `Deno.openKv()` without a path write to the user's Deno directory, shared
 //   by every program of the user and read back by other agents.
@@ -194,7 +194,11 @@ function original<T>(target: object, key: string): () => T | undefined {
   let value: T | undefined;
   let read = false;
   return () => {
-    if (!read) [value, read] = [get.call(target) as T, true];
+    // No destructuring: it would run the actor's Array.prototype[Symbol.iterator].
+    if (!read) {
+      value = get.call(target) as T;
+      read = true;
+    }
     return value;
   };
 }

@@ -250,7 +250,11 @@ function lockLazily(target: object, key: string, make: () => unknown): void {
   let done = false;
   Object.defineProperty(target, key, {
     get: () => {
-      if (!done) [value, done] = [make(), true];
+      // No destructuring: it would run the actor's Array.prototype[Symbol.iterator].
+      if (!done) {
+        value = make();
+        done = true;
+      }
       return value;
     },
     enumerable: false,

@@ -11,7 +11,7 @@ import { DEFAULT_LIMITS } from "../../src/limits.ts";
 import { MALFORMED, UNPRINTABLE } from "../fixtures/hostile/attack_malformed_message.ts";
 import { FORGED_TOKENS } from "../fixtures/hostile/attack_forged_tokens.ts";
 import { forgedLine, VECTORS } from "../fixtures/hostile/attack_log_injection.ts";
-import { CONSOLE_VECTORS } from "../fixtures/hostile/attack_console_forgery.ts";
+import { CONSOLE_VECTORS, REFUSED_VECTORS } from "../fixtures/hostile/attack_console_forgery.ts";
 import {
   assertAccessDenied,
   assertNoSecrets,
@@ -485,6 +485,17 @@ Deno.test("`oao start`: what an agent writes to stdout and stderr past its logge
     if (vector === "console-log") continue; // stdout: a sandbox process's is discarded
     assert.ok(lines.some((l) => l.includes(forged)), `${vector}: written, prefixed`);
   }
+  for (const vector of REFUSED_VECTORS) {
+    assert.equal(
+      lines.find((l) => l.includes(`${marker}-${vector}`)),
+      undefined,
+      `${vector}: written past the agent's console`,
+    );
+  }
+  assert.ok(
+    lines.some((l) => l === "[agent] refused: NotCapable,NotCapable,NotCapable"),
+    "each raw write refused",
+  );
   assert.ok(!stderr.includes("\x1b[2K"), "the ANSI escape is escaped");
   assert.ok(stderr.length < 4 * MB, `20 MB written, ${stderr.length} bytes on stderr`);
   assert.ok(stderr.includes("output dropped"), "the cut is said");

@@ -7,6 +7,7 @@ import { parse } from "acorn";
 import { ActorSpawnError } from "../../src/errors.ts";
 import { buildBundle } from "../../src/actor/_bundle_build.ts";
 import { modulePolicy } from "../../src/actor/_module_policy.ts";
+import { keepsEffects } from "../../src/actor/_runtime_modules.ts";
 import { testSystem } from "../actor/_helpers.ts";
 
 const CACHE = await Deno.makeTempDir({ prefix: "oao-bundles-" });
@@ -52,8 +53,9 @@ Deno.test("an actor that imports defineBehavior from @oao/runtime gets a bundle 
   assert.ok(bundle.code.includes("function defineBehavior"));
   assert.ok(!bundle.code.includes("class ActorSystem"), "nothing the actor does not use");
   // mod.ts is read for its re-exports, not bundled with all 140 modules behind it.
+  // (with the error classes' modules, which register their codes as they load)
   const runtimeFiles = bundle.inputs.filter((input) => input.runtime).length;
-  assert.ok(runtimeFiles < 12, `${runtimeFiles} runtime files read`);
+  assert.ok(runtimeFiles < 25, `${runtimeFiles} runtime files read`);
   assert.ok(took < 10_000, `bundled in ${took.toFixed(0)} ms`);
 
   await using system = testSystem();
@@ -145,4 +147,24 @@ Deno.test("a runtime module imported for its effects keeps them: the model layer
     (error: unknown) => error,
   );
   assert.match(String(failed), /--allow-sys/);
+});
+
+Deno.test("every runtime module that registers error classes is kept for its effects", async () => {
+  const registering: string[] = [];
+  const walk = async (dir: URL): Promise<void> => {
+    for await (const entry of Deno.readDir(dir)) {
+      const url = new URL(entry.name + (entry.isDirectory ? "/" : ""), dir);
+      if (entry.isDirectory) await walk(url);
+      else if (entry.name.endsWith(".ts")) {
+        const source = await Deno.readTextFile(url);
+        // Calls, not the definition or its doc.
+        if (/^\s*registerErrorClass\(/m.test(source) && !url.href.endsWith("/oao_error.ts")) {
+          registering.push(url.href);
+          assert.ok(keepsEffects(source), url.href);
+        }
+      }
+    }
+  };
+  await walk(new URL("../../src/", import.meta.url));
+  assert.ok(registering.length >= 5, registering.join());
 });
