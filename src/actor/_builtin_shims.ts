@@ -17,7 +17,6 @@
 import * as nodeConsole from "node:console";
 import * as nodeFs from "node:fs";
 import * as nodeProcess from "node:process";
-import * as nodeTty from "node:tty";
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 

@@ -9,19 +9,12 @@
 // stays an import of the bundle, loaded by the worker: allowed `node:`
 // built-ins, and the packages the runtime's bundled modules import.
 import type * as esbuild from "esbuild-wasm";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { ModuleRefusedError } from "./actor_errors.ts";
 import { rewriteImportMeta } from "./_bundle_verify.ts";
 import { SHIMMED_BUILTINS, shimSource } from "./_builtin_shims.ts";
 import { type Esbuild, loadEsbuild } from "./_esbuild.ts";
 import { confineLocal, decideImport, type ModulePolicy } from "./_module_policy.ts";
-import {
-  decideRuntimeImport,
-  keepsEffects,
-  type PackageImports,
-  packageImports,
-} from "./_runtime_modules.ts";
-import { type ImportedNames, importedNames, reexportIndex, slimIndex } from "./_runtime_slim.ts";
+import { BundleRuntime } from "./_bundle_runtime.ts";
 
 /** A local file the bundle was made from, as it was read. */
 export interface BundleInput {
@@ -66,16 +59,8 @@ interface BuildState {
   externals: Set<string>;
   runtimeExternals: Set<string>;
   inputs: BundleInput[];
-  /** The source of each module read, by esbuild path: which imports are for effects only. */
+  /** The source of each module read, by esbuild path: what it imports, and how. */
   sources: Map<string, string>;
-  /** What each of the actor's modules imports, by path (_runtime_slim.ts). */
-  imports: Map<string, Promise<ImportedNames | undefined>>;
-  /** The runtime's index modules and what they re-export, by URL. */
-  indexes: Map<string, ReturnType<typeof reexportIndex>>;
-  /** The runtime's files read, by URL. */
-  runtime: Map<string, Promise<string>>;
-  /** The package's import map, read once for the build (its deno.json is an input). */
-  packageImports?: PackageImports;
 }
 
 /**
@@ -94,9 +79,6 @@ export async function buildBundle(policy: ModulePolicy): Promise<RawBundle> {
     runtimeExternals: new Set(),
     inputs: [],
     sources: new Map(),
-    imports: new Map(),
-    indexes: new Map(),
-    runtime: new Map(),
   };
   let result: esbuild.BuildResult<{ write: false; outfile: string; sourcemap: "external" }>;
   try {
@@ -139,6 +121,7 @@ export async function buildBundle(policy: ModulePolicy): Promise<RawBundle> {
 }
 
 function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): esbuild.Plugin {
+  const runtime = new BundleRuntime(lib, { inputs: state.inputs, sources: state.sources, sha256 });
   const failure = (error: unknown) => {
     const failed = error instanceof Error ? error : new Error(String(error));
     state.failed ??= failed;
@@ -159,7 +142,7 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
             : state.finalUrls.get(args.importer) ?? args.importer;
           const fromRuntime = args.namespace === RUNTIME || args.namespace === SLIM;
           const target = fromRuntime
-            ? decideRuntimeImport(args.path, args.importer, runtimeImports(state))
+            ? runtime.decide(args.path, args.importer)
             : decideImport(policy, args.path, importer, args.with.type);
           if (importer === undefined && target.kind !== "local" && target.kind !== "remote") {
             throw new ModuleRefusedError(
@@ -173,8 +156,11 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
           // registers something as it loads (_runtime_modules.ts).
           const effects = fromRuntime || target.kind === "runtime"
             ? {
-              sideEffects: await importedForEffects(lib, state, args, fromRuntime) ||
-                (target.kind === "runtime" && keepsEffects(await runtimeSource(state, target.url))),
+              sideEffects: await runtime.keepsEffects(
+                args,
+                fromRuntime,
+                target.kind === "runtime" ? target.url : undefined,
+              ),
             }
             : {};
           switch (target.kind) {
@@ -193,7 +179,7 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
             }
             case "runtime": {
               const slim = args.namespace === LOCAL
-                ? await slimImport(lib, state, args.importer, args.path, target.url)
+                ? await runtime.slim(args.importer, args.path, target.url)
                 : undefined;
               if (slim !== undefined) return { path: slim, namespace: SLIM, sideEffects: false };
               return { path: target.url, namespace: RUNTIME, pluginData: target, ...effects };
@@ -226,8 +212,8 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
       build.onLoad({ filter: /.*/, namespace: RUNTIME }, async (args) => {
         const { loader } = args.pluginData as { loader: "ts" | "js" | "json" };
         try {
-          const source = await runtimeSource(state, args.path);
-          await addRuntimeInput(state, args.path, source);
+          const source = await runtime.source(args.path);
+          await runtime.addInput(args.path, source);
           state.sources.set(args.path, source);
           if (loader === "json") return { contents: source, loader };
           return await withImportMeta(lib, source, loader, args.path, policy.module);
@@ -246,108 +232,6 @@ function sandboxPlugin(lib: Esbuild, policy: ModulePolicy, state: BuildState): e
       });
     },
   };
-}
-
-// The text of a runtime file, read once per build.
-function runtimeSource(state: BuildState, url: string): Promise<string> {
-  let source = state.runtime.get(url);
-  if (source === undefined) {
-    source = Deno.readTextFile(fileURLToPath(url));
-    state.runtime.set(url, source);
-  }
-  return source;
-}
-
-// The package's import map, read once per build.
-function runtimeImports(state: BuildState): PackageImports {
-  return state.packageImports ??= packageImports();
-}
-
-// What an actor module imports, by specifier (parsed once per build).
-function actorImports(
-  lib: Esbuild,
-  state: BuildState,
-  importer: string,
-): Promise<ImportedNames | undefined> {
-  let imports = state.imports.get(importer);
-  if (imports === undefined) {
-    const source = state.sources.get(importer);
-    imports = source === undefined
-      ? Promise.resolve(undefined)
-      : importedNames(lib, source, /\.m?ts$/.test(importer) ? "ts" : "js");
-    state.imports.set(importer, imports);
-  }
-  return imports;
-}
-
-// A runtime file the bundle holds; the package's deno.json too, the first
-// time: its import map decided where the runtime's imports went.
-async function addRuntimeInput(state: BuildState, url: string, source: string): Promise<void> {
-  state.inputs.push({ url, real: fileURLToPath(url), sha256: await sha256(source), runtime: true });
-  const { path, text } = runtimeImports(state);
-  if (path === undefined || state.inputs.some((input) => input.real === path)) return;
-  state.inputs.push({
-    url: pathToFileURL(path).href,
-    real: path,
-    sha256: await sha256(text),
-    runtime: true,
-  });
-}
-
-// Whether an import is made for the imported module's effects: for an
-// actor's module, as parsed (an import without names, or of the namespace,
-// or what cannot be parsed); for the runtime's own (deno fmt's layout), an
-// `import "x";` line.
-async function importedForEffects(
-  lib: Esbuild,
-  state: BuildState,
-  args: esbuild.OnResolveArgs,
-  fromRuntime: boolean,
-): Promise<boolean> {
-  if (!fromRuntime) {
-    const names = (await actorImports(lib, state, args.importer))?.get(args.path);
-    return names === undefined || names === "*";
-  }
-  const source = state.sources.get(args.importer);
-  if (source === undefined) return false;
-  const quoted = args.path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return new RegExp(`^import ["']${quoted}["'];`, "m").test(source);
-}
-
-// An actor module's import of a runtime index (`@oao/runtime`), narrowed to
-// the names it imports (_runtime_slim.ts): the path of that narrowed module,
-// its source kept in `state.sources`, or `undefined` to bundle the index whole.
-async function slimImport(
-  lib: Esbuild,
-  state: BuildState,
-  importer: string,
-  specifier: string,
-  url: string,
-): Promise<string | undefined> {
-  const names = (await actorImports(lib, state, importer))?.get(specifier);
-  if (names === undefined || names === "*") return undefined;
-  let index = state.indexes.get(url);
-  if (index === undefined) {
-    index = runtimeSource(state, url).then(async (text) => {
-      const found = await reexportIndex(lib, text, url);
-      if (found === undefined) return undefined;
-      await addRuntimeInput(state, url, text);
-      // What registers as it loads runs, as it would with the whole index.
-      const order = await Promise.all(found.order.map(async (entry) => ({
-        url: entry.url,
-        effect: entry.effect ||
-          (entry.url.startsWith("file:") && keepsEffects(await runtimeSource(state, entry.url))),
-      })));
-      return { index: found.index, order };
-    });
-    state.indexes.set(url, index);
-  }
-  const found = await index;
-  const contents = found && slimIndex(found, names);
-  if (contents === undefined) return undefined;
-  const path = `${url}?names=${[...names].sort().join(",")}`;
-  state.sources.set(path, contents);
-  return path;
 }
 
 // In a bundle, `import.meta` would describe the bundle: each module that
