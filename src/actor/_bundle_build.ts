@@ -36,7 +36,7 @@ export interface RawBundle {
   map: string;
   /** Specifiers left as imports (`node:` built-ins, the runtime's packages). */
   externals: string[];
-  /** Those of `externals` that runtime modules import (decided by the runtime's files, not the actor's). */
+  /** Those of `externals` that runtime modules import (decided by the runtime's files). */
   runtimeExternals: string[];
   /** The local files read. */
   inputs: BundleInput[];

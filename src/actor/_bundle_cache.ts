@@ -5,18 +5,24 @@
 // same real path (under the root, or one of the runtime's files) and content
 // hash, and it is verified again like a fresh build (_bundle_verify.ts); its
 // externals must each pass the policy again (a package that the runtime's
-// bundled files import must be one the package's import map names). So a stale or tampered entry cannot widen what an actor may
-// import. Bundles with remote modules are not cached (they would need a fetch
-// to be checked). The cache is read where the host may read it, and written
-// where it may write it, without a prompt: `OAO_BUNDLE_CACHE` (a directory,
-// or "off"), else `$DENO_DIR/oao_bundles`, else `$XDG_CACHE_HOME/oao/bundles`,
-// else `$HOME/.cache/oao/bundles`.
+// bundled files import must be one the package's import map names). So a
+// stale or tampered entry cannot widen what an actor may import. Bundles
+// with remote modules are not cached (they would need a fetch to be checked).
+// The cache is read where the host may read it, and written where it may
+// write it, without a prompt: `OAO_BUNDLE_CACHE` (a directory, or "off"),
+// else `$DENO_DIR/oao_bundles`, else `$XDG_CACHE_HOME/oao/bundles`, else
+// `$HOME/.cache/oao/bundles`.
 import { normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BundleInput, type RawBundle, sha256 } from "./_bundle_build.ts";
 import { NEVER_IMPORTED } from "./_builtin_shims.ts";
 import { confineLocal, decideImport, type ModulePolicy } from "./_module_policy.ts";
-import { namedByImportMap, packageImports, runtimeFile } from "./_runtime_modules.ts";
+import {
+  namedByImportMap,
+  type PackageImports,
+  packageImports,
+  runtimeFile,
+} from "./_runtime_modules.ts";
 
 // Bump when what a bundle contains changes meaning (import.meta, guards, …).
 const FORMAT = "oao-actor-bundle-4";
@@ -113,11 +119,13 @@ export async function readCachedBundle(
     return undefined;
   }
   try {
-    for (const input of entry.inputs) if (!await unchanged(policy, input)) return undefined;
+    const imports = packageImports();
+    for (const input of entry.inputs) {
+      if (!await unchanged(policy, input, imports)) return undefined;
+    }
     const fromRuntime = new Set(entry.runtimeExternals);
-    const imports = fromRuntime.size > 0 ? packageImports() : undefined;
     for (const specifier of entry.externals) {
-      if (imports && fromRuntime.has(specifier) && namedByImportMap(specifier, imports)) continue;
+      if (fromRuntime.has(specifier) && namedByImportMap(specifier, imports)) continue;
       if (NEVER_IMPORTED.has(specifier)) return undefined;
       const target = decideImport(policy, specifier, policy.module, undefined);
       if (target.kind !== "external" || target.specifier !== specifier) return undefined;
@@ -135,13 +143,16 @@ export async function readCachedBundle(
   };
 }
 
-async function unchanged(policy: ModulePolicy, input: BundleInput): Promise<boolean> {
+async function unchanged(
+  policy: ModulePolicy,
+  input: BundleInput,
+  imports: PackageImports,
+): Promise<boolean> {
   if (input.runtime) {
     // A runtime file, named as it was read: no `..` on the way out of the package.
     const real = input.real;
-    const config = packageImports().path;
     if (normalize(real) !== real || real !== fileURLToPath(input.url)) return false;
-    if (real === config) return await sha256(packageImports().text) === input.sha256;
+    if (real === imports.path) return await sha256(imports.text) === input.sha256;
     if (runtimeFile(real) !== "runtime") return false;
     return await sha256(await Deno.readTextFile(real)) === input.sha256;
   }

@@ -6,12 +6,10 @@
 import assert from "node:assert/strict";
 import { testSystem } from "../actor/_helpers.ts";
 
+// The bundle cache stays the default one: OAO_BUNDLE_CACHE is the process's,
+// and the other test files of a `--parallel` run share it.
 const ROOT = await Deno.makeTempDir({ prefix: "oao-shims-" });
-const CACHE = await Deno.makeTempDir({ prefix: "oao-bundles-" });
-Deno.env.set("OAO_BUNDLE_CACHE", CACHE);
-globalThis.addEventListener("unload", () => {
-  for (const dir of [ROOT, CACHE]) Deno.removeSync(dir, { recursive: true });
-});
+globalThis.addEventListener("unload", () => Deno.removeSync(ROOT, { recursive: true }));
 
 // Each attempt answers "ok", or the name of the error it got.
 const PROBE = `

@@ -25,9 +25,10 @@ Deno.env.set("OAO_TEST_SECRET", SECRET);
 const OUTSIDE = await Deno.makeTempDir({ prefix: "oao-outside-" });
 await Deno.writeTextFile(`${OUTSIDE}/secret.json`, JSON.stringify({ secret: SECRET }));
 await Deno.writeTextFile(`${OUTSIDE}/secret.ts`, `export const secret = "${SECRET}";\n`);
-globalThis.addEventListener("unload", () => {
-  for (const dir of [CACHE, OUTSIDE]) Deno.removeSync(dir, { recursive: true });
-});
+// The cache directory is left in place: OAO_BUNDLE_CACHE is the process's,
+// so a test file running beside this one (`--parallel`) may have put its
+// worker runtime there, and its workers would fail to load it.
+globalThis.addEventListener("unload", () => Deno.removeSync(OUTSIDE, { recursive: true }));
 const RUNTIME = new URL("../../src/", import.meta.url);
 const CLI = new URL("cli/", RUNTIME);
 const PATH_VALUE = Deno.env.get("PATH") ?? "PATH=";

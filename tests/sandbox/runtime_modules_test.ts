@@ -10,12 +10,10 @@ import { modulePolicy } from "../../src/actor/_module_policy.ts";
 import { keepsEffects } from "../../src/actor/_runtime_modules.ts";
 import { testSystem } from "../actor/_helpers.ts";
 
-const CACHE = await Deno.makeTempDir({ prefix: "oao-bundles-" });
-Deno.env.set("OAO_BUNDLE_CACHE", CACHE);
+// The bundle cache stays the default one: OAO_BUNDLE_CACHE is the process's,
+// and the other test files of a `--parallel` run share it.
 const ROOT = await Deno.makeTempDir({ prefix: "oao-runtime-modules-" });
-globalThis.addEventListener("unload", () => {
-  for (const dir of [CACHE, ROOT]) Deno.removeSync(dir, { recursive: true });
-});
+globalThis.addEventListener("unload", () => Deno.removeSync(ROOT, { recursive: true }));
 
 /** Writes an actor module under ROOT and returns its URL. */
 async function actorModule(name: string, source: string): Promise<URL> {
