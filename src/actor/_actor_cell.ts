@@ -11,6 +11,7 @@ import type { LinkBroker, ReceiverEndpoint, SenderEndpoint } from "./_link_broke
 import {
   type ActorSnapshotData,
   type HostToWorker,
+  type LinkIn,
   type PoisonEntry,
   SAB_BUSY,
   SAB_HEARTBEAT,
@@ -146,6 +147,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   #durableVersion = 0;
   #restoredSeq = 0;
   #ready: { resolve(): void; reject(error: Error): void } | undefined;
+  #startingLinks: LinkIn[] | undefined; // while start() relinks: they go with the init
   #stopped: (() => void) | undefined;
   #lastStarted = -1;
   #busySince = 0;
@@ -246,13 +248,22 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
       sab,
       heartbeatMs: this.#host.heartbeatMs,
       poison,
+      links: [],
     };
     const ready = new Promise<void>((resolve, reject) => {
       this.#ready = { resolve, reject };
     });
+    // Every sender registered with the actor gets a fresh link; the receiving
+    // ends go with the init (see postLinkIn).
+    this.#startingLinks = init.links;
+    this.#host.broker.relinkAll(this);
+    this.#startingLinks = undefined;
     try {
-      worker.postMessage(init);
+      if (init.links.length === 0) worker.postMessage(init);
+      else worker.postMessage(init, init.links.map((link) => link.port));
     } catch (error) {
+      // The senders keep what they sent unacknowledged, for the next link.
+      for (const link of init.links) link.port.close();
       this.#terminate();
       this.#status = "failed";
       return Promise.reject(
@@ -262,7 +273,6 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
         ),
       );
     }
-    this.#host.broker.relinkAll(this);
     const clock = this.#host.clock;
     const timer = clock.setTimeout(() => {
       if (this.#status === "starting" && this.incarnation === incarnation) {
@@ -403,9 +413,9 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   }
 
   postLinkIn(key: string, from: string, linkId: number, port: MessagePort): void {
-    this.#worker!.postMessage({ k: "link-in", key, from, linkId, port } satisfies HostToWorker, [
-      port,
-    ]);
+    const link: LinkIn = { k: "link-in", key, from, linkId, port };
+    if (this.#startingLinks) this.#startingLinks.push(link);
+    else this.#worker!.postMessage(link, [port]);
   }
 
   postLinkClose(key: string): void {

@@ -96,6 +96,9 @@ export const SAB_HEARTBEAT = 4;
 export const SAB_TICK = 5; // never written: the worker waits on it to sleep without timers
 export const SAB_WORDS = 8;
 
+/** A link to the actor, from the sender `from`: its frames come on `port`. */
+export type LinkIn = { k: "link-in"; key: string; from: string; linkId: number; port: MessagePort };
+
 /** Host → worker control messages. */
 export type HostToWorker =
   | {
@@ -110,8 +113,12 @@ export type HostToWorker =
     sab: SharedArrayBuffer;
     heartbeatMs: number;
     poison: PoisonEntry[];
+    // The links open to the actor as it starts, carried by the init (their
+    // ports in its transfer list): the worker starts them with its state,
+    // in the same task, rather than one message later each.
+    links: LinkIn[];
   }
-  | { k: "link-in"; key: string; from: string; linkId: number; port: MessagePort }
+  | LinkIn
   | { k: "link-out"; target: string; port: MessagePort }
   | { k: "link-error"; target: string; error: ErrorInfo; drained?: true }
   | { k: "link-close"; key: string }

@@ -7,7 +7,7 @@
 import {
   askIdOf,
   type BatchFrame,
-  type HostToWorker,
+  type LinkIn,
   type LinkReply,
   type WorkerToHost,
 } from "../actor/_protocol.ts";
@@ -83,7 +83,7 @@ export class InboundLinks {
    * @param linkIn The host's `link-in` message.
    * @returns The link, whose frames go to `accept`.
    */
-  open(linkIn: Extract<HostToWorker, { k: "link-in" }>): InboundLink {
+  open(linkIn: LinkIn): InboundLink {
     const { key, from, linkId, port } = linkIn;
     const previous = this.#links.get(key);
     if (previous) {

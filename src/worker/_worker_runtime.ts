@@ -13,6 +13,7 @@ import {
   type BatchFrame,
   type HostToWorker,
   type LinkFrame,
+  type LinkIn,
   type LinkReply,
   type PoisonEntry,
   SAB_BUSY,
@@ -210,13 +211,15 @@ export class WorkerRuntime {
     if (this.#ownHeartbeat) this.#ticker.every(init.heartbeatMs, () => this.beat());
     const policy = init.options.snapshot;
     if (policy.mode === "interval") this.#ticker.every(policy.ms, () => this.#maybeSnapshot(true));
+    // The links' frames are handled from the next task on, after the ready.
+    for (const link of init.links) this.#linkIn(link);
     this.#post({ k: "ready", restoredSeq: this.#processed });
     this.#outbound.connectAll();
   }
 
   // ---- inbound -------------------------------------------------------------
 
-  #linkIn(message: Extract<HostToWorker, { k: "link-in" }>): void {
+  #linkIn(message: LinkIn): void {
     const link = this.#inbound.open(message);
     message.port.onmessage = (event: MessageEvent<LinkFrame>) => {
       const frame = event.data;
