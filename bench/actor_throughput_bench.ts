@@ -24,6 +24,8 @@
  *   echo actor; baseline: `new Worker` of a raw echo worker until its first
  *   reply. Target ≤ 1.3. 100 spawns of each, alternating: the baseline's
  *   median moved by a tenth between runs of 30 (9.4–11.3 ms the same hour).
+ *   Each spawn starts settled, 80 ms after the last worker ended (see
+ *   `settle`): before, each side paid the other's teardown.
  * - `actor.rss_per_actor` — MB of resident memory per idle actor with
  *   `--actors` (200) stateless actors alive; baseline: as many raw workers.
  *   Each side is measured in its own subprocess. Target ≤ 1.2.
@@ -43,7 +45,7 @@ import { measureTracingOverhead as measureTracingOverheadFigures } from "./_trac
 import { parseArgs } from "node:util";
 import { ActorSystem } from "../src/actor/actor_system.ts";
 import { spawnTellPair, tellRound } from "./_tell_pair.ts";
-import { type Figure, figure, median, nextMessage, percentile } from "./_figure.ts";
+import { type Figure, figure, median, nextMessage, percentile, settle } from "./_figure.ts";
 
 const ACTORS = new URL("../actors/", import.meta.url);
 const RAW = new URL("./_raw/", import.meta.url);
@@ -265,6 +267,7 @@ async function measureSpawn(options: BenchOptions): Promise<Figure> {
       await ref.ask({ type: "add", n: i });
       const a = performance.now() - started;
       await ref.stop({ mode: "immediate" });
+      await settle();
       started = performance.now();
       const worker = new Worker(new URL("echo.ts", RAW), { type: "module" });
       const reply = nextMessage(worker);
@@ -272,6 +275,7 @@ async function measureSpawn(options: BenchOptions): Promise<Figure> {
       await reply;
       const b = performance.now() - started;
       worker.terminate();
+      await settle();
       if (i < warmup) continue;
       actorMs.push(a);
       rawMs.push(b);

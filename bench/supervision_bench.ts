@@ -9,7 +9,8 @@
  *   restarted actor has answered the next message with its state restored
  *   from Redis. The root supervisor restarts without backoff delay (the
  *   delay is a policy, not a cost). Baseline: `new Worker` of a raw echo
- *   worker until its first reply. Target ≤ 1.5.
+ *   worker until its first reply. Target ≤ 1.5. Each sample starts settled,
+ *   80 ms after the last worker ended (`settle` in _figure.ts).
  * - `supervisor.restart_pooled_p50` — the same with `warmSpare: true`: the
  *   restart takes a pre-started worker. Target well below 1.
  * - `supervisor.durable_throughput` — msg/s through one counter actor whose
@@ -30,7 +31,7 @@ import { parseArgs } from "node:util";
 import { ActorSystem } from "../src/actor/actor_system.ts";
 import type { ActorRef } from "../src/actor/actor_ref.ts";
 import { RedisPersistenceAdapter } from "../src/redis/redis_persistence_adapter.ts";
-import { type Figure, figure, median, nextMessage } from "./_figure.ts";
+import { type Figure, figure, median, nextMessage, settle } from "./_figure.ts";
 
 const COUNTER = new URL("../actors/counter.ts", import.meta.url);
 const RAW_ECHO = new URL("./_raw/echo.ts", import.meta.url);
@@ -139,8 +140,9 @@ async function measureRestart(
       for (let n = 1; n <= 10; n++) ref.tell({ type: "add", n });
       total += 55;
       await ref.whenAcknowledged();
-      if (pooled) await sleep(options.spareWaitMs);
+      await (pooled ? sleep(options.spareWaitMs) : settle());
       const a = await timeRestart(ref, total);
+      await settle();
       const b = await timeRawWorker(i);
       if (i < options.warmup) continue;
       restartMs.push(a);
