@@ -40,9 +40,8 @@ export function percentile(values: readonly number[], p: number): number {
  * Lets the threads of workers just ended finish tearing down. A `new Worker`
  * made while another worker's thread tears down its isolate took about 3 ms
  * longer (16.5 against 13.5 ms, raw workers both), so a sample that follows
- * an ended worker at once pays for it: each sample of a start starts settled.
- * Longer than the actor system's watchdog period (50 ms), on whose tick the
- * worker of a failed incarnation is ended.
+ * an ended worker at once pays for it: each sample of a start starts settled
+ * (2 ms was enough in most runs; 80 ms leaves a wide margin).
  *
  * @returns After 80 ms.
  */

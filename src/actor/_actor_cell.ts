@@ -14,7 +14,6 @@ import {
   type LinkIn,
   type PoisonEntry,
   SAB_BUSY,
-  SAB_FENCED,
   SAB_HEARTBEAT,
   SAB_LINK,
   SAB_SEQ,
@@ -65,23 +64,6 @@ type Status = "new" | "starting" | "running" | "stopping" | "failed" | "stopped"
 
 // Delay before a warm spare is started after the actor (re)started.
 const SPARE_DELAY_MS = 100;
-
-// Failures after which the worker is fenced rather than ended at once: its
-// actor threw, or was killed or lost a snapshot, so its worker is waiting or
-// finishing a handler, and being stopped by nothing worse than its own code.
-// Ending a worker costs its thread a few ms of teardown, which slowed the
-// `new Worker` of the next incarnation when it came just after (measured:
-// 16.5 ms instead of 13.5 ms): a fenced worker does nothing more (SAB_FENCED)
-// and is ended by the watchdog once the next incarnation is up (see watch).
-// A worker that broke the protocol, overran its time limit, went silent or
-// exited is ended at once.
-const FENCE_MAX_MS = 1_000;
-const FENCED = new Set<FailureReason>([
-  "exception",
-  "unhandled_rejection",
-  "killed",
-  "snapshot_failed",
-]);
 
 // `entry` is the actor's verified bundle (src/actor/_module_sandbox.ts), never
 // the module itself: the module's own imports were decided by the host. The
@@ -157,8 +139,6 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   #host: CellHost;
   #worker: GuestPort | undefined;
   #spare: Worker | undefined; // warm spare: a started worker for the next start
-  #fenced: GuestPort | undefined; // the failed incarnation's worker, ended once the next is up
-  #fencedAt = 0;
   #spareTimer: TimerId | undefined;
   #sab: Int32Array | undefined;
   #poison = new Map<string, PoisonEntry>();
@@ -359,7 +339,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     // A silent worker is ended whole, not only this actor's place in it; one
     // whose actor overran its time limit must prove it is not stuck in it.
     const worker = this.#worker;
-    this.#terminate(reason === "worker_died", FENCED.has(reason));
+    this.#terminate(reason === "worker_died");
     if (reason === "timeout") worker?.probe?.(`actor "${this.path}" overran its time limit`);
     this.#host.broker.senderGone(this);
     const data: RuntimeEventData["ACTOR_FAILED"] = {
@@ -381,12 +361,6 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
 
   /** Checks the worker's status words: message time limit and heartbeat. */
   watch(now: number): void {
-    // A fenced worker is ended on a tick after the next incarnation is up, or
-    // after a second (a restart that waits out a backoff): not as it starts,
-    // when the teardown would slow it instead.
-    if (this.#fenced && (this.#status === "running" || now - this.#fencedAt > FENCE_MAX_MS)) {
-      this.#endFenced();
-    }
     const sab = this.#sab;
     if (!sab || (this.#status !== "running" && this.#status !== "stopping")) return;
     // Liveness: the idle heartbeat, or any progress (a busy worker's timers
@@ -614,9 +588,8 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     return spare;
   }
 
-  // `whole`: end the worker even when it is a pooled one that hosts others;
-  // `fence`: a worker of its own may be fenced and ended later (see FENCED).
-  #terminate(whole = false, fence = false): void {
+  // `whole`: end the worker even when it is a pooled one that hosts others.
+  #terminate(whole = false): void {
     const worker = this.#worker;
     const sab = this.#sab;
     this.#worker = undefined;
@@ -634,19 +607,9 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
             ? `actor "${this.path}" ran without yielding`
             : `actor "${this.path}" went silent`,
         );
-      } else if (fence && !spinning && sab && this.options.isolation !== "shared") {
-        Atomics.store(sab, SAB_FENCED, 1);
-        this.#endFenced();
-        this.#fenced = worker;
-        this.#fencedAt = this.#host.clock.now();
       } else worker.terminate();
       if (spinning) this.#host.onSpinningWorker?.(this.path);
     }
-  }
-
-  #endFenced(): void {
-    this.#fenced?.terminate();
-    this.#fenced = undefined;
   }
 
   #spinning(sab: Int32Array): boolean {
@@ -658,7 +621,6 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   // `drained`: the worker finished a graceful stop (its last words are on its links).
   #finalize(reason: string, drained = false): void {
     this.#terminate();
-    this.#endFenced();
     this.#spare?.terminate();
     this.#spare = undefined;
     if (this.#spareTimer !== undefined) this.#host.clock.clearTimeout(this.#spareTimer);

@@ -35,8 +35,6 @@ export interface OutboundLinkHooks {
    * is checked first, and one that breaks the protocol is handed here instead.
    */
   onViolation?(detail: string): void;
-  /** False once the sender may post nothing more (its incarnation was given up). */
-  mayPost?(): boolean;
 }
 
 /** Sending half of a sender → receiver link. */
@@ -237,7 +235,6 @@ export class OutboundLink {
   // replaces the ones that cannot be cloned by gaps. Returns how many frames
   // now stand at `index` in place of the original.
   #post(frame: BatchFrame, index: number): number {
-    if (this.#hooks.mayPost?.() === false) return 1;
     try {
       this.#port!.postMessage(frame);
       return 1;

@@ -94,9 +94,6 @@ export const SAB_SEQ = 2;
 export const SAB_STARTED = 3;
 export const SAB_HEARTBEAT = 4;
 export const SAB_TICK = 5; // never written: the worker waits on it to sleep without timers
-// Set by the host when it gives up a failed incarnation whose worker it ends
-// a little later: the worker handles and sends nothing more from then on.
-export const SAB_FENCED = 6;
 export const SAB_WORDS = 8;
 
 /** A link to the actor, from the sender `from`: its frames come on `port`. */

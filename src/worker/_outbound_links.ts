@@ -46,9 +46,6 @@ export class OutboundLinks {
     this.#telemetry = telemetry;
   }
 
-  /** Whether the host gave up this incarnation: its frames are no longer posted. */
-  fenced: () => boolean = () => false;
-
   /**
    * The highest ask id the frames of a restored outbox carry: asks of an
    * earlier incarnation, whose late replies must find no ask of this one.
@@ -206,7 +203,6 @@ export class OutboundLinks {
         clearTimeout(parked.timer);
         this.#close(link, parked.error);
       },
-      mayPost: () => !this.fenced(),
     }, restored);
     return link;
   }

@@ -17,7 +17,6 @@ import {
   type LinkReply,
   type PoisonEntry,
   SAB_BUSY,
-  SAB_FENCED,
   SAB_HEARTBEAT,
   SAB_LINK,
   SAB_SEQ,
@@ -178,8 +177,7 @@ export class WorkerRuntime {
 
   #start(init: Init): void {
     this.#init = init;
-    const sab = this.#sab = new Int32Array(init.sab);
-    this.#outbound.fenced = () => sab[SAB_FENCED] !== 0;
+    this.#sab = new Int32Array(init.sab);
     this.#ticker = new Ticker(this.#sab);
     this.#inbox = new Inbox(init.options.mailbox);
     this.#inbound.start(init.path, this.#inbox);
@@ -232,19 +230,12 @@ export class WorkerRuntime {
   }
 
   #onBatch(link: InboundLink, frame: BatchFrame): void {
-    if (this.#failed || !this.#inbound.isOpen(link) || this.#givenUp()) return;
+    if (this.#failed || !this.#inbound.isOpen(link)) return;
     Atomics.add(this.#sab, SAB_HEARTBEAT, 1);
     this.#inbound.accept(link, frame);
     if (this.#processing) return;
     if (this.#inbox.length > 0) void this.#drain();
     else this.#afterDrain();
-  }
-
-  // The host gave this incarnation up (SAB_FENCED): it handles nothing more.
-  #givenUp(): boolean {
-    if (Atomics.load(this.#sab, SAB_FENCED) === 0) return false;
-    this.#failed = true;
-    return true;
   }
 
   // ---- processing ----------------------------------------------------------
@@ -264,8 +255,6 @@ export class WorkerRuntime {
     const tracing = telemetry.enabled;
     const stateless = this.#init.options.snapshot.mode === "never";
     while (!this.#failed) {
-      // A plain read: the host's store shows here within a message or two.
-      if (sab[SAB_FENCED] !== 0 && this.#givenUp()) break;
       const run = inbox.peek();
       if (!run) break;
       const index = inbox.take(run);
