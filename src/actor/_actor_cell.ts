@@ -24,6 +24,7 @@ import {
 import type { ResolvedSpawnOptions } from "./spawn_options.ts";
 import { invalidWorkerMessage } from "./_protocol_guard.ts";
 import type { GuestPort, WorkerPool } from "./_worker_pool.ts";
+import { PARK_AFTER_READY_MS, PARKED_ON, ParkedWorker, releasePark } from "./_parked_worker.ts";
 import { runtimeEntry } from "./_runtime_bundle.ts";
 
 /** How an actor's run ended. */
@@ -139,6 +140,8 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   #host: CellHost;
   #worker: GuestPort | undefined;
   #spare: Worker | undefined; // warm spare: a started worker for the next start
+  #parked: ParkedWorker | undefined; // the failed incarnation's worker (_parked_worker.ts)
+  #readyAt = 0;
   #spareTimer: TimerId | undefined;
   #sab: Int32Array | undefined;
   #poison = new Map<string, PoisonEntry>();
@@ -253,6 +256,9 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     const ready = new Promise<void>((resolve, reject) => {
       this.#ready = { resolve, reject };
     });
+    // The last incarnation runs nothing once this one may: its worker is
+    // parked, or it is ended now.
+    if (this.#parked && !this.#parked.waiting) this.#endParked();
     // Every sender registered with the actor gets a fresh link; the receiving
     // ends go with the init (see postLinkIn).
     this.#startingLinks = init.links;
@@ -339,7 +345,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     // A silent worker is ended whole, not only this actor's place in it; one
     // whose actor overran its time limit must prove it is not stuck in it.
     const worker = this.#worker;
-    this.#terminate(reason === "worker_died");
+    this.#terminate(reason === "worker_died", PARKED_ON.has(reason) && !wasStarting);
     if (reason === "timeout") worker?.probe?.(`actor "${this.path}" overran its time limit`);
     this.#host.broker.senderGone(this);
     const data: RuntimeEventData["ACTOR_FAILED"] = {
@@ -361,6 +367,11 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
 
   /** Checks the worker's status words: message time limit and heartbeat. */
   watch(now: number): void {
+    // A parked worker is ended on a tick once the next incarnation has been
+    // up a moment (its teardown would slow the start, then the first messages).
+    if (this.#parked && this.#status === "running" && now - this.#readyAt >= PARK_AFTER_READY_MS) {
+      this.#endParked();
+    }
     const sab = this.#sab;
     if (!sab || (this.#status !== "running" && this.#status !== "stopping")) return;
     // Liveness: the idle heartbeat, or any progress (a busy worker's timers
@@ -460,7 +471,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     switch (message.k) {
       case "ready": {
         this.#status = "running";
-        this.#lastBeatAt = this.#host.clock.now();
+        this.#lastBeatAt = this.#readyAt = this.#host.clock.now();
         this.#lastStarted = -1;
         const ready = this.#ready;
         this.#ready = undefined;
@@ -588,8 +599,9 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     return spare;
   }
 
-  // `whole`: end the worker even when it is a pooled one that hosts others.
-  #terminate(whole = false): void {
+  // `whole`: end the worker even when it is a pooled one that hosts others;
+  // `park`: a worker of its own may be parked and ended later (_parked_worker.ts).
+  #terminate(whole = false, park = false): void {
     const worker = this.#worker;
     const sab = this.#sab;
     this.#worker = undefined;
@@ -601,6 +613,15 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
       // whose heartbeat stood still is presumed to be one: the host is told.
       const spinning = sab !== undefined && Atomics.load(sab, SAB_BUSY) === 1 &&
         this.#status !== "starting" && this.#spinning(sab);
+      const parkable = park && !spinning && sab !== undefined &&
+        this.options.isolation !== "shared";
+      if (parkable) this.#endParked();
+      if (parkable && ParkedWorker.room) {
+        this.#parked = new ParkedWorker(worker, sab, this.#host.clock);
+        return;
+      }
+      // A worker that parks as it is ended (its actor failed meanwhile) must not wait.
+      if (sab) releasePark(sab);
       if ((spinning || whole) && worker.abort) {
         worker.abort(
           spinning
@@ -612,6 +633,11 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     }
   }
 
+  #endParked(): void {
+    this.#parked?.end();
+    this.#parked = undefined;
+  }
+
   #spinning(sab: Int32Array): boolean {
     const beat = Atomics.load(sab, SAB_HEARTBEAT) + Atomics.load(sab, SAB_STARTED);
     const still = beat === this.#lastBeat ? this.#host.clock.now() - this.#lastBeatAt : 0;
@@ -621,6 +647,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   // `drained`: the worker finished a graceful stop (its last words are on its links).
   #finalize(reason: string, drained = false): void {
     this.#terminate();
+    this.#endParked();
     this.#spare?.terminate();
     this.#spare = undefined;
     if (this.#spareTimer !== undefined) this.#host.clock.clearTimeout(this.#spareTimer);

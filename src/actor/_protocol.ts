@@ -94,6 +94,14 @@ export const SAB_SEQ = 2;
 export const SAB_STARTED = 3;
 export const SAB_HEARTBEAT = 4;
 export const SAB_TICK = 5; // never written: the worker waits on it to sleep without timers
+// A failed incarnation's worker parks here: 0, then 1 while it waits, blocked,
+// with no JavaScript running in it; the host's release stores 2 (and wakes
+// it), after which the worker ends itself and never waits again.
+export const SAB_PARK = 6;
+/** {@linkcode SAB_PARK}: the worker is blocked in its park. */
+export const PARK_WAITING = 1;
+/** {@linkcode SAB_PARK}: the host released the worker (or never lets it park). */
+export const PARK_RELEASED = 2;
 export const SAB_WORDS = 8;
 
 /** A link to the actor, from the sender `from`: its frames come on `port`. */
@@ -126,7 +134,10 @@ export type HostToWorker =
   | { k: "reply"; id: number; ok: true; value: unknown }
   | { k: "reply"; id: number; ok: false; error: ErrorInfo }
   // expect: per link key, the last seq sent before the stop, to handle first
-  | { k: "stop"; mode: "graceful"; reason: string; expect: Record<string, number> };
+  | { k: "stop"; mode: "graceful"; reason: string; expect: Record<string, number> }
+  // The host gave this incarnation up (killed, or its snapshot was lost): the
+  // worker parks at once (SAB_PARK) and runs nothing more.
+  | { k: "park" };
 
 /** Requests a worker makes to the host. */
 export type WorkerRequest =

@@ -89,6 +89,9 @@ export class Supervisor implements ChildOwner {
   #intensity: RestartIntensity;
   #status: SupervisorStatus = "new";
   #queue: Promise<void> = Promise.resolve();
+  // Aborted by `stop`: a restart waiting out its backoff gives up at once
+  // (its timer kept a stopped system's process alive for the whole delay).
+  #stopping = new AbortController();
   #childSpecs: ChildSpec[];
 
   /**
@@ -201,6 +204,7 @@ export class Supervisor implements ChildOwner {
   async stop(mode: "graceful" | "immediate" = "graceful"): Promise<void> {
     if (this.#status === "stopped") return;
     this.#status = "stopping";
+    this.#stopping.abort();
     await this.#stopChildren(this.#children, mode);
     this.#status = "stopped";
   }
@@ -299,7 +303,7 @@ export class Supervisor implements ChildOwner {
       };
       if (error) data.error = error;
       await this.#host.emit("RETRY_ATTEMPTED", data, cell.options.executionId);
-      if (delayMs > 0) await this.#host.clock.sleep(delayMs);
+      if (!await this.#backoff(delayMs)) return;
       if (this.#status !== "running" || !this.#children.includes(child)) return;
       try {
         await cell.start(snapshot);
@@ -328,7 +332,7 @@ export class Supervisor implements ChildOwner {
     };
     if (error) data.error = error;
     await this.#host.emit("RETRY_ATTEMPTED", data);
-    if (delayMs > 0) await this.#host.clock.sleep(delayMs);
+    if (!await this.#backoff(delayMs)) return;
     await child.sup!.stop();
     const spec = child.spec as SupervisorChildSpec;
     const sup = new Supervisor(this.#host, { ...spec.supervisor, id: spec.id }, {
@@ -338,6 +342,18 @@ export class Supervisor implements ChildOwner {
     child.sup = sup;
     await sup.start();
     child.upSince = this.#host.clock.now();
+  }
+
+  // Waits out a restart's backoff; false when the supervisor stopped meanwhile.
+  async #backoff(delayMs: number): Promise<boolean> {
+    if (delayMs <= 0) return true;
+    try {
+      await this.#host.clock.sleep(delayMs, this.#stopping.signal);
+      return true;
+    } catch (error) {
+      if (this.#stopping.signal.aborted) return false;
+      throw error;
+    }
   }
 
   async #escalate(reason: string): Promise<void> {

@@ -91,21 +91,26 @@ export class WorkerRuntime {
   };
 
   #ownHeartbeat: boolean;
+  #park: ((sab: Int32Array) => void) | undefined;
 
   /**
    * @param behavior The actor's behaviour.
    * @param post Sends a message to the host.
-   * @param ownHeartbeat Beat the heartbeat word on a timer of its own; a pooled
-   *   worker beats every runtime it hosts from one timer instead (`beat`).
+   * @param options `ownHeartbeat`: beat the heartbeat word on a timer of its
+   *   own (default); a pooled worker beats every runtime it hosts from one
+   *   timer instead (`beat`). `park`: blocks the worker, in the task in which
+   *   its actor failed or the host gave it up, until the host releases it
+   *   (`SAB_PARK` in _protocol.ts), then ends it; a worker of its own only.
    */
   constructor(
     behavior: ActorBehavior,
     post: (message: WorkerToHost, transfer?: Transferable[]) => void,
-    ownHeartbeat = true,
+    options: { ownHeartbeat?: boolean; park?: (sab: Int32Array) => void } = {},
   ) {
     this.#behavior = behavior;
     this.#post = post;
-    this.#ownHeartbeat = ownHeartbeat;
+    this.#ownHeartbeat = options.ownHeartbeat ?? true;
+    this.#park = options.park;
   }
 
   /** Handles one control message from the host. */
@@ -126,6 +131,8 @@ export class WorkerRuntime {
         return this.#snapshotAcked(message.version);
       case "reply":
         return this.#requests.settle(message);
+      case "park":
+        return this.#parkNow();
       case "stop":
         this.#stopping = true;
         this.#stopReason = message.reason;
@@ -173,6 +180,15 @@ export class WorkerRuntime {
     }
     this.#telemetry.fail(error);
     this.#post(message);
+    this.#parkNow();
+  }
+
+  // Nothing of this incarnation runs after its failure: the worker blocks
+  // here, in the failing task, until the host ends it (a worker of its own;
+  // a pooled worker's runtime is disposed of instead).
+  #parkNow(): void {
+    this.#failed = true;
+    if (this.#sab) this.#park?.(this.#sab);
   }
 
   #start(init: Init): void {
@@ -191,6 +207,7 @@ export class WorkerRuntime {
       fail: (error) => {
         this.#failed = true;
         this.#post({ k: "failed", reason: "exception", error: toErrorInfo(error) });
+        this.#parkNow();
       },
     });
     this.#ctx = actorContext(init, {
@@ -322,6 +339,7 @@ export class WorkerRuntime {
             key: link.key,
             seq,
           });
+          this.#parkNow();
           return;
         }
         sab[SAB_BUSY] = 0;

@@ -9,11 +9,38 @@
  * @module
  */
 import { behaviorFromModule } from "../actor/behavior.ts";
-import type { HostToPool, HostToWorker, PoolToHost, WorkerToHost } from "../actor/_protocol.ts";
+import {
+  type HostToPool,
+  type HostToWorker,
+  PARK_WAITING,
+  type PoolToHost,
+  SAB_PARK,
+  type WorkerToHost,
+} from "../actor/_protocol.ts";
 import { toErrorInfo } from "../oao_error.ts";
 import { WorkerRuntime } from "./_worker_runtime.ts";
 
 export { hardenGuest } from "./_guest_hardening.ts";
+
+// The worker's own `close`, taken as this module evaluates, before the
+// hardening replaces it with one that refuses and before the actor's code
+// runs: a parked worker ends itself with it.
+const closeWorker = (globalThis as { close?: () => void }).close?.bind(globalThis);
+
+// A bound on a park, should no release ever come (the host releases a parked
+// worker within about a second): the worker then ends itself all the same.
+const PARK_LIMIT_MS = 10_000;
+
+// Blocks this worker until the host releases it, then ends it: no timer,
+// promise or frame of the failed incarnation runs in between. A release that
+// came first (SAB_PARK already 2) ends it at once. `close` stops the
+// worker's JavaScript where it is (Deno terminates the isolate's execution).
+function parkThenClose(sab: Int32Array): void {
+  if (Atomics.compareExchange(sab, SAB_PARK, 0, PARK_WAITING) === 0) {
+    Atomics.wait(sab, SAB_PARK, PARK_WAITING, PARK_LIMIT_MS);
+  }
+  closeWorker?.();
+}
 
 /**
  * Runs the actor runtime in this worker for the given behaviour module.
@@ -37,7 +64,7 @@ export function startActorWorker(module: Record<string, unknown>): void {
   let runtime: WorkerRuntime | undefined;
   let invalid: unknown;
   try {
-    runtime = new WorkerRuntime(behaviorFromModule(module), post);
+    runtime = new WorkerRuntime(behaviorFromModule(module), post, { park: parkThenClose });
   } catch (error) {
     invalid = error;
   }
@@ -122,7 +149,7 @@ export function startPooledActorWorker(module: Record<string, unknown>): void {
           ? scope.postMessage({ s, m: message }, transfer)
           : scope.postMessage({ s, m: message });
       if (!behavior) return post({ k: "init-failed", error: toErrorInfo(invalid) });
-      runtime = new WorkerRuntime(behavior, post, false);
+      runtime = new WorkerRuntime(behavior, post, { ownHeartbeat: false });
       runtimes.set(s, runtime);
     }
     runtime.onControl(data.m);

@@ -1,17 +1,19 @@
-// A killed actor's worker is ended at once: nothing it had on its way or
+// A killed or failed actor's worker parks at once (src/actor/_parked_worker.ts)
+// and is ended once the next incarnation is up: nothing it had on its way or
 // still scheduled (a timer) has any effect afterwards, and a message sent to
 // it while it is down is handled once, by the next incarnation. The
 // supervisor's 300 ms backoff leaves time to see anything the killed worker
-// could still do. (A worker kept alive but "fenced" after a failure, to spare
-// the next incarnation's start its teardown, answered the in-flight ask of
-// the third test from the killed incarnation; see bench/_figure.ts `settle`.)
+// could still do. (A worker kept alive but "fenced" after a failure, its code
+// still running, answered the in-flight ask of the third test from the killed
+// incarnation.)
 import assert from "node:assert/strict";
+import type { ActorSystem } from "../../src/actor/actor_system.ts";
 import { actor, eventually, fixture, testSystem } from "./_helpers.ts";
 
 const BACKOFF = { minMs: 300, maxMs: 300, jitter: 0 };
 
-Deno.test("a killed actor's timer tells nothing more once it is killed", async () => {
-  await using system = testSystem({ root: { backoff: BACKOFF } });
+// A teller whose timer tells a counter every 2 ms, once the counter has had a few.
+async function tellingEvery2Ms(system: ActorSystem) {
   const counter = await system.spawn(actor("counter"), { name: "counter", snapshot: "never" });
   const teller = await system.spawn(fixture("interval_teller"), { name: "teller" });
   teller.tell({ type: "start", to: counter.path });
@@ -19,6 +21,12 @@ Deno.test("a killed actor's timer tells nothing more once it is killed", async (
     async () => (await counter.ask({ type: "get" }) as number) >= 5 || undefined,
     "ticks",
   );
+  return { counter, teller };
+}
+
+Deno.test("a killed actor's timer tells nothing more once it is killed", async () => {
+  await using system = testSystem({ root: { backoff: BACKOFF } });
+  const { counter, teller } = await tellingEvery2Ms(system);
   teller.kill("test");
   // What was on its way at the kill lands; then nothing more comes.
   await new Promise((resolve) => setTimeout(resolve, 30));
@@ -68,4 +76,53 @@ Deno.test("a message sent to a killed actor is handled once, by the next incarna
   assert.equal(await counter.ask({ type: "get" }, { timeoutMs: 10_000 }), 11);
   const failed = system.recorded.filter((e) => e.type === "ACTOR_FAILED");
   assert.deepEqual(failed.map((e) => e.data.reason), ["killed"]);
+});
+
+Deno.test("a failed actor's timer tells nothing more once its handler threw", async () => {
+  await using system = testSystem({ root: { backoff: BACKOFF } });
+  const { counter, teller } = await tellingEvery2Ms(system);
+  teller.tell({ type: "fail" });
+  await eventually(
+    () =>
+      system.recorded.some((e) => e.type === "ACTOR_FAILED" && e.data.actor === "teller") ||
+      undefined,
+    "the failure",
+  );
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  const atFailure = await counter.ask({ type: "get" }) as number;
+  await new Promise((resolve) => setTimeout(resolve, 200)); // still within the backoff
+  assert.equal(await counter.ask({ type: "get" }), atFailure, "no tell from the failed worker");
+});
+
+// The threads of this process that run workers.
+function workerThreads(): number {
+  let count = 0;
+  for (const task of Deno.readDirSync("/proc/self/task")) {
+    const name = Deno.readTextFileSync(`/proc/self/task/${task.name}/comm`);
+    if (name.startsWith("worker-")) count++;
+  }
+  return count;
+}
+
+Deno.test({
+  name: "a killed actor's parked worker ends once the next incarnation is up",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    await using system = testSystem({ root: { backoff: BACKOFF } });
+    const ref = await system.spawn(fixture("whoami"), { name: "whoami" });
+    const before = workerThreads();
+    ref.kill("test");
+    await new Promise((resolve) => setTimeout(resolve, 100)); // within the backoff
+    // The killed worker, parked, and the next incarnation's, started ahead.
+    assert.equal(workerThreads(), before + 1, "the killed worker's thread is parked");
+    await eventually(
+      () =>
+        system.recorded.some((e) => e.type === "ACTOR_RESTARTED" && e.data.actor === "whoami") ||
+        undefined,
+      "the restart",
+    );
+    // The parked worker ends on a watchdog tick at least 50 ms after the restart.
+    await eventually(() => workerThreads() === before || undefined, "the parked worker's end");
+    await ref.ask("who");
+  },
 });

@@ -337,3 +337,21 @@ Deno.test("a child that stays up long enough has its backoff reset", async () =>
   }
   assert.deepEqual(delays, [100, 200, 100]);
 });
+
+Deno.test("a process whose system is shut down while a restart waits out its backoff exits at once", async () => {
+  // In a process of its own: the backoff's timer kept the process alive for
+  // the whole delay (30 s here) after the shutdown had returned.
+  const program = new URL("../fixtures/shutdown_in_backoff.ts", import.meta.url);
+  const started = performance.now();
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-worker-options", program.pathname],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(20_000),
+  }).output();
+  const elapsed = performance.now() - started;
+  const said = new TextDecoder().decode(stdout);
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  assert.match(said, /^shut down$/m);
+  assert.ok(elapsed < 10_000, `the process exited ${Math.round(elapsed)} ms after its start`);
+});
