@@ -16,7 +16,13 @@
 // Internal.
 import type { Clock, TimerId } from "../clock.ts";
 import type { FailureReason } from "../observability/events.ts";
-import { type HostToWorker, PARK_RELEASED, PARK_WAITING, SAB_PARK } from "./_protocol.ts";
+import {
+  type HostToWorker,
+  PARK_RELEASED,
+  PARK_REQUESTED,
+  PARK_WAITING,
+  SAB_PARK,
+} from "./_protocol.ts";
 import type { GuestPort } from "./_worker_pool.ts";
 
 /** Failures after which a worker of its own is parked rather than ended at once. */
@@ -79,6 +85,9 @@ export class ParkedWorker {
     this.#sab = sab;
     this.#clock = clock;
     parked++;
+    // The word first: a worker finishing a long task parks at its next step
+    // even if other tasks come before the message (a frame, a timer).
+    Atomics.compareExchange(sab, SAB_PARK, 0, PARK_REQUESTED);
     worker.postMessage({ k: "park" } satisfies HostToWorker);
     this.#timer = clock.setTimeout(() => this.end(), PARK_MAX_MS);
   }

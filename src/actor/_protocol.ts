@@ -96,12 +96,16 @@ export const SAB_HEARTBEAT = 4;
 export const SAB_TICK = 5; // never written: the worker waits on it to sleep without timers
 // A failed incarnation's worker parks here: 0, then 1 while it waits, blocked,
 // with no JavaScript running in it; the host's release stores 2 (and wakes
-// it), after which the worker ends itself and never waits again.
+// it), after which the worker ends itself and never waits again. The host
+// that gives an incarnation up stores 3 first: the worker parks at the next
+// frame, control message, handled message or send, whichever comes first.
 export const SAB_PARK = 6;
 /** {@linkcode SAB_PARK}: the worker is blocked in its park. */
 export const PARK_WAITING = 1;
 /** {@linkcode SAB_PARK}: the host released the worker (or never lets it park). */
 export const PARK_RELEASED = 2;
+/** {@linkcode SAB_PARK}: the host gave the incarnation up; the worker is to park. */
+export const PARK_REQUESTED = 3;
 export const SAB_WORDS = 8;
 
 /** A link to the actor, from the sender `from`: its frames come on `port`. */

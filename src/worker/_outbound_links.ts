@@ -65,6 +65,9 @@ export class OutboundLinks {
     }
   }
 
+  /** Runs before every send: the runtime parks there when the host gave it up. */
+  checkpoint: () => void = () => {};
+
   /** Asks the host to connect every link. */
   connectAll(): void {
     for (const [target, link] of this.#links) {
@@ -106,6 +109,7 @@ export class OutboundLinks {
    * @throws {MessageNotCloneableError} When `body` cannot be cloned.
    */
   send(target: string, body: unknown, askId?: number): OutboundLink {
+    this.checkpoint();
     if (typeof target !== "string" || target.length === 0) {
       throw new TypeError(`Invalid target ${JSON.stringify(target)}: expected an actor path`);
     }

@@ -15,10 +15,12 @@ import {
   type LinkFrame,
   type LinkIn,
   type LinkReply,
+  PARK_REQUESTED,
   type PoisonEntry,
   SAB_BUSY,
   SAB_HEARTBEAT,
   SAB_LINK,
+  SAB_PARK,
   SAB_SEQ,
   SAB_STARTED,
   type WorkerToHost,
@@ -115,7 +117,10 @@ export class WorkerRuntime {
 
   /** Handles one control message from the host. */
   onControl(message: HostToWorker): void {
-    if (this.#sab) Atomics.add(this.#sab, SAB_HEARTBEAT, 1);
+    if (this.#sab) {
+      if (this.#parkRequested()) return this.#parkNow();
+      Atomics.add(this.#sab, SAB_HEARTBEAT, 1);
+    }
     switch (message.k) {
       case "init":
         return this.#start(message);
@@ -191,10 +196,19 @@ export class WorkerRuntime {
     if (this.#sab) this.#park?.(this.#sab);
   }
 
+  // The host gave this incarnation up (a kill): a plain read, checked before
+  // each frame, control message, handled message, reply and send.
+  #parkRequested(): boolean {
+    return this.#sab[SAB_PARK] === PARK_REQUESTED;
+  }
+
   #start(init: Init): void {
     this.#init = init;
     this.#sab = new Int32Array(init.sab);
     this.#ticker = new Ticker(this.#sab);
+    this.#outbound.checkpoint = () => {
+      if (this.#parkRequested()) this.#parkNow();
+    };
     this.#inbox = new Inbox(init.options.mailbox);
     this.#inbound.start(init.path, this.#inbox);
     for (const entry of init.poison) this.#poison.set(`${entry.key}:${entry.seq}`, entry);
@@ -248,6 +262,7 @@ export class WorkerRuntime {
 
   #onBatch(link: InboundLink, frame: BatchFrame): void {
     if (this.#failed || !this.#inbound.isOpen(link)) return;
+    if (this.#parkRequested()) return this.#parkNow();
     Atomics.add(this.#sab, SAB_HEARTBEAT, 1);
     this.#inbound.accept(link, frame);
     if (this.#processing) return;
@@ -287,6 +302,7 @@ export class WorkerRuntime {
       item.redelivered = frame.r === 1;
       sab[SAB_LINK] = link.linkId;
       while (run.next < run.end && !this.#failed) {
+        if (sab[SAB_PARK] === PARK_REQUESTED) return this.#parkNow();
         const index = inbox.take(run);
         const seq = frame.s + index;
         item.seq = seq;
@@ -343,6 +359,9 @@ export class WorkerRuntime {
           return;
         }
         sab[SAB_BUSY] = 0;
+        // Given up while it ran: neither completed nor answered, the message
+        // goes to the next incarnation.
+        if (sab[SAB_PARK] === PARK_REQUESTED) return this.#parkNow();
         span?.end();
         handling.current = undefined;
         complete(link, seq);

@@ -12,6 +12,7 @@ import { behaviorFromModule } from "../actor/behavior.ts";
 import {
   type HostToPool,
   type HostToWorker,
+  PARK_RELEASED,
   PARK_WAITING,
   type PoolToHost,
   SAB_PARK,
@@ -26,6 +27,8 @@ export { hardenGuest } from "./_guest_hardening.ts";
 // hardening replaces it with one that refuses and before the actor's code
 // runs: a parked worker ends itself with it.
 const closeWorker = (globalThis as { close?: () => void }).close?.bind(globalThis);
+// Taken likewise: an actor that replaced them could not turn its park into a spin.
+const { compareExchange, load, wait } = Atomics;
 
 // A bound on a park, should no release ever come (the host releases a parked
 // worker within about a second): the worker then ends itself all the same.
@@ -36,8 +39,14 @@ const PARK_LIMIT_MS = 10_000;
 // came first (SAB_PARK already 2) ends it at once. `close` stops the
 // worker's JavaScript where it is (Deno terminates the isolate's execution).
 function parkThenClose(sab: Int32Array): void {
-  if (Atomics.compareExchange(sab, SAB_PARK, 0, PARK_WAITING) === 0) {
-    Atomics.wait(sab, SAB_PARK, PARK_WAITING, PARK_LIMIT_MS);
+  let word = load(sab, SAB_PARK);
+  while (word !== PARK_RELEASED && word !== PARK_WAITING) {
+    const seen = compareExchange(sab, SAB_PARK, word, PARK_WAITING);
+    if (seen === word) {
+      wait(sab, SAB_PARK, PARK_WAITING, PARK_LIMIT_MS);
+      break;
+    }
+    word = seen;
   }
   closeWorker?.();
 }
