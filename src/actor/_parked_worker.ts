@@ -5,9 +5,11 @@
 // of 13.5 ms); a restart made just that. So a worker of its own whose actor
 // threw, or that the host gave up (killed, snapshot lost), is parked instead:
 // it blocks in `Atomics.wait` on its SAB_PARK word, in the very task in which
-// its actor failed or its `park` message came, so no timer, promise or frame
-// of that incarnation runs again. The host ends it once the next incarnation
-// is up and the teardown slows nothing, or after a second at most.
+// its actor failed or, given up, at its next step (a frame, a control
+// message, a message to handle, a send: it reads the word the host set
+// before it posted `park`), so nothing of that incarnation runs again. The
+// host ends it once the next incarnation is up and the teardown slows
+// nothing, or after a second at most.
 //
 // The host trusts the word only as far as it must: a worker not seen waiting
 // when the next incarnation starts is ended then; every end releases the
