@@ -31,7 +31,13 @@ import { runtimeEntry } from "./_runtime_bundle.ts";
 export type Exit =
   | { kind: "normal" }
   | { kind: "shutdown" }
-  | { kind: "failed"; reason: FailureReason | "escalated"; error: ErrorInfo };
+  | {
+    kind: "failed";
+    reason: FailureReason | "escalated";
+    error: ErrorInfo;
+    /** One failure of a shared worker, the same for each actor it held (`GuestPort.failure`). */
+    group?: object;
+  };
 
 /** Who is told when a child exits: its supervisor. */
 export interface ChildOwner {
@@ -73,11 +79,16 @@ const SPARE_DELAY_MS = 100;
 // evaluated before any of the actor's code runs.
 function bootstrapUrl(entry: string, pooled = false): string {
   const { runtime, harden } = runtimeImports();
-  const start = pooled ? "startPooledActorWorker" : "startActorWorker";
-  const source = `import { ${start} } from ${runtime};\n` +
-    `import ${harden};\n` +
-    `import * as actorModule from ${JSON.stringify(entry)};\n` +
-    `${start}(actorModule);\n`;
+  const source = pooled
+    ? `import { AsyncLocalStorage } from "node:async_hooks";\n` +
+      `import { startPooledActorWorker } from ${runtime};\n` +
+      `import ${harden};\n` +
+      `import * as actorModule from ${JSON.stringify(entry)};\n` +
+      `startPooledActorWorker(actorModule, AsyncLocalStorage);\n`
+    : `import { startActorWorker } from ${runtime};\n` +
+      `import ${harden};\n` +
+      `import * as actorModule from ${JSON.stringify(entry)};\n` +
+      `startActorWorker(actorModule);\n`;
   return `data:application/javascript;base64,${btoa(source)}`;
 }
 
@@ -333,6 +344,7 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     if (this.#status === "failed" || this.#status === "stopped") return;
     const wasStarting = this.#status === "starting";
     this.#status = "failed";
+    const group = this.#worker?.failure;
     const culprit = message ?? this.#messageInProgress();
     if (culprit) {
       const id = `${culprit.key}:${culprit.seq}`;
@@ -362,7 +374,10 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
       ready.reject(new ActorSpawnError(this.module, error.message));
       return;
     }
-    this.owner?.childExited(this, { kind: "failed", reason, error });
+    this.owner?.childExited(
+      this,
+      group ? { kind: "failed", reason, error, group } : { kind: "failed", reason, error },
+    );
   }
 
   /** Checks the worker's status words: message time limit and heartbeat. */
@@ -496,6 +511,11 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
         return this.fail(message.reason, boundErrorInfo(message.error, this.#host.limits), culprit);
       }
       case "snapshot":
+        // The runtime sends none for such an actor (an agent's state lives in
+        // its execution's record): one is forged, to store what it likes.
+        if (this.options.snapshot.mode === "never") {
+          return this.violation("snapshot from an actor whose snapshots are off");
+        }
         if (message.incarnation !== this.incarnation) return; // fenced: a replaced incarnation
         this.#pendingSnapshot = message;
         if (!this.#saving) void this.#saveSnapshots();

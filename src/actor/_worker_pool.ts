@@ -11,6 +11,7 @@ import type { Clock, TimerId } from "../clock.ts";
 import type { FailureReason } from "../observability/events.ts";
 import type { NormalizedPermissions } from "./permissions.ts";
 import type { HostToPool, HostToWorker } from "./_protocol.ts";
+import { showValue } from "../_show_value.ts";
 
 /** What a cell needs from the worker that hosts its actor. `Worker` is one. */
 export interface GuestPort {
@@ -29,6 +30,13 @@ export interface GuestPort {
    * answer in time — its thread is then presumed stuck in the actor's code.
    */
   probe?(reason: string): void;
+  /**
+   * Set once the worker behind this port fails as a whole (a pooled worker
+   * whose error no one actor can be blamed for): the same object for each
+   * of its actors, so that a supervisor of several of them counts the one
+   * failure as one restart, not one per actor.
+   */
+  readonly failure?: object | undefined;
 }
 
 /** Bounds of the pools. */
@@ -66,6 +74,8 @@ interface Member {
   retired: boolean;
   /** An error escaped every handler: the worker's `retire` is on its way. */
   failing: boolean;
+  /** Retires a failing worker whose `retire` does not come. */
+  dying: TimerId | undefined;
   idle: TimerId | undefined;
   probe: { n: number; timer: TimerId } | undefined; // unanswered ping
 }
@@ -114,6 +124,10 @@ class Slot implements GuestPort {
     if (!this.#open) return;
     this.terminate();
     this.#pool.retire(this.#member, reason);
+  }
+
+  get failure(): object | undefined {
+    return this.#member.failing || this.#member.retired ? this.#member : undefined;
   }
 
   probe(reason: string): void {
@@ -218,6 +232,8 @@ export class WorkerPool {
     member.retired = true;
     if (member.idle !== undefined) this.#host.clock.clearTimeout(member.idle);
     member.idle = undefined;
+    if (member.dying !== undefined) this.#host.clock.clearTimeout(member.dying);
+    member.dying = undefined;
     if (member.probe) this.#host.clock.clearTimeout(member.probe.timer);
     member.probe = undefined;
     const members = this.#pools.get(member.key);
@@ -245,6 +261,7 @@ export class WorkerPool {
       slots: new Map(),
       retired: false,
       failing: false,
+      dying: undefined,
       idle: undefined,
       probe: undefined,
     };
@@ -274,6 +291,21 @@ export class WorkerPool {
     if (envelope.k === "retire") {
       return this.retire(member, "an error escaped every actor's handlers");
     }
+    // An error no actor can be blamed for: each of its actors reports it,
+    // then the worker says `retire`. From here on it takes no new actor, so
+    // that a restart cannot land in it before that word.
+    // A worker that says `failing` and no `retire` would keep its actors
+    // while the pool starts others beside it: it is retired after the
+    // heartbeat timeout all the same.
+    if (envelope.k === "failing") {
+      if (member.failing) return;
+      member.failing = true;
+      member.dying = this.#host.clock.setTimeout(() => {
+        member.dying = undefined;
+        this.retire(member, "it said it was failing and did not retire in time");
+      }, this.#host.probeTimeoutMs);
+      return;
+    }
     if (typeof envelope.s !== "number" || !("m" in envelope)) {
       // The guest hardening's last word when an actor tries to end the worker.
       const failed = envelope as { k?: unknown; reason?: unknown };
@@ -283,22 +315,23 @@ export class WorkerPool {
       return this.retire(member, "it sent a message without a slot", "protocol_violation");
     }
     // A slot already given back may still have messages on their way: dropped.
-    // An error no handler caught ends the worker: each of its actors reports
-    // it, then the worker says `retire`. From the first report on it takes
-    // no new actor, so that a restart cannot land in it before that word.
-    const m = envelope.m as { k?: unknown; reason?: unknown } | null;
-    if (
-      typeof m === "object" && m !== null && m.k === "failed" &&
-      (m.reason === "worker_error" || m.reason === "unhandled_rejection")
-    ) member.failing = true;
     const slot = member.slots.get(envelope.s);
     slot?.onmessage?.({ data: envelope.m } as MessageEvent<unknown>);
   }
 }
 
 function resolvePoolOptions(options: WorkerPoolOptions): Required<WorkerPoolOptions> {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`Invalid pool ${JSON.stringify(options)}: expected an object`);
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new TypeError(`Invalid pool ${showValue(options)}: expected an object`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!Object.hasOwn(DEFAULTS, key)) {
+      throw new TypeError(
+        `Unknown pool option ${showValue(key)}: expected ${
+          Object.keys(DEFAULTS).map((k) => `"${k}"`).join(", ")
+        }`,
+      );
+    }
   }
   const resolved = { ...DEFAULTS };
   for (const field of ["actorsPerWorker", "maxWorkers"] as const) {
@@ -306,7 +339,7 @@ function resolvePoolOptions(options: WorkerPoolOptions): Required<WorkerPoolOpti
     if (value === undefined) continue;
     if (!Number.isInteger(value) || value < 1) {
       throw new RangeError(
-        `Invalid pool.${field} ${JSON.stringify(value)}: expected a positive integer`,
+        `Invalid pool.${field} ${showValue(value)}: expected a positive integer`,
       );
     }
     resolved[field] = value;
@@ -315,7 +348,7 @@ function resolvePoolOptions(options: WorkerPoolOptions): Required<WorkerPoolOpti
   if (idleMs !== undefined) {
     if (typeof idleMs !== "number" || !(idleMs >= 0)) {
       throw new RangeError(
-        `Invalid pool.idleMs ${JSON.stringify(idleMs)}: expected a number of ms >= 0`,
+        `Invalid pool.idleMs ${showValue(idleMs)}: expected a number of ms >= 0`,
       );
     }
     resolved.idleMs = idleMs;

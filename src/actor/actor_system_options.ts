@@ -14,6 +14,7 @@
  * @module
  */
 import type { Clock } from "../clock.ts";
+import { showValue } from "../_show_value.ts";
 import type { EventStore } from "../events/event_store.ts";
 import type { Limits } from "../limits.ts";
 import type { EventBus } from "../observability/event_bus.ts";
@@ -112,7 +113,7 @@ export function resolveWorkerTiming(options: ActorSystemOptions): WorkerTiming {
 function positive(value: number | undefined, fallback: number, field: string): number {
   const v = value ?? fallback;
   if (!Number.isFinite(v) || v <= 0) {
-    throw new RangeError(`Invalid ${field} ${JSON.stringify(v)}: expected a positive number`);
+    throw new RangeError(`Invalid ${field} ${showValue(v)}: expected a positive number`);
   }
   return v;
 }

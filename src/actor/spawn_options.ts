@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { showValue } from "../_show_value.ts";
 import type { MailboxOptions } from "./mailbox.ts";
 import {
   type NormalizedPermissions,
@@ -169,15 +170,27 @@ export function resolveSpawnOptions(
     executionId: optionalString(options.executionId, "executionId"),
     warmSpare: flag(options.warmSpare, "warmSpare"),
     isolation: resolveIsolation(options.isolation),
-    pool: optionalString(options.pool, "pool"),
+    pool: resolvePool(options),
   };
+}
+
+function resolvePool(options: SpawnOptions): string | undefined {
+  const pool = optionalString(options.pool, "pool");
+  if (pool !== undefined && options.isolation !== "shared") {
+    throw new TypeError(
+      `Invalid pool ${JSON.stringify(pool)}: a pool applies only to isolation "shared" (got ${
+        showValue(options.isolation)
+      })`,
+    );
+  }
+  return pool;
 }
 
 function resolveIsolation(value: unknown): Isolation {
   if (value === undefined) return "worker";
   if (value !== "worker" && value !== "shared") {
     throw new TypeError(
-      `Invalid isolation ${JSON.stringify(value)}: expected "worker" or "shared"`,
+      `Invalid isolation ${showValue(value)}: expected "worker" or "shared"`,
     );
   }
   return value;

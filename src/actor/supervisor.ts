@@ -90,6 +90,8 @@ export class Supervisor implements ChildOwner {
   #owner: ChildOwner | undefined;
   #children: Child[] = [];
   #intensity: RestartIntensity;
+  /** Failures of shared workers already counted (see `#handleExit`). */
+  #groups = new WeakSet<object>();
   #status: SupervisorStatus = "new";
   #queue: Promise<void> = Promise.resolve();
   // Made by a restart that waits out a backoff, aborted by `stop`: the
@@ -240,7 +242,12 @@ export class Supervisor implements ChildOwner {
       return;
     }
     const now = this.#host.clock.now();
-    if (!this.#intensity.allow(now)) {
+    // The actors of one failed shared worker count as one restart: one
+    // stray error must not exhaust the intensity of their supervisor.
+    const failure = abnormal ? exit.group : undefined;
+    const counted = failure !== undefined && this.#groups.has(failure);
+    if (failure !== undefined) this.#groups.add(failure);
+    if (!counted && !this.#intensity.allow(now)) {
       await this.#escalate(
         `${this.#intensity.count} restarts within ${this.options.periodMs} ms exceed the intensity of ${this.options.intensity}`,
       );

@@ -20,6 +20,7 @@
  * @module
  */
 import { type CommandContext, UsageError } from "./_command.ts";
+import { showValue } from "../_show_value.ts";
 import { getOaoLogger } from "../logging/logger.ts";
 import { normalizePermissions, type PermissionsSpec } from "../actor/permissions.ts";
 import type { AgentRegistration } from "../orchestrator/orchestrator.ts";
@@ -432,11 +433,11 @@ async function _readConfig(path: string): Promise<_Config> {
       agent.isolation !== undefined && agent.isolation !== "pool" &&
       agent.isolation !== "execution"
     ) {
-      throw bad(`${at}.isolation must be "pool" or "execution"`);
+      throw bad(`${at}.isolation must be "pool" or "execution", not ${showValue(agent.isolation)}`);
     }
     const { maxRunning } = agent;
     if (maxRunning !== undefined && (!Number.isInteger(maxRunning) || Number(maxRunning) < 1)) {
-      throw bad(`${at}.maxRunning must be an integer >= 1`);
+      throw bad(`${at}.maxRunning must be an integer >= 1, not ${showValue(maxRunning)}`);
     }
     for (const key of ["peers", "tools"]) {
       const list = agent[key];

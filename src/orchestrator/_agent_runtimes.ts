@@ -51,16 +51,17 @@ export function createAgentRuntimes(
 ): AgentRuntimes {
   const { actorSystem } = options;
   const timing = {
-    ...(actorSystem?.heartbeatMs ? { heartbeatMs: actorSystem.heartbeatMs } : {}),
-    ...(actorSystem?.heartbeatTimeoutMs
+    ...(actorSystem?.heartbeatMs !== undefined ? { heartbeatMs: actorSystem.heartbeatMs } : {}),
+    ...(actorSystem?.heartbeatTimeoutMs !== undefined
       ? { heartbeatTimeoutMs: actorSystem.heartbeatTimeoutMs }
       : {}),
   };
+  const pool = actorSystem?.pool;
   const system = new ActorSystem({
     name: actorSystem?.name ?? "oao",
     ...shared,
     ...timing,
-    ...(actorSystem?.pool ? { pool: actorSystem.pool } : {}),
+    ...(pool !== undefined ? { pool } : {}),
   });
   const sandbox = resolveSandbox(options.sandbox);
   if (!sandbox) return { system, agents: system, sandbox: "thread" };
@@ -71,6 +72,7 @@ export function createAgentRuntimes(
     tracer,
     limits: { ...limits },
     ...timing,
+    ...(pool !== undefined ? { pool } : {}),
   });
   return { system, agents, sandbox: "process" };
 }

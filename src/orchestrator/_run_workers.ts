@@ -88,9 +88,10 @@ export class RunWorkers {
       id: a.name,
       module: a.module,
       permissions: a.permissions,
-      isolation: a.isolation === "execution" ? "worker" as const : "shared" as const,
       // Agents of different definitions never share a worker (their tools and grants differ).
-      pool: `${a.name}@${a.version}`,
+      ...(a.isolation === "execution"
+        ? { isolation: "worker" as const }
+        : { isolation: "shared" as const, pool: `${a.name}@${a.version}` }),
       snapshot: "never" as const,
       executionId: run.executionId,
       restart: "transient" as const,

@@ -19,6 +19,7 @@
 import type { WorkerPoolOptions } from "../actor/_worker_pool.ts";
 import type { PermissionsSpec } from "../actor/permissions.ts";
 import type { Clock } from "../clock.ts";
+import { showValue } from "../_show_value.ts";
 import type { EventStore } from "../events/event_store.ts";
 import type { Limits } from "../limits.ts";
 import type { EventBus } from "../observability/event_bus.ts";
@@ -228,9 +229,7 @@ export function resolvePassivateAfterMs(passivateAfterMs: number | undefined): n
   const resolved = passivateAfterMs ?? DEFAULT_PASSIVATE_AFTER_MS;
   if (typeof resolved !== "number" || !(resolved >= 0)) {
     throw new RangeError(
-      `Invalid passivateAfterMs ${
-        JSON.stringify(resolved)
-      }: expected a number of ms >= 0 (or Infinity)`,
+      `Invalid passivateAfterMs ${showValue(resolved)}: expected a number of ms >= 0 (or Infinity)`,
     );
   }
   return resolved;

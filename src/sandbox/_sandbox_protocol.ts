@@ -5,6 +5,7 @@ import type { ErrorInfo } from "../oao_error.ts";
 import type { OaoEvent } from "../observability/events.ts";
 import type { SupervisorSpec } from "../actor/supervisor.ts";
 import type { SpanData } from "../tracing/span_data.ts";
+import type { WorkerPoolOptions } from "../actor/_worker_pool.ts";
 import type { SupervisorStatus } from "../actor/supervisor.ts";
 
 /** The first line the host writes on the child's stdin. */
@@ -17,6 +18,8 @@ export interface SandboxHello {
   heartbeatMs?: number;
   heartbeatTimeoutMs?: number;
   limits?: Record<string, number>;
+  /** Bounds of the pooled workers (the orchestrator's `actorSystem.pool`). */
+  pool?: WorkerPoolOptions;
   /** The worker runtime's bundle (src/actor/_runtime_bundle.ts): the sandbox builds none. */
   runtime?: string;
   /** Its URL (a file of the orchestrator's bundle cache), when it has one. */

@@ -44,6 +44,7 @@ import {
   runtimeBundleCode,
   runtimeBundleUrl,
 } from "../actor/_runtime_bundle.ts";
+import type { WorkerPoolOptions } from "../actor/_worker_pool.ts";
 import type { EventBus } from "../observability/event_bus.ts";
 import type { OaoEvent } from "../observability/events.ts";
 import type { AgentGroup, AgentRuntime } from "../orchestrator/agent_runtime.ts";
@@ -80,6 +81,8 @@ export interface ProcessAgentSystemOptions extends ProcessSandboxOptions {
   heartbeatTimeoutMs?: number;
   /** Size limits at the worker boundary. */
   limits?: Record<string, number>;
+  /** Bounds of the pooled workers in each sandbox process. */
+  pool?: WorkerPoolOptions;
 }
 
 /**
@@ -253,11 +256,14 @@ export class ProcessAgentSystem implements AgentRuntime {
       hello: {
         tracing: this.#options.tracer.enabled,
         logLevel: "debug",
-        ...(this.#options.heartbeatMs ? { heartbeatMs: this.#options.heartbeatMs } : {}),
-        ...(this.#options.heartbeatTimeoutMs
+        ...(this.#options.heartbeatMs !== undefined
+          ? { heartbeatMs: this.#options.heartbeatMs }
+          : {}),
+        ...(this.#options.heartbeatTimeoutMs !== undefined
           ? { heartbeatTimeoutMs: this.#options.heartbeatTimeoutMs }
           : {}),
         ...(this.#options.limits ? { limits: this.#options.limits } : {}),
+        ...(this.#options.pool ? { pool: this.#options.pool } : {}),
         ...runtimeHello(),
       },
     }, {

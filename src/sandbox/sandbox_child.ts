@@ -117,9 +117,12 @@ export async function main(): Promise<void> {
   const system = new ActorSystem({
     name: "sandbox",
     ...(tracer ? { tracer } : {}),
-    ...(hello.heartbeatMs ? { heartbeatMs: hello.heartbeatMs } : {}),
-    ...(hello.heartbeatTimeoutMs ? { heartbeatTimeoutMs: hello.heartbeatTimeoutMs } : {}),
+    ...(hello.heartbeatMs !== undefined ? { heartbeatMs: hello.heartbeatMs } : {}),
+    ...(hello.heartbeatTimeoutMs !== undefined
+      ? { heartbeatTimeoutMs: hello.heartbeatTimeoutMs }
+      : {}),
     ...(hello.limits ? { limits: hello.limits } : {}),
+    ...(hello.pool ? { pool: hello.pool } : {}),
     logEvents: false,
     // After the actor's failure event has gone out: the orchestrator kills this process on it.
     onSpinningWorker: (actor) => setTimeout(() => send({ k: "tainted", actor }), 20),

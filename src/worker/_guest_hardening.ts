@@ -35,6 +35,10 @@
 //   The working directory stays readable: `process.cwd()` is what
 //   `path.resolve` and many packages read as they load.
 // - Its stdio is confined (`_guest_stdio.ts`): no forged log lines.
+// - No thread that cannot be ended: `Atomics.wait` throws. A worker blocked
+//   in it is not stopped by `terminate()`, so an actor that blocked in it and
+//   was then stopped kept its thread and memory (~10 MB each) and kept the
+//   process from exiting. `Atomics.waitAsync` waits without blocking.
 import type { WorkerToHost } from "../actor/_protocol.ts";
 import { confineStdio } from "./_guest_stdio.ts";
 
@@ -171,6 +175,12 @@ export function hardenGuest(scope: typeof globalThis = globalThis): void {
       return openKv()!.call(Deno, path);
     });
   }
+
+  lock(Atomics, "wait", function wait(): never {
+    throw new TypeError(
+      "Atomics.wait is disabled inside an actor: a thread blocked in it cannot be ended (use Atomics.waitAsync)",
+    );
+  });
 
   const internal = (Deno as unknown as { internal?: symbol }).internal;
   if (typeof internal === "symbol") delete (Deno as unknown as Record<symbol, unknown>)[internal];

@@ -20,6 +20,7 @@ import {
 } from "../actor/_protocol.ts";
 import { toErrorInfo } from "../oao_error.ts";
 import { WorkerRuntime } from "./_worker_runtime.ts";
+import { _PoolOwners, type StorageConstructor } from "./_pool_owners.ts";
 
 export { hardenGuest } from "./_guest_hardening.ts";
 
@@ -29,6 +30,19 @@ export { hardenGuest } from "./_guest_hardening.ts";
 const closeWorker = (globalThis as { close?: () => void }).close?.bind(globalThis);
 // Taken likewise: an actor that replaced them could not turn its park into a spin.
 const { compareExchange, load, wait } = Atomics;
+
+// The host's messages reach the runtime through a listener registered as
+// this module evaluates, before the actor's code runs: a listener of the
+// actor's runs after it, and cannot keep a message (the host's `park`, say)
+// from the runtime by stopping its propagation.
+let fromHost: ((data: never) => void) | undefined;
+globalThis.addEventListener(
+  "message",
+  (event) => fromHost?.((event as MessageEvent).data as never),
+  {
+    capture: true,
+  },
+);
 
 // A bound on a park, should no release ever come (the host releases a parked
 // worker within about a second): the worker then ends itself all the same.
@@ -66,7 +80,6 @@ function parkThenClose(sab: Int32Array): void {
 export function startActorWorker(module: Record<string, unknown>): void {
   const scope = globalThis as unknown as {
     postMessage(message: WorkerToHost, transfer?: Transferable[]): void;
-    onmessage: ((event: MessageEvent<HostToWorker>) => void) | null;
   };
   const post = (message: WorkerToHost, transfer?: Transferable[]) =>
     transfer ? scope.postMessage(message, transfer) : scope.postMessage(message);
@@ -78,10 +91,10 @@ export function startActorWorker(module: Record<string, unknown>): void {
     invalid = error;
   }
   let guarded = false;
-  scope.onmessage = (event) => {
+  fromHost = (data: HostToWorker) => {
     try {
-      if (runtime) runtime.onControl(event.data);
-      else if (event.data.k === "init") post({ k: "init-failed", error: toErrorInfo(invalid) });
+      if (runtime) runtime.onControl(data);
+      else if (data.k === "init") post({ k: "init-failed", error: toErrorInfo(invalid) });
     } finally {
       // Once the init is handled, before any message is: the first listener
       // costs a worker 0.1–0.3 ms, which the ready's way to the host hides.
@@ -112,23 +125,31 @@ function onUncaught(
  * Runs a pooled worker for the given behaviour module: one worker hosts many
  * actors of that module, each with its own runtime (mailbox, ordering, state,
  * snapshots, links), addressed by slot. Module-level globals are shared by
- * the actors of the worker. An error that escapes every handler cannot be
- * blamed on one actor: each actor of the worker fails with it, and the worker
- * retires (the host ends it).
+ * the actors of the worker. An error that escapes every handler fails the
+ * actor whose code started it — a promise, timer or microtask of its own
+ * (see `_pool_owners.ts`) — and that actor alone. One that cannot be blamed
+ * on one actor fails each actor of the worker, and the worker retires (the
+ * host ends it).
  *
  * @param module The actor module's namespace object.
+ * @param Storage `AsyncLocalStorage` of `node:async_hooks`, which tells the
+ *   actor an error belongs to (imported by the pooled workers' bootstrap
+ *   only: it adds ~1.5 ms to a worker's start).
  *
  * @example
  * ```ts ignore
+ * import { AsyncLocalStorage } from "node:async_hooks";
  * import { startPooledActorWorker } from "./actor_worker.ts";
  * import * as echo from "../../actors/echo.ts";
- * startPooledActorWorker(echo);
+ * startPooledActorWorker(echo, AsyncLocalStorage);
  * ```
  */
-export function startPooledActorWorker(module: Record<string, unknown>): void {
+export function startPooledActorWorker(
+  module: Record<string, unknown>,
+  Storage: StorageConstructor,
+): void {
   const scope = globalThis as unknown as {
     postMessage(message: PoolToHost, transfer?: Transferable[]): void;
-    onmessage: ((event: MessageEvent<HostToPool>) => void) | null;
   };
   let behavior: ReturnType<typeof behaviorFromModule> | undefined;
   let invalid: unknown;
@@ -139,13 +160,21 @@ export function startPooledActorWorker(module: Record<string, unknown>): void {
   }
   const runtimes = new Map<number, WorkerRuntime>();
   let retired = false;
+  const owners = new _PoolOwners<WorkerRuntime>(
+    Storage,
+    (runtime, error) => runtime.fail("worker_error", error),
+  );
+  const clearTimer = globalThis.clearTimeout;
+  owners.install(globalThis);
   // One timer beats every runtime: thousands of idle actors cost no timers of their own.
   let heartbeat: ReturnType<typeof setInterval> | undefined;
-  scope.onmessage = (event) => {
-    const data = event.data;
+  fromHost = (data: HostToPool) => {
     if ("ping" in data) return scope.postMessage({ pong: data.ping });
     if ("drop" in data) {
-      runtimes.get(data.s)?.dispose();
+      const runtime = runtimes.get(data.s);
+      if (!runtime) return;
+      runtime.dispose();
+      owners.forget(runtime, clearTimer);
       runtimes.delete(data.s);
       return;
     }
@@ -161,7 +190,7 @@ export function startPooledActorWorker(module: Record<string, unknown>): void {
       runtime = new WorkerRuntime(behavior, post, { ownHeartbeat: false });
       runtimes.set(s, runtime);
     }
-    runtime.onControl(data.m);
+    owners.run(runtime, () => runtime.onControl(data.m));
     if (heartbeat === undefined && runtime.heartbeatMs > 0) {
       heartbeat = setInterval(() => {
         for (const r of runtimes.values()) r.beat();
@@ -170,7 +199,10 @@ export function startPooledActorWorker(module: Record<string, unknown>): void {
   };
   onUncaught((reason, error) => {
     if (retired) return;
+    const owner = owners.current();
+    if (owner !== undefined) return owner.fail(reason, error);
     retired = true;
+    scope.postMessage({ k: "failing" });
     for (const runtime of runtimes.values()) runtime.fail(reason, error);
     scope.postMessage({ k: "retire", error: toErrorInfo(error) });
   });

@@ -46,6 +46,27 @@ Deno.test("a malformed control message fails only the actor that sent it, with p
   assert.equal(await attacker.ask({ echo: 1 }), 1);
 });
 
+Deno.test("a snapshot forged by an actor whose snapshots are off is a protocol violation and stores nothing", async () => {
+  await using system = testSystem();
+  const forger = await system.spawn(raw, {
+    name: "forger",
+    snapshot: "never",
+    restart: "temporary",
+  });
+  const data = { processed: 1, cursors: {}, outbox: {}, state: { blob: "x".repeat(1_000) } };
+  const snapshot = { k: "snapshot", incarnation: 1, version: 4, data };
+  await forger.ask({ post: snapshot }, { timeoutMs: 5_000 }).catch(() => {});
+  const failed = await eventually(
+    () =>
+      reasons(system.recorded, forger.path).length > 0
+        ? reasons(system.recorded, forger.path)
+        : undefined,
+    "the forger's failure",
+  );
+  assert.deepEqual(failed, ["protocol_violation"]);
+  assert.deepEqual(await system.persistence.list(system.name), [], "nothing stored");
+});
+
 Deno.test("an actor of one execution cannot stop, ask or spawn into another execution", async () => {
   await using system = testSystem();
   const victim = await system.spawn(raw, { name: "victim", executionId: "exec-victim" });

@@ -49,6 +49,20 @@ Deno.test("a killed actor's timer tells nothing more once it is killed", async (
   assert.equal(await counter.ask({ type: "get" }), atKill, "its timer died with its worker");
 });
 
+Deno.test("a killed actor that hides the host's park message from the runtime still parks: its timer runs no more", async () => {
+  await using system = testSystem({ root: { backoff: BACKOFF } });
+  const hider = await system.spawn(fixture("park_hider"), { name: "hider" });
+  const trace = new SharedArrayBuffer(4);
+  const ticks = () => Atomics.load(new Int32Array(trace), 0);
+  await hider.ask({ type: "start", trace });
+  await eventually(() => ticks() >= 5 || undefined, "ticks");
+  hider.kill("test");
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  const ticked = ticks();
+  await new Promise((resolve) => setTimeout(resolve, 200)); // within the backoff: parked, not ended
+  assert.equal(ticks(), ticked, "the killed worker's timer ran on");
+});
+
 Deno.test("a killed actor's worker handles nothing more: an ask sent after the kill is answered by the next incarnation", async () => {
   await using system = testSystem({ root: { backoff: BACKOFF } });
   const ref = await system.spawn(fixture("whoami"), { name: "whoami" });

@@ -6,7 +6,8 @@
 // preempted between its actors' reports and its `retire`.)
 import assert from "node:assert/strict";
 import { WorkerPool } from "../../src/actor/_worker_pool.ts";
-import { systemClock } from "../../src/clock.ts";
+import { type Clock, systemClock } from "../../src/clock.ts";
+import { ManualClock } from "../../src/testing/manual_clock.ts";
 import type { NormalizedPermissions } from "../../src/actor/permissions.ts";
 
 class FakeWorker {
@@ -26,10 +27,10 @@ class FakeWorker {
   }
 }
 
-function pool() {
+function pool(clock: Clock = systemClock) {
   const workers: FakeWorker[] = [];
   const wp = new WorkerPool({
-    clock: systemClock,
+    clock,
     probeTimeoutMs: 1_000,
     create: () => {
       const worker = new FakeWorker();
@@ -52,7 +53,9 @@ Deno.test("an actor placed after a co-tenant's uncaught error goes to a new work
   second.onmessage = (event) => reports.push(event.data);
   first.postMessage({ k: "init" } as never);
   const s1 = (workers[0]!.posted.at(-1) as { s: number }).s;
-  // The first actor's report of an uncaught error arrives; `retire` has not yet.
+  // The worker says it is failing, then the first actor's report of the
+  // uncaught error arrives; `retire` has not yet.
+  workers[0]!.say({ k: "failing" });
   workers[0]!.say({
     s: s1,
     m: { k: "failed", reason: "worker_error", error: { name: "Error", message: "boom" } },
@@ -69,5 +72,39 @@ Deno.test("an actor placed after a co-tenant's uncaught error goes to a new work
   assert.ok(workers[0]!.terminated);
   assert.match(exited, /its pooled worker ended/);
   assert.equal(workers[1]!.terminated, false, "the restarted actor's worker lives on");
+  wp.close();
+});
+
+Deno.test("a worker that says it is failing and never retires is retired after the heartbeat timeout: the pool does not grow past it", async () => {
+  const clock = new ManualClock();
+  const { wp, workers } = pool(clock);
+  const lease = () => wp.lease("file:///agent.ts", "agent", { permissions: PERMISSIONS });
+  const held = lease();
+  let exited = "";
+  held.onexit = (_reason, message) => (exited = message);
+  workers[0]!.say({ k: "failing" });
+  workers[0]!.say({ k: "failing" });
+  lease();
+  assert.equal(workers.length, 2, "no actor is placed in the failing worker");
+  await clock.advance(999);
+  assert.equal(workers[0]!.terminated, false);
+  await clock.advance(1);
+  assert.ok(workers[0]!.terminated, "retired without its retire word");
+  assert.match(exited, /said it was failing and did not retire in time/);
+  assert.equal(workers[1]!.terminated, false);
+  wp.close();
+});
+
+Deno.test("an actor's own failure, whatever its reason, leaves its pooled worker taking actors", () => {
+  const { wp, workers } = pool();
+  const first = wp.lease("file:///agent.ts", "agent", { permissions: PERMISSIONS });
+  first.postMessage({ k: "init" } as never);
+  const s1 = (workers[0]!.posted.at(-1) as { s: number }).s;
+  workers[0]!.say({
+    s: s1,
+    m: { k: "failed", reason: "worker_error", error: { name: "Error", message: "its timer" } },
+  });
+  wp.lease("file:///agent.ts", "agent", { permissions: PERMISSIONS });
+  assert.equal(workers.length, 1, "the next actor goes to the same worker");
   wp.close();
 });

@@ -282,6 +282,20 @@ Deno.test("with passivateAfterMs Infinity an execution keeps its worker; bad set
     () => testOrchestrator({ passivateAfterMs: -5 }),
     /Invalid passivateAfterMs -5: expected a number of ms >= 0/,
   );
+  assert.throws(() => testOrchestrator({ passivateAfterMs: NaN }), /Invalid passivateAfterMs NaN/);
+  // Falsy values are checked, not ignored.
+  assert.throws(
+    () => testOrchestrator({ actorSystem: { pool: 0 as never } }),
+    /Invalid pool 0: expected an object/,
+  );
+  assert.throws(
+    () => testOrchestrator({ actorSystem: { pool: null as never } }),
+    /Invalid pool null: expected an object/,
+  );
+  assert.throws(
+    () => testOrchestrator({ actorSystem: { heartbeatMs: 0 } }),
+    /Invalid heartbeatMs 0: expected a positive number/,
+  );
   assert.throws(
     () =>
       testOrchestrator({
@@ -291,10 +305,11 @@ Deno.test("with passivateAfterMs Infinity an execution keeps its worker; bad set
   );
 });
 
-Deno.test("a pooled worker that crashes fails only the activations it held: each is restarted and completes, its tool run once", async () => {
-  const gate = new Gate();
-  await using orchestrator = testOrchestrator({
-    passivateAfterMs: Infinity, // both hold their place in the worker while they wait
+// Executions of the pool-crasher agent (as "pooled") that hold their place in
+// its worker while they wait on the gate, beside the tester agent.
+function poolCrashOrchestrator(gate: Gate) {
+  return testOrchestrator({
+    passivateAfterMs: Infinity,
     tools: [gate.tool()],
     agents: [{
       name: "pooled",
@@ -302,6 +317,11 @@ Deno.test("a pooled worker that crashes fails only the activations it held: each
       version: "1.0.0",
     }],
   });
+}
+
+Deno.test("a pooled worker that crashes fails only the activations it held: each is restarted and completes, its tool run once", async () => {
+  const gate = new Gate();
+  await using orchestrator = poolCrashOrchestrator(gate);
   const bystander = await orchestrator.start("tester", {
     calls: [{ tool: "gate", args: { label: "other agent" } }],
   });
@@ -311,7 +331,7 @@ Deno.test("a pooled worker that crashes fails only the activations it held: each
     (e) => e.some((x) => x.type === "TOOL_CALL"),
     "the victim waiting on its tool",
   );
-  const crasher = await orchestrator.start("pooled", { label: "crasher", crash: true });
+  const crasher = await orchestrator.start("pooled", { label: "crasher", crash: "module" });
   const failedIn = async (id: string) =>
     (await orchestrator.eventStore.readRange(id)).filter((e) => e.type === "ACTOR_FAILED")
       .map((e) => (e.data as { reason: string }).reason);
@@ -326,10 +346,44 @@ Deno.test("a pooled worker that crashes fails only the activations it held: each
     assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
   }
   assert.deepEqual(v.output, ["victim done"]);
-  assert.deepEqual(await failedIn(victim.executionId), ["unhandled_rejection"]);
-  assert.deepEqual(await failedIn(crasher.executionId), ["unhandled_rejection"]);
+  assert.deepEqual(await failedIn(victim.executionId), ["worker_error"]);
+  assert.deepEqual(await failedIn(crasher.executionId), ["worker_error"]);
   assert.deepEqual(await failedIn(bystander.executionId), [], "another agent's pool is untouched");
   assert.deepEqual(Object.fromEntries(gate.runs), { "other agent": 1, victim: 1, crasher: 1 });
+});
+
+Deno.test("an execution whose own code fails its pooled worker on every attempt fails alone: the executions sharing its worker complete untouched", async () => {
+  const gate = new Gate();
+  await using orchestrator = poolCrashOrchestrator(gate);
+  const mates = await Promise.all(
+    [1, 2, 3].map((i) => orchestrator.start("pooled", { label: `mate${i}` })),
+  );
+  for (const mate of mates) {
+    await waitFor(
+      () => orchestrator.eventStore.readRange(mate.executionId),
+      (e) => e.some((x) => x.type === "TOOL_CALL"),
+      "a mate waiting on its tool",
+    );
+  }
+  const own = await orchestrator.start("pooled", { label: "own", crash: "own" });
+  const poison = await orchestrator.start("pooled", { label: "poison", crash: "always" });
+  const failedIn = async (id: string) =>
+    (await orchestrator.eventStore.readRange(id)).filter((e) => e.type === "ACTOR_FAILED")
+      .map((e) => (e.data as { reason: string }).reason);
+  const poisoned = await poison.done;
+  assert.equal(poisoned.status, "FAILED", "the poison's own step fails after its attempts");
+  gate.open();
+  const reports = await Promise.all([...mates, own].map((m) => m.done));
+  for (const report of reports) {
+    assert.equal(report.status, "SUCCESS", JSON.stringify(report.error));
+  }
+  for (const mate of mates) assert.deepEqual(await failedIn(mate.executionId), [], "untouched");
+  assert.deepEqual(await failedIn(own.executionId), ["unhandled_rejection"]);
+  assert.ok((await failedIn(poison.executionId)).every((r) => r === "worker_error"));
+  assert.deepEqual(
+    Object.fromEntries([...gate.runs].filter(([label]) => label !== "poison")),
+    { mate1: 1, mate2: 1, mate3: 1, own: 1 },
+  );
 });
 
 Deno.test("in a sandbox process too, a waiting execution is passivated and activated", async () => {

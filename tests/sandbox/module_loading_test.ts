@@ -135,6 +135,23 @@ Deno.test("an actor has no Worker to start modules the host never verified", asy
   assert.equal(outcome.hasWorker, "undefined");
 });
 
+Deno.test("Atomics.wait throws inside an actor: a thread blocked in it could not be ended; waitAsync still works", async () => {
+  await using system = testSystem();
+  const ref = await system.spawn(hostile("block_atomics_wait"), { snapshot: "never" });
+  const outcome = await ref.ask<Record<string, string>>({}, { timeoutMs: 5_000 });
+  assert.match(outcome.wait!, /^TypeError: Atomics.wait is disabled inside an actor/);
+  assert.equal(outcome.replaced, "TypeError", "locked");
+  assert.equal(outcome.waitAsync, "boolean");
+  const shared = await system.spawn(hostile("block_atomics_wait"), {
+    snapshot: "never",
+    isolation: "shared",
+  });
+  assert.match(
+    (await shared.ask<Record<string, string>>({}, { timeoutMs: 5_000 })).wait!,
+    /^TypeError: Atomics.wait is disabled/,
+  );
+});
+
 Deno.test("eval, Function and the function constructors throw inside an actor; instanceof Function still holds", async () => {
   await using system = testSystem();
   const ref = await system.spawn(hostile("import_eval"), { snapshot: "never" });
