@@ -74,39 +74,29 @@ const SPARE_DELAY_MS = 100;
 
 // `entry` is the actor's verified bundle (src/actor/_module_sandbox.ts), never
 // the module itself: the module's own imports were decided by the host. The
-// worker side of the runtime comes first (src/actor/_runtime_bundle.ts), then
-// a module that hardens the global scope (src/worker/_guest_hardening.ts),
-// evaluated before any of the actor's code runs.
+// worker side of the runtime comes first (src/actor/_runtime_bundle.ts): it
+// hardens the global scope as it evaluates (src/worker/_guest_hardening.ts),
+// before any of the actor's code runs.
 function bootstrapUrl(entry: string, pooled = false): string {
-  const { runtime, harden } = runtimeImports();
+  const runtime = runtimeImport();
   const source = pooled
     ? `import { AsyncLocalStorage } from "node:async_hooks";\n` +
       `import { startPooledActorWorker } from ${runtime};\n` +
-      `import ${harden};\n` +
       `import * as actorModule from ${JSON.stringify(entry)};\n` +
       `startPooledActorWorker(actorModule, AsyncLocalStorage);\n`
     : `import { startActorWorker } from ${runtime};\n` +
-      `import ${harden};\n` +
       `import * as actorModule from ${JSON.stringify(entry)};\n` +
       `startActorWorker(actorModule);\n`;
   return `data:application/javascript;base64,${btoa(source)}`;
 }
 
-// The runtime's import specifier and the hardening module's, made again only
-// when the runtime's entry changes (once, when its bundle is ready).
-let imports: { entry: string; runtime: string; harden: string } | undefined;
-function runtimeImports(): { runtime: string; harden: string } {
+// The runtime's import specifier, made again only when the runtime's entry
+// changes (once, when its bundle is ready).
+let imports: { entry: string; runtime: string } | undefined;
+function runtimeImport(): string {
   const entry = runtimeEntry();
-  if (imports?.entry !== entry) {
-    const runtime = JSON.stringify(entry);
-    const harden = JSON.stringify(
-      `data:application/javascript;base64,${
-        btoa(`import { hardenGuest } from ${runtime};\nhardenGuest();\n`)
-      }`,
-    );
-    imports = { entry, runtime, harden };
-  }
-  return imports;
+  if (imports?.entry !== entry) imports = { entry, runtime: JSON.stringify(entry) };
+  return imports.runtime;
 }
 
 // Worker load errors carry ANSI colours and a stack line into the bootstrap data URL.
@@ -344,7 +334,6 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     if (this.#status === "failed" || this.#status === "stopped") return;
     const wasStarting = this.#status === "starting";
     this.#status = "failed";
-    const group = this.#worker?.failure;
     const culprit = message ?? this.#messageInProgress();
     if (culprit) {
       const id = `${culprit.key}:${culprit.seq}`;
@@ -358,6 +347,9 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
     // whose actor overran its time limit must prove it is not stuck in it.
     const worker = this.#worker;
     this.#terminate(reason === "worker_died", PARKED_ON.has(reason) && !wasStarting);
+    // Read after the end: a pooled worker this actor's failure ended whole
+    // (a hang) is one failure with its other actors'.
+    const group = worker?.failure;
     if (reason === "timeout") worker?.probe?.(`actor "${this.path}" overran its time limit`);
     this.#host.broker.senderGone(this);
     const data: RuntimeEventData["ACTOR_FAILED"] = {

@@ -196,12 +196,12 @@ export type HostToPool =
   | { ping: number }; // answered with a pong at once, if the worker's thread is free
 
 /**
- * Pooled worker → host: a message of the actor in slot `s`; `failing`, then
- * each slot's failure, then `retire`: an error no slot can be blamed for
- * escaped, and the worker takes no more actors.
+ * Pooled worker → host: a message of the actor in slot `s`, or `retire`: an
+ * error no slot can be blamed for escaped, and the worker takes no more
+ * actors; `failures` are its actors' last words (each one's failure), which
+ * the host hands them once it has marked the worker ending.
  */
 export type PoolToHost =
   | { s: number; m: WorkerToHost }
-  | { k: "failing" }
-  | { k: "retire"; error: ErrorInfo }
+  | { k: "retire"; error: ErrorInfo; failures: { s: number; m: WorkerToHost }[] }
   | { pong: number };

@@ -74,8 +74,6 @@ interface Member {
   retired: boolean;
   /** An error escaped every handler: the worker's `retire` is on its way. */
   failing: boolean;
-  /** Retires a failing worker whose `retire` does not come. */
-  dying: TimerId | undefined;
   idle: TimerId | undefined;
   probe: { n: number; timer: TimerId } | undefined; // unanswered ping
 }
@@ -232,8 +230,6 @@ export class WorkerPool {
     member.retired = true;
     if (member.idle !== undefined) this.#host.clock.clearTimeout(member.idle);
     member.idle = undefined;
-    if (member.dying !== undefined) this.#host.clock.clearTimeout(member.dying);
-    member.dying = undefined;
     if (member.probe) this.#host.clock.clearTimeout(member.probe.timer);
     member.probe = undefined;
     const members = this.#pools.get(member.key);
@@ -261,7 +257,6 @@ export class WorkerPool {
       slots: new Map(),
       retired: false,
       failing: false,
-      dying: undefined,
       idle: undefined,
       probe: undefined,
     };
@@ -274,11 +269,14 @@ export class WorkerPool {
   }
 
   // The envelope is checked here; the slot's message by its cell, as any worker's.
-  #dispatch(member: Member, data: unknown): void {
+  #dispatch(member: Member, data: unknown, lastWord = false): void {
     if (member.retired) return;
     const envelope = data as { s?: unknown; m?: unknown; k?: unknown; pong?: unknown } | null;
     if (typeof envelope !== "object" || envelope === null) {
       return this.retire(member, "it sent a message that is not an object", "protocol_violation");
+    }
+    if (lastWord && (typeof envelope.s !== "number" || !("m" in envelope))) {
+      return this.retire(member, "a last word without a slot", "protocol_violation");
     }
     if ("pong" in envelope) {
       const probe = member.probe;
@@ -289,22 +287,18 @@ export class WorkerPool {
       return;
     }
     if (envelope.k === "retire") {
-      return this.retire(member, "an error escaped every actor's handlers");
-    }
-    // An error no actor can be blamed for: each of its actors reports it,
-    // then the worker says `retire`. From here on it takes no new actor, so
-    // that a restart cannot land in it before that word.
-    // A worker that says `failing` and no `retire` would keep its actors
-    // while the pool starts others beside it: it is retired after the
-    // heartbeat timeout all the same.
-    if (envelope.k === "failing") {
-      if (member.failing) return;
+      // Marked ending first: each actor's failure then names this worker's
+      // one failure (`Slot.failure`), and no restart can be placed in it.
       member.failing = true;
-      member.dying = this.#host.clock.setTimeout(() => {
-        member.dying = undefined;
-        this.retire(member, "it said it was failing and did not retire in time");
-      }, this.#host.probeTimeoutMs);
-      return;
+      const { failures } = envelope as { failures?: unknown };
+      if (!Array.isArray(failures) || failures.length > 4 * member.slots.size + 4) {
+        return this.retire(member, "its last words are malformed", "protocol_violation");
+      }
+      for (const failure of failures) {
+        if (member.retired) return;
+        this.#dispatch(member, failure, true);
+      }
+      return this.retire(member, "an error escaped every actor's handlers");
     }
     if (typeof envelope.s !== "number" || !("m" in envelope)) {
       // The guest hardening's last word when an actor tries to end the worker.

@@ -90,8 +90,11 @@ export class Supervisor implements ChildOwner {
   #owner: ChildOwner | undefined;
   #children: Child[] = [];
   #intensity: RestartIntensity;
-  /** Failures of shared workers already counted (see `#handleExit`). */
-  #groups = new WeakSet<object>();
+  /**
+   * Failures of shared workers already counted, each with the children its
+   * restarts restarted (see `#handleExit`).
+   */
+  #groups = new WeakMap<object, Set<Child>>();
   #status: SupervisorStatus = "new";
   #queue: Promise<void> = Promise.resolve();
   // Made by a restart that waits out a backoff, aborted by `stop`: the
@@ -244,10 +247,13 @@ export class Supervisor implements ChildOwner {
     const now = this.#host.clock.now();
     // The actors of one failed shared worker count as one restart: one
     // stray error must not exhaust the intensity of their supervisor.
+    // A child already restarted for this failure (by the restart of a
+    // sibling's group, one_for_all or rest_for_one) is not restarted again.
     const failure = abnormal ? exit.group : undefined;
-    const counted = failure !== undefined && this.#groups.has(failure);
-    if (failure !== undefined) this.#groups.add(failure);
-    if (!counted && !this.#intensity.allow(now)) {
+    const restarted = failure === undefined ? undefined : this.#groups.get(failure);
+    if (restarted?.has(child)) return;
+    if (failure !== undefined && !restarted) this.#groups.set(failure, new Set());
+    if (!restarted && !this.#intensity.allow(now)) {
       await this.#escalate(
         `${this.#intensity.count} restarts within ${this.options.periodMs} ms exceed the intensity of ${this.options.intensity}`,
       );
@@ -269,6 +275,7 @@ export class Supervisor implements ChildOwner {
         group = this.#children.slice(this.#children.indexOf(child));
         break;
     }
+    if (failure !== undefined) { for (const c of group) this.#groups.get(failure)!.add(c); }
     const others = group.filter((c) => c !== child);
     for (const sibling of [...others].reverse()) {
       sibling.terminating = true;
