@@ -477,6 +477,8 @@ export class ActorCell implements SenderEndpoint, ReceiverEndpoint {
   #onMessage(message: WorkerToHost): void {
     switch (message.k) {
       case "ready": {
+        // Once per incarnation: each one forged would record an ACTOR_STARTED.
+        if (this.#status === "running") return this.violation("ready sent twice");
         this.#status = "running";
         this.#lastBeatAt = this.#readyAt = this.#host.clock.now();
         this.#lastStarted = -1;

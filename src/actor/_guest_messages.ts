@@ -14,6 +14,7 @@ import type { ActorCell } from "./_actor_cell.ts";
 import type { EventPublisher } from "./_event_publisher.ts";
 import type { GuestRequests } from "./_guest_requests.ts";
 import type { WorkerToHost } from "./_protocol.ts";
+import { _SecondBudgets, LOG_BUDGET } from "./_second_budget.ts";
 
 /**
  * A message set aside after failing on every delivery.
@@ -65,10 +66,12 @@ export class GuestMessages {
   /** Messages set aside after failing on every delivery, oldest first. */
   readonly deadLetters: DeadLetter[] = [];
   readonly #options: GuestMessagesOptions;
+  readonly #logBudgets: _SecondBudgets<ActorCell>;
 
   /** @param options The system's request handler, events, clock, tracer, limits and logger. */
   constructor(options: GuestMessagesOptions) {
     this.#options = options;
+    this.#logBudgets = new _SecondBudgets(options.clock, LOG_BUDGET);
   }
 
   /**
@@ -95,6 +98,12 @@ export class GuestMessages {
       case "logs": {
         const max = this.#options.limits.maxLogMessageChars;
         for (const record of message.records) {
+          const taken = this.#logBudgets.take(
+            cell,
+            typeof record.message === "string" ? record.message.length : 0,
+          );
+          if (taken === "over") this.#saidOver(cell);
+          if (taken !== "ok") continue;
           const props = boundProperties(record.properties, max);
           props.actor = cell.path;
           if (cell.options.executionId) props.executionId = cell.options.executionId;
@@ -111,12 +120,11 @@ export class GuestMessages {
             `undeliverable report for "${message.target.slice(0, 200)}", which it never sent to`,
           );
         }
-        void this.#options.publisher.emit("MESSAGE_UNDELIVERABLE", {
+        return this.#options.requests.report(cell, "MESSAGE_UNDELIVERABLE", {
           actor: message.target,
           from: cell.path,
           error: boundErrorInfo(message.error, this.#options.limits),
-        }, cell.options.executionId);
-        return;
+        });
       case "dropped":
         if (!cell.inbound.has(message.key)) return;
         this.#options.bus.emitLocal({
@@ -128,6 +136,13 @@ export class GuestMessages {
       default:
         return;
     }
+  }
+
+  // Once a second at most: the actor's records are dropped for the rest of it.
+  #saidOver(cell: ActorCell): void {
+    this.#options.log.with({ actor: cell.path }).warn(
+      `Actor {actor} logged more than ${LOG_BUDGET.count} records or ${LOG_BUDGET.size} characters within a second: its records are dropped for the rest of that second`,
+    );
   }
 
   /**

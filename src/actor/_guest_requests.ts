@@ -4,6 +4,9 @@
 // authorized against what that actor may do before any lookup that would
 // tell it what exists, and a refusal is recorded as ACCESS_DENIED.
 // Internal: actors ask through their ActorContext.
+import type { Logger } from "@logtape/logtape";
+import type { Clock } from "../clock.ts";
+import { _SecondBudgets, REPORT_BUDGET } from "./_second_budget.ts";
 import { AccessDeniedError, ActorNotFoundError, ActorSpawnError } from "./actor_errors.ts";
 import { toErrorInfo } from "../oao_error.ts";
 import type { RuntimeEventData } from "../observability/events.ts";
@@ -43,11 +46,16 @@ export interface GuestRequestsOptions {
   readonly services: ReadonlyMap<string, ServiceHandler>;
   /** Starts a child under the root supervisor, once its modules are verified. */
   startChild(spec: ChildSpec, parent: ActorCell): Promise<ActorCell | Supervisor>;
+  /** Reads the time of the actors' report budgets. */
+  readonly clock: Clock;
+  /** Warns that an actor's reports are dropped. */
+  readonly log: Logger;
 }
 
 /** Authorizes and carries out what actors' workers ask the host for. */
 export class GuestRequests {
   readonly #options: GuestRequestsOptions;
+  readonly #reports: _SecondBudgets<ActorCell>;
   // The paths of the spawns asked for and not yet answered, by tree: those not
   // registered yet count too (a spawn verifies its module before it registers).
   readonly #spawning = new WeakMap<ActorCell, Set<string>>();
@@ -55,6 +63,7 @@ export class GuestRequests {
   /** @param options The system's registry, link broker, events, services and spawner. */
   constructor(options: GuestRequestsOptions) {
     this.#options = options;
+    this.#reports = new _SecondBudgets(options.clock, REPORT_BUDGET);
   }
 
   /**
@@ -87,11 +96,31 @@ export class GuestRequests {
     }
     const error = toErrorInfo(new ActorNotFoundError(message.target));
     cell.failOutbound(message.target, error);
-    void this.#options.publisher.emit(
-      "MESSAGE_UNDELIVERABLE",
-      { actor: message.target, from: cell.path, error },
-      cell.options.executionId,
-    );
+    this.report(cell, "MESSAGE_UNDELIVERABLE", { actor: message.target, from: cell.path, error });
+  }
+
+  /**
+   * Records an event of what `cell`'s worker did (a refusal, an undeliverable
+   * send) in its execution's log, within the actor's budget of reports a
+   * second; past it, the event is dropped and a warning says so once.
+   *
+   * @param cell The actor.
+   * @param type The event's type.
+   * @param data The event's data.
+   */
+  report<T extends "ACCESS_DENIED" | "MESSAGE_UNDELIVERABLE">(
+    cell: ActorCell,
+    type: T,
+    data: RuntimeEventData[T],
+  ): void {
+    const taken = this.#reports.take(cell);
+    if (taken === "over") {
+      this.#options.log.with({ actor: cell.path }).warn(
+        `Actor {actor} was refused or sent to missing actors more than ${REPORT_BUDGET.count} times within a second: the events of the rest of that second are not recorded`,
+      );
+    }
+    if (taken !== "ok") return;
+    void this.#options.publisher.emit(type, data, cell.options.executionId);
   }
 
   /**
@@ -231,7 +260,7 @@ export class GuestRequests {
   ): AccessDeniedError {
     const data: RuntimeEventData["ACCESS_DENIED"] = { actor: cell.path, op, reason };
     if (target !== undefined) data.target = target;
-    void this.#options.publisher.emit("ACCESS_DENIED", data, cell.options.executionId);
+    this.report(cell, "ACCESS_DENIED", data);
     return new AccessDeniedError(cell.path, action, reason);
   }
 }

@@ -124,6 +124,8 @@ export class ActorSystem {
       publisher,
       services: this.#services,
       startChild: (spec, parent) => this.#startChild(spec, parent),
+      clock,
+      log,
     });
     const guest = this.#guest = new GuestMessages({
       requests,

@@ -1,7 +1,9 @@
 // The host never trusts a worker: malformed control messages fail the actor
 // that sent them, and requests outside an actor's capabilities are refused.
 import assert from "node:assert/strict";
+import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { eventually, fixture, testSystem } from "./_helpers.ts";
+import { LOG_BUDGET, REPORT_BUDGET } from "../../src/actor/_second_budget.ts";
 import { MAX_SPAWNED_PER_TREE } from "../../src/actor/_guest_requests.ts";
 
 const raw = fixture("hostile/raw_actor");
@@ -65,6 +67,72 @@ Deno.test("a snapshot forged by an actor whose snapshots are off is a protocol v
   );
   assert.deepEqual(failed, ["protocol_violation"]);
   assert.deepEqual(await system.persistence.list(system.name), [], "nothing stored");
+});
+
+Deno.test("an actor that posts log batches in a loop gets 1,000 records a second written, and one warning that the rest were dropped", async () => {
+  const records: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { memory: (record) => records.push(record) },
+    loggers: [
+      { category: ["oao", "actor"], lowestLevel: "debug", sinks: ["memory"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
+    ],
+  });
+  try {
+    await using system = testSystem();
+    const flooder = await system.spawn(raw, { name: "flooder" });
+    const batch = (tag: string, n: number) => ({
+      k: "logs",
+      records: Array.from({ length: n }, (_, i) => ({
+        level: "info",
+        message: `${tag} ${i}`,
+        properties: {},
+      })),
+    });
+    const written = (tag: string) =>
+      records.filter((r) => String(r.message[0]).startsWith(`${tag} `)).length;
+    const warnings = () =>
+      records.filter((r) => r.level === "warning" && r.rawMessage.toString().includes("dropped"));
+    await flooder.ask({ posts: [1, 2, 3, 4, 5].map(() => batch("flood", 1_000)) });
+    // (The batches travel on the worker's channel, the reply on a link: no order between them.)
+    await eventually(() => warnings().length > 0 || undefined, "the warning");
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(written("flood"), LOG_BUDGET.count, "one second's budget");
+    assert.equal(warnings().length, 1, "said once");
+    await new Promise((r) => setTimeout(r, 1_000));
+    await flooder.ask({ posts: [batch("later", 10)] });
+    await eventually(() => written("later") === 10 || undefined, "the next second's records");
+  } finally {
+    await reset();
+  }
+});
+
+Deno.test("an actor that sends to missing actors in a loop records at most 100 MESSAGE_UNDELIVERABLE events a second; a second ready is a protocol violation", async () => {
+  await using system = testSystem();
+  const prober = await system.spawn(raw, { name: "prober" });
+  const connects = Array.from(
+    { length: 300 },
+    (_, i) => ({ k: "connect", target: `missing-${i}`, space: "s" }),
+  );
+  await prober.ask({ posts: connects });
+  const undeliverable = () =>
+    system.recorded.filter((e) => e.type === "MESSAGE_UNDELIVERABLE" && e.data.from === prober.path)
+      .length;
+  await eventually(() => undeliverable() >= REPORT_BUDGET.count || undefined, "the reports");
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(undeliverable(), REPORT_BUDGET.count);
+  const twice = await system.spawn(raw, { name: "twice", restart: "temporary" });
+  await twice.ask({ post: { k: "ready" } }).catch(() => {});
+  await eventually(
+    () => reasons(system.recorded, twice.path).length > 0 || undefined,
+    "the failure of a second ready",
+  );
+  assert.deepEqual(reasons(system.recorded, twice.path), ["protocol_violation"]);
+  assert.equal(
+    system.recorded.filter((e) => e.type === "ACTOR_STARTED" && e.data.actor === twice.path).length,
+    1,
+  );
 });
 
 Deno.test("an actor of one execution cannot stop, ask or spawn into another execution", async () => {
