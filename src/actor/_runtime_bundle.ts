@@ -31,7 +31,7 @@ import { loadEsbuild } from "./_esbuild.ts";
 
 const SOURCE = new URL("../worker/actor_worker.ts", import.meta.url);
 // Bump when the build's options change.
-const FORMAT = "oao-runtime-bundle-4";
+const FORMAT = "oao-runtime-bundle-5";
 
 interface Built {
   code: string;
@@ -124,6 +124,13 @@ async function build(): Promise<string> {
     target: "esnext",
     minifyWhitespace: true,
     minifySyntax: true,
+    // V8's explicit compile hint: every function of the bundle is compiled as
+    // it loads, not on its first call, so the code cache Deno keeps for the
+    // module holds them all and a new worker compiles none of the start path.
+    // actor.spawn_p50, in turn on a 2-core machine: 1.27 and 1.20 of a raw
+    // worker's start against 1.33 and 1.31 (~1 ms a spawn); RSS per actor
+    // unchanged (1.12–1.13).
+    banner: { js: "//# allFunctionsCalledOnLoad" },
     sourcemap: "external",
     sourcesContent: false, // positions only: a worker reads the map on its first stack trace
     outfile: "oao-runtime.js", // a name for the outputs: nothing is written
