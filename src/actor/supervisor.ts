@@ -250,10 +250,11 @@ export class Supervisor implements ChildOwner {
     // A child already restarted for this failure (by the restart of a
     // sibling's group, one_for_all or rest_for_one) is not restarted again.
     const failure = abnormal ? exit.group : undefined;
-    const restarted = failure === undefined ? undefined : this.#groups.get(failure);
-    if (restarted?.has(child)) return;
-    if (failure !== undefined && !restarted) this.#groups.set(failure, new Set());
-    if (!restarted && !this.#intensity.allow(now)) {
+    const counted = failure === undefined ? undefined : this.#groups.get(failure);
+    if (counted?.has(child)) return;
+    const restartedFor = counted ?? (failure === undefined ? undefined : new Set<Child>());
+    if (failure !== undefined && !counted) this.#groups.set(failure, restartedFor!);
+    if (!counted && !this.#intensity.allow(now)) {
       await this.#escalate(
         `${this.#intensity.count} restarts within ${this.options.periodMs} ms exceed the intensity of ${this.options.intensity}`,
       );
@@ -275,7 +276,7 @@ export class Supervisor implements ChildOwner {
         group = this.#children.slice(this.#children.indexOf(child));
         break;
     }
-    if (failure !== undefined) { for (const c of group) this.#groups.get(failure)!.add(c); }
+    for (const member of group) restartedFor?.add(member);
     const others = group.filter((c) => c !== child);
     for (const sibling of [...others].reverse()) {
       sibling.terminating = true;

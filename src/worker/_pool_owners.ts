@@ -57,12 +57,11 @@ export class _PoolOwners<T extends object> {
 
   /**
    * Replaces the scope's `setTimeout`, `setInterval` and `queueMicrotask`
-   * with ones whose callbacks' errors are blamed on their owner.
-   *
-   * @returns `false` when the scope would not take them (an actor's module
-   *   froze it): errors of timers then fail the worker.
+   * with ones whose callbacks' errors are blamed on their owner. A scope that
+   * will not take them (an actor's module froze it) keeps its own: errors of
+   * its timers then fail the worker, as before blame existed.
    */
-  install(scope: typeof globalThis): boolean {
+  install(scope: typeof globalThis): void {
     const g = scope as unknown as Record<string, unknown>;
     const setTimeout = g.setTimeout as TimerFn;
     const setInterval = g.setInterval as TimerFn;
@@ -75,9 +74,8 @@ export class _PoolOwners<T extends object> {
         if (owner === undefined || typeof callback !== "function") return queueMicrotask(callback);
         queueMicrotask(() => this.#call(owner, callback, []));
       };
-      return g.setTimeout !== setTimeout;
     } catch {
-      return false;
+      // frozen: see above
     }
   }
 
